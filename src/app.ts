@@ -1,0 +1,18 @@
+import type { TokenTable } from "./auth/tokens";
+import type { Config } from "./config/config";
+import type { Db } from "./db/client";
+import type { OpsBus } from "./pubsub/topics";
+import type { Logger } from "./util/log";
+
+// Everything a request or a background worker needs, built once in src/server.ts. Later layers (scheduler,
+// control) attach themselves here; resolvers reach them through the GraphQL context.
+export interface App {
+  config: Config;
+  db: Db;
+  databaseUrl: string;
+  bus: OpsBus;
+  log: Logger;
+  tokens: TokenTable;
+  /** Called after a run is registered so the scheduler can start polling it. */
+  onRunRegistered?: (runId: string) => void;
+}

@@ -1,0 +1,73 @@
+import { z } from "zod";
+
+// Every setting comes from the environment, validated once at start-up. The table in `--help` and the
+// README is generated from `settings`, so the three never disagree.
+export interface Setting {
+  name: string;
+  schema: z.ZodType;
+  help: string;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveMs = z.coerce.number().int().min(10);
+const bool = z
+  .enum(["1", "0", "true", "false", "yes", "no", ""])
+  .transform((v) => v === "1" || v === "true" || v === "yes");
+
+export const settings = {
+  PORT: { schema: port.default(4000), help: "HTTP port for GraphQL, SSE, graphql-ws, /health and /ready (0 = any free port)" },
+  HOST: { schema: z.string().min(1).default("127.0.0.1"), help: "Interface to bind. Without OPS_TOKENS the server refuses anything but loopback" },
+  DATABASE_URL: {
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+      .optional(),
+    help: "PostgreSQL server to use. Unset: an embedded PostgreSQL is started under OPS_DATA_DIR/pg",
+  },
+  OPS_DATA_DIR: { schema: z.string().min(1).default("./data"), help: "Where the embedded database and agent state live" },
+  OPS_POLL_INTERVAL_MS: { schema: positiveMs.default(2000), help: "How often each run is polled (jittered; backs off on errors)" },
+  OPS_STALE_AFTER_MS: { schema: positiveMs.default(300_000), help: "A RUNNING run with no event for this long is reported stale" },
+  OPS_INTENT_DEADLINE_MS: { schema: positiveMs.default(60_000), help: "How long a control intent waits for evidence before it is AMBIGUOUS" },
+  OPS_HEALTH_PROFILE: { schema: z.enum(["strict", "balanced", "relaxed"]).default("balanced"), help: "Default health threshold profile" },
+  OPS_TOKENS: {
+    schema: z.string().optional(),
+    help: "API tokens: name:role:token,... with role viewer | operator | admin. Unset: open, loopback only",
+  },
+  OPS_CONTROL_MODE: { schema: z.enum(["enabled", "disabled"]).default("enabled"), help: "disabled = passive mode: observe everything, refuse every control intent" },
+  OPS_FLEET_FILE: { schema: z.string().optional(), help: "JSON fleet file loaded at start-up and on SIGHUP" },
+  OPS_DEMO: { schema: bool.default(false), help: "Register the demo fleet driven by the built-in runtime simulator (same as --demo)" },
+  SUPERLOOP_BIN: { schema: z.string().min(1).default("superloop.sh"), help: "The Superloop CLI used by the local transport for control intents" },
+  SPRITES_API_URL: { schema: z.string().url().default("https://api.sprites.dev"), help: "Base URL of the Fly.io Sprites API" },
+  LOG_LEVEL: { schema: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"), help: "Log verbosity" },
+} satisfies Record<string, Omit<Setting, "name">>;
+
+type Settings = typeof settings;
+export type Config = { [K in keyof Settings]: z.output<Settings[K]["schema"]> };
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  - ${i}`).join("\n")}`);
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const issues: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(settings)) {
+    const raw = env[name];
+    const parsed = setting.schema.safeParse(raw === "" && name !== "OPS_DEMO" ? undefined : raw);
+    if (parsed.success) out[name] = parsed.data;
+    else issues.push(`${name}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  if (issues.length) throw new ConfigError(issues);
+  return out as Config;
+}
+
+export function configHelp(): string {
+  const rows = Object.entries(settings).map(([name, s]) => {
+    const d = s.schema.safeParse(undefined);
+    const def = d.success && d.data !== undefined ? String(d.data) : "(unset)";
+    return `  ${name.padEnd(24)} ${s.help}\n  ${"".padEnd(24)} default: ${def}`;
+  });
+  return rows.join("\n");
+}

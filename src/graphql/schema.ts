@@ -1,0 +1,17 @@
+import { lexicographicSortSchema, printSchema } from "graphql";
+import { builder } from "./builder";
+import "./scalars";
+import "./errors";
+import "./types/enums";
+import "./types/sprite";
+import "./types/event";
+import "./types/run";
+import "./types/lifecycle-change";
+import "./mutations/register-sprite";
+import "./subscriptions/run-lifecycle";
+
+export const schema = builder.toSchema();
+
+export function printedSchema(): string {
+  return printSchema(lexicographicSortSchema(schema)) + "\n";
+}

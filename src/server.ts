@@ -1,0 +1,140 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import { useServer } from "graphql-ws/use/ws";
+import pg from "pg";
+import { WebSocketServer } from "ws";
+import type { App } from "./app";
+import { parseTokens } from "./auth/tokens";
+import type { Config } from "./config/config";
+import { openDatabase, type Database } from "./db/database";
+import { pendingMigrations } from "./db/migrate";
+import type { Context } from "./graphql/context";
+import { schema } from "./graphql/schema";
+import { createBus } from "./pubsub/topics";
+import { createLogger, type Logger } from "./util/log";
+
+// One port, one path: HTTP queries and mutations, SSE and graphql-ws subscriptions all on /graphql;
+// /health answers while the process lives, /ready only while the database is reachable and migrated.
+
+export interface RunningServer {
+  app: App;
+  url: string;
+  port: number;
+  http: Server;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+type ServerContext = { req: IncomingMessage };
+
+async function readiness(database: Database): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
+  const client = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    const pending = await pendingMigrations(client);
+    return { ok: pending.length === 0, checks: { database: "ok", pendingMigrations: pending } };
+  } catch (e) {
+    return { ok: false, checks: { database: (e as Error).message } };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function startServer(config: Config, opts: { log?: Logger } = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  const tokens = parseTokens(config.OPS_TOKENS);
+  if (tokens.open) {
+    if (!LOOPBACK.has(config.HOST)) {
+      throw new Error(`refusing to bind ${config.HOST} without OPS_TOKENS: an open control plane may only listen on loopback`);
+    }
+    log.warn("OPS_TOKENS is not set: the API is OPEN (every caller is admin) and bound to loopback only");
+  }
+  const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, log: (m) => log.info(m) });
+  if (database.migrationsApplied.length) log.info("migrations applied", { migrations: database.migrationsApplied });
+
+  const app: App = { config, db: database.db, databaseUrl: database.url, bus: createBus(), log, tokens };
+
+  const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({
+    schema,
+    graphqlEndpoint: "/graphql",
+    landingPage: false,
+    graphiql: { subscriptionsProtocol: "WS", title: "superloop-ops" },
+    logging: { debug: () => {}, info: () => {}, warn: (...a) => log.warn(String(a[0])), error: (...a) => log.error(String(a[0])) },
+    context: ({ request }) => ({ app, principal: tokens.verify(request.headers.get("authorization")) }),
+  });
+
+  const http = createServer(async (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/health") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true }));
+      return;
+    }
+    if (path === "/ready") {
+      const r = await readiness(database);
+      res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r));
+      return;
+    }
+    if (path === "/") {
+      res.writeHead(302, { location: "/graphql" }).end();
+      return;
+    }
+    yoga(req, res, { req });
+  });
+
+  const wss = new WebSocketServer({ server: http, path: "/graphql" });
+  const wsServer = useServer<Record<string, unknown> | undefined, { principal?: Context["principal"] }>(
+    {
+      // Checked once at connection_init: returning false closes the socket with 4403 Forbidden.
+      onConnect: (ctx) => {
+        const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        const principal = tokens.verify(typeof auth === "string" ? auth : null);
+        if (!principal) return false;
+        ctx.extra.principal = principal;
+        return true;
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema: s, execute, subscribe, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+        });
+        const args = {
+          schema: s,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: { app, principal: ctx.extra.principal ?? null } satisfies Context,
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+      execute: (args) => (args.rootValue as { execute: (a: typeof args) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args) as never,
+    },
+    wss,
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(config.PORT, config.HOST, () => resolve());
+  });
+  const port = (http.address() as AddressInfo).port;
+  const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
+  const url = `http://${host}:${port}/graphql`;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      await Promise.resolve(wsServer.dispose()).catch(() => {});
+      wss.close();
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+      await database.close();
+    })());
+
+  return { app, url, port, http, close };
+}
