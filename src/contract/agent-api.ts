@@ -1,0 +1,121 @@
+import { z } from "zod";
+import { LoopRunEventSchema, SCHEMA_VERSION, SourceSchema } from "./v1";
+
+// Request and response shapes of the sprite agent HTTP service (`/healthz`, `/ops/*`), wire-compatible with
+// the earlier Python service: old clients send `cursor`/`maxEvents` only and read
+// `eventLineOffset`/`eventLineCount`; new clients also send `byteOffset`/`lastLineHash` back.
+
+/** A loop id is a plain directory name: never a path, never `.`/`..`. */
+export const LOOP_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const LoopIdSchema = z
+  .string()
+  .regex(LOOP_ID_PATTERN, "loopId must match /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/")
+  .refine((value) => value !== "." && value !== "..", "loopId must not be '.' or '..'");
+
+export const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
+
+export const ControlIntentSchema = z.enum(["cancel", "approve", "reject", "pause", "resume", "start"]);
+export type ControlIntent = z.infer<typeof ControlIntentSchema>;
+
+export const ErrorBodySchema = z.looseObject({
+  code: z.string().min(1),
+  message: z.string(),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+export const ErrorResponseSchema = z.looseObject({
+  ok: z.literal(false),
+  error: ErrorBodySchema,
+});
+export type ErrorResponse = z.infer<typeof ErrorResponseSchema>;
+
+const intFromQuery = z
+  .string()
+  .regex(/^\d{1,15}$/, "must be a non-negative integer")
+  .transform((value) => Number(value));
+
+export const SnapshotQuerySchema = z.strictObject({
+  loopId: LoopIdSchema,
+});
+
+export const EventsQuerySchema = z
+  .strictObject({
+    loopId: LoopIdSchema,
+    cursor: intFromQuery.optional(),
+    maxEvents: intFromQuery.optional(),
+    byteOffset: intFromQuery.optional(),
+    lastLineHash: z
+      .string()
+      .regex(SHA256_HEX_PATTERN, "lastLineHash must be 64 lowercase hex characters")
+      .optional(),
+    waitMs: intFromQuery.optional(),
+  })
+  .refine((q) => q.lastLineHash === undefined || q.byteOffset !== undefined, {
+    message: "lastLineHash needs byteOffset",
+    path: ["lastLineHash"],
+  });
+export type EventsQuery = z.infer<typeof EventsQuerySchema>;
+
+/** The cursor a page of events ends at; its fields feed the next request (`cursor`, `byteOffset`, `lastLineHash`). */
+export const EventsResponseCursorSchema = z.strictObject({
+  eventLineOffset: z.number().int().nonnegative(),
+  eventLineCount: z.number().int().nonnegative(),
+  byteOffset: z.number().int().nonnegative(),
+  lastLineHash: z.string().nullable(),
+  pendingBytes: z.number().int().nonnegative(),
+  updatedAt: z.string(),
+});
+export type EventsResponseCursor = z.infer<typeof EventsResponseCursorSchema>;
+
+export const EventsResponseSchema = z.looseObject({
+  ok: z.literal(true),
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  traceId: z.string().nullable().optional(),
+  source: SourceSchema,
+  events: z.array(LoopRunEventSchema),
+  cursor: EventsResponseCursorSchema,
+  hasMore: z.boolean().optional(),
+  eventsFileExists: z.boolean().optional(),
+  error: z
+    .looseObject({ code: z.string(), message: z.string(), line: z.number().int().positive().optional() })
+    .optional(),
+});
+export type EventsResponse = z.infer<typeof EventsResponseSchema>;
+
+export const ControlRequestSchema = z.strictObject({
+  loopId: LoopIdSchema,
+  intent: z.string().min(1),
+  by: z.string().min(1).max(200).optional(),
+  note: z.string().max(4000).optional(),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  noConfirm: z.boolean().optional(),
+  traceId: z.string().max(256).optional(),
+});
+export type ControlRequest = z.infer<typeof ControlRequestSchema>;
+
+export const ControlResultSchema = z.looseObject({
+  ok: z.boolean(),
+  intent: ControlIntentSchema,
+  argv: z.array(z.string()).nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().optional(),
+  pid: z.number().int().optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  logFile: z.string().optional(),
+  verified: z.looseObject({ processStopped: z.boolean().optional() }).optional(),
+  error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+});
+export type ControlResult = z.infer<typeof ControlResultSchema>;
+
+export const ControlResponseSchema = z.looseObject({
+  ok: z.boolean(),
+  intent: ControlIntentSchema,
+  result: ControlResultSchema,
+  replayed: z.boolean(),
+  traceId: z.string().nullable(),
+  error: ErrorBodySchema.optional(),
+});
+export type ControlResponse = z.infer<typeof ControlResponseSchema>;
+
+export const HealthResponseSchema = z.looseObject({ ok: z.literal(true) });

@@ -1,0 +1,3 @@
+export * from "./artifacts";
+export * from "./v1";
+export * from "./agent-api";
