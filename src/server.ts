@@ -50,7 +50,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
     }
     log.warn("OPS_TOKENS is not set: the API is OPEN (every caller is admin) and bound to loopback only");
   }
-  const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, log: (m) => log.info(m) });
+  const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, log: (m) => log.warn(m) });
   if (database.migrationsApplied.length) log.info("migrations applied", { migrations: database.migrationsApplied });
 
   const app: App = { config, db: database.db, databaseUrl: database.url, bus: createBus(), log, tokens };

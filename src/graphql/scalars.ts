@@ -1,4 +1,5 @@
-import { GraphQLError, Kind, type ValueNode } from "graphql";
+import { Kind, type ValueNode } from "graphql";
+import { createGraphQLError } from "graphql-yoga";
 import { builder } from "./builder";
 
 builder.scalarType("DateTime", {
@@ -6,7 +7,7 @@ builder.scalarType("DateTime", {
   serialize: (d) => (d instanceof Date ? d.toISOString() : new Date(String(d)).toISOString()),
   parseValue: (v) => {
     const d = new Date(String(v));
-    if (Number.isNaN(d.getTime())) throw new GraphQLError(`invalid DateTime: ${String(v)}`);
+    if (Number.isNaN(d.getTime())) throw createGraphQLError(`invalid DateTime: ${String(v)}`);
     return d;
   },
 });
@@ -26,7 +27,7 @@ function literal(node: ValueNode): unknown {
     case Kind.OBJECT:
       return Object.fromEntries(node.fields.map((f) => [f.name.value, literal(f.value)]));
     default:
-      throw new GraphQLError("variables are not supported inside JSON literals");
+      throw createGraphQLError("variables are not supported inside JSON literals");
   }
 }
 

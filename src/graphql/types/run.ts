@@ -1,4 +1,4 @@
-import { GraphQLError } from "graphql";
+import { createGraphQLError } from "graphql-yoga";
 import { resolveCursorConnection, type ResolveCursorConnectionArgs } from "@pothos/plugin-relay";
 import type { Prisma } from "../../generated/prisma/client";
 import { builder } from "../builder";
@@ -49,7 +49,7 @@ export const RunRef = builder.prismaNode("Run", {
 
 function parseLineCursor(cursor: string): number {
   // A GraphQLError is shown to the client as is; a plain Error would be masked as "Unexpected error".
-  if (!/^\d{1,10}$/.test(cursor)) throw new GraphQLError(`invalid event cursor "${cursor}": expected a line number`);
+  if (!/^\d{1,10}$/.test(cursor)) throw createGraphQLError(`invalid event cursor "${cursor}": expected a line number`);
   return Number(cursor);
 }
 
