@@ -34,12 +34,13 @@ const intFromQuery = z
   .regex(/^\d{1,15}$/, "must be a non-negative integer")
   .transform((value) => Number(value));
 
-export const SnapshotQuerySchema = z.strictObject({
+// Query and body schemas strip unknown keys instead of rejecting them: old clients may send extras.
+export const SnapshotQuerySchema = z.object({
   loopId: LoopIdSchema,
 });
 
 export const EventsQuerySchema = z
-  .strictObject({
+  .object({
     loopId: LoopIdSchema,
     cursor: intFromQuery.optional(),
     maxEvents: intFromQuery.optional(),
@@ -82,7 +83,7 @@ export const EventsResponseSchema = z.looseObject({
 });
 export type EventsResponse = z.infer<typeof EventsResponseSchema>;
 
-export const ControlRequestSchema = z.strictObject({
+export const ControlRequestSchema = z.object({
   loopId: LoopIdSchema,
   intent: z.string().min(1),
   by: z.string().min(1).max(200).optional(),
@@ -93,7 +94,7 @@ export const ControlRequestSchema = z.strictObject({
 });
 export type ControlRequest = z.infer<typeof ControlRequestSchema>;
 
-export const ControlResultSchema = z.looseObject({
+export const ControlResultSchema = z.object({
   ok: z.boolean(),
   intent: ControlIntentSchema,
   argv: z.array(z.string()).nullable(),
@@ -103,8 +104,8 @@ export const ControlResultSchema = z.looseObject({
   stdout: z.string(),
   stderr: z.string(),
   logFile: z.string().optional(),
-  verified: z.looseObject({ processStopped: z.boolean().optional() }).optional(),
-  error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+  verified: z.object({ processStopped: z.boolean().optional() }).optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 export type ControlResult = z.infer<typeof ControlResultSchema>;
 
