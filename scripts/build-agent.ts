@@ -1,0 +1,69 @@
+import { realpathSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build, type Plugin } from "esbuild";
+
+// Bundles the sprite agent (adapters/cli.ts + src/contract + zod) into one ESM file that runs with plain
+// `node` inside a Sprite: no node_modules to install there.
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/**
+ * zod re-exports every message locale (`z.locales.*`), about 40% of the bundle; the agent only ever uses the
+ * English one, which zod loads from its own module. Keep just that.
+ */
+const englishOnlyZodLocales: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      contents: 'export { default as en } from "./en.js";\n',
+      loader: "js",
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
+export interface BuildAgentResult {
+  outfile: string;
+  bytes: number;
+}
+
+export async function buildAgent(opts: { outfile?: string; minify?: boolean } = {}): Promise<BuildAgentResult> {
+  const outfile = opts.outfile ?? path.join(repoRoot, "dist", "superloop-ops-agent.mjs");
+  await build({
+    entryPoints: [path.join(repoRoot, "adapters", "cli.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    banner: { js: "#!/usr/bin/env node" },
+    minify: opts.minify ?? false,
+    legalComments: "none",
+    logLevel: "warning",
+    plugins: [englishOnlyZodLocales],
+  });
+  return { outfile, bytes: statSync(outfile).size };
+}
+
+function invokedDirectly(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return pathToFileURL(realpathSync(entry)).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  buildAgent({ minify: process.argv.includes("--minify") }).then(
+    ({ outfile, bytes }) => {
+      process.stdout.write(`${JSON.stringify({ ok: true, outfile: path.relative(process.cwd(), outfile), bytes })}\n`);
+    },
+    (error: unknown) => {
+      process.stderr.write(`build failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
