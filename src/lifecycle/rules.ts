@@ -1,0 +1,220 @@
+import {
+  approvalPending,
+  approvalStatus,
+  completionRecorded,
+  lastEventFailureStatus,
+  lastEventIsStop,
+  lastEventName,
+  liveProcess,
+  provenLiveProcess,
+  runFinished,
+  stateActiveForLoop,
+} from "./predicates";
+import { isAfter } from "./time";
+import type { LifecycleRule, RunFacts } from "./types";
+
+// A cancel only explains a vanished run if nothing started after it: neither a start the manager
+// dispatched nor a `run` someone launched by hand (its loop_start would be newer than the cancel).
+function cancelIsLatestControl(facts: RunFacts): boolean {
+  const { cancelAcceptedAt, startDispatchedAt } = facts.control;
+  if (cancelAcceptedAt === null) return false;
+  if (isAfter(facts.events.latestLoopStartAt, cancelAcceptedAt)) return false;
+  return startDispatchedAt === null || !isAfter(startDispatchedAt, cancelAcceptedAt);
+}
+
+function startIsLatestControl(facts: RunFacts): boolean {
+  const { cancelAcceptedAt, startDispatchedAt } = facts.control;
+  if (startDispatchedAt === null) return false;
+  return cancelAcceptedAt === null || !isAfter(cancelAcceptedAt, startDispatchedAt);
+}
+
+const STOP_REASON_BY_EVENT: Record<string, string> = {
+  rate_limit_stop: "rate_limited",
+  no_progress_stop: "no_progress",
+};
+
+function stopReason(facts: RunFacts): string {
+  const name = lastEventName(facts) ?? "";
+  const mapped = STOP_REASON_BY_EVENT[name];
+  if (mapped !== undefined) return mapped;
+  const reason = facts.events.stopReason;
+  // data.reason goes into a machine-readable reason: only accept snake_case values from the runtime.
+  return reason !== null && /^[a-z][a-z0-9_]*$/.test(reason) ? reason : "stopped";
+}
+
+/**
+ * The lifecycle rules, first match wins. Order matters and is the point of this table: each rule assumes
+ * every rule above it did not match.
+ */
+export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
+  {
+    id: "sprite_missing",
+    state: "FAILED",
+    reason: "sprite_missing",
+    when: (f) => f.sprite.status === "MISSING" && !runFinished(f),
+    describe:
+      "The Sprite no longer exists and the runtime had not finished the loop. A COLD/WARM/UNREACHABLE Sprite " +
+      "changes nothing (the last known files still stand), and a run the runtime already completed or stopped " +
+      "keeps that outcome even if its Sprite is deleted afterwards.",
+    facts: "sprite.status, runtime.lastSummary.completion_ok, events.last.name, runtime.approval.status",
+  },
+  {
+    id: "approval_pending",
+    state: "AWAITING_APPROVAL",
+    reason: "awaiting_approval",
+    when: approvalPending,
+    describe:
+      "approval.json has status `pending`. Also after a reject and a new `run` that asks again. Wins over a " +
+      "completed summary (that combination raises `approvalCompletionConflict`).",
+    facts: "runtime.approval.status, runtime.approval.run_id, runtime.approval.iteration, runtime.approval.requested_at",
+  },
+  {
+    id: "cancelled",
+    state: "STOPPED",
+    reason: "cancelled",
+    when: (f) => cancelIsLatestControl(f) && !liveProcess(f),
+    describe:
+      "The manager's cancel was accepted (exit 0) and no live process remains. `superloop cancel` deletes " +
+      "state.json and active-run.json and writes no event, so only the manager's own knowledge explains the " +
+      "disappearance; without it the same files read as `runtime_died` or `unknown`.",
+    facts:
+      "control.cancelAcceptedAt, control.startDispatchedAt, events.latestLoopStartAt, runtime.state, runtime.activeRun, runtime.activeRunAlive",
+  },
+  {
+    id: "start_requested",
+    state: "RUNNING",
+    reason: "starting",
+    when: startIsLatestControl,
+    describe:
+      "The manager dispatched a start and `loop_start` has not been ingested yet. Reported as RUNNING so the " +
+      "run does not flap back to its previous terminal state during the seconds the runtime takes to begin; " +
+      "the `starting` reason keeps it distinguishable, and `stale` flags a start that never produced an event.",
+    facts: "control.startDispatchedAt, control.cancelAcceptedAt, events.latestLoopStartAt",
+  },
+  {
+    id: "paused",
+    state: "PAUSED",
+    reason: "paused",
+    when: (f) => f.control.pauseConfirmedAt !== null && liveProcess(f),
+    describe: "The manager's pause was confirmed (no resume since) and the run's process still exists.",
+    facts: "control.pauseConfirmedAt, runtime.activeRun.pid, runtime.activeRunAlive, runtime.processStopped",
+  },
+  {
+    id: "process_stopped",
+    state: "PAUSED",
+    reason: "process_stopped",
+    when: (f) => f.runtime.processStopped === true && liveProcess(f),
+    describe:
+      "The run's process group is observed SIGSTOPped although the manager did not pause it (someone " +
+      "signalled it by hand). The process cannot make progress, so calling it RUNNING would be wrong.",
+    facts: "runtime.processStopped, runtime.activeRun.pid, runtime.activeRunAlive",
+  },
+  {
+    id: "completed",
+    state: "COMPLETE",
+    reason: "completed",
+    when: completionRecorded,
+    describe:
+      "The last summary entry has `completion_ok: true` (or the last event is `loop_complete`) and state.json " +
+      "does not show this loop active again. After an approved completion state.json is reset with " +
+      "`current_loop_id: \"\"`, which this rule accepts; a later `run` of the same loop sets `active` again and " +
+      "the old completion stops counting.",
+    facts: "runtime.lastSummary.completion_ok, runtime.lastSummary.run_id, events.last.name, runtime.state.active, runtime.state.current_loop_id",
+  },
+  {
+    id: "running",
+    state: "RUNNING",
+    reason: "running",
+    when: (f) => stateActiveForLoop(f) && liveProcess(f),
+    describe:
+      "state.json is active for this loop and active-run.json is present with a pid not known to be dead " +
+      "(liveness that cannot be checked remotely counts as alive; staleness is reported separately).",
+    facts: "runtime.state.active, runtime.state.current_loop_id, runtime.activeRun.pid, runtime.activeRun.stage, runtime.activeRunAlive",
+  },
+  {
+    id: "process_alive",
+    state: "RUNNING",
+    reason: "running",
+    when: provenLiveProcess,
+    describe:
+      "active-run.json for this loop with a pid checked alive, while state.json does not (yet) say active: the " +
+      "window between `loop_start` and the first iteration's state write.",
+    facts: "runtime.activeRun.pid, runtime.activeRun.loop_id, runtime.activeRunAlive, runtime.state.active",
+  },
+  {
+    id: "stop_event",
+    state: "STOPPED",
+    reason: stopReason,
+    reasonDoc:
+      "`loop_stop` → its `data.reason` (`max_iterations`, `stuck`, … else `stopped`); `rate_limit_stop` → `rate_limited`; `no_progress_stop` → `no_progress`",
+    when: lastEventIsStop,
+    describe:
+      "The last event is one the runtime emits when it ends the loop by its own limits. Checked before " +
+      "`runtime_died` because a rate-limit stop leaves `state.active == true` after the process exits.",
+    facts: "events.last.name, events.stopReason",
+  },
+  {
+    id: "event_failure",
+    state: "FAILED",
+    reason: (f) => lastEventFailureStatus(f) ?? "error",
+    reasonDoc: "the event status: `error`, `timeout`, `blocked` or `rate_limited`",
+    when: (f) => lastEventFailureStatus(f) !== null,
+    describe: "The last event carries a failure status and no live process is working past it.",
+    facts: "events.last.name, events.last.status",
+  },
+  {
+    id: "runtime_died",
+    state: "FAILED",
+    reason: "runtime_died",
+    when: (f) => stateActiveForLoop(f) && !liveProcess(f),
+    describe:
+      "state.json still says this loop is active but active-run.json is gone (or its pid is dead): the " +
+      "runtime crashed (e.g. a runner exited non-zero) without writing a final event.",
+    facts: "runtime.state.active, runtime.state.current_loop_id, runtime.activeRun, runtime.activeRunAlive, events.last.name",
+  },
+  {
+    id: "approved_pending_run",
+    state: "IDLE",
+    reason: "approved_pending_run",
+    when: (f) => approvalStatus(f) === "approved",
+    describe:
+      "approval.json has status `approved`: the approve was accepted but completion only happens when the " +
+      "runtime runs again (it consumes the approval and emits `loop_complete`). Not AWAITING_APPROVAL (nobody " +
+      "needs to decide) and not COMPLETE (no completion recorded yet): IDLE until a `run` starts.",
+    facts: "runtime.approval.status, runtime.approval.run_id, events.last.name",
+  },
+  {
+    id: "rejected_pending_run",
+    state: "IDLE",
+    reason: "rejected_pending_run",
+    when: (f) => approvalStatus(f) === "rejected",
+    describe:
+      "approval.json has status `rejected`: the next `run` starts a new iteration with the reviewer's note; " +
+      "until then nothing runs.",
+    facts: "runtime.approval.status, runtime.approval.run_id, events.last.name",
+  },
+  {
+    id: "not_started",
+    state: "IDLE",
+    reason: "not_started",
+    when: (f) => f.events.count === 0 && (!f.runtime.loopDirExists || !f.runtime.eventsFileExists),
+    describe: "Nothing ingested and the loop directory or its events.jsonl does not exist: the loop never ran.",
+    facts: "events.count, runtime.loopDirExists, runtime.eventsFileExists",
+  },
+  {
+    id: "idle",
+    state: "IDLE",
+    reason: "idle",
+    when: (f) => f.runtime.state !== null && !f.runtime.state.active && f.runtime.lastSummary !== null,
+    describe: "state.json exists with `active: false` and a summary exists, and nothing above explains more.",
+    facts: "runtime.state.active, runtime.lastSummary.run_id, events.last.name",
+  },
+  {
+    id: "unknown",
+    state: "UNKNOWN",
+    reason: "unknown",
+    when: () => true,
+    describe: "No rule above matched; the facts are recorded as evidence for an operator to read.",
+    facts: "runtime.state, runtime.activeRun, runtime.approval.status, events.count, events.last.name",
+  },
+];
