@@ -1,6 +1,8 @@
+import type pg from "pg";
 import type { TokenTable } from "./auth/tokens";
 import type { Config } from "./config/config";
 import type { Db } from "./db/client";
+import type { Ingestor } from "./ingest/ingestor";
 import type { OpsBus } from "./pubsub/topics";
 import type { Logger } from "./util/log";
 
@@ -9,10 +11,13 @@ import type { Logger } from "./util/log";
 export interface App {
   config: Config;
   db: Db;
+  /** Raw driver pool for the ingest hot path (multi-row inserts, NOTIFY, leases). */
+  pool: pg.Pool;
   databaseUrl: string;
   bus: OpsBus;
   log: Logger;
   tokens: TokenTable;
+  ingestor: Ingestor;
   /** Called after a run is registered so the scheduler can start polling it. */
   onRunRegistered?: (runId: string) => void;
 }

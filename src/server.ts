@@ -11,7 +11,9 @@ import { openDatabase, type Database } from "./db/database";
 import { pendingMigrations } from "./db/migrate";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
+import { Ingestor } from "./ingest/ingestor";
 import { createBus } from "./pubsub/topics";
+import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
 
 // One port, one path: HTTP queries and mutations, SSE and graphql-ws subscriptions all on /graphql;
@@ -53,7 +55,13 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, log: (m) => log.warn(m) });
   if (database.migrationsApplied.length) log.info("migrations applied", { migrations: database.migrationsApplied });
 
-  const app: App = { config, db: database.db, databaseUrl: database.url, bus: createBus(), log, tokens };
+  const pool = new pg.Pool({ connectionString: database.url, max: 10 });
+  const transports = createTransportFactory({ config });
+  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus: createBus(), log, tokens };
+  const app = partial as App;
+  app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
+  app.onRunRegistered = (runId) => void app.ingestor.add(runId);
+  await app.ingestor.start();
 
   const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({
     schema,
@@ -129,10 +137,13 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      await app.ingestor.stop();
       await Promise.resolve(wsServer.dispose()).catch(() => {});
       wss.close();
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
+      await transports.close();
+      await pool.end();
       await database.close();
     })());
 

@@ -7,8 +7,11 @@ import "./types/sprite";
 import "./types/event";
 import "./types/run";
 import "./types/lifecycle-change";
+import "./types/transition";
 import "./mutations/register-sprite";
+import "./mutations/run-ops";
 import "./subscriptions/run-lifecycle";
+import "./subscriptions/run-events";
 
 export const schema = builder.toSchema();
 

@@ -6,6 +6,8 @@ import { NotFoundError } from "../errors";
 import { localId } from "../ids";
 import { LifecycleStateEnum } from "./enums";
 import { EventRef } from "./event";
+import { divergenceOf, DivergenceRef, healthOf, HealthRef, ingestOf, IngestInfoRef } from "./run-status";
+import "./transition";
 
 export const RunRef = builder.prismaNode("Run", {
   id: { field: "id" },
@@ -22,6 +24,13 @@ export const RunRef = builder.prismaNode("Run", {
     lastEventAt: t.expose("lastEventAt", { type: "DateTime", nullable: true }),
     seq: t.exposeInt("seq", { description: "Monotonic change counter of this run" }),
     sprite: t.relation("sprite"),
+    health: t.field({ type: HealthRef, resolve: healthOf }),
+    divergence: t.field({ type: DivergenceRef, resolve: divergenceOf }),
+    ingest: t.field({ type: IngestInfoRef, resolve: ingestOf }),
+    approval: t.expose("approval", { type: "JSON", nullable: true, description: "approval.json as last seen (status, run_id, iteration, requested_at)" }),
+    gates: t.expose("gates", { type: "JSON", nullable: true, description: "Gates of the last run-summary entry" }),
+    stuck: t.expose("stuck", { type: "JSON", nullable: true, description: "{streak, threshold} of the last run-summary entry" }),
+    transitions: t.relatedConnection("transitions", { cursor: "id", query: { orderBy: { seq: "asc" } }, description: "Lifecycle history, oldest first" }),
     events: t.connection(
       {
         type: EventRef,

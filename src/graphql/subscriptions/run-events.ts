@@ -1,0 +1,87 @@
+import type { Event } from "../../generated/prisma/client";
+import { builder } from "../builder";
+import { localId } from "../ids";
+import { EventRef } from "../types/event";
+
+// Replays stored events after the client's cursor, then continues live, with no gap and no duplicate at the
+// seam: we subscribe before replaying, and every batch (replayed or live) is read from the database by
+// line number, so the bus only says "there is more", never what it is.
+
+interface RunEventsBatch {
+  events: Event[];
+  cursor: string;
+  hasMore: boolean;
+  resyncRequired: boolean;
+}
+
+const RunEventsBatchRef = builder.objectRef<RunEventsBatch>("RunEventsBatch").implement({
+  fields: (t) => ({
+    events: t.field({ type: [EventRef], resolve: (b) => b.events }),
+    cursor: t.exposeString("cursor", { description: "Line number of the last event delivered so far; pass it as `after` to resume" }),
+    hasMore: t.exposeBoolean("hasMore", { description: "More stored events follow at once (replay in progress)" }),
+    resyncRequired: t.exposeBoolean("resyncRequired", {
+      description: "The subscriber fell too far behind; the subscription ends. Resubscribe with `after: cursor`.",
+    }),
+  }),
+});
+
+const CHUNK = 500;
+
+builder.subscriptionFields((t) => ({
+  runEvents: t.field({
+    type: RunEventsBatchRef,
+    description: 'Stored events after `after` (a line number; null = from the start; "HEAD" = live only), then live ones',
+    args: {
+      runId: t.arg.id({ required: true }),
+      after: t.arg.string({ required: false, validate: { regex: [/^(HEAD|\d{1,10})$/, { message: 'after must be a line number or "HEAD"' }] } }),
+    },
+    subscribe: async function* (_root, args, ctx) {
+      const runId = localId(String(args.runId), "Run");
+      const run = runId ? await ctx.app.db.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
+      if (!run) throw new Error(`run ${String(args.runId)} not found`);
+      const sub = ctx.app.bus.subscribe("events", run.id, 256);
+      try {
+        let last: number;
+        if (args.after === "HEAD") {
+          const current = await ctx.app.db.run.findUniqueOrThrow({ where: { id: run.id }, select: { cursorLine: true } });
+          last = current.cursorLine;
+        } else {
+          last = args.after ? Number(args.after) : 0;
+        }
+        const readFrom = (from: number, upTo: number | null) =>
+          ctx.app.db.event.findMany({
+            where: { runId: run.id, line: upTo === null ? { gt: from } : { gt: from, lte: upTo } },
+            orderBy: { line: "asc" },
+            take: CHUNK + 1,
+          });
+        // Replay: chunks of stored events until caught up.
+        for (;;) {
+          const rows = await readFrom(last, null);
+          if (rows.length === 0) break;
+          const batch = rows.slice(0, CHUNK);
+          last = batch[batch.length - 1]!.line;
+          yield { events: batch, cursor: String(last), hasMore: rows.length > CHUNK, resyncRequired: false };
+          if (rows.length <= CHUNK) break;
+        }
+        // Live: each notice means "lines up to toLine are committed".
+        for await (const d of sub) {
+          if (d.kind === "overflow") {
+            yield { events: [], cursor: String(last), hasMore: false, resyncRequired: true };
+            return;
+          }
+          const upTo = d.message.toLine;
+          while (last < upTo) {
+            const rows = await readFrom(last, upTo);
+            if (rows.length === 0) break;
+            const batch = rows.slice(0, CHUNK);
+            last = batch[batch.length - 1]!.line;
+            yield { events: batch, cursor: String(last), hasMore: last < upTo, resyncRequired: false };
+          }
+        }
+      } finally {
+        sub.close();
+      }
+    },
+    resolve: (batch) => batch,
+  }),
+}));

@@ -1,0 +1,173 @@
+import type pg from "pg";
+import type { EventRow } from "./rows";
+
+// The one write path for events, cursors and run projections (ARCHITECTURE invariant 2): everything a poll
+// learned is committed in one transaction or not at all, guarded by the cursor the poll started from.
+
+export interface CursorState {
+  line: number;
+  byteOffset: number;
+  lastLineHash: string | null;
+}
+
+export interface ProjectionColumns {
+  state: string;
+  stateReason: string;
+  runtimeRunId: string | null;
+  iteration: number | null;
+  divergence: unknown;
+  health: string;
+  healthReasons: unknown;
+  approval: unknown;
+  gates: unknown;
+  stuck: unknown;
+  lastEventName: string | null;
+  lastEventAt: Date | null;
+  facts: unknown;
+  ingestStatus: string;
+  ingestError: string | null;
+}
+
+export interface TransitionRow {
+  from: string | null;
+  to: string;
+  reason: string;
+  trigger: string;
+  actor: string | null;
+  evidence: unknown;
+}
+
+export interface IntentUpdate {
+  id: string;
+  stage: string;
+  /** stage timestamp column to set: dispatchedAt | acceptedAt | confirmedAt | endedAt */
+  stamps: ("dispatchedAt" | "acceptedAt" | "confirmedAt" | "endedAt")[];
+  evidence: unknown;
+  error: string | null;
+  /** the stage machine asks for a follow-up action after commit (approve with resumeAfterApprove → start) */
+  followUp?: "START" | null;
+}
+
+export interface CommitInput {
+  runId: string;
+  /** The cursor line the poll started from; the commit fails if the stored one moved since. */
+  expectedLine: number;
+  events: readonly EventRow[];
+  cursor: CursorState;
+  projection: ProjectionColumns;
+  stateChanged: boolean;
+  transition: TransitionRow | null;
+  intents: readonly IntentUpdate[];
+  /** Lease fencing (scale-out): the commit fails unless this replica still holds the run's lease. */
+  fence?: { owner: string; token: number } | null;
+  notifyChannel?: string | null;
+}
+
+export class CursorConflict extends Error {}
+
+export interface CommitResult {
+  seq: number;
+  inserted: number;
+}
+
+const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","payload","raw")
+SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::jsonb[], $11::jsonb[])
+ON CONFLICT ("runId","line") DO NOTHING`;
+
+export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<CommitResult> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    if (input.fence) {
+      const lease = await client.query(`SELECT 1 FROM "RunLease" WHERE "runId" = $1 AND owner = $2 AND token = $3 AND "expiresAt" > now()`, [
+        input.runId,
+        input.fence.owner,
+        input.fence.token,
+      ]);
+      if (lease.rowCount !== 1) throw new CursorConflict(`lease for run ${input.runId} is no longer held by ${input.fence.owner}`);
+    }
+    const current = await client.query<{ cursorLine: number; seq: number }>(`SELECT "cursorLine", seq FROM "Run" WHERE id = $1 FOR UPDATE`, [input.runId]);
+    const row = current.rows[0];
+    if (!row) throw new CursorConflict(`run ${input.runId} no longer exists`);
+    if (row.cursorLine !== input.expectedLine) {
+      throw new CursorConflict(`run ${input.runId}: stored cursor is at line ${row.cursorLine}, this poll started at ${input.expectedLine}`);
+    }
+    let inserted = 0;
+    if (input.events.length) {
+      const e = input.events;
+      const res = await client.query(INSERT_EVENTS, [
+        input.runId,
+        e.map((r) => r.line),
+        e.map((r) => r.timestamp.toISOString()),
+        e.map((r) => r.name),
+        e.map((r) => r.role),
+        e.map((r) => r.status),
+        e.map((r) => r.message),
+        e.map((r) => r.runtimeRunId),
+        e.map((r) => r.iteration),
+        e.map((r) => (r.payload === null ? null : JSON.stringify(r.payload))),
+        e.map((r) => JSON.stringify(r.raw)),
+      ]);
+      inserted = res.rowCount ?? 0;
+      if (inserted !== e.length) {
+        throw new CursorConflict(`run ${input.runId}: ${e.length - inserted} of lines ${e[0]!.line}-${e[e.length - 1]!.line} were already stored`);
+      }
+    }
+    const seq = row.seq + 1;
+    const p = input.projection;
+    await client.query(
+      `UPDATE "Run" SET "cursorLine"=$2, "cursorByteOffset"=$3, "cursorLineHash"=$4, state=$5::"LifecycleState", "stateReason"=$6,
+        "stateSince"=CASE WHEN $7 THEN now() ELSE "stateSince" END, "runtimeRunId"=$8, iteration=$9, divergence=$10::jsonb,
+        health=$11::"HealthStatus", "healthReasons"=$12::jsonb, approval=$13::jsonb, gates=$14::jsonb, stuck=$15::jsonb,
+        "lastEventName"=$16, "lastEventAt"=$17, facts=$18::jsonb, "ingestStatus"=$19::"IngestStatus", "ingestError"=$20,
+        "lastPolledAt"=now(), seq=$21, "updatedAt"=now() WHERE id=$1`,
+      [
+        input.runId,
+        input.cursor.line,
+        input.cursor.byteOffset,
+        input.cursor.lastLineHash,
+        p.state,
+        p.stateReason,
+        input.stateChanged,
+        p.runtimeRunId,
+        p.iteration,
+        JSON.stringify(p.divergence),
+        p.health,
+        JSON.stringify(p.healthReasons),
+        p.approval === null ? null : JSON.stringify(p.approval),
+        p.gates === null ? null : JSON.stringify(p.gates),
+        p.stuck === null ? null : JSON.stringify(p.stuck),
+        p.lastEventName,
+        p.lastEventAt,
+        JSON.stringify(p.facts),
+        p.ingestStatus,
+        p.ingestError,
+        seq,
+      ],
+    );
+    if (input.transition) {
+      const t = input.transition;
+      await client.query(
+        `INSERT INTO "LifecycleTransition" ("runId", seq, "from", "to", reason, trigger, actor, evidence) VALUES ($1,$2,$3::"LifecycleState",$4::"LifecycleState",$5,$6,$7,$8::jsonb)`,
+        [input.runId, seq, t.from, t.to, t.reason, t.trigger, t.actor, JSON.stringify(t.evidence)],
+      );
+    }
+    for (const u of input.intents) {
+      const stamps = u.stamps.map((s) => `, "${s}" = COALESCE("${s}", now())`).join("");
+      await client.query(
+        `UPDATE "ControlIntent" SET stage=$2::"IntentStage", evidence=$3::jsonb, error=COALESCE($4, error), "updatedAt"=now()${stamps} WHERE id=$1`,
+        [u.id, u.stage, JSON.stringify(u.evidence), u.error],
+      );
+    }
+    if (input.notifyChannel) {
+      await client.query(`SELECT pg_notify($1, $2)`, [input.notifyChannel, JSON.stringify({ runId: input.runId, seq })]);
+    }
+    await client.query("COMMIT");
+    return { seq, inserted };
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+}

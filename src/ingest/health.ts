@@ -1,0 +1,44 @@
+import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
+import { projectHealth, type Health, type HealthReason } from "../lifecycle/health";
+import { isHealthProfile, resolveThresholds, type HealthProfile, type HealthThresholds } from "../lifecycle/thresholds";
+import type { Projection, RunFacts } from "../lifecycle/types";
+
+export interface RunHealthInput {
+  run: Run & { intents: ControlIntent[] };
+  sprite: Sprite;
+  facts: RunFacts;
+  projection: Projection;
+  /** stages of run.intents after this poll's updates, same order */
+  intents: string[];
+  transportFailures: number;
+  transportError: string | null;
+  now: Date;
+  defaultProfile: HealthProfile;
+}
+
+/** Per-sprite thresholds: its profile (or the global default) with explicit overrides from its config. */
+export function spriteThresholds(sprite: Sprite, defaultProfile: HealthProfile): HealthThresholds {
+  const cfg = (sprite.transportConfig ?? {}) as { healthOverrides?: Partial<HealthThresholds> };
+  const profile = isHealthProfile(sprite.healthProfile) ? sprite.healthProfile : defaultProfile;
+  return resolveThresholds(profile, cfg.healthOverrides ?? {});
+}
+
+export function runHealth(input: RunHealthInput): Health {
+  const { run, facts, projection } = input;
+  const latest = run.intents[0] ?? null; // loaded newest first
+  const heartbeat = facts.runtime.heartbeat;
+  return projectHealth({
+    now: input.now,
+    state: projection.state,
+    lastEventAt: facts.events.last?.timestamp ?? null,
+    stateSince: projection.state === run.state ? run.stateSince.toISOString() : input.now.toISOString(),
+    heartbeatAt: heartbeat?.timestamp ?? heartbeat?.updatedAt ?? null,
+    transport: { failureStreak: input.transportFailures, failingSince: null },
+    ingest: { status: facts.ingest.status, error: facts.ingest.error },
+    divergence: projection.divergence,
+    lastIntent: latest ? { kind: latest.kind, stage: input.intents[0] ?? latest.stage, at: latest.updatedAt.toISOString(), error: latest.error } : null,
+    spriteStatus: input.sprite.status,
+    thresholds: spriteThresholds(input.sprite, input.defaultProfile),
+    previousReasons: (Array.isArray(run.healthReasons) ? run.healthReasons : []) as unknown as HealthReason[],
+  });
+}

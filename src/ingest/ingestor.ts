@@ -1,0 +1,284 @@
+import { AdapterError, type EventCursor } from "../../adapters";
+import type { App } from "../app";
+import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
+import { foldEventFacts } from "../lifecycle/event-facts";
+import type { RunChanged } from "../pubsub/topics";
+import type { RunTarget, Transport } from "../transports/transport";
+import { commitPoll, CursorConflict, type CommitInput } from "./commit";
+import { evaluateRun, type Evaluation } from "./evaluate";
+import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
+import { Scheduler } from "./scheduler";
+import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
+
+// Observes every registered run: polls it through its Sprite's transport, stores new events exactly once,
+// re-projects its lifecycle, advances control intents with the evidence, and publishes after each commit.
+
+export interface IngestorOptions {
+  batchSize?: number;
+  transportFor: (sprite: Sprite) => Transport;
+  /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
+  fenceFor?: (runId: string) => { owner: string; token: number } | null;
+  notifyChannel?: string | null;
+}
+
+interface Entry {
+  runId: string;
+  target: RunTarget;
+  transport: Transport;
+  sprite: Sprite;
+  lastFingerprint: string | null;
+  dirty: boolean;
+  transportFailures: number;
+  unwatch: (() => void) | null;
+}
+
+type RunWithSprite = Run & { sprite: Sprite };
+
+export class Ingestor {
+  readonly scheduler: Scheduler;
+  private entries = new Map<string, Entry>();
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly app: App,
+    private readonly opts: IngestorOptions,
+  ) {
+    this.batchSize = opts.batchSize ?? 5000;
+    this.scheduler = new Scheduler({
+      intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? app.config.OPS_POLL_INTERVAL_MS,
+      poll: (runId) => this.poll(runId),
+      onError: (runId, e) => app.log.warn("poll failed", { runId, error: (e as Error).message }),
+    });
+  }
+
+  async start(): Promise<void> {
+    const runs = await this.app.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
+    for (const r of runs) await this.add(r.id);
+  }
+
+  async add(runId: string): Promise<void> {
+    if (this.entries.has(runId)) return;
+    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    if (!run || run.removedAt) return;
+    const transport = this.opts.transportFor(run.sprite);
+    const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
+    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, unwatch: null };
+    entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId)) ?? null;
+    this.entries.set(runId, entry);
+    this.scheduler.add(runId);
+  }
+
+  remove(runId: string): void {
+    const e = this.entries.get(runId);
+    e?.unwatch?.();
+    this.entries.delete(runId);
+    this.scheduler.remove(runId);
+  }
+
+  /** Something outside the poller changed the run (intent, reset, sprite update): re-read it fully, now. */
+  syncRun(runId: string): Promise<void> {
+    const e = this.entries.get(runId);
+    if (e) e.dirty = true;
+    return this.scheduler.trigger(runId);
+  }
+
+  /** Where events.jsonl ends now (complete lines), read through the run's transport without storing anything. */
+  async currentEnd(runId: string): Promise<EventCursor> {
+    const entry = this.entries.get(runId);
+    if (!entry) throw new Error(`run ${runId} is not being observed`);
+    let cursor: EventCursor = { line: 0, byteOffset: 0, lastLineHash: null };
+    for (;;) {
+      const page = await entry.transport.readEvents(entry.target, cursor, this.batchSize);
+      if (page.envelopes.length === 0) return cursor;
+      cursor = { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash };
+      if (!page.hasMore || page.error) return cursor;
+    }
+  }
+
+  async refreshSprite(spriteId: string): Promise<void> {
+    for (const e of this.entries.values()) {
+      if (e.sprite.id !== spriteId) continue;
+      const sprite = await this.app.db.sprite.findUnique({ where: { id: spriteId } });
+      if (!sprite) continue;
+      e.sprite = sprite;
+      e.transport = this.opts.transportFor(sprite);
+      e.dirty = true;
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const e of this.entries.values()) e.unwatch?.();
+    await this.scheduler.stop();
+    await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.()));
+    this.entries.clear();
+  }
+
+  /** One poll of one run. Exposed for tests and benches; the scheduler calls it. */
+  async poll(runId: string): Promise<void> {
+    const entry = this.entries.get(runId);
+    if (!entry) return;
+    const fence = this.opts.fenceFor ? this.opts.fenceFor(runId) : null;
+    if (this.opts.fenceFor && !fence) return; // another replica polls this run
+
+    let fingerprint: string | null = null;
+    let spriteObservation;
+    try {
+      spriteObservation = await entry.transport.spriteStatus(entry.target);
+      if (spriteObservation.status !== entry.sprite.status) await this.recordSpriteStatus(entry, spriteObservation.status);
+      fingerprint = spriteObservation.status === "MISSING" ? null : await entry.transport.fingerprint(entry.target);
+      entry.transportFailures = 0;
+    } catch (e) {
+      entry.transportFailures++;
+      await this.evaluateAndCommit(entry, null, [], null, { transportError: (e as Error).message }, fence);
+      throw e;
+    }
+
+    const run = await this.loadRun(runId);
+    if (!run) return;
+    const openIntents = run.intents.some((i) => !TERMINAL.has(i.stage));
+    const timeSensitive = run.state === "RUNNING" || openIntents || run.health !== "HEALTHY";
+    if (fingerprint !== null && fingerprint === entry.lastFingerprint && !entry.dirty && !timeSensitive) return;
+    entry.dirty = false;
+
+    const facts = spriteObservation.status === "MISSING" ? null : toRuntimeFacts(await entry.transport.readFacts(entry.target));
+    let cursor: EventCursor = { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash };
+    let stored = parseStoredFacts(run.facts);
+    let current: RunWithIntents = run;
+
+    if (run.ingestStatus === "OK" && facts) {
+      for (;;) {
+        let page;
+        try {
+          page = await entry.transport.readEvents(entry.target, cursor, this.batchSize);
+        } catch (e) {
+          if (e instanceof AdapterError && e.code === "cursor_fork") {
+            await this.evaluateAndCommit(entry, facts, [], null, { fork: e.message, forkDetails: e.details }, fence, current);
+            return;
+          }
+          if (e instanceof AdapterError) {
+            await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
+            return;
+          }
+          throw e;
+        }
+        let rows: EventRow[];
+        try {
+          rows = rowsFromEnvelopes(page.envelopes, entry.target.loopId, cursor.line);
+        } catch (e) {
+          if (!(e instanceof EnvelopeRejected)) throw e;
+          await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
+          return;
+        }
+        const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
+        const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
+        const committed = await this.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : {}, fence, current, stored);
+        if (!committed) return;
+        current = committed.run;
+        stored = committed.stored;
+        if (nextCursor) cursor = nextCursor;
+        if (!page.hasMore || pageError || rows.length === 0) break;
+      }
+    } else {
+      await this.evaluateAndCommit(entry, facts, [], null, {}, fence, current, stored);
+    }
+    entry.lastFingerprint = fingerprint;
+  }
+
+  private async loadRun(runId: string): Promise<RunWithIntents | null> {
+    return this.app.db.run.findUnique({
+      where: { id: runId },
+      include: { sprite: true, intents: { orderBy: { requestedAt: "desc" }, take: 20 } },
+    });
+  }
+
+  private async recordSpriteStatus(entry: Entry, status: Sprite["status"]): Promise<void> {
+    entry.sprite = await this.app.db.sprite.update({
+      where: { id: entry.sprite.id },
+      data: { status, ...(status === "MISSING" || status === "UNREACHABLE" ? {} : { lastSeenAt: new Date() }) },
+    });
+  }
+
+  /**
+   * Evaluates the run against what this poll saw and commits it if anything changed. Returns the committed
+   * run (for the next batch) or null when the commit lost a race (the next poll starts over from the database).
+   */
+  private async evaluateAndCommit(
+    entry: Entry,
+    runtime: ReturnType<typeof toRuntimeFacts> | null,
+    rows: EventRow[],
+    cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
+    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string },
+    fence: { owner: string; token: number } | null,
+    loaded?: RunWithIntents,
+    storedIn?: StoredFacts,
+  ): Promise<{ run: RunWithIntents; stored: StoredFacts } | null> {
+    const run = loaded ?? (await this.loadRun(entry.runId));
+    if (!run) return null;
+    const stored = storedIn ?? parseStoredFacts(run.facts);
+    const events = rows.length
+      ? foldEventFacts(
+          stored.events,
+          rows.map((r) => ({ name: r.name, status: r.status, timestamp: r.timestamp.toISOString(), runId: r.runtimeRunId, iteration: r.iteration, data: r.payload })),
+        )
+      : stored.events;
+    const nextStored: StoredFacts = { events, runtime: runtime ?? stored.runtime };
+    const evaluation: Evaluation = evaluateRun({
+      run,
+      sprite: entry.sprite,
+      stored: nextStored,
+      newRows: rows,
+      problem,
+      transportFailures: entry.transportFailures,
+      now: new Date(),
+      config: this.app.config,
+    });
+    if (!evaluation.changed && rows.length === 0 && !cursor) return { run, stored: nextStored };
+
+    const input: CommitInput = {
+      runId: run.id,
+      expectedLine: run.cursorLine,
+      events: rows,
+      cursor: cursor ?? { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash },
+      projection: evaluation.columns,
+      stateChanged: evaluation.transition !== null,
+      transition: evaluation.transition,
+      intents: evaluation.intents,
+      fence,
+      notifyChannel: this.opts.notifyChannel ?? null,
+    };
+    let result;
+    try {
+      result = await commitPoll(this.app.pool, input);
+    } catch (e) {
+      if (e instanceof CursorConflict) {
+        this.app.log.warn("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
+        entry.dirty = true;
+        return null;
+      }
+      throw e;
+    }
+    this.publish(run, entry, result.seq, evaluation, rows);
+    const after = await this.loadRun(run.id);
+    return after ? { run: after, stored: nextStored } : null;
+  }
+
+  private publish(run: RunWithIntents, entry: Entry, seq: number, evaluation: Evaluation, rows: EventRow[]): void {
+    const bus = this.app.bus;
+    if (rows.length) bus.publish("events", run.id, { runId: run.id, seq, fromLine: rows[0]!.line, toLine: rows[rows.length - 1]!.line });
+    const change: RunChanged = {
+      runId: run.id,
+      spriteId: entry.sprite.id,
+      seq,
+      previousState: run.state,
+      state: evaluation.columns.state as RunChanged["state"],
+      reason: evaluation.columns.stateReason,
+      lifecycleChanged: evaluation.transition !== null,
+      at: new Date(),
+    };
+    bus.publish("run", run.id, change);
+    for (const i of evaluation.intents) bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+  }
+}
+
+export type RunWithIntents = RunWithSprite & { intents: ControlIntent[] };
+export const TERMINAL = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);

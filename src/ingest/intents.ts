@@ -1,0 +1,76 @@
+import { advanceIntent, type IntentKind, type IntentStage, type StageTransition } from "../control/stages";
+import type { ControlIntent } from "../generated/prisma/client";
+import type { RunFacts } from "../lifecycle/types";
+import type { IntentUpdate } from "./commit";
+import type { EventRow } from "./rows";
+
+// Intents are confirmed by what the poller observes (ARCHITECTURE invariant 4), never by waiting in the
+// mutation: every poll offers its observations to each open intent, and a tick checks the deadline.
+
+export interface StageRecord {
+  stage: IntentStage;
+  at: string;
+  observation: string;
+  evidence: Record<string, unknown>;
+  followUp?: "START";
+}
+
+const STAMP: Partial<Record<IntentStage, IntentUpdate["stamps"][number]>> = {
+  DISPATCHED: "dispatchedAt",
+  ACCEPTED: "acceptedAt",
+  CONFIRMED: "confirmedAt",
+};
+const TERMINAL = new Set<IntentStage>(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);
+
+export function viewOf(i: ControlIntent) {
+  const records = (Array.isArray(i.evidence) ? i.evidence : []) as unknown as StageRecord[];
+  const dispatch = records.find((r) => r.stage === "DISPATCHED" || r.stage === "ACCEPTED");
+  return {
+    kind: i.kind as IntentKind,
+    stage: i.stage as IntentStage,
+    requestedAt: i.requestedAt.toISOString(),
+    dispatchedAt: i.dispatchedAt?.toISOString() ?? null,
+    acceptedAt: i.acceptedAt?.toISOString() ?? null,
+    deadlineAt: i.deadlineAt.toISOString(),
+    resumeAfterApprove: i.resumeAfterApprove,
+    dispatchResult: (dispatch?.evidence?.result as never) ?? null,
+  };
+}
+
+/** Applies transitions to an intent's stored record: the new stage, stamps, evidence log and error. */
+export function toUpdate(i: ControlIntent, transitions: readonly StageTransition[]): IntentUpdate {
+  const records = (Array.isArray(i.evidence) ? [...i.evidence] : []) as unknown as StageRecord[];
+  const stamps = new Set<IntentUpdate["stamps"][number]>();
+  let error: string | null = null;
+  for (const t of transitions) {
+    records.push({ stage: t.to, at: t.at, observation: t.observation, evidence: t.evidence, ...(t.followUp ? { followUp: t.followUp } : {}) });
+    const stamp = STAMP[t.to];
+    if (stamp) stamps.add(stamp);
+    if (TERMINAL.has(t.to)) stamps.add("endedAt");
+    if (t.error) error = t.error;
+  }
+  return { id: i.id, stage: transitions[transitions.length - 1]!.to, stamps: [...stamps], evidence: records, error, followUp: transitions.find((t) => t.followUp)?.followUp ?? null };
+}
+
+export function advanceIntents(intents: readonly ControlIntent[], facts: RunFacts, newRows: readonly EventRow[], now: Date): IntentUpdate[] {
+  const updates: IntentUpdate[] = [];
+  const runtime = facts.runtime;
+  const poll = {
+    stateExists: runtime.state !== null,
+    stateActive: runtime.state?.active === true,
+    activeRunExists: runtime.activeRun !== null,
+    processStopped: runtime.processStopped,
+    processAlive: runtime.activeRunAlive,
+    newEvents: newRows.map((r) => ({ name: r.name, status: r.status, line: r.line, timestamp: r.timestamp.toISOString(), data: r.payload })),
+    lastSummaryCompletionOk: runtime.lastSummary?.completion_ok ?? null,
+  };
+  for (const intent of intents) {
+    if (TERMINAL.has(intent.stage as IntentStage) || intent.stage === "REQUESTED") continue;
+    const view = viewOf(intent);
+    const transitions = [...(advanceIntent(view, { type: "poll", now, facts: poll }) ?? [])];
+    const after = transitions.length ? { ...view, stage: transitions[transitions.length - 1]!.to } : view;
+    transitions.push(...(advanceIntent(after, { type: "tick", now }) ?? []));
+    if (transitions.length) updates.push(toUpdate(intent, transitions));
+  }
+  return updates;
+}

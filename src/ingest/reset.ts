@@ -1,0 +1,71 @@
+import type { App } from "../app";
+import { emptyEventFacts } from "../lifecycle/event-facts";
+import type { EventCursor } from "../../adapters";
+
+// The operator's way out of a fork (ARCHITECTURE invariant 3): ingestion stays stopped until someone decides
+// what the changed file means. Part of the ingest write path, and guarded by the same row lock.
+
+export type ResetMode = "REPLAY_FROM_START" | "ADOPT_CURRENT";
+
+export interface ResetResult {
+  mode: ResetMode;
+  previousLine: number;
+  newLine: number;
+  deletedEvents: number;
+}
+
+/** ADOPT_CURRENT needs the file's current end: read it through the run's transport without storing. */
+export async function currentEnd(app: App, runId: string): Promise<EventCursor> {
+  return app.ingestor.currentEnd(runId);
+}
+
+export async function resetRunCursor(app: App, runId: string, mode: ResetMode, actor: string, note: string | null): Promise<ResetResult> {
+  const end = mode === "ADOPT_CURRENT" ? await currentEnd(app, runId) : { line: 0, byteOffset: 0, lastLineHash: null };
+  const client = await app.pool.connect();
+  let result: ResetResult;
+  let seq: number;
+  let state: { state: string; stateReason: string; spriteId: string };
+  try {
+    await client.query("BEGIN");
+    const cur = await client.query<{ cursorLine: number; seq: number; state: string; stateReason: string; spriteId: string; facts: { events?: unknown; runtime?: unknown } | null; divergence: Record<string, unknown> }>(
+      `SELECT "cursorLine", seq, state, "stateReason", "spriteId", facts, divergence FROM "Run" WHERE id = $1 FOR UPDATE`,
+      [runId],
+    );
+    const row = cur.rows[0]!;
+    const del = await client.query(`DELETE FROM "Event" WHERE "runId" = $1 AND line > $2`, [runId, end.line]);
+    seq = row.seq + 1;
+    // Replaying from the start folds the events again from nothing; adopting keeps what was folded.
+    const facts = mode === "REPLAY_FROM_START" ? { ...(row.facts ?? {}), events: emptyEventFacts() } : row.facts ?? {};
+    const divergence = { ...row.divergence, cursorRegression: null };
+    await client.query(
+      `UPDATE "Run" SET "cursorLine"=$2, "cursorByteOffset"=$3, "cursorLineHash"=$4, "ingestStatus"='OK', "ingestError"=NULL,
+       facts=$5::jsonb, divergence=$6::jsonb, seq=$7, "updatedAt"=now() WHERE id=$1`,
+      [runId, end.line, end.byteOffset, end.lastLineHash, JSON.stringify(facts), JSON.stringify(divergence), seq],
+    );
+    result = { mode, previousLine: row.cursorLine, newLine: end.line, deletedEvents: del.rowCount ?? 0 };
+    await client.query(
+      `INSERT INTO "LifecycleTransition" ("runId", seq, "from", "to", reason, trigger, actor, evidence)
+       VALUES ($1, $2, $3::"LifecycleState", $3::"LifecycleState", $4, 'cursor_reset', $5, $6::jsonb)`,
+      [runId, seq, row.state, row.stateReason, actor, JSON.stringify({ ...result, note })],
+    );
+    await client.query("COMMIT");
+    state = row;
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+  app.bus.publish("run", runId, {
+    runId,
+    spriteId: state.spriteId,
+    seq,
+    previousState: state.state as never,
+    state: state.state as never,
+    reason: state.stateReason,
+    lifecycleChanged: false,
+    at: new Date(),
+  });
+  await app.ingestor.syncRun(runId);
+  return result;
+}

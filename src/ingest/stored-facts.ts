@@ -1,0 +1,64 @@
+import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
+import { emptyEventFacts } from "../lifecycle/event-facts";
+import type { EventFacts, RuntimeFacts } from "../lifecycle/types";
+
+// What Run.facts holds: the incremental fold of the event log plus the runtime facts of the latest poll.
+export interface StoredFacts {
+  events: EventFacts;
+  runtime: RuntimeFacts | null;
+}
+
+export function parseStoredFacts(json: unknown): StoredFacts {
+  const v = (json ?? {}) as Partial<StoredFacts>;
+  return { events: v.events ?? emptyEventFacts(), runtime: v.runtime ?? null };
+}
+
+export const EMPTY_RUNTIME: RuntimeFacts = {
+  loopDirExists: false,
+  eventsFileExists: false,
+  state: null,
+  activeRun: null,
+  activeRunAlive: null,
+  processStopped: null,
+  approval: null,
+  lastSummary: null,
+  heartbeat: null,
+};
+
+/** The adapters' reading, reduced to what the projection reads (the raw files stay in the snapshot). */
+export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
+  return {
+    loopDirExists: f.loopDirExists,
+    eventsFileExists: f.eventsFileExists,
+    state: f.state
+      ? { active: f.state.active === true, current_loop_id: str(f.state.current_loop_id), iteration: num(f.state.iteration), updated_at: str(f.state.updated_at) }
+      : null,
+    activeRun: f.activeRun
+      ? { pid: num(f.activeRun.pid), pgid: num(f.activeRun.pgid), loop_id: str(f.activeRun.loop_id), iteration: num(f.activeRun.iteration), stage: str(f.activeRun.stage), updated_at: str(f.activeRun.updated_at) }
+      : null,
+    activeRunAlive: f.activeRunAlive,
+    processStopped: f.processStopped,
+    approval: f.approval
+      ? { status: String(f.approval.status), run_id: str(f.approval.run_id), iteration: num(f.approval.iteration), requested_at: str(f.approval.requested_at) }
+      : null,
+    lastSummary: f.lastSummary
+      ? {
+          run_id: str(f.lastSummary.run_id),
+          iteration: num(f.lastSummary.iteration),
+          completion_ok: typeof f.lastSummary.completion_ok === "boolean" ? f.lastSummary.completion_ok : null,
+          ended_at: str(f.lastSummary.ended_at),
+          gates: isRecord(f.lastSummary.gates) ? f.lastSummary.gates : null,
+          stuck: isStuck(f.lastSummary.stuck) ? f.lastSummary.stuck : null,
+        }
+      : null,
+    heartbeat: f.heartbeat
+      ? { timestamp: str(f.heartbeat.timestamp), updatedAt: str(f.heartbeat.updatedAt), status: str(f.heartbeat.status), stage: str(f.heartbeat.stage) }
+      : null,
+  };
+}
+
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isStuck = (v: unknown): v is { streak: number; threshold: number } =>
+  isRecord(v) && typeof v.streak === "number" && typeof v.threshold === "number";

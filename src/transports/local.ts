@@ -1,0 +1,113 @@
+import { watch, type FSWatcher } from "node:fs";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { executeControl, readEventsAfter, readRuntimeFacts, type EventCursor } from "../../adapters";
+import type { ControlRequest, RunTarget, SpriteObservation, Transport } from "./transport";
+
+// The run's files are on this machine: the adapters library runs in-process, and fs.watch on the loop
+// directory and .superloop/ wakes the poller as soon as the runtime writes.
+
+const ARTIFACTS = (t: RunTarget) => {
+  const root = path.join(t.repoPath, ".superloop");
+  const loop = path.join(root, "loops", t.loopId);
+  return [
+    path.join(loop, "events.jsonl"),
+    path.join(root, "state.json"),
+    path.join(root, "active-run.json"),
+    path.join(loop, "approval.json"),
+    path.join(loop, "run-summary.json"),
+    path.join(loop, "heartbeat.v1.json"),
+  ];
+};
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export class LocalTransport implements Transport {
+  readonly kind = "LOCAL" as const;
+
+  constructor(private readonly opts: { superloopBin: string; logDir: string; debounceMs?: number }) {}
+
+  async spriteStatus(): Promise<SpriteObservation> {
+    return { status: "RUNNING" };
+  }
+
+  async fingerprint(target: RunTarget): Promise<string> {
+    const stats = await Promise.all(ARTIFACTS(target).map((f) => stat(f).catch(() => null)));
+    const parts = stats.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-"));
+    // Liveness changes without any file changing (a crashed runtime): fold the pid's state in.
+    const activeRun = stats[2];
+    if (activeRun) {
+      const facts = await readRuntimeFacts(target).catch(() => null);
+      const pid = facts?.activeRun?.pid;
+      parts.push(pid ? `${pid}:${isAlive(pid)}:${facts?.processStopped}` : "nopid");
+    }
+    return parts.join("|");
+  }
+
+  readFacts(target: RunTarget) {
+    return readRuntimeFacts(target);
+  }
+
+  readEvents(target: RunTarget, cursor: EventCursor, limit: number) {
+    return readEventsAfter({ repoPath: target.repoPath, loopId: target.loopId, cursor, limit });
+  }
+
+  control(target: RunTarget, request: ControlRequest) {
+    return executeControl({
+      repoPath: target.repoPath,
+      loopId: target.loopId,
+      intent: request.intent,
+      by: request.by,
+      note: request.note ?? undefined,
+      superloopBin: this.opts.superloopBin,
+      logDir: this.opts.logDir,
+    });
+  }
+
+  watch(target: RunTarget, onChange: () => void): () => void {
+    const debounceMs = this.opts.debounceMs ?? 15;
+    let timer: NodeJS.Timeout | null = null;
+    const fire = () => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        onChange();
+      }, debounceMs);
+    };
+    const watchers: FSWatcher[] = [];
+    // Directories that do not exist yet (a loop that never ran) are retried by the poller's interval; the
+    // watch is re-armed on every poll through `rewatch`.
+    const dirs = [path.join(target.repoPath, ".superloop"), path.join(target.repoPath, ".superloop", "loops", target.loopId)];
+    const arm = () => {
+      for (const dir of dirs) {
+        if (watchers.some((w) => (w as FSWatcher & { dir?: string }).dir === dir)) continue;
+        try {
+          const w = watch(dir, { persistent: false }, fire) as FSWatcher & { dir?: string };
+          w.dir = dir;
+          w.on("error", () => {
+            w.close();
+            watchers.splice(watchers.indexOf(w), 1);
+          });
+          watchers.push(w);
+        } catch {
+          // not there yet
+        }
+      }
+    };
+    arm();
+    const rearm = setInterval(arm, 2000);
+    rearm.unref();
+    return () => {
+      clearInterval(rearm);
+      if (timer) clearTimeout(timer);
+      for (const w of watchers) w.close();
+    };
+  }
+}

@@ -1,0 +1,55 @@
+import type { ControlResult, EventCursor, EventsPage, RuntimeFacts } from "../../adapters";
+import type { SpriteStatus, TransportKind } from "../generated/prisma/enums";
+
+// One interface for the three ways a run is observed (ARCHITECTURE invariant 6): the same files must give
+// the same envelopes, facts and control results whichever transport carried them.
+
+export interface RunTarget {
+  runId: string;
+  spriteName: string;
+  repoPath: string;
+  loopId: string;
+}
+
+export type ControlIntentName = "cancel" | "approve" | "reject" | "pause" | "resume" | "start";
+
+export interface ControlRequest {
+  intent: ControlIntentName;
+  by: string;
+  note?: string | null;
+  idempotencyKey: string;
+  traceId: string;
+}
+
+export interface SpriteObservation {
+  status: SpriteStatus;
+  detail?: string;
+}
+
+export interface Transport {
+  readonly kind: TransportKind;
+  spriteStatus(target: RunTarget): Promise<SpriteObservation>;
+  /**
+   * A cheap fingerprint of everything the run's projection reads (sizes, mtimes, liveness). The poller skips
+   * the full read when it equals the previous one. null = the transport cannot tell cheaply.
+   */
+  fingerprint(target: RunTarget): Promise<string | null>;
+  readFacts(target: RunTarget): Promise<RuntimeFacts>;
+  /** Complete lines after the cursor; `waitMs` lets a remote agent hold the request until a line lands. */
+  readEvents(target: RunTarget, cursor: EventCursor, limit: number, waitMs?: number): Promise<EventsPage>;
+  control(target: RunTarget, request: ControlRequest): Promise<ControlResult>;
+  /** Calls `onChange` soon after the run's files change (local transport); returns an unsubscribe. */
+  watch?(target: RunTarget, onChange: () => void): () => void;
+  close?(): Promise<void>;
+}
+
+export class TransportError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
