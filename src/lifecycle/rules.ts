@@ -159,7 +159,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     reason: (f) => lastEventFailureStatus(f) ?? "error",
     reasonDoc: "the event status: `error`, `timeout`, `blocked` or `rate_limited`",
     when: (f) => lastEventFailureStatus(f) !== null,
-    describe: "The last event carries a failure status and no live process is working past it.",
+    describe: "The last event carries a failure status and no rule above shows the run still working past it.",
     facts: "events.last.name, events.last.status",
   },
   {
