@@ -8,6 +8,7 @@ import "./types/event";
 import "./types/run";
 import "./types/lifecycle-change";
 import "./types/transition";
+import "./types/intervention";
 import "./mutations/register-sprite";
 import "./mutations/run-ops";
 import "./subscriptions/run-lifecycle";

@@ -26,6 +26,7 @@ export interface ProjectionColumns {
   facts: unknown;
   ingestStatus: string;
   ingestError: string | null;
+  needsIntervention: boolean;
 }
 
 export interface TransitionRow {
@@ -120,7 +121,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
         "stateSince"=CASE WHEN $7 THEN now() ELSE "stateSince" END, "runtimeRunId"=$8, iteration=$9, divergence=$10::jsonb,
         health=$11::"HealthStatus", "healthReasons"=$12::jsonb, approval=$13::jsonb, gates=$14::jsonb, stuck=$15::jsonb,
         "lastEventName"=$16, "lastEventAt"=$17, facts=$18::jsonb, "ingestStatus"=$19::"IngestStatus", "ingestError"=$20,
-        "lastPolledAt"=now(), seq=$21, "updatedAt"=now() WHERE id=$1`,
+        "lastPolledAt"=now(), seq=$21, "needsIntervention"=$22, "updatedAt"=now() WHERE id=$1`,
       [
         input.runId,
         input.cursor.line,
@@ -143,6 +144,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
         p.ingestStatus,
         p.ingestError,
         seq,
+        p.needsIntervention,
       ],
     );
     if (input.transition) {

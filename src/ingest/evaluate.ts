@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/config";
 import type { ControlIntent, Sprite } from "../generated/prisma/client";
+import { needsIntervention } from "../lifecycle/interventions";
 import { projectLifecycle } from "../lifecycle/project";
 import type { ControlFacts, RunFacts } from "../lifecycle/types";
 import type { IntentUpdate, ProjectionColumns, TransitionRow } from "./commit";
@@ -109,6 +110,17 @@ export function evaluateRun(input: EvaluateInput): Evaluation {
     facts: stored,
     ingestStatus,
     ingestError,
+    needsIntervention:
+      needsIntervention({
+        state: projection.state,
+        reason: projection.reason,
+        health,
+        divergence: projection.divergence,
+        ingestStatus,
+        approvalPending: runtime.approval?.status === "pending",
+        stateSince: (projection.state === run.state ? run.stateSince : now).toISOString(),
+        stale: projection.stale,
+      }) !== null,
   };
 
   const stateChanged = projection.state !== run.state || projection.reason !== run.stateReason;
@@ -129,6 +141,7 @@ export function evaluateRun(input: EvaluateInput): Evaluation {
     ingestStatus !== run.ingestStatus ||
     ingestError !== run.ingestError ||
     columns.health !== run.health ||
+    columns.needsIntervention !== run.needsIntervention ||
     !same(columns.healthReasons, run.healthReasons) ||
     !same(columns.divergence, run.divergence) ||
     columns.runtimeRunId !== run.runtimeRunId ||

@@ -74,16 +74,7 @@ export function runWhere(filter: { state?: readonly string[] | null; sprite?: st
   const where: Prisma.RunWhereInput = { removedAt: null };
   if (filter?.state?.length) where.state = { in: filter.state as Prisma.EnumLifecycleStateFilter["in"] };
   if (filter?.sprite) where.sprite = { name: filter.sprite };
-  if (filter?.needsIntervention != null) {
-    const needs: Prisma.RunWhereInput = {
-      OR: [
-        { state: { in: ["AWAITING_APPROVAL", "FAILED", "STOPPED", "PAUSED"] } },
-        { ingestStatus: { not: "OK" } },
-        { health: { not: "HEALTHY" } },
-      ],
-    };
-    where.AND = filter.needsIntervention ? [needs] : [{ NOT: needs }];
-  }
+  if (filter?.needsIntervention != null) where.needsIntervention = filter.needsIntervention;
   return where;
 }
 
