@@ -113,7 +113,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
           operationName: params.operationName,
           document: parse(params.query),
           variableValues: params.variables,
-          contextValue: { app, principal: ctx.extra.principal ?? null } satisfies Context,
+          contextValue: { app, principal: ctx.extra.principal ?? null, outboundBytes: () => ctx.extra.socket.bufferedAmount } satisfies Context,
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);

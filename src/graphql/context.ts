@@ -11,7 +11,12 @@ export interface Context {
   app: App;
   /** null = a request without valid credentials on a server that has tokens configured */
   principal: Principal | null;
+  /** Bytes queued on the client's socket but not yet sent (graphql-ws); a slow reader is told to resync. */
+  outboundBytes?: () => number;
 }
+
+/** Past this many unsent bytes a subscriber is too slow: it gets resyncRequired instead of unbounded buffering. */
+export const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
 
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 

@@ -27,6 +27,10 @@ export class Bus<Topics extends Record<string, unknown>> {
     return n;
   }
 
+  listenerCount(topic: keyof Topics & string, key: string): number {
+    return this.listeners.get(`${topic}\u0000${key}`)?.size ?? 0;
+  }
+
   /** key "*" receives every message of the topic. */
   subscribe<K extends keyof Topics & string>(topic: K, key: string, maxBuffer = 1000): Subscription<Topics[K]> {
     const name = `${topic}\u0000${key}`;

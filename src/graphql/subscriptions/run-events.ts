@@ -1,5 +1,6 @@
 import type { Event } from "../../generated/prisma/client";
 import { builder } from "../builder";
+import { MAX_OUTBOUND_BYTES } from "../context";
 import { localId } from "../ids";
 import { EventRef } from "../types/event";
 
@@ -65,7 +66,7 @@ builder.subscriptionFields((t) => ({
         }
         // Live: each notice means "lines up to toLine are committed".
         for await (const d of sub) {
-          if (d.kind === "overflow") {
+          if (d.kind === "overflow" || (ctx.outboundBytes?.() ?? 0) > MAX_OUTBOUND_BYTES) {
             yield { events: [], cursor: String(last), hasMore: false, resyncRequired: true };
             return;
           }
