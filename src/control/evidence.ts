@@ -45,13 +45,16 @@ export interface Verdict {
 export type DispatchVerdict = ({ outcome: "accepted" } | { outcome: "failed"; error: string } | { outcome: "dispatched" }) &
   Verdict;
 
+// Recorded under `result` so a stored transition can be read back as the intent's `dispatchResult`.
+// stderr is capped: evidence is stored with every stage change.
 function resultEvidence(result: DispatchResult): Evidence {
-  return {
+  const recorded: DispatchResult = {
     exitCode: result.exitCode,
     pid: result.pid ?? null,
     signalDelivered: result.signalDelivered ?? null,
     ...(result.stderr ? { stderr: result.stderr.slice(0, 2000) } : {}),
   };
+  return { result: recorded };
 }
 
 /** What a dispatch result alone proves for each intent kind. */

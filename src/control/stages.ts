@@ -158,10 +158,13 @@ class Steps {
 // a cancel whose exit code is unknown could equally be a crash).
 const ACCEPTED_BY_DISPATCH: ReadonlySet<IntentKind> = new Set(["CANCEL", "PAUSE", "RESUME"]);
 
-function onDispatch(intent: IntentView, steps: Steps, observation: Extract<Observation, { type: "dispatch_ok" }>): void {
-  if (steps.stage === "REQUESTED") steps.go("DISPATCHED", { observation: "dispatched", evidence: {} });
+function applyDispatchResult(intent: IntentView, steps: Steps, result: DispatchResult): void {
+  const verdict = judgeDispatch(intent.kind, result);
+  if (steps.stage === "REQUESTED") {
+    // the DISPATCHED record carries the result too, so kinds that wait for later evidence keep it
+    steps.go("DISPATCHED", { observation: `dispatched: ${verdict.observation}`, evidence: verdict.evidence });
+  }
   if (steps.stage !== "DISPATCHED") return;
-  const verdict = judgeDispatch(intent.kind, observation.result);
   if (verdict.outcome === "failed") steps.go("FAILED", verdict, { error: verdict.error });
   else if (verdict.outcome === "accepted") steps.go("ACCEPTED", verdict);
 }
@@ -262,7 +265,7 @@ export function advanceIntent(intent: IntentView, observation: Observation): Sta
       if (steps.stage === "REQUESTED") steps.go("DISPATCHED", { observation: "dispatched", evidence: {} });
       break;
     case "dispatch_ok":
-      onDispatch(intent, steps, observation);
+      applyDispatchResult(intent, steps, observation.result);
       break;
     case "dispatch_failed":
       if (steps.stage === "REQUESTED" || steps.stage === "DISPATCHED") {
@@ -270,6 +273,9 @@ export function advanceIntent(intent: IntentView, observation: Observation): Sta
       }
       break;
     case "poll":
+      // a result stored with the DISPATCHED stage but not yet judged (e.g. recorded by a process that
+      // stopped before advancing) is judged first, so evidence is never lost to the order of writes
+      if (intent.dispatchResult && steps.stage === "DISPATCHED") applyDispatchResult(intent, steps, intent.dispatchResult);
       onPoll(intent, steps, observation.facts);
       onDeadline(intent, steps, observation.now);
       break;
