@@ -6,6 +6,7 @@ import type { z } from "zod";
 import {
   ControlRequestSchema,
   EventsQuerySchema,
+  FactsQuerySchema,
   SCHEMA_VERSION,
   SnapshotQuerySchema,
   type ControlResult,
@@ -14,7 +15,8 @@ import {
 import { executeControl, parseIntent } from "./control";
 import { AdapterError, errorMessage, httpStatusFor, httpStatusForCode, isAdapterError, type AdapterErrorCode } from "./errors";
 import { isoNow } from "./event-envelope";
-import { readEventsAfter, type EventCursor, type EventsPage, type LineOnlyCursor } from "./events-reader";
+import { readEventsAfter, statEvents, type EventCursor, type EventsPage, type LineOnlyCursor } from "./events-reader";
+import { readRuntimeFacts } from "./runtime-facts";
 import { IdempotencyStore } from "./idempotency-store";
 import { loopPaths } from "./paths";
 import { readSnapshot } from "./snapshot";
@@ -166,6 +168,15 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
     return [200, snapshot];
   }
 
+  async function handleFacts(url: URL, traceId: string | null): Promise<[number, unknown]> {
+    const query = parseWith(FactsQuerySchema, queryObject(url), "query");
+    const [facts, eventsStat] = await Promise.all([
+      readRuntimeFacts({ repoPath, loopId: query.loopId }),
+      statEvents({ repoPath, loopId: query.loopId }),
+    ]);
+    return [200, { ok: true, schemaVersion: SCHEMA_VERSION, ...(traceId !== null ? { traceId } : {}), source: { repoPath, loopId: query.loopId }, facts, eventsStat }];
+  }
+
   async function handleEvents(url: URL, traceId: string | null, res: http.ServerResponse): Promise<[number, unknown]> {
     const query = parseWith(EventsQuerySchema, queryObject(url), "query");
     const line = query.cursor ?? 0;
@@ -212,10 +223,16 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
       cursor: responseCursor(page),
       hasMore: page.hasMore,
       eventsFileExists: page.eventsFileExists,
+      eventLineCountExact: page.eventLineCountExact,
+      file: { size: page.cursor.fileSize, mtimeMs: page.cursor.mtimeMs },
     };
+    if (query.includeLines === "1" || query.includeLines === "true") body["lines"] = page.lines;
     if (page.error !== undefined) {
       if (page.envelopes.length === 0) {
-        return [httpStatusFor(page.error.code), { ...errorBody(page.error.code, page.error.message, { line: page.error.line }, traceId), cursor: body["cursor"] }];
+        return [
+          httpStatusFor(page.error.code),
+          { ...errorBody(page.error.code, page.error.message, { line: page.error.line }, traceId), cursor: body["cursor"], file: body["file"], eventsFileExists: true },
+        ];
       }
       body["error"] = { code: page.error.code, message: page.error.message, line: page.error.line };
     }
@@ -298,6 +315,9 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
         if (url.pathname === "/ops/snapshot") {
           if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET /ops/snapshot");
           result = await handleSnapshot(url, traceId);
+        } else if (url.pathname === "/ops/facts") {
+          if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET /ops/facts");
+          result = await handleFacts(url, traceId);
         } else if (url.pathname === "/ops/events") {
           if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET /ops/events");
           result = await handleEvents(url, traceId, res);

@@ -20,6 +20,10 @@ export const ADAPTER_ERROR_CODES = [
   "idempotency_key_conflict",
   "io_error",
   "internal_error",
+  /** Client side of the agent protocol: the agent refused the token. */
+  "unauthorized",
+  /** Client side of the agent protocol: an answer that is not one of the codes above. */
+  "remote_error",
 ] as const;
 
 export type AdapterErrorCode = (typeof ADAPTER_ERROR_CODES)[number];
@@ -67,6 +71,10 @@ export function httpStatusFor(code: AdapterErrorCode): number {
       return 422;
     case "control_timeout":
       return 504;
+    case "unauthorized":
+      return 401;
+    case "remote_error":
+      return 502;
     case "control_failed":
     case "io_error":
     case "internal_error":

@@ -47,3 +47,6 @@ export {
   type ControlResult,
 } from "./control";
 export { IdempotencyStore, DEFAULT_MAX_IDEMPOTENCY_KEYS, type StoredResponse, type IdempotencyOutcome } from "./idempotency-store";
+export { createAgentServer, tokenMatches, DEFAULT_MAX_EVENTS, MAX_EVENTS_CAP, DEFAULT_MAX_WAIT_MS, type AgentServer, type AgentServerOptions } from "./agent-server";
+export { eventsRequestPath, eventsPageFromResponse, runtimeFactsFromResponse, adapterErrorFromResponse, type EventsRequest } from "./agent-protocol";
+export { waitForFileChange, type WaitForChangeOptions, type WaitOutcome, type FileState } from "./wait-for-change";

@@ -1,4 +1,11 @@
 import { z } from "zod";
+import {
+  ActiveRunSchema,
+  ApprovalSchema,
+  HeartbeatSchema,
+  RunSummaryEntrySchema,
+  SuperloopStateSchema,
+} from "./artifacts";
 import { LoopRunEventSchema, SCHEMA_VERSION, SourceSchema } from "./v1";
 
 // Request and response shapes of the sprite agent HTTP service (`/healthz`, `/ops/*`), wire-compatible with
@@ -39,6 +46,8 @@ export const SnapshotQuerySchema = z.object({
   loopId: LoopIdSchema,
 });
 
+export const FactsQuerySchema = SnapshotQuerySchema;
+
 export const EventsQuerySchema = z
   .object({
     loopId: LoopIdSchema,
@@ -50,6 +59,8 @@ export const EventsQuerySchema = z
       .regex(SHA256_HEX_PATTERN, "lastLineHash must be 64 lowercase hex characters")
       .optional(),
     waitMs: intFromQuery.optional(),
+    /** `1`: also return each event's exact line text (`lines`), for byte-exact parity with the local transport. */
+    includeLines: z.enum(["0", "1", "true", "false"]).optional(),
   })
   .refine((q) => q.lastLineHash === undefined || q.byteOffset !== undefined, {
     message: "lastLineHash needs byteOffset",
@@ -77,6 +88,11 @@ export const EventsResponseSchema = z.looseObject({
   cursor: EventsResponseCursorSchema,
   hasMore: z.boolean().optional(),
   eventsFileExists: z.boolean().optional(),
+  eventLineCountExact: z.boolean().optional(),
+  /** events.jsonl as seen by this read (stop point of the page). */
+  file: z.object({ size: z.number().int().nonnegative(), mtimeMs: z.number().nonnegative() }).optional(),
+  /** Only with `includeLines=1`: the exact text of each event's line, same order as `events`. */
+  lines: z.array(z.string()).optional(),
   error: z
     .looseObject({ code: z.string(), message: z.string(), line: z.number().int().positive().optional() })
     .optional(),
@@ -120,3 +136,32 @@ export const ControlResponseSchema = z.looseObject({
 export type ControlResponse = z.infer<typeof ControlResponseSchema>;
 
 export const HealthResponseSchema = z.looseObject({ ok: z.literal(true) });
+
+/** What `readRuntimeFacts` returns; `GET /ops/facts` carries it for the remote transports. */
+export const RuntimeFactsSchema = z.object({
+  state: SuperloopStateSchema.nullable(),
+  activeRun: ActiveRunSchema.nullable(),
+  activeRunAlive: z.boolean().nullable(),
+  processStopped: z.boolean().nullable(),
+  approval: ApprovalSchema.nullable(),
+  lastSummary: RunSummaryEntrySchema.nullable(),
+  heartbeat: HeartbeatSchema.nullable(),
+  eventsFileExists: z.boolean(),
+  loopDirExists: z.boolean(),
+});
+
+export const EventsStatSchema = z.object({
+  exists: z.boolean(),
+  size: z.number().int().nonnegative(),
+  mtimeMs: z.number().nonnegative(),
+});
+
+export const FactsResponseSchema = z.looseObject({
+  ok: z.literal(true),
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  traceId: z.string().nullable().optional(),
+  source: SourceSchema,
+  facts: RuntimeFactsSchema,
+  eventsStat: EventsStatSchema,
+});
+export type FactsResponse = z.infer<typeof FactsResponseSchema>;

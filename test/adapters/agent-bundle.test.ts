@@ -161,6 +161,9 @@ describe("bundled agent (dist/superloop-ops-agent.mjs)", () => {
     expect(replayed.body).toMatchObject({ ok: true, replayed: true });
     expect(await stub.calls()).toEqual([["approve", "--repo", repo, "--loop", LOOP, "--by", "dave"]]);
 
+    const facts = await call(base, `/ops/facts?loopId=${LOOP}`, { headers: auth });
+    expect(facts).toMatchObject({ status: 200, body: { ok: true, facts: { approval: { status: "pending" }, activeRun: null, loopDirExists: true }, eventsStat: { exists: true } } });
+
     expect(await call(base, "/ops/snapshot?loopId=ghost", { headers: auth })).toMatchObject({ status: 404 });
     expect(await call(base, "/ops/control", { headers: auth, body: { loopId: LOOP, intent: "explode" } })).toMatchObject({ status: 400 });
 

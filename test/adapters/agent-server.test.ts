@@ -33,7 +33,8 @@ describe("agent: auth", () => {
   it("401 with exactly the reference body; Bearer and X-Ops-Token accepted; /healthz open", async () => {
     const { base } = await startAgent({ token: "s3cret-token" });
     const reference = JSON.parse(await fsp.readFile(path.join(contractRoot, "unauthorized-response.json"), "utf8")) as unknown;
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { "x-ops-token": "s3cret-toke" }, { authorization: "Basic s3cret-token" }]) {
+    const attempts: Array<Record<string, string>> = [{}, { authorization: "Bearer wrong" }, { "x-ops-token": "s3cret-toke" }, { authorization: "Basic s3cret-token" }];
+    for (const headers of attempts) {
       const res = await call(base, `/ops/snapshot?loopId=${LOOP}`, { headers });
       expect(res.status).toBe(401);
       expect(res.body).toEqual(reference);
