@@ -4,7 +4,7 @@ import path from "node:path";
 import { ActiveRunSchema, ControlIntentSchema, type ControlIntent, type ControlResult } from "../src/contract";
 import { readJsonArtifact } from "./artifacts";
 import { AdapterError, errnoCode, errorMessage, type AdapterErrorCode } from "./errors";
-import { TailBuffer, runBounded, DEFAULT_MAX_OUTPUT_BYTES } from "./run-command";
+import { runBounded, DEFAULT_MAX_OUTPUT_BYTES } from "./run-command";
 import { loopPaths, type LoopPaths } from "./paths";
 import { isStoppedState, ownProcessGroup, readProcStat } from "./process-info";
 
@@ -49,7 +49,7 @@ export function parseIntent(intent: unknown): ControlIntent {
 }
 
 function assertArgText(name: string, value: string, allowLeadingDash: boolean): void {
-  // eslint-disable-next-line no-control-regex
+  // NUL would make spawn throw; other control characters have no business in a name or note.
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value) || (name === "by" && /[\n\t]/.test(value))) {
     throw new AdapterError("invalid_request", `${name} contains control characters`, { field: name });
   }
@@ -246,4 +246,3 @@ export async function executeControl(opts: ExecuteControlOptions): Promise<Contr
   return runCommandIntent(intent, argv, paths, opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS);
 }
 
-export { TailBuffer };

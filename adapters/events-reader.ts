@@ -230,6 +230,9 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
 
   try {
     const stat = await fh.stat();
+    if (!stat.isFile()) {
+      throw new AdapterError("invalid_artifact", `${paths.events} is not a regular file`, { path: paths.events });
+    }
     // Reading stops at the size seen here: bytes appended meanwhile belong to the next page.
     const size = stat.size;
     const start = isFullCursor(opts.cursor)

@@ -50,6 +50,9 @@ async function scanEvents(paths: LoopPaths, relativePath: string): Promise<Event
   }
   try {
     const stat = await fh.stat();
+    if (!stat.isFile()) {
+      throw new AdapterError("invalid_artifact", `${relativePath} is not a regular file`, { path: relativePath });
+    }
     const scan = await scanWholeFile(fh, stat.size);
     let lastEvent: RawEvent | null = null;
     let lastLineHash: string | null = null;

@@ -253,6 +253,14 @@ describe("readEventsAfter: forks fail closed", () => {
     expect(neverRan.eventsFileExists).toBe(false);
   });
 
+  it("events.jsonl that is not a regular file → invalid_artifact (snapshot too)", async () => {
+    const repo = await makeTempDir();
+    await fsp.mkdir(eventsPath(repo), { recursive: true });
+    await expectAdapterError(readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: START, limit: 5 }), "invalid_artifact");
+    const { readSnapshot } = await import("../../adapters");
+    await expectAdapterError(readSnapshot({ repoPath: repo, loopId: LOOP }), "invalid_artifact");
+  });
+
   it("a line-only cursor beyond the end → cursor_beyond_end", async () => {
     const repo = await copyRecording("failure");
     const error = await expectAdapterError(readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: { line: 7 }, limit: 5 }), "cursor_beyond_end");
