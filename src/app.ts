@@ -19,5 +19,5 @@ export interface App {
   tokens: TokenTable;
   ingestor: Ingestor;
   /** Called after a run is registered so the scheduler can start polling it. */
-  onRunRegistered?: (runId: string) => void;
+  onRunRegistered?: (runId: string) => Promise<void>;
 }

@@ -60,7 +60,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus: createBus(), log, tokens };
   const app = partial as App;
   app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
-  app.onRunRegistered = (runId) => void app.ingestor.add(runId);
+  app.onRunRegistered = (runId) => app.ingestor.add(runId);
   await app.ingestor.start();
 
   const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({

@@ -52,6 +52,6 @@ export async function registerSprite(app: App, input: RegisterSpriteInput, actor
     lifecycleChanged: true,
     at: created.run.stateSince,
   });
-  app.onRunRegistered?.(created.run.id);
+  await app.onRunRegistered?.(created.run.id);
   return created;
 }
