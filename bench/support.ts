@@ -1,0 +1,43 @@
+import { chmodSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { loadConfig } from "../src/config/config";
+import { startServer, type RunningServer } from "../src/server";
+
+/** A manager on the embedded database in a throwaway data directory, as `npm start` runs it. */
+export async function benchServer(env: Record<string, string> = {}): Promise<RunningServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "ops-bench-"));
+  chmodSync(dataDir, 0o755);
+  return startServer(loadConfig({ PORT: "0", OPS_DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env }));
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** Samples RSS every few ms; returns the peak seen. */
+export function rssSampler(everyMs = 25) {
+  let peak = process.memoryUsage().rss;
+  const t = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), everyMs);
+  return { stop: () => (clearInterval(t), peak) };
+}
+
+/** A realistic Superloop event line (shapes from the recordings). */
+export function realisticLine(i: number, runId: string): string {
+  const roles = ["planner", "implementer", "tester", "reviewer"];
+  const names = ["role_start", "role_end", "tests_start", "tests_end", "gates_evaluated", "iteration_start", "iteration_end", "promise_checked"];
+  const name = i === 1 ? "loop_start" : names[i % names.length]!;
+  const iteration = 1 + Math.floor(i / 40);
+  const role = name.startsWith("role_") ? roles[Math.floor(i / 2) % 4] : undefined;
+  const data =
+    name === "role_start"
+      ? { prompt_file: `/home/sprite/repo/.superloop/loops/demo-loop/prompts/${role}.md`, log_file: `/home/sprite/repo/.superloop/loops/demo-loop/logs/iter-${iteration}/${role}.log` }
+      : name === "gates_evaluated"
+        ? { promise: true, tests: "ok", checklist: "ok", evidence: "skipped", approval: "none" }
+        : { duration_ms: 1000 + (i % 977) };
+  return JSON.stringify({ timestamp: new Date(Date.UTC(2026, 10, 24) + i * 250).toISOString().replace(".000", ""), event: name, loop_id: "demo-loop", run_id: runId, iteration, ...(role ? { role } : {}), data });
+}
