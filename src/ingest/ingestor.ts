@@ -29,6 +29,9 @@ interface Entry {
   lastFingerprint: string | null;
   dirty: boolean;
   transportFailures: number;
+  /** Whether the last evaluation depends on the clock (running, open intents, unhealthy): then even an
+   * unchanged fingerprint needs a re-evaluation (staleness, deadlines). */
+  timeSensitive: boolean;
   unwatch: (() => void) | null;
 }
 
@@ -62,7 +65,7 @@ export class Ingestor {
     if (!run || run.removedAt) return;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
-    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, unwatch: null };
+    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, timeSensitive: true, unwatch: null };
     entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId)) ?? null;
     this.entries.set(runId, entry);
     this.scheduler.add(runId);
@@ -133,12 +136,11 @@ export class Ingestor {
       throw e;
     }
 
+    // The idle path: nothing changed on disk and nothing depends on the clock — no file read, no query.
+    if (fingerprint !== null && fingerprint === entry.lastFingerprint && !entry.dirty && !entry.timeSensitive) return;
+    entry.dirty = false;
     const run = await this.loadRun(runId);
     if (!run) return;
-    const openIntents = run.intents.some((i) => !TERMINAL.has(i.stage));
-    const timeSensitive = run.state === "RUNNING" || openIntents || run.health !== "HEALTHY";
-    if (fingerprint !== null && fingerprint === entry.lastFingerprint && !entry.dirty && !timeSensitive) return;
-    entry.dirty = false;
 
     const facts = spriteObservation.status === "MISSING" ? null : toRuntimeFacts(await entry.transport.readFacts(entry.target));
     let cursor: EventCursor = { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash };
@@ -182,6 +184,8 @@ export class Ingestor {
       await this.evaluateAndCommit(entry, facts, [], null, {}, fence, current, stored);
     }
     entry.lastFingerprint = fingerprint;
+    const after = await this.app.db.run.findUnique({ where: { id: runId }, select: { state: true, health: true, intents: { select: { stage: true } } } });
+    entry.timeSensitive = !after || after.state === "RUNNING" || after.health !== "HEALTHY" || after.intents.some((i) => !TERMINAL.has(i.stage));
   }
 
   private async loadRun(runId: string): Promise<RunWithIntents | null> {
