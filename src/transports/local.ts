@@ -20,15 +20,6 @@ const ARTIFACTS = (t: RunTarget) => {
   ];
 };
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 export class LocalTransport implements Transport {
   readonly kind = "LOCAL" as const;
 
@@ -46,7 +37,7 @@ export class LocalTransport implements Transport {
     if (activeRun) {
       const facts = await readRuntimeFacts(target).catch(() => null);
       const pid = facts?.activeRun?.pid;
-      parts.push(pid ? `${pid}:${isAlive(pid)}:${facts?.processStopped}` : "nopid");
+      parts.push(pid ? `${pid}:${facts?.activeRunAlive}:${facts?.processStopped}` : "nopid");
     }
     return parts.join("|");
   }
