@@ -1,21 +1,81 @@
 import path from "node:path";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
+import { parseTransportConfig } from "../registry/transport-config";
 import { LocalTransport } from "./local";
-import type { Transport } from "./transport";
+import { SpritesApiTransport } from "./sprites-api";
+import { SpriteServiceTransport } from "./sprite-service";
+import { TransportError, type Transport } from "./transport";
 
-/** Picks the transport for a Sprite. Transports are shared: they hold connection pools, not run state. */
-export function createTransportFactory(app: Pick<App, "config">): { transportFor(sprite: Sprite): Transport; close(): Promise<void> } {
+/** A Sprite whose stored config cannot make a transport: every call fails with the reason, as a health reason. */
+class MisconfiguredTransport implements Transport {
+  constructor(
+    readonly kind: Sprite["transport"],
+    private readonly reason: string,
+  ) {}
+  private fail(): never {
+    throw new TransportError("invalid_config", this.reason, false);
+  }
+  spriteStatus(): never {
+    return this.fail();
+  }
+  fingerprint(): never {
+    return this.fail();
+  }
+  readFacts(): never {
+    return this.fail();
+  }
+  readEvents(): never {
+    return this.fail();
+  }
+  control(): never {
+    return this.fail();
+  }
+}
+
+export interface TransportFactoryOptions {
+  /** Test seam: timeouts and retry policy of the remote transports. */
+  remote?: { connectTimeoutMs?: number; requestTimeoutMs?: number; retry?: { attempts: number; baseDelayMs: number; maxDelayMs: number } };
+}
+
+/**
+ * Picks the transport for a Sprite. LOCAL is shared (no per-sprite state); each remote Sprite gets its own
+ * instance, rebuilt when its transport settings change, so per-run caches never outlive a reconfiguration.
+ */
+export function createTransportFactory(app: Pick<App, "config">, opts: TransportFactoryOptions = {}): { transportFor(sprite: Sprite): Transport; close(): Promise<void> } {
   const local = new LocalTransport({ superloopBin: app.config.SUPERLOOP_BIN, logDir: path.resolve(app.config.OPS_DATA_DIR, "logs") });
+  const remote = new Map<string, { key: string; transport: Transport }>();
+  const build = (sprite: Sprite): Transport => {
+    const parsed = parseTransportConfig(sprite.transportConfig);
+    if (!parsed.ok) return new MisconfiguredTransport(sprite.transport, `invalid transport config: ${parsed.message}`);
+    const c = parsed.config;
+    const timing = opts.remote ?? {};
+    if (sprite.transport === "SPRITE_SERVICE") {
+      if (!c.agentUrl) return new MisconfiguredTransport(sprite.transport, "SPRITE_SERVICE needs agentUrl");
+      return new SpriteServiceTransport({ agentUrl: c.agentUrl, tokenEnv: c.agentTokenEnv, ...timing });
+    }
+    return new SpritesApiTransport({
+      baseUrl: app.config.SPRITES_API_URL,
+      spriteName: c.spritesApiName ?? sprite.name,
+      tokenEnv: c.spritesApiTokenEnv,
+      superloopBin: app.config.SUPERLOOP_BIN,
+      ...timing,
+    });
+  };
   return {
     transportFor(sprite) {
-      switch (sprite.transport) {
-        case "LOCAL":
-          return local;
-        default:
-          throw new Error(`transport ${sprite.transport} is not available in this build`);
-      }
+      if (sprite.transport === "LOCAL") return local;
+      const key = JSON.stringify([sprite.transport, sprite.transportConfig]);
+      const cached = remote.get(sprite.id);
+      if (cached && cached.key === key) return cached.transport;
+      if (cached) void cached.transport.close?.();
+      const transport = build(sprite);
+      remote.set(sprite.id, { key, transport });
+      return transport;
     },
-    async close() {},
+    async close() {
+      await Promise.all([...remote.values()].map((r) => r.transport.close?.()));
+      remote.clear();
+    },
   };
 }

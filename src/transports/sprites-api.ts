@@ -1,0 +1,489 @@
+import path from "node:path";
+import type { z } from "zod";
+import {
+  AdapterError,
+  buildControlArgv,
+  envelopeFromLine,
+  lastSummaryEntry,
+  loopPaths,
+  MAX_LINE_BYTES,
+  parseEventLine,
+  sha256Hex,
+  type ControlResult,
+  type EventCursor,
+  type EventsPage,
+  type EventsPageError,
+  type RuntimeFacts,
+} from "../../adapters";
+import { relativeArtifactPaths, summarizeIssues } from "../../adapters/artifacts";
+import { decodeUtf8 } from "../../adapters/file-io";
+import { MAX_JSON_ARTIFACT_BYTES } from "../../adapters/limits";
+import { ActiveRunSchema, ApprovalSchema, HeartbeatSchema, RunSummarySchema, SuperloopStateSchema, type ActiveRun } from "../contract";
+import type { SpriteStatus } from "../generated/prisma/enums";
+import { tokenFromEnv } from "../registry/transport-config";
+import { DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
+import { decodeFrames, ExecProtocolError, execQuery, type ExecOutcome } from "./sprites-exec";
+import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
+
+// SPRITES_API: nothing of ours runs inside the Sprite. Status comes from the Sprites REST API, JSON artifacts
+// through fs/read, and everything byte-ranged or process-related through exec of plain argv (stat, dd, cat,
+// kill, the superloop CLI). New events cost a read from the cursor's byte offset, never the whole log, and
+// envelopes are built with the adapters' helpers so they equal the local transport's for the same bytes.
+
+export interface SpritesApiOptions {
+  baseUrl: string;
+  /** The Sprite's name in the Sprites API. */
+  spriteName: string;
+  /** Name of the environment variable holding the API token. */
+  tokenEnv?: string | undefined;
+  superloopBin: string;
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  controlTimeoutMs?: number;
+  retry?: RetryPolicy;
+  /** Bytes read after the cursor per request; above MAX_LINE_BYTES so any valid line fits in one read. */
+  readChunkBytes?: number;
+}
+
+const STATUS: Record<string, SpriteStatus> = { cold: "COLD", warm: "WARM", running: "RUNNING" };
+/** Bytes read before the cursor to find the last ingested line (longer lines take a second read). */
+const BACK_WINDOW = 64 * 1024;
+const STAT_FORMAT = "%n|%s|%.9Y|%F";
+const STATS_REUSE_MS = 1_000;
+const MAX_OUTPUT_CHARS = 64 * 1024;
+
+interface FileStat {
+  size: number;
+  mtimeMs: number;
+  type: string;
+}
+
+interface RunCache {
+  stats?: { at: number; files: Map<string, FileStat>; text: string };
+  pid?: number | null;
+  fingerprint?: string;
+}
+
+function forkError(message: string, details: Record<string, unknown>): AdapterError {
+  return new AdapterError(
+    "cursor_fork",
+    `${message}; ingestion must stop until an operator resets the cursor (replay from start or adopt the new file)`,
+    details,
+  );
+}
+
+function parseArtifact<S extends z.ZodType>(bytes: Buffer, relativePath: string, schema: S): z.infer<S> {
+  const text = decodeUtf8(bytes);
+  if (text === null) throw new AdapterError("invalid_utf8", `${relativePath} is not valid UTF-8`, { path: relativePath });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new AdapterError("invalid_json", `invalid JSON in ${relativePath}: ${(e as Error).message}; the runtime may be mid-write, retry, or inspect the file`, {
+      path: relativePath,
+    });
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new AdapterError("invalid_artifact", `${relativePath} does not have the expected shape: ${summarizeIssues(result.error)}`, { path: relativePath });
+  }
+  return result.data;
+}
+
+/** `/proc/<pid>/stat` lines (several files cat'ed together) → pid → one-letter state. */
+function procStates(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of text.split("\n")) {
+    const close = line.lastIndexOf(")");
+    const pid = Number(line.slice(0, line.indexOf(" ")));
+    if (close === -1 || !Number.isSafeInteger(pid)) continue;
+    const state = line.slice(close + 2).split(" ")[0];
+    if (state) out.set(pid, state);
+  }
+  return out;
+}
+
+const truncate = (text: string) => (text.length > MAX_OUTPUT_CHARS ? text.slice(-MAX_OUTPUT_CHARS) : text);
+const lastLine = (text: string) => (text.trim().split("\n").pop() ?? "").slice(0, 300);
+
+export class SpritesApiTransport implements Transport {
+  readonly kind = "SPRITES_API" as const;
+  private readonly base: string;
+  private readonly connectTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly controlTimeoutMs: number;
+  private readonly retry: RetryPolicy;
+  private readonly chunk: number;
+  private readonly runs = new Map<string, RunCache>();
+  private lastStatus: SpriteStatus = "UNKNOWN";
+
+  constructor(private readonly opts: SpritesApiOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, "");
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
+    // A hibernated Sprite wakes on the first fs/exec request: give that one time.
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.controlTimeoutMs = opts.controlTimeoutMs ?? 150_000;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.chunk = Math.max(opts.readChunkBytes ?? 2 * 1024 * 1024, MAX_LINE_BYTES + 2);
+  }
+
+  private cache(runId: string): RunCache {
+    let c = this.runs.get(runId);
+    if (!c) this.runs.set(runId, (c = {}));
+    return c;
+  }
+
+  private spritePath(suffix = ""): string {
+    return `/v1/sprites/${encodeURIComponent(this.opts.spriteName)}${suffix}`;
+  }
+
+  private async send(pathAndQuery: string, opts: { method?: "GET" | "POST"; timeoutMs?: number; replayable: boolean; maxBodyBytes?: number }): Promise<HttpResponse> {
+    if (this.opts.tokenEnv === undefined) throw new TransportError("token_missing", "spritesApiTokenEnv is not configured for this Sprite", false);
+    const token = tokenFromEnv(this.opts.tokenEnv);
+    if (!token.ok) throw new TransportError("token_missing", token.message, false);
+    const res = await sendWithRetry(
+      {
+        url: new URL(this.base + pathAndQuery),
+        method: opts.method ?? "GET",
+        headers: { authorization: `Bearer ${token.token ?? ""}`, accept: "application/json, application/octet-stream" },
+        ...(opts.method === "POST" ? { body: Buffer.alloc(0) } : {}),
+        connectTimeoutMs: this.connectTimeoutMs,
+        totalTimeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,
+        ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+      },
+      this.retry,
+      { replayable: opts.replayable },
+    );
+    if (res.status === 401 || res.status === 403) {
+      throw new TransportError("unauthorized", `Sprites API refused the token in ${this.opts.tokenEnv}: ${describeHttpError(res)}`, false, { status: res.status });
+    }
+    if (retryableStatus(res.status)) throw new TransportError("http_error", `Sprites API answered ${describeHttpError(res)}`, true, { status: res.status });
+    return res;
+  }
+
+  /** Runs argv inside the Sprite. Reads are replayable; control commands are not (no idempotency on exec). */
+  private async exec(argv: string[], opts: { dir?: string; timeoutMs?: number; replayable: boolean }): Promise<ExecOutcome> {
+    const res = await this.send(`${this.spritePath("/exec")}?${execQuery(argv, opts.dir)}`, {
+      method: "POST",
+      replayable: opts.replayable,
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+    if (res.status === 404) throw new TransportError("sprite_missing", `Sprite ${this.opts.spriteName} not found (exec)`, false, { status: 404 });
+    if (res.status !== 200) throw new TransportError("http_error", `exec ${argv[0]}: ${describeHttpError(res)}`, false, { status: res.status });
+    try {
+      return decodeFrames(res.chunks);
+    } catch (e) {
+      if (e instanceof ExecProtocolError) throw new TransportError("exec_incomplete", `exec ${argv[0]}: ${e.message}`, true);
+      throw e;
+    }
+  }
+
+  /** Raw file bytes, null when the file does not exist. */
+  private async readFile(absolutePath: string): Promise<Buffer | null> {
+    const res = await this.send(`${this.spritePath("/fs/read")}?${new URLSearchParams({ path: absolutePath }).toString()}`, {
+      replayable: true,
+      maxBodyBytes: MAX_JSON_ARTIFACT_BYTES,
+    });
+    if (res.status === 404) return null;
+    if (res.status !== 200) throw new TransportError("http_error", `fs/read ${path.basename(absolutePath)}: ${describeHttpError(res)}`, false, { status: res.status });
+    return res.body;
+  }
+
+  async spriteStatus(): Promise<SpriteObservation> {
+    const res = await this.send(this.spritePath(), { replayable: true });
+    if (res.status === 404) {
+      this.lastStatus = "MISSING";
+      return { status: "MISSING", detail: `Sprite ${this.opts.spriteName} does not exist (404)` };
+    }
+    if (res.status !== 200) throw new TransportError("http_error", `GET sprite: ${describeHttpError(res)}`, false, { status: res.status });
+    const body = parseJsonBody(res, "GET /v1/sprites/{name}") as { status?: unknown; name?: unknown };
+    if (typeof body !== "object" || body === null || typeof body.status !== "string") {
+      throw new TransportError("invalid_payload", "GET /v1/sprites/{name}: answer has no status", false);
+    }
+    this.lastStatus = STATUS[body.status] ?? "UNKNOWN";
+    return { status: this.lastStatus, ...(this.lastStatus === "UNKNOWN" ? { detail: `unknown Sprite status ${JSON.stringify(body.status)}` } : {}) };
+  }
+
+  private async statFiles(target: RunTarget, cache: RunCache): Promise<{ files: Map<string, FileStat>; text: string }> {
+    const p = loopPaths(target.repoPath, target.loopId);
+    const argv = ["stat", "-c", STAT_FORMAT, p.loopDir, p.events, p.state, p.activeRun, p.approval, p.runSummary, p.heartbeat];
+    // A live pid's /proc directory folds liveness into the fingerprint (a crash changes nothing on disk).
+    if (cache.pid) argv.push(`/proc/${cache.pid}`);
+    const out = await this.exec(argv, { replayable: true });
+    if (out.exitCode > 1) throw new TransportError("exec_failed", `stat exited with ${out.exitCode}: ${lastLine(out.stderr.toString("utf8"))}`, true);
+    const text = out.stdout.toString("utf8");
+    const files = new Map<string, FileStat>();
+    for (const line of text.split("\n")) {
+      const [name, size, mtime, type] = line.split("|");
+      if (name && size && mtime && type) files.set(name, { size: Number(size), mtimeMs: Number(mtime) * 1000, type });
+    }
+    cache.stats = { at: Date.now(), files, text };
+    return cache.stats;
+  }
+
+  /** One exec of `stat` over every artifact. A hibernated Sprite changes nothing: keep its last fingerprint. */
+  async fingerprint(target: RunTarget): Promise<string | null> {
+    const cache = this.cache(target.runId);
+    if (this.lastStatus === "COLD" && cache.fingerprint !== undefined) return cache.fingerprint;
+    const { text } = await this.statFiles(target, cache);
+    cache.fingerprint = text;
+    return text;
+  }
+
+  async readFacts(target: RunTarget): Promise<RuntimeFacts> {
+    const cache = this.cache(target.runId);
+    const p = loopPaths(target.repoPath, target.loopId);
+    const rel = relativeArtifactPaths(p);
+    const stats = cache.stats && Date.now() - cache.stats.at < STATS_REUSE_MS ? cache.stats : await this.statFiles(target, cache);
+    cache.stats = undefined;
+    const read = async <S extends z.ZodType>(absolute: string, relative: string, schema: S): Promise<z.infer<S> | null> => {
+      if (!stats.files.has(absolute)) return null;
+      const bytes = await this.readFile(absolute);
+      return bytes === null ? null : parseArtifact(bytes, relative, schema);
+    };
+    const [state, activeRun, approval, summary, heartbeat] = await Promise.all([
+      read(p.state, rel.state, SuperloopStateSchema),
+      read(p.activeRun, rel.activeRun, ActiveRunSchema),
+      read(p.approval, rel.approval, ApprovalSchema),
+      read(p.runSummary, rel.runSummary, RunSummarySchema),
+      read(p.heartbeat, rel.heartbeat, HeartbeatSchema),
+    ]);
+    const { alive, stopped } = await this.liveness(activeRun);
+    cache.pid = alive ? (activeRun?.pid ?? null) : null;
+    return {
+      state,
+      activeRun,
+      activeRunAlive: alive,
+      processStopped: stopped,
+      approval,
+      lastSummary: lastSummaryEntry(summary),
+      heartbeat,
+      eventsFileExists: stats.files.get(p.events)?.type === "regular file",
+      loopDirExists: stats.files.get(p.loopDir)?.type === "directory",
+    };
+  }
+
+  /** Same meaning as the adapters' isProcessAlive/isProcessStopped, read through one `cat /proc/.../stat`. */
+  private async liveness(activeRun: ActiveRun | null): Promise<{ alive: boolean | null; stopped: boolean | null }> {
+    const pid = activeRun?.pid ?? null;
+    if (pid === null || !Number.isSafeInteger(pid) || pid <= 0) return { alive: null, stopped: null };
+    const leader = activeRun?.pgid ?? pid;
+    const files = [`/proc/${pid}/stat`];
+    if (leader !== pid && Number.isSafeInteger(leader) && leader > 0) files.push(`/proc/${leader}/stat`);
+    const out = await this.exec(["cat", ...files], { replayable: true });
+    const states = procStates(out.stdout.toString("utf8"));
+    const own = states.get(pid);
+    const alive = own !== undefined && own !== "Z";
+    const leaderState = states.get(leader);
+    const stopped = !alive || leaderState === undefined ? null : leaderState === "T" || leaderState === "t";
+    return { alive, stopped };
+  }
+
+  /** `count` bytes of the file from `offset` (fewer at its end); null when the file does not exist. */
+  private async readRange(file: string, offset: number, count: number): Promise<Buffer | null> {
+    const out = await this.exec(["dd", `if=${file}`, "iflag=skip_bytes,count_bytes", `skip=${offset}`, `count=${count}`, "bs=65536", "status=none"], { replayable: true });
+    if (out.exitCode !== 0) {
+      const err = out.stderr.toString("utf8");
+      if (/No such file/i.test(err)) return null;
+      throw new TransportError("exec_failed", `dd exited with ${out.exitCode}: ${lastLine(err)}`, true);
+    }
+    return out.stdout;
+  }
+
+  async readEvents(target: RunTarget, cursor: EventCursor, limit: number): Promise<EventsPage> {
+    const p = loopPaths(target.repoPath, target.loopId);
+    const source = { repoPath: p.repoPath, loopId: p.loopId };
+    const emittedAt = new Date().toISOString();
+    const start = Math.max(0, cursor.byteOffset - BACK_WINDOW);
+    const requested = cursor.byteOffset - start + this.chunk;
+    const bytes = await this.readRange(p.events, start, requested);
+    if (bytes === null) {
+      if (cursor.line === 0) {
+        return {
+          envelopes: [],
+          lines: [],
+          cursor: { line: 0, byteOffset: 0, lastLineHash: null, pendingBytes: 0, fileSize: 0, mtimeMs: 0 },
+          eventLineCount: 0,
+          eventLineCountExact: true,
+          hasMore: false,
+          eventsFileExists: false,
+        };
+      }
+      throw forkError(`events.jsonl no longer exists but the cursor is at line ${cursor.line}`, { expected: { ...cursor }, actual: { exists: false } });
+    }
+    const eof = bytes.length < requested;
+    const seenSize = start + bytes.length;
+    const rel = cursor.byteOffset - start;
+    let lastLineHash = cursor.lastLineHash;
+
+    if (cursor.line > 0) {
+      const expected = { line: cursor.line, byteOffset: cursor.byteOffset, lastLineHash: cursor.lastLineHash };
+      if (seenSize < cursor.byteOffset) {
+        throw forkError(`events.jsonl is ${seenSize} bytes, shorter than the cursor at byte ${cursor.byteOffset} (line ${cursor.line})`, { expected, actual: { fileSize: seenSize } });
+      }
+      if (bytes[rel - 1] !== 0x0a) {
+        throw forkError(`events.jsonl has no line end at byte ${cursor.byteOffset} where line ${cursor.line} ended`, {
+          expected,
+          actual: { fileSize: seenSize, byteAtCursor: bytes[rel - 1] ?? null },
+        });
+      }
+      let line: Buffer | null = null;
+      const nl = rel >= 2 ? bytes.lastIndexOf(0x0a, rel - 2) : -1;
+      if (nl !== -1 || start === 0) line = bytes.subarray(nl + 1, rel - 1);
+      else {
+        // The last ingested line is longer than the window: read back as far as a line may be long.
+        const backStart = Math.max(0, cursor.byteOffset - MAX_LINE_BYTES - 2);
+        const back = await this.readRange(p.events, backStart, cursor.byteOffset - backStart);
+        const backNl = back && back.length >= 2 ? back.lastIndexOf(0x0a, back.length - 2) : -1;
+        if (back !== null && back.length === cursor.byteOffset - backStart && (backNl !== -1 || backStart === 0)) line = back.subarray(backNl + 1, back.length - 1);
+      }
+      if (line === null) {
+        throw forkError(`the line before byte ${cursor.byteOffset} cannot be the ingested line ${cursor.line}`, { expected, actual: { fileSize: seenSize, reason: "too_long" } });
+      }
+      const actualHash = sha256Hex(line);
+      if (cursor.lastLineHash !== null && actualHash !== cursor.lastLineHash) {
+        throw forkError(`line ${cursor.line} of events.jsonl changed since it was ingested (rewrite)`, {
+          expected,
+          actual: { fileSize: seenSize, lastLineHash: actualHash },
+        });
+      }
+      lastLineHash = actualHash;
+    }
+
+    // Forward: complete lines after the cursor, exactly as the adapters' reader walks them.
+    const good: { line: number; text: string; raw: Parameters<typeof envelopeFromLine>[0]["raw"]; endOffset: number; hash: string }[] = [];
+    let pageError: EventsPageError | undefined;
+    let hasMore = false;
+    let lineNo = cursor.line;
+    let from = rel;
+    while (from < bytes.length) {
+      const nl = bytes.indexOf(0x0a, from);
+      if (nl === -1) break;
+      if (good.length >= limit) {
+        hasMore = true;
+        break;
+      }
+      const lineBytes = bytes.subarray(from, nl);
+      const parsed = parseEventLine(lineBytes, lineNo + 1);
+      if (!parsed.ok) {
+        pageError = { code: parsed.code, message: parsed.message, line: lineNo + 1 };
+        break;
+      }
+      lineNo += 1;
+      good.push({ line: lineNo, text: parsed.text, raw: parsed.raw, endOffset: start + nl + 1, hash: sha256Hex(lineBytes) });
+      from = nl + 1;
+    }
+    const stoppedEarly = hasMore || pageError !== undefined;
+    const remainder = bytes.length - from;
+    if (!stoppedEarly && remainder > MAX_LINE_BYTES) {
+      pageError = { code: "line_too_long", message: `line ${lineNo + 1} of events.jsonl exceeds the ${MAX_LINE_BYTES}-byte line limit`, line: lineNo + 1 };
+    } else if (!stoppedEarly && !eof) {
+      hasMore = good.length > 0; // the read ended inside a line and the file goes on
+    }
+    const last = good[good.length - 1];
+    const cursorLine = last?.line ?? cursor.line;
+    const cursorOffset = last?.endOffset ?? cursor.byteOffset;
+    const reachedEof = eof && !hasMore && pageError === undefined;
+
+    let eventLineCount = cursorLine;
+    if (!reachedEof) {
+      for (let i = bytes.indexOf(0x0a, cursorOffset - start); i !== -1; i = bytes.indexOf(0x0a, i + 1)) eventLineCount++;
+    }
+    const lastNl = bytes.lastIndexOf(0x0a);
+    const pendingBytes = eof ? bytes.length - (lastNl === -1 ? 0 : lastNl + 1) : 0;
+    const stat = this.runs.get(target.runId)?.stats?.files.get(p.events);
+
+    const page: EventsPage = {
+      envelopes: good.map((g) => envelopeFromLine({ raw: g.raw, line: g.line, lineCount: eventLineCount, source, traceId: null, emittedAt })),
+      lines: good.map((g) => g.text),
+      cursor: {
+        line: cursorLine,
+        byteOffset: cursorOffset,
+        lastLineHash: last?.hash ?? lastLineHash,
+        pendingBytes,
+        fileSize: eof ? seenSize : Math.max(seenSize, stat?.size ?? 0),
+        mtimeMs: stat?.mtimeMs ?? 0,
+      },
+      eventLineCount,
+      eventLineCountExact: eof,
+      hasMore,
+      eventsFileExists: true,
+    };
+    if (pageError !== undefined) page.error = pageError;
+    return page;
+  }
+
+  async control(target: RunTarget, request: ControlRequest): Promise<ControlResult> {
+    const p = loopPaths(target.repoPath, target.loopId);
+    if (request.intent === "pause" || request.intent === "resume") return this.signal(request.intent, p.activeRun, p.loopId);
+    const argv = buildControlArgv(request.intent, {
+      bin: this.opts.superloopBin,
+      repoPath: p.repoPath,
+      loopId: p.loopId,
+      by: request.by,
+      ...(request.note ? { note: request.note } : {}),
+    });
+    if (argv === null) throw new AdapterError("internal_error", `no command for intent ${request.intent}`);
+    if (request.intent === "start") {
+      // Detached from the exec session (which ends when the command returns), output to a log in the Sprite.
+      // The script is a constant: the argv reaches it as positional parameters, never as shell text.
+      const logFile = path.join(p.superloopDir, "ops-agent", "logs", `start-${p.loopId}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`);
+      const script = 'log=$1; shift; mkdir -p "$(dirname "$log")" && exec setsid -f "$@" >>"$log" 2>&1 </dev/null';
+      const out = await this.exec(["sh", "-c", script, "superloop-start", logFile, ...argv], { dir: p.repoPath, timeoutMs: this.controlTimeoutMs, replayable: false });
+      const base = { intent: "start" as const, argv, exitCode: out.exitCode, stdout: truncate(out.stdout.toString("utf8")), stderr: truncate(out.stderr.toString("utf8")), logFile };
+      if (out.exitCode === 0) return { ...base, ok: true };
+      return { ...base, ok: false, error: { code: "control_failed", message: `cannot start ${path.basename(argv[0]!)}: exit ${out.exitCode}: ${lastLine(base.stderr)}` } };
+    }
+    const out = await this.exec(argv, { dir: p.repoPath, timeoutMs: this.controlTimeoutMs, replayable: false });
+    const stdout = truncate(out.stdout.toString("utf8"));
+    const stderr = truncate(out.stderr.toString("utf8"));
+    const base = { intent: request.intent, argv, exitCode: out.exitCode, stdout, stderr };
+    if (out.exitCode === 0) return { ...base, ok: true };
+    const detail = lastLine(stderr) || lastLine(stdout);
+    return {
+      ...base,
+      ok: false,
+      error: { code: "control_failed", message: `${path.basename(argv[0]!)} ${argv[1] ?? ""} exited with code ${out.exitCode}${detail ? `: ${detail}` : ""}` },
+    };
+  }
+
+  private async signal(intent: "pause" | "resume", activeRunPath: string, loopId: string): Promise<ControlResult> {
+    const signal = intent === "pause" ? "SIGSTOP" : "SIGCONT";
+    const base = { intent, argv: null, exitCode: null, stdout: "", stderr: "", signal };
+    const fail = (code: string, message: string, extra: Record<string, unknown> = {}): ControlResult => ({ ...base, ...extra, ok: false, error: { code, message } });
+    const bytes = await this.readFile(activeRunPath);
+    if (bytes === null) return fail("no_active_run", `no active run: .superloop/active-run.json is missing, nothing to ${intent}`);
+    let activeRun: ActiveRun;
+    try {
+      activeRun = parseArtifact(bytes, ".superloop/active-run.json", ActiveRunSchema);
+    } catch (e) {
+      return fail(e instanceof AdapterError ? e.code : "io_error", `cannot read .superloop/active-run.json: ${(e as Error).message}`);
+    }
+    if (typeof activeRun.loop_id === "string" && activeRun.loop_id.length > 0 && activeRun.loop_id !== loopId) {
+      return fail("no_active_run", `the active run belongs to loop ${activeRun.loop_id}, not ${loopId}`);
+    }
+    const pgid = activeRun.pgid ?? activeRun.pid ?? null;
+    if (pgid === null || !Number.isSafeInteger(pgid) || pgid < 2) return fail("control_failed", `refusing to signal process group ${String(pgid)} from active-run.json`);
+    const out = await this.exec(["kill", "-s", intent === "pause" ? "STOP" : "CONT", "--", `-${pgid}`], { replayable: false });
+    if (out.exitCode !== 0) {
+      const err = out.stderr.toString("utf8");
+      if (/no such process/i.test(err)) return fail("no_active_run", `process group ${pgid} from active-run.json no longer exists (stale file)`, { pid: pgid });
+      return fail("control_failed", `cannot send ${signal} to process group ${pgid}: ${lastLine(err)}`, { pid: pgid });
+    }
+    const want = intent === "pause";
+    const deadline = Date.now() + 2_000;
+    let observed: boolean | null = null;
+    for (;;) {
+      const stat = await this.exec(["cat", `/proc/${pgid}/stat`], { replayable: true });
+      const state = procStates(stat.stdout.toString("utf8")).get(pgid);
+      observed = state === undefined ? null : state === "T" || state === "t";
+      if (observed === want || observed === null || Date.now() >= deadline) break;
+      await sleep(50);
+    }
+    return { ...base, pid: pgid, ok: true, verified: observed === null ? {} : { processStopped: observed } };
+  }
+
+  async close(): Promise<void> {
+    this.runs.clear();
+  }
+}
