@@ -27,7 +27,7 @@ export function runHealth(input: RunHealthInput): Health {
   const { run, facts, projection } = input;
   const latest = run.intents[0] ?? null; // loaded newest first
   const heartbeat = facts.runtime.heartbeat;
-  return projectHealth({
+  const health = projectHealth({
     now: input.now,
     state: projection.state,
     lastEventAt: facts.events.last?.timestamp ?? null,
@@ -41,4 +41,8 @@ export function runHealth(input: RunHealthInput): Health {
     thresholds: spriteThresholds(input.sprite, input.defaultProfile),
     previousReasons: (Array.isArray(run.healthReasons) ? run.healthReasons : []) as unknown as HealthReason[],
   });
+  // The streak alone does not tell an operator what to fix: show the raw reason of the latest failure.
+  if (input.transportError === null) return health;
+  const detail = input.transportError.slice(0, 500);
+  return { ...health, reasons: health.reasons.map((r) => (r.code === "transport_unreachable" ? { ...r, message: `${r.message}; last error: ${detail}` } : r)) };
 }

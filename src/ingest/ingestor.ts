@@ -3,7 +3,7 @@ import type { App } from "../app";
 import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { RunChanged } from "../pubsub/topics";
-import type { RunTarget, Transport } from "../transports/transport";
+import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, type Evaluation } from "./evaluate";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
@@ -33,6 +33,10 @@ interface Entry {
    * unchanged fingerprint needs a re-evaluation (staleness, deadlines). */
   timeSensitive: boolean;
   unwatch: (() => void) | null;
+  /** The last transport failure's message, shown in the transport_unreachable health reason. */
+  lastTransportError?: string | null;
+  /** A Sprite status change not yet recorded as a transition of this run. */
+  spriteChange?: { from: Sprite["status"]; to: Sprite["status"]; detail: string | null } | null;
 }
 
 type RunWithSprite = Run & { sprite: Sprite };
@@ -65,7 +69,7 @@ export class Ingestor {
     if (!run || run.removedAt) return;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
-    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, timeSensitive: true, unwatch: null };
+    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, unwatch: null };
     entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId)) ?? null;
     this.entries.set(runId, entry);
     this.scheduler.add(runId);
@@ -87,7 +91,7 @@ export class Ingestor {
 
   /** Where events.jsonl ends now (complete lines), read through the run's transport without storing anything. */
   async currentEnd(runId: string): Promise<EventCursor> {
-    const entry = this.entries.get(runId);
+    const entry = this.entries.get(runId) ?? (this.opts.fenceFor ? await this.reader(runId) : undefined);
     if (!entry) throw new Error(`run ${runId} is not being observed`);
     let cursor: EventCursor = { line: 0, byteOffset: 0, lastLineHash: null };
     for (;;) {
@@ -126,19 +130,58 @@ export class Ingestor {
     let fingerprint: string | null = null;
     let spriteObservation;
     try {
-      spriteObservation = await entry.transport.spriteStatus(entry.target);
-      if (spriteObservation.status !== entry.sprite.status) await this.recordSpriteStatus(entry, spriteObservation.status);
+      try {
+        spriteObservation = await entry.transport.spriteStatus(entry.target);
+      } catch (e) {
+        // The status source itself failed (agent down, Sprites API 5xx, token refused): the Sprite is unreachable.
+        await this.recordSpriteStatus(entry, "UNREACHABLE", (e as Error).message);
+        throw e;
+      }
+      await this.recordSpriteStatus(entry, spriteObservation.status, spriteObservation.detail ?? null);
+      if (spriteObservation.status === "UNREACHABLE") {
+        throw new TransportError("unreachable", spriteObservation.detail ?? "the Sprite does not answer", true);
+      }
       fingerprint = spriteObservation.status === "MISSING" ? null : await entry.transport.fingerprint(entry.target);
-      entry.transportFailures = 0;
     } catch (e) {
-      entry.transportFailures++;
-      await this.evaluateAndCommit(entry, null, [], null, { transportError: (e as Error).message }, fence);
+      if (await this.transportProblem(entry, e, fence)) return;
       throw e;
     }
 
     // The idle path: nothing changed on disk and nothing depends on the clock — no file read, no query.
-    if (fingerprint !== null && fingerprint === entry.lastFingerprint && !entry.dirty && !entry.timeSensitive) return;
-    entry.dirty = false;
+    if (entry.transportFailures === 0 && fingerprint !== null && fingerprint === entry.lastFingerprint && !entry.dirty && !entry.timeSensitive) return;
+    try {
+      await this.pollChanged(entry, runId, fingerprint, spriteObservation, fence);
+    } catch (e) {
+      if (await this.transportProblem(entry, e, fence)) return;
+      throw e;
+    }
+  }
+
+  /**
+   * A failure of the transport rather than of the run's files. Returns true when handled as data (an untrusted
+   * answer: fail closed like a bad line), false when the caller rethrows it so the scheduler backs off; either
+   * way the run's health shows the raw reason. Anything that is not a TransportError is not ours to handle.
+   */
+  private async transportProblem(entry: Entry, e: unknown, fence: { owner: string; token: number } | null): Promise<boolean> {
+    if (!(e instanceof TransportError)) return false;
+    entry.dirty = true; // whatever happens next, re-read everything once the transport works again
+    if (e.code === "invalid_payload") {
+      await this.evaluateAndCommit(entry, null, [], null, { ingestError: `invalid_payload: ${e.message}` }, fence);
+      return true;
+    }
+    entry.transportFailures++;
+    entry.lastTransportError = `${e.code}: ${e.message}`;
+    await this.evaluateAndCommit(entry, null, [], null, { transportError: entry.lastTransportError }, fence);
+    return false;
+  }
+
+  private async pollChanged(
+    entry: Entry,
+    runId: string,
+    fingerprint: string | null,
+    spriteObservation: { status: Sprite["status"] },
+    fence: { owner: string; token: number } | null,
+  ): Promise<void> {
     const run = await this.loadRun(runId);
     if (!run) return;
 
@@ -156,6 +199,10 @@ export class Ingestor {
           if (e instanceof AdapterError && e.code === "cursor_fork") {
             await this.evaluateAndCommit(entry, facts, [], null, { fork: e.message, forkDetails: e.details }, fence, current);
             return;
+    // Reads work again: the failure streak ends here, and this poll's commit clears the health reason.
+    entry.transportFailures = 0;
+    entry.lastTransportError = null;
+    entry.dirty = false;
           }
           if (e instanceof AdapterError) {
             await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
@@ -195,10 +242,15 @@ export class Ingestor {
     });
   }
 
-  private async recordSpriteStatus(entry: Entry, status: Sprite["status"]): Promise<void> {
+  /** Stores the Sprite's status (and when it was last seen answering); a change becomes a transition of the run. */
+  private async recordSpriteStatus(entry: Entry, status: Sprite["status"], detail: string | null): Promise<void> {
+    const seen = status !== "MISSING" && status !== "UNREACHABLE";
+    const lastSeen = entry.sprite.lastSeenAt?.getTime() ?? 0;
+    if (status === entry.sprite.status && (!seen || Date.now() - lastSeen < 60_000)) return;
+    const from = entry.sprite.status;
     entry.sprite = await this.app.db.sprite.update({
       where: { id: entry.sprite.id },
-      data: { status, ...(status === "MISSING" || status === "UNREACHABLE" ? {} : { lastSeenAt: new Date() }) },
+      data: { status, ...(seen ? { lastSeenAt: new Date() } : {}) },
     });
   }
 
@@ -213,6 +265,10 @@ export class Ingestor {
     cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
     problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string },
     fence: { owner: string; token: number } | null,
+    if (from !== status) {
+      entry.spriteChange = { from, to: status, detail };
+      entry.dirty = true;
+    }
     loaded?: RunWithIntents,
     storedIn?: StoredFacts,
   ): Promise<{ run: RunWithIntents; stored: StoredFacts } | null> {
@@ -236,7 +292,20 @@ export class Ingestor {
       now: new Date(),
       config: this.app.config,
     });
-    if (!evaluation.changed && rows.length === 0 && !cursor) return { run, stored: nextStored };
+    const spriteChange = entry.spriteChange ?? null;
+    if (!evaluation.changed && rows.length === 0 && !cursor && !spriteChange) return { run, stored: nextStored };
+    const transition =
+      evaluation.transition ??
+      (spriteChange
+        ? {
+            from: run.state,
+            to: evaluation.columns.state,
+            reason: `sprite_${spriteChange.to.toLowerCase()}`,
+            trigger: "sprite",
+            actor: null,
+            evidence: { sprite: spriteChange },
+          }
+        : null);
 
     const input: CommitInput = {
       runId: run.id,
@@ -245,7 +314,7 @@ export class Ingestor {
       cursor: cursor ?? { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash },
       projection: evaluation.columns,
       stateChanged: evaluation.transition !== null,
-      transition: evaluation.transition,
+      transition,
       intents: evaluation.intents,
       fence,
       notifyChannel: this.opts.notifyChannel ?? null,
@@ -274,6 +343,7 @@ export class Ingestor {
       spriteId: entry.sprite.id,
       seq,
       previousState: run.state,
+    if (spriteChange === entry.spriteChange) entry.spriteChange = null;
       state: evaluation.columns.state as RunChanged["state"],
       reason: evaluation.columns.stateReason,
       lifecycleChanged: evaluation.transition !== null,
