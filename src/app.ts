@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { TokenTable } from "./auth/tokens";
+import type { Cluster } from "./cluster";
 import type { Config } from "./config/config";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
@@ -20,4 +21,11 @@ export interface App {
   ingestor: Ingestor;
   /** Called after a run is registered so the scheduler can start polling it. */
   onRunRegistered?: (runId: string) => Promise<void>;
+  /** Scale-out (OPS_CLUSTER=on): leases, LISTEN/NOTIFY fan-out; null in a single-process setup. */
+  cluster?: Cluster | null;
+  /**
+   * Set by the control service: dispatch one REQUESTED intent. The cluster calls it on the lease holder for
+   * intents requested through other replicas (see src/cluster/dispatch.ts).
+   */
+  dispatchIntent?: (intentId: string) => Promise<void>;
 }

@@ -6,13 +6,14 @@ import pg from "pg";
 import { WebSocketServer } from "ws";
 import type { App } from "./app";
 import { parseTokens } from "./auth/tokens";
+import { Cluster, defaultReplicaId } from "./cluster";
+import { ClusterBus } from "./cluster/bus";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
 import { pendingMigrations } from "./db/migrate";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
-import { createBus } from "./pubsub/topics";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
 
@@ -30,14 +31,17 @@ export interface RunningServer {
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 type ServerContext = { req: IncomingMessage };
 
-async function readiness(database: Database): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
+async function readiness(database: Database, cluster: Cluster | null): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
   const client = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 2000 });
+  // A replica whose LISTEN session is down would serve subscriptions that miss other replicas' changes.
+  const clusterCheck = cluster ? cluster.status() : null;
+  const clusterOk = !clusterCheck || clusterCheck.listener.connected;
   try {
     await client.connect();
     const pending = await pendingMigrations(client);
-    return { ok: pending.length === 0, checks: { database: "ok", pendingMigrations: pending } };
+    return { ok: pending.length === 0 && clusterOk, checks: { database: "ok", pendingMigrations: pending, cluster: clusterCheck } };
   } catch (e) {
-    return { ok: false, checks: { database: (e as Error).message } };
+    return { ok: false, checks: { database: (e as Error).message, cluster: clusterCheck } };
   } finally {
     await client.end().catch(() => {});
   }
@@ -55,13 +59,48 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, log: (m) => log.warn(m) });
   if (database.migrationsApplied.length) log.info("migrations applied", { migrations: database.migrationsApplied });
 
-  const pool = new pg.Pool({ connectionString: database.url, max: 10 });
+  const pool = new pg.Pool({ connectionString: database.url, max: config.OPS_PG_POOL_MAX });
   const transports = createTransportFactory({ config });
-  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus: createBus(), log, tokens };
+  const bus = new ClusterBus();
+  const cluster =
+    config.OPS_CLUSTER === "on"
+      ? new Cluster({
+          replicaId: config.OPS_REPLICA_ID ?? defaultReplicaId(),
+          ttlMs: config.OPS_LEASE_TTL_MS,
+          renewMs: config.OPS_LEASE_RENEW_MS,
+          slack: config.OPS_LEASE_SLACK,
+          bus,
+          pool,
+          databaseUrl: database.url,
+          log,
+        })
+      : null;
+  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster };
   const app = partial as App;
-  app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
-  app.onRunRegistered = (runId) => app.ingestor.add(runId);
-  await app.ingestor.start();
+  if (cluster) {
+    // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
+    app.ingestor = new Ingestor(app, {
+      transportFor: transports.transportFor,
+      fenceFor: (runId) => cluster.leases.fence(runId),
+      forwardSync: (runId) => cluster.forwardSync(runId),
+      broadcastSpriteRefresh: (spriteId) => cluster.broadcastSpriteRefresh(spriteId),
+    });
+    app.onRunRegistered = (runId) => cluster.onRunRegistered(runId);
+    try {
+      await cluster.start(app);
+    } catch (e) {
+      await cluster.stop().catch(() => {});
+      await cluster.release().catch(() => {});
+      await pool.end().catch(() => {});
+      await database.close().catch(() => {});
+      throw e;
+    }
+    log.info("cluster mode", { replicaId: cluster.replicaId, leases: cluster.leases.status().held });
+  } else {
+    app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
+    app.onRunRegistered = (runId) => app.ingestor.add(runId);
+    await app.ingestor.start();
+  }
 
   const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({
     schema,
@@ -79,7 +118,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       return;
     }
     if (path === "/ready") {
-      const r = await readiness(database);
+      const r = await readiness(database, cluster);
       res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r));
       return;
     }
@@ -134,10 +173,17 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}/graphql`;
 
+  // Shutdown: stop taking leases, finish in-flight polls, hand the leases back (others take over at once),
+  // then close subscriptions (graphql-ws: 1001 "Going away"; clients reconnect to another replica).
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      await cluster?.stop();
       await app.ingestor.stop();
+      if (cluster) {
+        const released = await cluster.release();
+        log.info("leases released", { released });
+      }
       await Promise.resolve(wsServer.dispose()).catch(() => {});
       wss.close();
       http.closeAllConnections();

@@ -38,6 +38,18 @@ export const settings = {
   OPS_DEMO: { schema: bool.default(false), help: "Register the demo fleet driven by the built-in runtime simulator (same as --demo)" },
   SUPERLOOP_BIN: { schema: z.string().min(1).default("superloop.sh"), help: "The Superloop CLI used by the local transport for control intents" },
   SPRITES_API_URL: { schema: z.string().url().default("https://api.sprites.dev"), help: "Base URL of the Fly.io Sprites API" },
+  OPS_CLUSTER: {
+    schema: z.enum(["on", "off"]).default("on"),
+    help: "on = leases (one replica polls each run) and LISTEN/NOTIFY fan-out, so several replicas can share DATABASE_URL; off = one process, in-process fan-out only",
+  },
+  OPS_REPLICA_ID: {
+    schema: z.string().regex(/^[A-Za-z0-9._:@-]{1,120}$/, "letters, digits and . _ : @ - only (at most 120)").optional(),
+    help: "This replica's name in leases and /ready; must be unique among live replicas. Default: hostname-pid",
+  },
+  OPS_LEASE_TTL_MS: { schema: z.coerce.number().int().min(500).default(10_000), help: "A run lease not renewed for this long expires; a dead replica's runs move within about this time" },
+  OPS_LEASE_RENEW_MS: { schema: z.coerce.number().int().min(100).default(3000), help: "How often a replica renews its leases, heartbeats and rebalances (at most half of OPS_LEASE_TTL_MS)" },
+  OPS_LEASE_SLACK: { schema: z.coerce.number().int().min(0).max(1000).default(1), help: "Runs a replica may hold above its fair share ceil(runs / live replicas)" },
+  OPS_PG_POOL_MAX: { schema: z.coerce.number().int().min(2).max(500).default(10), help: "Connections in the ingest/lease pool (per replica; Prisma keeps 10 more, LISTEN 1)" },
   LOG_LEVEL: { schema: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"), help: "Log verbosity" },
 } satisfies Record<string, Omit<Setting, "name">>;
 
@@ -58,6 +70,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const parsed = setting.schema.safeParse(raw === "" && name !== "OPS_DEMO" ? undefined : raw);
     if (parsed.success) out[name] = parsed.data;
     else issues.push(`${name}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  if (!issues.length && (out.OPS_LEASE_RENEW_MS as number) * 2 > (out.OPS_LEASE_TTL_MS as number)) {
+    issues.push("OPS_LEASE_RENEW_MS: must be at most half of OPS_LEASE_TTL_MS, or a slow renewal loses leases");
   }
   if (issues.length) throw new ConfigError(issues);
   return out as Config;

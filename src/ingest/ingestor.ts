@@ -19,6 +19,10 @@ export interface IngestorOptions {
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
   notifyChannel?: string | null;
+  /** Scale-out: syncRun for a run another replica polls (ask the lease holder and wait). */
+  forwardSync?: (runId: string) => Promise<void>;
+  /** Scale-out: tell the other replicas a sprite changed (they may poll its runs). */
+  broadcastSpriteRefresh?: (spriteId: string) => void;
 }
 
 interface Entry {
@@ -85,6 +89,7 @@ export class Ingestor {
   /** Something outside the poller changed the run (intent, reset, sprite update): re-read it fully, now. */
   syncRun(runId: string): Promise<void> {
     const e = this.entries.get(runId);
+    if (!e && this.opts.forwardSync) return this.opts.forwardSync(runId);
     if (e) e.dirty = true;
     return this.scheduler.trigger(runId);
   }
@@ -102,7 +107,15 @@ export class Ingestor {
     }
   }
 
-  async refreshSprite(spriteId: string): Promise<void> {
+  /** Scale-out: another replica polls the run, but reading its files needs no lease. */
+  private async reader(runId: string): Promise<Pick<Entry, "transport" | "target"> | undefined> {
+    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    if (!run || run.removedAt) return undefined;
+    return { transport: this.opts.transportFor(run.sprite), target: { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId } };
+  }
+
+  async refreshSprite(spriteId: string, opts: { fromPeer?: boolean } = {}): Promise<void> {
+    if (!opts.fromPeer) this.opts.broadcastSpriteRefresh?.(spriteId);
     for (const e of this.entries.values()) {
       if (e.sprite.id !== spriteId) continue;
       const sprite = await this.app.db.sprite.findUnique({ where: { id: spriteId } });

@@ -1,0 +1,93 @@
+import pg from "pg";
+import type { App } from "../app";
+
+// Control intents are dispatched exactly once across replicas. Only the holder of the run's lease dispatches
+// (it is the replica talking to that run's Sprite); any other replica leaves the intent REQUESTED in the
+// database, and the holder picks it up as soon as the change reaches it (NOTIFY → fan-out → pickup) or at
+// its next lease round. A per-intent claim (in-process promise + PostgreSQL advisory lock + re-reading the
+// stage under it) keeps the inline path, the pickup and a lease handover from dispatching the same intent twice.
+//
+// Integration (src/control): after creating the intent (REQUESTED, in a transaction that bumps Run.seq):
+//   const outcome = await dispatchOrForward(app, intent, () => dispatchIntent(app, intent.id));
+//   // then return the intent as stored; outcome says who dispatched it
+// and once at start-up: app.dispatchIntent = (id) => dispatchIntent(app, id)  (the pickup path)
+// `dispatchIntent` must itself move the intent out of REQUESTED (DISPATCHED / FAILED / REJECTED).
+
+export type DispatchOutcome =
+  /** this call ran the dispatch */
+  | "dispatched"
+  /** someone already moved it past REQUESTED (another path on this replica, or another replica) */
+  | "already"
+  /** another replica holds the claim right now (lease handover); it will finish or the next pickup retries */
+  | "busy"
+  /** not the lease holder: left REQUESTED; the holder dispatched it within the wait */
+  | "forwarded"
+  /** not the lease holder and nobody moved it within the wait; it stays REQUESTED for the holder to pick up */
+  | "queued";
+
+const LOCK_SPACE = 7_202_011; // arbitrary, constant: "superloop-ops intent dispatch"
+const inflight = new WeakMap<App, Map<string, Promise<DispatchOutcome>>>();
+
+/** Whether this replica dispatches control for the run now. Single process (OPS_CLUSTER=off): always. */
+export function shouldDispatchLocally(app: App, runId: string): boolean {
+  return !app.cluster || app.cluster.isLeaseHolder(runId);
+}
+
+/** Runs `dispatch` for an intent that is still REQUESTED, at most once across every replica. */
+export function dispatchOnce(app: App, intentId: string, dispatch: () => Promise<void>): Promise<DispatchOutcome> {
+  let mine = inflight.get(app);
+  if (!mine) inflight.set(app, (mine = new Map()));
+  const running = mine.get(intentId);
+  if (running) return running.then(() => "already" as const);
+  const p = claimAndRun(app, intentId, dispatch).finally(() => mine.delete(intentId));
+  mine.set(intentId, p);
+  return p;
+}
+
+async function claimAndRun(app: App, intentId: string, dispatch: () => Promise<void>): Promise<DispatchOutcome> {
+  // A client of its own, not from the pool: the dispatch itself needs pool connections while we hold the lock.
+  const client = new pg.Client({ connectionString: app.databaseUrl, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    const lock = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok`, [LOCK_SPACE, intentId]);
+    if (!lock.rows[0]?.ok) return "busy";
+    const stage = await client.query<{ stage: string }>(`SELECT stage::text AS stage FROM "ControlIntent" WHERE id = $1`, [intentId]);
+    if (stage.rows[0]?.stage !== "REQUESTED") return "already";
+    await dispatch();
+    return "dispatched";
+  } finally {
+    await client.end().catch(() => {}); // ending the session drops the advisory lock
+  }
+}
+
+/** For a replica that does not hold the lease: wait until the holder moves the intent past REQUESTED. */
+export async function waitForDispatch(app: App, intent: { id: string; runId: string }, timeoutMs = 5000): Promise<string | null> {
+  const sub = app.bus.subscribe("intent", intent.runId, 1000);
+  const deadline = Date.now() + timeoutMs;
+  const read = async () => (await app.db.controlIntent.findUnique({ where: { id: intent.id }, select: { stage: true } }))?.stage ?? null;
+  try {
+    for (;;) {
+      const stage = await read();
+      if (stage !== "REQUESTED") return stage;
+      const left = deadline - Date.now();
+      if (left <= 0) return stage;
+      // Woken by the fan-out when the holder's stage change arrives; a slow re-read covers anything missed.
+      await Promise.race([sub.next(), new Promise((r) => setTimeout(r, Math.min(left, 500)))]);
+    }
+  } finally {
+    sub.close();
+  }
+}
+
+/** The whole decision for a freshly requested intent: dispatch here if this replica holds the lease, else forward. */
+export async function dispatchOrForward(
+  app: App,
+  intent: { id: string; runId: string },
+  dispatch: () => Promise<void>,
+  opts: { waitMs?: number } = {},
+): Promise<DispatchOutcome> {
+  if (shouldDispatchLocally(app, intent.runId)) return dispatchOnce(app, intent.id, dispatch);
+  app.cluster?.nudge(intent.runId);
+  const stage = await waitForDispatch(app, intent, opts.waitMs ?? 5000);
+  return stage === "REQUESTED" ? "queued" : "forwarded";
+}

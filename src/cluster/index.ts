@@ -1,0 +1,266 @@
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import { z } from "zod";
+import type { App } from "../app";
+import type { Logger } from "../util/log";
+import type { ClusterBus } from "./bus";
+import { dispatchOnce } from "./dispatch";
+import { Fanout, type FanoutStats, type IntentRow, type Query } from "./fanout";
+import { LeaseManager, type LeaseStatus } from "./leases";
+import { PgListener, type ListenerHealth } from "./listener";
+
+// Scale-out: several manager replicas on one PostgreSQL. Composes the LISTEN session (listener.ts), the
+// cursor-based fan-out to this replica's subscribers (fanout.ts), run leases (leases.ts) and intent dispatch
+// (dispatch.ts), and forwards syncRun to whichever replica polls the run.
+
+/** Sent by a trigger on "Run" whenever seq changes (migration 20261125000000_cluster): {"runId","seq"}. */
+export const RUN_CHANGED_CHANNEL = "ops_run_changed";
+/** Replica-to-replica coordination: lease hand-backs, forwarded syncs, intent nudges. */
+export const CLUSTER_CHANNEL = "ops_cluster";
+
+const RunChangedPayload = z.object({ runId: z.string().min(1), seq: z.number().int() });
+const ClusterMessage = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("joined"), from: z.string() }),
+  z.object({ t: z.literal("released"), from: z.string() }),
+  z.object({ t: z.literal("sync"), from: z.string(), runId: z.string(), req: z.string() }),
+  z.object({ t: z.literal("synced"), req: z.string() }),
+  z.object({ t: z.literal("intent"), runId: z.string() }),
+  z.object({ t: z.literal("sprite"), from: z.string(), spriteId: z.string() }),
+]);
+type ClusterMessage = z.infer<typeof ClusterMessage>;
+
+export interface ClusterOptions {
+  replicaId: string;
+  ttlMs: number;
+  renewMs: number;
+  slack: number;
+  bus: ClusterBus;
+  pool: pg.Pool;
+  databaseUrl: string;
+  log: Logger;
+}
+
+export interface ClusterStatus {
+  replicaId: string;
+  leases: LeaseStatus;
+  listener: ListenerHealth;
+  fanout: FanoutStats;
+}
+
+export const defaultReplicaId = (): string => `${hostname()}-${process.pid}`;
+
+export class Cluster {
+  readonly leases: LeaseManager;
+  readonly fanout: Fanout;
+  readonly listener: PgListener;
+  private app: App | null = null;
+  private readonly syncWaiters = new Map<string, () => void>();
+  private pickupTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly opts: ClusterOptions) {
+    const pool = opts.pool;
+    // Reads go over the dedicated session (never queued behind ingest in the pool); the pool only while it reconnects.
+    const query: Query = async <R extends pg.QueryResultRow>(text: string, values: unknown[]) =>
+      (await this.listener.query<R>(text, values)) ?? pool.query<R>(text, values);
+    this.fanout = new Fanout({
+      bus: opts.bus,
+      query,
+      log: opts.log,
+      onNewRun: () => this.leases.requestRound(),
+      onIntents: (rows) => this.pickUp(rows),
+    });
+    this.listener = new PgListener({
+      url: opts.databaseUrl,
+      channels: [RUN_CHANGED_CHANNEL, CLUSTER_CHANNEL],
+      applicationName: `superloop-ops ${opts.replicaId}`.slice(0, 63),
+      log: opts.log,
+      onNotification: (channel, payload) => this.onNotification(channel, payload),
+      onConnected: async () => {
+        await this.fanout.resync(query);
+      },
+    });
+    this.leases = new LeaseManager({
+      pool,
+      replicaId: opts.replicaId,
+      ttlMs: opts.ttlMs,
+      renewMs: opts.renewMs,
+      slack: opts.slack,
+      log: opts.log,
+      onAcquired: (ids) => this.onAcquired(ids),
+      onLost: (ids) => {
+        for (const id of ids) this.app?.ingestor.remove(id);
+      },
+      announceReleased: () => this.send({ t: "released", from: opts.replicaId }),
+    });
+  }
+
+  get replicaId(): string {
+    return this.opts.replicaId;
+  }
+
+  isLeaseHolder(runId: string): boolean {
+    return this.leases.isHolder(runId);
+  }
+
+  status(): ClusterStatus {
+    return { replicaId: this.opts.replicaId, leases: this.leases.status(), listener: this.listener.health(), fanout: this.fanout.status() };
+  }
+
+  /** Connects LISTEN, adopts the current position of every run, then takes a share of the leases. */
+  async start(app: App): Promise<void> {
+    this.app = app;
+    this.opts.bus.setRouter(this.fanout);
+    await this.listener.start();
+    await this.leases.start();
+    await this.send({ t: "joined", from: this.opts.replicaId });
+    this.pickupTimer = setInterval(() => void this.pickUpRequested().catch(() => {}), this.opts.renewMs);
+    this.pickupTimer.unref();
+  }
+
+  /** A run was registered on this replica: poll it here if that keeps us within our share. */
+  async onRunRegistered(runId: string): Promise<void> {
+    if (await this.leases.tryAcquire(runId)) await this.app?.ingestor.add(runId);
+  }
+
+  /** syncRun for a run another replica polls: ask the holder and wait (bounded) for its answer. */
+  async forwardSync(runId: string, timeoutMs = 5000): Promise<void> {
+    if (this.stopped) return;
+    const holder = await this.opts.pool.query<{ owner: string }>(`SELECT owner FROM "RunLease" WHERE "runId" = $1 AND "expiresAt" > now()`, [runId]);
+    if (!holder.rows.length) {
+      // Nobody polls it (all replicas at their share, or its holder just died): take it and poll here.
+      this.leases.requestRound();
+      if (await this.leases.tryAcquire(runId)) {
+        await this.app?.ingestor.add(runId);
+        await this.app?.ingestor.syncRun(runId);
+      }
+      return;
+    }
+    const req = randomUUID();
+    const answered = new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.syncWaiters.delete(req);
+        resolve();
+      }, timeoutMs);
+      this.syncWaiters.set(req, () => {
+        clearTimeout(t);
+        this.syncWaiters.delete(req);
+        resolve();
+      });
+    });
+    await this.send({ t: "sync", from: this.opts.replicaId, runId, req });
+    await answered;
+  }
+
+  /** A sprite's settings changed here: replicas polling its runs must re-read it. */
+  broadcastSpriteRefresh(spriteId: string): void {
+    void this.send({ t: "sprite", from: this.opts.replicaId, spriteId }).catch(() => {});
+  }
+
+  /** Ask the lease holder of the run to look for REQUESTED intents now. */
+  nudge(runId: string): void {
+    void this.send({ t: "intent", runId }).catch(() => {});
+  }
+
+  /** Stop taking work; the caller stops the ingestor, then calls release(). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pickupTimer) clearInterval(this.pickupTimer);
+    await this.leases.stop();
+  }
+
+  /** After polling stopped: hand every lease back, leave the replica table, close LISTEN. */
+  async release(): Promise<number> {
+    let released = 0;
+    try {
+      released = await this.leases.releaseAll();
+    } catch (e) {
+      this.opts.log.warn("could not release leases on shutdown; they expire on their own", { error: (e as Error).message });
+    }
+    this.fanout.stop();
+    this.opts.bus.setRouter(null);
+    await this.listener.stop();
+    for (const w of [...this.syncWaiters.values()]) w();
+    return released;
+  }
+
+  private async send(m: ClusterMessage): Promise<void> {
+    await this.opts.pool.query(`SELECT pg_notify($1, $2)`, [CLUSTER_CHANNEL, JSON.stringify(m)]);
+  }
+
+  private onNotification(channel: string, payload: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload);
+    } catch {
+      this.opts.log.warn("ignoring a malformed notification", { channel });
+      return;
+    }
+    if (channel === RUN_CHANGED_CHANNEL) {
+      const p = RunChangedPayload.safeParse(json);
+      if (p.success) this.fanout.notified(p.data.runId, p.data.seq);
+      return;
+    }
+    if (channel !== CLUSTER_CHANNEL) return;
+    const p = ClusterMessage.safeParse(json);
+    if (!p.success) return;
+    const m = p.data;
+    switch (m.t) {
+      case "joined":
+      case "released":
+        if (m.from !== this.opts.replicaId) this.leases.requestRound(m.t === "joined" ? 20 : 5);
+        return;
+      case "sync":
+        if (this.isLeaseHolder(m.runId) && this.app) {
+          void this.app.ingestor
+            .syncRun(m.runId)
+            .catch(() => {})
+            .then(() => this.send({ t: "synced", req: m.req }))
+            .catch(() => {});
+        }
+        return;
+      case "synced":
+        this.syncWaiters.get(m.req)?.();
+        return;
+      case "intent":
+        if (this.isLeaseHolder(m.runId)) void this.pickUpRequested([m.runId]).catch(() => {});
+        return;
+      case "sprite":
+        if (m.from !== this.opts.replicaId) void this.app?.ingestor.refreshSprite(m.spriteId, { fromPeer: true }).catch(() => {});
+        return;
+    }
+  }
+
+  private onAcquired(ids: string[]): void {
+    const app = this.app;
+    if (!app) return;
+    for (const id of ids) {
+      app.ingestor.add(id).catch((e: unknown) => this.opts.log.warn("could not start polling a leased run", { runId: id, error: (e as Error).message }));
+    }
+    void this.pickUpRequested(ids).catch(() => {});
+  }
+
+  /** Intents read by the fan-out: dispatch the REQUESTED ones of runs this replica holds. */
+  private pickUp(rows: IntentRow[]): void {
+    for (const r of rows) if (r.stage === "REQUESTED") this.dispatch(r.id, r.runId);
+  }
+
+  private async pickUpRequested(runIds: string[] = this.leases.heldRunIds()): Promise<void> {
+    if (!runIds.length || !this.app?.dispatchIntent) return;
+    const res = await this.opts.pool.query<{ id: string; runId: string }>(
+      `SELECT id, "runId" FROM "ControlIntent" WHERE stage = 'REQUESTED' AND "runId" = ANY($1::text[])`,
+      [runIds],
+    );
+    for (const r of res.rows) this.dispatch(r.id, r.runId);
+  }
+
+  private dispatch(intentId: string, runId: string): void {
+    const app = this.app;
+    const fn = app?.dispatchIntent;
+    if (!app || !fn || this.stopped || !this.isLeaseHolder(runId)) return;
+    dispatchOnce(app, intentId, () => fn(intentId)).catch((e: unknown) =>
+      this.opts.log.warn("dispatch of a forwarded intent failed", { intentId, runId, error: (e as Error).message }),
+    );
+  }
+}

@@ -1,0 +1,113 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/config";
+import { startServer, type RunningServer } from "../../src/server";
+import { collect, gql, wsClient } from "../support/clients";
+import { createTestDatabase } from "../support/db";
+import { register, waitFor } from "../support/runs";
+import { append, freshRepo, line, setRunning, setStopped } from "./helpers";
+
+// Two replicas in one process on one database: what one commits reaches the other's subscribers through
+// NOTIFY and a cursor read, once, in seq order.
+
+let url: string;
+let a: RunningServer;
+let b: RunningServer;
+let db: pg.Client;
+
+async function replica(id: string): Promise<RunningServer> {
+  return startServer(
+    loadConfig({ PORT: "0", DATABASE_URL: url, OPS_DATA_DIR: mkdtempSync(path.join(tmpdir(), "ops-cl-")), LOG_LEVEL: "silent", OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "200" }),
+  );
+}
+
+beforeAll(async () => {
+  url = await createTestDatabase();
+  a = await replica("a");
+  b = await replica("b");
+  db = new pg.Client({ connectionString: url });
+  await db.connect();
+});
+afterAll(async () => {
+  await db?.end();
+  await a?.close();
+  await b?.close();
+});
+
+const SUB = `subscription { runLifecycleChanged { ... on RunLifecycleChange { runId seq previousState state reason } ... on ResyncRequired { reason } } }`;
+
+describe("cross-replica fan-out", () => {
+  it("delivers every lifecycle change to subscribers on both replicas, once each, in seq order", async () => {
+    const ca = wsClient(a.url);
+    const cb = wsClient(b.url);
+    const sa = collect(ca, SUB);
+    const sb = collect(cb, SUB);
+    await waitFor(async () => a.app.bus.listenerCount("run", "*") + b.app.bus.listenerCount("run", "*"), (n) => n >= 2, 5000, "subscribers");
+
+    const repo = freshRepo();
+    const run = await register(a, "fan-1", repo);
+    setRunning(repo);
+    append(repo, line("loop_start"), line("iteration_start"), line("role_start", { role: "planner" }));
+    await waitFor(async () => (await db.query(`SELECT state FROM "Run" WHERE id = $1`, [run.raw])).rows[0]?.state, (s) => s === "RUNNING", 10_000, "RUNNING");
+    setStopped(repo);
+    append(repo, line("loop_stop", { data: { reason: "max_iterations" } }));
+    await waitFor(async () => (await db.query(`SELECT state FROM "Run" WHERE id = $1`, [run.raw])).rows[0]?.state, (s) => s === "STOPPED", 10_000, "STOPPED");
+
+    const stored = (
+      await db.query<{ seq: number; from: string | null; to: string; reason: string }>(
+        `SELECT seq, "from", "to", reason FROM "LifecycleTransition" WHERE "runId" = $1 AND trigger NOT IN ('cursor_reset','sprite') ORDER BY seq`,
+        [run.raw],
+      )
+    ).rows.map((t) => ({ runId: run.raw, seq: t.seq, previousState: t.from, state: t.to, reason: t.reason }));
+    expect(stored.length).toBeGreaterThanOrEqual(3);
+    for (const s of [sa, sb]) {
+      const got = await s.next(stored.length, 5000);
+      await new Promise((r) => setTimeout(r, 200)); // anything extra (a duplicate) would arrive by now
+      expect(got.map((g) => g.data!.runLifecycleChanged)).toEqual(stored);
+    }
+    await ca.dispose();
+    await cb.dispose();
+  });
+
+  it("polls each run on exactly one replica", async () => {
+    const repos = Array.from({ length: 6 }, () => freshRepo());
+    for (const [i, repo] of repos.entries()) await register(i % 2 ? a : b, `lease-${i}`, repo);
+    const leases = await waitFor(
+      async () => (await db.query<{ n: string }>(`SELECT count(*) n FROM "RunLease" WHERE "expiresAt" > now()`)).rows[0]!.n,
+      (n) => Number(n) === 7,
+      10_000,
+      "every run leased",
+    );
+    expect(Number(leases)).toBe(7);
+    const heldA = a.app.cluster!.leases.heldRunIds();
+    const heldB = b.app.cluster!.leases.heldRunIds();
+    expect(heldA.filter((id) => heldB.includes(id))).toEqual([]);
+    expect(heldA.length + heldB.length).toBe(7);
+    expect(a.app.ingestor.scheduler.size + b.app.ingestor.scheduler.size).toBe(7);
+    // balance: at most ceil(7 / 2) + 1 each
+    expect(Math.max(heldA.length, heldB.length)).toBeLessThanOrEqual(5);
+  });
+
+  it("syncRun on the replica that does not poll the run is forwarded to the one that does", async () => {
+    const repo = freshRepo();
+    const run = await register(a, "sync-1", repo);
+    const holder = a.app.cluster!.isLeaseHolder(run.raw) ? a : b;
+    const other = holder === a ? b : a;
+    expect(other.app.cluster!.isLeaseHolder(run.raw)).toBe(false);
+    append(repo, line("loop_start"));
+    const r = await gql(other.url, `mutation($id: ID!) { syncRun(runId: $id) { ... on Run { ingest { cursorLine } } } }`, { id: run.id });
+    expect(r.data!.syncRun.ingest.cursorLine).toBe(1);
+  });
+
+  it("/ready reports leases and the LISTEN session", async () => {
+    const res = await fetch(a.url.replace("/graphql", "/ready"));
+    const body = (await res.json()) as { ok: boolean; checks: { cluster: { replicaId: string; leases: { held: number }; listener: { connected: boolean; lastNotificationAt: string | null } } } };
+    expect(res.status).toBe(200);
+    expect(body.checks.cluster).toMatchObject({ replicaId: "a", listener: { connected: true } });
+    expect(body.checks.cluster.listener.lastNotificationAt).not.toBeNull();
+    expect(typeof body.checks.cluster.leases.held).toBe("number");
+  });
+});
