@@ -31,7 +31,7 @@ export interface RunningServer {
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 type ServerContext = { req: IncomingMessage };
 
-async function readiness(database: Database, cluster: Cluster | null): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
+async function readiness(database: Database, cluster: Cluster | null, subscriptions: number): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
   const client = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 2000 });
   // A replica whose LISTEN session is down would serve subscriptions that miss other replicas' changes.
   const clusterCheck = cluster ? cluster.status() : null;
@@ -39,7 +39,7 @@ async function readiness(database: Database, cluster: Cluster | null): Promise<{
   try {
     await client.connect();
     const pending = await pendingMigrations(client);
-    return { ok: pending.length === 0 && clusterOk, checks: { database: "ok", pendingMigrations: pending, cluster: clusterCheck } };
+    return { ok: pending.length === 0 && clusterOk, checks: { database: "ok", pendingMigrations: pending, subscriptions, cluster: clusterCheck } };
   } catch (e) {
     return { ok: false, checks: { database: (e as Error).message, cluster: clusterCheck } };
   } finally {
@@ -118,7 +118,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       return;
     }
     if (path === "/ready") {
-      const r = await readiness(database, cluster);
+      const r = await readiness(database, cluster, bus.size);
       res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r));
       return;
     }
