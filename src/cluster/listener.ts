@@ -35,6 +35,8 @@ export class PgListener {
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly state: ListenerHealth = { connected: false, lastNotificationAt: null, connectedSince: null, reconnects: 0, lastError: null };
   private lastNotificationMs = 0;
+  /** Serialises reads on the session (a resync after reconnect may overlap a fan-out round). */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: ListenerOptions) {}
 
@@ -54,11 +56,16 @@ export class PgListener {
     await this.connect();
   }
 
-  /** Runs a read on the dedicated session; null when it is down (the caller falls back or retries). */
-  async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R> | null> {
-    const c = this.client;
-    if (!c || !this.state.connected) return null;
-    return c.query<R>(text, values);
+  /** Runs a read on the dedicated session, one at a time; null when it is down (the caller falls back or retries). */
+  query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R> | null> {
+    const run = async () => {
+      const c = this.client;
+      if (!c || !this.state.connected) return null;
+      return c.query<R>(text, values);
+    };
+    const result = this.tail.then(run, run);
+    this.tail = result.catch(() => null);
+    return result;
   }
 
   async stop(): Promise<void> {

@@ -102,6 +102,31 @@ describe("cross-replica fan-out", () => {
     expect(r.data!.syncRun.ingest.cursorLine).toBe(1);
   });
 
+  it("a replica whose LISTEN session drops reconnects and delivers what was committed meanwhile, in order", async () => {
+    const repo = freshRepo();
+    const run = await register(a, "reconnect-1", repo);
+    const cb = wsClient(b.url);
+    const sb = collect(cb, `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { ... on RunLifecycleChange { seq state reason } } }`, { f: { run: run.id } });
+    await waitFor(async () => b.app.bus.listenerCount("run", run.raw), (n) => n >= 1, 5000, "subscriber");
+    const before = b.app.cluster!.status().listener.reconnects;
+    // Cut b's LISTEN session, then commit three changes at once, before it can be back.
+    await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'superloop-ops b'`);
+    const seq0 = (await db.query<{ seq: number }>(`SELECT seq FROM "Run" WHERE id = $1`, [run.raw])).rows[0]!.seq;
+    for (let i = 1; i <= 3; i++) {
+      await db.query("BEGIN");
+      await db.query(`UPDATE "Run" SET seq = $2, "stateReason" = $3 WHERE id = $1`, [run.raw, seq0 + i, `manual_${i}`]);
+      await db.query(
+        `INSERT INTO "LifecycleTransition" ("runId", seq, "from", "to", reason, trigger) VALUES ($1, $2, 'IDLE', 'IDLE', $3, 'test')`,
+        [run.raw, seq0 + i, `manual_${i}`],
+      );
+      await db.query("COMMIT");
+    }
+    const got = await sb.next(3, 10_000);
+    expect(got.slice(-3).map((g) => g.data!.runLifecycleChanged)).toEqual([1, 2, 3].map((i) => ({ seq: seq0 + i, state: "IDLE", reason: `manual_${i}` })));
+    await waitFor(async () => b.app.cluster!.status().listener, (l) => l.connected && l.reconnects > before, 5000, "reconnected");
+    await cb.dispose();
+  });
+
   it("/ready reports leases and the LISTEN session", async () => {
     const res = await fetch(a.url.replace("/graphql", "/ready"));
     const body = (await res.json()) as { ok: boolean; checks: { cluster: { replicaId: string; leases: { held: number }; listener: { connected: boolean; lastNotificationAt: string | null } } } };

@@ -1,0 +1,128 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dispatchOrForward, shouldDispatchLocally } from "../../src/cluster/dispatch";
+import { loadConfig } from "../../src/config/config";
+import { startServer, type RunningServer } from "../../src/server";
+import { createTestDatabase } from "../support/db";
+import { register, waitFor } from "../support/runs";
+import { freshRepo } from "./helpers";
+
+// Control dispatch across replicas: only the lease holder dispatches; an intent requested through another
+// replica stays REQUESTED until the holder picks it up; nothing is dispatched twice, whatever the race.
+// (The control service is plugged in through app.dispatchIntent; here a stand-in records each call.)
+
+let url: string;
+let a: RunningServer;
+let b: RunningServer;
+let db: pg.Client;
+const calls: { replica: string; intentId: string }[] = [];
+
+async function replica(id: string): Promise<RunningServer> {
+  const s = await startServer(
+    loadConfig({ PORT: "0", DATABASE_URL: url, OPS_DATA_DIR: mkdtempSync(path.join(tmpdir(), "ops-cl-")), LOG_LEVEL: "silent", OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500" }),
+  );
+  // Stand-in for src/control: record the call, then move the intent on as the real dispatcher would.
+  s.app.dispatchIntent = async (intentId) => {
+    calls.push({ replica: id, intentId });
+    await new Promise((r) => setTimeout(r, 20)); // a dispatch takes a while: widen any race window
+    const c = await s.app.pool.connect();
+    try {
+      await c.query("BEGIN");
+      const r = await c.query<{ runId: string }>(`UPDATE "ControlIntent" SET stage = 'DISPATCHED', "dispatchedAt" = now(), "updatedAt" = now() WHERE id = $1 RETURNING "runId"`, [intentId]);
+      await c.query(`UPDATE "Run" SET seq = seq + 1 WHERE id = $1`, [r.rows[0]!.runId]);
+      await c.query("COMMIT");
+    } finally {
+      c.release();
+    }
+  };
+  return s;
+}
+
+/** What the control service's request path does: a REQUESTED intent, committed with a seq bump. */
+async function requestIntent(runId: string): Promise<{ id: string; runId: string }> {
+  const id = randomUUID();
+  const c = await a.app.pool.connect();
+  try {
+    await c.query("BEGIN");
+    await c.query(
+      `INSERT INTO "ControlIntent" (id, "runId", kind, stage, "idempotencyKey", "requestedBy", "traceId", "deadlineAt", "updatedAt")
+       VALUES ($1, $2, 'CANCEL', 'REQUESTED', $1, 'test', $1, now() + interval '1 minute', now())`,
+      [id, runId],
+    );
+    await c.query(`UPDATE "Run" SET seq = seq + 1 WHERE id = $1`, [runId]);
+    await c.query("COMMIT");
+  } finally {
+    c.release();
+  }
+  return { id, runId };
+}
+
+beforeAll(async () => {
+  url = await createTestDatabase();
+  a = await replica("a");
+  b = await replica("b");
+  db = new pg.Client({ connectionString: url });
+  await db.connect();
+});
+afterAll(async () => {
+  await db?.end();
+  await a?.close();
+  await b?.close();
+});
+
+describe("control dispatch across replicas", () => {
+  let runId: string;
+  let holder: RunningServer;
+  let other: RunningServer;
+
+  beforeAll(async () => {
+    runId = (await register(a, "ctl-1", freshRepo())).raw;
+    await waitFor(async () => a.app.cluster!.isLeaseHolder(runId) || b.app.cluster!.isLeaseHolder(runId), Boolean, 10_000, "a lease holder");
+    holder = a.app.cluster!.isLeaseHolder(runId) ? a : b;
+    other = holder === a ? b : a;
+  });
+
+  it("knows who dispatches", () => {
+    expect(shouldDispatchLocally(holder.app, runId)).toBe(true);
+    expect(shouldDispatchLocally(other.app, runId)).toBe(false);
+  });
+
+  it("an intent requested through the other replica is dispatched once, by the holder, and the request sees it", async () => {
+    calls.length = 0;
+    const intent = await requestIntent(runId);
+    const outcome = await dispatchOrForward(other.app, intent, () => other.app.dispatchIntent!(intent.id));
+    expect(outcome).toBe("forwarded");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toEqual([{ replica: holder === a ? "a" : "b", intentId: intent.id }]);
+  });
+
+  it("on the holder, the inline dispatch and the pickup never both run", async () => {
+    calls.length = 0;
+    const intent = await requestIntent(runId);
+    const outcome = await dispatchOrForward(holder.app, intent, () => holder.app.dispatchIntent!(intent.id));
+    expect(["dispatched", "already"]).toContain(outcome);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls.map((c) => c.intentId)).toEqual([intent.id]);
+  });
+
+  it("20 intents requested concurrently through both replicas: each dispatched exactly once, all by the holder", async () => {
+    calls.length = 0;
+    const intents = await Promise.all(Array.from({ length: 20 }, () => requestIntent(runId)));
+    const outcomes = await Promise.all(
+      intents.map((intent, i) => {
+        const via = i % 2 ? a : b;
+        return dispatchOrForward(via.app, intent, () => via.app.dispatchIntent!(intent.id));
+      }),
+    );
+    expect(outcomes.every((o) => o !== "queued" && o !== "busy")).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls.map((c) => c.intentId).sort()).toEqual(intents.map((i) => i.id).sort());
+    expect(new Set(calls.map((c) => c.replica))).toEqual(new Set([holder === a ? "a" : "b"]));
+    const stages = await db.query(`SELECT stage::text, count(*)::int n FROM "ControlIntent" WHERE id = ANY($1) GROUP BY stage`, [intents.map((i) => i.id)]);
+    expect(stages.rows).toEqual([{ stage: "DISPATCHED", n: 20 }]);
+  });
+});
