@@ -33,14 +33,14 @@ interface Entry {
   lastFingerprint: string | null;
   dirty: boolean;
   transportFailures: number;
-  /** Whether the last evaluation depends on the clock (running, open intents, unhealthy): then even an
-   * unchanged fingerprint needs a re-evaluation (staleness, deadlines). */
-  timeSensitive: boolean;
-  unwatch: (() => void) | null;
   /** The last transport failure's message, shown in the transport_unreachable health reason. */
   lastTransportError?: string | null;
   /** A Sprite status change not yet recorded as a transition of this run. */
   spriteChange?: { from: Sprite["status"]; to: Sprite["status"]; detail: string | null } | null;
+  /** Whether the last evaluation depends on the clock (running, open intents, unhealthy): then even an
+   * unchanged fingerprint needs a re-evaluation (staleness, deadlines). */
+  timeSensitive: boolean;
+  unwatch: (() => void) | null;
 }
 
 type RunWithSprite = Run & { sprite: Sprite };
@@ -199,6 +199,10 @@ export class Ingestor {
     if (!run) return;
 
     const facts = spriteObservation.status === "MISSING" ? null : toRuntimeFacts(await entry.transport.readFacts(entry.target));
+    // Reads work again: the failure streak ends here, and this poll's commit clears the health reason.
+    entry.transportFailures = 0;
+    entry.lastTransportError = null;
+    entry.dirty = false;
     let cursor: EventCursor = { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash };
     let stored = parseStoredFacts(run.facts);
     let current: RunWithIntents = run;
@@ -212,10 +216,6 @@ export class Ingestor {
           if (e instanceof AdapterError && e.code === "cursor_fork") {
             await this.evaluateAndCommit(entry, facts, [], null, { fork: e.message, forkDetails: e.details }, fence, current);
             return;
-    // Reads work again: the failure streak ends here, and this poll's commit clears the health reason.
-    entry.transportFailures = 0;
-    entry.lastTransportError = null;
-    entry.dirty = false;
           }
           if (e instanceof AdapterError) {
             await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
@@ -265,6 +265,10 @@ export class Ingestor {
       where: { id: entry.sprite.id },
       data: { status, ...(seen ? { lastSeenAt: new Date() } : {}) },
     });
+    if (from !== status) {
+      entry.spriteChange = { from, to: status, detail };
+      entry.dirty = true;
+    }
   }
 
   /**
@@ -278,10 +282,6 @@ export class Ingestor {
     cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
     problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string },
     fence: { owner: string; token: number } | null,
-    if (from !== status) {
-      entry.spriteChange = { from, to: status, detail };
-      entry.dirty = true;
-    }
     loaded?: RunWithIntents,
     storedIn?: StoredFacts,
   ): Promise<{ run: RunWithIntents; stored: StoredFacts } | null> {
@@ -343,6 +343,7 @@ export class Ingestor {
       }
       throw e;
     }
+    if (spriteChange === entry.spriteChange) entry.spriteChange = null;
     this.publish(run, entry, result.seq, evaluation, rows);
     const after = await this.loadRun(run.id);
     return after ? { run: after, stored: nextStored } : null;
@@ -356,7 +357,6 @@ export class Ingestor {
       spriteId: entry.sprite.id,
       seq,
       previousState: run.state,
-    if (spriteChange === entry.spriteChange) entry.spriteChange = null;
       state: evaluation.columns.state as RunChanged["state"],
       reason: evaluation.columns.stateReason,
       lifecycleChanged: evaluation.transition !== null,
