@@ -14,6 +14,7 @@ import { pendingMigrations } from "./db/migrate";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
+import { startFleetFile } from "./registry/fleet-file";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
 
@@ -102,6 +103,17 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
     await app.ingestor.start();
   }
 
+  // OPS_FLEET_FILE: declared Sprites are registered before the API opens; SIGHUP reloads the file.
+  let stopFleetFile: () => void;
+  try {
+    stopFleetFile = await startFleetFile(app);
+  } catch (e) {
+    await app.ingestor.stop();
+    await pool.end();
+    await database.close().catch(() => {});
+    throw e;
+  }
+
   const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -178,6 +190,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      stopFleetFile();
       await cluster?.stop();
       await app.ingestor.stop();
       if (cluster) {

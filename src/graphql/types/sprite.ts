@@ -1,6 +1,15 @@
+import type { Prisma } from "../../generated/prisma/client";
+import { rollUpHealth, type Health, type HealthReason } from "../../lifecycle/health";
+import { parseTransportConfig } from "../../registry/transport-config";
 import { builder } from "../builder";
 import { NotFoundError } from "../errors";
 import { ControlModeEnum, SpriteStatusEnum, TransportKindEnum } from "./enums";
+import { HealthRef } from "./run-status";
+
+const configOf = (json: unknown) => {
+  const parsed = parseTransportConfig(json);
+  return parsed.ok ? parsed.config : {};
+};
 
 export const SpriteRef = builder.prismaNode("Sprite", {
   id: { field: "id" },
@@ -9,12 +18,27 @@ export const SpriteRef = builder.prismaNode("Sprite", {
     name: t.exposeString("name"),
     transport: t.expose("transport", { type: TransportKindEnum }),
     status: t.expose("status", { type: SpriteStatusEnum, description: "Sprite runtime status as last observed" }),
-    lastSeenAt: t.expose("lastSeenAt", { type: "DateTime", nullable: true }),
+    lastSeenAt: t.expose("lastSeenAt", { type: "DateTime", nullable: true, description: "Last time the Sprite answered (any status but UNREACHABLE/MISSING)" }),
     controlMode: t.expose("controlMode", { type: ControlModeEnum }),
-    healthProfile: t.exposeString("healthProfile"),
+    healthProfile: t.exposeString("healthProfile", { description: "strict | balanced | relaxed, or default = OPS_HEALTH_PROFILE" }),
+    healthOverrides: t.field({ type: "JSON", nullable: true, resolve: (s) => configOf(s.transportConfig).healthOverrides ?? null }),
     pollIntervalMs: t.exposeInt("pollIntervalMs", { nullable: true }),
     maxConcurrentRuns: t.exposeInt("maxConcurrentRuns"),
+    agentUrl: t.string({ nullable: true, description: "SPRITE_SERVICE agent URL", resolve: (s) => configOf(s.transportConfig).agentUrl ?? null }),
+    agentTokenEnv: t.string({ nullable: true, description: "Name of the env var holding the agent token (never the token)", resolve: (s) => configOf(s.transportConfig).agentTokenEnv ?? null }),
+    spritesApiName: t.string({ nullable: true, resolve: (s) => (s.transport === "SPRITES_API" ? (configOf(s.transportConfig).spritesApiName ?? s.name) : null) }),
+    spritesApiTokenEnv: t.string({ nullable: true, description: "Name of the env var holding the Sprites API token", resolve: (s) => configOf(s.transportConfig).spritesApiTokenEnv ?? null }),
+    removedAt: t.expose("removedAt", { type: "DateTime", nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
+    health: t.field({
+      type: HealthRef,
+      description: "Roll-up of its runs' health: one reason per code, worst severity, earliest since",
+      resolve: async (sprite, _args, ctx) => {
+        const runs = await ctx.app.db.run.findMany({ where: { spriteId: sprite.id, removedAt: null }, select: { health: true, healthReasons: true } });
+        const rolled = rollUpHealth(runs.map((r): Health => ({ status: r.health, reasons: (Array.isArray(r.healthReasons) ? r.healthReasons : []) as unknown as HealthReason[] })));
+        return { status: rolled.status, reasons: rolled.reasons.map((r) => ({ ...r, since: new Date(r.since) })) };
+      },
+    }),
     /** One loop run per Sprite is the default policy: this is that run (the most recent, when several). */
     run: t.prismaField({
       type: "Run",
@@ -30,7 +54,11 @@ builder.queryFields((t) => ({
   sprites: t.prismaConnection({
     type: "Sprite",
     cursor: "id",
-    resolve: (query, _root, _args, ctx) => ctx.app.db.sprite.findMany({ ...query, orderBy: { name: "asc" } }),
+    args: { includeRemoved: t.arg.boolean({ required: false, defaultValue: false }) },
+    resolve: (query, _root, { includeRemoved }, ctx) => {
+      const where: Prisma.SpriteWhereInput = includeRemoved ? {} : { removedAt: null };
+      return ctx.app.db.sprite.findMany({ ...query, where, orderBy: { name: "asc" } });
+    },
   }),
   sprite: t.prismaField({
     type: "Sprite",

@@ -1,0 +1,11 @@
+import { DomainError } from "../graphql/errors";
+
+/** A request that is well-formed but breaks a fleet policy (e.g. one loop run per Sprite). */
+export class PolicyViolationError extends DomainError {
+  constructor(
+    readonly policy: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
