@@ -265,7 +265,8 @@ export class Ingestor {
       where: { id: entry.sprite.id },
       data: { status, ...(seen ? { lastSeenAt: new Date() } : {}) },
     });
-    if (from !== status) {
+    // The first observation of a Sprite (UNKNOWN → anything) is not a change worth a transition.
+    if (from !== status && from !== "UNKNOWN") {
       entry.spriteChange = { from, to: status, detail };
       entry.dirty = true;
     }
