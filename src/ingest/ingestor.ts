@@ -161,7 +161,11 @@ export class Ingestor {
     }
 
     // The idle path: nothing changed on disk and nothing depends on the clock — no file read, no query.
-    if (entry.transportFailures === 0 && fingerprint !== null && fingerprint === entry.lastFingerprint && !entry.dirty && !entry.timeSensitive) return;
+    if (entry.transportFailures === 0 && fingerprint !== null && fingerprint === entry.lastFingerprint && !entry.dirty && !entry.timeSensitive) {
+      // Nothing to read, but a Sprite status change (e.g. it hibernated) is still recorded on the run.
+      if (entry.spriteChange) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
+      return;
+    }
     try {
       await this.pollChanged(entry, runId, fingerprint, spriteObservation, fence);
     } catch (e) {
@@ -268,7 +272,8 @@ export class Ingestor {
     // The first observation of a Sprite (UNKNOWN → anything) is not a change worth a transition.
     if (from !== status && from !== "UNKNOWN") {
       entry.spriteChange = { from, to: status, detail };
-      entry.dirty = true;
+      // Re-read on any change but hibernation: reading a COLD Sprite's files would only wake it for nothing.
+      if (status !== "COLD") entry.dirty = true;
     }
   }
 

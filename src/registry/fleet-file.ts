@@ -33,6 +33,9 @@ const spriteSchema = z
     healthOverrides: healthOverridesSchema.optional(),
     maxConcurrentRuns: z.number().int().min(1).max(64).optional(),
     controlMode: z.enum(["ENABLED", "DISABLED"]).optional(),
+    connectTimeoutMs: z.number().int().min(50).max(60_000).optional(),
+    requestTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+    retryAttempts: z.number().int().min(1).max(10).optional(),
   })
   .superRefine((s, ctx) => {
     const shorthand = s.repoPath !== undefined || s.loopId !== undefined;
@@ -124,6 +127,9 @@ function settingsOf(s: FleetSprite): SpriteSettings {
     healthOverrides: s.healthOverrides ?? null,
     maxConcurrentRuns: s.maxConcurrentRuns ?? 1,
     controlMode: s.controlMode ?? "ENABLED",
+    connectTimeoutMs: s.connectTimeoutMs ?? null,
+    requestTimeoutMs: s.requestTimeoutMs ?? null,
+    retryAttempts: s.retryAttempts ?? null,
   };
 }
 

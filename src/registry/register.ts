@@ -25,6 +25,9 @@ export interface SpriteSettings {
   healthOverrides?: HealthOverrides | null;
   maxConcurrentRuns?: number | null;
   controlMode?: ControlMode | null;
+  connectTimeoutMs?: number | null;
+  requestTimeoutMs?: number | null;
+  retryAttempts?: number | null;
 }
 
 export interface RegisterSpriteInput extends SpriteSettings {
@@ -60,6 +63,9 @@ export function buildTransportConfig(transport: TransportKind, name: string, cur
   set("spritesApiName", s.spritesApiName);
   set("spritesApiTokenEnv", s.spritesApiTokenEnv);
   set("healthOverrides", s.healthOverrides);
+  set("connectTimeoutMs", s.connectTimeoutMs);
+  set("requestTimeoutMs", s.requestTimeoutMs);
+  set("retryAttempts", s.retryAttempts);
 
   const parsed = parseTransportConfig(config);
   if (!parsed.ok) throw new InvalidInputError("transportConfig", parsed.message);

@@ -59,6 +59,10 @@ export const transportConfigSchema = z.strictObject({
   spritesApiName: spritesApiNameSchema.optional(),
   spritesApiTokenEnv: envVarNameSchema.optional(),
   healthOverrides: healthOverridesSchema.optional(),
+  /** Remote transports: time to connect, total time per request (long polls add their wait), attempts per request. */
+  connectTimeoutMs: z.number().int().min(50).max(60_000).optional(),
+  requestTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+  retryAttempts: z.number().int().min(1).max(10).optional(),
 });
 export type TransportConfig = z.infer<typeof transportConfigSchema>;
 

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
 import { parseTransportConfig } from "../registry/transport-config";
+import { DEFAULT_RETRY } from "./http";
 import { LocalTransport } from "./local";
 import { SpritesApiTransport } from "./sprites-api";
 import { SpriteServiceTransport } from "./sprite-service";
@@ -49,7 +50,13 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
     const parsed = parseTransportConfig(sprite.transportConfig);
     if (!parsed.ok) return new MisconfiguredTransport(sprite.transport, `invalid transport config: ${parsed.message}`);
     const c = parsed.config;
-    const timing = opts.remote ?? {};
+    const retry = opts.remote?.retry ?? DEFAULT_RETRY;
+    const timing = {
+      ...opts.remote,
+      ...(c.connectTimeoutMs !== undefined ? { connectTimeoutMs: c.connectTimeoutMs } : {}),
+      ...(c.requestTimeoutMs !== undefined ? { requestTimeoutMs: c.requestTimeoutMs } : {}),
+      retry: c.retryAttempts !== undefined ? { ...retry, attempts: c.retryAttempts } : retry,
+    };
     if (sprite.transport === "SPRITE_SERVICE") {
       if (!c.agentUrl) return new MisconfiguredTransport(sprite.transport, "SPRITE_SERVICE needs agentUrl");
       return new SpriteServiceTransport({ agentUrl: c.agentUrl, tokenEnv: c.agentTokenEnv, ...timing });

@@ -56,6 +56,9 @@ const RegisterSpriteInput = builder.inputType("RegisterSpriteInput", {
     healthOverrides: t.field({ type: HealthOverridesInput, required: false }),
     maxConcurrentRuns: t.int({ required: false, description: "Loop runs allowed side by side on this Sprite (default 1)", validate: { min: 1, max: 64 } }),
     controlMode: t.field({ type: ControlModeEnum, required: false }),
+    connectTimeoutMs: t.int({ required: false, description: "Remote transports: connect timeout (default 3000/5000)", validate: { min: 50, max: 60_000 } }),
+    requestTimeoutMs: t.int({ required: false, description: "Remote transports: total time per request (default 15000/30000)", validate: { min: 100, max: 600_000 } }),
+    retryAttempts: t.int({ required: false, description: "Remote transports: attempts per request on connection errors, 408/425/429/5xx (default 3)", validate: { min: 1, max: 10 } }),
   }),
 });
 
@@ -116,6 +119,9 @@ builder.mutationFields((t) => ({
           healthOverrides: optional(input.healthOverrides) ? stripNulls(input.healthOverrides!) : undefined,
           maxConcurrentRuns: optional(input.maxConcurrentRuns),
           controlMode: optional(input.controlMode),
+          connectTimeoutMs: optional(input.connectTimeoutMs),
+          requestTimeoutMs: optional(input.requestTimeoutMs),
+          retryAttempts: optional(input.retryAttempts),
         },
         ctx.principal?.name ?? "anonymous",
       );

@@ -30,6 +30,9 @@ const UpdateSpriteInput = builder.inputType("UpdateSpriteInput", {
     healthOverrides: t.field({ type: HealthOverridesInput, required: false, description: "Replaces the overrides; null clears them" }),
     maxConcurrentRuns: t.int({ required: false, validate: { min: 1, max: 64 } }),
     controlMode: t.field({ type: ControlModeEnum, required: false }),
+    connectTimeoutMs: t.int({ required: false, validate: { min: 50, max: 60_000 } }),
+    requestTimeoutMs: t.int({ required: false, validate: { min: 100, max: 600_000 } }),
+    retryAttempts: t.int({ required: false, validate: { min: 1, max: 10 } }),
   }),
 });
 
@@ -79,6 +82,9 @@ builder.mutationFields((t) => ({
         ...(has("healthOverrides") ? { healthOverrides: input.healthOverrides ? stripNulls(input.healthOverrides) : null } : {}),
         ...(has("maxConcurrentRuns") ? { maxConcurrentRuns: input.maxConcurrentRuns ?? null } : {}),
         ...(input.controlMode ? { controlMode: input.controlMode } : {}),
+        ...(has("connectTimeoutMs") ? { connectTimeoutMs: input.connectTimeoutMs ?? null } : {}),
+        ...(has("requestTimeoutMs") ? { requestTimeoutMs: input.requestTimeoutMs ?? null } : {}),
+        ...(has("retryAttempts") ? { retryAttempts: input.retryAttempts ?? null } : {}),
       });
     },
   }),

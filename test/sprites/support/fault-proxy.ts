@@ -15,17 +15,19 @@ export type Fault =
 export interface FaultProxy {
   url: string;
   fault: Fault;
+  /** Only requests whose path matches get the fault; the rest pass. */
+  match: RegExp | null;
   seen: { method: string; path: string; idempotencyKey?: string; traceId?: string }[];
   close(): Promise<void>;
 }
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
-  const proxy: FaultProxy = { url: "", fault: { kind: "pass" }, seen: [], close: async () => {} };
+  const proxy: FaultProxy = { url: "", fault: { kind: "pass" }, match: null, seen: [], close: async () => {} };
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const fault = proxy.fault;
     const path = req.url ?? "/";
+    const fault: Fault = proxy.match && !proxy.match.test(path) ? { kind: "pass" } : proxy.fault;
     proxy.seen.push({
       method: req.method ?? "GET",
       path,
