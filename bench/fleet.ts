@@ -1,0 +1,66 @@
+// npm run bench:fleet — CPU and memory of one manager polling 1,000 idle LOCAL runs at a 2 s interval.
+// Idle = finished loops whose files do not change: the cost measured is the poller's idle path (sprite status,
+// fingerprint, skip). Target: under 20% of one core and under 300 MB RSS. Env: RUNS, SECONDS, WARMUP_SECONDS.
+import { cpSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { registerSprite } from "../src/registry/register";
+import { benchServer, round, rssSampler } from "./support";
+
+const RUNS = Number(process.env.RUNS ?? 1000);
+const SECONDS = Number(process.env.SECONDS ?? 30);
+const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 10);
+const INTERVAL_MS = 2000;
+const FIXTURE = path.resolve(import.meta.dirname, "../../shared/fixtures/superloop-runtime/complete/.superloop");
+
+const root = mkdtempSync(path.join(tmpdir(), "ops-bench-fleet-"));
+const server = await benchServer({ OPS_POLL_INTERVAL_MS: String(INTERVAL_MS), LOG_LEVEL: "error" });
+const app = server.app;
+
+const setupStarted = Date.now();
+for (let i = 0; i < RUNS; i++) {
+  const repo = path.join(root, `repo-${i}`);
+  cpSync(FIXTURE, path.join(repo, ".superloop"), { recursive: true });
+  await registerSprite(app, { name: `idle-${i}`, transport: "LOCAL", repoPath: repo, loopId: "demo-loop" }, "bench");
+}
+// Every run ingested once (its whole history) before anything is measured.
+for (;;) {
+  const pending = await app.db.run.count({ where: { state: { not: "COMPLETE" } } });
+  if (pending === 0) break;
+  await new Promise((r) => setTimeout(r, 500));
+}
+const setupMs = Date.now() - setupStarted;
+await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000));
+
+let polls = 0;
+const poll = app.ingestor.poll.bind(app.ingestor);
+app.ingestor.poll = (runId: string) => {
+  polls++;
+  return poll(runId);
+};
+const rss = rssSampler(100);
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+await new Promise((r) => setTimeout(r, SECONDS * 1000));
+const cpu = process.cpuUsage(cpu0);
+const wallMs = performance.now() - t0;
+const peakRss = rss.stop();
+const rssNow = process.memoryUsage().rss;
+
+const cpuPercentOfOneCore = round(((cpu.user + cpu.system) / 1000 / wallMs) * 100, 1);
+const rssMB = round(Math.max(peakRss, rssNow) / 1024 / 1024, 0);
+const pollsPerSecond = round(polls / (wallMs / 1000), 0);
+
+process.stdout.write(
+  [
+    `bench:fleet — ${RUNS} idle LOCAL runs, poll interval ${INTERVAL_MS} ms (setup ${round(setupMs / 1000, 1)} s, warm-up ${WARMUP_SECONDS} s, measured ${round(wallMs / 1000, 1)} s)`,
+    `  polls:      ${polls} (${pollsPerSecond}/s; expected ~${Math.round(RUNS / (INTERVAL_MS / 1000))}/s)`,
+    `  CPU:        ${cpuPercentOfOneCore}% of one core (user ${round(cpu.user / 1000)} ms, system ${round(cpu.system / 1000)} ms)  target < 20%`,
+    `  memory:     ${rssMB} MB RSS (peak)  target < 300 MB`,
+    `  (the embedded PostgreSQL is a separate process and not included)`,
+    "",
+  ].join("\n"),
+);
+process.stdout.write(JSON.stringify({ bench: "fleet", runs: RUNS, intervalMs: INTERVAL_MS, cpuPercentOfOneCore, rssMB, pollsPerSecond, seconds: round(wallMs / 1000, 1) }) + "\n");
+await server.close();
+process.exit(0);
