@@ -49,7 +49,9 @@ async function main(): Promise<number> {
     process.stderr.write(`superloop-ops: cannot start: ${msg.split("\n")[0]}\n`);
     return 1;
   }
-  process.stdout.write(`superloop-ops ready in ${Date.now() - started} ms\n  GraphiQL: ${server.url}\n`);
+  const dashboard = server.url.replace(/\/graphql$/, "/");
+  const demo = server.demo ? `  Demo fleet: ${server.demo.sprites.length} sprites under ${server.demo.root}\n` : "";
+  process.stdout.write(`superloop-ops ready in ${Date.now() - started} ms\n  Dashboard: ${dashboard}\n  GraphiQL: ${server.url}\n${demo}`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -11,12 +11,14 @@ import { ClusterBus } from "./cluster/bus";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
 import { pendingMigrations } from "./db/migrate";
+import { DEMO_SUPERLOOP_BIN, startDemo, type Demo, type DemoOptions } from "./demo/driver";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
 import { startFleetFile } from "./registry/fleet-file";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
+import { createWebAssets } from "./web/serve";
 
 // One port, one path: HTTP queries and mutations, SSE and graphql-ws subscriptions all on /graphql;
 // /health answers while the process lives, /ready only while the database is reachable and migrated.
@@ -26,6 +28,8 @@ export interface RunningServer {
   url: string;
   port: number;
   http: Server;
+  /** the demo fleet (OPS_DEMO), null otherwise */
+  demo: Demo | null;
   close(): Promise<void>;
 }
 
@@ -48,8 +52,11 @@ async function readiness(database: Database, cluster: Cluster | null, subscripti
   }
 }
 
-export async function startServer(config: Config, opts: { log?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, opts: { log?: Logger; demo?: DemoOptions } = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  // Demo runs are simulated: control intents against them must reach the simulator, not a real superloop.sh.
+  if (config.OPS_DEMO) config.SUPERLOOP_BIN = DEMO_SUPERLOOP_BIN;
+  const web = createWebAssets(log);
   const tokens = parseTokens(config.OPS_TOKENS);
   if (tokens.open) {
     if (!LOOPBACK.has(config.HOST)) {
@@ -134,10 +141,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r));
       return;
     }
-    if (path === "/") {
-      res.writeHead(302, { location: "/graphql" }).end();
-      return;
-    }
+    if (web.handle(req, res, path)) return;
     yoga(req, res, { req });
   });
 
@@ -184,12 +188,14 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   const port = (http.address() as AddressInfo).port;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}/graphql`;
+  const demo = config.OPS_DEMO ? await startDemo(app, opts.demo) : null;
 
   // Shutdown: stop taking leases, finish in-flight polls, hand the leases back (others take over at once),
   // then close subscriptions (graphql-ws: 1001 "Going away"; clients reconnect to another replica).
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      await demo?.stop();
       stopFleetFile();
       await cluster?.stop();
       await app.ingestor.stop();
@@ -206,5 +212,5 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
       await database.close();
     })());
 
-  return { app, url, port, http, close };
+  return { app, url, port, http, demo, close };
 }

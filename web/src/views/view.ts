@@ -1,0 +1,26 @@
+import type { Api } from "../api";
+
+export interface View {
+  el: HTMLElement;
+  /** re-read everything: called after a reconnect, when changes may have been missed */
+  refresh(): void;
+  dispose(): void;
+}
+
+export type ViewFactory = (api: Api) => View;
+
+/** Coalesces bursts of change notifications into one re-read. */
+export function debounce(fn: () => void, ms: number): { (): void; cancel(): void } {
+  let t: ReturnType<typeof setTimeout> | null = null;
+  const run = () => {
+    if (t !== null) clearTimeout(t);
+    t = setTimeout(() => {
+      t = null;
+      fn();
+    }, ms);
+  };
+  run.cancel = () => {
+    if (t !== null) clearTimeout(t);
+  };
+  return run;
+}
