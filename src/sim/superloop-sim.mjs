@@ -1,0 +1,335 @@
+#!/usr/bin/env node
+// superloop-sim: a stand-in for `superloop.sh` (shared/docs/DOMAIN.md §1) driven by environment variables, so
+// tests can point SUPERLOOP_BIN here and have control intents act on real artifacts in --repo. The files it
+// writes follow the recordings in shared/fixtures/superloop-runtime byte for byte in shape (field order, ISO
+// seconds, pretty JSON), with the runtime's quirks: cancel writes no event and deletes state.json; approve does
+// not complete; completion after an approval needs another `run`, which consumes it under the ORIGINAL run id.
+//
+//   superloop-sim run     --repo R [--loop L]
+//   superloop-sim cancel  --repo R
+//   superloop-sim approve --repo R --loop L --by WHO [--note T] [--reject]
+//   superloop-sim status  --repo R
+//
+// What a fresh `run` does after its iteration (an approved or rejected approval.json takes precedence):
+//   SIM_APPROVAL=1        pending approval.json + approval_requested, state inactive, exit 0
+//   SIM_OUTCOME=complete  loop_complete + summary completion_ok (the default)
+//   SIM_OUTCOME=hang      stops writing mid-iteration and sleeps until signalled (cancel / pause tests)
+//   SIM_OUTCOME=crash     exits 1 right after the planner's role_start: state stays active, active-run.json goes
+//   SIM_STEP_MS           pause between events (default 200)
+//   SIM_ARGV_LOG=FILE     append each invocation's argv as one JSON line (tests count dispatches with it)
+// Plain JavaScript without dependencies: the manager spawns it directly as an executable (argv, no shell).
+
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+const ROLES = ["planner", "implementer", "tester", "reviewer"];
+const PROMISE = "SUPERLOOP_COMPLETE";
+const GATES = { tests: "skipped", validation: "skipped", prerequisites: "skipped", checklist: "ok", evidence: "skipped", lifecycle: "ok" };
+const STEP_MS = Math.max(0, Number(process.env.SIM_STEP_MS ?? 200) || 0);
+
+function fail(message, code = 1) {
+  process.stderr.write(`superloop-sim: ${message}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const [command, ...rest] = argv;
+  const opts = { command, reject: false };
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (arg === "--reject") opts.reject = true;
+    else if (arg === "--repo" || arg === "--loop" || arg === "--by" || arg === "--note") {
+      const value = rest[++i];
+      if (value === undefined) fail(`${arg} needs a value`, 2);
+      opts[arg.slice(2)] = value;
+    } else fail(`unknown argument ${arg}`, 2);
+  }
+  return opts;
+}
+
+// The runtime writes whole seconds.
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+// A reader must never see half a JSON file: write aside, then rename over.
+function writeJson(file, value) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
+
+/** Our process group as `ps -o pgid` reports it (field 5 of /proc/self/stat). */
+function ownPgid() {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+    return Number.isInteger(pgid) && pgid > 0 ? pgid : process.pid;
+  } catch {
+    return process.pid;
+  }
+}
+
+function paths(repo, loop) {
+  const sl = path.join(repo, ".superloop");
+  const loopDir = path.join(sl, "loops", loop ?? "_");
+  return {
+    state: path.join(sl, "state.json"),
+    activeRun: path.join(sl, "active-run.json"),
+    loopDir,
+    events: path.join(loopDir, "events.jsonl"),
+    summary: path.join(loopDir, "run-summary.json"),
+    approval: path.join(loopDir, "approval.json"),
+    rel: (name) => `.superloop/loops/${loop}/${name}`,
+  };
+}
+
+/** The only loop under .superloop/loops when --loop is omitted (the real CLI runs every configured loop). */
+function defaultLoop(repo) {
+  const config = readJson(path.join(repo, ".superloop", "config.json"));
+  const first = Array.isArray(config?.loops) ? config.loops[0]?.id : undefined;
+  return typeof first === "string" ? first : "demo-loop";
+}
+
+// One appendFileSync per line: a concurrent reader sees whole lines, or at worst a half line it must wait for.
+function appendEvent(file, line) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  appendFileSync(file, `${JSON.stringify(line)}\n`);
+}
+
+// ------------------------------------------------------------------------------------------------ run
+
+async function run(opts) {
+  if (!opts.repo) fail("run needs --repo", 2);
+  const repo = path.resolve(opts.repo);
+  const loop = opts.loop ?? defaultLoop(repo);
+  const p = paths(repo, loop);
+
+  const active = readJson(p.activeRun);
+  if (active && typeof active.pid === "number" && active.pid !== process.pid && isAlive(active.pid)) {
+    fail(`another run is active (pid ${active.pid}, loop ${active.loop_id})`);
+  }
+  const runId = now();
+  const pgid = ownPgid();
+  const approvalBefore = readJson(p.approval);
+  if (approvalBefore?.status === "pending") fail(`loop ${loop} is waiting for approval: approve or reject it first`);
+
+  const emit = (event, fields = {}) => {
+    // Field order as in the recordings: timestamp, event, loop_id, run_id, iteration, role?, status?, data.
+    const line = { timestamp: now(), event, loop_id: loop, run_id: fields.run_id ?? runId, iteration: fields.iteration ?? 1 };
+    if (fields.role) line.role = fields.role;
+    if (fields.status) line.status = fields.status;
+    line.data = fields.data ?? {};
+    appendEvent(p.events, line);
+  };
+  const setActiveRun = (iteration, stage) => writeJson(p.activeRun, { repo, pid: process.pid, pgid, loop_id: loop, iteration, stage, updated_at: now() });
+  const setState = (state) => writeJson(p.state, { ...state, updated_at: now() });
+  const finish = (code) => {
+    rmSync(p.activeRun, { force: true });
+    process.exit(code);
+  };
+  const step = () => sleep(STEP_MS);
+  const logFile = (iteration, role) => `${repo}/${p.rel(`logs/iter-${iteration}/${role}.log`)}`;
+
+  setActiveRun(1, "starting");
+  emit("loop_start", {
+    data: { spec_file: ".superloop/specs/test.md", max_iterations: 3, tests_mode: "disabled", test_commands: [], checklists: [] },
+  });
+
+  if (approvalBefore?.status === "approved") {
+    // Completion after an approval: consumed and completed under the ORIGINAL run id; approval.json goes.
+    const decision = approvalBefore.decision ?? { status: "approved", by: approvalBefore.decided_by ?? "", note: approvalBefore.decided_note ?? "", at: approvalBefore.decided_at ?? now() };
+    emit("approval_consumed", { run_id: approvalBefore.run_id, iteration: approvalBefore.iteration, data: decision });
+    await step();
+    const summary = readJson(p.summary) ?? { version: 1, loop_id: loop, updated_at: now(), entries: [] };
+    const last = summary.entries[summary.entries.length - 1] ?? { run_id: approvalBefore.run_id, iteration: approvalBefore.iteration };
+    summary.entries.push({ ...last, gates: { ...(last.gates ?? GATES), approval: "approved" }, completion_ok: true });
+    summary.updated_at = now();
+    writeJson(p.summary, summary);
+    emit("loop_complete", { run_id: approvalBefore.run_id, iteration: approvalBefore.iteration, data: { iteration: approvalBefore.iteration, run_id: approvalBefore.run_id, approval: true } });
+    rmSync(p.approval, { force: true });
+    setState({ active: false, loop_index: 1, iteration: 0, current_loop_id: "" });
+    finish(0);
+  }
+
+  let askApproval = process.env.SIM_APPROVAL === "1";
+  const outcome = process.env.SIM_OUTCOME ?? "complete";
+  if (approvalBefore?.status === "rejected") {
+    emit("approval_rejected", { data: { status: "rejected", approval_file: p.rel("approval.json") } });
+    rmSync(p.approval, { force: true });
+    // after a rejection the runtime iterates again and asks again
+    askApproval = true;
+  }
+
+  const iteration = 1;
+  const startedAt = now();
+  setState({ active: true, loop_index: 0, iteration, current_loop_id: loop });
+  emit("iteration_start", { iteration, data: { started_at: startedAt } });
+  for (const role of ROLES) {
+    setActiveRun(iteration, role);
+    emit("role_start", { iteration, role, data: { log_file: logFile(iteration, role) } });
+    if (outcome === "crash" && !askApproval) {
+      // The runner died: the exit trap removes active-run.json, state.json keeps saying active.
+      process.stderr.write(`${role} runner exited with code 1\n`);
+      finish(1);
+    }
+    if (outcome === "hang" && !askApproval && role === "implementer") {
+      // A hung agent: alive (signals reach it), writing nothing more.
+      setInterval(() => {}, 1 << 30);
+      return;
+    }
+    await step();
+    emit("role_end", { iteration, role, data: { log_file: logFile(iteration, role) } });
+  }
+  emit("promise_checked", { iteration, data: { expected: PROMISE, text: PROMISE, matched: true } });
+  for (const gate of ["checklist", "tests", "validation", "prerequisites", "evidence", "lifecycle"]) {
+    emit(`${gate}_start`, { iteration, data: {} });
+    emit(`${gate}_end`, { iteration, data: { status: GATES[gate] } });
+  }
+  const approvalGate = askApproval ? "pending" : "skipped";
+  emit("gates_evaluated", { iteration, data: { promise: true, ...GATES, approval: approvalGate, stuck: "n/a" } });
+  const endedAt = now();
+  const completion = !askApproval;
+  emit("iteration_end", { iteration, data: { started_at: startedAt, ended_at: endedAt, completion, promise: true, ...GATES, approval: approvalGate } });
+
+  const summary = readJson(p.summary) ?? { version: 1, loop_id: loop, updated_at: now(), entries: [] };
+  summary.entries.push({
+    run_id: runId,
+    iteration,
+    started_at: startedAt,
+    ended_at: endedAt,
+    promise: { expected: PROMISE, text: PROMISE, matched: true },
+    gates: { ...GATES, approval: approvalGate },
+    tests_mode: "disabled",
+    stuck: { streak: 0, threshold: 2 },
+    completion_ok: completion,
+    artifacts: {},
+  });
+  summary.updated_at = now();
+  writeJson(p.summary, summary);
+
+  if (askApproval) {
+    await step();
+    writeJson(p.approval, {
+      status: "pending",
+      loop_id: loop,
+      run_id: runId,
+      iteration,
+      requested_at: now(),
+      iteration_started_at: startedAt,
+      iteration_ended_at: endedAt,
+      candidate: { promise: { expected: PROMISE, text: PROMISE, matched: true }, gates: GATES },
+      files: { gate_summary: p.rel("gate-summary.txt"), reviewer_report: p.rel("review.md") },
+    });
+    emit("approval_requested", { iteration, data: { approval_file: p.rel("approval.json"), promise: true, ...GATES } });
+    setState({ active: false, loop_index: 0, iteration, current_loop_id: loop });
+    finish(0);
+  }
+  emit("loop_complete", { iteration, data: { iteration, run_id: runId } });
+  setState({ active: false, loop_index: 1, iteration: 0, current_loop_id: "" });
+  finish(0);
+}
+
+// --------------------------------------------------------------------------------------------- cancel
+
+async function cancel(opts) {
+  if (!opts.repo) fail("cancel needs --repo", 2);
+  const p = paths(path.resolve(opts.repo));
+  const active = readJson(p.activeRun);
+  const pid = typeof active?.pid === "number" ? active.pid : null;
+  const pgid = typeof active?.pgid === "number" ? active.pgid : pid;
+  if (pid !== null && isAlive(pid)) {
+    const signal = (sig) => {
+      try {
+        process.kill(-pgid, sig);
+      } catch {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          // already gone
+        }
+      }
+    };
+    signal("SIGTERM");
+    // a SIGSTOPped group would hold the TERM pending forever
+    signal("SIGCONT");
+    const deadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(pid)) signal("SIGKILL");
+    process.stdout.write(`cancelled run pid ${pid}\n`);
+  } else {
+    process.stdout.write("no active run\n");
+  }
+  // Like the real CLI: the files go, and no event is written.
+  rmSync(p.state, { force: true });
+  rmSync(p.activeRun, { force: true });
+}
+
+// -------------------------------------------------------------------------------------------- approve
+
+function approve(opts) {
+  if (!opts.repo || !opts.loop || !opts.by) fail("approve needs --repo, --loop and --by", 2);
+  const p = paths(path.resolve(opts.repo), opts.loop);
+  const approval = readJson(p.approval);
+  if (!approval || approval.status !== "pending") fail(`no pending approval for loop ${opts.loop}`);
+  const status = opts.reject ? "rejected" : "approved";
+  const at = now();
+  const decision = { status, by: opts.by, note: opts.note ?? "", at };
+  writeJson(p.approval, { ...approval, status, decision, decided_at: at, decided_by: opts.by, decided_note: opts.note ?? "" });
+  appendEvent(p.events, { timestamp: at, event: "approval_decision", loop_id: opts.loop, run_id: approval.run_id, iteration: approval.iteration, role: "human", status, data: decision });
+  process.stdout.write(`${status} loop ${opts.loop}\n`);
+}
+
+// --------------------------------------------------------------------------------------------- status
+
+function status(opts) {
+  if (!opts.repo) fail("status needs --repo", 2);
+  const p = paths(path.resolve(opts.repo));
+  const state = readJson(p.state);
+  const active = readJson(p.activeRun);
+  const alive = active && typeof active.pid === "number" && isAlive(active.pid);
+  process.stdout.write(
+    [
+      `state: ${state ? `active=${state.active} loop=${state.current_loop_id || "-"} iteration=${state.iteration}` : "none"}`,
+      `active run: ${active ? `pid ${active.pid} (${alive ? "alive" : "dead"}) loop ${active.loop_id} iteration ${active.iteration} stage ${active.stage}` : "none"}`,
+      `state file: ${existsSync(p.state) ? "present" : "missing"}`,
+    ].join("\n") + "\n",
+  );
+}
+
+if (process.env.SIM_ARGV_LOG) appendFileSync(process.env.SIM_ARGV_LOG, `${JSON.stringify(process.argv.slice(2))}\n`);
+const opts = parseArgs(process.argv.slice(2));
+switch (opts.command) {
+  case "run":
+    await run(opts);
+    break;
+  case "cancel":
+    await cancel(opts);
+    break;
+  case "approve":
+    approve(opts);
+    break;
+  case "status":
+    status(opts);
+    break;
+  default:
+    process.stdout.write("usage: superloop-sim run|cancel|approve|status --repo R [--loop ID] [--by NAME] [--note T] [--reject]\n");
+    process.exit(opts.command === undefined || opts.command === "--help" ? 0 : 2);
+}
