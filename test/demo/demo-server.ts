@@ -38,10 +38,12 @@ export interface DemoRun {
   lastEventName: string | null;
 }
 
-export async function demoRuns(server: RunningServer): Promise<Map<string, DemoRun>> {
+export async function demoRuns(server: RunningServer, token?: string): Promise<Map<string, DemoRun>> {
   const r = await gql<{ runs: { edges: { node: DemoRun }[] } }>(
     server.url,
     `{ runs(first: 100) { edges { node { id state stateReason lastEventName sprite { name } health { status reasons { code } } } } } }`,
+    {},
+    token,
   );
   if (r.errors) throw new Error(JSON.stringify(r.errors));
   return new Map(r.data!.runs.edges.map((e) => [e.node.sprite.name, e.node]));

@@ -86,7 +86,11 @@ export class Api {
     const url = new URL(this.endpoint, location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const auth = bearer(this.token);
-    this.client = createClient({
+    // A replaced client (new token) still reports its own closing: only the current one may drive the banner.
+    // (`let` first: the client emits `connecting` synchronously, before createClient has returned.)
+    let client: Client | null = null;
+    const current = () => client !== null && this.client === client;
+    const created = createClient({
       url: url.toString(),
       lazy: false,
       keepAlive: 10_000,
@@ -96,15 +100,18 @@ export class Api {
       shouldRetry: () => true,
       retryWait,
       on: {
-        connecting: () => this.emit({ kind: "connecting" }),
-        connected: (_socket, _payload, wasRetry) => this.emit({ kind: "connected", retry: wasRetry }),
+        connecting: () => current() && this.emit({ kind: "connecting" }),
+        connected: (_socket, _payload, wasRetry) => current() && this.emit({ kind: "connected", retry: wasRetry }),
         closed: (event) => {
+          if (!current()) return;
           const e = event as { code?: number; reason?: string } | null;
           this.emit({ kind: "closed", code: typeof e?.code === "number" ? e.code : null, reason: typeof e?.reason === "string" ? e.reason : "" });
         },
       },
     });
-    return this.client;
+    client = created;
+    this.client = created;
+    return created;
   }
 
   /**
@@ -125,7 +132,8 @@ export class Api {
     saveToken(token);
     const old = this.client;
     this.client = null;
-    void old?.dispose();
+    // dispose() rethrows the close of a connection attempt that was refused (e.g. 4403 for the old token).
+    if (old) Promise.resolve(old.dispose()).catch(() => {});
   }
 
   /** Test seam: drops the live socket as a network failure would (the client then reconnects). */
