@@ -108,8 +108,9 @@ describe.skipIf(skip)("dashboard in a browser", () => {
     const runId = (await demoRuns(server, TOKEN)).get("demo-approval")!.id;
     await page.goto(`${base}#/run/${encodeURIComponent(runId)}`);
     await page.locator('.status-line .badge.state-COMPLETE').waitFor({ timeout: 40_000 });
-    await page.locator('.intent[data-stage="CONFIRMED"]').first().waitFor({ timeout: 40_000 });
-    expect(await page.locator(".intent strong").first().textContent()).toBe("APPROVE");
+    // the approve, and the start the manager issued to resume the loop after it
+    await page.locator('.intent[data-kind="APPROVE"][data-stage="CONFIRMED"]').waitFor({ timeout: 40_000 });
+    await page.locator('.intent[data-kind="START"]').first().waitFor();
     const timeline = await page.locator(".timeline li").allTextContents();
     expect(timeline.some((t) => t.includes("AWAITING_APPROVAL"))).toBe(true);
     expect(timeline.at(-1)).toContain("COMPLETE");

@@ -47,11 +47,11 @@ export const RUN = `query Run($id: ID!) {
   }
 }`;
 
-const INTENT = `id kind stage requestedBy note error resumeAfterApprove requestedAt updatedAt`;
+const INTENT = `id kind stage terminal requestedBy note error resumeAfterApprove requestedAt updatedAt stages { stage at observation }`;
 
 // Run.intents and controlIntentUpdated come with the control service; the run page works without them.
 export const RUN_INTENTS = `query RunIntents($id: ID!) {
-  run(id: $id) { ... on Run { intents { ${INTENT} } } }
+  run(id: $id) { ... on Run { intents(first: 20) { edges { node { ${INTENT} } } } } }
 }`;
 
 export const INTENT_UPDATED = `subscription IntentUpdated($runId: ID) {

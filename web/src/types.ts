@@ -73,10 +73,18 @@ export interface RunDetail extends RunRow {
   transitions: { edges: { node: Transition }[] };
 }
 
+export interface IntentStage {
+  stage: string;
+  at: string;
+  observation: string;
+}
+
 export interface Intent {
   id: string;
   kind: string;
   stage: string;
+  terminal: boolean;
+  stages: IntentStage[];
   requestedBy: string;
   note: string | null;
   error: string | null;

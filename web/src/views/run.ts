@@ -41,9 +41,11 @@ function transitionsList(run: RunDetail): HTMLElement {
 function intentItem(i: Intent): HTMLElement {
   const terminalOff = !INTENT_PATH.includes(i.stage);
   const reached = INTENT_PATH.indexOf(i.stage);
+  const at = new Map(i.stages.map((s) => [s.stage, s]));
+  const latest = i.stages.at(-1);
   return h(
     "li",
-    { class: "intent", "data-intent": i.id, "data-stage": i.stage },
+    { class: "intent", "data-intent": i.id, "data-kind": i.kind, "data-stage": i.stage },
     h("strong", {}, i.kind),
     " by ",
     i.requestedBy,
@@ -53,11 +55,18 @@ function intentItem(i: Intent): HTMLElement {
     h(
       "ol",
       { class: "stages", "aria-label": `${i.kind} stages` },
-      INTENT_PATH.map((s, n) =>
-        h("li", { class: n <= reached ? "done" : "todo", "aria-current": s === i.stage ? "step" : null }, s),
-      ),
+      INTENT_PATH.map((s, n) => {
+        const rec = at.get(s);
+        return h(
+          "li",
+          { class: n <= reached || rec ? "done" : "todo", "aria-current": s === i.stage ? "step" : null, title: rec ? `${clock(rec.at)} ${rec.observation}` : null },
+          s,
+          rec ? h("span", { class: "sr-only" }, ` at ${clock(rec.at)}`) : null,
+        );
+      }),
       terminalOff ? h("li", { class: "end", "aria-current": "step" }, badge("stage", i.stage)) : null,
     ),
+    latest ? h("p", { class: "muted small observation" }, `${clock(latest.at)} ${latest.observation}`) : null,
     i.error ? h("p", { class: "error small" }, i.error) : null,
     i.note ? h("p", { class: "muted small" }, `Note: ${i.note}`) : null,
   );
@@ -145,9 +154,9 @@ export function runView(api: Api, runId: string): View {
   };
 
   const loadIntents = async () => {
-    const r = await api.request<{ run: { intents?: Intent[] } }>(RUN_INTENTS, { id: runId });
+    const r = await api.request<{ run: { intents?: { edges: { node: Intent }[] } } }>(RUN_INTENTS, { id: runId });
     if (disposed) return;
-    const list = r.data?.run?.intents;
+    const list = r.data?.run?.intents?.edges.map((e) => e.node);
     if (r.errors?.length || !list) return renderIntents(false);
     intentMap.clear();
     for (const i of list) intentMap.set(i.id, i);
