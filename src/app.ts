@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { TokenTable } from "./auth/tokens";
 import type { Cluster } from "./cluster";
 import type { Config } from "./config/config";
+import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
 import type { OpsBus } from "./pubsub/topics";
@@ -28,4 +29,6 @@ export interface App {
    * intents requested through other replicas (see src/cluster/dispatch.ts).
    */
   dispatchIntent?: (intentId: string) => Promise<void>;
+  /** Control intents (src/control/service.ts); absent in tools that build an App without a server. */
+  control?: ControlService;
 }

@@ -8,6 +8,7 @@ import type { App } from "./app";
 import { parseTokens } from "./auth/tokens";
 import { Cluster, defaultReplicaId } from "./cluster";
 import { ClusterBus } from "./cluster/bus";
+import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
 import { pendingMigrations } from "./db/migrate";
@@ -85,6 +86,9 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
       : null;
   const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster };
   const app = partial as App;
+  // Before the ingestor and the cluster start: both may hand intents to the control service at once.
+  app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(process.env["OPS_INTENT_DEADLINES_MS"]) });
+  app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {

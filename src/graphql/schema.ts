@@ -13,6 +13,10 @@ import "./types/fleet";
 import "./mutations/register-sprite";
 import "./mutations/sprites";
 import "./mutations/run-ops";
+import "./types/intent";
+import "./mutations/control";
+import "./queries/audit";
+import "./subscriptions/intent";
 import "./subscriptions/run-lifecycle";
 import "./subscriptions/run-events";
 

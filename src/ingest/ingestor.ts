@@ -370,6 +370,12 @@ export class Ingestor {
     };
     bus.publish("run", run.id, change);
     for (const i of evaluation.intents) bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+    // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
+    for (const i of evaluation.intents) {
+      if (i.followUp === "START") {
+        void this.app.control?.followUp(run.id, i.id).catch((e: unknown) => this.app.log.warn("follow-up failed", { runId: run.id, intentId: i.id, error: (e as Error).message }));
+      }
+    }
   }
 }
 

@@ -1,0 +1,86 @@
+import type { App } from "../app";
+import type { ControlIntent, LifecycleTransition } from "../generated/prisma/client";
+
+// The audit trail: every control intent (including refused ones) and every operator transition (cursor resets,
+// control-mode switches: transitions that carry an actor), merged by time, newest first. Keyset pagination on
+// (at, source, id) so entries written while a client pages through never shift or repeat.
+
+export type AuditEntry =
+  | { source: "intent"; at: Date; intent: ControlIntent }
+  | { source: "transition"; at: Date; transition: LifecycleTransition };
+
+export interface AuditQuery {
+  runId?: string | null;
+  since?: Date | null;
+  until?: Date | null;
+  /** keyset position of the last entry seen */
+  after?: AuditPosition | null;
+  limit: number;
+}
+
+export interface AuditPosition {
+  at: Date;
+  source: "intent" | "transition";
+  id: string;
+}
+
+export function encodeAuditCursor(p: AuditPosition): string {
+  return Buffer.from(JSON.stringify([p.at.toISOString(), p.source, p.id])).toString("base64url");
+}
+
+export function decodeAuditCursor(cursor: string): AuditPosition | null {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (!Array.isArray(v) || v.length !== 3) return null;
+    const [at, source, id] = v as unknown[];
+    const date = typeof at === "string" ? new Date(at) : null;
+    if (!date || Number.isNaN(date.getTime()) || (source !== "intent" && source !== "transition") || typeof id !== "string") return null;
+    return { at: date, source, id };
+  } catch {
+    return null;
+  }
+}
+
+export function positionOf(e: AuditEntry): AuditPosition {
+  return { at: e.at, source: e.source, id: e.source === "intent" ? e.intent.id : String(e.transition.id) };
+}
+
+export async function queryAudit(app: App, q: AuditQuery): Promise<AuditEntry[]> {
+  const params: unknown[] = [q.runId ?? null, q.since ?? null, q.until ?? null];
+  let keyset = "";
+  if (q.after) {
+    params.push(q.after.at, q.after.source, q.after.id);
+    keyset = `WHERE (at, source, id) < ($4::timestamptz, $5::text, $6::text)`;
+  }
+  params.push(q.limit);
+  const rows = await app.pool.query<{ source: "intent" | "transition"; id: string; at: Date }>(
+    `SELECT source, id, at FROM (
+       SELECT 'intent'::text AS source, id, "requestedAt" AS at FROM "ControlIntent"
+        WHERE ($1::text IS NULL OR "runId" = $1) AND ($2::timestamptz IS NULL OR "requestedAt" >= $2) AND ($3::timestamptz IS NULL OR "requestedAt" < $3)
+       UNION ALL
+       SELECT 'transition'::text, id::text, at FROM "LifecycleTransition"
+        WHERE actor IS NOT NULL AND ($1::text IS NULL OR "runId" = $1) AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
+     ) entries ${keyset}
+     ORDER BY at DESC, source DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const intentIds = rows.rows.filter((r) => r.source === "intent").map((r) => r.id);
+  const transitionIds = rows.rows.filter((r) => r.source === "transition").map((r) => BigInt(r.id));
+  const [intents, transitions] = await Promise.all([
+    intentIds.length ? app.db.controlIntent.findMany({ where: { id: { in: intentIds } } }) : [],
+    transitionIds.length ? app.db.lifecycleTransition.findMany({ where: { id: { in: transitionIds } } }) : [],
+  ]);
+  const byIntent = new Map(intents.map((i) => [i.id, i]));
+  const byTransition = new Map(transitions.map((t) => [String(t.id), t]));
+  const out: AuditEntry[] = [];
+  for (const r of rows.rows) {
+    if (r.source === "intent") {
+      const intent = byIntent.get(r.id);
+      if (intent) out.push({ source: "intent", at: r.at, intent });
+    } else {
+      const transition = byTransition.get(r.id);
+      if (transition) out.push({ source: "transition", at: r.at, transition });
+    }
+  }
+  return out;
+}

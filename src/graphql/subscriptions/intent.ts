@@ -1,0 +1,61 @@
+import { createGraphQLError } from "graphql-yoga";
+import type { ControlIntent } from "../../generated/prisma/client";
+import { builder } from "../builder";
+import { localId } from "../ids";
+import { ControlIntentRef } from "../types/intent";
+
+// controlIntentUpdated: each committed stage change (or evidence change) of an intent, read back from the
+// database so a message can never disagree with what is stored. With `intentId` the intent is sent once as it
+// is now before any change, so a client that subscribes after its mutation returned cannot miss the end.
+
+builder.subscriptionFields((t) => ({
+  controlIntentUpdated: t.field({
+    type: ControlIntentRef,
+    description: "Control intents as their stages change; filter by run or by one intent (sent first as it is now)",
+    args: {
+      runId: t.arg.id({ required: false, description: "Run id (Relay or raw)" }),
+      intentId: t.arg.id({ required: false, description: "ControlIntent id (Relay or raw)" }),
+    },
+    subscribe: async function* (_root, { runId, intentId }, ctx) {
+      const db = ctx.app.db;
+      const oneId = intentId ? localId(String(intentId), "ControlIntent") : null;
+      let runKey = runId ? localId(String(runId), "Run") : null;
+      let first: ControlIntent | null = null;
+      if (intentId) {
+        first = oneId ? await db.controlIntent.findUnique({ where: { id: oneId } }) : null;
+        if (!first) throw createGraphQLError(`ControlIntent ${String(intentId)} not found`);
+        runKey = first.runId;
+      }
+      const sub = ctx.app.bus.subscribe("intent", runKey ?? "*", 1000);
+      const sent = new Map<string, string>();
+      const fresh = (i: ControlIntent) => {
+        const key = `${i.stage}|${i.updatedAt.getTime()}`;
+        if (sent.get(i.id) === key) return false;
+        sent.set(i.id, key);
+        return true;
+      };
+      try {
+        if (first) {
+          // re-read after subscribing: a change between the first read and the subscription is not lost
+          const now = await db.controlIntent.findUniqueOrThrow({ where: { id: first.id } });
+          fresh(now);
+          yield now;
+          if (["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"].includes(now.stage)) return;
+        }
+        for await (const d of sub) {
+          if (d.kind === "overflow") throw createGraphQLError("subscriber too slow: subscribe again (read the intent first)", { extensions: { code: "RESYNC_REQUIRED" } });
+          const m = d.message;
+          if (oneId && m.intentId !== oneId) continue;
+          const intent = await db.controlIntent.findUnique({ where: { id: m.intentId } });
+          if (!intent || !fresh(intent)) continue;
+          yield intent;
+          // one intent: the stream ends with its terminal stage
+          if (oneId && ["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"].includes(intent.stage)) return;
+        }
+      } finally {
+        sub.close();
+      }
+    },
+    resolve: (intent) => intent,
+  }),
+}));
