@@ -5,6 +5,7 @@ import { useServer } from "graphql-ws/use/ws";
 import pg from "pg";
 import { WebSocketServer } from "ws";
 import type { App } from "./app";
+import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
 import { Cluster, defaultReplicaId } from "./cluster";
 import { ClusterBus } from "./cluster/bus";
@@ -132,6 +133,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     graphiql: { subscriptionsProtocol: "WS", title: "superloop-ops" },
     logging: { debug: () => {}, info: () => {}, warn: (...a) => log.warn(String(a[0])), error: (...a) => log.error(String(a[0])) },
     context: ({ request }) => ({ app, principal: tokens.verify(request.headers.get("authorization")) }),
+    plugins: [requirePrincipal()],
   });
 
   const http = createServer(async (req, res) => {

@@ -1,0 +1,21 @@
+import { createGraphQLError, type Plugin } from "graphql-yoga";
+import type { Context } from "../graphql/context";
+
+// Every operation needs a principal when tokens are configured. Scope auth on Query covers reads, but a
+// subscription's type-level scope is only checked when an event is resolved: over SSE an unauthenticated
+// client would otherwise hold a stream open (and learn when things change). This refuses the operation before
+// it executes or subscribes, the same for HTTP, SSE and graphql-ws (which also refuses at connection_init).
+
+const refusal = () =>
+  createGraphQLError("authentication required: send Authorization: Bearer <token>", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
+
+export function requirePrincipal(): Plugin<Context> {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      if ((args.contextValue as Context).principal === null) setResultAndStopExecution({ errors: [refusal()] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      if ((args.contextValue as Context).principal === null) setResultAndStopExecution({ errors: [refusal()] });
+    },
+  };
+}
