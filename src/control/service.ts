@@ -56,8 +56,7 @@ interface RunRow {
   seq: number;
 }
 
-/** An idempotency key: also what opsctl --key and the GraphQL validation accept. */
-export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;
+export { IDEMPOTENCY_KEY } from "./keys";
 const IN_FLIGHT = "an intent of this kind is in flight";
 
 function divergenceOpen(d: Record<string, unknown> | null): boolean {

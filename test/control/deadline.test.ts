@@ -34,7 +34,7 @@ describe("deadlines", () => {
     expect(second).toMatchObject({ __typename: "PreconditionFailed", intent: { stage: "REJECTED" } });
     expect(second.message).toMatch(/in flight/);
 
-    const done = await waitFor(() => intentById(server, r.id), (i: { stage: string }) => i.stage !== "DISPATCHED", 10_000, "a terminal stage");
+    const done = await waitFor(() => intentById(server, r.id), (i) => i.stage !== "DISPATCHED", 10_000, "a terminal stage");
     expect(done).toMatchObject({ stage: "AMBIGUOUS", error: "deadline_exceeded" });
     expect(new Date(done.endedAt).getTime()).toBeGreaterThanOrEqual(new Date(r.deadlineAt).getTime());
     expect(done.stages.map((s: { stage: string }) => s.stage)).toEqual(["REQUESTED", "DISPATCHED", "AMBIGUOUS"]);
@@ -51,5 +51,16 @@ describe("passive mode (OPS_CONTROL_MODE=disabled)", () => {
       const r = await mutate(passive, name, "runId: $runId", { runId: run.id });
       expect(r).toMatchObject({ __typename: "ControlDisabled", intent: { stage: "REJECTED", error: "ControlDisabled" } });
     }
+  });
+});
+
+describe("opsctl exit code for AMBIGUOUS", () => {
+  it("approve --wait whose evidence never comes exits 2", async () => {
+    const { opsctl } = await import("./helpers");
+    const run = await register(server, "amb-cli", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
+    await waitFor(() => runState(server, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+    const r = await opsctl(server, ["approve", "amb-cli", "--no-resume", "--wait"]);
+    expect(r.stdout).toMatch(/AMBIGUOUS \(deadline_exceeded\)/);
+    expect(r.code).toBe(2);
   });
 });

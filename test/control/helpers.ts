@@ -96,3 +96,21 @@ export function wsCloseCode(server: RunningServer, params: Record<string, unknow
     ws.on("error", () => {});
   });
 }
+
+const OPSCTL = path.resolve(import.meta.dirname, "../../bin/opsctl.mjs");
+
+/** Runs the real opsctl (bin/opsctl.mjs → tsx) against a server; resolves with its exit code and output. */
+export function opsctl(server: RunningServer, args: string[], token: string | null = TOKENS.op, opts: { env?: Record<string, string>; signalAfterMs?: number } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [OPSCTL, ...args], {
+      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/tmp", OPS_URL: server.url, ...(token ? { OPS_TOKEN: token } : {}), ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    if (opts.signalAfterMs !== undefined) setTimeout(() => child.kill("SIGINT"), opts.signalAfterMs);
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
