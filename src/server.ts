@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { getOperationAST, Kind, type DocumentNode, type ExecutionResult } from "graphql";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import pg from "pg";
@@ -18,6 +19,7 @@ import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
 import { startFleetFile } from "./registry/fleet-file";
+import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
 import { createWebAssets } from "./web/serve";
@@ -36,6 +38,22 @@ export interface RunningServer {
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/**
+ * Live-only subscriptions whose results depend on nothing but the operation, its variables and the principal:
+ * identical ones share one execution per change (src/pubsub/shared-results.ts). Not runEvents (replays from
+ * each subscriber's cursor, checks each socket's backlog) nor interventionsChanged (seeded per subscriber).
+ */
+const SHAREABLE = new Set(["runLifecycleChanged"]);
+type SubscriptionResult = ExecutionResult | AsyncIterable<ExecutionResult>;
+
+/** The single root field of the operation that will run, or null (several fields, fragments at the root). */
+function rootFieldOf(document: DocumentNode, operationName: string | null | undefined): string | null {
+  const op = getOperationAST(document, operationName ?? undefined);
+  if (!op || op.operation !== "subscription" || op.selectionSet.selections.length !== 1) return null;
+  const only = op.selectionSet.selections[0]!;
+  return only.kind === Kind.FIELD && !only.alias ? only.name.value : null;
+}
 type ServerContext = { req: IncomingMessage };
 
 async function readiness(database: Database, cluster: Cluster | null, subscriptions: number): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
@@ -136,6 +154,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     plugins: [requirePrincipal()],
   });
 
+  const shared = new SharedResults<ExecutionResult>();
   const http = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/health") {
@@ -143,7 +162,8 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
       return;
     }
     if (path === "/ready") {
-      const r = await readiness(database, cluster, bus.size);
+      // A shared execution is one bus subscriber standing for all the subscriptions it serves.
+      const r = await readiness(database, cluster, bus.size - shared.executions + shared.subscribers);
       res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r));
       return;
     }
@@ -169,20 +189,29 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
           socket: ctx.extra.socket,
           params,
         });
+        const document = parse(params.query);
+        const principal = ctx.extra.principal ?? null;
+        const shareKey = SHAREABLE.has(rootFieldOf(document, params.operationName) ?? "")
+          ? JSON.stringify([params.query, params.operationName ?? null, params.variables ?? null, principal?.name ?? null, principal?.role ?? null])
+          : null;
         const args = {
           schema: s,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
-          contextValue: { app, principal: ctx.extra.principal ?? null, outboundBytes: () => ctx.extra.socket.bufferedAmount } satisfies Context,
-          rootValue: { execute, subscribe },
+          contextValue: { app, principal, outboundBytes: () => ctx.extra.socket.bufferedAmount } satisfies Context,
+          rootValue: { execute, subscribe, shareKey },
         };
         const errors = validate(args.schema, args.document);
         if (errors.length) return errors;
         return args;
       },
       execute: (args) => (args.rootValue as { execute: (a: typeof args) => unknown }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args) as never,
+      subscribe: (args) => {
+        const root = args.rootValue as { subscribe: (a: typeof args) => Promise<SubscriptionResult> | SubscriptionResult; shareKey: string | null };
+        if (!root.shareKey) return root.subscribe(args) as never;
+        return shared.join(root.shareKey, () => root.subscribe(args)) as never;
+      },
     },
     wss,
   );
