@@ -23,9 +23,16 @@ interface ActionResult {
   result?: { __typename: string; stage?: string; kind?: string; message?: string; mode?: string; newLine?: number } | null;
 }
 
+/** One key per click: the server returns the first outcome if the same request arrives twice. */
+function idempotencyKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `ui-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
 async function perform(api: Api, kind: ActionKind, runId: string, note: string, mode: string): Promise<string> {
   const vars: Record<string, unknown> = { runId, note: note || null };
   if (kind === "RESET_CURSOR") vars["mode"] = mode;
+  else vars["key"] = idempotencyKey();
   const r = await api.request<ActionResult>(ACTIONS[kind], vars);
   if (r.errors?.length) return `${LABELS[kind]} failed: ${r.errors[0]!.message}`;
   const res = r.data?.result;

@@ -69,12 +69,12 @@ const RESULT = `__typename ... on ControlIntent { ${INTENT} } ... on Error { mes
 
 /** One mutation per action; every one returns ControlIntent | an Error type. */
 export const ACTIONS = {
-  APPROVE: `mutation Approve($runId: ID!, $note: String) { result: approveRun(runId: $runId, note: $note, resumeAfterApprove: true) { ${RESULT} } }`,
-  REJECT: `mutation Reject($runId: ID!, $note: String) { result: rejectRun(runId: $runId, note: $note) { ${RESULT} } }`,
-  CANCEL: `mutation Cancel($runId: ID!, $note: String) { result: cancelRun(runId: $runId, note: $note) { ${RESULT} } }`,
-  PAUSE: `mutation Pause($runId: ID!, $note: String) { result: pauseRun(runId: $runId, note: $note) { ${RESULT} } }`,
-  RESUME: `mutation Resume($runId: ID!, $note: String) { result: resumeRun(runId: $runId, note: $note) { ${RESULT} } }`,
-  START: `mutation Start($runId: ID!, $note: String) { result: startRun(runId: $runId, note: $note) { ${RESULT} } }`,
+  APPROVE: `mutation Approve($runId: ID!, $note: String, $key: String) { result: approveRun(runId: $runId, note: $note, idempotencyKey: $key, resumeAfterApprove: true) { ${RESULT} } }`,
+  REJECT: `mutation Reject($runId: ID!, $note: String, $key: String) { result: rejectRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
+  CANCEL: `mutation Cancel($runId: ID!, $note: String, $key: String) { result: cancelRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
+  PAUSE: `mutation Pause($runId: ID!, $note: String, $key: String) { result: pauseRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
+  RESUME: `mutation Resume($runId: ID!, $note: String, $key: String) { result: resumeRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
+  START: `mutation Start($runId: ID!, $note: String, $key: String) { result: startRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
   RESET_CURSOR: `mutation Reset($runId: ID!, $note: String, $mode: CursorResetMode!) {
     result: resetRunCursor(runId: $runId, note: $note, mode: $mode) {
       __typename ... on CursorReset { mode previousLine newLine } ... on Error { message }
