@@ -6,6 +6,7 @@ import { expect, it } from "vitest";
 import { collect, gql, wsClient } from "../support/clients";
 import { createTestDatabase } from "../support/db";
 import { spawnManager, type ManagerProcess } from "../support/manager-process";
+import { emptyRepo, killSims, SIM, startSim } from "../control/helpers";
 import { append, freshRepo, line, setRunning, setStopped } from "./helpers";
 
 // Three real manager processes on one database. 30 runs, events appended continuously, one replica killed
@@ -25,10 +26,11 @@ interface Change {
 
 it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscribers on survivors see every change in order", { timeout: 120_000 }, async () => {
   const url = await createTestDatabase();
+  const argvLog = path.join(mkdtempSync(path.join(tmpdir(), "ops-3r-argv-")), "argv.jsonl");
   const spawnReplica = (id: string) => {
     const dataDir = mkdtempSync(path.join(tmpdir(), `ops-${id}-`));
     chmodSync(dataDir, 0o755);
-    return spawnManager({ DATABASE_URL: url, OPS_DATA_DIR: dataDir, OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500", LOG_LEVEL: "warn" });
+    return spawnManager({ DATABASE_URL: url, OPS_DATA_DIR: dataDir, OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500", LOG_LEVEL: "warn", SUPERLOOP_BIN: SIM, SIM_ARGV_LOG: argvLog });
   };
   const [r1, r2, r3] = await Promise.all(["r1", "r2", "r3"].map(spawnReplica)) as [ManagerProcess, ManagerProcess, ManagerProcess];
   const db = new pg.Client({ connectionString: url });
@@ -153,7 +155,39 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
       expect(got.filter((c) => !("runId" in c))).toEqual([]); // no ResyncRequired
       expect(groupByRun(got)).toEqual(expected);
     }
+
+    // A control intent issued through the replica that does not poll the run is dispatched once, by the one
+    // that does, and confirmed as seen through the other replica.
+    const repo = emptyRepo();
+    startSim(repo, { SIM_STEP_MS: "30", SIM_OUTCOME: "hang" });
+    const reg = await gql(r1.url, `mutation($r: String!) { registerSprite(input: {name: "ctl", transport: LOCAL, repoPath: $r, loopId: "demo-loop"}) { ... on RegisterSpritePayload { run { id } } } }`, { r: repo });
+    const ctlId = reg.data!.registerSprite.run.id as string;
+    const ctlRaw = Buffer.from(ctlId, "base64").toString().split(":").slice(1).join(":");
+    const stateOf = async () => (await db.query<{ state: string }>(`SELECT state::text FROM "Run" WHERE id = $1`, [ctlRaw])).rows[0]?.state;
+    for (let i = 0; i < 300 && (await stateOf()) !== "RUNNING"; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(await stateOf()).toBe("RUNNING");
+    const owner = (await db.query<{ owner: string }>(`SELECT owner FROM "RunLease" WHERE "runId" = $1 AND "expiresAt" > now()`, [ctlRaw])).rows[0]!.owner;
+    const [via, holder] = owner === "r1" ? [r3, r1] : [r1, r3];
+    const cancel = await gql(via.url, `mutation($id: ID!) { cancelRun(runId: $id, note: "cross-replica") { __typename ... on ControlIntent { id stage } ... on Error { message } } }`, { id: ctlId });
+    expect(cancel.data!.cancelRun.__typename).toBe("ControlIntent");
+    expect(cancel.data!.cancelRun.stage).not.toBe("REQUESTED"); // the holder dispatched it while the mutation waited
+    const intentId = cancel.data!.cancelRun.id as string;
+    let seen: { stage: string; stages: { stage: string }[] } | null = null;
+    for (let i = 0; i < 300; i++) {
+      const q = await gql(holder.url, `query($id: ID!) { node(id: $id) { ... on ControlIntent { stage stages { stage } } } }`, { id: intentId });
+      seen = q.data!.node;
+      if (seen?.stage === "CONFIRMED") break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(seen?.stage).toBe("CONFIRMED");
+    expect(seen!.stages.filter((st) => st.stage === "DISPATCHED")).toHaveLength(1);
+    const intents = await db.query(`SELECT count(*)::int n FROM "ControlIntent" WHERE "runId" = $1`, [ctlRaw]);
+    expect(intents.rows[0].n).toBe(1);
+    // The Superloop CLI ran `cancel` exactly once, whichever replicas saw the intent.
+    const cancels = readFileSync(argvLog, "utf8").split("\n").filter((l) => l.includes('"cancel"'));
+    expect(cancels).toHaveLength(1);
   } finally {
+    killSims();
     for (const c of clients) await c.dispose();
     await db.end();
     for (const r of [r1, r3]) r.child.kill("SIGTERM");
