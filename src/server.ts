@@ -120,8 +120,8 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     try {
       await cluster.start(app);
     } catch (e) {
-      await cluster.stop().catch(() => {});
-      await cluster.release().catch(() => {});
+      await cluster.abort().catch(() => {});
+      await app.ingestor.stop().catch(() => {});
       await pool.end().catch(() => {});
       await database.close().catch(() => {});
       throw e;
@@ -138,7 +138,9 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   try {
     stopFleetFile = await startFleetFile(app);
   } catch (e) {
+    await cluster?.stop();
     await app.ingestor.stop();
+    await cluster?.release();
     await pool.end();
     await database.close().catch(() => {});
     throw e;

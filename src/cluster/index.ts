@@ -48,7 +48,11 @@ export interface ClusterStatus {
   fanout: FanoutStats;
 }
 
-export const defaultReplicaId = (): string => `${hostname()}-${process.pid}`;
+/** hostname-pid, short enough for PostgreSQL's application_name (63 bytes with our prefix). */
+export const defaultReplicaId = (): string => `${hostname().slice(0, 40)}-${process.pid}`;
+
+/** Period of the full re-read that catches a change whose notification never arrived. */
+const RESYNC_MS = 30_000;
 
 export class Cluster {
   readonly leases: LeaseManager;
@@ -57,10 +61,13 @@ export class Cluster {
   private app: App | null = null;
   private readonly syncWaiters = new Map<string, () => void>();
   private pickupTimer: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private readonly applicationName: string;
   private stopped = false;
 
   constructor(private readonly opts: ClusterOptions) {
     const pool = opts.pool;
+    this.applicationName = `superloop-ops ${opts.replicaId}`.slice(0, 63);
     // Reads go over the dedicated session (never queued behind ingest in the pool); the pool only while it reconnects.
     const query: Query = async <R extends pg.QueryResultRow>(text: string, values: unknown[]) =>
       (await this.listener.query<R>(text, values)) ?? pool.query<R>(text, values);
@@ -74,7 +81,7 @@ export class Cluster {
     this.listener = new PgListener({
       url: opts.databaseUrl,
       channels: [RUN_CHANGED_CHANNEL, CLUSTER_CHANNEL],
-      applicationName: `superloop-ops ${opts.replicaId}`.slice(0, 63),
+      applicationName: this.applicationName,
       log: opts.log,
       onNotification: (channel, payload) => this.onNotification(channel, payload),
       onConnected: async () => {
@@ -111,12 +118,23 @@ export class Cluster {
   /** Connects LISTEN, adopts the current position of every run, then takes a share of the leases. */
   async start(app: App): Promise<void> {
     this.app = app;
+    // Two live processes with one id would both believe they hold the same leases: refuse to be the second.
+    const twin = await this.opts.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
+      [this.applicationName],
+    );
+    if ((twin.rows[0]?.n ?? 0) > 0) throw new Error(`OPS_REPLICA_ID ${this.opts.replicaId} is in use by a live replica; give each replica its own`);
     this.opts.bus.setRouter(this.fanout);
     await this.listener.start();
     await this.leases.start();
     await this.send({ t: "joined", from: this.opts.replicaId });
     this.pickupTimer = setInterval(() => void this.pickUpRequested().catch(() => {}), this.opts.renewMs);
     this.pickupTimer.unref();
+    // A safety net under the notifications: every run whose seq moved without one is read anyway.
+    this.resyncTimer = setInterval(() => {
+      if (this.listener.connected) void this.fanout.resync().catch((e: unknown) => this.opts.log.warn("periodic resync failed", { error: (e as Error).message }));
+    }, RESYNC_MS);
+    this.resyncTimer.unref();
   }
 
   /** A run was registered on this replica: poll it here if that keeps us within our share. */
@@ -167,7 +185,16 @@ export class Cluster {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pickupTimer) clearInterval(this.pickupTimer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.leases.stop();
+  }
+
+  /** Start-up failed: stop without touching leases or the replica table (they may be another process's). */
+  async abort(): Promise<void> {
+    await this.stop();
+    this.fanout.stop();
+    this.opts.bus.setRouter(null);
+    await this.listener.stop();
   }
 
   /** After polling stopped: hand every lease back, leave the replica table, close LISTEN. */

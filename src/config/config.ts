@@ -43,7 +43,7 @@ export const settings = {
     help: "on = leases (one replica polls each run) and LISTEN/NOTIFY fan-out, so several replicas can share DATABASE_URL; off = one process, in-process fan-out only",
   },
   OPS_REPLICA_ID: {
-    schema: z.string().regex(/^[A-Za-z0-9._:@-]{1,120}$/, "letters, digits and . _ : @ - only (at most 120)").optional(),
+    schema: z.string().regex(/^[A-Za-z0-9._:@-]{1,49}$/, "letters, digits and . _ : @ - only (at most 49)").optional(),
     help: "This replica's name in leases and /ready; must be unique among live replicas. Default: hostname-pid",
   },
   OPS_LEASE_TTL_MS: { schema: z.coerce.number().int().min(500).default(10_000), help: "A run lease not renewed for this long expires; a dead replica's runs move within about this time" },

@@ -127,6 +127,15 @@ describe("cross-replica fan-out", () => {
     await cb.dispose();
   });
 
+  it("refuses to start a second live replica with the same OPS_REPLICA_ID", async () => {
+    const before = a.app.cluster!.leases.heldRunIds().length;
+    await expect(replica("a")).rejects.toThrow(/OPS_REPLICA_ID a is in use/);
+    // ...and leaves the live one's leases and heartbeat alone
+    const live = await db.query<{ n: number }>(`SELECT count(*)::int n FROM "RunLease" WHERE owner = 'a' AND "expiresAt" > now()`);
+    expect(live.rows[0]!.n).toBe(before);
+    expect((await db.query(`SELECT 1 FROM "OpsReplica" WHERE id = 'a'`)).rowCount).toBe(1);
+  });
+
   it("/ready reports leases and the LISTEN session", async () => {
     const res = await fetch(a.url.replace("/graphql", "/ready"));
     const body = (await res.json()) as { ok: boolean; checks: { cluster: { replicaId: string; leases: { held: number }; listener: { connected: boolean; lastNotificationAt: string | null } } } };
