@@ -146,12 +146,19 @@ export class Cluster {
   async forwardSync(runId: string, timeoutMs = 5000): Promise<void> {
     if (this.stopped) return;
     const holder = await this.opts.pool.query<{ owner: string }>(`SELECT owner FROM "RunLease" WHERE "runId" = $1 AND "expiresAt" > now()`, [runId]);
+    if (holder.rows[0]?.owner === this.opts.replicaId) {
+      // Ours, but polling has not started yet (the lease was just taken): start it and poll here.
+      if (!this.isLeaseHolder(runId)) return;
+      await this.app?.ingestor.add(runId);
+      await this.app?.ingestor.syncRun(runId, { local: true });
+      return;
+    }
     if (!holder.rows.length) {
       // Nobody polls it (all replicas at their share, or its holder just died): take it and poll here.
       this.leases.requestRound();
       if (await this.leases.tryAcquire(runId)) {
         await this.app?.ingestor.add(runId);
-        await this.app?.ingestor.syncRun(runId);
+        await this.app?.ingestor.syncRun(runId, { local: true });
       }
       return;
     }
@@ -241,7 +248,7 @@ export class Cluster {
       case "sync":
         if (this.isLeaseHolder(m.runId) && this.app) {
           void this.app.ingestor
-            .syncRun(m.runId)
+            .syncRun(m.runId, { local: true })
             .catch(() => {})
             .then(() => this.send({ t: "synced", req: m.req }))
             .catch(() => {});
