@@ -87,9 +87,9 @@ export class Ingestor {
   }
 
   /** Something outside the poller changed the run (intent, reset, sprite update): re-read it fully, now. */
-  syncRun(runId: string): Promise<void> {
+  syncRun(runId: string, opts: { local?: boolean } = {}): Promise<void> {
     const e = this.entries.get(runId);
-    if (!e && this.opts.forwardSync) return this.opts.forwardSync(runId);
+    if (!e && this.opts.forwardSync && !opts.local) return this.opts.forwardSync(runId);
     if (e) e.dirty = true;
     return this.scheduler.trigger(runId);
   }
