@@ -279,6 +279,10 @@ export class ControlService {
         `SELECT name, status, line, timestamp, payload FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,
         [current.runId, fromLine],
       );
+      // From here on the poller offers this intent every stored line after the last one read here, however
+      // its polls interleave with this transaction (ControlIntent.observedLine).
+      const observed = events.rows.length ? events.rows[events.rows.length - 1]!.line : fromLine;
+      await c.query(`UPDATE "ControlIntent" SET "observedLine" = $2 WHERE id = $1`, [current.id, observed]);
       const polledAfter = runRow.lastPolledAt !== null && runRow.lastPolledAt >= startedAt;
       const runtime = polledAfter ? parseStoredFacts(runRow.facts).runtime : null;
       if (!events.rows.length && !runtime) return first;

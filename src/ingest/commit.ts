@@ -40,7 +40,11 @@ export interface TransitionRow {
 
 export interface IntentUpdate {
   id: string;
+  /** The stage the poll saw: the update applies only if the intent is still there (no lost writes). */
+  expectedStage: string;
   stage: string;
+  /** Last event line offered to the intent as evidence (see ControlIntent.observedLine). */
+  observedLine: number | null;
   /** stage timestamp column to set: dispatchedAt | acceptedAt | confirmedAt | endedAt */
   stamps: ("dispatchedAt" | "acceptedAt" | "confirmedAt" | "endedAt")[];
   evidence: unknown;
@@ -157,8 +161,9 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
     for (const u of input.intents) {
       const stamps = u.stamps.map((s) => `, "${s}" = COALESCE("${s}", now())`).join("");
       await client.query(
-        `UPDATE "ControlIntent" SET stage=$2::"IntentStage", evidence=$3::jsonb, error=COALESCE($4, error), "updatedAt"=now()${stamps} WHERE id=$1`,
-        [u.id, u.stage, JSON.stringify(u.evidence), u.error],
+        `UPDATE "ControlIntent" SET stage=$2::"IntentStage", evidence=$3::jsonb, error=COALESCE($4, error), "observedLine"=COALESCE($5, "observedLine"), "updatedAt"=now()${stamps}
+         WHERE id=$1 AND stage=$6::"IntentStage"`,
+        [u.id, u.stage, JSON.stringify(u.evidence), u.error, u.observedLine, u.expectedStage],
       );
     }
     if (input.notifyChannel) {

@@ -19,6 +19,10 @@ export interface EvaluateInput {
   sprite: Sprite;
   stored: StoredFacts;
   newRows: readonly EventRow[];
+  /** Stored events some open intent has not been offered yet (see ControlIntent.observedLine). */
+  backlog?: readonly EventRow[];
+  /** The cursor line after this poll's events. */
+  throughLine?: number;
   problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string };
   transportFailures: number;
   now: Date;
@@ -79,7 +83,7 @@ export function evaluateRun(input: EvaluateInput): Evaluation {
     thresholds: { staleAfterMs: input.config.OPS_STALE_AFTER_MS },
   };
   const projection = projectLifecycle(facts);
-  const intents = advanceIntents(run.intents, facts, input.newRows, now);
+  const intents = advanceIntents(run.intents, facts, input.newRows, now, input.backlog ?? [], input.throughLine ?? null);
   const health = runHealth({
     run,
     sprite: input.sprite,

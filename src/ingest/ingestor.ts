@@ -260,6 +260,31 @@ export class Ingestor {
   }
 
   /** Stores the Sprite's status (and when it was last seen answering); a change becomes a transition of the run. */
+  /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */
+  private async intentBacklog(run: RunWithIntents): Promise<EventRow[]> {
+    const marks = run.intents
+      .filter((i) => (i.stage === "DISPATCHED" || i.stage === "ACCEPTED") && i.observedLine !== null && i.observedLine < run.cursorLine)
+      .map((i) => i.observedLine!);
+    if (!marks.length) return [];
+    const rows = await this.app.db.event.findMany({
+      where: { runId: run.id, line: { gt: Math.min(...marks), lte: run.cursorLine } },
+      orderBy: { line: "asc" },
+      take: 5000,
+    });
+    return rows.map((e) => ({
+      line: e.line,
+      timestamp: e.timestamp,
+      name: e.name,
+      role: e.role,
+      status: e.status,
+      message: e.message,
+      runtimeRunId: e.runtimeRunId,
+      iteration: e.iteration,
+      payload: (e.payload ?? null) as Record<string, unknown> | null,
+      raw: e.raw as Record<string, unknown>,
+    }));
+  }
+
   private async recordSpriteStatus(entry: Entry, status: Sprite["status"], detail: string | null): Promise<void> {
     const seen = status !== "MISSING" && status !== "UNREACHABLE";
     const lastSeen = entry.sprite.lastSeenAt?.getTime() ?? 0;
@@ -306,6 +331,8 @@ export class Ingestor {
       sprite: entry.sprite,
       stored: nextStored,
       newRows: rows,
+      backlog: await this.intentBacklog(run),
+      throughLine: cursor?.line ?? run.cursorLine,
       problem,
       transportFailures: entry.transportFailures,
       now: new Date(),

@@ -49,10 +49,30 @@ export function toUpdate(i: ControlIntent, transitions: readonly StageTransition
     if (TERMINAL.has(t.to)) stamps.add("endedAt");
     if (t.error) error = t.error;
   }
-  return { id: i.id, stage: transitions[transitions.length - 1]!.to, stamps: [...stamps], evidence: records, error, followUp: transitions.find((t) => t.followUp)?.followUp ?? null };
+  return {
+    id: i.id,
+    expectedStage: i.stage,
+    stage: transitions.length ? transitions[transitions.length - 1]!.to : i.stage,
+    observedLine: i.observedLine,
+    stamps: [...stamps],
+    evidence: records,
+    error,
+    followUp: transitions.find((t) => t.followUp)?.followUp ?? null,
+  };
 }
 
-export function advanceIntents(intents: readonly ControlIntent[], facts: RunFacts, newRows: readonly EventRow[], now: Date): IntentUpdate[] {
+/**
+ * `backlog` holds stored events an intent has not been offered yet (after its observedLine, up to the cursor the
+ * poll started from); `newRows` are this poll's. `throughLine` is the cursor after this poll.
+ */
+export function advanceIntents(
+  intents: readonly ControlIntent[],
+  facts: RunFacts,
+  newRows: readonly EventRow[],
+  now: Date,
+  backlog: readonly EventRow[] = [],
+  throughLine: number | null = null,
+): IntentUpdate[] {
   const updates: IntentUpdate[] = [];
   const runtime = facts.runtime;
   const poll = {
@@ -61,16 +81,20 @@ export function advanceIntents(intents: readonly ControlIntent[], facts: RunFact
     activeRunExists: runtime.activeRun !== null,
     processStopped: runtime.processStopped,
     processAlive: runtime.activeRunAlive,
-    newEvents: newRows.map((r) => ({ name: r.name, status: r.status, line: r.line, timestamp: r.timestamp.toISOString(), data: r.payload })),
     lastSummaryCompletionOk: runtime.lastSummary?.completion_ok ?? null,
   };
+  const all = [...backlog, ...newRows];
   for (const intent of intents) {
     if (TERMINAL.has(intent.stage as IntentStage) || intent.stage === "REQUESTED") continue;
+    const from = intent.observedLine;
+    const offered = from === null ? newRows : all.filter((r) => r.line > from);
+    const newEvents = offered.map((r) => ({ name: r.name, status: r.status, line: r.line, timestamp: r.timestamp.toISOString(), data: r.payload }));
     const view = viewOf(intent);
-    const transitions = [...(advanceIntent(view, { type: "poll", now, facts: poll }) ?? [])];
+    const transitions = [...(advanceIntent(view, { type: "poll", now, facts: { ...poll, newEvents } }) ?? [])];
     const after = transitions.length ? { ...view, stage: transitions[transitions.length - 1]!.to } : view;
     transitions.push(...(advanceIntent(after, { type: "tick", now }) ?? []));
-    if (transitions.length) updates.push(toUpdate(intent, transitions));
+    const observed = throughLine !== null && (from === null || throughLine > from) ? throughLine : null;
+    if (transitions.length || observed !== null) updates.push({ ...toUpdate(intent, transitions), observedLine: observed ?? intent.observedLine });
   }
   return updates;
 }

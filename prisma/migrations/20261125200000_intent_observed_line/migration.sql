@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ControlIntent" ADD COLUMN "observedLine" INTEGER;
