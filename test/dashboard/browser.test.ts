@@ -6,6 +6,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_FLEET } from "../../src/demo/fleet";
 import type { RunningServer } from "../../src/server";
+import { gql } from "../support/clients";
 import { demoRuns, startDemoServer } from "../demo/demo-server";
 
 // The dashboard in a real browser (Debian's chromium driven by playwright-core) against a real manager
@@ -92,11 +93,12 @@ describe.skipIf(skip)("dashboard in a browser", () => {
   }, 90_000);
 
   it("approve in the queue (with resume): the run completes on screen and the intent reaches CONFIRMED", async () => {
+    await withToken(page, base);
     await page.goto(`${base}#/queue`);
     const card = page.locator('article.queue-item[data-sprite="demo-approval"]');
     await card.waitFor();
     await page.locator('article.queue-item[data-sprite="demo-stuck"]').waitFor();
-    expect(await page.locator("#queue-count").textContent()).toMatch(/^[1-9]\d*$/);
+    await expect.poll(() => page.locator("#queue-count").textContent()).toMatch(/^[1-9]\d*$/);
     await page.screenshot({ path: path.join(ARTIFACTS, "queue.png"), fullPage: true });
 
     await card.locator("input[type=text]").fill("looks good");
@@ -107,7 +109,14 @@ describe.skipIf(skip)("dashboard in a browser", () => {
 
     const runId = (await demoRuns(server, TOKEN)).get("demo-approval")!.id;
     await page.goto(`${base}#/run/${encodeURIComponent(runId)}`);
-    await page.locator('.status-line .badge.state-COMPLETE').waitFor({ timeout: 40_000 });
+    await page
+      .locator(".status-line .badge.state-COMPLETE")
+      .waitFor({ timeout: 40_000 })
+      .catch(async (e: Error) => {
+        // say where the control flow stopped, not just that the badge never came
+        const r = await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { state stateReason intents(first: 5) { edges { node { kind stage error stages { stage at observation } } } } } } }`, { id: runId }, TOKEN);
+        throw new Error(`${e.message}\nrun: ${JSON.stringify(r.data)}`);
+      });
     // the approve, and the start the manager issued to resume the loop after it
     await page.locator('.intent[data-kind="APPROVE"][data-stage="CONFIRMED"]').waitFor({ timeout: 40_000 });
     await page.locator('.intent[data-kind="START"]').first().waitFor();
@@ -121,6 +130,7 @@ describe.skipIf(skip)("dashboard in a browser", () => {
 
   it("a WebSocket killed by the server reconnects; the feed resumes from its cursor with no duplicate and no gap", async () => {
     const runId = (await demoRuns(server, TOKEN)).get("demo-busy")!.id;
+    await withToken(page, base);
     await page.goto(`${base}#/run/${encodeURIComponent(runId)}`);
     await page.locator(".status-line .badge.state-RUNNING").waitFor();
     await expect.poll(() => page.locator(".feed li").count(), { timeout: 20_000 }).toBeGreaterThan(15);
@@ -149,6 +159,13 @@ describe.skipIf(skip)("dashboard in a browser", () => {
     expect(pageErrors).toEqual([]);
   }, 90_000);
 });
+
+/** Each test can run alone: store the token as the form would. */
+async function withToken(page: Page, base: string): Promise<void> {
+  await page.goto(base);
+  await page.evaluate((t) => localStorage.setItem("superloop-ops.token", t), TOKEN);
+  await page.reload();
+}
 
 async function lines(page: Page): Promise<number[]> {
   return (await page.locator(".feed li").evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-line")))));

@@ -8,6 +8,16 @@ import type { View } from "./view";
 // The intervention queue: runs that need an operator, critical first, then oldest first (as the server
 // orders them). Kept current from interventionsChanged; re-read in full after a reconnect.
 
+/** Queries give Relay ids, interventionsChanged the raw run id: key everything by the raw one. */
+function rawRunId(id: string): string {
+  try {
+    const decoded = atob(id);
+    return decoded.startsWith("Run:") ? decoded.slice(4) : id;
+  } catch {
+    return id;
+  }
+}
+
 const SEVERITY_RANK: Record<string, number> = { critical: 0, warning: 1 };
 
 function sortQueue(items: Intervention[]): Intervention[] {
@@ -85,7 +95,7 @@ export function queueView(api: Api): View {
       const data = await api.data<{ interventions: Intervention[] }>(INTERVENTIONS);
       if (disposed) return;
       items.clear();
-      for (const i of data.interventions) items.set(i.run.id, i);
+      for (const i of data.interventions) items.set(rawRunId(i.run.id), i);
       error.hidden = true;
       render();
     } catch (e) {
@@ -102,10 +112,11 @@ export function queueView(api: Api): View {
         const c = r.data?.interventionsChanged;
         if (!c) return;
         // Changes for one run carry its increasing seq: an older one arriving late must not win.
-        if ((seqs.get(c.runId) ?? -1) > c.seq) return;
-        seqs.set(c.runId, c.seq);
-        if (c.intervention) items.set(c.runId, c.intervention);
-        else items.delete(c.runId);
+        const id = rawRunId(c.runId);
+        if ((seqs.get(id) ?? -1) > c.seq) return;
+        seqs.set(id, c.seq);
+        if (c.intervention) items.set(id, c.intervention);
+        else items.delete(id);
         render();
       },
     },
