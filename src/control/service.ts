@@ -255,6 +255,30 @@ export class ControlService {
     const kind = intent.kind as IntentKind;
     const startedAt = new Date();
     const fromLine = run.cursorLine;
+    // Durably mark the dispatch as started before the command runs. A REQUESTED intent that already carries the
+    // mark was being dispatched by a process that died before recording the outcome: the command may or may not
+    // have run, so it ends AMBIGUOUS — never dispatched a second time.
+    const claimed = await app.pool.query(
+      `UPDATE "ControlIntent" SET "dispatchedAt" = $2, "updatedAt" = now() WHERE id = $1 AND stage = 'REQUESTED' AND "dispatchedAt" IS NULL`,
+      [intentId, startedAt],
+    );
+    if (claimed.rowCount === 0) {
+      await this.advance(intentId, {}, async (current) =>
+        current.stage === "REQUESTED" && current.dispatchedAt
+          ? [
+              {
+                from: "REQUESTED",
+                to: "AMBIGUOUS",
+                at: new Date().toISOString(),
+                observation: "a dispatch started earlier and never recorded its outcome (its process stopped mid-command); not dispatched again",
+                evidence: { dispatchStartedAt: current.dispatchedAt.toISOString() },
+                error: "dispatch_interrupted",
+              },
+            ]
+          : [],
+      );
+      return;
+    }
     let observation: Observation;
     let details: Record<string, unknown> = {};
     try {
