@@ -103,7 +103,7 @@ describe.skipIf(skip)("dashboard in a browser", () => {
 
     await card.locator("input[type=text]").fill("looks good");
     await card.locator('button[data-action="APPROVE"]').click();
-    await expect.poll(() => card.locator(".action-status").textContent().catch(() => "gone")).toMatch(/Approve requested|gone/);
+    await expect.poll(() => card.locator(".action-status").textContent().catch(() => "gone")).toMatch(/Approve requested: (DISPATCHED|ACCEPTED)|gone/);
     // resolved: the run leaves the queue
     await page.locator('article.queue-item[data-sprite="demo-approval"]').waitFor({ state: "detached", timeout: 40_000 });
 

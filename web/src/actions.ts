@@ -42,10 +42,20 @@ async function perform(api: Api, kind: ActionKind, runId: string, note: string, 
   return `${LABELS[kind]} refused (${res.__typename}): ${res.message ?? ""}`;
 }
 
+export interface ActionBarOptions {
+  onDone?: () => void;
+  /** the last result shown for this run, kept by the caller so a re-rendered bar still says it */
+  status?: { get(): string; set(text: string): void };
+}
+
 /** A group of buttons for `actions` on one run, an optional note, and a live status line. */
-export function actionBar(api: Api, runId: string, actions: readonly string[], label: string, onDone?: () => void): HTMLElement {
+export function actionBar(api: Api, runId: string, actions: readonly string[], label: string, opts: ActionBarOptions = {}): HTMLElement {
   const kinds = actions.filter(isAction);
-  const status = h("p", { class: "action-status", role: "status", "aria-live": "polite" });
+  const status = h("p", { class: "action-status", role: "status", "aria-live": "polite" }, opts.status?.get() ?? "");
+  const say = (text: string) => {
+    status.textContent = text;
+    opts.status?.set(text);
+  };
   const noteId = `note-${runId}-${Math.random().toString(36).slice(2, 7)}`;
   const note = h("input", { id: noteId, type: "text", placeholder: "optional", maxlength: 500 });
   const modeId = `${noteId}-mode`;
@@ -66,12 +76,12 @@ export function actionBar(api: Api, runId: string, actions: readonly string[], l
         onclick: async (e: Event) => {
           const btn = e.currentTarget as HTMLButtonElement;
           btn.disabled = true;
-          status.textContent = `${LABELS[kind]}…`;
+          say(`${LABELS[kind]}…`);
           try {
-            status.textContent = await perform(api, kind, runId, note.value.trim(), mode.value);
-            onDone?.();
+            say(await perform(api, kind, runId, note.value.trim(), mode.value));
+            opts.onDone?.();
           } catch (err) {
-            status.textContent = `${LABELS[kind]} failed: ${err instanceof Error ? err.message : String(err)}`;
+            say(`${LABELS[kind]} failed: ${err instanceof Error ? err.message : String(err)}`);
           } finally {
             btn.disabled = false;
           }

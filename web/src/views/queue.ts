@@ -24,7 +24,7 @@ function sortQueue(items: Intervention[]): Intervention[] {
   return items.sort((a, b) => (SEVERITY_RANK[a.severity] ?? 2) - (SEVERITY_RANK[b.severity] ?? 2) || a.since.localeCompare(b.since));
 }
 
-function card(api: Api, i: Intervention): HTMLElement {
+function card(api: Api, i: Intervention, statuses: Map<string, string>): HTMLElement {
   const label = `${i.run.sprite.name} / ${i.run.loopId}`;
   const titleId = `q-${i.run.id}`;
   return h(
@@ -49,7 +49,9 @@ function card(api: Api, i: Intervention): HTMLElement {
       { class: "reasons" },
       i.reasons.map((r) => h("li", {}, badge("severity", r.severity), " ", h("code", {}, r.code), " ", r.message)),
     ),
-    actionBar(api, i.run.id, i.suggestedActions, label),
+    actionBar(api, i.run.id, i.suggestedActions, label, {
+      status: { get: () => statuses.get(i.run.id) ?? "", set: (t) => statuses.set(i.run.id, t) },
+    }),
   );
 }
 
@@ -66,6 +68,9 @@ export function queueView(api: Api): View {
   );
   const items = new Map<string, Intervention>();
   const seqs = new Map<string, number>();
+  // A run's suggested actions change as it moves (approve → IDLE with START → gone): its card is rebuilt,
+  // but the operator should still read what their click did.
+  const statuses = new Map<string, string>();
   let disposed = false;
 
   const render = () => {
@@ -79,7 +84,7 @@ export function queueView(api: Api): View {
       return;
     }
     const next = sorted.map((i) => {
-      const fresh = card(api, i);
+      const fresh = card(api, i, statuses);
       const old = existing.get(i.run.id);
       if (!old || old.getAttribute("data-actions") !== fresh.getAttribute("data-actions")) return fresh;
       old.replaceChild(fresh.querySelector("header")!, old.querySelector("header")!);

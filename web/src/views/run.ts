@@ -115,6 +115,8 @@ export function runView(api: Api, runId: string): View {
   let feedSub: (() => void) | null = null;
   const intentMap = new Map<string, Intent>();
   let lastActionsSig = "";
+  let lastActionStatus = "";
+  const actionStatus = { get: () => lastActionStatus, set: (t: string) => (lastActionStatus = t) };
 
   const renderIntents = (available: boolean) => {
     if (!available) return replace(intents, h("p", { class: "muted" }, "This server does not report control intents."));
@@ -192,11 +194,11 @@ export function runView(api: Api, runId: string): View {
         run.ingest.lastError ? h("p", { class: "error small" }, run.ingest.lastError) : null,
         h("p", { class: "muted small" }, `repo ${run.repoPath} · runtime run ${run.runtimeRunId ?? "—"} · ${run.sprite.transport ?? ""}`),
       );
-      // Rebuilding the buttons would wipe the note and the result line of the click that caused this reload.
+      // Rebuild the buttons only when they change: that would wipe a note being typed.
       const kinds = actionsForState(run.state, run.ingest.status);
       if (kinds.join(",") !== lastActionsSig) {
         lastActionsSig = kinds.join(",");
-        replace(actions, actionBar(api, run.id, kinds, `${run.sprite.name} / ${run.loopId}`));
+        replace(actions, actionBar(api, run.id, kinds, `${run.sprite.name} / ${run.loopId}`, { status: actionStatus }));
       }
       replace(timeline, transitionsList(run));
       if (!feed) startFeed(Math.max(0, run.ingest.cursorLine - FEED_BACKLOG));
