@@ -31,7 +31,7 @@ describe("opsctl", () => {
     const run = await register(server, "cli-1", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
     await waitFor(() => runState(server, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
 
-    const watching = opsctl(server, ["watch", "cli-1", "--json"], TOKENS.viewer, { signalAfterMs: 6000 });
+    const watching = opsctl(server, ["watch", "cli-1", "--json"], TOKENS.viewer, { signalAfterMs: 12000 });
     await new Promise((r) => setTimeout(r, 1500)); // let watch subscribe
     const human = await opsctl(server, ["approve", "cli-1", "--note", "ship it", "--wait", "--timeout", "20000"]);
     expect(human.stderr).toBe("");
