@@ -10,8 +10,8 @@ import type { ClusterBus, PublishRouter } from "./bus";
 // notification is healed by the next one for that run (or by the resync after a reconnect).
 //
 // Topic by topic:
-// - `run`: one message per LifecycleTransition row with seq > last (lifecycleChanged unless it only records a
-//   cursor reset or a Sprite status change), then one lifecycleChanged=false message at the run's current seq if it moved past them.
+// - `run`: one message per LifecycleTransition row with seq > last (lifecycleChanged unless it only annotates
+//   the history: cursor reset, Sprite status, control mode), then one lifecycleChanged=false message at the run's current seq if it moved past them.
 // - `events`: "lines up to cursorLine are stored" when the run's cursor moved. Local writers' events notices
 //   pass straight through (readers re-read by line, so a repeat is harmless and the fast path stays fast).
 // - `intent`: one message per intent whose stage/updatedAt changed since this replica last saw it.
@@ -56,8 +56,11 @@ interface TransitionRow {
 
 /** How far back intent changes are compared; covers clock skew between replicas (Prisma stamps updatedAt). */
 const INTENT_WINDOW_S = 120;
-/** Transition rows that record something other than a lifecycle change (the writers publish them as lifecycleChanged=false). */
-const NOT_LIFECYCLE = new Set(["cursor_reset", "sprite"]);
+/**
+ * Triggers of transition rows that annotate the history without changing the run's lifecycle (their writers
+ * publish them with lifecycleChanged=false). A writer adding such a row with a new trigger must list it here.
+ */
+const NOT_LIFECYCLE = new Set(["cursor_reset", "sprite", "control_mode"]);
 const OPEN_STAGES = ["REQUESTED", "DISPATCHED", "ACCEPTED"];
 
 export interface FanoutStats {

@@ -58,7 +58,7 @@ describe("cross-replica fan-out", () => {
 
     const stored = (
       await db.query<{ seq: number; from: string | null; to: string; reason: string }>(
-        `SELECT seq, "from", "to", reason FROM "LifecycleTransition" WHERE "runId" = $1 AND trigger NOT IN ('cursor_reset','sprite') ORDER BY seq`,
+        `SELECT seq, "from", "to", reason FROM "LifecycleTransition" WHERE "runId" = $1 AND trigger NOT IN ('cursor_reset','sprite','control_mode') ORDER BY seq`,
         [run.raw],
       )
     ).rows.map((t) => ({ runId: run.raw, seq: t.seq, previousState: t.from, state: t.to, reason: t.reason }));
@@ -123,7 +123,7 @@ describe("cross-replica fan-out", () => {
     const stored = async () =>
       (
         await db.query<{ seq: number; to: string; reason: string }>(
-          `SELECT seq, "to"::text AS "to", reason FROM "LifecycleTransition" WHERE "runId" = $1 AND seq > $2 AND trigger NOT IN ('cursor_reset','sprite') ORDER BY seq`,
+          `SELECT seq, "to"::text AS "to", reason FROM "LifecycleTransition" WHERE "runId" = $1 AND seq > $2 AND trigger NOT IN ('cursor_reset','sprite','control_mode') ORDER BY seq`,
           [run.raw, seq0],
         )
       ).rows.map((t) => ({ seq: t.seq, state: t.to, reason: t.reason }));
