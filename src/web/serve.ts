@@ -56,11 +56,15 @@ async function buildAssets(): Promise<Map<string, Asset>> {
   ]);
 }
 
+// One build per process: several servers in one process (tests, replicas) share it.
+let building: Promise<Map<string, Asset>> | null = null;
+
 export function createWebAssets(log: Logger): WebAssets {
   let assets: Map<string, Asset> | null = null;
   let failure: string | null = null;
   const started = Date.now();
-  const ready = buildAssets().then(
+  building ??= buildAssets();
+  const ready = building.then(
     (built) => {
       assets = built;
       log.debug("dashboard built", { ms: Date.now() - started, bytes: built.get("/ui/app.js")?.body.length });

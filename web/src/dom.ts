@@ -39,10 +39,21 @@ const STATE_HELP: Record<string, string> = {
   UNKNOWN: "unknown",
 };
 
-/** A state or health badge: the word is always shown, the colour only repeats it. */
-export function badge(kind: "state" | "health" | "severity" | "stage", value: string): HTMLElement {
-  const label = kind === "state" ? `State: ${STATE_HELP[value] ?? value}` : `${kind[0]!.toUpperCase()}${kind.slice(1)}: ${value.toLowerCase()}`;
-  return h("span", { class: `badge ${kind}-${value.toUpperCase()}`, "aria-label": label, title: label }, value);
+const KIND_LABEL = { state: "State", health: "Health", severity: "Severity", stage: "Stage" } as const;
+
+/**
+ * A state or health badge: the word is always shown (the colour only repeats it), and a screen reader hears
+ * what kind of word it is ("State: AWAITING_APPROVAL") from visually hidden text, not from an aria-label,
+ * which a plain span may not carry.
+ */
+export function badge(kind: keyof typeof KIND_LABEL, value: string): HTMLElement {
+  const meaning = kind === "state" ? (STATE_HELP[value] ?? value) : value.toLowerCase();
+  return h(
+    "span",
+    { class: `badge ${kind}-${value.toUpperCase()}`, title: `${KIND_LABEL[kind]}: ${meaning}`, "data-value": value },
+    h("span", { class: "sr-only" }, `${KIND_LABEL[kind]}: `),
+    value,
+  );
 }
 
 export function time(iso: string | null | undefined): HTMLElement | string {
