@@ -158,6 +158,17 @@ describe.skipIf(skip)("dashboard in a browser", () => {
     const resumedFrom = Number(mine[1]!.after);
     expect(resumedFrom).toBeGreaterThanOrEqual(shownBefore);
     expect(resumedFrom).toBeGreaterThan(Number(mine[0]!.after));
+
+    // the same from the client side: the page drops its own socket (graphql-ws terminate, as on a frozen link)
+    const before2 = Math.max(...(await lines(page)));
+    await page.evaluate(() => (window as unknown as { superloopOps: { dropConnection(): void } }).superloopOps.dropConnection());
+    await page.locator("#banner").getByText("Connection lost").waitFor({ timeout: 10_000 });
+    await page.locator("#banner").waitFor({ state: "hidden", timeout: 20_000 });
+    await expect.poll(async () => Math.max(...(await lines(page))), { timeout: 20_000 }).toBeGreaterThan(before2 + 10);
+    const again = await lines(page);
+    for (let i = 1; i < again.length; i++) expect(again[i]).toBe(again[i - 1]! + 1);
+    expect(subscribes.filter((s) => s.runId === runId)).toHaveLength(3);
+
     await page.screenshot({ path: path.join(ARTIFACTS, "run-live.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
   }, 90_000);
