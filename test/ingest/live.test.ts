@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -21,9 +21,15 @@ function freshRepo(): string {
   return repo;
 }
 
+// Like the runtime's own writes, replace JSON files atomically: a poll never sees a half-written state.json.
+function writeJson(file: string, value: unknown) {
+  writeFileSync(`${file}.tmp`, JSON.stringify(value));
+  renameSync(`${file}.tmp`, file);
+}
+
 function setRunning(repo: string) {
-  writeFileSync(path.join(repo, ".superloop", "state.json"), JSON.stringify({ active: true, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: "2026-11-24T09:00:00Z" }));
-  writeFileSync(path.join(repo, ".superloop", "active-run.json"), JSON.stringify({ repo, pid: process.pid, pgid: process.pid, loop_id: "demo-loop", iteration: 1, stage: "planner", updated_at: "2026-11-24T09:00:00Z" }));
+  writeJson(path.join(repo, ".superloop", "active-run.json"), { repo, pid: process.pid, pgid: process.pid, loop_id: "demo-loop", iteration: 1, stage: "planner", updated_at: "2026-11-24T09:00:00Z" });
+  writeJson(path.join(repo, ".superloop", "state.json"), { active: true, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: "2026-11-24T09:00:00Z" });
 }
 
 let server: RunningServer;
@@ -60,15 +66,22 @@ describe("live ingestion", () => {
     // the runtime's normal end: loop_stop, active-run.json removed, state inactive
     appendFileSync(eventsPath(repo), line("loop_stop", { data: { reason: "max_iterations" } }));
     rmSync(path.join(repo, ".superloop", "active-run.json"));
-    writeFileSync(path.join(repo, ".superloop", "state.json"), JSON.stringify({ active: false, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: "2026-11-24T09:01:00Z" }));
+    writeJson(path.join(repo, ".superloop", "state.json"), { active: false, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: "2026-11-24T09:01:00Z" });
     const stopped = await waitFor(() => getRun(server, run.id), (r) => r.state === "STOPPED", 5000);
     expect(stopped.stateReason).toBe("max_iterations");
 
-    const got = await changes.next(2);
-    const seqs = got.map((g) => g.data!.runLifecycleChanged.seq);
+    // Files land one at a time, so a poll may see a moment in between (e.g. events before state.json): the
+    // subscriber must see every committed change, in seq order, ending at STOPPED after RUNNING.
+    await waitFor(async () => changes.items.map((g) => g.data!.runLifecycleChanged.state).at(-1), (s) => s === "STOPPED", 5000, "STOPPED delivered");
+    const got = changes.items.map((g) => g.data!.runLifecycleChanged);
+    const seqs = got.map((c) => c.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(got.map((g) => g.data!.runLifecycleChanged.state)).toEqual(["RUNNING", "STOPPED"]);
-    expect(got[0]!.data!.runLifecycleChanged.previousState).toBe("IDLE");
+    expect(new Set(seqs).size).toBe(seqs.length);
+    const states = got.map((c) => c.state);
+    expect(states.indexOf("RUNNING")).toBeGreaterThanOrEqual(0);
+    expect(states.lastIndexOf("RUNNING")).toBeLessThan(states.length - 1);
+    expect(got[0]!.previousState).toBe("IDLE");
+    for (let i = 1; i < got.length; i++) expect(got[i]!.previousState).toBe(got[i - 1]!.state);
     changes.dispose();
     await client.dispose();
 
