@@ -11,7 +11,7 @@ import { DEMO_FLEET, type DemoSprite } from "./fleet";
 // would real ones; control intents reach them through SUPERLOOP_BIN = the simulator.
 
 /** The simulator CLI; the demo points the manager's SUPERLOOP_BIN here so control intents act on demo runs. */
-export const DEMO_SUPERLOOP_BIN = path.join(import.meta.dirname, "superloop-sim.mjs");
+export const DEMO_SUPERLOOP_BIN = path.resolve(import.meta.dirname, "../sim/superloop-sim.mjs");
 
 export interface DemoOptions {
   /** multiplies every role's duration (tests use ~0.05) */
@@ -41,7 +41,7 @@ const ACTOR = "demo";
 async function simulatorPid(pid: unknown): Promise<number | null> {
   if (typeof pid !== "number" || !Number.isInteger(pid) || pid < 2) return null;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-  return cmdline.includes("superloop-sim") ? pid : null;
+  return cmdline.includes(path.basename(DEMO_SUPERLOOP_BIN)) ? pid : null;
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -1,23 +1,41 @@
 #!/usr/bin/env node
-// superloop-sim: a stand-in for `superloop.sh` (shared/docs/DOMAIN.md §1) driven by environment variables, so
-// tests can point SUPERLOOP_BIN here and have control intents act on real artifacts in --repo. The files it
-// writes follow the recordings in shared/fixtures/superloop-runtime byte for byte in shape (field order, ISO
+// superloop-sim: a stand-in for `superloop.sh` (shared/docs/DOMAIN.md §1) that tests and the demo fleet run
+// instead of real AI agents; point SUPERLOOP_BIN here and control intents act on real artifacts in --repo. The
+// files it writes follow the recordings in shared/fixtures/superloop-runtime in shape (field order, ISO
 // seconds, pretty JSON), with the runtime's quirks: cancel writes no event and deletes state.json; approve does
-// not complete; completion after an approval needs another `run`, which consumes it under the ORIGINAL run id.
+// not complete; completion after an approval needs another `run`, which consumes it under the ORIGINAL run id;
+// a crashed runner leaves state.active=true without active-run.json.
 //
-//   superloop-sim run     --repo R [--loop L]
+//   superloop-sim run     --repo R [--loop ID]      (without --loop: the first loop in config.json, else demo-loop)
 //   superloop-sim cancel  --repo R
-//   superloop-sim approve --repo R --loop L --by WHO [--note T] [--reject]
+//   superloop-sim approve --repo R --loop ID --by NAME [--note T] [--reject]
 //   superloop-sim status  --repo R
 //
-// What a fresh `run` does after its iteration (an approved or rejected approval.json takes precedence):
-//   SIM_APPROVAL=1        pending approval.json + approval_requested, state inactive, exit 0
-//   SIM_OUTCOME=complete  loop_complete + summary completion_ok (the default)
-//   SIM_OUTCOME=hang      stops writing mid-iteration and sleeps until signalled (cancel / pause tests)
-//   SIM_OUTCOME=crash     exits 1 right after the planner's role_start: state stays active, active-run.json goes
-//   SIM_STEP_MS           pause between events (default 200)
-//   SIM_ARGV_LOG=FILE     append each invocation's argv as one JSON line (tests count dispatches with it)
-// Plain JavaScript without dependencies: the manager spawns it directly as an executable (argv, no shell).
+// What a `run` does is scripted in one of two ways (an approved or rejected approval.json takes precedence:
+// approved → approval_consumed + loop_complete; rejected → approval_rejected, a new iteration that asks again).
+//
+// 1. Per loop, in `.superloop/config.json` (ignored by the real runtime). A loop entry with a `simulator`
+//    object is scripted by it, and that wins over the environment for that loop (the demo fleet uses this):
+//      { "id": "L", "max_iterations": 3, "approval": { "enabled": true },
+//        "simulator": { "step_ms": 1000, "pass_on_iteration": 1, "invocations": ["crash", "pass"] } }
+//    `invocations` lists the outcome of the 1st, 2nd, ... `run` of that loop: "pass" (promise matched from
+//    iteration pass_on_iteration on; then approval pending if approval.enabled, else loop_complete), "maxiter"
+//    (never matches: loop_stop max_iterations), "crash", "stuck"; later runs "pass". Counting the loop_start
+//    lines in events.jsonl keeps the script in the artifacts, so a restarted manager sees the same behaviour.
+//
+// 2. Otherwise, by environment variables (tests of the control paths use these):
+//      SIM_APPROVAL=1        pending approval.json + approval_requested, state inactive, exit 0
+//      SIM_OUTCOME=complete  loop_complete + summary completion_ok (the default)
+//      SIM_OUTCOME=hang      stops writing mid-iteration and sleeps until signalled (cancel / pause tests)
+//      SIM_OUTCOME=crash     exits 1 right after the planner's role_start: state stays active, active-run.json goes
+//      SIM_STEP_MS           pause between events (default 200)
+//    SIM_APPROVAL wins over SIM_OUTCOME.
+//
+// Outcomes: "stuck" (= hang) keeps a live process that writes nothing after the implementer's role_start;
+// "crash" exits 1 after the planner's role_start. In both ways SIM_ARGV_LOG=FILE appends each invocation's argv
+// as one JSON line (tests count dispatches with it). A `run` records its pid and process group in
+// active-run.json; cancel signals that group. Plain JavaScript without dependencies: the manager spawns it
+// directly as an executable (argv, no shell).
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -25,7 +43,6 @@ import path from "node:path";
 const ROLES = ["planner", "implementer", "tester", "reviewer"];
 const PROMISE = "SUPERLOOP_COMPLETE";
 const GATES = { tests: "skipped", validation: "skipped", prerequisites: "skipped", checklist: "ok", evidence: "skipped", lifecycle: "ok" };
-const STEP_MS = Math.max(0, Number(process.env.SIM_STEP_MS ?? 200) || 0);
 
 function fail(message, code = 1) {
   process.stderr.write(`superloop-sim: ${message}\n`);
@@ -91,6 +108,7 @@ function paths(repo, loop) {
   const sl = path.join(repo, ".superloop");
   const loopDir = path.join(sl, "loops", loop ?? "_");
   return {
+    config: path.join(sl, "config.json"),
     state: path.join(sl, "state.json"),
     activeRun: path.join(sl, "active-run.json"),
     loopDir,
@@ -101,11 +119,44 @@ function paths(repo, loop) {
   };
 }
 
-/** The only loop under .superloop/loops when --loop is omitted (the real CLI runs every configured loop). */
-function defaultLoop(repo) {
-  const config = readJson(path.join(repo, ".superloop", "config.json"));
-  const first = Array.isArray(config?.loops) ? config.loops[0]?.id : undefined;
-  return typeof first === "string" ? first : "demo-loop";
+/**
+ * How `run` behaves for a loop: the loop's `simulator` entry in config.json if it has one, else the environment.
+ * Without --loop, the first loop in config.json (the real CLI runs every configured loop), else "demo-loop".
+ */
+function loadScript(repo, loopId) {
+  const config = readJson(paths(repo).config);
+  const loops = Array.isArray(config?.loops) ? config.loops.filter((l) => l && typeof l.id === "string") : [];
+  const id = loopId ?? loops[0]?.id ?? "demo-loop";
+  const entry = loops.find((l) => l.id === id);
+  const sim = entry?.simulator;
+  if (sim && typeof sim === "object") {
+    return {
+      id,
+      scripted: true,
+      maxIterations: Number(entry.max_iterations ?? 3),
+      approval: entry.approval?.enabled === true,
+      stepMs: Number(sim.step_ms ?? 1000),
+      passOnIteration: Number(sim.pass_on_iteration ?? 1),
+      invocations: Array.isArray(sim.invocations) ? sim.invocations : [],
+    };
+  }
+  const approval = process.env.SIM_APPROVAL === "1";
+  const outcome = { complete: "pass", hang: "stuck", crash: "crash" }[process.env.SIM_OUTCOME ?? "complete"] ?? "pass";
+  return {
+    id,
+    scripted: false,
+    maxIterations: 3,
+    approval,
+    stepMs: Math.max(0, Number(process.env.SIM_STEP_MS ?? 200) || 0),
+    passOnIteration: 1,
+    invocations: [approval ? "pass" : outcome],
+    outcome,
+  };
+}
+
+function countLoopStarts(file) {
+  if (!existsSync(file)) return 0;
+  return readFileSync(file, "utf8").split("\n").filter((l) => l.includes('"event":"loop_start"')).length;
 }
 
 // One appendFileSync per line: a concurrent reader sees whole lines, or at worst a half line it must wait for.
@@ -119,17 +170,21 @@ function appendEvent(file, line) {
 async function run(opts) {
   if (!opts.repo) fail("run needs --repo", 2);
   const repo = path.resolve(opts.repo);
-  const loop = opts.loop ?? defaultLoop(repo);
+  const cfg = loadScript(repo, opts.loop);
+  const loop = cfg.id;
   const p = paths(repo, loop);
 
   const active = readJson(p.activeRun);
   if (active && typeof active.pid === "number" && active.pid !== process.pid && isAlive(active.pid)) {
     fail(`another run is active (pid ${active.pid}, loop ${active.loop_id})`);
   }
+  const decided = readJson(p.approval);
+  if (decided?.status === "pending") fail(`loop ${loop} is waiting for approval: approve or reject it first`);
+
+  // env scripting: every run has the same outcome; config scripting: the n-th run of the loop, then "pass"
+  let behaviour = cfg.scripted ? (cfg.invocations[countLoopStarts(p.events)] ?? "pass") : cfg.invocations[0];
   const runId = now();
   const pgid = ownPgid();
-  const approvalBefore = readJson(p.approval);
-  if (approvalBefore?.status === "pending") fail(`loop ${loop} is waiting for approval: approve or reject it first`);
 
   const emit = (event, fields = {}) => {
     // Field order as in the recordings: timestamp, event, loop_id, run_id, iteration, role?, status?, data.
@@ -145,105 +200,114 @@ async function run(opts) {
     rmSync(p.activeRun, { force: true });
     process.exit(code);
   };
-  const step = () => sleep(STEP_MS);
+  const step = () => sleep(cfg.stepMs);
   const logFile = (iteration, role) => `${repo}/${p.rel(`logs/iter-${iteration}/${role}.log`)}`;
 
   setActiveRun(1, "starting");
-  emit("loop_start", {
-    data: { spec_file: ".superloop/specs/test.md", max_iterations: 3, tests_mode: "disabled", test_commands: [], checklists: [] },
-  });
+  const startData = { spec_file: `.superloop/specs/${cfg.scripted ? "demo" : "test"}.md`, max_iterations: cfg.maxIterations, tests_mode: "disabled", test_commands: [], checklists: [] };
+  if (cfg.scripted) startData.simulator = { behaviour };
+  emit("loop_start", { data: startData });
 
-  if (approvalBefore?.status === "approved") {
+  if (decided?.status === "approved") {
     // Completion after an approval: consumed and completed under the ORIGINAL run id; approval.json goes.
-    const decision = approvalBefore.decision ?? { status: "approved", by: approvalBefore.decided_by ?? "", note: approvalBefore.decided_note ?? "", at: approvalBefore.decided_at ?? now() };
-    emit("approval_consumed", { run_id: approvalBefore.run_id, iteration: approvalBefore.iteration, data: decision });
-    await step();
+    const decision = decided.decision ?? { status: "approved", by: decided.decided_by ?? "", note: decided.decided_note ?? "", at: decided.decided_at ?? now() };
+    emit("approval_consumed", { run_id: decided.run_id, iteration: decided.iteration, data: decision });
+    await sleep(Math.min(cfg.stepMs, 500));
     const summary = readJson(p.summary) ?? { version: 1, loop_id: loop, updated_at: now(), entries: [] };
-    const last = summary.entries[summary.entries.length - 1] ?? { run_id: approvalBefore.run_id, iteration: approvalBefore.iteration };
+    const last = summary.entries[summary.entries.length - 1] ?? { run_id: decided.run_id, iteration: decided.iteration };
     summary.entries.push({ ...last, gates: { ...(last.gates ?? GATES), approval: "approved" }, completion_ok: true });
     summary.updated_at = now();
     writeJson(p.summary, summary);
-    emit("loop_complete", { run_id: approvalBefore.run_id, iteration: approvalBefore.iteration, data: { iteration: approvalBefore.iteration, run_id: approvalBefore.run_id, approval: true } });
+    emit("loop_complete", { run_id: decided.run_id, iteration: decided.iteration, data: { iteration: decided.iteration, run_id: decided.run_id, approval: true } });
     rmSync(p.approval, { force: true });
     setState({ active: false, loop_index: 1, iteration: 0, current_loop_id: "" });
     finish(0);
   }
 
-  let askApproval = process.env.SIM_APPROVAL === "1";
-  const outcome = process.env.SIM_OUTCOME ?? "complete";
-  if (approvalBefore?.status === "rejected") {
+  let askApproval = cfg.approval;
+  if (decided?.status === "rejected") {
     emit("approval_rejected", { data: { status: "rejected", approval_file: p.rel("approval.json") } });
     rmSync(p.approval, { force: true });
     // after a rejection the runtime iterates again and asks again
     askApproval = true;
+    if (!cfg.scripted) behaviour = "pass";
   }
 
-  const iteration = 1;
-  const startedAt = now();
-  setState({ active: true, loop_index: 0, iteration, current_loop_id: loop });
-  emit("iteration_start", { iteration, data: { started_at: startedAt } });
-  for (const role of ROLES) {
-    setActiveRun(iteration, role);
-    emit("role_start", { iteration, role, data: { log_file: logFile(iteration, role) } });
-    if (outcome === "crash" && !askApproval) {
-      // The runner died: the exit trap removes active-run.json, state.json keeps saying active.
-      process.stderr.write(`${role} runner exited with code 1\n`);
-      finish(1);
+  for (let iteration = 1; iteration <= cfg.maxIterations; iteration++) {
+    const startedAt = now();
+    setState({ active: true, loop_index: 0, iteration, current_loop_id: loop });
+    emit("iteration_start", { iteration, data: { started_at: startedAt } });
+    for (const role of ROLES) {
+      setActiveRun(iteration, role);
+      emit("role_start", { iteration, role, data: { log_file: logFile(iteration, role) } });
+      if (behaviour === "crash") {
+        // The runner died: the exit trap removes active-run.json, state.json keeps saying active.
+        process.stderr.write(`${role} runner exited with code 1\n`);
+        finish(1);
+      }
+      if (behaviour === "stuck" && role === "implementer") {
+        // A hung agent: alive (signals reach it), writing nothing more.
+        setInterval(() => {}, 1 << 30);
+        return;
+      }
+      await step();
+      emit("role_end", { iteration, role, data: { log_file: logFile(iteration, role) } });
     }
-    if (outcome === "hang" && !askApproval && role === "implementer") {
-      // A hung agent: alive (signals reach it), writing nothing more.
-      setInterval(() => {}, 1 << 30);
-      return;
+    const matched = behaviour === "pass" && iteration >= cfg.passOnIteration;
+    const promise = { expected: PROMISE, text: matched ? PROMISE : "", matched };
+    emit("promise_checked", { iteration, data: promise });
+    for (const gate of ["checklist", "tests", "validation", "prerequisites", "evidence", "lifecycle"]) {
+      emit(`${gate}_start`, { iteration, data: {} });
+      emit(`${gate}_end`, { iteration, data: { status: GATES[gate] } });
     }
-    await step();
-    emit("role_end", { iteration, role, data: { log_file: logFile(iteration, role) } });
-  }
-  emit("promise_checked", { iteration, data: { expected: PROMISE, text: PROMISE, matched: true } });
-  for (const gate of ["checklist", "tests", "validation", "prerequisites", "evidence", "lifecycle"]) {
-    emit(`${gate}_start`, { iteration, data: {} });
-    emit(`${gate}_end`, { iteration, data: { status: GATES[gate] } });
-  }
-  const approvalGate = askApproval ? "pending" : "skipped";
-  emit("gates_evaluated", { iteration, data: { promise: true, ...GATES, approval: approvalGate, stuck: "n/a" } });
-  const endedAt = now();
-  const completion = !askApproval;
-  emit("iteration_end", { iteration, data: { started_at: startedAt, ended_at: endedAt, completion, promise: true, ...GATES, approval: approvalGate } });
+    const approvalGate = askApproval && matched ? "pending" : "skipped";
+    emit("gates_evaluated", { iteration, data: { promise: matched, ...GATES, approval: approvalGate, stuck: "n/a" } });
+    const endedAt = now();
+    const completion = matched && !askApproval;
+    emit("iteration_end", { iteration, data: { started_at: startedAt, ended_at: endedAt, completion, promise: matched, ...GATES, approval: approvalGate } });
 
-  const summary = readJson(p.summary) ?? { version: 1, loop_id: loop, updated_at: now(), entries: [] };
-  summary.entries.push({
-    run_id: runId,
-    iteration,
-    started_at: startedAt,
-    ended_at: endedAt,
-    promise: { expected: PROMISE, text: PROMISE, matched: true },
-    gates: { ...GATES, approval: approvalGate },
-    tests_mode: "disabled",
-    stuck: { streak: 0, threshold: 2 },
-    completion_ok: completion,
-    artifacts: {},
-  });
-  summary.updated_at = now();
-  writeJson(p.summary, summary);
-
-  if (askApproval) {
-    await step();
-    writeJson(p.approval, {
-      status: "pending",
-      loop_id: loop,
+    const summary = readJson(p.summary) ?? { version: 1, loop_id: loop, updated_at: now(), entries: [] };
+    summary.entries.push({
       run_id: runId,
       iteration,
-      requested_at: now(),
-      iteration_started_at: startedAt,
-      iteration_ended_at: endedAt,
-      candidate: { promise: { expected: PROMISE, text: PROMISE, matched: true }, gates: GATES },
-      files: { gate_summary: p.rel("gate-summary.txt"), reviewer_report: p.rel("review.md") },
+      started_at: startedAt,
+      ended_at: endedAt,
+      promise,
+      gates: { ...GATES, approval: approvalGate },
+      tests_mode: "disabled",
+      stuck: { streak: 0, threshold: 2 },
+      completion_ok: completion,
+      artifacts: {},
     });
-    emit("approval_requested", { iteration, data: { approval_file: p.rel("approval.json"), promise: true, ...GATES } });
-    setState({ active: false, loop_index: 0, iteration, current_loop_id: loop });
-    finish(0);
+    summary.updated_at = now();
+    writeJson(p.summary, summary);
+
+    if (matched && askApproval) {
+      await step();
+      writeJson(p.approval, {
+        status: "pending",
+        loop_id: loop,
+        run_id: runId,
+        iteration,
+        requested_at: now(),
+        iteration_started_at: startedAt,
+        iteration_ended_at: endedAt,
+        candidate: { promise: { expected: PROMISE, text: PROMISE, matched: true }, gates: GATES },
+        files: { gate_summary: p.rel("gate-summary.txt"), reviewer_report: p.rel("review.md") },
+      });
+      emit("approval_requested", { iteration, data: { approval_file: p.rel("approval.json"), promise: true, ...GATES } });
+      setState({ active: false, loop_index: 0, iteration, current_loop_id: loop });
+      finish(0);
+    }
+    if (matched) {
+      emit("loop_complete", { iteration, data: { iteration, run_id: runId } });
+      setState({ active: false, loop_index: 1, iteration: 0, current_loop_id: "" });
+      finish(0);
+    }
   }
-  emit("loop_complete", { iteration, data: { iteration, run_id: runId } });
-  setState({ active: false, loop_index: 1, iteration: 0, current_loop_id: "" });
+  const stopIteration = cfg.maxIterations + 1;
+  emit("loop_stop", { iteration: stopIteration, data: { reason: "max_iterations", max_iterations: cfg.maxIterations } });
+  setState({ active: false, loop_index: 0, iteration: stopIteration, current_loop_id: loop });
   finish(0);
 }
 
