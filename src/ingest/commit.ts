@@ -57,6 +57,10 @@ export interface CommitInput {
   runId: string;
   /** The cursor line the poll started from; the commit fails if the stored one moved since. */
   expectedLine: number;
+  /** The run's seq when the poll read it: any other writer since (a cursor reset, an intent stage change)
+   * makes this poll's view stale, even when the line count is unchanged, so the commit fails and the run is
+   * re-read. */
+  expectedSeq: number;
   events: readonly EventRow[];
   cursor: CursorState;
   projection: ProjectionColumns;
@@ -94,6 +98,9 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
     const current = await client.query<{ cursorLine: number; seq: number }>(`SELECT "cursorLine", seq FROM "Run" WHERE id = $1 FOR UPDATE`, [input.runId]);
     const row = current.rows[0];
     if (!row) throw new CursorConflict(`run ${input.runId} no longer exists`);
+    if (row.seq !== input.expectedSeq) {
+      throw new CursorConflict(`run ${input.runId}: changed since this poll read it (seq ${row.seq}, poll saw ${input.expectedSeq})`);
+    }
     if (row.cursorLine !== input.expectedLine) {
       throw new CursorConflict(`run ${input.runId}: stored cursor is at line ${row.cursorLine}, this poll started at ${input.expectedLine}`);
     }

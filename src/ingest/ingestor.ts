@@ -356,6 +356,7 @@ export class Ingestor {
     const input: CommitInput = {
       runId: run.id,
       expectedLine: run.cursorLine,
+      expectedSeq: run.seq,
       events: rows,
       cursor: cursor ?? { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash },
       projection: evaluation.columns,
@@ -370,8 +371,11 @@ export class Ingestor {
       result = await commitPoll(this.app.pool, input);
     } catch (e) {
       if (e instanceof CursorConflict) {
-        this.app.log.warn("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
+        // Another writer (a reset, an intent, a lease change) moved the run since this poll read it: nothing of
+        // this poll is stored; poll again at once from what is committed.
+        this.app.log.debug("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
         entry.dirty = true;
+        void this.scheduler.trigger(run.id);
         return null;
       }
       throw e;

@@ -2,6 +2,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFile
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { commitPoll, CursorConflict } from "../../src/ingest/commit";
+import { resetRunCursor } from "../../src/ingest/reset";
 import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
 import { eventsPath, fileLines, repoFromRecording } from "../support/fixtures";
@@ -69,6 +71,31 @@ describe("cursor forks fail closed", () => {
     const after = await sync(server, run.id);
     expect(after.ingest).toMatchObject({ status: "OK", cursorLine: 51 });
     expect(after.runtimeRunId).toBe("again");
+  });
+
+  it("a poll that read the run before a cursor reset cannot commit after it (seq guard), even with the same line count", async () => {
+    const repo = repoFromRecording("complete");
+    const run = await register(server, "stale-commit", repo);
+    await sync(server, run.id);
+    const before = await server.app.db.run.findUniqueOrThrow({ where: { id: run.raw } });
+    await resetRunCursor(server.app, run.raw, "ADOPT_CURRENT", "test", null); // same 26 lines, bumps seq
+    const stale = commitPoll(server.app.pool, {
+      runId: run.raw,
+      expectedLine: before.cursorLine,
+      expectedSeq: before.seq,
+      events: [],
+      cursor: { line: before.cursorLine, byteOffset: Number(before.cursorByteOffset), lastLineHash: "0".repeat(64) },
+      projection: {
+        state: "FAILED", stateReason: "stale_view", runtimeRunId: null, iteration: null, divergence: {}, health: "CRITICAL", healthReasons: [],
+        approval: null, gates: null, stuck: null, lastEventName: null, lastEventAt: null, facts: {}, ingestStatus: "FORKED", ingestError: "stale", needsIntervention: true,
+      },
+      stateChanged: true,
+      transition: null,
+      intents: [],
+    });
+    await expect(stale).rejects.toBeInstanceOf(CursorConflict);
+    const after = await server.app.db.run.findUniqueOrThrow({ where: { id: run.raw } });
+    expect(after).toMatchObject({ ingestStatus: "OK", cursorLineHash: before.cursorLineHash, state: "COMPLETE" });
   });
 
   it("an events file that vanishes after lines were ingested is a fork", async () => {
