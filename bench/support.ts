@@ -8,7 +8,9 @@ import { startServer, type RunningServer } from "../src/server";
 export async function benchServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "ops-bench-"));
   chmodSync(dataDir, 0o755);
-  return startServer(loadConfig({ PORT: "0", OPS_DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env }));
+  // OPS_CLUSTER from the shell lets a bench compare the single-process path with the cluster path.
+  const cluster = process.env.OPS_CLUSTER ? { OPS_CLUSTER: process.env.OPS_CLUSTER } : {};
+  return startServer(loadConfig({ PORT: "0", OPS_DATA_DIR: dataDir, LOG_LEVEL: "warn", ...cluster, ...env }));
 }
 
 export function percentile(sorted: number[], p: number): number {

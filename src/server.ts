@@ -91,7 +91,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   const transports = createTransportFactory({ config });
   const bus = new ClusterBus();
   const cluster =
-    config.OPS_CLUSTER === "on"
+    (config.OPS_CLUSTER ?? (config.DATABASE_URL ? "on" : "off")) === "on"
       ? new Cluster({
           replicaId: config.OPS_REPLICA_ID ?? defaultReplicaId(),
           ttlMs: config.OPS_LEASE_TTL_MS,
@@ -106,7 +106,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster };
   const app = partial as App;
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
-  app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(process.env["OPS_INTENT_DEADLINES_MS"]) });
+  app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.

@@ -28,6 +28,13 @@ export const settings = {
   OPS_POLL_INTERVAL_MS: { schema: positiveMs.default(2000), help: "How often each run is polled (jittered; backs off on errors)" },
   OPS_STALE_AFTER_MS: { schema: positiveMs.default(300_000), help: "A RUNNING run with no event for this long is reported stale" },
   OPS_INTENT_DEADLINE_MS: { schema: positiveMs.default(60_000), help: "How long a control intent waits for evidence before it is AMBIGUOUS" },
+  OPS_INTENT_DEADLINES_MS: {
+    schema: z
+      .string()
+      .regex(/^(CANCEL|APPROVE|REJECT|PAUSE|RESUME|START)=\d+(,(CANCEL|APPROVE|REJECT|PAUSE|RESUME|START)=\d+)*$/, "expected KIND=milliseconds,... (kinds: CANCEL APPROVE REJECT PAUSE RESUME START)")
+      .optional(),
+    help: "Per-intent deadlines on top of OPS_INTENT_DEADLINE_MS, e.g. APPROVE=180000,START=30000",
+  },
   OPS_HEALTH_PROFILE: { schema: z.enum(["strict", "balanced", "relaxed"]).default("balanced"), help: "Default health threshold profile" },
   OPS_TOKENS: {
     schema: z.string().optional(),
@@ -39,8 +46,8 @@ export const settings = {
   SUPERLOOP_BIN: { schema: z.string().min(1).default("superloop.sh"), help: "The Superloop CLI used by the local transport for control intents" },
   SPRITES_API_URL: { schema: z.string().url().default("https://api.sprites.dev"), help: "Base URL of the Fly.io Sprites API" },
   OPS_CLUSTER: {
-    schema: z.enum(["on", "off"]).default("on"),
-    help: "on = leases (one replica polls each run) and LISTEN/NOTIFY fan-out, so several replicas can share DATABASE_URL; off = one process, in-process fan-out only",
+    schema: z.enum(["on", "off"]).optional(),
+    help: "on = leases (one replica polls each run) and LISTEN/NOTIFY fan-out, so several replicas can share DATABASE_URL; off = one process, in-process fan-out only. Default: on with DATABASE_URL, off with the embedded database (no other replica can reach it)",
   },
   OPS_REPLICA_ID: {
     schema: z.string().regex(/^[A-Za-z0-9._:@-]{1,49}$/, "letters, digits and . _ : @ - only (at most 49)").optional(),
