@@ -102,7 +102,8 @@ async function benchMain(): Promise<void> {
   }, 1000);
   guard.unref();
 
-  const a = await benchServer({ OPS_POLL_INTERVAL_MS: "600000", OPS_REPLICA_ID: "bench-a", LOG_LEVEL: "error" });
+  // Replica B joins A's embedded database, so A runs in cluster mode explicitly (its default there is off).
+  const a = await benchServer({ OPS_POLL_INTERVAL_MS: "600000", OPS_REPLICA_ID: "bench-a", LOG_LEVEL: "error", OPS_CLUSTER: "on" });
   const repo = mkdtempSync(path.join(tmpdir(), "ops-fanout-"));
   mkdirSync(path.join(repo, ".superloop", "loops", "demo-loop"), { recursive: true });
   const { run, sprite } = await registerSprite(a.app, { name: "fanout", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" }, "bench");
