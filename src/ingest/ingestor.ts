@@ -245,11 +245,13 @@ export class Ingestor {
         if (!page.hasMore || pageError || rows.length === 0) break;
       }
     } else {
-      await this.evaluateAndCommit(entry, facts, [], null, {}, fence, current, stored);
+      const committed = await this.evaluateAndCommit(entry, facts, [], null, {}, fence, current, stored);
+      if (!committed) return;
+      current = committed.run;
     }
     entry.lastFingerprint = fingerprint;
-    const after = await this.app.db.run.findUnique({ where: { id: runId }, select: { state: true, health: true, intents: { select: { stage: true } } } });
-    entry.timeSensitive = !after || after.state === "RUNNING" || after.health !== "HEALTHY" || after.intents.some((i) => !TERMINAL.has(i.stage));
+    // `current` is the run as committed by this poll (or as read, when nothing changed): no need to re-read it.
+    entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || current.intents.some((i) => !TERMINAL.has(i.stage));
   }
 
   private async loadRun(runId: string): Promise<RunWithIntents | null> {
