@@ -14,13 +14,9 @@ export interface ResetResult {
   deletedEvents: number;
 }
 
-/** ADOPT_CURRENT needs the file's current end: read it through the run's transport without storing. */
-export async function currentEnd(app: App, runId: string): Promise<EventCursor> {
-  return app.ingestor.currentEnd(runId);
-}
-
 export async function resetRunCursor(app: App, runId: string, mode: ResetMode, actor: string, note: string | null): Promise<ResetResult> {
-  const end = mode === "ADOPT_CURRENT" ? await currentEnd(app, runId) : { line: 0, byteOffset: 0, lastLineHash: null };
+  // ADOPT_CURRENT needs the file's current end: read through the run's transport without storing anything.
+  const end: EventCursor = mode === "ADOPT_CURRENT" ? await app.ingestor.currentEnd(runId) : { line: 0, byteOffset: 0, lastLineHash: null };
   const client = await app.pool.connect();
   let result: ResetResult;
   let seq: number;
