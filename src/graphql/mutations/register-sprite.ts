@@ -2,7 +2,7 @@ import { ZodError } from "zod";
 import type { Run, Sprite } from "../../generated/prisma/client";
 import { PolicyViolationError } from "../../registry/errors";
 import { addRun, HEALTH_PROFILE_NAMES, registerSprite } from "../../registry/register";
-import { LOOP_ID, SPRITE_NAME } from "../../registry/names";
+import { loopIdSchema, repoPathSchema, SPRITE_NAME } from "../../registry/names";
 import { ENV_VAR_NAME } from "../../registry/transport-config";
 import { builder } from "../builder";
 import { hasRole } from "../context";
@@ -36,17 +36,8 @@ const RegisterSpriteInput = builder.inputType("RegisterSpriteInput", {
   fields: (t) => ({
     name: t.string({ required: true, validate: { regex: [SPRITE_NAME, { message: "sprite name must be lowercase letters, digits and dashes (max 63)" }] } }),
     transport: t.field({ type: TransportKindEnum, required: true }),
-    repoPath: t.string({
-      required: true,
-      validate: { maxLength: 4096, refine: [(p: string) => p.startsWith("/"), { message: "repo path must be absolute" }] },
-    }),
-    loopId: t.string({
-      required: true,
-      validate: {
-        regex: [LOOP_ID, { message: "loop id must be a plain name (letters, digits, . _ -), not a path" }],
-        refine: [(s: string) => s !== "." && s !== "..", { message: "loop id must be a plain name, not a path" }],
-      },
-    }),
+    repoPath: t.string({ required: true, validate: { schema: repoPathSchema } }),
+    loopId: t.string({ required: true, validate: { schema: loopIdSchema } }),
     agentUrl: t.string({ required: false, description: "SPRITE_SERVICE: the agent's base URL", validate: { url: true, maxLength: 2048 } }),
     agentTokenEnv: t.string({ required: false, description: "SPRITE_SERVICE: NAME of the env var holding the agent token", validate: { regex: [ENV_VAR_NAME, { message: ENV_NAME_MESSAGE }] } }),
     spritesApiName: t.string({ required: false, description: "SPRITES_API: the Sprite's name in the API (default: name)", validate: { regex: [SPRITE_NAME, { message: "must be lowercase letters, digits and dashes" }] } }),
@@ -79,17 +70,8 @@ builder.objectType(PolicyViolationError, {
 const AddRunInput = builder.inputType("AddRunInput", {
   fields: (t) => ({
     sprite: t.string({ required: true, description: "Name of a registered Sprite" }),
-    repoPath: t.string({
-      required: true,
-      validate: { maxLength: 4096, refine: [(p: string) => p.startsWith("/"), { message: "repo path must be absolute" }] },
-    }),
-    loopId: t.string({
-      required: true,
-      validate: {
-        regex: [LOOP_ID, { message: "loop id must be a plain name (letters, digits, . _ -), not a path" }],
-        refine: [(s: string) => s !== "." && s !== "..", { message: "loop id must be a plain name, not a path" }],
-      },
-    }),
+    repoPath: t.string({ required: true, validate: { schema: repoPathSchema } }),
+    loopId: t.string({ required: true, validate: { schema: loopIdSchema } }),
   }),
 });
 
