@@ -112,12 +112,32 @@ interface ResolvedStart {
   lastLineHash: string | null;
 }
 
-function forkError(message: string, details: Record<string, unknown>): AdapterError {
+/** The file no longer matches what was ingested. Exported so every transport fails with the same words. */
+export function cursorForkError(message: string, details: Record<string, unknown>): AdapterError {
   return new AdapterError(
     "cursor_fork",
     `${message}; ingestion must stop until an operator resets the cursor (replay from start or adopt the new file)`,
     details,
   );
+}
+
+/**
+ * There is no events.jsonl. A loop that has not run yet has none: an empty page, not an error. A file that
+ * vanished after lines were read from it is a fork.
+ */
+export function pageWithoutEventsFile(cursor: EventCursor | LineOnlyCursor): EventsPage {
+  if (cursor.line === 0) {
+    return {
+      envelopes: [],
+      lines: [],
+      cursor: { line: 0, byteOffset: 0, lastLineHash: null, pendingBytes: 0, fileSize: 0, mtimeMs: 0 },
+      eventLineCount: 0,
+      eventLineCountExact: true,
+      hasMore: false,
+      eventsFileExists: false,
+    };
+  }
+  throw cursorForkError(`events.jsonl no longer exists but the cursor is at line ${cursor.line}`, { expected: { ...cursor }, actual: { exists: false } });
 }
 
 /**
@@ -128,28 +148,28 @@ async function verifyFullCursor(fh: FileHandle, size: number, cursor: EventCurso
   const expected = { line: cursor.line, byteOffset: cursor.byteOffset, lastLineHash: cursor.lastLineHash };
   if (cursor.line === 0) return { line: 0, byteOffset: 0, lastLineHash: null };
   if (cursor.byteOffset > size) {
-    throw forkError(`events.jsonl is ${size} bytes, shorter than the cursor at byte ${cursor.byteOffset} (line ${cursor.line})`, {
+    throw cursorForkError(`events.jsonl is ${size} bytes, shorter than the cursor at byte ${cursor.byteOffset} (line ${cursor.line})`, {
       expected,
       actual: { fileSize: size },
     });
   }
   const terminator = await readAt(fh, cursor.byteOffset - 1, 1);
   if (terminator.length !== 1 || terminator[0] !== NEWLINE) {
-    throw forkError(`events.jsonl has no line end at byte ${cursor.byteOffset} where line ${cursor.line} ended`, {
+    throw cursorForkError(`events.jsonl has no line end at byte ${cursor.byteOffset} where line ${cursor.line} ended`, {
       expected,
       actual: { fileSize: size, byteAtCursor: terminator.length === 1 ? terminator[0] : null },
     });
   }
   const previous = await readLineEndingAt(fh, cursor.byteOffset - 1);
   if (previous.kind !== "line") {
-    throw forkError(`the line before byte ${cursor.byteOffset} cannot be the ingested line ${cursor.line}`, {
+    throw cursorForkError(`the line before byte ${cursor.byteOffset} cannot be the ingested line ${cursor.line}`, {
       expected,
       actual: { fileSize: size, reason: previous.kind },
     });
   }
   const actualHash = sha256Hex(previous.bytes);
   if (cursor.lastLineHash !== null && actualHash !== cursor.lastLineHash) {
-    throw forkError(`line ${cursor.line} of events.jsonl changed since it was ingested (rewrite)`, {
+    throw cursorForkError(`line ${cursor.line} of events.jsonl changed since it was ingested (rewrite)`, {
       expected,
       actual: { fileSize: size, lineStart: previous.start, lastLineHash: actualHash },
     });
@@ -209,24 +229,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
   }
 
   const fh = await openOrNull(paths.events);
-  if (fh === null) {
-    if (opts.cursor.line === 0) {
-      // A loop that has not run yet has no events.jsonl: an empty page, not an error.
-      return {
-        envelopes: [],
-        lines: [],
-        cursor: { line: 0, byteOffset: 0, lastLineHash: null, pendingBytes: 0, fileSize: 0, mtimeMs: 0 },
-        eventLineCount: 0,
-        eventLineCountExact: true,
-        hasMore: false,
-        eventsFileExists: false,
-      };
-    }
-    throw forkError(`events.jsonl no longer exists but the cursor is at line ${opts.cursor.line}`, {
-      expected: { ...opts.cursor },
-      actual: { exists: false },
-    });
-  }
+  if (fh === null) return pageWithoutEventsFile(opts.cursor);
 
   try {
     const stat = await fh.stat();

@@ -17,6 +17,8 @@ export { envelopeFromLine, parseEventLine, eventName, iterationOf, type Envelope
 export {
   readEventsAfter,
   statEvents,
+  cursorForkError,
+  pageWithoutEventsFile,
   MAX_PAGE_LIMIT,
   type EventCursor,
   type LineOnlyCursor,

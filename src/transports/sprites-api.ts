@@ -2,6 +2,8 @@ import path from "node:path";
 import type { z } from "zod";
 import {
   AdapterError,
+  cursorForkError,
+  pageWithoutEventsFile,
   buildControlArgv,
   envelopeFromLine,
   lastSummaryEntry,
@@ -64,13 +66,6 @@ interface RunCache {
   fingerprint?: string;
 }
 
-function forkError(message: string, details: Record<string, unknown>): AdapterError {
-  return new AdapterError(
-    "cursor_fork",
-    `${message}; ingestion must stop until an operator resets the cursor (replay from start or adopt the new file)`,
-    details,
-  );
-}
 
 function parseArtifact<S extends z.ZodType>(bytes: Buffer, relativePath: string, schema: S): z.infer<S> {
   const text = decodeUtf8(bytes);
@@ -297,20 +292,7 @@ export class SpritesApiTransport implements Transport {
     const start = Math.max(0, cursor.byteOffset - BACK_WINDOW);
     const requested = cursor.byteOffset - start + this.chunk;
     const bytes = await this.readRange(p.events, start, requested);
-    if (bytes === null) {
-      if (cursor.line === 0) {
-        return {
-          envelopes: [],
-          lines: [],
-          cursor: { line: 0, byteOffset: 0, lastLineHash: null, pendingBytes: 0, fileSize: 0, mtimeMs: 0 },
-          eventLineCount: 0,
-          eventLineCountExact: true,
-          hasMore: false,
-          eventsFileExists: false,
-        };
-      }
-      throw forkError(`events.jsonl no longer exists but the cursor is at line ${cursor.line}`, { expected: { ...cursor }, actual: { exists: false } });
-    }
+    if (bytes === null) return pageWithoutEventsFile(cursor);
     const eof = bytes.length < requested;
     const seenSize = start + bytes.length;
     const rel = cursor.byteOffset - start;
@@ -319,10 +301,10 @@ export class SpritesApiTransport implements Transport {
     if (cursor.line > 0) {
       const expected = { line: cursor.line, byteOffset: cursor.byteOffset, lastLineHash: cursor.lastLineHash };
       if (seenSize < cursor.byteOffset) {
-        throw forkError(`events.jsonl is ${seenSize} bytes, shorter than the cursor at byte ${cursor.byteOffset} (line ${cursor.line})`, { expected, actual: { fileSize: seenSize } });
+        throw cursorForkError(`events.jsonl is ${seenSize} bytes, shorter than the cursor at byte ${cursor.byteOffset} (line ${cursor.line})`, { expected, actual: { fileSize: seenSize } });
       }
       if (bytes[rel - 1] !== 0x0a) {
-        throw forkError(`events.jsonl has no line end at byte ${cursor.byteOffset} where line ${cursor.line} ended`, {
+        throw cursorForkError(`events.jsonl has no line end at byte ${cursor.byteOffset} where line ${cursor.line} ended`, {
           expected,
           actual: { fileSize: seenSize, byteAtCursor: bytes[rel - 1] ?? null },
         });
@@ -338,11 +320,11 @@ export class SpritesApiTransport implements Transport {
         if (back !== null && back.length === cursor.byteOffset - backStart && (backNl !== -1 || backStart === 0)) line = back.subarray(backNl + 1, back.length - 1);
       }
       if (line === null) {
-        throw forkError(`the line before byte ${cursor.byteOffset} cannot be the ingested line ${cursor.line}`, { expected, actual: { fileSize: seenSize, reason: "too_long" } });
+        throw cursorForkError(`the line before byte ${cursor.byteOffset} cannot be the ingested line ${cursor.line}`, { expected, actual: { fileSize: seenSize, reason: "too_long" } });
       }
       const actualHash = sha256Hex(line);
       if (cursor.lastLineHash !== null && actualHash !== cursor.lastLineHash) {
-        throw forkError(`line ${cursor.line} of events.jsonl changed since it was ingested (rewrite)`, {
+        throw cursorForkError(`line ${cursor.line} of events.jsonl changed since it was ingested (rewrite)`, {
           expected,
           actual: { fileSize: seenSize, lastLineHash: actualHash },
         });
