@@ -1,4 +1,5 @@
 import {
+  type EventsResponseCursor,
   EventsResponseCursorSchema,
   EventsResponseSchema,
   FactsResponseSchema,
@@ -7,12 +8,25 @@ import {
 import { z } from "zod";
 import { summarizeIssues } from "./artifacts";
 import { ADAPTER_ERROR_CODES, AdapterError, type AdapterErrorCode } from "./errors";
+import { isoNow } from "./event-envelope";
 import type { EventCursor, EventsPage, LineOnlyCursor } from "./events-reader";
 import type { RuntimeFacts } from "./runtime-facts";
 
 // Client side of the agent's HTTP protocol, pure (no I/O): the manager's `sprite_service` transport builds its
 // requests and turns the answers back into the same EventsPage / RuntimeFacts / AdapterError the local
 // transport gets in-process, so both produce identical results for the same files.
+
+/** The `cursor` of an events answer (agent and CLI alike); its fields feed the next request. */
+export function responseCursor(page: EventsPage): EventsResponseCursor {
+  return {
+    eventLineOffset: page.cursor.line,
+    eventLineCount: page.eventLineCount,
+    byteOffset: page.cursor.byteOffset,
+    lastLineHash: page.cursor.lastLineHash,
+    pendingBytes: page.cursor.pendingBytes,
+    updatedAt: isoNow(),
+  };
+}
 
 export interface EventsRequest {
   loopId: string;

@@ -10,8 +10,8 @@ import {
   SCHEMA_VERSION,
   SnapshotQuerySchema,
   type ControlResult,
-  type EventsResponseCursor,
 } from "../src/contract";
+import { responseCursor } from "./agent-protocol";
 import { executeControl, parseIntent } from "./control";
 import { AdapterError, errorMessage, httpStatusFor, httpStatusForCode, isAdapterError, type AdapterErrorCode } from "./errors";
 import { isoNow } from "./event-envelope";
@@ -130,16 +130,6 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-function responseCursor(page: EventsPage): EventsResponseCursor {
-  return {
-    eventLineOffset: page.cursor.line,
-    eventLineCount: page.eventLineCount,
-    byteOffset: page.cursor.byteOffset,
-    lastLineHash: page.cursor.lastLineHash,
-    pendingBytes: page.cursor.pendingBytes,
-    updatedAt: isoNow(),
-  };
-}
 
 /** The sprite agent: `/healthz` and `/ops/*`, wire-compatible with the earlier Python sprite service. */
 export function createAgentServer(opts: AgentServerOptions): AgentServer {

@@ -4,10 +4,10 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { SCHEMA_VERSION } from "../src/contract";
+import { responseCursor } from "./agent-protocol";
 import { createAgentServer } from "./agent-server";
 import { executeControl, parseIntent } from "./control";
 import { errorMessage, isAdapterError } from "./errors";
-import { isoNow } from "./event-envelope";
 import { readEventsAfter, type EventCursor, type LineOnlyCursor } from "./events-reader";
 import { IdempotencyStore } from "./idempotency-store";
 import { readSnapshot } from "./snapshot";
@@ -142,14 +142,7 @@ async function runEvents(args: Args, io: CliIo): Promise<number> {
     schemaVersion: SCHEMA_VERSION,
     source: { repoPath: path.resolve(repoPath), loopId },
     events: page.envelopes,
-    cursor: {
-      eventLineOffset: page.cursor.line,
-      eventLineCount: page.eventLineCount,
-      byteOffset: page.cursor.byteOffset,
-      lastLineHash: page.cursor.lastLineHash,
-      pendingBytes: page.cursor.pendingBytes,
-      updatedAt: isoNow(),
-    },
+    cursor: responseCursor(page),
     hasMore: page.hasMore,
     eventsFileExists: page.eventsFileExists,
   };
