@@ -1,6 +1,4 @@
-import { realpathSync } from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { SCHEMA_VERSION } from "../src/contract";
@@ -10,6 +8,7 @@ import { executeControl, parseIntent } from "./control";
 import { errorMessage, isAdapterError } from "./errors";
 import { readEventsAfter, type EventCursor, type LineOnlyCursor } from "./events-reader";
 import { IdempotencyStore } from "./idempotency-store";
+import { isMainModule } from "./main-module";
 import { readSnapshot } from "./snapshot";
 
 // superloop-ops-agent: the same library as the manager's local transport, as a CLI and an HTTP service.
@@ -246,17 +245,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
   }
 }
 
-function invokedDirectly(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return pathToFileURL(realpathSync(entry)).href === import.meta.url;
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
+if (isMainModule(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,7 +1,8 @@
-import { realpathSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
+import { isMainModule } from "../adapters/main-module";
 
 // Bundles the sprite agent (adapters/cli.ts + src/contract + zod) into one ESM file that runs with plain
 // `node` inside a Sprite: no node_modules to install there.
@@ -46,17 +47,7 @@ export async function buildAgent(opts: { outfile?: string; minify?: boolean } = 
   return { outfile, bytes: statSync(outfile).size };
 }
 
-function invokedDirectly(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return pathToFileURL(realpathSync(entry)).href === import.meta.url;
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
+if (isMainModule(import.meta.url)) {
   buildAgent({ minify: process.argv.includes("--minify") }).then(
     ({ outfile, bytes }) => {
       process.stdout.write(`${JSON.stringify({ ok: true, outfile: path.relative(process.cwd(), outfile), bytes })}\n`);
