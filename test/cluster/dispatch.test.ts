@@ -1,14 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dispatchOrForward, shouldDispatchLocally } from "../../src/cluster/dispatch";
-import { loadConfig } from "../../src/config/config";
-import { startServer, type RunningServer } from "../../src/server";
+import type { RunningServer } from "../../src/server";
 import { createTestDatabase } from "../support/db";
 import { register, waitFor } from "../support/runs";
+import { startTestServer } from "../support/server";
 import { freshRepo } from "./helpers";
 
 // Control dispatch across replicas: only the lease holder dispatches; an intent requested through another
@@ -22,9 +19,7 @@ let db: pg.Client;
 const calls: { replica: string; intentId: string }[] = [];
 
 async function replica(id: string): Promise<RunningServer> {
-  const s = await startServer(
-    loadConfig({ PORT: "0", DATABASE_URL: url, OPS_DATA_DIR: mkdtempSync(path.join(tmpdir(), "ops-cl-")), LOG_LEVEL: "silent", OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500" }),
-  );
+  const s = await startTestServer({ DATABASE_URL: url, OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500" });
   // Stand-in for src/control: record the call, then move the intent on as the real dispatcher would.
   s.app.dispatchIntent = async (intentId) => {
     calls.push({ replica: id, intentId });

@@ -1,13 +1,10 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/config";
-import { startServer, type RunningServer } from "../../src/server";
+import type { RunningServer } from "../../src/server";
 import { collect, gql, wsClient } from "../support/clients";
 import { createTestDatabase } from "../support/db";
 import { register, waitFor } from "../support/runs";
+import { startTestServer } from "../support/server";
 import { append, freshRepo, line, setRunning, setStopped } from "./helpers";
 
 // Two replicas in one process on one database: what one commits reaches the other's subscribers through
@@ -18,10 +15,8 @@ let a: RunningServer;
 let b: RunningServer;
 let db: pg.Client;
 
-async function replica(id: string): Promise<RunningServer> {
-  return startServer(
-    loadConfig({ PORT: "0", DATABASE_URL: url, OPS_DATA_DIR: mkdtempSync(path.join(tmpdir(), "ops-cl-")), LOG_LEVEL: "silent", OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "200" }),
-  );
+function replica(id: string): Promise<RunningServer> {
+  return startTestServer({ DATABASE_URL: url, OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "200" });
 }
 
 beforeAll(async () => {

@@ -1,11 +1,11 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadConfig } from "../../src/config/config";
 import type { DemoOptions } from "../../src/demo/driver";
-import { startServer, type RunningServer } from "../../src/server";
+import type { RunningServer } from "../../src/server";
 import { createTestDatabase } from "../support/db";
 import { gql } from "../support/clients";
+import { startTestServer } from "../support/server";
 
 /** A real manager with the demo fleet (OPS_DEMO=1), sped up for tests. Pass dataDir/databaseUrl again to re-run a demo. */
 export async function startDemoServer(opts: { dataDir?: string; databaseUrl?: string; demo?: DemoOptions; env?: Record<string, string> } = {}): Promise<{
@@ -15,17 +15,10 @@ export async function startDemoServer(opts: { dataDir?: string; databaseUrl?: st
 }> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), "ops-demo-"));
   const databaseUrl = opts.databaseUrl ?? (await createTestDatabase());
-  const config = loadConfig({
-    PORT: "0",
-    HOST: "127.0.0.1",
-    DATABASE_URL: databaseUrl,
-    OPS_DATA_DIR: dataDir,
-    OPS_DEMO: "1",
-    OPS_POLL_INTERVAL_MS: "250",
-    LOG_LEVEL: "silent",
-    ...opts.env,
-  });
-  const server = await startServer(config, { demo: { speed: 0.05, pollIntervalMs: 250, ...opts.demo } });
+  const server = await startTestServer(
+    { DATABASE_URL: databaseUrl, OPS_DATA_DIR: dataDir, OPS_DEMO: "1", OPS_POLL_INTERVAL_MS: "250", ...opts.env },
+    { demo: { speed: 0.05, pollIntervalMs: 250, ...opts.demo } },
+  );
   return { server, dataDir, databaseUrl };
 }
 
