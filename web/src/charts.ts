@@ -27,7 +27,7 @@ export const SILENT_BUCKETS = 3;
  * Event-rate sparkline, oldest bucket left. `data-recent` is the count in the newest SILENT_BUCKETS buckets: a
  * stuck run draws a flat line at the bottom there.
  */
-export function sparkline(values: readonly number[], bucketSeconds: number, width = 120, height = 24): SVGSVGElement {
+export function sparkline(values: readonly number[], bucketSeconds: number, opts: { expectActivity: boolean }, width = 120, height = 24): SVGSVGElement {
   const max = Math.max(1, ...values);
   const step = values.length > 1 ? width / (values.length - 1) : width;
   const y = (v: number) => (height - 2 - (v / max) * (height - 4)).toFixed(1);
@@ -35,10 +35,12 @@ export function sparkline(values: readonly number[], bucketSeconds: number, widt
   const recent = values.slice(-SILENT_BUCKETS).reduce((a, b) => a + b, 0);
   const total = values.reduce((a, b) => a + b, 0);
   const minutes = Math.round((values.length * bucketSeconds) / 60);
-  const label = `${total} events in the last ${minutes} min; ${recent} in the last ${SILENT_BUCKETS * bucketSeconds} s`;
+  // Silence only alarms while the run is supposed to be working (a finished run is quiet by nature).
+  const silent = opts.expectActivity && recent === 0;
+  const label = `${total} events in the last ${minutes} min; ${recent} in the last ${SILENT_BUCKETS * bucketSeconds} s${silent ? " — silent while running" : ""}`;
   const el = svg(
     "svg",
-    { class: `spark${recent === 0 ? " flat" : ""}`, viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label, "data-recent": recent, "data-total": total },
+    { class: `spark${recent === 0 ? " flat" : ""}${silent ? " silent" : ""}`, viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label, "data-recent": recent, "data-total": total },
     svg("line", { x1: 0, x2: width, y1: height - 2, y2: height - 2, class: "base" }),
     svg("polyline", { points, fill: "none" }),
   );
@@ -124,7 +126,9 @@ export function swimlane(spans: readonly Span[], now = Date.now()): SVGSVGElemen
     const longest = Math.max(1, ...inCol.map(dur));
     for (const s of inCol) {
       const r = roles.indexOf(s.role);
-      const w = Math.max(6, ((colW - 8) * dur(s)) / longest);
+      // Runtime timestamps have a one-second resolution: a turn is at least a third of its column, so short
+      // turns stay visible and a long one still stands out.
+      const w = (colW - 8) * (0.35 + (0.65 * dur(s)) / longest);
       const text = `${s.role}, iteration ${s.iteration ?? "?"}${multiAttempt ? ` (attempt ${s.attempt})` : ""}: ${s.status}${s.durationMs !== null ? `, ${fmtDuration(s.durationMs)}` : s.status === "running" ? `, running for ${fmtDuration(dur(s))}` : ""}`;
       const rect = svg("rect", {
         x: labelW + i * colW + 2,

@@ -64,7 +64,7 @@ function runsTable(runs: RunRow[]): HTMLElement {
           h("td", { class: "reason", "data-label": "Reason" }, r.stateReason),
           h("td", { "data-label": "Health" }, healthBadge(r.health.status), r.health.reasons.length ? h("span", { class: "muted small" }, ` ${r.health.reasons.map((x) => x.code).join(", ")}`) : null),
           h("td", { class: "num", "data-label": "Progress" }, progressBar(r.iteration, r.maxIterations ?? null)),
-          history ? h("td", { class: "spark-cell", "data-label": "Activity" }, r.eventRate ? sparkline(r.eventRate, SPARK_SECONDS) : "—") : null,
+          history ? h("td", { class: "spark-cell", "data-label": "Activity" }, r.eventRate ? sparkline(r.eventRate, SPARK_SECONDS, { expectActivity: r.state === "RUNNING" }) : "—") : null,
           history ? h("td", { class: "num", "data-label": "Restarts" }, String(r.restartCount ?? 0)) : null,
           h("td", { "data-label": "Last event" }, r.lastEventName ? h("span", {}, h("code", {}, r.lastEventName), " ", time(r.lastEventAt)) : "—"),
         ),

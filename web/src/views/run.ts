@@ -137,7 +137,7 @@ function signOffCard(run: RunDetail): HTMLElement {
           h("strong", {}, a.status === "approved" ? "Approved" : a.status === "rejected" ? "Rejected" : a.status),
           a.by ? [" by ", h("strong", {}, a.by)] : null,
           a.at ? [" ", time(a.at)] : null,
-          a.note ? [" — “", h("q", { class: "approval-note" }, a.note), "”"] : h("span", { class: "muted" }, " (no note)"),
+          a.note ? [" — ", h("q", { class: "approval-note" }, a.note)] : h("span", { class: "muted" }, " (no note)"),
           a.source === "intent" ? h("span", { class: "muted small" }, " (as requested here; the runtime has not recorded it yet)") : null,
         )
       : h("p", { class: "muted approver" }, s.approvalSkipped ? "No human approval was asked for." : "Not approved yet."),
@@ -206,13 +206,13 @@ export function runView(api: Api, runId: string): View {
     "div",
     { class: "run-body" },
     actions,
+    h("section", { class: "card", "aria-labelledby": "at-title" }, h("h3", { id: "at-title" }, "Attempts (runtime invocations)"), attempts),
     h(
       "div",
       { class: "run-grid" },
       h("section", { class: "card", "aria-labelledby": "so-title" }, h("h3", { id: "so-title" }, "Sign-off (last summary)"), signOff),
-      h("section", { class: "card", "aria-labelledby": "at-title" }, h("h3", { id: "at-title" }, "Attempts"), attempts),
+      h("section", { class: "card", "aria-labelledby": "sl-title" }, h("h3", { id: "sl-title" }, "Roles per iteration"), lanes),
     ),
-    h("section", { class: "card", "aria-labelledby": "sl-title" }, h("h3", { id: "sl-title" }, "Roles per iteration"), lanes),
     h(
       "div",
       { class: "run-grid" },
