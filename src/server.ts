@@ -14,7 +14,7 @@ import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
 import { pendingMigrations } from "./db/migrate";
-import { DEMO_SUPERLOOP_BIN, startDemo, type Demo, type DemoOptions } from "./demo/driver";
+import { startDemo, type Demo, type DemoOptions } from "./demo/driver";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
@@ -77,8 +77,6 @@ async function readiness(database: Database, cluster: Cluster | null, subscripti
 
 export async function startServer(config: Config, opts: { log?: Logger; demo?: DemoOptions } = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
-  // Demo runs are simulated: control intents against them must reach the simulator, not a real superloop.sh.
-  if (config.OPS_DEMO) config.SUPERLOOP_BIN = DEMO_SUPERLOOP_BIN;
   const web = createWebAssets(log);
   const tokens = parseTokens(config.OPS_TOKENS);
   if (tokens.open) {
