@@ -102,7 +102,7 @@ describe("alert delivery", () => {
     expect(new Set(tries.map((t) => t.json.dedupKey))).toEqual(new Set([`superloop-ops:run:${run.raw}:run_failed`]));
     const d = await waitFor(
       async () => (await gql(server.url, `{ alertDeliveries(sink: "flaky") { status attempts attemptLog { n httpStatus outcome } } }`)).data!.alertDeliveries,
-      (x: { status: string }[]) => x[0]?.status === "DELIVERED",
+      (x: { status: string; attempts: number; attemptLog: { httpStatus: number; outcome: string }[] }[]) => x[0]?.status === "DELIVERED",
       5000,
     );
     expect(d).toHaveLength(1);
