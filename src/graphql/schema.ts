@@ -18,6 +18,7 @@ import "./types/run-history";
 import "./mutations/control";
 import "./mutations/intervention-ack";
 import "./queries/audit";
+import "./types/alerts";
 import "./subscriptions/intent";
 import "./subscriptions/run-lifecycle";
 import "./subscriptions/run-events";
