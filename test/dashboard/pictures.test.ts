@@ -66,6 +66,9 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     await page.goto(base);
     await page.reload();
     await page.waitForSelector('tr[data-sprite="demo-complete"][data-state="COMPLETE"]', { timeout: 60_000 });
+    // demo Sprites exist: the header says DEMO, naming them
+    await page.locator("#demo-marker").waitFor({ state: "visible" });
+    expect(await page.locator("#demo-marker").getAttribute("title")).toContain("demo-stuck");
     const spark = (name: string) => page.locator(`tr[data-sprite="${name}"] svg.spark`);
     // The stuck agent wrote its first events at start-up, then nothing: once 30 s have passed, its newest buckets are empty.
     await expect.poll(async () => (await spark("demo-stuck").getAttribute("data-recent").catch(() => null)) ?? "none", { timeout: 70_000, interval: 2000 }).toBe("0");
