@@ -151,6 +151,7 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     await expect.poll(() => page.locator(".approver").textContent(), { timeout: 20_000 }).toMatch(/Approved by tester.*ship it/);
     expect(await page.locator('.gates li[data-gate="approval"]').getAttribute("data-verdict")).toBe("PASS");
     await page.screenshot({ path: path.join(ARTIFACTS, "run-signoff.png"), fullPage: true });
+    if (process.env.UPDATE_DOCS_SCREENSHOT) await page.screenshot({ path: path.join(DOCS, "dashboard-run.png"), fullPage: false });
   }, 120_000);
 
   it("cancel asks for confirmation: declining sends nothing, confirming sends the cancel", async () => {
@@ -200,6 +201,43 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     if (await inspect.count()) expect(await inspect.getAttribute("href")).toMatch(/^#\/run\//);
     await page.screenshot({ path: path.join(ARTIFACTS, "queue-resolved.png"), fullPage: true });
   }, 90_000);
+
+  it("Sprites: register, update and remove (after a confirmation) from the dashboard's forms", async () => {
+    const repo = mkdtempSync(path.join(tmpdir(), "ops-form-"));
+    mkdirSync(path.join(repo, ".superloop", "loops", "form-loop"), { recursive: true });
+    await page.goto(`${base}#/sprites`);
+    const form = page.locator("#register-form");
+    await form.waitFor();
+    await form.locator('input[name="name"]').fill("form-sprite");
+    await form.locator('input[name="repoPath"]').fill(repo);
+    await form.locator('input[name="loopId"]').fill("form-loop");
+    expect(await form.locator('input[name="agentUrl"]').isVisible()).toBe(false); // LOCAL: no agent fields
+    await form.locator('button[type="submit"]').click();
+    await expect.poll(() => form.locator(".action-status").textContent()).toBe("Register form-sprite: done");
+    const card = page.locator('article.sprite[data-sprite="form-sprite"]');
+    await card.waitFor();
+    expect(await card.locator(".sprite-runs").textContent()).toContain("form-loop");
+
+    // a refusal comes back in words
+    await form.locator('input[name="name"]').fill("form-sprite");
+    await form.locator('input[name="repoPath"]').fill(repo);
+    await form.locator('input[name="loopId"]').fill("form-loop");
+    await form.locator('button[type="submit"]').click();
+    await expect.poll(() => form.locator(".action-status").textContent()).toMatch(/Register form-sprite refused/);
+
+    await card.locator("summary").click();
+    await card.locator('input[name="pollIntervalMs"]').fill("4321");
+    await card.locator("form.update button[type=submit]").click();
+    await expect.poll(async () => (await api(`{ sprite(name: "form-sprite") { ... on Sprite { pollIntervalMs } } }`)).data?.sprite?.pollIntervalMs).toBe(4321);
+
+    await page.locator('article.sprite[data-sprite="form-sprite"] button[data-action="REMOVE"]').click();
+    await page.locator('dialog.confirm button[data-confirm="no"]').click();
+    expect(await page.locator('article.sprite[data-sprite="form-sprite"]').count()).toBe(1);
+    await page.locator('article.sprite[data-sprite="form-sprite"] button[data-action="REMOVE"]').click();
+    await page.locator('dialog.confirm button[data-confirm="yes"]').click();
+    await page.locator('article.sprite[data-sprite="form-sprite"]').waitFor({ state: "detached" });
+    expect(await page.locator(".sprites-view > .action-status").textContent()).toContain("Removed form-sprite");
+  }, 60_000);
 
   it("a bad run id says not found; at 390 px nothing scrolls sideways", async () => {
     await page.goto(`${base}#/run/no-such-run`);
