@@ -54,6 +54,7 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     page.setDefaultTimeout(20_000);
     await page.goto(base);
     await page.evaluate((t) => localStorage.setItem("superloop-ops.token", t), TOKEN);
+    await page.reload(); // the page reads the token when it loads; later hash-only navigations keep that page
     runs = await waitFor(() => demoRuns(server, TOKEN), (m) => m.size === FLEET.length, 30_000, "demo runs");
   }, 90_000);
 
@@ -103,10 +104,21 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     const r = await api(`mutation($id: ID!) { startRun(runId: $id, note: "try again") { __typename ... on Error { message } } }`, { id });
     expect(r.data?.startRun.__typename).toBe("ControlIntent");
     await page.goto(runUrl("demo-crash"));
-    await page.locator(".status-line .badge.state-COMPLETE").waitFor({ timeout: 40_000 });
+    await page
+      .locator(".status-line .badge.state-COMPLETE")
+      .waitFor({ timeout: 40_000 })
+      .catch(async (e: Error) => {
+        const q = await api(`query($id: ID!) { run(id: $id) { ... on Run { state stateReason intents(first: 5) { edges { node { kind stage error stages { stage observation } } } } } } }`, { id });
+        throw new Error(`${e.message}\nrun: ${JSON.stringify(q.data)}`);
+      });
     await expect.poll(() => page.locator("table.attempts tbody tr").count(), { timeout: 20_000 }).toBe(2);
     const rows = page.locator("table.attempts tbody tr");
-    expect(await rows.nth(0).getAttribute("data-outcome")).toBe("FAILED");
+    if ((await rows.nth(0).getAttribute("data-outcome")) !== "FAILED") {
+      // say what the history holds, not just that the outcome differs
+      const h = await api(`query($id: ID!) { run(id: $id) { ... on Run { attempts { outcome stopReason startedAt endedAt } transitions(last: 20) { edges { node { seq from to reason at } } } } } }`, { id });
+      const ev = await server.app.pool.query(`SELECT line, name, "timestamp", "ingestedAt" FROM "Event" e JOIN "Run" r ON r.id = e."runId" JOIN "Sprite" s ON s.id = r."spriteId" WHERE s.name = 'demo-crash' AND name IN ('loop_start','loop_complete') ORDER BY line`);
+      throw new Error(`attempts: ${JSON.stringify(h.data)}\nevents: ${JSON.stringify(ev.rows)}`);
+    }
     expect(await rows.nth(0).getAttribute("data-started-by")).toBe("runtime");
     expect(await rows.nth(1).getAttribute("data-outcome")).toBe("COMPLETE");
     expect(await rows.nth(1).getAttribute("data-started-by")).toBe("tester");
