@@ -1,3 +1,4 @@
+import { subscriptionOverflows } from "../../observability/metrics";
 import type { RunChanged } from "../../pubsub/topics";
 import { builder } from "../builder";
 import { localId } from "../ids";
@@ -31,6 +32,7 @@ builder.subscriptionFields((t) => ({
       try {
         for await (const d of sub) {
           if (d.kind === "overflow") {
+            subscriptionOverflows.inc({ subscription: "runLifecycleChanged" });
             const resync: Resync = { resyncRequired: true, reason: "subscriber_too_slow", lastSeq, lastCursor: null };
             yield resync;
             return;
