@@ -134,7 +134,7 @@ function preparePgdata(dataDir: string, user: ServerUser | null, runtimeDir: str
   }
   if (user && !userCan(user, "-w", pgdata)) {
     throw new EmbeddedUnavailableError(
-      `the PostgreSQL data directory ${pgdata} is not reachable or writable by user ${user.name} (a parent directory is not searchable by it, e.g. a 0700 home): set OPS_DATA_DIR to a directory others can search (e.g. /var/lib/superloop-ops/data), or set DATABASE_URL`,
+      `the PostgreSQL data directory ${pgdata} is not reachable or writable by user ${user.name} (a parent directory is not searchable by it, e.g. a 0700 home): set OPS_PG_RUNTIME_DIR or OPS_DATA_DIR to a directory others can search (e.g. /var/lib/superloop-ops), or set DATABASE_URL`,
     );
   }
   return pgdata;
