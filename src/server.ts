@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { getOperationAST, Kind, type DocumentNode, type ExecutionResult } from "graphql";
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionResult } from "graphql";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import pg from "pg";
 import { WebSocketServer } from "ws";
+import { AlertDispatcher } from "./alerts/dispatcher";
 import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
@@ -14,7 +15,7 @@ import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
 import { pendingMigrations } from "./db/migrate";
-import { DEMO_SUPERLOOP_BIN, startDemo, type Demo, type DemoOptions } from "./demo/driver";
+import { startDemo, type Demo, type DemoOptions } from "./demo/driver";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
@@ -23,6 +24,9 @@ import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
 import { createWebAssets } from "./web/serve";
+import { authenticateFirst, queryLimits } from "./security/limits-plugin";
+import { parseQueryLimits } from "./security/query-limits";
+import { guardRequest, LOOPBACK_HOST_NAMES, originAllowed, parseList, type OriginPolicy, type Refusal } from "./security/request-guards";
 
 // One port, one path: HTTP queries and mutations, SSE and graphql-ws subscriptions all on /graphql;
 // /health answers while the process lives, /ready only while the database is reachable and migrated.
@@ -74,8 +78,6 @@ async function readiness(database: Database, cluster: Cluster | null, subscripti
 
 export async function startServer(config: Config, opts: { log?: Logger; demo?: DemoOptions } = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
-  // Demo runs are simulated: control intents against them must reach the simulator, not a real superloop.sh.
-  if (config.OPS_DEMO) config.SUPERLOOP_BIN = DEMO_SUPERLOOP_BIN;
   const web = createWebAssets(log);
   const tokens = parseTokens(config.OPS_TOKENS);
   if (tokens.open) {
@@ -108,6 +110,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
+  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster });
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {
@@ -146,19 +149,45 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     throw e;
   }
 
+  app.alerts.start();
+
+  const originPolicy: OriginPolicy = {
+    allowedOrigins: parseList(config.OPS_ALLOWED_ORIGINS),
+    allowedHosts: LOOPBACK.has(config.HOST) ? [...LOOPBACK_HOST_NAMES, ...parseList(config.OPS_ALLOWED_HOSTS).map((h) => h.toLowerCase())] : null,
+  };
   const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
+    // Checked from Content-Length before the body is read (and while reading a chunked one): a named 413.
+    maxRequestBodySize: config.OPS_MAX_REQUEST_BYTES,
+    // Form-encoded and multipart bodies are what a cross-site <form> can send without a preflight.
+    multipart: false,
+    // Never reflect an arbitrary Origin with credentials: CORS headers only for the allowed origins.
+    cors: (request) => {
+      const origin = request.headers.get("origin");
+      if (!origin || !originAllowed(origin, request.headers.get("host") ?? undefined, originPolicy)) return false;
+      return { origin: [origin], credentials: true, methods: ["GET", "POST"], allowedHeaders: ["content-type", "authorization", "accept"] };
+    },
     landingPage: false,
     graphiql: { subscriptionsProtocol: "WS", title: "superloop-ops" },
     logging: { debug: () => {}, info: () => {}, warn: (...a) => log.warn(String(a[0])), error: (...a) => log.error(String(a[0])) },
     context: ({ request }) => ({ app, principal: tokens.verify(request.headers.get("authorization")) }),
-    plugins: [requirePrincipal()],
+    plugins: [authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal()],
   });
 
   const shared = new SharedResults<ExecutionResult>();
+  const refuse = (res: ServerResponse, r: Refusal) =>
+    res.writeHead(r.status, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ message: r.message, extensions: { code: r.code } }] }));
   const http = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    const refusal = guardRequest(
+      { method: req.method ?? "GET", host: req.headers.host, origin: req.headers.origin, contentType: req.headers["content-type"], graphql: path === "/graphql" },
+      originPolicy,
+    );
+    if (refusal) {
+      refuse(res, refusal);
+      return;
+    }
     if (path === "/health") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true }));
       return;
@@ -173,7 +202,17 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     yoga(req, res, { req });
   });
 
-  const wss = new WebSocketServer({ server: http, path: "/graphql" });
+  const wss = new WebSocketServer({
+    server: http,
+    path: "/graphql",
+    maxPayload: config.OPS_MAX_REQUEST_BYTES,
+    // Cross-site WebSocket hijacking: a browser page elsewhere may open a socket here; it always sends Origin.
+    verifyClient: (info, done) => {
+      const r = guardRequest({ method: "GET", host: info.req.headers.host, origin: info.req.headers.origin, contentType: undefined, graphql: true, upgrade: true }, originPolicy);
+      if (r) done(false, r.status, r.code);
+      else done(true);
+    },
+  });
   const wsServer = useServer<Record<string, unknown> | undefined, { principal?: Context["principal"] }>(
     {
       // Checked once at connection_init: returning false closes the socket with 4403 Forbidden.
@@ -191,7 +230,14 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
           socket: ctx.extra.socket,
           params,
         });
-        const document = parse(params.query);
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (e) {
+          // a syntax error or a refused limit (named): an error message to this subscription, not a closed socket
+          if (e instanceof GraphQLError) return [e];
+          throw e;
+        }
         const principal = ctx.extra.principal ?? null;
         const shareKey = SHAREABLE.has(rootFieldOf(document, params.operationName) ?? "")
           ? JSON.stringify([params.query, params.operationName ?? null, params.variables ?? null, principal?.name ?? null, principal?.role ?? null])
@@ -236,6 +282,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
       stopFleetFile();
       await cluster?.stop();
       await app.ingestor.stop();
+      await app.alerts?.stop();
       if (cluster) {
         const released = await cluster.release();
         log.info("leases released", { released });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryLimitsSpec } from "../security/query-limits";
 
 // Every setting comes from the environment, validated once at start-up. The table in `--help` and the
 // README is generated from `settings`, so the three never disagree.
@@ -39,6 +40,22 @@ export const settings = {
   OPS_TOKENS: {
     schema: z.string().optional(),
     help: "API tokens: name:role:token,... with role viewer | operator | admin. Unset: open, loopback only",
+  },
+  OPS_ALLOWED_ORIGINS: {
+    schema: z
+      .string()
+      .regex(/^(https?:\/\/[^\s,/*]+)(,https?:\/\/[^\s,/*]+)*$/, "expected scheme://host[:port],... (no wildcards)")
+      .optional(),
+    help: "Browser origins allowed to call the API (CORS, graphql-ws) besides the server's own. Unset: same origin only",
+  },
+  OPS_ALLOWED_HOSTS: {
+    schema: z.string().regex(/^[A-Za-z0-9.\[\]:-]+(,[A-Za-z0-9.\[\]:-]+)*$/, "expected host names separated by commas").optional(),
+    help: "On a loopback bind, Host header names accepted besides localhost, 127.0.0.1 and [::1] (DNS-rebinding guard)",
+  },
+  OPS_MAX_REQUEST_BYTES: { schema: z.coerce.number().int().min(1024).default(512 * 1024), help: "Largest request body (and graphql-ws message) accepted; larger ones get 413 before they are read" },
+  OPS_QUERY_LIMITS: {
+    schema: queryLimitsSpec.optional(),
+    help: "Overrides of the per-document limits checked before validation, e.g. cost=20000,aliases=10 (keys: tokens depth aliases fields directives cost; defaults tokens=30000 depth=20 aliases=50 fields=1000 directives=50 cost=50000)",
   },
   OPS_CONTROL_MODE: { schema: z.enum(["enabled", "disabled"]).default("enabled"), help: "disabled = passive mode: observe everything, refuse every control intent" },
   OPS_FLEET_FILE: { schema: z.string().optional(), help: "JSON fleet file loaded at start-up and on SIGHUP" },

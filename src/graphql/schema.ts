@@ -16,6 +16,7 @@ import "./mutations/run-ops";
 import "./types/intent";
 import "./mutations/control";
 import "./queries/audit";
+import "./types/alerts";
 import "./subscriptions/intent";
 import "./subscriptions/run-lifecycle";
 import "./subscriptions/run-events";

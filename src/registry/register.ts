@@ -37,6 +37,8 @@ export interface RegisterSpriteInput extends SpriteSettings {
   loopId: string;
   /** Pre-built config (older callers); merged under the explicit settings. */
   transportConfig?: Record<string, string>;
+  /** Only the demo driver sets this: a demo Sprite's control intents run the simulator (not exposed as input). */
+  demo?: boolean;
 }
 
 export interface AddRunInput {
@@ -125,6 +127,8 @@ export async function registerSprite(app: App, input: RegisterSpriteInput, actor
     pollIntervalMs: input.pollIntervalMs ?? null,
     healthProfile: profile,
     maxConcurrentRuns: input.maxConcurrentRuns ?? 1,
+    // Re-registering a demo name by hand makes it a real Sprite: the simulator must not act on it any more.
+    demo: input.demo ?? false,
     ...(input.controlMode ? { controlMode: input.controlMode } : {}),
   };
   let created: { sprite: Sprite; run: Run };

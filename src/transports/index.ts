@@ -2,6 +2,7 @@ import path from "node:path";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
 import { parseTransportConfig } from "../registry/transport-config";
+import { DEMO_SUPERLOOP_BIN } from "../demo/simulator-bin";
 import { DEFAULT_RETRY } from "./http";
 import { LocalTransport } from "./local";
 import { SpritesApiTransport } from "./sprites-api";
@@ -44,7 +45,10 @@ export interface TransportFactoryOptions {
  * instance, rebuilt when its transport settings change, so per-run caches never outlive a reconfiguration.
  */
 export function createTransportFactory(app: Pick<App, "config">, opts: TransportFactoryOptions = {}): { transportFor(sprite: Sprite): Transport; close(): Promise<void> } {
-  const local = new LocalTransport({ superloopBin: app.config.SUPERLOOP_BIN, logDir: path.resolve(app.config.OPS_DATA_DIR, "logs") });
+  const logDir = path.resolve(app.config.OPS_DATA_DIR, "logs");
+  const local = new LocalTransport({ superloopBin: app.config.SUPERLOOP_BIN, logDir });
+  // The runtime binary is per Sprite: only demo Sprites run the simulator, whatever mode the manager started in.
+  const demoLocal = new LocalTransport({ superloopBin: DEMO_SUPERLOOP_BIN, logDir });
   const remote = new Map<string, { key: string; transport: Transport }>();
   const build = (sprite: Sprite): Transport => {
     const parsed = parseTransportConfig(sprite.transportConfig);
@@ -71,7 +75,7 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
   };
   return {
     transportFor(sprite) {
-      if (sprite.transport === "LOCAL") return local;
+      if (sprite.transport === "LOCAL") return sprite.demo ? demoLocal : local;
       const key = JSON.stringify([sprite.transport, sprite.transportConfig]);
       const cached = remote.get(sprite.id);
       if (cached && cached.key === key) return cached.transport;
