@@ -110,8 +110,11 @@ async function labelsSelection(api: Api): Promise<string | null> {
   return `labels { ${names.join(" ")} }`;
 }
 
-/** The runs a selector picks, all pages, at most --limit. `extra` adds fields to each run (e.g. its intents). */
-export async function selectRuns(api: Api, sel: Selector, extra = ""): Promise<RunView[]> {
+/**
+ * The runs a selector picks, all pages, at most --limit. `extra` adds fields to each run (e.g. its intents);
+ * `pageSize` keeps such a query under the server's cost limit (each field counts once per item of its pages).
+ */
+export async function selectRuns(api: Api, sel: Selector, extra = "", pageSize = 100): Promise<RunView[]> {
   let labels = "";
   if (sel.label?.length) {
     const s = await labelsSelection(api);
@@ -128,8 +131,8 @@ export async function selectRuns(api: Api, sel: Selector, extra = ""): Promise<R
   let after: string | null = null;
   for (;;) {
     const page: { runs: { edges: { node: RunView }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } = await api.request(
-      `query($f: RunFilter, $after: String) { runs(first: 100, after: $after, filter: $f) { edges { node { ${fields} ${extra} } } pageInfo { hasNextPage endCursor } } }`,
-      { f: filter, after },
+      `query($f: RunFilter, $after: String, $first: Int) { runs(first: $first, after: $after, filter: $f) { edges { node { ${fields} ${extra} } } pageInfo { hasNextPage endCursor } } }`,
+      { f: filter, after, first: pageSize },
     );
     for (const { node } of page.runs.edges) {
       if (sel.health?.length && !sel.health.includes(node.health.status as (typeof HEALTH_STATUSES)[number])) continue;

@@ -61,7 +61,19 @@ function start(args: string[], o: CliOptions = {}) {
   };
 }
 
-const cli = (args: string[], o: CliOptions = {}) => start(args, o).done;
+// At most two short-lived opsctl processes at a time: the machine has two cores, shared with other test files.
+let running = 0;
+const queue: (() => void)[] = [];
+async function cli(args: string[], o: CliOptions = {}): Promise<Result> {
+  if (running >= 2) await new Promise<void>((r) => queue.push(r));
+  running++;
+  try {
+    return await start(args, o).done;
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
 
 let server: RunningServer;
 let failing: RunningServer;
@@ -110,14 +122,14 @@ describe("strict parsing", () => {
     expect(cases[7]!.stderr).toMatch(/--key/);
     expect(cases[8]!.stderr).toMatch(/name at least one run, or select runs/);
     expect(cases[9]!.stderr).toMatch(/--for/);
-  });
+  }, 90_000);
 
   it("under -o json a usage error is one JSON document on stderr", async () => {
     const r = await cli(["get", "runs", "--bogus", "-o", "json"]);
     expect(r.code).toBe(64);
     expect(r.stdout).toBe("");
     expect(JSON.parse(r.stderr)).toEqual({ error: { type: "UsageError", message: "unknown option '--bogus'", exit: 64 } });
-  });
+  }, 90_000);
 });
 
 describe("exit codes per failure class", () => {
@@ -167,7 +179,7 @@ describe("exit codes per failure class", () => {
     expect(JSON.parse(nf.stderr)).toMatchObject({ error: { type: "NotFound", exit: 3 } });
     const down = await cli(["get", "runs", "-o", "json"], { server: closed });
     expect(JSON.parse(down.stderr)).toMatchObject({ error: { type: "Unavailable", exit: 69 } });
-  });
+  }, 90_000);
 });
 
 describe("get and describe, every output format", () => {
@@ -203,7 +215,7 @@ describe("get and describe, every output format", () => {
     expect(jp.stdout).toContain("cli-complete=COMPLETE\n");
     expect(noHeaders.stdout).not.toMatch(/SPRITE/);
     expect(noHeaders.stdout.trim().split("\n").length).toBe(doc.items.length);
-  });
+  }, 90_000);
 
   it("selectors go to the API's RunFilter (and --health, --limit here); -o name output is accepted back as a run", async () => {
     const [byState, bySprite, intervention, limited, healthy, describeByName] = await Promise.all([
@@ -222,7 +234,7 @@ describe("get and describe, every output format", () => {
     expect(healthy.stdout).toContain(complete.raw);
     expect(healthy.stdout).not.toContain(approval.raw);
     expect(describeByName.stdout.trim()).toBe("AWAITING_APPROVAL");
-  });
+  }, 90_000);
 
   it("get sprites, interventions, intents, audit; describe run, sprite, intent; events", async () => {
     // an intent to list: a refused approve is recorded (REJECTED)
@@ -260,7 +272,7 @@ describe("get and describe, every output format", () => {
     expect(lines).toEqual(lines.map((_, i) => i + 1));
     expect(events.stdout.trim().split("\n")).toHaveLength(lines.length);
     expect(eventsAfter.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { line: number }).line)).toEqual([3, 4]);
-  });
+  }, 90_000);
 });
 
 describe("control", () => {
@@ -286,7 +298,7 @@ describe("control", () => {
     expect(table.find((l) => l.startsWith("bulk-a"))).toMatch(/PreconditionFailed\s+2\s+cancel needs a RUNNING or PAUSED run/);
     expect(table.find((l) => l.startsWith("-"))).toMatch(/NotFound\s+3\s+no run or Sprite named no-such-run/);
     expect(table.find((l) => l.startsWith("cli-complete"))).toMatch(/PreconditionFailed\s+2/);
-  });
+  }, 90_000);
 });
 
 describe("contexts, completion, version", () => {
@@ -312,7 +324,7 @@ describe("contexts, completion, version", () => {
     expect((await cli(["--context", "broken", "get", "runs"], none)).code).toBe(69);
     expect((await cli(["get", "runs", "--context", "broken"], { ...none, env: { ...env, OPSCTL_SERVER: server.url, OPSCTL_TOKEN: TOKENS.viewer } })).code).toBe(0);
     expect((await cli(["get", "runs", "--token-file", path.join(dir, "missing")], none)).code).toBe(64);
-  });
+  }, 90_000);
 
   it("completion bash completes commands, subcommands, options and values in a real bash; zsh and fish scripts", async () => {
     const bash = await cli(["completion", "bash"], { server: null, token: null });
@@ -335,7 +347,7 @@ describe("contexts, completion, version", () => {
     expect(zsh.stdout).toContain("bashcompinit");
     expect(fish.stdout).toContain("complete -c opsctl -n '__fish_use_subcommand' -a 'get describe events watch wait cancel approve reject pause resume start");
     expect(fish.stdout).toContain("-l state -x -a 'AWAITING_APPROVAL");
-  });
+  }, 90_000);
 
   it("version and --version", async () => {
     const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, "../../package.json"), "utf8")) as { version: string };
@@ -343,7 +355,7 @@ describe("contexts, completion, version", () => {
     expect(v.stdout.trim()).toMatch(new RegExp(`^opsctl ${pkg.version} \\(node v`));
     expect(flag.stdout.trim()).toBe(pkg.version);
     expect(JSON.parse(json.stdout)).toMatchObject({ client: pkg.version });
-  });
+  }, 90_000);
 });
 
 describe("across a server restart", () => {
@@ -386,5 +398,5 @@ describe("across a server restart", () => {
     } finally {
       await restartable.close();
     }
-  });
+  }, 90_000);
 });

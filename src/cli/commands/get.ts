@@ -45,12 +45,12 @@ interface SpriteView {
   healthProfile: string;
   maxConcurrentRuns: number;
   health: { status: string; reasons: { code: string }[] };
-  runs: { edges: { node: { id: string; state: string } }[] };
+  runs: { edges: { node: { id: string; state: string } }[]; pageInfo: { hasNextPage: boolean } };
   labels?: unknown;
 }
 
 const SPRITE_FIELDS = `id name transport status controlMode lastSeenAt createdAt removedAt agentUrl pollIntervalMs healthProfile maxConcurrentRuns
-  health { status reasons { code severity message since } } runs(first: 100) { edges { node { id loopId state } } }`;
+  health { status reasons { code severity message since } } runs(first: 20) { edges { node { id loopId state } } pageInfo { hasNextPage } }`;
 
 const SPRITES: Printable<SpriteView> = {
   kind: "Sprite",
@@ -59,7 +59,8 @@ const SPRITES: Printable<SpriteView> = {
     { header: "TRANSPORT", get: (s) => s.transport },
     { header: "STATUS", get: (s) => s.status },
     { header: "HEALTH", get: (s) => s.health.status, colour: (s) => healthColour(s.health.status) },
-    { header: "RUNS", get: (s) => String(s.runs.edges.length) },
+    // 20 runs per Sprite at most in this list (the query's cost); describe sprite shows them all
+    { header: "RUNS", get: (s) => `${s.runs.edges.length}${s.runs.pageInfo.hasNextPage ? "+" : ""}` },
     { header: "CONTROL", get: (s) => s.controlMode },
     { header: "LAST SEEN", get: (s) => age(s.lastSeenAt) },
     { header: "AGE", get: (s) => age(s.createdAt) },
@@ -169,7 +170,9 @@ export async function getIntents(ctx: Ctx, runRef: string | undefined, sel: Sele
   const api = ctx.api();
   const per = Math.min(sel.limit ?? 20, 100);
   const conn = `intents(first: ${per}) { edges { node { ${INTENT_FIELDS} } } }`;
-  const runs = runRef ? [await resolveRun(api, runRef, conn)] : await selectRuns(api, { ...sel, limit: undefined }, conn);
+  // a run costs ~40 fields and each intent ~45: stay well under the server's default cost limit (50,000)
+  const pageSize = Math.max(1, Math.min(100, Math.floor(30_000 / (40 + per * 45))));
+  const runs = runRef ? [await resolveRun(api, runRef, conn)] : await selectRuns(api, { ...sel, limit: undefined }, conn, pageSize);
   let items = runs.flatMap((r) => (r as RunView & { intents: { edges: { node: IntentView }[] } }).intents.edges.map((e) => e.node));
   items.sort((a, b) => b.requestedAt.localeCompare(a.requestedAt));
   if (sel.limit) items = items.slice(0, sel.limit);
