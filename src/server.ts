@@ -14,8 +14,9 @@ import { ClusterBus } from "./cluster/bus";
 import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
+import { createPool } from "./db/health";
 import { pendingMigrations } from "./db/migrate";
-import { startDemo, type Demo, type DemoOptions } from "./demo/driver";
+import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/driver";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
@@ -62,6 +63,7 @@ type ServerContext = { req: IncomingMessage };
 
 async function readiness(database: Database, cluster: Cluster | null, subscriptions: number): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
   const client = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 2000 });
+  client.on("error", () => {}); // a failure shows in the checks below
   // A replica whose LISTEN session is down would serve subscriptions that miss other replicas' changes.
   const clusterCheck = cluster ? cluster.status() : null;
   const clusterOk = !clusterCheck || clusterCheck.listener.connected;
@@ -70,13 +72,21 @@ async function readiness(database: Database, cluster: Cluster | null, subscripti
     const pending = await pendingMigrations(client);
     return { ok: pending.length === 0 && clusterOk, checks: { database: "ok", pendingMigrations: pending, subscriptions, cluster: clusterCheck } };
   } catch (e) {
-    return { ok: false, checks: { database: (e as Error).message, cluster: clusterCheck } };
+    database.monitor.report(e);
+    return { ok: false, checks: { database: (e as Error).message, databaseDownSince: database.monitor.state.up ? null : database.monitor.state.since, cluster: clusterCheck } };
   } finally {
     await client.end().catch(() => {});
   }
 }
 
-export async function startServer(config: Config, opts: { log?: Logger; demo?: DemoOptions } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  log?: Logger;
+  demo?: DemoOptions;
+  /** `--demo=off`: remove the demo Sprites (and their demo repos) before serving */
+  removeDemo?: boolean;
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
   const web = createWebAssets(log);
   const tokens = parseTokens(config.OPS_TOKENS);
@@ -86,10 +96,11 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     }
     log.warn("OPS_TOKENS is not set: the API is OPEN (every caller is admin) and bound to loopback only");
   }
-  const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, log: (m) => log.warn(m) });
+  const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, runtimeDir: config.OPS_PG_RUNTIME_DIR, log });
   if (database.migrationsApplied.length) log.info("migrations applied", { migrations: database.migrationsApplied });
 
-  const pool = new pg.Pool({ connectionString: database.url, max: config.OPS_PG_POOL_MAX });
+  // Connection errors (a restarted server, pg_terminate_backend) go to the monitor, never to the process.
+  const pool = createPool(database.monitor, database.url, config.OPS_PG_POOL_MAX);
   const transports = createTransportFactory({ config });
   const bus = new ClusterBus();
   const cluster =
@@ -133,8 +144,17 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   } else {
     app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
     app.onRunRegistered = (runId) => app.ingestor.add(runId);
-    await app.ingestor.start();
+    try {
+      await app.ingestor.start();
+    } catch (e) {
+      await app.ingestor.stop().catch(() => {});
+      await pool.end().catch(() => {});
+      await database.close().catch(() => {});
+      throw e;
+    }
   }
+  // Back from an outage: poll every run now, not after each one's error backoff.
+  database.monitor.onRecovered(() => app.ingestor.resumeAll());
 
   // OPS_FLEET_FILE: declared Sprites are registered before the API opens; SIGHUP reloads the file.
   let stopFleetFile: () => void;
@@ -264,37 +284,67 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     wss,
   );
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(config.PORT, config.HOST, () => resolve());
-  });
+  try {
+    if (opts.removeDemo) log.info("demo fleet removed", { sprites: await removeDemoFleet(app) });
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(config.PORT, config.HOST, () => resolve());
+    });
+  } catch (e) {
+    // A busy port must not leave the embedded PostgreSQL (and its data-dir lock) behind.
+    stopFleetFile();
+    await cluster?.stop().catch(() => {});
+    await app.ingestor.stop().catch(() => {});
+    await app.alerts?.stop().catch(() => {});
+    await cluster?.release().catch(() => {});
+    await Promise.resolve(wsServer.dispose()).catch(() => {});
+    await transports.close().catch(() => {});
+    await pool.end().catch(() => {});
+    await database.close().catch(() => {});
+    throw e;
+  }
   const port = (http.address() as AddressInfo).port;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}/graphql`;
-  const demo = config.OPS_DEMO ? await startDemo(app, opts.demo) : null;
+  let demo: Demo | null = null;
 
   // Shutdown: stop taking leases, finish in-flight polls, hand the leases back (others take over at once),
   // then close subscriptions (graphql-ws: 1001 "Going away"; clients reconnect to another replica).
+  // Every step runs even when an earlier one fails (the database may already be gone): a failed step is logged,
+  // never thrown, and the embedded PostgreSQL is always stopped last, after our own connections are closed.
   let closing: Promise<void> | null = null;
+  const step = async (name: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (e) {
+      log.warn(`shutdown: ${name} failed`, { error: (e as Error).message });
+    }
+  };
   const close = () =>
     (closing ??= (async () => {
-      await demo?.stop();
+      await step("demo", () => demo?.stop());
       stopFleetFile();
-      await cluster?.stop();
-      await app.ingestor.stop();
-      await app.alerts?.stop();
+      await step("cluster", () => cluster?.stop());
+      await step("ingestor", () => app.ingestor.stop());
+      await step("alerts", () => app.alerts?.stop());
       if (cluster) {
-        const released = await cluster.release();
-        log.info("leases released", { released });
+        await step("lease release", async () => log.info("leases released", { released: await cluster.release() }));
       }
-      await Promise.resolve(wsServer.dispose()).catch(() => {});
+      await step("subscriptions", () => wsServer.dispose());
       wss.close();
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
-      await transports.close();
-      await pool.end();
-      await database.close();
+      await step("transports", () => transports.close());
+      await step("pool", () => pool.end());
+      await step("database", () => database.close());
     })());
-
+  if (config.OPS_DEMO) {
+    try {
+      demo = await startDemo(app, opts.demo);
+    } catch (e) {
+      await close();
+      throw e;
+    }
+  }
   return { app, url, port, http, demo, close };
 }

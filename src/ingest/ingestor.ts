@@ -94,6 +94,14 @@ export class Ingestor {
     return this.scheduler.trigger(runId);
   }
 
+  /** The database is back after an outage: re-read every run now rather than after each one's error backoff. */
+  resumeAll(): void {
+    for (const [runId, e] of this.entries) {
+      e.dirty = true;
+      void this.scheduler.trigger(runId);
+    }
+  }
+
   /** Where events.jsonl ends now (complete lines), read through the run's transport without storing anything. */
   async currentEnd(runId: string): Promise<EventCursor> {
     const entry = this.entries.get(runId) ?? (this.opts.fenceFor ? await this.reader(runId) : undefined);
