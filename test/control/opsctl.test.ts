@@ -59,7 +59,7 @@ describe("opsctl", () => {
     expect(doc.items[0]).toMatchObject({ ok: true, intent: { kind: "START", stage: "CONFIRMED" } });
     const again = JSON.parse((await opsctl(server, ["start", run.raw, "-o", "json", "--key", "cli-start-0001"])).stdout) as typeof doc;
     expect(again.items[0]!.intent.id).toBe(doc.items[0]!.intent.id);
-  });
+  }, 60_000); // several real processes and a loop run to completion: slow on a loaded machine
 
   it("refusals exit 2, missing rights 77, an unknown run 3", async () => {
     const run = await register(server, "cli-2", repoFromRecording("complete"), "demo-loop", TOKENS.admin);
