@@ -5,6 +5,7 @@ import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import pg from "pg";
 import { WebSocketServer } from "ws";
+import { AlertDispatcher } from "./alerts/dispatcher";
 import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
@@ -109,6 +110,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
+  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster });
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {
@@ -146,6 +148,8 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     await database.close().catch(() => {});
     throw e;
   }
+
+  app.alerts.start();
 
   const originPolicy: OriginPolicy = {
     allowedOrigins: parseList(config.OPS_ALLOWED_ORIGINS),
@@ -278,6 +282,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
       stopFleetFile();
       await cluster?.stop();
       await app.ingestor.stop();
+      await app.alerts?.stop();
       if (cluster) {
         const released = await cluster.release();
         log.info("leases released", { released });
