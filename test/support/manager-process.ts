@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { TEST_SECRET_ENV_PREFIXES } from "./server";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -14,7 +15,7 @@ export interface ManagerProcess {
 export async function spawnManager(env: Record<string, string>, args: string[] = [], timeoutMs = 60_000): Promise<ManagerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", PORT: "0", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", PORT: "0", OPS_SECRET_ENV_PREFIXES: TEST_SECRET_ENV_PREFIXES, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
