@@ -27,6 +27,10 @@ export const settings = {
     help: "PostgreSQL server to use. Unset: an embedded PostgreSQL is started under OPS_DATA_DIR/pg",
   },
   OPS_DATA_DIR: { schema: z.string().min(1).default("./data"), help: "Where the embedded database and agent state live" },
+  OPS_PG_RUNTIME_DIR: {
+    schema: z.string().min(1).default("/var/lib/superloop-ops"),
+    help: "Only as root with the embedded database: when the unprivileged postgres user cannot reach the checkout (a 0700 home or temp dir), the PostgreSQL binaries are copied here and a new cluster's data kept here (OPS_DATA_DIR/pg links to it)",
+  },
   OPS_POLL_INTERVAL_MS: { schema: positiveMs.default(2000), help: "How often each run is polled (jittered; backs off on errors)" },
   OPS_STALE_AFTER_MS: { schema: positiveMs.default(300_000), help: "A RUNNING run with no event for this long is reported stale" },
   OPS_INTENT_DEADLINE_MS: { schema: positiveMs.default(60_000), help: "How long a control intent waits for evidence before it is AMBIGUOUS" },
@@ -71,6 +75,7 @@ export const settings = {
     help: "Destinations an agentUrl may never name or resolve to, on top of link-local (cloud metadata), 0.0.0.0/8, multicast and metadata host names",
   },
   OPS_CONTROL_MODE: { schema: z.enum(["enabled", "disabled"]).default("enabled"), help: "disabled = passive mode: observe everything, refuse every control intent" },
+  OPS_METRICS_TOKEN: { schema: z.string().min(16, "at least 16 characters").optional(), help: "If set, GET /metrics needs Authorization: Bearer <this token>" },
   OPS_FLEET_FILE: { schema: z.string().optional(), help: "JSON fleet file loaded at start-up and on SIGHUP" },
   OPS_DEMO: { schema: bool.default(false), help: "Register the demo fleet driven by the built-in runtime simulator (same as --demo)" },
   SUPERLOOP_BIN: { schema: z.string().min(1).default("superloop.sh"), help: "The Superloop CLI used by the local transport for control intents" },

@@ -117,6 +117,24 @@ function launchRun(repoPath: string, loopId: string, logFile: string): number | 
 }
 
 /**
+ * `--demo=off`: removes every demo Sprite (Sprite.demo) with its history, kills its simulators and deletes its
+ * demo repo (only repos under OPS_DATA_DIR/demo: a path elsewhere is never deleted). Returns the names removed.
+ */
+export async function removeDemoFleet(app: App): Promise<string[]> {
+  const root = path.resolve(app.config.OPS_DATA_DIR, "demo");
+  await killRepoProcesses(root);
+  const sprites = await app.db.sprite.findMany({ where: { demo: true }, include: { runs: { select: { repoPath: true } } } });
+  for (const s of sprites) {
+    await removeSprite(app, s.name, true);
+    for (const r of s.runs) {
+      const rel = path.relative(root, path.resolve(r.repoPath));
+      if (rel && !rel.startsWith("..") && !path.isAbsolute(rel)) await rm(r.repoPath, { recursive: true, force: true });
+    }
+  }
+  return sprites.map((s) => s.name);
+}
+
+/**
  * Registers the demo fleet and starts its runs. Running it again on the same data dir resets the demo: old
  * simulator processes are killed, the demo Sprites purged (with their history) and registered afresh.
  */

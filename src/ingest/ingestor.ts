@@ -3,6 +3,7 @@ import type { App } from "../app";
 import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { RunChanged } from "../pubsub/topics";
+import { pollErrors } from "../observability/metrics";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
@@ -111,6 +112,14 @@ export class Ingestor {
     if (!e && this.opts.forwardSync && !opts.local) return this.opts.forwardSync(runId);
     if (e) e.dirty = true;
     return this.scheduler.trigger(runId);
+  }
+
+  /** The database is back after an outage: re-read every run now rather than after each one's error backoff. */
+  resumeAll(): void {
+    for (const [runId, e] of this.entries) {
+      e.dirty = true;
+      void this.scheduler.trigger(runId);
+    }
   }
 
   /** Where events.jsonl ends now (complete lines), read through the run's transport without storing anything. */
@@ -223,6 +232,7 @@ export class Ingestor {
    */
   private async transportProblem(entry: Entry, e: unknown, fence: { owner: string; token: number } | null): Promise<boolean> {
     if (!(e instanceof TransportError)) return false;
+    pollErrors.inc({ transport: entry.sprite.transport, code: e.code });
     entry.dirty = true; // whatever happens next, re-read everything once the transport works again
     if (e.code === "invalid_payload") {
       await this.evaluateAndCommit(entry, null, [], null, { ingestError: `invalid_payload: ${e.message}` }, fence);

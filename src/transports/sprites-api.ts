@@ -1,4 +1,5 @@
 import path from "node:path";
+import { traceHeader } from "../observability/trace";
 import type { z } from "zod";
 import {
   AdapterError,
@@ -140,7 +141,7 @@ export class SpritesApiTransport implements Transport {
       {
         url: new URL(this.base + pathAndQuery),
         method: opts.method ?? "GET",
-        headers: { authorization: `Bearer ${token.token ?? ""}`, accept: "application/json, application/octet-stream" },
+        headers: { authorization: `Bearer ${token.token ?? ""}`, accept: "application/json, application/octet-stream", ...traceHeader() },
         ...(opts.method === "POST" ? { body: Buffer.alloc(0) } : {}),
         connectTimeoutMs: this.connectTimeoutMs,
         totalTimeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,
@@ -173,9 +174,13 @@ export class SpritesApiTransport implements Transport {
     }
   }
 
-  /** Raw file bytes, null when the file does not exist. */
-  private async readFile(absolutePath: string): Promise<Buffer | null> {
-    const res = await this.send(`${this.spritePath("/fs/read")}?${new URLSearchParams({ path: absolutePath }).toString()}`, {
+  /**
+   * Raw file bytes, null when the file does not exist. The API requires `workingDir` next to `path` (400
+   * without it, as both official SDKs always send it): the run's repo, against which the absolute path resolves
+   * to itself.
+   */
+  private async readFile(absolutePath: string, workingDir: string): Promise<Buffer | null> {
+    const res = await this.send(`${this.spritePath("/fs/read")}?${new URLSearchParams({ path: absolutePath, workingDir }).toString()}`, {
       replayable: true,
       maxBodyBytes: MAX_JSON_ARTIFACT_BYTES,
     });
@@ -233,7 +238,7 @@ export class SpritesApiTransport implements Transport {
     cache.stats = undefined;
     const read = async <S extends z.ZodType>(absolute: string, relative: string, schema: S): Promise<z.infer<S> | null> => {
       if (!stats.files.has(absolute)) return null;
-      const bytes = await this.readFile(absolute);
+      const bytes = await this.readFile(absolute, p.repoPath);
       return bytes === null ? null : parseArtifact(bytes, relative, schema);
     };
     const [state, activeRun, approval, summary, heartbeat] = await Promise.all([
@@ -397,7 +402,7 @@ export class SpritesApiTransport implements Transport {
 
   async control(target: RunTarget, request: ControlRequest): Promise<ControlResult> {
     const p = loopPaths(target.repoPath, target.loopId);
-    if (request.intent === "pause" || request.intent === "resume") return this.signal(request.intent, p.activeRun, p.loopId);
+    if (request.intent === "pause" || request.intent === "resume") return this.signal(request.intent, p.activeRun, p.loopId, p.repoPath);
     const argv = buildControlArgv(request.intent, {
       bin: this.opts.superloopBin,
       repoPath: p.repoPath,
@@ -429,11 +434,11 @@ export class SpritesApiTransport implements Transport {
     };
   }
 
-  private async signal(intent: "pause" | "resume", activeRunPath: string, loopId: string): Promise<ControlResult> {
+  private async signal(intent: "pause" | "resume", activeRunPath: string, loopId: string, repoPath: string): Promise<ControlResult> {
     const signal = intent === "pause" ? "SIGSTOP" : "SIGCONT";
     const base = { intent, argv: null, exitCode: null, stdout: "", stderr: "", signal };
     const fail = (code: string, message: string, extra: Record<string, unknown> = {}): ControlResult => ({ ...base, ...extra, ok: false, error: { code, message } });
-    const bytes = await this.readFile(activeRunPath);
+    const bytes = await this.readFile(activeRunPath, repoPath);
     if (bytes === null) return fail("no_active_run", `no active run: .superloop/active-run.json is missing, nothing to ${intent}`);
     let activeRun: ActiveRun;
     try {
