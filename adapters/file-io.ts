@@ -23,6 +23,17 @@ export async function statOrNull(filePath: string): Promise<Stats | null> {
   }
 }
 
+/** open() for reading that maps "does not exist" to null (O_NONBLOCK: a FIFO never blocks the open). */
+export async function openOrNull(filePath: string): Promise<FileHandle | null> {
+  try {
+    return await fsp.open(filePath, ARTIFACT_OPEN_FLAGS);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw new AdapterError("io_error", `cannot open ${filePath}: ${errorMessage(error)}`, { path: filePath });
+  }
+}
+
 /**
  * O_NONBLOCK: opening a FIFO for reading returns at once instead of parking a libuv thread until a writer
  * appears (four such opens freeze every file operation of the process). Regular files ignore the flag.
