@@ -6,6 +6,10 @@ import { useServer } from "graphql-ws/use/ws";
 import pg from "pg";
 import { WebSocketServer } from "ws";
 import { AlertDispatcher } from "./alerts/dispatcher";
+import { graphqlMetrics } from "./observability/graphql-metrics";
+import { httpRequestSeconds } from "./observability/metrics";
+import { createMetricsHandler } from "./observability/scrape";
+import { currentTraceId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
 import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
@@ -193,8 +197,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // GraphiQL is served from local files by src/web/graphiql.ts (Yoga's page loads it from a CDN).
     graphiql: false,
     logging: { debug: () => {}, info: () => {}, warn: (...a) => log.warn(String(a[0])), error: (...a) => log.error(String(a[0])) },
-    context: ({ request }) => ({ app, principal: tokens.verify(request.headers.get("authorization")) }),
-    plugins: [authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal()],
+    context: ({ request }) => ({
+      app,
+      principal: tokens.verify(request.headers.get("authorization")),
+      traceId: currentTraceId() ?? incomingTraceId((h) => request.headers.get(h)) ?? newTraceId(),
+    }),
+    plugins: [graphqlMetrics(), authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal()],
   });
 
   // The title says DEMO while demo Sprites exist (their runs are simulated); the dashboard shows its own marker.
@@ -208,8 +216,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const shared = new SharedResults<ExecutionResult>();
   const refuse = (res: ServerResponse, r: Refusal) =>
     res.writeHead(r.status, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ message: r.message, extensions: { code: r.code } }] }));
+  const metrics = createMetricsHandler({ app, subscriptions: () => bus.size - shared.executions + shared.subscribers, token: config.OPS_METRICS_TOKEN ?? null });
   const http = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    const t0 = performance.now();
+    // Bounded route labels: the API paths by name, everything else (dashboard assets, unknown) as one.
+    const routeLabel = path === "/graphql" || path === "/health" || path === "/ready" || path === "/metrics" ? path : "other";
+    res.once("finish", () => httpRequestSeconds.observe({ route: routeLabel, method: req.method ?? "GET", status: String(res.statusCode) }, (performance.now() - t0) / 1000));
     const refusal = guardRequest(
       { method: req.method ?? "GET", host: req.headers.host, origin: req.headers.origin, contentType: req.headers["content-type"], graphql: path === "/graphql" },
       originPolicy,
@@ -228,9 +241,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r));
       return;
     }
+    if (path === "/metrics") {
+      await metrics(req, res);
+      return;
+    }
     if (await graphiql.handle(req, res, path)) return;
     if (web.handle(req, res, path)) return;
-    yoga(req, res, { req });
+    // Everything this request causes runs under its trace id (log lines, intents, agent calls); echoed back.
+    const traceId = incomingTraceId((h) => {
+      const v = req.headers[h];
+      return Array.isArray(v) ? v[0] : v;
+    }) ?? newTraceId();
+    res.setHeader("x-trace-id", traceId);
+    withTrace(traceId, () => yoga(req, res, { req }));
   });
 
   const wss = new WebSocketServer({

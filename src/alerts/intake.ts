@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import { newTraceId } from "../observability/trace";
 import type { AlertsConfig, Severity } from "./config";
 import { intentConditions, intentSnapshotSchema, reconcile, runConditions, runSnapshotSchema, spriteConditions, spriteSnapshotSchema, type Condition } from "./conditions";
 import type { AlertEvent, AlertMessage } from "./messages";
@@ -76,8 +77,7 @@ export interface IntakePlan {
   invalid: { id: string; error: string }[];
 }
 
-/** 32 hex digits: usable as a W3C trace-id as well. */
-export const newTraceId = (): string => randomBytes(16).toString("hex");
+export { newTraceId };
 
 export const dedupKeyOf = (key: string): string => `superloop-ops:${key}`;
 

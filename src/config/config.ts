@@ -62,6 +62,7 @@ export const settings = {
     help: "Overrides of the per-document limits checked before validation, e.g. cost=20000,aliases=10 (keys: tokens depth aliases fields directives cost; defaults tokens=30000 depth=20 aliases=50 fields=1000 directives=50 cost=50000)",
   },
   OPS_CONTROL_MODE: { schema: z.enum(["enabled", "disabled"]).default("enabled"), help: "disabled = passive mode: observe everything, refuse every control intent" },
+  OPS_METRICS_TOKEN: { schema: z.string().min(16, "at least 16 characters").optional(), help: "If set, GET /metrics needs Authorization: Bearer <this token>" },
   OPS_FLEET_FILE: { schema: z.string().optional(), help: "JSON fleet file loaded at start-up and on SIGHUP" },
   OPS_DEMO: { schema: bool.default(false), help: "Register the demo fleet driven by the built-in runtime simulator (same as --demo)" },
   SUPERLOOP_BIN: { schema: z.string().min(1).default("superloop.sh"), help: "The Superloop CLI used by the local transport for control intents" },

@@ -3,6 +3,7 @@ import type { App } from "../app";
 import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { RunChanged } from "../pubsub/topics";
+import { pollErrors } from "../observability/metrics";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, type Evaluation } from "./evaluate";
@@ -189,6 +190,7 @@ export class Ingestor {
    */
   private async transportProblem(entry: Entry, e: unknown, fence: { owner: string; token: number } | null): Promise<boolean> {
     if (!(e instanceof TransportError)) return false;
+    pollErrors.inc({ transport: entry.sprite.transport, code: e.code });
     entry.dirty = true; // whatever happens next, re-read everything once the transport works again
     if (e.code === "invalid_payload") {
       await this.evaluateAndCommit(entry, null, [], null, { ingestError: `invalid_payload: ${e.message}` }, fence);

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { traceHeader } from "../observability/trace";
 import type { z } from "zod";
 import {
   AdapterError,
@@ -140,7 +141,7 @@ export class SpritesApiTransport implements Transport {
       {
         url: new URL(this.base + pathAndQuery),
         method: opts.method ?? "GET",
-        headers: { authorization: `Bearer ${token.token ?? ""}`, accept: "application/json, application/octet-stream" },
+        headers: { authorization: `Bearer ${token.token ?? ""}`, accept: "application/json, application/octet-stream", ...traceHeader() },
         ...(opts.method === "POST" ? { body: Buffer.alloc(0) } : {}),
         connectTimeoutMs: this.connectTimeoutMs,
         totalTimeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,

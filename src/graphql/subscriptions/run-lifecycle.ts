@@ -1,4 +1,5 @@
 import { createGraphQLError } from "graphql-yoga";
+import { subscriptionOverflows } from "../../observability/metrics";
 import type { RunChanged } from "../../pubsub/topics";
 import { builder } from "../builder";
 import { localId } from "../ids";
@@ -77,6 +78,7 @@ builder.subscriptionFields((t) => ({
         }
         for await (const d of sub) {
           if (d.kind === "overflow") {
+            subscriptionOverflows.inc({ subscription: "runLifecycleChanged" });
             const resync: Resync = { resyncRequired: true, reason: "subscriber_too_slow", lastSeq, lastCursor: null };
             yield resync;
             return;
