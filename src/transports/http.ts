@@ -9,7 +9,7 @@ import { TransportError } from "./transport";
 
 export interface HttpRequest {
   url: URL;
-  method?: "GET" | "POST" | "HEAD";
+  method?: "GET" | "POST" | "PUT" | "HEAD";
   headers?: Record<string, string>;
   body?: Buffer | string;
   /** Time allowed to establish the TCP (and TLS) connection. */
@@ -181,7 +181,7 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
     "user-agent": "superloop-ops",
     ...req.headers,
   };
-  if (body !== undefined || method === "POST") headers["content-length"] = String(body?.length ?? 0);
+  if (body !== undefined || method === "POST" || method === "PUT") headers["content-length"] = String(body?.length ?? 0);
   const head =
     `${method} ${url.pathname}${url.search} HTTP/1.1\r\n` +
     Object.entries(headers)
