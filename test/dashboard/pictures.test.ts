@@ -187,9 +187,15 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     await page.locator('.run-actions button[data-action="CANCEL"]').click();
     await page.locator('dialog.confirm button[data-confirm="yes"]').click();
     await expect.poll(cancels, { timeout: 10_000 }).toBe(1);
-    // the status line follows the intent to its current stage instead of keeping "DISPATCHED"
-    await expect.poll(() => page.locator(".run-actions .action-status").textContent(), { timeout: 40_000 }).toMatch(/Cancel run requested: CONFIRMED/);
-  }, 90_000);
+    // the status line follows the intent to its current stage instead of keeping "DISPATCHED": once the server
+    // has confirmed the cancel (its own pace), the line says CONFIRMED
+    const cancelStage = async () =>
+      ((await api(`query($id: ID!) { run(id: $id) { ... on Run { intents(first: 20) { edges { node { kind stage } } } } } }`, { id })).data!.run.intents.edges as { node: { kind: string; stage: string } }[]).find(
+        (e) => e.node.kind === "CANCEL",
+      )?.node.stage;
+    await expect.poll(cancelStage, { timeout: 60_000, interval: 500 }).toBe("CONFIRMED");
+    await expect.poll(() => page.locator(".run-actions .action-status").textContent(), { timeout: 10_000 }).toMatch(/Cancel run requested: CONFIRMED \(done\)/);
+  }, 120_000);
 
   it("acknowledge removes the item from the queue and records who and why in recently resolved", async () => {
     await page.goto(`${base}#/queue`);
