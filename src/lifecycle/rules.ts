@@ -72,7 +72,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     id: "cancelled",
     state: "STOPPED",
     reason: "cancelled",
-    when: (f) => cancelIsLatestControl(f) && !liveProcess(f),
+    when: (f) => cancelIsLatestControl(f) && !liveProcess(f) && f.runtime.launchAlive !== true,
     describe:
       "The manager's cancel was accepted (exit 0) and no live process remains. `superloop cancel` deletes " +
       "state.json and active-run.json and writes no event, so only the manager's own knowledge explains the " +
