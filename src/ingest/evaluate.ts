@@ -125,6 +125,7 @@ export function evaluateRun(input: EvaluateInput): Evaluation {
         approvalPending: runtime.approval?.status === "pending",
         stateSince: (projection.state === run.state ? run.stateSince : now).toISOString(),
         stale: projection.stale,
+        runtime,
       }) !== null,
   };
 

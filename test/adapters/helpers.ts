@@ -83,25 +83,4 @@ export async function expectValidEnvelope(value: unknown): Promise<void> {
   }
 }
 
-/**
- * A live process whose command line reads like the repo's superloop `run` (`bash -c ... superloop.sh run --repo
- * R`), in its own process group: liveness and signals only count processes that are the run (pids are reused).
- * Returns its pid (== pgid) and a kill function.
- */
-export async function spawnFakeRun(repo: string, opts: { script?: string } = {}): Promise<{ pid: number; kill: () => void }> {
-  const { spawn } = await import("node:child_process");
-  const child = spawn("bash", ["-c", opts.script ?? "sleep 30; true", "superloop.sh", "run", "--repo", repo], { detached: true, stdio: "ignore" });
-  await new Promise((resolve) => child.once("spawn", resolve));
-  child.unref();
-  const pid = child.pid!;
-  return {
-    pid,
-    kill: () => {
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    },
-  };
-}
+export { spawnFakeRun } from "../support/fake-run";
