@@ -23,6 +23,9 @@ export const TRACKED_FILES = [
   `.superloop/loops/${LOOP}/escalation.json`,
 ] as const;
 
+/** What a provider's rate-limit error looks like on one line (the Claude API's shape). */
+export const RATE_LIMIT_LINE = '{"type":"error","error":{"type":"rate_limit_error","message":"Rate limit exceeded"}}';
+
 export type MockMode = "success" | "failure" | "timeout" | "rate-limit" | "no-promise";
 export interface LoopSetup {
   /** mode of the mock runner per role; roles not listed use `success` */
@@ -137,9 +140,13 @@ export class Harness {
   /** config.json with one loop whose roles use the runtime's own mock runner (DOMAIN §8). */
   writeConfig(loop: LoopSetup): void {
     const modes: MockMode[] = ["success", "failure", "timeout", "rate-limit", "no-promise"];
-    const runners = Object.fromEntries(
-      modes.map((mode) => [`mock-${mode}`, { command: [this.binary.mockRunner, mode], args: ["{last_message_file}"], prompt_mode: "stdin" }]),
-    );
+    // mock-runner.sh's rate-limit mode prints its JSON over several lines, which the runtime's line-by-line
+    // detector never recognises (it dies as a plain runner failure); a provider's one-line error is detected.
+    const command = (mode: MockMode): string[] =>
+      mode === "rate-limit"
+        ? ["bash", "-c", `echo '${RATE_LIMIT_LINE}' >&2; exit 1`]
+        : [this.binary.mockRunner, mode];
+    const runners = Object.fromEntries(modes.map((mode) => [`mock-${mode}`, { command: command(mode), args: ["{last_message_file}"], prompt_mode: "stdin" }]));
     const roles = Object.fromEntries(
       (["planner", "implementer", "tester", "reviewer"] as const).map((role) => [role, { runner: `mock-${loop.roles?.[role] ?? "success"}` }]),
     );

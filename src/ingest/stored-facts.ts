@@ -57,7 +57,7 @@ export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
     launch: f.launch ?? null,
     launchAlive: f.launchAlive ?? null,
     rateLimit: f.rateLimit
-      ? { role: str(f.rateLimit.role), occurred_at: str(f.rateLimit.occurred_at), message: str(f.rateLimit.info?.message), type: str(f.rateLimit.info?.type) }
+      ? { role: str(f.rateLimit.role), occurred_at: str(f.rateLimit.occurred_at), message: rateLimitMessage(f.rateLimit.info), type: str(f.rateLimit.info?.type) }
       : null,
     stuck: f.stuck ? { streak: num(f.stuck.streak), threshold: num(f.stuck.threshold), reason: str(f.stuck.reason), updated_at: str(f.stuck.updated_at) } : null,
     escalation: f.escalation
@@ -72,6 +72,14 @@ export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
       : null,
     usageWaitMaxSeconds: num(f.usageWaitMaxSeconds),
   };
+}
+
+/** The provider's own words (`info.error.message`, e.g. "Rate limit exceeded") over the runtime's summary of them. */
+function rateLimitMessage(info: unknown): string | null {
+  if (!isRecord(info)) return null;
+  const error = info["error"];
+  const provider = isRecord(error) ? str(error["message"]) : null;
+  return (provider ?? str(info["message"]))?.slice(0, 500) ?? null;
 }
 
 /** The runtime's recovery proposal is an object ({command, ...}) or a string: kept as short text for the operator. */
