@@ -35,6 +35,11 @@ export interface ExecuteControlOptions {
 }
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 120_000;
+/**
+ * Upper bound on how long `start` waits for the runtime's answer. It usually ends far sooner: the real runtime
+ * refuses within ~1 s (exit 1) or writes active-run.json with the launched pid within ~1-2 s.
+ */
+export const DEFAULT_START_GRACE_MS = 10_000;
 const DEFAULT_BY = "ops-agent";
 
 export function defaultSuperloopBin(): string {
@@ -274,7 +279,7 @@ export async function executeControl(opts: ExecuteControlOptions): Promise<Contr
   if (argv === null) throw new AdapterError("internal_error", `no command for intent ${intent}`);
   if (intent === "start") {
     const logDir = opts.logDir ?? path.join(paths.superloopDir, "ops-agent", "logs");
-    return startDetached(argv, paths, logDir, opts.startGraceMs ?? 500);
+    return startDetached(argv, paths, logDir, opts.startGraceMs ?? DEFAULT_START_GRACE_MS);
   }
   const timeoutMs = opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS;
   const result = await runCommandIntent(intent, argv, paths, timeoutMs);

@@ -103,11 +103,12 @@ export async function readRuntimeFacts(opts: { repoPath: string; loopId: string 
     heartbeat: artifacts.heartbeat.value,
     eventsFileExists: eventsStat?.isFile() ?? false,
     loopDirExists: loopDirStat?.isDirectory() ?? false,
-    launch: launch === null ? null : { pid: launch.pid, pgid: launch.pgid, startedAt: launch.startedAt },
-    launchAlive,
-    rateLimit,
-    stuck,
-    escalation,
-    usageWaitMaxSeconds: usageWait,
+    // The §8 extras only when there is something to say: a transport that cannot read them (an older agent,
+    // the Sprites API reader) then answers exactly the same facts as this reader for the same files.
+    ...(launch !== null ? { launch: { pid: launch.pid, pgid: launch.pgid, startedAt: launch.startedAt }, launchAlive } : {}),
+    ...(rateLimit !== null ? { rateLimit } : {}),
+    ...(stuck !== null ? { stuck } : {}),
+    ...(escalation !== null ? { escalation } : {}),
+    ...(usageWait !== null ? { usageWaitMaxSeconds: usageWait } : {}),
   };
 }

@@ -158,12 +158,6 @@ describe("readSnapshot on every runtime recording", () => {
       heartbeat: null,
       eventsFileExists: false,
       loopDirExists: false,
-      launch: null,
-      launchAlive: null,
-      rateLimit: null,
-      stuck: null,
-      escalation: null,
-      usageWaitMaxSeconds: null,
     });
   });
 });

@@ -22,3 +22,30 @@ export async function spawnFakeRun(repo: string, opts: { script?: string } = {})
     },
   };
 }
+
+const leftovers = new Set<number>();
+let exitHook = false;
+
+/**
+ * The same, synchronously (the pid exists as soon as spawn returns; its command line a moment later), for
+ * helpers that set up a "running" repo inline. Killed when the test process exits.
+ */
+export function fakeRunSync(repo: string): number {
+  const child = spawn("bash", ["-c", "sleep 120; true", "superloop.sh", "run", "--repo", repo], { detached: true, stdio: "ignore" });
+  child.unref();
+  const pid = child.pid!;
+  leftovers.add(pid);
+  if (!exitHook) {
+    exitHook = true;
+    process.on("exit", () => {
+      for (const p of leftovers) {
+        try {
+          process.kill(-p, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+    });
+  }
+  return pid;
+}
