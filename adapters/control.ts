@@ -147,6 +147,33 @@ async function readTail(filePath: string, max: number): Promise<string> {
   }
 }
 
+/** Size of events.jsonl now (0 when missing): where the launched run's own events will begin. */
+async function eventsSize(paths: LoopPaths): Promise<number> {
+  try {
+    return (await fsp.stat(paths.events)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether a loop_start was appended to events.jsonl after byte `offset` (i.e. by the run launched then). */
+async function loopStartAfter(paths: LoopPaths, offset: number): Promise<boolean> {
+  try {
+    const fh = await fsp.open(paths.events, "r");
+    try {
+      const { size } = await fh.stat();
+      const length = Math.min(Math.max(0, size - offset), 256 * 1024);
+      const buffer = Buffer.alloc(length);
+      await fh.read(buffer, 0, length, offset);
+      return buffer.toString("utf8").includes('"event":"loop_start"');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
 async function activeRunNames(paths: LoopPaths, pid: number): Promise<boolean> {
   try {
     const activeRun = (await readJsonArtifact(paths.activeRun, ".superloop/active-run.json", ActiveRunSchema)).value;
@@ -163,6 +190,7 @@ async function startDetached(argv: string[], paths: LoopPaths, logDir: string, g
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const logFile = path.join(logDir, `start-${paths.loopId}-${stamp}.log`);
   const log = await fsp.open(logFile, "a");
+  const eventsBefore = await eventsSize(paths);
   const base = { intent: "start" as const, argv, exitCode: null, stdout: "", stderr: "", logFile };
   try {
     const child = spawn(file, args, { cwd: paths.repoPath, detached: true, shell: false, stdio: ["ignore", log.fd, log.fd] });
@@ -195,6 +223,10 @@ async function startDetached(argv: string[], paths: LoopPaths, logDir: string, g
     child.unref();
     const withPid = pid !== undefined ? { ...base, pid } : base;
     if (exit === null) return { ...withPid, ok: true };
+    // Exited before we saw active-run.json, but after the runtime accepted the run (it wrote loop_start): the
+    // start worked and the run died at once (e.g. its first runner failed). That is the run's failure, shown by
+    // the lifecycle (runtime_died), not a refusal of the start.
+    if (exit.code !== 0 && (await loopStartAfter(paths, eventsBefore))) return { ...withPid, ok: true };
     const output = await readTail(logFile, DEFAULT_MAX_OUTPUT_BYTES);
     const result = { ...withPid, exitCode: exit.code, stderr: output, ...(exit.signal !== null ? { signal: exit.signal } : {}) };
     if (exit.code === 0) return { ...result, ok: true };

@@ -335,7 +335,8 @@ async function run(opts) {
       }
       if (mode === "rate-limit") {
         // Detected by the runtime's runner monitor: rate_limit_stop + rate-limit.json; state stays active.
-        const info = { message: "Rate limit error detected", type: "json", raw_line: '{"type":"error","error":{"type":"rate_limit_error","message":"Rate limit exceeded"}}' };
+        const rawLine = '{"type":"error","error":{"type":"rate_limit_error","message":"Rate limit exceeded"}}';
+        const info = { message: "Rate limit error detected", type: "json", error: { type: "rate_limit_error", message: "Rate limit exceeded" }, raw_line: rawLine, raw_context: [rawLine] };
         const data = { loop_id: loop, run_id: runId, iteration, role, occurred_at: now(), info };
         writeJson(path.join(p.loopDir, "rate-limit.json"), data);
         emit("rate_limit_stop", { iteration, role, status: "rate_limited", data });
