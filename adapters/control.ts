@@ -32,6 +32,11 @@ export interface ExecuteControlOptions {
   cancelKillAfterMs?: number;
   /** How long pause/resume wait to observe the stopped/running state in /proc. */
   verifyTimeoutMs?: number;
+  /**
+   * `start` launches the run under this supervisor command (e.g. `[node, agent.mjs, "supervise"]`), which holds
+   * a Sprites Task while the run lives (adapters/supervise.ts). Unset: the run is launched bare (LOCAL).
+   */
+  superviseCommand?: readonly string[] | null;
 }
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 120_000;
@@ -174,18 +179,24 @@ async function loopStartAfter(paths: LoopPaths, offset: number): Promise<boolean
   }
 }
 
+/** active-run.json names the launched process, its group, or (under a supervisor) a child of it. */
 async function activeRunNames(paths: LoopPaths, pid: number): Promise<boolean> {
+  let activeRun;
   try {
-    const activeRun = (await readJsonArtifact(paths.activeRun, ".superloop/active-run.json", ActiveRunSchema)).value;
-    return activeRun?.pid === pid;
+    activeRun = (await readJsonArtifact(paths.activeRun, ".superloop/active-run.json", ActiveRunSchema)).value;
   } catch {
     return false; // written with `jq > file`: may be read empty
   }
+  if (!activeRun || typeof activeRun.pid !== "number") return false;
+  if (activeRun.pid === pid || activeRun.pgid === pid) return true;
+  return (await readProcStat(activeRun.pid))?.ppid === pid;
 }
 
 /** `superloop run`, detached into its own session/process group so it outlives the agent, output to a log file. */
-async function startDetached(argv: string[], paths: LoopPaths, logDir: string, graceMs: number): Promise<ControlResult> {
-  const [file, ...args] = argv as [string, ...string[]];
+async function startDetached(argv: string[], paths: LoopPaths, logDir: string, graceMs: number, supervise: readonly string[] | null): Promise<ControlResult> {
+  // Under a supervisor the spawned process is the supervisor; `argv` (what is reported) stays the run's own.
+  const launch = supervise && supervise.length > 0 ? [...supervise, "--repo", paths.repoPath, "--loop", paths.loopId, "--", ...argv] : argv;
+  const [file, ...args] = launch as [string, ...string[]];
   await fsp.mkdir(logDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const logFile = path.join(logDir, `start-${paths.loopId}-${stamp}.log`);
@@ -194,6 +205,11 @@ async function startDetached(argv: string[], paths: LoopPaths, logDir: string, g
   const base = { intent: "start" as const, argv, exitCode: null, stdout: "", stderr: "", logFile };
   try {
     const child = spawn(file, args, { cwd: paths.repoPath, detached: true, shell: false, stdio: ["ignore", log.fd, log.fd] });
+    // Listen at once: a refusal can exit before the awaits below, and a missed `exit` would read as accepted.
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    child.once("exit", (code, signal) => {
+      exited = { code, signal };
+    });
     const early = await new Promise<{ kind: "spawned" } | { kind: "error"; error: Error }>((resolve) => {
       child.once("spawn", () => resolve({ kind: "spawned" }));
       child.once("error", (error) => resolve({ kind: "error", error }));
@@ -210,10 +226,6 @@ async function startDetached(argv: string[], paths: LoopPaths, logDir: string, g
     }
     // Wait for the runtime's answer: a refusal (stale state, stuck.json, bad loop) exits non-zero within about a
     // second; an accepted run writes active-run.json with its pid. Only a silent launch waits the whole grace.
-    let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-    child.once("exit", (code, signal) => {
-      exited = { code, signal };
-    });
     const deadline = Date.now() + graceMs;
     while (exited === null && Date.now() < deadline) {
       if (pid !== undefined && (await activeRunNames(paths, pid))) break;
@@ -311,7 +323,7 @@ export async function executeControl(opts: ExecuteControlOptions): Promise<Contr
   if (argv === null) throw new AdapterError("internal_error", `no command for intent ${intent}`);
   if (intent === "start") {
     const logDir = opts.logDir ?? path.join(paths.superloopDir, "ops-agent", "logs");
-    return startDetached(argv, paths, logDir, opts.startGraceMs ?? DEFAULT_START_GRACE_MS);
+    return startDetached(argv, paths, logDir, opts.startGraceMs ?? DEFAULT_START_GRACE_MS, opts.superviseCommand ?? null);
   }
   const timeoutMs = opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS;
   const result = await runCommandIntent(intent, argv, paths, timeoutMs);

@@ -4,6 +4,7 @@ import {
   EscalationSchema,
   RateLimitSchema,
   StuckFileSchema,
+  SupervisorRecordSchema,
   type ActiveRun,
   type Approval,
   type Escalation,
@@ -11,13 +12,16 @@ import {
   type RateLimit,
   type RunSummaryEntry,
   type StuckFile,
+  type SupervisorFacts,
+  type SupervisorRecord,
   type SuperloopState,
 } from "../src/contract";
 import { lastSummaryEntry, readJsonArtifact, readLoopArtifacts } from "./artifacts";
-import { statOrNull } from "./file-io";
+import { openOrNull, readAt, statOrNull } from "./file-io";
 import { readLaunchRecord } from "./launch-record";
 import { loopPaths, type LoopPaths } from "./paths";
 import { isProcessStopped, isRunGroupAlive, isRunProcessAlive } from "./process-info";
+import { currentBootId, supervisorRecordPath } from "./supervise";
 
 export interface RuntimeFacts {
   state: SuperloopState | null;
@@ -46,6 +50,8 @@ export interface RuntimeFacts {
   escalation?: Escalation | null;
   /** the loop's `usage_check.max_wait_seconds` when `wait_on_limit` is on (0 = forever); null when off */
   usageWaitMaxSeconds?: number | null;
+  /** The loop's supervisor record (a supervised START), with the Sprite's boot id now; null without one. */
+  supervisor?: SupervisorFacts | null;
 }
 
 // Optional extra files: unreadable or half-written ones are reported as absent rather than failing the poll —
@@ -73,6 +79,42 @@ async function usageWaitMaxSeconds(paths: LoopPaths): Promise<number | null> {
   return typeof usage.max_wait_seconds === "number" && usage.max_wait_seconds >= 0 ? usage.max_wait_seconds : 7200;
 }
 
+/** Record + the boot id now → facts. An unreadable or foreign record counts as none (it only adds evidence). */
+export function supervisorFacts(text: string | null, loopId: string, bootIdNow: string | null): SupervisorFacts | null {
+  if (text === null) return null;
+  let record: SupervisorRecord;
+  try {
+    const parsed = SupervisorRecordSchema.safeParse(JSON.parse(text));
+    if (!parsed.success || parsed.data.loopId !== loopId) return null;
+    record = parsed.data;
+  } catch {
+    return null;
+  }
+  return {
+    status: record.status,
+    pid: record.pid,
+    exitCode: record.exitCode,
+    bootId: record.bootId,
+    currentBootId: bootIdNow,
+    startedAt: record.startedAt,
+    taskHeld: record.task.held,
+    taskReleased: record.task.released,
+  };
+}
+
+/** A regular file of at most 64 KiB as text, else null (never opens a FIFO or follows it into a huge read). */
+async function readSmallRegularFile(filePath: string): Promise<string | null> {
+  const st = await statOrNull(filePath);
+  if (!st?.isFile() || st.size > 64 * 1024) return null;
+  const fh = await openOrNull(filePath);
+  if (fh === null) return null;
+  try {
+    return (await readAt(fh, 0, st.size)).toString("utf8");
+  } finally {
+    await fh.close();
+  }
+}
+
 /** The facts the manager's lifecycle projection needs beyond the v1 snapshot (liveness, stop state). */
 export async function readRuntimeFacts(opts: { repoPath: string; loopId: string }): Promise<RuntimeFacts> {
   const paths = loopPaths(opts.repoPath, opts.loopId);
@@ -91,6 +133,8 @@ export async function readRuntimeFacts(opts: { repoPath: string; loopId: string 
   const pid = activeRun?.pid ?? null;
   const leader = activeRun?.pgid ?? pid;
   const activeRunAlive = pid === null ? null : await isRunProcessAlive(pid, paths.repoPath);
+  const record = await readSmallRegularFile(supervisorRecordPath(paths.repoPath, paths.loopId));
+  const supervisor = supervisorFacts(record, paths.loopId, record === null ? null : currentBootId());
   const processStopped = leader === null || activeRunAlive === false ? null : await isProcessStopped(leader);
   const launchAlive = launch === null ? null : await isRunGroupAlive(launch.pgid, paths.repoPath);
   return {
@@ -110,5 +154,7 @@ export async function readRuntimeFacts(opts: { repoPath: string; loopId: string 
     ...(stuck !== null ? { stuck } : {}),
     ...(escalation !== null ? { escalation } : {}),
     ...(usageWait !== null ? { usageWaitMaxSeconds: usageWait } : {}),
+    // Only with a record: facts of an unsupervised run look exactly as they did before the supervisor existed.
+    ...(supervisor !== null ? { supervisor } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { TokenTable } from "./auth/tokens";
+import type { AlertDispatcher } from "./alerts/dispatcher";
 import type { Cluster } from "./cluster";
 import type { Config } from "./config/config";
 import type { ControlService } from "./control/service";
@@ -31,4 +32,6 @@ export interface App {
   dispatchIntent?: (intentId: string) => Promise<void>;
   /** Control intents (src/control/service.ts); absent in tools that build an App without a server. */
   control?: ControlService;
+  /** Alert outbox dispatcher (src/alerts/dispatcher.ts): one leader per cluster sends, any replica can test. */
+  alerts?: AlertDispatcher;
 }

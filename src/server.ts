@@ -1,10 +1,15 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { getOperationAST, Kind, type DocumentNode, type ExecutionResult } from "graphql";
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionResult } from "graphql";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import pg from "pg";
 import { WebSocketServer } from "ws";
+import { AlertDispatcher } from "./alerts/dispatcher";
+import { graphqlMetrics } from "./observability/graphql-metrics";
+import { httpRequestSeconds } from "./observability/metrics";
+import { createMetricsHandler } from "./observability/scrape";
+import { currentTraceId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
 import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
@@ -13,8 +18,9 @@ import { ClusterBus } from "./cluster/bus";
 import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
+import { createPool } from "./db/health";
 import { pendingMigrations } from "./db/migrate";
-import { DEMO_SUPERLOOP_BIN, startDemo, type Demo, type DemoOptions } from "./demo/driver";
+import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/driver";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
@@ -22,7 +28,11 @@ import { startFleetFile } from "./registry/fleet-file";
 import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
+import { createGraphiQL } from "./web/graphiql";
 import { createWebAssets } from "./web/serve";
+import { authenticateFirst, queryLimits } from "./security/limits-plugin";
+import { parseQueryLimits } from "./security/query-limits";
+import { guardRequest, LOOPBACK_HOST_NAMES, originAllowed, parseList, type OriginPolicy, type Refusal } from "./security/request-guards";
 
 // One port, one path: HTTP queries and mutations, SSE and graphql-ws subscriptions all on /graphql;
 // /health answers while the process lives, /ready only while the database is reachable and migrated.
@@ -58,6 +68,7 @@ type ServerContext = { req: IncomingMessage };
 
 async function readiness(database: Database, cluster: Cluster | null, subscriptions: number): Promise<{ ok: boolean; checks: Record<string, unknown> }> {
   const client = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 2000 });
+  client.on("error", () => {}); // a failure shows in the checks below
   // A replica whose LISTEN session is down would serve subscriptions that miss other replicas' changes.
   const clusterCheck = cluster ? cluster.status() : null;
   const clusterOk = !clusterCheck || clusterCheck.listener.connected;
@@ -66,16 +77,22 @@ async function readiness(database: Database, cluster: Cluster | null, subscripti
     const pending = await pendingMigrations(client);
     return { ok: pending.length === 0 && clusterOk, checks: { database: "ok", pendingMigrations: pending, subscriptions, cluster: clusterCheck } };
   } catch (e) {
-    return { ok: false, checks: { database: (e as Error).message, cluster: clusterCheck } };
+    database.monitor.report(e);
+    return { ok: false, checks: { database: (e as Error).message, databaseDownSince: database.monitor.state.up ? null : database.monitor.state.since, cluster: clusterCheck } };
   } finally {
     await client.end().catch(() => {});
   }
 }
 
-export async function startServer(config: Config, opts: { log?: Logger; demo?: DemoOptions } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  log?: Logger;
+  demo?: DemoOptions;
+  /** `--demo=off`: remove the demo Sprites (and their demo repos) before serving */
+  removeDemo?: boolean;
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
-  // Demo runs are simulated: control intents against them must reach the simulator, not a real superloop.sh.
-  if (config.OPS_DEMO) config.SUPERLOOP_BIN = DEMO_SUPERLOOP_BIN;
   const web = createWebAssets(log);
   const tokens = parseTokens(config.OPS_TOKENS);
   if (tokens.open) {
@@ -84,10 +101,11 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     }
     log.warn("OPS_TOKENS is not set: the API is OPEN (every caller is admin) and bound to loopback only");
   }
-  const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, log: (m) => log.warn(m) });
+  const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.OPS_DATA_DIR, runtimeDir: config.OPS_PG_RUNTIME_DIR, log });
   if (database.migrationsApplied.length) log.info("migrations applied", { migrations: database.migrationsApplied });
 
-  const pool = new pg.Pool({ connectionString: database.url, max: config.OPS_PG_POOL_MAX });
+  // Connection errors (a restarted server, pg_terminate_backend) go to the monitor, never to the process.
+  const pool = createPool(database.monitor, database.url, config.OPS_PG_POOL_MAX);
   const transports = createTransportFactory({ config });
   const bus = new ClusterBus();
   const cluster =
@@ -108,6 +126,7 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
+  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster });
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {
@@ -130,8 +149,17 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
   } else {
     app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
     app.onRunRegistered = (runId) => app.ingestor.add(runId);
-    await app.ingestor.start();
+    try {
+      await app.ingestor.start();
+    } catch (e) {
+      await app.ingestor.stop().catch(() => {});
+      await pool.end().catch(() => {});
+      await database.close().catch(() => {});
+      throw e;
+    }
   }
+  // Back from an outage: poll every run now, not after each one's error backoff.
+  database.monitor.onRecovered(() => app.ingestor.resumeAll());
 
   // OPS_FLEET_FILE: declared Sprites are registered before the API opens; SIGHUP reloads the file.
   let stopFleetFile: () => void;
@@ -146,19 +174,63 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     throw e;
   }
 
+  app.alerts.start();
+
+  const originPolicy: OriginPolicy = {
+    allowedOrigins: parseList(config.OPS_ALLOWED_ORIGINS),
+    allowedHosts: LOOPBACK.has(config.HOST) ? [...LOOPBACK_HOST_NAMES, ...parseList(config.OPS_ALLOWED_HOSTS).map((h) => h.toLowerCase())] : null,
+  };
   const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
+    // Checked from Content-Length before the body is read (and while reading a chunked one): a named 413.
+    maxRequestBodySize: config.OPS_MAX_REQUEST_BYTES,
+    // Form-encoded and multipart bodies are what a cross-site <form> can send without a preflight.
+    multipart: false,
+    // Never reflect an arbitrary Origin with credentials: CORS headers only for the allowed origins.
+    cors: (request) => {
+      const origin = request.headers.get("origin");
+      if (!origin || !originAllowed(origin, request.headers.get("host") ?? undefined, originPolicy)) return false;
+      return { origin: [origin], credentials: true, methods: ["GET", "POST"], allowedHeaders: ["content-type", "authorization", "accept"] };
+    },
     landingPage: false,
-    graphiql: { subscriptionsProtocol: "WS", title: "superloop-ops" },
+    // GraphiQL is served from local files by src/web/graphiql.ts (Yoga's page loads it from a CDN).
+    graphiql: false,
     logging: { debug: () => {}, info: () => {}, warn: (...a) => log.warn(String(a[0])), error: (...a) => log.error(String(a[0])) },
-    context: ({ request }) => ({ app, principal: tokens.verify(request.headers.get("authorization")) }),
-    plugins: [requirePrincipal()],
+    context: ({ request }) => ({
+      app,
+      principal: tokens.verify(request.headers.get("authorization")),
+      traceId: currentTraceId() ?? incomingTraceId((h) => request.headers.get(h)) ?? newTraceId(),
+    }),
+    plugins: [graphqlMetrics(), authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal()],
   });
 
+  // The title says DEMO while demo Sprites exist (their runs are simulated); the dashboard shows its own marker.
+  const graphiql = createGraphiQL({
+    endpoint: "/graphql",
+    title: async () => {
+      const demos = await app.db.sprite.count({ where: { demo: true, removedAt: null } }).catch(() => 0);
+      return demos > 0 ? "superloop-ops · DEMO" : "superloop-ops";
+    },
+  });
   const shared = new SharedResults<ExecutionResult>();
+  const refuse = (res: ServerResponse, r: Refusal) =>
+    res.writeHead(r.status, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ message: r.message, extensions: { code: r.code } }] }));
+  const metrics = createMetricsHandler({ app, subscriptions: () => bus.size - shared.executions + shared.subscribers, token: config.OPS_METRICS_TOKEN ?? null });
   const http = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    const t0 = performance.now();
+    // Bounded route labels: the API paths by name, everything else (dashboard assets, unknown) as one.
+    const routeLabel = path === "/graphql" || path === "/health" || path === "/ready" || path === "/metrics" ? path : "other";
+    res.once("finish", () => httpRequestSeconds.observe({ route: routeLabel, method: req.method ?? "GET", status: String(res.statusCode) }, (performance.now() - t0) / 1000));
+    const refusal = guardRequest(
+      { method: req.method ?? "GET", host: req.headers.host, origin: req.headers.origin, contentType: req.headers["content-type"], graphql: path === "/graphql" },
+      originPolicy,
+    );
+    if (refusal) {
+      refuse(res, refusal);
+      return;
+    }
     if (path === "/health") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true }));
       return;
@@ -169,11 +241,32 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
       res.writeHead(r.ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r));
       return;
     }
+    if (path === "/metrics") {
+      await metrics(req, res);
+      return;
+    }
+    if (await graphiql.handle(req, res, path)) return;
     if (web.handle(req, res, path)) return;
-    yoga(req, res, { req });
+    // Everything this request causes runs under its trace id (log lines, intents, agent calls); echoed back.
+    const traceId = incomingTraceId((h) => {
+      const v = req.headers[h];
+      return Array.isArray(v) ? v[0] : v;
+    }) ?? newTraceId();
+    res.setHeader("x-trace-id", traceId);
+    withTrace(traceId, () => yoga(req, res, { req }));
   });
 
-  const wss = new WebSocketServer({ server: http, path: "/graphql" });
+  const wss = new WebSocketServer({
+    server: http,
+    path: "/graphql",
+    maxPayload: config.OPS_MAX_REQUEST_BYTES,
+    // Cross-site WebSocket hijacking: a browser page elsewhere may open a socket here; it always sends Origin.
+    verifyClient: (info, done) => {
+      const r = guardRequest({ method: "GET", host: info.req.headers.host, origin: info.req.headers.origin, contentType: undefined, graphql: true, upgrade: true }, originPolicy);
+      if (r) done(false, r.status, r.code);
+      else done(true);
+    },
+  });
   const wsServer = useServer<Record<string, unknown> | undefined, { principal?: Context["principal"] }>(
     {
       // Checked once at connection_init: returning false closes the socket with 4403 Forbidden.
@@ -191,7 +284,14 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
           socket: ctx.extra.socket,
           params,
         });
-        const document = parse(params.query);
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (e) {
+          // a syntax error or a refused limit (named): an error message to this subscription, not a closed socket
+          if (e instanceof GraphQLError) return [e];
+          throw e;
+        }
         const principal = ctx.extra.principal ?? null;
         const shareKey = SHAREABLE.has(rootFieldOf(document, params.operationName) ?? "")
           ? JSON.stringify([params.query, params.operationName ?? null, params.variables ?? null, principal?.name ?? null, principal?.role ?? null])
@@ -218,36 +318,67 @@ export async function startServer(config: Config, opts: { log?: Logger; demo?: D
     wss,
   );
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(config.PORT, config.HOST, () => resolve());
-  });
+  try {
+    if (opts.removeDemo) log.info("demo fleet removed", { sprites: await removeDemoFleet(app) });
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(config.PORT, config.HOST, () => resolve());
+    });
+  } catch (e) {
+    // A busy port must not leave the embedded PostgreSQL (and its data-dir lock) behind.
+    stopFleetFile();
+    await cluster?.stop().catch(() => {});
+    await app.ingestor.stop().catch(() => {});
+    await app.alerts?.stop().catch(() => {});
+    await cluster?.release().catch(() => {});
+    await Promise.resolve(wsServer.dispose()).catch(() => {});
+    await transports.close().catch(() => {});
+    await pool.end().catch(() => {});
+    await database.close().catch(() => {});
+    throw e;
+  }
   const port = (http.address() as AddressInfo).port;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}/graphql`;
-  const demo = config.OPS_DEMO ? await startDemo(app, opts.demo) : null;
+  let demo: Demo | null = null;
 
   // Shutdown: stop taking leases, finish in-flight polls, hand the leases back (others take over at once),
   // then close subscriptions (graphql-ws: 1001 "Going away"; clients reconnect to another replica).
+  // Every step runs even when an earlier one fails (the database may already be gone): a failed step is logged,
+  // never thrown, and the embedded PostgreSQL is always stopped last, after our own connections are closed.
   let closing: Promise<void> | null = null;
+  const step = async (name: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (e) {
+      log.warn(`shutdown: ${name} failed`, { error: (e as Error).message });
+    }
+  };
   const close = () =>
     (closing ??= (async () => {
-      await demo?.stop();
+      await step("demo", () => demo?.stop());
       stopFleetFile();
-      await cluster?.stop();
-      await app.ingestor.stop();
+      await step("cluster", () => cluster?.stop());
+      await step("ingestor", () => app.ingestor.stop());
+      await step("alerts", () => app.alerts?.stop());
       if (cluster) {
-        const released = await cluster.release();
-        log.info("leases released", { released });
+        await step("lease release", async () => log.info("leases released", { released: await cluster.release() }));
       }
-      await Promise.resolve(wsServer.dispose()).catch(() => {});
+      await step("subscriptions", () => wsServer.dispose());
       wss.close();
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
-      await transports.close();
-      await pool.end();
-      await database.close();
+      await step("transports", () => transports.close());
+      await step("pool", () => pool.end());
+      await step("database", () => database.close());
     })());
-
+  if (config.OPS_DEMO) {
+    try {
+      demo = await startDemo(app, opts.demo);
+    } catch (e) {
+      await close();
+      throw e;
+    }
+  }
   return { app, url, port, http, demo, close };
 }

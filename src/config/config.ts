@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { destinationListPattern } from "../security/destinations";
+import { queryLimitsSpec } from "../security/query-limits";
 
 // Every setting comes from the environment, validated once at start-up. The table in `--help` and the
 // README is generated from `settings`, so the three never disagree.
@@ -25,6 +27,10 @@ export const settings = {
     help: "PostgreSQL server to use. Unset: an embedded PostgreSQL is started under OPS_DATA_DIR/pg",
   },
   OPS_DATA_DIR: { schema: z.string().min(1).default("./data"), help: "Where the embedded database and agent state live" },
+  OPS_PG_RUNTIME_DIR: {
+    schema: z.string().min(1).default("/var/lib/superloop-ops"),
+    help: "Only as root with the embedded database: when the unprivileged postgres user cannot reach the checkout (a 0700 home or temp dir), the PostgreSQL binaries are copied here and a new cluster's data kept here (OPS_DATA_DIR/pg links to it)",
+  },
   OPS_POLL_INTERVAL_MS: { schema: positiveMs.default(2000), help: "How often each run is polled (jittered; backs off on errors)" },
   OPS_STALE_AFTER_MS: { schema: positiveMs.default(300_000), help: "A RUNNING run with no event for this long is reported stale" },
   OPS_INTENT_DEADLINE_MS: { schema: positiveMs.default(60_000), help: "How long a control intent waits for evidence before it is AMBIGUOUS" },
@@ -40,7 +46,36 @@ export const settings = {
     schema: z.string().optional(),
     help: "API tokens: name:role:token,... with role viewer | operator | admin. Unset: open, loopback only",
   },
+  OPS_ALLOWED_ORIGINS: {
+    schema: z
+      .string()
+      .regex(/^(https?:\/\/[^\s,/*]+)(,https?:\/\/[^\s,/*]+)*$/, "expected scheme://host[:port],... (no wildcards)")
+      .optional(),
+    help: "Browser origins allowed to call the API (CORS, graphql-ws) besides the server's own. Unset: same origin only",
+  },
+  OPS_ALLOWED_HOSTS: {
+    schema: z.string().regex(/^[A-Za-z0-9.\[\]:-]+(,[A-Za-z0-9.\[\]:-]+)*$/, "expected host names separated by commas").optional(),
+    help: "On a loopback bind, Host header names accepted besides localhost, 127.0.0.1 and [::1] (DNS-rebinding guard)",
+  },
+  OPS_MAX_REQUEST_BYTES: { schema: z.coerce.number().int().min(1024).default(512 * 1024), help: "Largest request body (and graphql-ws message) accepted; larger ones get 413 before they are read" },
+  OPS_QUERY_LIMITS: {
+    schema: queryLimitsSpec.optional(),
+    help: "Overrides of the per-document limits checked before validation, e.g. cost=20000,aliases=10 (keys: tokens depth aliases fields directives cost; defaults tokens=30000 depth=20 aliases=50 fields=1000 directives=50 cost=50000)",
+  },
+  OPS_SECRET_ENV_PREFIXES: {
+    schema: z.string().regex(/^[A-Z_][A-Z0-9_]*(,[A-Z_][A-Z0-9_]*)*$/, "expected NAME_PREFIX,... (upper case, digits, _)").default("OPS_SECRET_,SPRITES_TOKEN"),
+    help: "Prefixes a Sprite's agentTokenEnv/spritesApiTokenEnv must start with; the manager's own settings (OPS_TOKENS, DATABASE_URL, ...) are refused whatever the prefixes",
+  },
+  OPS_AGENT_URL_ALLOW: {
+    schema: z.string().regex(destinationListPattern, "expected CIDRs, addresses or host names separated by commas").optional(),
+    help: "If set, the only destinations an agentUrl may name or resolve to (CIDRs, addresses, host names). Unset: anything but OPS_AGENT_URL_DENY",
+  },
+  OPS_AGENT_URL_DENY: {
+    schema: z.string().regex(destinationListPattern, "expected CIDRs, addresses or host names separated by commas").optional(),
+    help: "Destinations an agentUrl may never name or resolve to, on top of link-local (cloud metadata), 0.0.0.0/8, multicast and metadata host names",
+  },
   OPS_CONTROL_MODE: { schema: z.enum(["enabled", "disabled"]).default("enabled"), help: "disabled = passive mode: observe everything, refuse every control intent" },
+  OPS_METRICS_TOKEN: { schema: z.string().min(16, "at least 16 characters").optional(), help: "If set, GET /metrics needs Authorization: Bearer <this token>" },
   OPS_FLEET_FILE: { schema: z.string().optional(), help: "JSON fleet file loaded at start-up and on SIGHUP" },
   OPS_DEMO: { schema: bool.default(false), help: "Register the demo fleet driven by the built-in runtime simulator (same as --demo)" },
   SUPERLOOP_BIN: { schema: z.string().min(1).default("superloop.sh"), help: "The Superloop CLI used by the local transport for control intents" },

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
 import type { App } from "../app";
 import { dispatchOrForward } from "../cluster/dispatch";
@@ -33,6 +34,8 @@ export interface ControlRequestInput {
   note: string | null;
   idempotencyKey: string | null;
   resumeAfterApprove: boolean;
+  /** the trace of the request that asked for it (src/observability/trace.ts); generated when absent */
+  traceId?: string | null;
 }
 
 export type ControlOutcome =
@@ -160,7 +163,7 @@ export class ControlService {
           principal.name,
           input.note,
           input.kind === "APPROVE" && input.resumeAfterApprove,
-          via.followUpOf?.traceId ?? randomUUID(),
+          via.followUpOf?.traceId ?? input.traceId ?? currentTraceId() ?? newTraceId(),
           JSON.stringify(records),
           refusal?.error ?? null,
           new Date(now.getTime() + this.deadlineMs(input.kind)),
@@ -266,6 +269,8 @@ export class ControlService {
     const { app } = this;
     const intent = await app.db.controlIntent.findUnique({ where: { id: intentId }, include: { run: { include: { sprite: true } } } });
     if (!intent || intent.stage !== "REQUESTED") return;
+    // Dispatch under the intent's trace, wherever it runs (the requesting replica, the lease holder, a retry).
+    if (currentTraceId() !== intent.traceId) return withTrace(intent.traceId, () => this.dispatch(intentId));
     const { run } = intent;
     const kind = intent.kind as IntentKind;
     const startedAt = new Date();
@@ -310,6 +315,7 @@ export class ControlService {
     } catch (e) {
       observation = { type: "dispatch_failed", at: new Date().toISOString(), error: (e as Error).message };
     }
+    app.log.info("control intent dispatched", { intentId, runId: run.id, kind, observation: observation.type });
     await this.advance(intentId, { dispatchedAt: startedAt }, async (current, c, runRow) => {
       const view = { ...viewOf(current), dispatchedAt: startedAt.toISOString(), dispatchResult: null };
       const first = advanceIntent(view, observation) ?? [];

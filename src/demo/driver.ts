@@ -5,13 +5,14 @@ import path from "node:path";
 import type { App } from "../app";
 import { registerSprite, removeSprite } from "../registry/register";
 import { DEMO_FLEET, type DemoSprite } from "./fleet";
+import { DEMO_SUPERLOOP_BIN } from "./simulator-bin";
 
 // Starts the demo fleet: a local repo per Sprite under OPS_DATA_DIR/demo/<sprite>, registered as a LOCAL
 // Sprite, with a simulated `superloop run` launched in it. The manager observes these repos exactly as it
-// would real ones; control intents reach them through SUPERLOOP_BIN = the simulator.
+// would real ones. They are registered with demo = true, so their control intents (and theirs only) run the
+// simulator (src/transports/index.ts picks the runtime binary per Sprite).
 
-/** The simulator CLI; the demo points the manager's SUPERLOOP_BIN here so control intents act on demo runs. */
-export const DEMO_SUPERLOOP_BIN = path.resolve(import.meta.dirname, "../sim/superloop-sim.mjs");
+export { DEMO_SUPERLOOP_BIN };
 
 export interface DemoOptions {
   /** multiplies every role's duration (tests use ~0.05) */
@@ -116,6 +117,24 @@ function launchRun(repoPath: string, loopId: string, logFile: string): number | 
 }
 
 /**
+ * `--demo=off`: removes every demo Sprite (Sprite.demo) with its history, kills its simulators and deletes its
+ * demo repo (only repos under OPS_DATA_DIR/demo: a path elsewhere is never deleted). Returns the names removed.
+ */
+export async function removeDemoFleet(app: App): Promise<string[]> {
+  const root = path.resolve(app.config.OPS_DATA_DIR, "demo");
+  await killRepoProcesses(root);
+  const sprites = await app.db.sprite.findMany({ where: { demo: true }, include: { runs: { select: { repoPath: true } } } });
+  for (const s of sprites) {
+    await removeSprite(app, s.name, true);
+    for (const r of s.runs) {
+      const rel = path.relative(root, path.resolve(r.repoPath));
+      if (rel && !rel.startsWith("..") && !path.isAbsolute(rel)) await rm(r.repoPath, { recursive: true, force: true });
+    }
+  }
+  return sprites.map((s) => s.name);
+}
+
+/**
  * Registers the demo fleet and starts its runs. Running it again on the same data dir resets the demo: old
  * simulator processes are killed, the demo Sprites purged (with their history) and registered afresh.
  */
@@ -141,6 +160,7 @@ export async function startDemo(app: App, opts: DemoOptions = {}): Promise<Demo>
         repoPath,
         loopId: s.loopId,
         pollIntervalMs: opts.pollIntervalMs ?? 1000,
+        demo: true,
         ...(s.healthOverrides ? { healthOverrides: s.healthOverrides } : {}),
       },
       ACTOR,

@@ -13,6 +13,8 @@ export interface Context {
   principal: Principal | null;
   /** Bytes queued on the client's socket but not yet sent (graphql-ws); a slow reader is told to resync. */
   outboundBytes?: () => number;
+  /** This request's trace id (X-Trace-Id / traceparent, or generated): intents it creates carry it. */
+  traceId?: string;
 }
 
 /** Past this many unsent bytes a subscriber is too slow: it gets resyncRequired instead of unbounded buffering. */

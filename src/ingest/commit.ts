@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { ingestBatches, ingestEvents } from "../observability/metrics";
 import type { EventRow } from "./rows";
 
 // The one write path for events, cursors and run projections (ARCHITECTURE invariant 2): everything a poll
@@ -177,6 +178,8 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
       await client.query(`SELECT pg_notify($1, $2)`, [input.notifyChannel, JSON.stringify({ runId: input.runId, seq })]);
     }
     await client.query("COMMIT");
+    ingestBatches.inc();
+    ingestEvents.inc(inserted);
     return { seq, inserted };
   } catch (e) {
     await client.query("ROLLBACK").catch(() => {});

@@ -1,5 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { parseAlertsConfig, type AlertsConfig } from "../alerts/config";
+import { writeAlertsConfig } from "../alerts/store";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
 import { DomainError } from "../graphql/errors";
@@ -68,6 +70,8 @@ export const fleetFileSchema = z
     version: z.literal(1).optional(),
     prune: z.boolean().optional(),
     sprites: z.array(spriteSchema),
+    /** Alert sinks and routing (src/alerts/config.ts), checked with the environment when the file is loaded. */
+    alerts: z.unknown().optional(),
   })
   .superRefine((f, ctx) => {
     const seen = new Map<string, number>();
@@ -223,7 +227,19 @@ export async function loadFleetFile(app: App, file: string): Promise<FleetReport
   }
   const parsed = parseFleetFile(text);
   if (!parsed.ok) return { ...empty, errors: parsed.errors };
-  return applyFleet(app, parsed.fleet, file);
+  // Alerts are all or nothing, before any Sprite changes: an enabled sink whose secret variable is unset fails the load.
+  let alerts: AlertsConfig | null = null;
+  if (parsed.fleet.alerts !== undefined) {
+    const a = parseAlertsConfig(parsed.fleet.alerts, process.env);
+    if (!a.ok) return { ...empty, errors: a.errors };
+    alerts = a.config;
+  }
+  const report = await applyFleet(app, parsed.fleet, file);
+  if (alerts) {
+    await writeAlertsConfig(app.pool, alerts, "fleet-file");
+    app.alerts?.invalidateConfig();
+  }
+  return report;
 }
 
 function logReport(app: App, report: FleetReport): void {

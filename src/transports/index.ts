@@ -2,6 +2,8 @@ import path from "node:path";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
 import { parseTransportConfig } from "../registry/transport-config";
+import { DEMO_SUPERLOOP_BIN } from "../demo/simulator-bin";
+import { transportConfigProblem, transportPolicy } from "../security/transport-policy";
 import { DEFAULT_RETRY } from "./http";
 import { LocalTransport } from "./local";
 import { SpritesApiTransport } from "./sprites-api";
@@ -44,12 +46,19 @@ export interface TransportFactoryOptions {
  * instance, rebuilt when its transport settings change, so per-run caches never outlive a reconfiguration.
  */
 export function createTransportFactory(app: Pick<App, "config">, opts: TransportFactoryOptions = {}): { transportFor(sprite: Sprite): Transport; close(): Promise<void> } {
-  const local = new LocalTransport({ superloopBin: app.config.SUPERLOOP_BIN, logDir: path.resolve(app.config.OPS_DATA_DIR, "logs") });
+  const logDir = path.resolve(app.config.OPS_DATA_DIR, "logs");
+  const local = new LocalTransport({ superloopBin: app.config.SUPERLOOP_BIN, logDir });
+  // The runtime binary is per Sprite: only demo Sprites run the simulator, whatever mode the manager started in.
+  const demoLocal = new LocalTransport({ superloopBin: DEMO_SUPERLOOP_BIN, logDir });
   const remote = new Map<string, { key: string; transport: Transport }>();
+  const policy = transportPolicy(app.config);
   const build = (sprite: Sprite): Transport => {
     const parsed = parseTransportConfig(sprite.transportConfig);
     if (!parsed.ok) return new MisconfiguredTransport(sprite.transport, `invalid transport config: ${parsed.message}`);
     const c = parsed.config;
+    // a row stored before the policy (or a policy change): refused here too, never read or sent
+    const refused = transportConfigProblem(c, policy);
+    if (refused) return new MisconfiguredTransport(sprite.transport, refused[1]);
     const retry = opts.remote?.retry ?? DEFAULT_RETRY;
     const timing = {
       ...opts.remote,
@@ -59,7 +68,7 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
     };
     if (sprite.transport === "SPRITE_SERVICE") {
       if (!c.agentUrl) return new MisconfiguredTransport(sprite.transport, "SPRITE_SERVICE needs agentUrl");
-      return new SpriteServiceTransport({ agentUrl: c.agentUrl, tokenEnv: c.agentTokenEnv, ...timing });
+      return new SpriteServiceTransport({ agentUrl: c.agentUrl, tokenEnv: c.agentTokenEnv, refuseAddress: policy.destinations.refuseAddress, ...timing });
     }
     return new SpritesApiTransport({
       baseUrl: app.config.SPRITES_API_URL,
@@ -71,7 +80,7 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
   };
   return {
     transportFor(sprite) {
-      if (sprite.transport === "LOCAL") return local;
+      if (sprite.transport === "LOCAL") return sprite.demo ? demoLocal : local;
       const key = JSON.stringify([sprite.transport, sprite.transportConfig]);
       const cached = remote.get(sprite.id);
       if (cached && cached.key === key) return cached.transport;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, it } from "vitest";
 import { gql } from "../support/clients";
-import { spawnManager } from "../support/manager-process";
+import { runToExit, spawnManager } from "../support/manager-process";
 
 const alive = (pid: number) => {
   try {
@@ -15,7 +15,7 @@ const alive = (pid: number) => {
 };
 const postmasterPid = (dir: string) => Number(readFileSync(path.join(dir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
 
-it("starts an embedded PostgreSQL, survives kill -9 of the manager, and stops it on SIGTERM", { timeout: 120_000 }, async () => {
+it("starts an embedded PostgreSQL, refuses a second manager on it, survives kill -9 of the manager, and stops it on SIGTERM", { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), "ops-embedded-"));
   chmodSync(dataDir, 0o755);
 
@@ -25,10 +25,19 @@ it("starts an embedded PostgreSQL, survives kill -9 of the manager, and stops it
   const pid = postmasterPid(dataDir);
   expect(alive(pid)).toBe(true);
 
+  // One data directory, one manager: a second start on the live data directory is refused in one line (exit 2),
+  // and the first one and its PostgreSQL carry on.
+  const refused = await runToExit({ OPS_DATA_DIR: dataDir, LOG_LEVEL: "error" });
+  expect(refused.code).toBe(2);
+  expect(refused.output.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^superloop-ops: cannot start: another superloop-ops manager \\(pid ${first.child.pid}, started [^)]+\\) is using the data directory ${dataDir}: stop it first, or give this one its own OPS_DATA_DIR$`))]);
+  expect(alive(pid)).toBe(true);
+  expect((await gql(first.url, `{ sprites { edges { node { name } } } }`)).data!.sprites.edges).toHaveLength(1);
+
   first.child.kill("SIGKILL");
   await first.exited;
   expect(alive(pid)).toBe(true); // the orphaned postmaster outlives the manager
 
+  // The lock of the killed manager is stale: taken over, and its orphaned postmaster adopted.
   const second = await spawnManager({ OPS_DATA_DIR: dataDir });
   expect(second.output()).toContain("adopting running postmaster");
   const list = await gql(second.url, `{ sprites { edges { node { name } } } }`);

@@ -10,7 +10,7 @@ import { waitFor } from "../support/runs";
 import { demoRuns, startDemoServer, type DemoRun } from "./demo-server";
 
 // The demo fleet in a real manager: every scripted story ends up as the state an operator should see, the
-// simulator is the manager's SUPERLOOP_BIN, and starting the demo again on the same data dir resets it.
+// simulator is the runtime of the demo Sprites only (Sprite.demo), and starting the demo again on the same data dir resets it.
 
 const servers: RunningServer[] = [];
 afterAll(async () => {
@@ -40,21 +40,23 @@ const settled = (runs: Map<string, DemoRun>) => {
 describe("demo fleet", () => {
   let first: { server: RunningServer; dataDir: string; databaseUrl: string };
 
-  it("registers every demo Sprite with a LOCAL repo under OPS_DATA_DIR/demo and the simulator as SUPERLOOP_BIN", async () => {
+  it("registers every demo Sprite (demo: true) with a LOCAL repo under OPS_DATA_DIR/demo, leaving SUPERLOOP_BIN alone", async () => {
     first = await startDemoServer();
     servers.push(first.server);
     const { server, dataDir } = first;
-    expect(server.app.config.SUPERLOOP_BIN).toBe(DEMO_SUPERLOOP_BIN);
+    // The simulator is a per-Sprite runtime now: the manager's own SUPERLOOP_BIN (for real Sprites) is untouched.
+    expect(server.app.config.SUPERLOOP_BIN).not.toBe(DEMO_SUPERLOOP_BIN);
     expect(server.demo?.root).toBe(path.resolve(dataDir, "demo"));
     expect(server.demo?.sprites.map((s) => s.name)).toEqual(DEMO_FLEET.map((s) => s.name));
-    const r = await gql<{ sprites: { edges: { node: { name: string; transport: string; run: { repoPath: string } } }[] } }>(
+    const r = await gql<{ sprites: { edges: { node: { name: string; transport: string; demo: boolean; run: { repoPath: string } } }[] } }>(
       server.url,
-      `{ sprites(first: 50) { edges { node { name transport run { repoPath } } } } }`,
+      `{ sprites(first: 50) { edges { node { name transport demo run { repoPath } } } } }`,
     );
     const sprites = r.data!.sprites.edges.map((e) => e.node);
     expect(sprites.map((s) => s.name).sort()).toEqual(DEMO_FLEET.map((s) => s.name).sort());
     for (const s of sprites) {
       expect(s.transport).toBe("LOCAL");
+      expect(s.demo).toBe(true);
       expect(s.run.repoPath).toBe(path.join(dataDir, "demo", s.name));
       expect(existsSync(path.join(s.run.repoPath, ".superloop", "config.json"))).toBe(true);
     }

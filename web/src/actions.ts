@@ -1,11 +1,14 @@
 import type { Api } from "./api";
+import { confirmAction } from "./confirm";
 import { h } from "./dom";
-import { ACTIONS, type ActionKind } from "./queries";
+import { ACTIONS, INTENT_STAGE, INTENT_UPDATED, type ActionKind } from "./queries";
 
 // Action buttons: each one calls its mutation with the operator's token and says what came back, in words,
-// next to the buttons (role=status so screen readers hear it too).
+// next to the buttons (role=status so screen readers hear it too). A request that became a control intent is
+// followed to its current stage (DISPATCHED → ACCEPTED → CONFIRMED ...), so the line never goes stale.
+// Anything that cannot be undone asks first.
 
-const LABELS: Record<ActionKind, string> = {
+export const LABELS: Record<ActionKind, string> = {
   APPROVE: "Approve",
   REJECT: "Reject",
   CANCEL: "Cancel run",
@@ -15,12 +18,24 @@ const LABELS: Record<ActionKind, string> = {
   RESET_CURSOR: "Reset cursor",
 };
 
+/** What each destructive action will do, said before it is done. */
+const DESTRUCTIVE: Partial<Record<ActionKind, (label: string, mode: string) => { title: string; body: string; confirm: string; cancel: string } | null>> = {
+  CANCEL: (label) => ({ title: `Cancel ${label}?`, body: "The run's process is stopped; work in progress in this iteration is lost.", confirm: "Cancel the run", cancel: "Keep it running" }),
+  REJECT: (label) => ({ title: `Reject ${label}?`, body: "The pending approval is rejected: the loop iterates again and asks again.", confirm: "Reject", cancel: "Keep it pending" }),
+  RESET_CURSOR: (label, mode) =>
+    mode === "REPLAY_FROM_START"
+      ? { title: `Replay ${label} from the start?`, body: "Every stored event of this run is deleted and the file is ingested again from line 1.", confirm: "Replay from start", cancel: "Keep the events" }
+      : null,
+};
+
+const TERMINAL = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);
+
 export function isAction(a: string): a is ActionKind {
   return Object.prototype.hasOwnProperty.call(ACTIONS, a);
 }
 
 interface ActionResult {
-  result?: { __typename: string; stage?: string; kind?: string; message?: string; mode?: string; newLine?: number } | null;
+  result?: { __typename: string; id?: string; stage?: string; error?: string | null; kind?: string; message?: string; mode?: string; newLine?: number } | null;
 }
 
 /** One key per click: the server returns the first outcome if the same request arrives twice. */
@@ -29,23 +44,62 @@ function idempotencyKey(): string {
   return `ui-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-async function perform(api: Api, kind: ActionKind, runId: string, note: string, mode: string): Promise<string> {
+interface Performed {
+  text: string;
+  intentId: string | null;
+  stage: string | null;
+}
+
+async function perform(api: Api, kind: ActionKind, runId: string, note: string, mode: string): Promise<Performed> {
   const vars: Record<string, unknown> = { runId, note: note || null };
   if (kind === "RESET_CURSOR") vars["mode"] = mode;
   else vars["key"] = idempotencyKey();
   const r = await api.request<ActionResult>(ACTIONS[kind], vars);
-  if (r.errors?.length) return `${LABELS[kind]} failed: ${r.errors[0]!.message}`;
+  const none = { intentId: null, stage: null };
+  if (r.errors?.length) return { text: `${LABELS[kind]} failed: ${r.errors[0]!.message}`, ...none };
   const res = r.data?.result;
-  if (!res) return `${LABELS[kind]}: no answer`;
-  if (res.__typename === "ControlIntent") return `${LABELS[kind]} requested: ${res.stage ?? "?"}`;
-  if (res.__typename === "CursorReset") return `Cursor reset (${res.mode ?? ""}): ingesting after line ${res.newLine ?? "?"}`;
-  return `${LABELS[kind]} refused (${res.__typename}): ${res.message ?? ""}`;
+  if (!res) return { text: `${LABELS[kind]}: no answer`, ...none };
+  if (res.__typename === "ControlIntent") return { text: stageText(kind, res.stage ?? "?", res.error ?? null), intentId: res.id ?? null, stage: res.stage ?? null };
+  if (res.__typename === "CursorReset") return { text: `Cursor reset (${res.mode ?? ""}): ingesting after line ${res.newLine ?? "?"}`, ...none };
+  return { text: `${LABELS[kind]} refused (${res.__typename}): ${res.message ?? ""}`, ...none };
+}
+
+function stageText(kind: ActionKind, stage: string, error: string | null): string {
+  const word = TERMINAL.has(stage) ? (stage === "CONFIRMED" ? "done" : "did not happen") : "in progress";
+  return `${LABELS[kind]} requested: ${stage} (${word})${error ? ` — ${error}` : ""}`;
 }
 
 export interface ActionBarOptions {
   onDone?: () => void;
-  /** the last result shown for this run, kept by the caller so a re-rendered bar still says it */
+  /** the last result shown for this run, kept by the caller so a re-rendered bar (or a card that left) still says it */
   status?: { get(): string; set(text: string): void };
+  /** extra buttons after the action buttons (acknowledge, snooze, inspect) */
+  extra?: (say: (text: string) => void, note: () => string) => (HTMLElement | null)[];
+}
+
+/** Follows an intent until it is terminal; `say` gets its current stage each time it moves. */
+function follow(api: Api, runId: string, intentId: string, kind: ActionKind, say: (t: string) => void): void {
+  let dispose: (() => void) | null = null;
+  const seen = (stage: string, error: string | null) => {
+    say(stageText(kind, stage, error));
+    if (TERMINAL.has(stage)) dispose?.();
+  };
+  dispose = api.subscribe<{ controlIntentUpdated: { id: string; stage: string; error: string | null } }>(
+    { query: INTENT_UPDATED, variables: { runId } },
+    {
+      next: (r) => {
+        const i = r.data?.controlIntentUpdated;
+        if (i?.id === intentId) seen(i.stage, i.error);
+      },
+    },
+  );
+  // It may have moved before the subscription started: read it once.
+  void api.request<{ node: { stage: string; error: string | null } | null }>(INTENT_STAGE, { id: intentId }).then((r) => {
+    const n = r.data?.node;
+    if (n?.stage) seen(n.stage, n.error);
+  });
+  // Nothing follows an intent forever: its deadline makes it terminal well within this.
+  setTimeout(() => dispose?.(), 10 * 60_000);
 }
 
 /** A group of buttons for `actions` on one run, an optional note, and a live status line. */
@@ -75,10 +129,17 @@ export function actionBar(api: Api, runId: string, actions: readonly string[], l
         "aria-label": `${LABELS[kind]} ${label}`,
         onclick: async (e: Event) => {
           const btn = e.currentTarget as HTMLButtonElement;
+          const ask = DESTRUCTIVE[kind]?.(label, mode.value);
+          if (ask && !(await confirmAction(ask))) {
+            say(`${LABELS[kind]}: not sent (you chose “${ask.cancel}”)`);
+            return;
+          }
           btn.disabled = true;
           say(`${LABELS[kind]}…`);
           try {
-            say(await perform(api, kind, runId, note.value.trim(), mode.value));
+            const done = await perform(api, kind, runId, note.value.trim(), mode.value);
+            say(done.text);
+            if (done.intentId && done.stage && !TERMINAL.has(done.stage)) follow(api, runId, done.intentId, kind, say);
             opts.onDone?.();
           } catch (err) {
             say(`${LABELS[kind]} failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -90,11 +151,12 @@ export function actionBar(api: Api, runId: string, actions: readonly string[], l
       LABELS[kind],
     ),
   );
-  if (!kinds.length) return h("div", { class: "actions" }, h("p", { class: "muted" }, "No action available."));
+  const extra = opts.extra?.(say, () => note.value.trim()) ?? [];
+  if (!kinds.length && !extra.some(Boolean)) return h("div", { class: "actions" }, h("p", { class: "muted" }, "No action available."));
   return h(
     "div",
     { class: "actions", role: "group", "aria-label": `Actions for ${label}` },
-    h("div", { class: "buttons" }, buttons),
+    h("div", { class: "buttons" }, buttons, extra),
     h("label", { for: noteId, class: "note" }, "Note ", note),
     kinds.includes("RESET_CURSOR") ? h("label", { for: modeId, class: "note" }, "Reset mode ", mode) : null,
     status,

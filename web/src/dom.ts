@@ -56,21 +56,55 @@ export function badge(kind: keyof typeof KIND_LABEL, value: string): HTMLElement
   );
 }
 
+/** "Mon 30 Nov 2026, 01:02:03 UTC": a day and a timezone, so a screenshot or a pasted line is unambiguous. */
+export function absolute(iso: string | Date): string {
+  const d = typeof iso === "string" ? new Date(iso) : iso;
+  return d.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" });
+}
+
+/** A relative time ("3m ago") with the absolute one on hover; kept current by refreshTimes(). */
 export function time(iso: string | null | undefined): HTMLElement | string {
   if (!iso) return "—";
   const d = new Date(iso);
-  return h("time", { datetime: iso, title: d.toLocaleString() }, relative(d));
+  return h("time", { datetime: iso, title: absolute(d), "data-rel": "" }, relative(d));
 }
 
 export function relative(d: Date, now = Date.now()): string {
   const s = Math.round((now - d.getTime()) / 1000);
+  if (s < -5) return `in ${duration(-s)}`;
   if (s < 5) return "just now";
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
-  return d.toLocaleString();
+  return `${duration(s)} ago`;
 }
 
+/** 42s, 5m, 3h 10m, 2d 4h */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** Re-renders every relative time on the page (they move with the clock, not with data). */
+export function refreshTimes(root: ParentNode = document): void {
+  for (const t of Array.from(root.querySelectorAll<HTMLTimeElement>("time[data-rel]"))) t.textContent = relative(new Date(t.dateTime));
+}
+
+/** Wall-clock time of day, with the absolute date and zone on hover. */
 export function clock(iso: string): string {
   return new Date(iso).toLocaleTimeString([], { hour12: false });
+}
+
+/**
+ * One health vocabulary everywhere (fleet, queue, run page): HEALTHY / DEGRADED / CRITICAL. The API's reason and
+ * intervention severities ("warning", "critical") are shown in the same words.
+ */
+export function healthWord(severityOrStatus: string): string {
+  const v = severityOrStatus.toUpperCase();
+  if (v === "WARNING") return "DEGRADED";
+  return v;
+}
+
+export function healthBadge(severityOrStatus: string): HTMLElement {
+  return badge("health", healthWord(severityOrStatus));
 }

@@ -1,38 +1,57 @@
 import { Api, type ConnectionState } from "./api";
-import { h, replace } from "./dom";
-import { INTERVENTIONS_CHANGED } from "./queries";
+import { h, refreshTimes, replace } from "./dom";
+import { DEMO_SPRITES, INTERVENTIONS_CHANGED } from "./queries";
 import { fleetView } from "./views/fleet";
 import { queueView } from "./views/queue";
 import { runView } from "./views/run";
+import { spritesView } from "./views/sprites";
 import { debounce, type View } from "./views/view";
 
-// Entry point: hash routes (#/, #/queue, #/run/<id>), the token form, the connection banner and the queue
-// counter in the navigation.
+// Entry point: hash routes (#/, #/queue, #/sprites, #/run/<id>), the token form, the connection banner, the
+// queue counter in the navigation and the DEMO marker.
 
 const api = new Api();
 const main = document.getElementById("main")!;
 const banner = document.getElementById("banner")!;
 const queueCount = document.getElementById("queue-count")!;
+const demoMarker = document.getElementById("demo-marker")!;
 let current: View | null = null;
 
-function route(): { name: "fleet" | "queue" | "run"; runId?: string } {
+type Route = { name: "fleet" | "queue" | "sprites" | "run"; runId?: string };
+const TITLES: Record<Route["name"], string> = { fleet: "Fleet", queue: "Interventions", sprites: "Sprites", run: "Run" };
+
+function route(): Route {
   const hash = location.hash.replace(/^#/, "") || "/";
   const run = /^\/run\/(.+)$/.exec(hash);
   if (run) return { name: "run", runId: decodeURIComponent(run[1]!) };
   if (hash === "/queue") return { name: "queue" };
+  if (hash === "/sprites") return { name: "sprites" };
   return { name: "fleet" };
 }
 
 function mount(): void {
   current?.dispose();
   const r = route();
-  current = r.name === "run" ? runView(api, r.runId!) : r.name === "queue" ? queueView(api) : fleetView(api);
+  current = r.name === "run" ? runView(api, r.runId!) : r.name === "queue" ? queueView(api) : r.name === "sprites" ? spritesView(api) : fleetView(api);
   replace(main, current.el);
   for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>("nav a[data-nav]"))) {
     if (a.dataset["nav"] === r.name) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  document.title = `${r.name === "run" ? "Run" : r.name === "queue" ? "Interventions" : "Fleet"} · superloop-ops`;
+  document.title = `${TITLES[r.name]} · superloop-ops`;
+  void updateDemo();
+}
+
+// ------------------------------------------------------------------------------------------------ demo
+
+/** DEMO while any Sprite is a demo Sprite (simulated runs): nobody should mistake them for real work. */
+async function updateDemo(): Promise<void> {
+  const r = await api.request<{ sprites: { edges: { node: { name: string; demo: boolean } }[] } }>(DEMO_SPRITES).catch(() => null);
+  // A server without Sprite.demo answers with an error: no marker then.
+  const demo = r?.data?.sprites.edges.map((e) => e.node).filter((s) => s.demo) ?? [];
+  demoMarker.hidden = demo.length === 0;
+  demoMarker.title = demo.length ? `Demo Sprites (simulated runs): ${demo.map((s) => s.name).join(", ")}` : "";
+  document.body.dataset["demo"] = String(demo.length > 0);
 }
 
 // ------------------------------------------------------------------------------------------ connection
@@ -74,6 +93,7 @@ const updateCount = debounce(async () => {
 
 function startQueueCounter(): void {
   updateCount();
+  void updateDemo();
   if (counterSub) return;
   counterSub = api.subscribe({ query: INTERVENTIONS_CHANGED, variables: {} }, { next: () => updateCount(), complete: () => (counterSub = null) });
 }
@@ -98,6 +118,8 @@ setupToken();
 window.addEventListener("hashchange", mount);
 mount();
 updateCount();
+// "3m ago" must keep moving while nothing else changes.
+setInterval(() => refreshTimes(), 15_000);
 
 // Test seam for the browser tests (and curious operators): drop the socket as a network failure would.
 (window as unknown as { superloopOps: { dropConnection(): void } }).superloopOps = { dropConnection: () => api.dropConnection() };

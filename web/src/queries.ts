@@ -6,7 +6,24 @@ export const FLEET = `query Fleet {
   fleet { sprites runs needsIntervention byState { state count } byHealth { status count } }
 }`;
 
+/** Fleet sparklines: 30 buckets of 10 s = the last 5 minutes. */
+export const SPARK_BUCKETS = 30;
+export const SPARK_SECONDS = 10;
+
 export const RUNS = `query Runs {
+  runs(first: 200) { edges { node {
+    id loopId state stateReason stateSince iteration lastEventName lastEventAt
+    ${HEALTH}
+    sprite { name transport status }
+    restartCount maxIterations
+    signOff { allGreen approvalSkipped promiseMatched gates { name verdict } }
+    eventRate(buckets: ${SPARK_BUCKETS}, bucketSeconds: ${SPARK_SECONDS})
+    stateSpans(hours: 24) { state from to }
+  } } }
+}`;
+
+/** The same without the history fields, for a server that does not have them. */
+export const RUNS_BASIC = `query RunsBasic {
   runs(first: 200) { edges { node {
     id loopId state stateReason stateSince iteration lastEventName lastEventAt
     ${HEALTH}
@@ -14,18 +31,28 @@ export const RUNS = `query Runs {
   } } }
 }`;
 
-const INTERVENTION = `severity since suggestedActions
+const INTERVENTION = `severity since suggestedActions acknowledgement { kind by note until createdAt }
   reasons { code severity message since }
   run { id loopId state stateReason iteration sprite { name } ingest { status } }`;
 
 export const INTERVENTIONS = `query Interventions { interventions { ${INTERVENTION} } }`;
 
+export const RECENTLY_RESOLVED = `query RecentlyResolved { recentlyResolved(hours: 24, first: 15) {
+  at kind by note until outcome run { id loopId state stateReason sprite { name } }
+} }`;
+
+export const ACKNOWLEDGE = `mutation Ack($runId: ID!, $note: String, $snooze: Int) {
+  result: acknowledgeIntervention(runId: $runId, note: $note, snoozeMinutes: $snooze) {
+    __typename ... on InterventionAck { kind by until } ... on Error { message }
+  }
+}`;
+
 export const INTERVENTIONS_CHANGED = `subscription InterventionsChanged {
   interventionsChanged { runId seq intervention { ${INTERVENTION} } }
 }`;
 
-export const LIFECYCLE_CHANGED = `subscription LifecycleChanged($filter: RunLifecycleFilter) {
-  runLifecycleChanged(filter: $filter) {
+export const LIFECYCLE_CHANGED = `subscription LifecycleChanged($filter: RunLifecycleFilter, $afterSeq: Int) {
+  runLifecycleChanged(filter: $filter, afterSeq: $afterSeq) {
     __typename
     ... on RunLifecycleChange { runId seq state previousState reason at }
     ... on ResyncRequired { reason }
@@ -43,8 +70,43 @@ export const RUN = `query Run($id: ID!) {
       divergence { open }
       sprite { name transport status }
       transitions(last: 100) { edges { node { id seq from to reason trigger actor at } } }
+      restartCount maxIterations
+      attempts { index runtimeRunId startedAt endedAt outcome stopReason stoppedBy startedBy intentKind restart firstIteration lastIteration maxIterations }
+      signOff {
+        allGreen promiseMatched promiseExpected testsMode approvalSkipped completionOk
+        gates { name status verdict }
+        approval { status by note at source }
+      }
+      roleSpans(lastIterations: 12) { attempt iteration role startedAt endedAt durationMs status }
     }
   }
+}`;
+
+export const INTENT_STAGE = `query IntentStage($id: ID!) { node(id: $id) { ... on ControlIntent { stage error } } }`;
+
+export const SPRITES = `query Sprites { sprites(first: 200) { edges { node {
+  name transport status controlMode pollIntervalMs healthProfile agentUrl agentTokenEnv spritesApiName
+  runs(first: 5) { edges { node { id loopId repoPath state } } }
+} } } }`;
+
+/** Whether any Sprite is a demo Sprite (the field exists on servers with demo isolation). */
+export const DEMO_SPRITES = `query DemoSprites { sprites(first: 200) { edges { node { name demo } } } }`;
+
+export const REGISTER_SPRITE = `mutation Register($input: RegisterSpriteInput!) {
+  result: registerSprite(input: $input) {
+    __typename ... on RegisterSpritePayload { sprite { name } run { id } } ... on Error { message }
+    ... on ValidationError { issues { path message } }
+  }
+}`;
+
+export const UPDATE_SPRITE = `mutation Update($name: String!, $input: UpdateSpriteInput!) {
+  result: updateSprite(name: $name, input: $input) {
+    __typename ... on Sprite { name } ... on Error { message } ... on ValidationError { issues { path message } }
+  }
+}`;
+
+export const REMOVE_SPRITE = `mutation Remove($name: String!, $purge: Boolean) {
+  result: removeSprite(name: $name, purge: $purge) { __typename ... on RemoveSpritePayload { name purged removedRuns } ... on Error { message } }
 }`;
 
 const INTENT = `id kind stage terminal requestedBy note error resumeAfterApprove requestedAt updatedAt stages { stage at observation }`;
@@ -66,6 +128,7 @@ export const RUN_EVENTS = `subscription RunEvents($runId: ID!, $after: String) {
 }`;
 
 const RESULT = `__typename ... on ControlIntent { ${INTENT} } ... on Error { message }`;
+
 
 /** One mutation per action; every one returns ControlIntent | an Error type. */
 export const ACTIONS = {

@@ -16,6 +16,29 @@ export interface SpriteRef {
   status?: string;
 }
 
+export interface GateResult {
+  name: string;
+  status?: string;
+  verdict: string;
+}
+
+export interface SignOff {
+  allGreen: boolean;
+  approvalSkipped: boolean;
+  promiseMatched: boolean | null;
+  promiseExpected?: string | null;
+  testsMode?: string | null;
+  completionOk?: boolean | null;
+  gates: GateResult[];
+  approval?: { status: string; by: string | null; note: string | null; at: string | null; source: string } | null;
+}
+
+export interface StateSpan {
+  state: string;
+  from: string;
+  to: string | null;
+}
+
 export interface RunRow {
   id: string;
   loopId: string;
@@ -27,6 +50,38 @@ export interface RunRow {
   lastEventAt: string | null;
   health: Health;
   sprite: SpriteRef;
+  // history fields: absent on servers without them
+  restartCount?: number;
+  maxIterations?: number | null;
+  signOff?: SignOff | null;
+  eventRate?: number[];
+  stateSpans?: StateSpan[];
+}
+
+export interface Attempt {
+  index: number;
+  runtimeRunId: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  outcome: string;
+  stopReason: string | null;
+  stoppedBy: string | null;
+  startedBy: string;
+  intentKind: string | null;
+  restart: boolean;
+  firstIteration: number | null;
+  lastIteration: number | null;
+  maxIterations: number | null;
+}
+
+export interface RoleSpanRow {
+  attempt: number;
+  iteration: number | null;
+  role: string;
+  startedAt: string;
+  endedAt: string | null;
+  durationMs: number | null;
+  status: string;
 }
 
 export interface Fleet {
@@ -37,7 +92,16 @@ export interface Fleet {
   byHealth: { status: string; count: number }[];
 }
 
+export interface Acknowledgement {
+  kind: string;
+  by: string;
+  note: string | null;
+  until: string | null;
+  createdAt: string;
+}
+
 export interface Intervention {
+  acknowledgement?: Acknowledgement | null;
   severity: string;
   since: string;
   suggestedActions: string[];
@@ -71,6 +135,34 @@ export interface RunDetail extends RunRow {
   ingest: { status: string; cursorLine: number; lastError: string | null };
   divergence: { open: boolean };
   transitions: { edges: { node: Transition }[] };
+  attempts: Attempt[];
+  roleSpans: RoleSpanRow[];
+  restartCount: number;
+  maxIterations: number | null;
+  signOff: SignOff | null;
+}
+
+export interface Resolved {
+  at: string;
+  kind: string;
+  by: string;
+  note: string | null;
+  until: string | null;
+  outcome: string;
+  run: { id: string; loopId: string; state: string; stateReason: string; sprite: SpriteRef } | null;
+}
+
+export interface SpriteRow {
+  name: string;
+  transport: string;
+  status: string;
+  controlMode: string;
+  pollIntervalMs: number | null;
+  healthProfile: string;
+  agentUrl: string | null;
+  agentTokenEnv: string | null;
+  spritesApiName: string | null;
+  runs: { edges: { node: { id: string; loopId: string; repoPath: string; state: string } }[] };
 }
 
 export interface IntentStage {

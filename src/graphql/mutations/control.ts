@@ -34,7 +34,7 @@ async function control(ctx: Context, runId: string, kind: IntentKind, note: stri
   if (!service) throw new ControlDisabledError("this manager has no control service", null, null, null);
   const raw = localId(runId, "Run");
   const outcome: ControlOutcome = raw
-    ? await service.request({ runId: raw, kind, note: note ?? null, idempotencyKey: key ?? null, resumeAfterApprove: resume ?? false }, ctx.principal!)
+    ? await service.request({ runId: raw, kind, note: note ?? null, idempotencyKey: key ?? null, resumeAfterApprove: resume ?? false, traceId: ctx.traceId ?? null }, ctx.principal!)
     : { kind: "not_found" };
   switch (outcome.kind) {
     case "intent":

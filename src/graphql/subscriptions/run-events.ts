@@ -1,5 +1,6 @@
 import type { Event } from "../../generated/prisma/client";
 import { builder } from "../builder";
+import { subscriptionOverflows } from "../../observability/metrics";
 import { MAX_OUTBOUND_BYTES } from "../context";
 import { localId } from "../ids";
 import { EventRef } from "../types/event";
@@ -67,6 +68,7 @@ builder.subscriptionFields((t) => ({
         // Live: each notice means "lines up to toLine are committed".
         for await (const d of sub) {
           if (d.kind === "overflow" || (ctx.outboundBytes?.() ?? 0) > MAX_OUTBOUND_BYTES) {
+            subscriptionOverflows.inc({ subscription: "runEvents" });
             yield { events: [], cursor: String(last), hasMore: false, resyncRequired: true };
             return;
           }

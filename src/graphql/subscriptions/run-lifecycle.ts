@@ -1,3 +1,5 @@
+import { createGraphQLError } from "graphql-yoga";
+import { subscriptionOverflows } from "../../observability/metrics";
 import type { RunChanged } from "../../pubsub/topics";
 import { builder } from "../builder";
 import { localId } from "../ids";
@@ -12,13 +14,25 @@ const RunLifecycleFilter = builder.inputType("RunLifecycleFilter", {
   }),
 });
 
+/** Transition triggers that annotate the history without changing the lifecycle (never delivered here). */
+const NOT_LIFECYCLE = ["cursor_reset", "sprite", "control_mode"];
+
 builder.subscriptionFields((t) => ({
   runLifecycleChanged: t.field({
     type: RunLifecycleUpdateRef,
-    description: "Lifecycle changes as they commit, in seq order per run",
-    args: { filter: t.arg({ type: RunLifecycleFilter, required: false }) },
-    subscribe: async function* (_root, { filter }, ctx) {
+    description:
+      "Lifecycle changes as they commit, in seq order per run. A change that moves neither the state nor its reason (X → X, same reason) is not delivered.",
+    args: {
+      filter: t.arg({ type: RunLifecycleFilter, required: false }),
+      afterSeq: t.arg.int({
+        required: false,
+        description:
+          "Resume position (needs filter.run): first deliver the run's committed changes with a higher seq, then live ones, none twice. Pass the seq of the last change received.",
+      }),
+    },
+    subscribe: async function* (_root, { filter, afterSeq }, ctx) {
       const runId = filter?.run ? localId(String(filter.run), "Run") : null;
+      if (afterSeq != null && !runId) throw createGraphQLError("afterSeq needs filter.run: seq is a per-run position");
       let spriteId: string | null = null;
       if (filter?.sprite) {
         const sprite = await ctx.app.db.sprite.findUnique({ where: { name: filter.sprite }, select: { id: true } });
@@ -26,19 +40,56 @@ builder.subscriptionFields((t) => ({
         spriteId = sprite.id;
       }
       const states = filter?.states?.length ? new Set<string>(filter.states) : null;
+      // Subscribe before reading the backlog, so nothing committed in between is lost (duplicates are dropped by seq).
       const sub = ctx.app.bus.subscribe("run", runId ?? "*", 1000);
       let lastSeq: number | null = null;
+      const delivered = new Map<string, number>();
+      // Each run's reason as this subscriber last knew it: a same-state change with the same reason is a no-op.
+      const reasons = new Map<string, string>();
+      const wanted = (c: RunChanged) => (!spriteId || c.spriteId === spriteId) && (!states || states.has(c.state));
+      const isNoop = (c: RunChanged) => c.previousState === c.state && reasons.get(c.runId) === c.reason;
       try {
+        const current = await ctx.app.db.run.findMany({ where: runId ? { id: runId } : { removedAt: null }, select: { id: true, stateReason: true, spriteId: true } });
+        if (afterSeq != null && runId) {
+          const run = current[0];
+          if (!run) return;
+          const backlog = await ctx.app.db.lifecycleTransition.findMany({
+            where: { runId, seq: { gt: afterSeq }, trigger: { notIn: NOT_LIFECYCLE } },
+            orderBy: { seq: "asc" },
+          });
+          const before = await ctx.app.db.lifecycleTransition.findFirst({
+            where: { runId, seq: { lte: afterSeq }, trigger: { notIn: NOT_LIFECYCLE } },
+            orderBy: { seq: "desc" },
+            select: { reason: true },
+          });
+          if (before) reasons.set(runId, before.reason);
+          for (const tr of backlog) {
+            const c: RunChanged = { runId, spriteId: run.spriteId, seq: tr.seq, previousState: tr.from, state: tr.to, reason: tr.reason, lifecycleChanged: true, at: tr.at };
+            delivered.set(runId, c.seq);
+            const noop = isNoop(c);
+            reasons.set(runId, c.reason);
+            if (noop || !wanted(c)) continue;
+            lastSeq = c.seq;
+            yield c;
+          }
+          if (!backlog.length) reasons.set(runId, run.stateReason);
+        } else {
+          for (const r of current) reasons.set(r.id, r.stateReason);
+        }
         for await (const d of sub) {
           if (d.kind === "overflow") {
+            subscriptionOverflows.inc({ subscription: "runLifecycleChanged" });
             const resync: Resync = { resyncRequired: true, reason: "subscriber_too_slow", lastSeq, lastCursor: null };
             yield resync;
             return;
           }
           const c: RunChanged = d.message;
           if (!c.lifecycleChanged) continue;
-          if (spriteId && c.spriteId !== spriteId) continue;
-          if (states && !states.has(c.state)) continue;
+          if (c.seq <= (delivered.get(c.runId) ?? -1)) continue;
+          delivered.set(c.runId, c.seq);
+          const noop = isNoop(c);
+          reasons.set(c.runId, c.reason);
+          if (noop || !wanted(c)) continue;
           lastSeq = c.seq;
           yield c;
         }

@@ -1,4 +1,5 @@
-import type { Run } from "../../generated/prisma/client";
+import type { InterventionAck, Run } from "../../generated/prisma/client";
+import { activeAck } from "../../interventions/ack";
 import type { Health } from "../../lifecycle/health";
 import { parseStoredFacts } from "../../ingest/stored-facts";
 import { needsIntervention, type Intervention } from "../../lifecycle/interventions";
@@ -13,6 +14,22 @@ export interface InterventionView extends Intervention {
   run: Run;
   severity: "warning" | "critical";
   since: Date;
+  /** the acknowledgement / snooze that holds it out of the queue, if any */
+  acknowledgement?: InterventionAck | null;
+}
+
+/** Open (not cleared) acknowledgements of these runs, by run id. */
+export async function openAcks(db: { interventionAck: { findMany(a: object): Promise<InterventionAck[]> } }, runIds: string[]): Promise<Map<string, InterventionAck[]>> {
+  const out = new Map<string, InterventionAck[]>();
+  if (!runIds.length) return out;
+  const rows = await db.interventionAck.findMany({ where: { runId: { in: runIds }, clearedAt: null }, orderBy: { createdAt: "desc" } });
+  for (const r of rows) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
+  return out;
+}
+
+/** The intervention with its holding acknowledgement attached (or null when none holds). */
+export function withAck(view: InterventionView, acks: readonly InterventionAck[], now = new Date()): InterventionView {
+  return { ...view, acknowledgement: activeAck(acks, view.reasons.map((r) => r.code), now) };
 }
 
 export function interventionOf(run: Run): InterventionView | null {
@@ -60,6 +77,12 @@ export const InterventionRef = builder.objectRef<InterventionView>("Intervention
     since: t.expose("since", { type: "DateTime" }),
     reasons: t.field({ type: [InterventionReasonRef], resolve: (i) => i.reasons.map((r) => ({ ...r, since: new Date(r.since) })) }),
     suggestedActions: t.field({ type: [SuggestedActionEnum], resolve: (i) => i.suggestedActions }),
+    acknowledgement: t.prismaField({
+      type: "InterventionAck",
+      nullable: true,
+      description: "The acknowledgement or snooze holding this run out of the queue (only with includeAcknowledged)",
+      resolve: (_query, i) => i.acknowledgement ?? null,
+    }),
   }),
 });
 
@@ -69,10 +92,17 @@ const bySeverityThenAge = (a: InterventionView, b: InterventionView) =>
 builder.queryFields((t) => ({
   interventions: t.field({
     type: [InterventionRef],
-    description: "Runs that need an operator, critical first, then oldest first",
-    resolve: async (_root, _args, ctx) => {
+    description: "Runs that need an operator, critical first, then oldest first; acknowledged/snoozed ones only when asked for",
+    args: { includeAcknowledged: t.arg.boolean({ required: false, defaultValue: false }) },
+    resolve: async (_root, { includeAcknowledged }, ctx) => {
       const runs = await ctx.app.db.run.findMany({ where: { removedAt: null, needsIntervention: true } });
-      return runs.map(interventionOf).filter((i): i is InterventionView => i !== null).sort(bySeverityThenAge);
+      const acks = await openAcks(ctx.app.db, runs.map((r) => r.id));
+      return runs
+        .map(interventionOf)
+        .filter((i): i is InterventionView => i !== null)
+        .map((i) => withAck(i, acks.get(i.run.id) ?? []))
+        .filter((i) => includeAcknowledged || !i.acknowledgement)
+        .sort(bySeverityThenAge);
     },
   }),
 }));
@@ -84,7 +114,7 @@ interface InterventionChange {
 }
 
 const InterventionChangeRef = builder.objectRef<InterventionChange>("InterventionChange").implement({
-  description: "A run entered, left or changed the intervention queue (intervention null = resolved)",
+  description: "A run entered, left or changed the intervention queue (intervention null = resolved, acknowledged or snoozed)",
   fields: (t) => ({
     runId: t.exposeID("runId"),
     seq: t.exposeInt("seq"),
@@ -100,13 +130,20 @@ builder.subscriptionFields((t) => ({
       // Seed with the queue as it is now, so a run that leaves it after we subscribed is reported resolved.
       const last = new Map<string, string>();
       const keyOf = (v: InterventionView | null) => (v ? JSON.stringify([v.reasons.map((r) => r.code), v.suggestedActions, v.severity]) : "none");
-      for (const run of await ctx.app.db.run.findMany({ where: { removedAt: null, needsIntervention: true } })) last.set(run.id, keyOf(interventionOf(run)));
+      const queued = await ctx.app.db.run.findMany({ where: { removedAt: null, needsIntervention: true } });
+      const acks = await openAcks(ctx.app.db, queued.map((r) => r.id));
+      for (const run of queued) {
+        const v = interventionOf(run);
+        last.set(run.id, keyOf(v && !withAck(v, acks.get(run.id) ?? []).acknowledgement ? v : null));
+      }
       try {
         for await (const d of sub) {
           if (d.kind === "overflow") return; // the client re-reads `interventions` on reconnect
           const run = await ctx.app.db.run.findUnique({ where: { id: d.message.runId } });
           if (!run) continue;
-          const view = run.removedAt ? null : interventionOf(run);
+          const found = run.removedAt ? null : interventionOf(run);
+          // An acknowledged or snoozed run is out of the queue for this subscriber too.
+          const view = found && !withAck(found, (await openAcks(ctx.app.db, [run.id])).get(run.id) ?? []).acknowledgement ? found : null;
           const key = keyOf(view);
           if ((last.get(run.id) ?? "unknown") === key) continue;
           const wasTracked = last.has(run.id);

@@ -28,6 +28,7 @@ export const SpriteRef = builder.prismaNode("Sprite", {
     agentTokenEnv: t.string({ nullable: true, description: "Name of the env var holding the agent token (never the token)", resolve: (s) => configOf(s.transportConfig).agentTokenEnv ?? null }),
     spritesApiName: t.string({ nullable: true, resolve: (s) => (s.transport === "SPRITES_API" ? (configOf(s.transportConfig).spritesApiName ?? s.name) : null) }),
     spritesApiTokenEnv: t.string({ nullable: true, description: "Name of the env var holding the Sprites API token", resolve: (s) => configOf(s.transportConfig).spritesApiTokenEnv ?? null }),
+    demo: t.exposeBoolean("demo", { description: "A demo Sprite (npm start -- --demo): simulated runs, controls run the built-in simulator" }),
     removedAt: t.expose("removedAt", { type: "DateTime", nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     health: t.field({

@@ -24,3 +24,23 @@ export function debounce(fn: () => void, ms: number): { (): void; cancel(): void
   };
   return run;
 }
+
+/** At most one call per `ms`, the last request always honoured (a steady stream of events cannot starve it). */
+export function throttle(fn: () => void, ms: number): { (): void; cancel(): void } {
+  let t: ReturnType<typeof setTimeout> | null = null;
+  let last = 0;
+  const run = () => {
+    if (t !== null) return;
+    const wait = Math.max(0, last + ms - Date.now());
+    t = setTimeout(() => {
+      t = null;
+      last = Date.now();
+      fn();
+    }, wait);
+  };
+  run.cancel = () => {
+    if (t !== null) clearTimeout(t);
+    t = null;
+  };
+  return run;
+}

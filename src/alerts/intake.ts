@@ -1,0 +1,218 @@
+import { randomUUID } from "node:crypto";
+import { newTraceId } from "../observability/trace";
+import type { AlertsConfig, Severity } from "./config";
+import { intentConditions, intentSnapshotSchema, reconcile, runConditions, runSnapshotSchema, spriteConditions, spriteSnapshotSchema, type Condition } from "./conditions";
+import type { AlertEvent, AlertMessage } from "./messages";
+import { effectiveSeverity, route } from "./routing";
+
+// Intake, pure: a batch of outbox signals (in commit order) plus the episodes open for their subjects → the
+// rows to write (new/changed episodes, deliveries). Every signal is applied in order, so a condition that came
+// and went within one batch still raises its alert (and its resolve), never silently nothing.
+
+export interface Signal {
+  id: string;
+  subject: "run" | "intent" | "sprite";
+  runId: string | null;
+  spriteId: string | null;
+  snapshot: unknown;
+  at: Date;
+}
+
+export interface RunInfo {
+  id: string;
+  loopId: string;
+  repoPath: string;
+  spriteId: string;
+  spriteName: string;
+  labels: Record<string, string>;
+}
+
+export interface SpriteInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface EpisodeRow {
+  id: string;
+  key: string;
+  condition: string;
+  severity: Severity;
+  runId: string | null;
+  spriteId: string | null;
+  subject: EpisodeSubject;
+  sinks: string[];
+  traceId: string;
+  openedAt: Date;
+  resolvedAt: Date | null;
+  /** set by the plan: needs writing */
+  isNew?: boolean;
+  changed?: boolean;
+}
+
+export interface EpisodeSubject {
+  summary: string;
+  details: Record<string, unknown>;
+  run: AlertMessage["run"];
+  sprite: AlertMessage["sprite"];
+}
+
+export interface DeliveryRow {
+  id: string;
+  episodeId: string | null;
+  sink: string;
+  event: AlertEvent;
+  condition: string;
+  severity: Severity;
+  dedupKey: string;
+  traceId: string;
+  payload: AlertMessage;
+  nextAttemptAt: Date;
+}
+
+export interface IntakePlan {
+  episodes: EpisodeRow[];
+  deliveries: DeliveryRow[];
+  /** signals that could not be read (logged, then dropped: they would fail the same way every time) */
+  invalid: { id: string; error: string }[];
+}
+
+export { newTraceId };
+
+export const dedupKeyOf = (key: string): string => `superloop-ops:${key}`;
+
+export function message(ep: EpisodeRow, deliveryId: string, event: AlertEvent, at: Date): AlertMessage {
+  return {
+    version: 1,
+    deliveryId,
+    event,
+    dedupKey: dedupKeyOf(ep.key),
+    condition: ep.condition as AlertMessage["condition"],
+    severity: ep.severity,
+    summary: event === "resolve" ? `resolved: ${ep.subject.summary}` : ep.subject.summary,
+    traceId: ep.traceId,
+    at: at.toISOString(),
+    openedAt: ep.openedAt.toISOString(),
+    run: ep.subject.run,
+    sprite: ep.subject.sprite,
+    details: ep.subject.details,
+  };
+}
+
+export function delivery(ep: EpisodeRow, sink: string, event: AlertEvent, at: Date, notBefore: Date | null): DeliveryRow {
+  const id = randomUUID();
+  return {
+    id,
+    episodeId: ep.id,
+    sink,
+    event,
+    condition: ep.condition,
+    severity: ep.severity,
+    dedupKey: dedupKeyOf(ep.key),
+    traceId: ep.traceId,
+    payload: message(ep, id, event, at),
+    nextAttemptAt: notBefore ?? at,
+  };
+}
+
+export function planIntake(
+  config: AlertsConfig,
+  signals: readonly Signal[],
+  open: readonly EpisodeRow[],
+  runs: ReadonlyMap<string, RunInfo>,
+  sprites: ReadonlyMap<string, SpriteInfo>,
+  now: Date,
+): IntakePlan {
+  const byKey = new Map(open.map((e) => [e.key, { ...e }]));
+  const touched = new Map<string, EpisodeRow>();
+  const deliveries: DeliveryRow[] = [];
+  const invalid: IntakePlan["invalid"] = [];
+
+  for (const s of signals) {
+    let active: Condition[];
+    let subjectPrefix: string;
+    let run: RunInfo | undefined;
+    let sprite: SpriteInfo | undefined;
+    let traceId: string | null = null;
+    try {
+      if (s.subject === "run") {
+        run = runs.get(s.runId ?? "");
+        if (!run) continue; // deleted since (purged): nothing left to alert about
+        active = runConditions(run.id, `${run.spriteName}/${run.loopId}`, runSnapshotSchema.parse(s.snapshot));
+        subjectPrefix = `run:${run.id}:`;
+      } else if (s.subject === "intent") {
+        run = runs.get(s.runId ?? "");
+        if (!run) continue;
+        const snap = intentSnapshotSchema.parse(s.snapshot);
+        traceId = snap.traceId;
+        active = intentConditions(run.id, `${run.spriteName}/${run.loopId}`, snap);
+        subjectPrefix = `intent:${snap.intentId}:`;
+      } else {
+        sprite = sprites.get(s.spriteId ?? "");
+        if (!sprite) continue;
+        active = spriteConditions(sprite.id, spriteSnapshotSchema.parse(s.snapshot));
+        subjectPrefix = `sprite:${sprite.id}:`;
+      }
+    } catch (e) {
+      invalid.push({ id: s.id, error: (e as Error).message });
+      continue;
+    }
+    active = active.map((c) => ({ ...c, severity: effectiveSeverity(config, c.condition, c.severity) }));
+    const openHere = [...byKey.values()].filter((e) => e.key.startsWith(subjectPrefix) && e.resolvedAt === null);
+    const rec = reconcile(openHere, active);
+    const ctxFor = (c: Condition) => ({
+      condition: c.condition,
+      severity: c.severity,
+      spriteName: run?.spriteName ?? sprite?.name ?? null,
+      labels: run?.labels ?? sprite?.labels ?? {},
+    });
+    const at = s.at > now ? now : s.at;
+
+    for (const c of rec.raise) {
+      const routed = route(config, ctxFor(c), now);
+      const ep: EpisodeRow = {
+        id: randomUUID(),
+        key: c.key,
+        condition: c.condition,
+        severity: c.severity,
+        runId: run?.id ?? null,
+        spriteId: run?.spriteId ?? sprite?.id ?? null,
+        subject: {
+          summary: c.summary,
+          details: c.details,
+          run: run ? { id: run.id, loopId: run.loopId, repoPath: run.repoPath } : null,
+          sprite: run ? { id: run.spriteId, name: run.spriteName } : sprite ? { id: sprite.id, name: sprite.name } : null,
+        },
+        sinks: routed.map((r) => r.sink),
+        traceId: traceId ?? newTraceId(),
+        openedAt: at,
+        // one-shot conditions are over as soon as they are announced
+        resolvedAt: c.oneShot ? at : null,
+        isNew: true,
+      };
+      byKey.set(c.key + (c.oneShot ? `#${ep.id}` : ""), ep);
+      touched.set(ep.id, ep);
+      for (const r of routed) deliveries.push(delivery(ep, r.sink, "trigger", now, r.notBefore));
+    }
+    for (const c of rec.escalate) {
+      const ep = byKey.get(c.key)!;
+      ep.severity = c.severity;
+      ep.subject = { ...ep.subject, summary: c.summary, details: c.details };
+      const routed = route(config, ctxFor(c), now);
+      ep.sinks = [...new Set([...ep.sinks, ...routed.map((r) => r.sink)])];
+      ep.changed = true;
+      touched.set(ep.id, ep);
+      for (const r of routed) deliveries.push(delivery(ep, r.sink, "trigger", now, r.notBefore));
+    }
+    for (const key of rec.resolve) {
+      const ep = byKey.get(key)!;
+      ep.resolvedAt = at;
+      ep.changed = true;
+      byKey.delete(key);
+      touched.set(ep.id, ep);
+      // Only sinks that heard the trigger hear the resolve; a pending trigger goes out first (ordered by seq).
+      for (const sink of ep.sinks) if (config.sinks[sink]?.enabled) deliveries.push(delivery(ep, sink, "resolve", now, null));
+    }
+  }
+  return { episodes: [...touched.values()], deliveries, invalid };
+}

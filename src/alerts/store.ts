@@ -1,0 +1,123 @@
+import type pg from "pg";
+import { alertsConfigSchema, EMPTY_ALERTS_CONFIG, type AlertsConfig } from "./config";
+import type { DeliveryRow, EpisodeRow } from "./intake";
+
+// The alert tables, written set-wise (one statement per kind of row per batch) so a burst of conditions
+// costs a handful of round trips, not several per alert.
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export const CONFIG_ID = "default";
+
+export async function readAlertsConfig(db: Q): Promise<{ config: AlertsConfig; source: string | null; updatedAt: Date | null }> {
+  const res = await db.query<{ config: unknown; source: string; updatedAt: Date }>(`SELECT config, source, "updatedAt" FROM "AlertConfig" WHERE id = $1`, [CONFIG_ID]);
+  const row = res.rows[0];
+  if (!row) return { config: EMPTY_ALERTS_CONFIG, source: null, updatedAt: null };
+  const parsed = alertsConfigSchema.safeParse(row.config);
+  // Stored configs were validated when written; one that no longer parses (a newer version's) sends nothing.
+  return { config: parsed.success ? parsed.data : EMPTY_ALERTS_CONFIG, source: row.source, updatedAt: row.updatedAt };
+}
+
+export async function writeAlertsConfig(db: Q, config: AlertsConfig, source: string): Promise<void> {
+  await db.query(
+    `INSERT INTO "AlertConfig" (id, config, source, "updatedAt") VALUES ($1, $2::jsonb, $3, now())
+     ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, source = EXCLUDED.source, "updatedAt" = now()`,
+    [CONFIG_ID, JSON.stringify(config), source],
+  );
+}
+
+export async function insertEpisodes(db: Q, rows: readonly EpisodeRow[]): Promise<void> {
+  if (!rows.length) return;
+  await db.query(
+    `INSERT INTO "AlertEpisode" (id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "lastNotifiedAt", "resolvedAt")
+     SELECT x.id, x.key, x.condition, x.severity, x."runId", x."spriteId", x.subject, ARRAY(SELECT jsonb_array_elements_text(x.sinks)), x."traceId",
+            x."openedAt", now(), x."resolvedAt"
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, key text, condition text, severity text, "runId" text, "spriteId" text, subject jsonb,
+            sinks jsonb, "traceId" text, "openedAt" timestamptz, "resolvedAt" timestamptz)
+     ON CONFLICT (key) WHERE "resolvedAt" IS NULL DO NOTHING`,
+    [JSON.stringify(rows.map((r) => ({ ...r, openedAt: r.openedAt.toISOString(), resolvedAt: r.resolvedAt?.toISOString() ?? null })))],
+  );
+}
+
+export async function updateEpisodes(db: Q, rows: readonly EpisodeRow[]): Promise<void> {
+  if (!rows.length) return;
+  await db.query(
+    `UPDATE "AlertEpisode" e SET severity = x.severity, subject = x.subject, sinks = ARRAY(SELECT jsonb_array_elements_text(x.sinks)), "resolvedAt" = x."resolvedAt"
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, severity text, subject jsonb, sinks jsonb, "resolvedAt" timestamptz)
+      WHERE e.id = x.id`,
+    [JSON.stringify(rows.map((r) => ({ id: r.id, severity: r.severity, subject: r.subject, sinks: r.sinks, resolvedAt: r.resolvedAt?.toISOString() ?? null })))],
+  );
+}
+
+/** `raisedAt`: the time of the change that raised it (enqueue time for latency and dead-letter age). */
+export async function insertDeliveries(db: Q, rows: readonly (DeliveryRow & { raisedAt?: Date })[]): Promise<void> {
+  if (!rows.length) return;
+  await db.query(
+    `INSERT INTO "AlertDelivery" (id, "episodeId", sink, event, condition, severity, "dedupKey", "traceId", payload, "createdAt", "nextAttemptAt")
+     SELECT x.id, x."episodeId", x.sink, x.event, x.condition, x.severity, x."dedupKey", x."traceId", x.payload,
+            COALESCE(x."raisedAt", clock_timestamp()), x."nextAttemptAt"
+       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n),
+            jsonb_to_record(e.v) AS x(id text, "episodeId" text, sink text, event text, condition text, severity text, "dedupKey" text, "traceId" text,
+            payload jsonb, "raisedAt" timestamptz, "nextAttemptAt" timestamptz)
+      ORDER BY e.n`,
+    [JSON.stringify(rows.map((r) => ({ ...r, raisedAt: r.raisedAt?.toISOString() ?? null, nextAttemptAt: r.nextAttemptAt.toISOString() })))],
+  );
+}
+
+export interface ClaimedDelivery {
+  id: string;
+  sink: string;
+  event: string;
+  payload: unknown;
+  attempts: number;
+  createdAt: Date;
+  firstAttempt: boolean;
+}
+
+/**
+ * Claims due deliveries: each gets `attempts + 1` and a visibility window (nextAttemptAt moved past the send's
+ * timeout). A process killed mid-send leaves the row PENDING, so it is sent again once the window passes.
+ */
+export async function claimDue(db: Q, limit: number, claimMs: number, ids: string[] | null = null): Promise<ClaimedDelivery[]> {
+  const res = await db.query<ClaimedDelivery>(
+    `UPDATE "AlertDelivery" d SET attempts = d.attempts + 1, "nextAttemptAt" = clock_timestamp() + make_interval(secs => $2::double precision / 1000),
+            "firstAttemptAt" = COALESCE(d."firstAttemptAt", clock_timestamp())
+      WHERE d.id IN (
+        SELECT x.id FROM "AlertDelivery" x
+         WHERE x.status = 'PENDING' AND ($3::text[] IS NOT NULL OR x."nextAttemptAt" <= clock_timestamp()) AND ($3::text[] IS NULL OR x.id = ANY($3::text[]))
+           AND NOT EXISTS (SELECT 1 FROM "AlertDelivery" o WHERE o.status = 'PENDING' AND o."dedupKey" = x."dedupKey" AND o.sink = x.sink AND o.seq < x.seq)
+         ORDER BY x."nextAttemptAt" LIMIT $1 FOR UPDATE SKIP LOCKED)
+      RETURNING d.id, d.sink, d.event, d.payload, d.attempts, d."createdAt", d.attempts = 1 AS "firstAttempt"`,
+    [limit, claimMs, ids],
+  );
+  return res.rows;
+}
+
+export interface AttemptResult {
+  id: string;
+  n: number;
+  startedAt: Date;
+  latencyMs: number;
+  httpStatus: number | null;
+  error: string | null;
+  outcome: "delivered" | "retry" | "dead";
+  /** for retry: when to try again */
+  nextAttemptAt: Date | null;
+}
+
+export async function recordAttempts(db: Q, results: readonly AttemptResult[]): Promise<void> {
+  if (!results.length) return;
+  const json = JSON.stringify(results.map((r) => ({ ...r, startedAt: r.startedAt.toISOString(), nextAttemptAt: r.nextAttemptAt?.toISOString() ?? null })));
+  await db.query(
+    `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, n int, "startedAt" timestamptz, "latencyMs" int, "httpStatus" int, error text, outcome text, "nextAttemptAt" timestamptz)),
+     a AS (INSERT INTO "AlertAttempt" ("deliveryId", n, "startedAt", "latencyMs", "httpStatus", error, outcome)
+           SELECT x.id, x.n, x."startedAt", x."latencyMs", x."httpStatus", x.error, x.outcome FROM x JOIN "AlertDelivery" d ON d.id = x.id)
+     UPDATE "AlertDelivery" d SET
+        status = (CASE x.outcome WHEN 'delivered' THEN 'DELIVERED' WHEN 'dead' THEN 'DEAD' ELSE 'PENDING' END)::"AlertDeliveryStatus",
+        "deliveredAt" = CASE WHEN x.outcome = 'delivered' THEN clock_timestamp() ELSE d."deliveredAt" END,
+        "nextAttemptAt" = COALESCE(x."nextAttemptAt", d."nextAttemptAt"),
+        "lastStatus" = x."httpStatus", "lastError" = x.error
+       FROM x WHERE d.id = x.id AND d.status = 'PENDING'`,
+    [json],
+  );
+}
