@@ -147,9 +147,9 @@ export function planIntake(
     try {
       if (s.subject === "run") {
         run = runs.get(s.runId ?? "");
-        if (!run) continue; // deleted since (purged): nothing left to alert about
-        active = runConditions(run.id, `${run.spriteName}/${run.loopId}`, runSnapshotSchema.parse(s.snapshot));
-        subjectPrefix = `run:${run.id}:`;
+        subjectPrefix = `run:${s.runId ?? ""}:`;
+        // Purged (or gone by now): nothing is wrong with it any more; its open episodes resolve.
+        active = run ? runConditions(run.id, `${run.spriteName}/${run.loopId}`, runSnapshotSchema.parse(s.snapshot)) : [];
       } else if (s.subject === "intent") {
         run = runs.get(s.runId ?? "");
         if (!run) continue;
