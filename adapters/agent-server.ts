@@ -32,6 +32,8 @@ export interface AgentServerOptions {
   stateDir?: string;
   superloopBin?: string;
   controlTimeoutMs?: number;
+  /** START runs under this supervisor command (see ExecuteControlOptions.superviseCommand). */
+  superviseCommand?: readonly string[] | null;
   logDir?: string;
   /** Upper bound for `waitMs` on /ops/events. */
   maxWaitMs?: number;
@@ -260,6 +262,7 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
         ...(body.by !== undefined ? { by: body.by } : {}),
         ...(body.note !== undefined ? { note: body.note } : {}),
         ...(opts.superloopBin !== undefined ? { superloopBin: opts.superloopBin } : {}),
+        ...(opts.superviseCommand ? { superviseCommand: opts.superviseCommand } : {}),
         ...(opts.controlTimeoutMs !== undefined ? { timeoutMs: opts.controlTimeoutMs } : {}),
         ...(opts.logDir !== undefined ? { logDir: opts.logDir } : {}),
       });

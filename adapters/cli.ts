@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -10,6 +11,7 @@ import { readEventsAfter, type EventCursor, type LineOnlyCursor } from "./events
 import { IdempotencyStore } from "./idempotency-store";
 import { isMainModule } from "./main-module";
 import { readSnapshot } from "./snapshot";
+import { SPRITE_API_SOCKET, superviseMain } from "./supervise";
 
 // superloop-ops-agent: the same library as the manager's local transport, as a CLI and an HTTP service.
 // Output is JSON on stdout; exit 0 = ok, 1 = the operation failed, 2 = usage error.
@@ -22,16 +24,30 @@ Usage:
   superloop-ops-agent control  --repo R --loop L --intent cancel|approve|reject|pause|resume|start
                                [--by WHO] [--note TEXT] [--key IDEMPOTENCY_KEY] [--state-dir D] [--timeout-ms N]
   superloop-ops-agent serve    --repo R [--host 127.0.0.1] [--port 8787] [--state-dir D] [--max-wait-ms N]
+  superloop-ops-agent supervise --repo R --loop L [--record FILE] [--task-name N] [--refresh-ms N] [--expire 5m] -- CMD [ARGS...]
+                               (runs CMD holding a Sprites Task; control/serve start runs under it)
   superloop-ops-agent --help
 
 Environment:
   SUPERLOOP_BIN     superloop executable used by control (default: superloop.sh on PATH)
   OPS_AGENT_TOKEN   serve: required token (Authorization: Bearer or X-Ops-Token); unset = open
+  OPS_AGENT_SUPERVISE=off  start launches the run bare instead of under \`supervise\` (outside a Sprite)
 
 Exit codes: 0 ok, 1 operation failed (JSON error on stdout), 2 usage error.
 `;
 
 class UsageError extends Error {}
+
+/**
+ * This very CLI's `supervise` command (bundle or tsx alike) when it runs inside a Sprite (its API socket
+ * exists: there is a Task to hold), unless OPS_AGENT_SUPERVISE=off; elsewhere START launches the run bare.
+ */
+function selfSuperviseCommand(): string[] | null {
+  const script = process.argv[1];
+  if (process.env["OPS_AGENT_SUPERVISE"] === "off" || script === undefined) return null;
+  if (!existsSync(process.env["SPRITE_API_SOCK"] || SPRITE_API_SOCKET)) return null;
+  return [process.execPath, ...process.execArgv, script, "supervise"];
+}
 
 const options = {
   repo: { type: "string" },
@@ -162,6 +178,7 @@ async function runControl(args: Args, io: CliIo): Promise<number> {
       ...(args.by !== undefined ? { by: args.by } : {}),
       ...(args.note !== undefined ? { note: args.note } : {}),
       ...(args["timeout-ms"] !== undefined ? { timeoutMs: args["timeout-ms"] } : {}),
+      superviseCommand: selfSuperviseCommand(),
     });
     return { status: result.ok ? 0 : 1, body: { ok: result.ok, intent, result, replayed: false } };
   };
@@ -185,6 +202,7 @@ async function runServe(args: Args, io: CliIo): Promise<number> {
     port: args.port ?? 8787,
     ...(args["state-dir"] !== undefined ? { stateDir: args["state-dir"] } : {}),
     ...(args["max-wait-ms"] !== undefined ? { maxWaitMs: args["max-wait-ms"] } : {}),
+    superviseCommand: selfSuperviseCommand(),
     log: (line) => io.stderr(`${line}\n`),
   });
   const { port } = await agent.listen();
@@ -208,6 +226,8 @@ async function runServe(args: Args, io: CliIo): Promise<number> {
 }
 
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  // `supervise` takes the command after `--` verbatim: it has its own small parser (adapters/supervise.ts).
+  if (argv[0] === "supervise") return superviseMain(argv.slice(1));
   try {
     const { command, args } = parse(argv);
     if (args.help === true || command === "help" || (command === undefined && argv.length === 0)) {

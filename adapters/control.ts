@@ -26,6 +26,11 @@ export interface ExecuteControlOptions {
   startGraceMs?: number;
   /** How long pause/resume wait to observe the stopped/running state in /proc. */
   verifyTimeoutMs?: number;
+  /**
+   * `start` launches the run under this supervisor command (e.g. `[node, agent.mjs, "supervise"]`), which holds
+   * a Sprites Task while the run lives (adapters/supervise.ts). Unset: the run is launched bare (LOCAL).
+   */
+  superviseCommand?: readonly string[] | null;
 }
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 120_000;
@@ -137,8 +142,10 @@ async function readTail(filePath: string, max: number): Promise<string> {
 }
 
 /** `superloop run`, detached into its own session/process group so it outlives the agent, output to a log file. */
-async function startDetached(argv: string[], paths: LoopPaths, logDir: string, graceMs: number): Promise<ControlResult> {
-  const [file, ...args] = argv as [string, ...string[]];
+async function startDetached(argv: string[], paths: LoopPaths, logDir: string, graceMs: number, supervise: readonly string[] | null): Promise<ControlResult> {
+  // Under a supervisor the spawned process is the supervisor; `argv` (what is reported) stays the run's own.
+  const launch = supervise && supervise.length > 0 ? [...supervise, "--repo", paths.repoPath, "--loop", paths.loopId, "--", ...argv] : argv;
+  const [file, ...args] = launch as [string, ...string[]];
   await fsp.mkdir(logDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const logFile = path.join(logDir, `start-${paths.loopId}-${stamp}.log`);
@@ -241,7 +248,7 @@ export async function executeControl(opts: ExecuteControlOptions): Promise<Contr
   if (argv === null) throw new AdapterError("internal_error", `no command for intent ${intent}`);
   if (intent === "start") {
     const logDir = opts.logDir ?? path.join(paths.superloopDir, "ops-agent", "logs");
-    return startDetached(argv, paths, logDir, opts.startGraceMs ?? 500);
+    return startDetached(argv, paths, logDir, opts.startGraceMs ?? 500, opts.superviseCommand ?? null);
   }
   return runCommandIntent(intent, argv, paths, opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS);
 }

@@ -1,355 +1,372 @@
-import { createClient, type Client } from "graphql-ws";
-import WebSocket from "ws";
-import { z } from "zod";
+import { readFileSync } from "node:fs";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { IDEMPOTENCY_KEY } from "../control/keys";
+import { Api } from "./api";
+import { control, INTENT_COMMANDS } from "./commands/control";
+import { removeRun, removeSprite, register, reloadFleet, resetCursor, update, type SpriteSettings } from "./commands/admin";
+import { describeIntent, describeRun, describeSprite } from "./commands/describe";
+import { getAudit, getIntents, getInterventions, getRuns, getSprites } from "./commands/get";
+import { events, parseWaitFor, waitFor, watch } from "./commands/stream";
+import { bashCompletion, fishCompletion, zshCompletion } from "./completion";
+import { configPath, parseContext, readConfig, resolveConnection, writeConfig } from "./config-file";
+import { parseDuration, type Ctx, type Io } from "./context";
+import { CliError, EXIT, EXIT_DOC } from "./exit-codes";
+import { machine, parseFormat, printList, type Printer } from "./output";
+import { LIFECYCLE_STATES, parseSelector } from "./selection";
 
-// opsctl: the manager's operations for scripts and terminals, over the same GraphQL API (HTTP for queries and
-// mutations, graphql-ws for --wait and watch). Token from OPS_TOKEN, server from OPS_URL.
-//
-// Exit codes: 0 confirmed (or dispatched/accepted without --wait), 2 ambiguous (deadline passed without
-// evidence, or --wait gave up), 1 failed / rejected / refused / error, 64 usage.
+// opsctl: the manager's operations for scripts and terminals, kubectl-style, over the same GraphQL API (HTTP for
+// queries and mutations, graphql-ws for events -f, watch and wait). The parser is strict: unknown options and
+// extra arguments are usage errors (exit 64) with the command's usage.
 
-export const EXIT = { ok: 0, failed: 1, ambiguous: 2, usage: 64 } as const;
+export { EXIT };
+export type { Io };
 
-const USAGE = `usage: opsctl <command> [options]
+export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
-  runs                         list runs
-  run <run>                    one run, with its latest control intents
-  cancel|approve|reject|pause|resume|start <run> [--note TEXT] [--key KEY] [--wait] [--timeout MS]
-                               request a control intent (approve resumes the loop unless --no-resume)
-  watch <run>                  stream lifecycle changes and intent stages until interrupted
+const EXIT_HELP = `\nExit codes:\n${EXIT_DOC.map(([c, d]) => `  ${String(c).padStart(3)}  ${d}`).join("\n")}
 
-  <run>      a run id (raw or Relay) or a Sprite name
-  --json     machine-readable output (one JSON document; watch: one per line)
+Connection: --server/--token-file, else OPSCTL_SERVER, OPSCTL_TOKEN_FILE (or OPSCTL_TOKEN), else the current
+context of the config file (OPSCTL_CONFIG, default ~/.config/opsctl/config.json); OPS_URL/OPS_TOKEN also work.`;
 
-  OPS_URL    default http://127.0.0.1:4000/graphql
-  OPS_TOKEN  API token (name:role:token entry of the server's OPS_TOKENS)
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
-exit codes: 0 confirmed (or dispatched/accepted without --wait), 2 ambiguous, 1 failed/rejected/error, 64 usage`;
-
-const INTENT_FIELDS = `id kind stage error requestedBy note idempotencyKey resumeAfterApprove traceId deadlineAt requestedAt dispatchedAt acceptedAt confirmedAt endedAt
-  stages { stage at observation } run { id loopId state stateReason sprite { name } }`;
-const RUN_FIELDS = `id loopId repoPath state stateReason stateSince iteration runtimeRunId lastEventName lastEventAt seq sprite { name transport status }
-  health { status reasons { code severity message } }`;
-const RESULT = `__typename ... on ControlIntent { ${INTENT_FIELDS} } ... on Error { message }
-  ... on PreconditionFailed { state stateReason } ... on ValidationError { issues { path message } }`;
-
-const CONTROL = ["cancel", "approve", "reject", "pause", "resume", "start"] as const;
-type ControlCommand = (typeof CONTROL)[number];
-const TERMINAL = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);
-
-export interface Io {
-  env: Record<string, string | undefined>;
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** resolves when the user interrupts (watch) */
-  interrupted: Promise<void>;
+function selectorOptions(cmd: Command, what = "runs"): Command {
+  return cmd
+    .option("--state <state>", `only ${what} in this lifecycle state (repeatable, or comma-separated)`, collect)
+    .option("--health <status>", `only ${what} with this health: HEALTHY, DEGRADED, CRITICAL (repeatable)`, collect)
+    .option("--sprite <name>", `only ${what} on this Sprite`)
+    .option("-l, --label <key=value>", `only ${what} on Sprites with this label (repeatable: all must match)`, collect)
+    .option("--needs-intervention", `only ${what} in the interventions queue`)
+    .option("--limit <n>", "at most this many (pagination is handled)");
 }
 
-class UsageError extends Error {}
-class CliError extends Error {}
+const durationArg = (flag: string) => (v: string) => {
+  try {
+    return parseDuration(v, flag);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
 
-interface Options {
-  json: boolean;
-  wait: boolean;
-  resume: boolean;
-  note: string | null;
-  key: string | null;
-  timeoutMs: number;
-  positional: string[];
+function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsage: boolean): Command {
+  const program = new Command("opsctl");
+  const printerOf = (cmd: Command): Printer => {
+    const g = cmd.optsWithGlobals<{ output?: string; headers?: boolean; color?: boolean }>();
+    const format = parseFormat(g.output);
+    const colour = Boolean(io.isTTY) && g.color !== false && !io.env["NO_COLOR"] && io.env["TERM"] !== "dumb";
+    const p: Printer = { format, noHeaders: g.headers === false, colour, out: io.out, err: io.err };
+    state.printer = p;
+    return p;
+  };
+  const ctxOf = (cmd: Command): Ctx => {
+    const p = printerOf(cmd);
+    const g = cmd.optsWithGlobals<{ server?: string; tokenFile?: string; context?: string; requestTimeout?: number }>();
+    let api: Api | null = null;
+    return {
+      io,
+      p,
+      api: () => {
+        if (api) return api;
+        const conn = resolveConnection(g, io.env, readConfig(configPath(io.env)));
+        for (const w of conn.warnings) io.err(w);
+        api = new Api(conn.server, conn.token, g.requestTimeout);
+        return api;
+      },
+    };
+  };
+  /** Wraps an action: its resolved number is the exit code. Commander passes (...arguments, options, command). */
+  const act =
+    <A extends unknown[]>(fn: (ctx: Ctx, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      const cmd = args[args.length - 1] as Command;
+      state.code = await fn(ctxOf(cmd), ...(args as A));
+    };
+
+  program
+    .description("Operate Superloop runs through the superloop-ops API")
+    .version(VERSION, "--version", "print the client version")
+    .option("--server <url>", "GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql")
+    .option("--token-file <path>", "file holding the API token (the token is never taken on the command line)")
+    .option("--context <name>", "a context of the config file")
+    .addOption(new Option("-o, --output <format>", "table (default), wide, json, jsonl, yaml, name, jsonpath=TEMPLATE"))
+    .option("--no-headers", "tables without their header line")
+    .option("--no-color", "no colour even on a terminal")
+    .addOption(new Option("--request-timeout <duration>", "per HTTP request").argParser(durationArg("--request-timeout")).default(30_000, "30s"))
+    .addHelpText("after", EXIT_HELP)
+    .showHelpAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, "")),
+      // under -o json a usage error is one JSON document (printed by main), not text
+      writeErr: (s) => (jsonUsage ? undefined : io.err(s.replace(/\n$/, ""))),
+      outputError: (s, write) => write(s),
+    });
+
+  // get
+  const get = program.command("get").description("list runs, sprites, interventions, intents or audit entries");
+  selectorOptions(get.command("runs").description("list runs (columns: state, health, iteration, age, last event)")).action(
+    act((ctx, opts: Record<string, unknown>) => getRuns(ctx, parseSelector(opts))),
+  );
+  get
+    .command("sprites")
+    .description("list Sprites")
+    .option("--health <status>", "only Sprites with this rolled-up health (repeatable)", collect)
+    .option("-l, --label <key=value>", "only Sprites with this label (repeatable)", collect)
+    .option("--limit <n>", "at most this many")
+    .option("--include-removed", "also Sprites that were removed")
+    .action(act((ctx, opts: Record<string, unknown>) => getSprites(ctx, parseSelector(opts), opts["includeRemoved"] === true)));
+  selectorOptions(
+    get
+      .command("interventions")
+      .description("runs that need an operator, critical first")
+      .option("--include-acknowledged", "also runs held out of the queue by an acknowledgement or a snooze"),
+    "interventions",
+  ).action(
+    act((ctx, opts: Record<string, unknown>) => {
+      const { includeAcknowledged, ...rest } = opts;
+      return getInterventions(ctx, parseSelector(rest), includeAcknowledged === true);
+    }),
+  );
+  selectorOptions(get.command("intents").argument("[run]", "one run (id or Sprite name); default: the selected runs").description("control intents, newest first")).action(
+    act((ctx, run: string | undefined, opts: Record<string, unknown>) => getIntents(ctx, run, parseSelector(opts))),
+  );
+  get
+    .command("audit")
+    .argument("[run]", "one run (id or Sprite name)")
+    .description("operator actions (intents and transitions), newest first")
+    .option("--since <time>", "ISO-8601 time, inclusive")
+    .option("--until <time>", "ISO-8601 time, exclusive")
+    .option("--limit <n>", "at most this many (default 100)")
+    .action(
+      act((ctx, run: string | undefined, opts: { since?: string; until?: string; limit?: string }) =>
+        getAudit(ctx, run, { since: opts.since, until: opts.until, limit: parseSelector({ limit: opts.limit }).limit }),
+      ),
+    );
+
+  // describe
+  const describe = program.command("describe").description("one run, Sprite or intent in detail");
+  describe.command("run").argument("<run>", "run id, run/<id> or Sprite name").action(act((ctx, ref: string) => describeRun(ctx, ref)));
+  describe.command("sprite").argument("<name>").action(act((ctx, ref: string) => describeSprite(ctx, ref)));
+  describe.command("intent").argument("<id>", "intent id or intent/<id>").action(act((ctx, ref: string) => describeIntent(ctx, ref)));
+
+  // streams
+  program
+    .command("events")
+    .description("the run's events.jsonl lines as stored; -f follows live over graphql-ws and resumes after a disconnect")
+    .argument("<run>")
+    .option("-f, --follow", "keep streaming new events until interrupted")
+    .option("--after <line>", "only lines after this line number")
+    .option("--limit <n>", "at most this many events")
+    .addOption(new Option("--reconnect-timeout <duration>", "give up (exit 69) after this long disconnected").argParser(durationArg("--reconnect-timeout")).default(60_000, "60s"))
+    .action(
+      act((ctx, ref: string, opts: { follow?: boolean; after?: string; limit?: string; reconnectTimeout: number }) => {
+        if (opts.after !== undefined && !/^\d+$/.test(opts.after)) throw new CliError("--after: a line number", EXIT.usage);
+        return events(ctx, ref, {
+          follow: opts.follow === true,
+          after: opts.after === undefined ? undefined : Number(opts.after),
+          limit: parseSelector({ limit: opts.limit }).limit,
+          reconnectMs: opts.reconnectTimeout,
+        });
+      }),
+    );
+  selectorOptions(
+    program
+      .command("watch")
+      .description("stream lifecycle changes (and, for one run, intent stages); one run ends at a terminal state or --until")
+      .argument("[run]", "one run; default: the fleet (or the selected runs)")
+      .addOption(new Option("--until <state>", "end when the run (or every selected run) is in this state").choices([...LIFECYCLE_STATES]))
+      .addOption(new Option("--reconnect-timeout <duration>", "give up (exit 69) after this long disconnected").argParser(durationArg("--reconnect-timeout")).default(60_000, "60s")),
+  ).action(
+    act((ctx, ref: string | undefined, opts: Record<string, unknown>) => {
+      const sel = parseSelector(opts);
+      if (ref && (sel.state || sel.health || sel.sprite || sel.label || sel.needsIntervention)) throw new CliError("watch: a run or a selector, not both", EXIT.usage);
+      return watch(ctx, ref, sel, { until: opts["until"] as string | undefined, reconnectMs: opts["reconnectTimeout"] as number });
+    }),
+  );
+  program
+    .command("wait")
+    .description("block until a run reaches a state, or its latest intent a stage")
+    .argument("<run>")
+    .requiredOption("--for <condition>", "state=STATE[,STATE] or intent=STAGE")
+    .option("--intent <id>", "with --for intent=: this intent instead of the run's latest")
+    .addOption(new Option("--timeout <duration>", "give up (exit 4) after this long").argParser(durationArg("--timeout")).default(300_000, "5m"))
+    .action(act((ctx, ref: string, opts: { for: string; intent?: string; timeout: number }) => waitFor(ctx, ref, parseWaitFor(opts.for), opts.timeout, opts.intent?.replace(/^intent\//, ""))));
+
+  // control intents
+  for (const name of INTENT_COMMANDS) {
+    const cmd = program
+      .command(name)
+      .description(`request ${name.toUpperCase()} on runs (named, or picked by a selector); one result per run`)
+      .argument("[runs...]", "run ids, run/<id> or Sprite names")
+      .option("--note <text>", "why (kept in the audit)")
+      .option("--key <key>", "idempotency key: the same key on the same run returns the first intent instead of acting again")
+      .option("--wait", "follow each intent to a terminal stage (survives a server restart)")
+      .addOption(new Option("--timeout <duration>", "with --wait: give up (exit 4) after this long").argParser(durationArg("--timeout")).default(300_000, "5m"))
+      .option("--all", "every run (instead of a selector)");
+    if (name === "approve") cmd.option("--no-resume", "only record the decision; do not run the loop again");
+    selectorOptions(cmd).action(
+      act((ctx, refs: string[], opts: Record<string, unknown>) => {
+        const note = opts["note"] as string | undefined;
+        const key = opts["key"] as string | undefined;
+        if (note !== undefined && note.length > 2000) throw new CliError("--note: at most 2000 characters", EXIT.usage);
+        if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new CliError("--key: 8-128 characters of letters, digits and . _ : -", EXIT.usage);
+        return control(ctx, name, refs, parseSelector(opts), {
+          note,
+          key,
+          wait: opts["wait"] === true,
+          timeoutMs: opts["timeout"] as number,
+          resume: opts["resume"] !== false,
+          all: opts["all"] === true,
+        });
+      }),
+    );
+  }
+
+  // admin
+  const settings = (cmd: Command) =>
+    cmd
+      .addOption(new Option("--transport <kind>", "LOCAL, SPRITE_SERVICE or SPRITES_API").choices(["LOCAL", "SPRITE_SERVICE", "SPRITES_API", "local", "sprite_service", "sprites_api"]))
+      .option("--agent-url <url>", "SPRITE_SERVICE: the agent's base URL")
+      .option("--agent-token-env <name>", "SPRITE_SERVICE: the env var holding the agent token")
+      .option("--sprites-api-name <name>", "SPRITES_API: the Sprite's name in the API")
+      .option("--sprites-api-token-env <name>", "SPRITES_API: the env var holding the API token")
+      .option("--poll-interval-ms <n>", "poll interval")
+      .option("--max-runs <n>", "loop runs allowed side by side")
+      .addOption(new Option("--control-mode <mode>", "ENABLED or DISABLED (passive)").choices(["ENABLED", "DISABLED", "enabled", "disabled"]))
+      .addOption(new Option("--health-profile <name>", "default, strict, balanced or relaxed").choices(["default", "strict", "balanced", "relaxed"]))
+      .option("--connect-timeout-ms <n>", "remote transports: connect timeout")
+      .option("--request-timeout-ms <n>", "remote transports: time per request")
+      .option("--retry-attempts <n>", "remote transports: attempts per request");
+  settings(program.command("register").description("register a Sprite and the loop run it hosts (admin)").argument("<name>"))
+    .requiredOption("--repo <path>", "the repo the loop runs in (on the Sprite)")
+    .requiredOption("--loop <id>", "the loop id")
+    .action(act((ctx, name: string, opts: SpriteSettings & { repo: string; loop: string }) => register(ctx, name, opts)));
+  settings(program.command("update").description("change a Sprite's settings (admin)").argument("<name>")).action(act((ctx, name: string, opts: SpriteSettings) => update(ctx, name, opts)));
+  const remove = program.command("remove").description("stop observing a Sprite or a run (admin); history is kept unless --purge");
+  remove.command("sprite").argument("<name>").option("--purge", "delete every row of the Sprite and its runs").action(act((ctx, name: string, opts: { purge?: boolean }) => removeSprite(ctx, name, opts.purge === true)));
+  remove.command("run").argument("<run>").action(act((ctx, ref: string) => removeRun(ctx, ref)));
+  program
+    .command("reset-cursor")
+    .description("resume ingestion of a FORKED/ERROR run (admin)")
+    .argument("<run>")
+    .requiredOption("--mode <mode>", "adopt-current (continue after the file's last line) or replay-from-start")
+    .option("--note <text>", "why (kept in the audit)")
+    .action(act((ctx, ref: string, opts: { mode: string; note?: string }) => resetCursor(ctx, ref, opts.mode, opts.note)));
+  program.command("reload-fleet").description("load OPS_FLEET_FILE now, as SIGHUP does (admin)").action(act((ctx) => reloadFleet(ctx)));
+
+  // local commands: no server needed
+  program
+    .command("completion")
+    .description("print a shell completion script: source <(opsctl completion bash)")
+    .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(["bash", "zsh", "fish"]))
+    .action((shell: string) => {
+      io.out((shell === "bash" ? bashCompletion(program) : shell === "zsh" ? zshCompletion(program) : fishCompletion(program)).replace(/\n$/, ""));
+      state.code = EXIT.ok;
+    });
+  program
+    .command("version")
+    .description("client version (and the server it would talk to)")
+    .action(
+      act(async (ctx) => {
+        const doc = { client: VERSION, node: process.version };
+        if (machine(ctx.p)) io.out(JSON.stringify(doc));
+        else io.out(`opsctl ${VERSION} (node ${process.version})`);
+        return EXIT.ok;
+      }),
+    );
+
+  const config = program.command("config").description("named contexts: a server and the file holding its token");
+  config.command("get-contexts").action(
+    act(async (ctx) => {
+      const file = readConfig(configPath(io.env));
+      const rows = Object.entries(file.contexts).map(([name, c]) => ({ name, current: name === file.currentContext, server: c.server, tokenFile: c.tokenFile ?? null }));
+      printList(ctx.p, {
+        kind: "Context",
+        columns: [
+          { header: "CURRENT", get: (r) => (r.current ? "*" : "") },
+          { header: "NAME", get: (r) => r.name },
+          { header: "SERVER", get: (r) => r.server },
+          { header: "TOKEN FILE", get: (r) => r.tokenFile ?? "-" },
+        ],
+        name: (r) => `context/${r.name}`,
+        json: (r) => r,
+      }, rows);
+      return EXIT.ok;
+    }),
+  );
+  config
+    .command("current-context")
+    .action(
+      act(async () => {
+        const file = readConfig(configPath(io.env));
+        if (!file.currentContext) throw new CliError("no current context", EXIT.notFound);
+        io.out(file.currentContext);
+        return EXIT.ok;
+      }),
+    );
+  config
+    .command("use-context")
+    .argument("<name>")
+    .action(
+      act(async (_ctx, name: string) => {
+        const path = configPath(io.env);
+        const file = readConfig(path);
+        if (!file.contexts[name]) throw new CliError(`no context named ${name}`, EXIT.notFound);
+        writeConfig(path, { ...file, currentContext: name });
+        io.err(`Switched to context "${name}".`);
+        return EXIT.ok;
+      }),
+    );
+  config
+    .command("set-context")
+    .description("create or change a context: opsctl config set-context NAME --server URL [--token-file PATH]")
+    .argument("<name>")
+    .action(
+      act(async (_ctx, name: string, _opts: unknown, cmd: Command) => {
+        void _opts;
+        // --server/--token-file are the program's options: here they are this context's settings
+        const g = cmd.optsWithGlobals<{ server?: string; tokenFile?: string }>();
+        if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new CliError("context names: letters, digits, . _ - (at most 64)", EXIT.usage);
+        const path = configPath(io.env);
+        const file = readConfig(path);
+        const merged = parseContext({ ...file.contexts[name], ...(g.server ? { server: g.server } : {}), ...(g.tokenFile ? { tokenFile: g.tokenFile } : {}) });
+        writeConfig(path, { ...file, contexts: { ...file.contexts, [name]: merged }, currentContext: file.currentContext ?? name });
+        io.err(`Context "${name}" set.`);
+        return EXIT.ok;
+      }),
+    );
+  return program;
 }
 
-const OptionValues = z.object({
-  note: z.string().max(2000, "--note: at most 2000 characters").nullable(),
-  key: z.string().regex(IDEMPOTENCY_KEY, "--key: 8-128 characters of letters, digits and . _ : -").nullable(),
-  timeoutMs: z.number().int().positive("--timeout: milliseconds > 0"),
-});
-
-function parseOptions(argv: string[]): Options {
-  const o: Options = { json: false, wait: false, resume: true, note: null, key: null, timeoutMs: 300_000, positional: [] };
+/** Reads -o from the raw arguments: needed to print a usage error as JSON before the parser has finished. */
+function rawFormatIsJson(argv: readonly string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--json") o.json = true;
-    else if (a === "--wait") o.wait = true;
-    else if (a === "--no-resume") o.resume = false;
-    else if (a === "--note") o.note = value();
-    else if (a === "--key") o.key = value();
-    else if (a === "--timeout") o.timeoutMs = Number(value());
-    else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
-    else o.positional.push(a);
+    const v = a === "-o" || a === "--output" ? argv[i + 1] : a.startsWith("--output=") ? a.slice(9) : a.startsWith("-o") && a.length > 2 ? a.slice(2).replace(/^=/, "") : undefined;
+    if (v !== undefined) return v !== "table" && v !== "wide";
   }
-  const checked = OptionValues.safeParse({ note: o.note, key: o.key, timeoutMs: o.timeoutMs });
-  if (!checked.success) throw new UsageError(checked.error.issues.map((i) => i.message).join("; "));
-  return o;
-}
-
-interface GqlResponse {
-  data?: Record<string, unknown> | null;
-  errors?: { message: string; extensions?: Record<string, unknown> }[];
-}
-
-class Api {
-  constructor(
-    readonly url: string,
-    private readonly token: string | undefined,
-  ) {}
-
-  async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(this.url, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
-        body: JSON.stringify({ query, variables }),
-      });
-    } catch (e) {
-      throw new CliError(`cannot reach ${this.url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
-    }
-    const text = await res.text();
-    let body: GqlResponse;
-    try {
-      body = JSON.parse(text) as GqlResponse;
-    } catch {
-      throw new CliError(`${this.url} answered HTTP ${res.status} with something that is not GraphQL`);
-    }
-    if (body.errors?.length) throw new CliError(body.errors.map((e) => e.message).join("; "));
-    return body.data as T;
-  }
-
-  ws(): Client {
-    return createClient({
-      url: this.url.replace(/^http/, "ws"),
-      webSocketImpl: WebSocket,
-      lazy: false,
-      retryAttempts: 3,
-      connectionParams: this.token ? { authorization: `Bearer ${this.token}` } : {},
-    });
-  }
-}
-
-interface RunSummary {
-  id: string;
-  loopId: string;
-  state: string;
-  stateReason: string;
-  sprite: { name: string };
-}
-
-interface IntentView {
-  id: string;
-  kind: string;
-  stage: string;
-  error: string | null;
-  stages: { stage: string; at: string; observation: string }[];
-  run: RunSummary;
-  [k: string]: unknown;
-}
-
-/** A run id (raw or Relay) or a Sprite name (its run; a Sprite with several runs must be named by run id). */
-async function resolveRun(api: Api, ref: string): Promise<string> {
-  const byId = await api.request<{ run: { __typename: string; id?: string } }>(`query($id: ID!) { run(id: $id) { __typename ... on Run { id } } }`, { id: ref });
-  if (byId.run.__typename === "Run" && byId.run.id) return byId.run.id;
-  const bySprite = await api.request<{ sprite: { __typename: string; runs?: { edges: { node: { id: string } }[] } } }>(
-    `query($n: String!) { sprite(name: $n) { __typename ... on Sprite { runs(first: 2) { edges { node { id } } } } } }`,
-    { n: ref },
-  );
-  const runs = bySprite.sprite.runs?.edges ?? [];
-  if (bySprite.sprite.__typename !== "Sprite" || runs.length === 0) throw new CliError(`no run or Sprite named ${ref}`);
-  if (runs.length > 1) throw new CliError(`Sprite ${ref} has several runs: name one by its run id`);
-  return runs[0]!.node.id;
-}
-
-function exitFor(stage: string, waited: boolean): number {
-  if (stage === "CONFIRMED") return EXIT.ok;
-  if (stage === "AMBIGUOUS") return EXIT.ambiguous;
-  if (stage === "FAILED" || stage === "REJECTED") return EXIT.failed;
-  // still open: fine when the caller did not ask to wait; a wait that ends here proved nothing
-  return waited ? EXIT.ambiguous : EXIT.ok;
-}
-
-function describeIntent(i: IntentView): string {
-  const last = i.stages[i.stages.length - 1];
-  return `${i.kind} ${i.id} on ${i.run.sprite.name}/${i.run.loopId}: ${i.stage}${i.error ? ` (${i.error})` : ""}${last ? ` — ${last.observation}` : ""}`;
-}
-
-/** Follows one intent over graphql-ws until it is terminal (the server ends the stream there) or the timeout. */
-async function waitForIntent(api: Api, intent: IntentView, timeoutMs: number, onStage: (i: IntentView) => void): Promise<IntentView> {
-  const client = api.ws();
-  let latest = intent;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        dispose();
-        resolve();
-      }, timeoutMs);
-      const dispose = client.subscribe<{ controlIntentUpdated: IntentView }>(
-        { query: `subscription($id: ID!) { controlIntentUpdated(intentId: $id) { ${INTENT_FIELDS} } }`, variables: { id: intent.id } },
-        {
-          next: (r) => {
-            const i = r.data?.controlIntentUpdated;
-            if (r.errors?.length) {
-              clearTimeout(timer);
-              reject(new CliError(r.errors.map((e) => e.message).join("; ")));
-              return;
-            }
-            if (!i) return;
-            if (i.stage !== latest.stage || i.stages.length !== latest.stages.length) onStage(i);
-            latest = i;
-            // an approve that does not resume the loop is done once the decision is recorded
-            if (TERMINAL.has(i.stage) || (i.kind === "APPROVE" && i.resumeAfterApprove === false && i.stage === "ACCEPTED")) {
-              clearTimeout(timer);
-              dispose();
-              resolve();
-            }
-          },
-          error: (e) => {
-            clearTimeout(timer);
-            const code = (e as { code?: number }).code;
-            reject(new CliError(code === 4403 ? "the server refused the WebSocket (4403): check OPS_TOKEN" : `subscription failed: ${e instanceof Error ? e.message : JSON.stringify(e)}`));
-          },
-          complete: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        },
-      );
-    });
-  } finally {
-    await client.dispose();
-  }
-  return latest;
-}
-
-async function control(api: Api, io: Io, command: ControlCommand, o: Options): Promise<number> {
-  if (o.positional.length !== 1) throw new UsageError(`${command} needs exactly one <run>`);
-  const runId = await resolveRun(api, o.positional[0]!);
-  const kind = command.toUpperCase();
-  const data = await api.request<{ r: { __typename: string; message?: string } & Partial<IntentView> }>(
-    `mutation($input: RequestControlInput!) { r: requestControl(input: $input) { ${RESULT} } }`,
-    { input: { runId, intent: kind, note: o.note, idempotencyKey: o.key, ...(kind === "APPROVE" ? { resumeAfterApprove: o.resume } : {}) } },
-  );
-  const r = data.r;
-  if (r.__typename !== "ControlIntent") {
-    if (o.json) io.out(JSON.stringify({ ok: false, error: r.__typename, ...r }));
-    else io.err(`${command} refused (${r.__typename}): ${r.message ?? ""}`);
-    return EXIT.failed;
-  }
-  let intent = r as IntentView;
-  if (!o.json) io.out(describeIntent(intent));
-  if (o.wait && !TERMINAL.has(intent.stage)) {
-    intent = await waitForIntent(api, intent, o.timeoutMs, (i) => {
-      if (!o.json) io.out(describeIntent(i));
-    });
-  }
-  const approveDone = intent.kind === "APPROVE" && intent["resumeAfterApprove"] === false && intent.stage === "ACCEPTED";
-  const code = approveDone ? EXIT.ok : exitFor(intent.stage, o.wait);
-  if (o.json) io.out(JSON.stringify({ ok: code === EXIT.ok, intent }));
-  else if (o.wait && code === EXIT.ambiguous && !TERMINAL.has(intent.stage)) io.err(`gave up waiting after ${o.timeoutMs} ms at ${intent.stage}`);
-  return code;
-}
-
-async function runs(api: Api, io: Io, o: Options): Promise<number> {
-  const data = await api.request<{ runs: { edges: { node: RunSummary & { iteration: number | null } }[] } }>(
-    `{ runs(first: 500) { edges { node { id loopId state stateReason iteration sprite { name } } } } }`,
-  );
-  const list = data.runs.edges.map((e) => e.node);
-  if (o.json) io.out(JSON.stringify(list));
-  else {
-    io.out(["SPRITE", "LOOP", "STATE", "REASON", "RUN ID"].join("\t"));
-    for (const r of list) io.out([r.sprite.name, r.loopId, r.state, r.stateReason, r.id].join("\t"));
-  }
-  return EXIT.ok;
-}
-
-async function run(api: Api, io: Io, o: Options): Promise<number> {
-  if (o.positional.length !== 1) throw new UsageError("run needs exactly one <run>");
-  const id = await resolveRun(api, o.positional[0]!);
-  const data = await api.request<{ run: Record<string, unknown> & { intents: { edges: { node: IntentView }[] } } }>(
-    `query($id: ID!) { run(id: $id) { ... on Run { ${RUN_FIELDS} intents(first: 10) { edges { node { ${INTENT_FIELDS} } } } } } }`,
-    { id },
-  );
-  const r = data.run;
-  if (o.json) {
-    io.out(JSON.stringify({ ...r, intents: r.intents.edges.map((e) => e.node) }));
-    return EXIT.ok;
-  }
-  const s = r as unknown as RunSummary & { iteration: number | null; health: { status: string }; lastEventName: string | null; lastEventAt: string | null };
-  io.out(`${s.sprite.name}/${s.loopId} ${s.state}/${s.stateReason} iteration ${s.iteration ?? "-"} health ${s.health.status}`);
-  io.out(`  last event: ${s.lastEventName ?? "-"} at ${s.lastEventAt ?? "-"}`);
-  for (const e of r.intents.edges) io.out(`  ${describeIntent(e.node)}`);
-  return EXIT.ok;
-}
-
-async function watch(api: Api, io: Io, o: Options): Promise<number> {
-  if (o.positional.length !== 1) throw new UsageError("watch needs exactly one <run>");
-  const runId = await resolveRun(api, o.positional[0]!);
-  const client = api.ws();
-  const failures: string[] = [];
-  const print = (kind: string, payload: Record<string, unknown>, line: string) => io.out(o.json ? JSON.stringify({ type: kind, ...payload }) : line);
-  const subs = [
-    client.subscribe<{ runLifecycleChanged: Record<string, unknown> & { __typename: string } }>(
-      {
-        query: `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { __typename
-          ... on RunLifecycleChange { seq previousState state reason at } ... on ResyncRequired { reason } } }`,
-        variables: { f: { run: runId } },
-      },
-      {
-        next: (r) => {
-          const c = r.data?.runLifecycleChanged;
-          if (c) print("lifecycle", c, c.__typename === "RunLifecycleChange" ? `${String(c["at"])} ${String(c["previousState"])} → ${String(c["state"])}/${String(c["reason"])} (seq ${String(c["seq"])})` : `resync required: ${String(c["reason"])}`);
-        },
-        error: (e) => failures.push(`lifecycle: ${e instanceof Error ? e.message : JSON.stringify(e)}`),
-        complete: () => {},
-      },
-    ),
-    client.subscribe<{ controlIntentUpdated: IntentView }>(
-      { query: `subscription($id: ID) { controlIntentUpdated(runId: $id) { ${INTENT_FIELDS} } }`, variables: { id: runId } },
-      {
-        next: (r) => {
-          const i = r.data?.controlIntentUpdated;
-          if (i) print("intent", i, `${new Date().toISOString()} ${describeIntent(i)}`);
-        },
-        error: (e) => failures.push(`intents: ${e instanceof Error ? e.message : JSON.stringify(e)}`),
-        complete: () => {},
-      },
-    ),
-  ];
-  const closed = new Promise<void>((resolve) => client.on("closed", () => resolve()));
-  await Promise.race([io.interrupted, closed]);
-  for (const dispose of subs) dispose();
-  await client.dispose();
-  if (failures.length) {
-    io.err(failures.join("\n"));
-    return EXIT.failed;
-  }
-  return EXIT.ok;
+  return false;
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {
-  const [command, ...rest] = argv;
+  const state: { code: number; printer: Printer | null } = { code: EXIT.ok, printer: null };
+  const jsonErrors = () => (state.printer ? machine(state.printer) : rawFormatIsJson(argv));
+  const program = build(io, state, rawFormatIsJson(argv));
+  const report = (e: CliError) => {
+    if (jsonErrors()) io.err(JSON.stringify({ error: { type: e.kind, message: e.message, exit: e.code, ...e.detail } }));
+    else io.err(`opsctl: ${e.message}`);
+    return e.code;
+  };
   try {
-    if (!command || command === "help" || command === "--help" || command === "-h") {
-      io.out(USAGE);
-      return command ? EXIT.ok : EXIT.usage;
-    }
-    const o = parseOptions(rest);
-    const api = new Api(io.env["OPS_URL"] || "http://127.0.0.1:4000/graphql", io.env["OPS_TOKEN"] || undefined);
-    if ((CONTROL as readonly string[]).includes(command)) return await control(api, io, command as ControlCommand, o);
-    if (command === "runs") return await runs(api, io, o);
-    if (command === "run") return await run(api, io, o);
-    if (command === "watch") return await watch(api, io, o);
-    throw new UsageError(`unknown command ${command}`);
+    await program.parseAsync(argv, { from: "user" });
+    return state.code;
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`opsctl: ${e.message}\n\n${USAGE}`);
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return EXIT.ok; // --help, --version
+      if (jsonErrors()) io.err(JSON.stringify({ error: { type: "UsageError", message: e.message.replace(/^error: /, ""), exit: EXIT.usage } }));
       return EXIT.usage;
     }
-    io.err(`opsctl: ${(e as Error).message}`);
-    return EXIT.failed;
+    if (e instanceof CliError) return report(e);
+    return report(new CliError((e as Error).message, EXIT.failed));
   }
 }

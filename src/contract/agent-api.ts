@@ -137,6 +137,38 @@ export type ControlResponse = z.infer<typeof ControlResponseSchema>;
 
 export const HealthResponseSchema = z.looseObject({ ok: z.literal(true) });
 
+/**
+ * The record `superloop-ops-agent supervise` keeps next to a loop's artifacts (adapters/supervise.ts writes it
+ * without zod, so it can ship as one small file; everything that reads it parses it with this schema).
+ */
+export const SupervisorRecordSchema = z.looseObject({
+  version: z.literal(1),
+  status: z.enum(["starting", "running", "exited", "spawn_failed"]),
+  loopId: z.string(),
+  supervisorPid: z.number().int(),
+  bootId: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  task: z.looseObject({ name: z.string(), held: z.boolean(), lastRefreshAt: z.string().nullable(), released: z.boolean(), error: z.string().nullable() }),
+});
+export type SupervisorRecord = z.infer<typeof SupervisorRecordSchema>;
+
+/** What the manager needs of that record, with the boot id the Sprite has now (a different one: it slept cold). */
+export const SupervisorFactsSchema = z.object({
+  status: z.string(),
+  pid: z.number().int().nullable(),
+  exitCode: z.number().int().nullable(),
+  bootId: z.string().nullable(),
+  currentBootId: z.string().nullable(),
+  startedAt: z.string(),
+  taskHeld: z.boolean(),
+  taskReleased: z.boolean(),
+});
+export type SupervisorFacts = z.infer<typeof SupervisorFactsSchema>;
+
 /** What `readRuntimeFacts` returns; `GET /ops/facts` carries it for the remote transports. */
 export const RuntimeFactsSchema = z.object({
   state: SuperloopStateSchema.nullable(),
@@ -148,6 +180,8 @@ export const RuntimeFactsSchema = z.object({
   heartbeat: HeartbeatSchema.nullable(),
   eventsFileExists: z.boolean(),
   loopDirExists: z.boolean(),
+  /** Optional: agents older than the supervisor do not send it. */
+  supervisor: SupervisorFactsSchema.nullable().optional(),
 });
 
 export const EventsStatSchema = z.object({

@@ -19,6 +19,8 @@ import {
   type RuntimeFacts,
 } from "../../adapters";
 import { relativeArtifactPaths, summarizeIssues } from "../../adapters/artifacts";
+import { supervisorFacts } from "../../adapters/runtime-facts";
+import { BOOT_ID_PATH, supervisorRecordPath } from "../../adapters/supervise";
 import { decodeUtf8 } from "../../adapters/file-io";
 import { MAX_JSON_ARTIFACT_BYTES } from "../../adapters/limits";
 import { ActiveRunSchema, ApprovalSchema, HeartbeatSchema, RunSummarySchema, SuperloopStateSchema, type ActiveRun } from "../contract";
@@ -26,6 +28,7 @@ import type { SpriteStatus } from "../generated/prisma/enums";
 import { tokenFromEnv } from "../registry/transport-config";
 import { DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
 import { decodeFrames, ExecProtocolError, execQuery, type ExecOutcome } from "./sprites-exec";
+import { supervisorScript, supervisorScriptPath } from "./supervisor-script";
 import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
 
 // SPRITES_API: nothing of ours runs inside the Sprite. Status comes from the Sprites REST API, JSON artifacts
@@ -46,6 +49,10 @@ export interface SpritesApiOptions {
   retry?: RetryPolicy;
   /** Bytes read after the cursor per request; above MAX_LINE_BYTES so any valid line fits in one read. */
   readChunkBytes?: number;
+  /** START runs the loop under the supervisor written into the Sprite (default true; see supervisor-script.ts). */
+  supervise?: boolean;
+  /** The Sprite's node, which runs the supervisor script (default `node` on its PATH). */
+  nodeBin?: string;
 }
 
 const STATUS: Record<string, SpriteStatus> = { cold: "COLD", warm: "WARM", running: "RUNNING" };
@@ -133,7 +140,7 @@ export class SpritesApiTransport implements Transport {
     return `/v1/sprites/${encodeURIComponent(this.opts.spriteName)}${suffix}`;
   }
 
-  private async send(pathAndQuery: string, opts: { method?: "GET" | "POST"; timeoutMs?: number; replayable: boolean; maxBodyBytes?: number }): Promise<HttpResponse> {
+  private async send(pathAndQuery: string, opts: { method?: "GET" | "POST" | "PUT"; body?: Buffer; timeoutMs?: number; replayable: boolean; maxBodyBytes?: number }): Promise<HttpResponse> {
     if (this.opts.tokenEnv === undefined) throw new TransportError("token_missing", "spritesApiTokenEnv is not configured for this Sprite", false);
     const token = tokenFromEnv(this.opts.tokenEnv);
     if (!token.ok) throw new TransportError("token_missing", token.message, false);
@@ -142,7 +149,7 @@ export class SpritesApiTransport implements Transport {
         url: new URL(this.base + pathAndQuery),
         method: opts.method ?? "GET",
         headers: { authorization: `Bearer ${token.token ?? ""}`, accept: "application/json, application/octet-stream", ...traceHeader() },
-        ...(opts.method === "POST" ? { body: Buffer.alloc(0) } : {}),
+        ...(opts.body !== undefined ? { body: opts.body } : opts.method === "POST" ? { body: Buffer.alloc(0) } : {}),
         connectTimeoutMs: this.connectTimeoutMs,
         totalTimeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,
         ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
@@ -206,7 +213,7 @@ export class SpritesApiTransport implements Transport {
 
   private async statFiles(target: RunTarget, cache: RunCache): Promise<{ files: Map<string, FileStat>; text: string }> {
     const p = loopPaths(target.repoPath, target.loopId);
-    const argv = ["stat", "-c", STAT_FORMAT, p.loopDir, p.events, p.state, p.activeRun, p.approval, p.runSummary, p.heartbeat];
+    const argv = ["stat", "-c", STAT_FORMAT, p.loopDir, p.events, p.state, p.activeRun, p.approval, p.runSummary, p.heartbeat, supervisorRecordPath(p.repoPath, p.loopId)];
     // A live pid's /proc directory folds liveness into the fingerprint (a crash changes nothing on disk).
     if (cache.pid) argv.push(`/proc/${cache.pid}`);
     const out = await this.exec(argv, { replayable: true });
@@ -250,6 +257,9 @@ export class SpritesApiTransport implements Transport {
     ]);
     const { alive, stopped } = await this.liveness(activeRun);
     cache.pid = alive ? (activeRun?.pid ?? null) : null;
+    const recordPath = supervisorRecordPath(p.repoPath, p.loopId);
+    const recordBytes = stats.files.get(recordPath)?.type === "regular file" ? await this.readFile(recordPath, p.repoPath) : null;
+    const supervisor = recordBytes === null ? null : supervisorFacts(recordBytes.toString("utf8"), p.loopId, await this.bootId());
     return {
       state,
       activeRun,
@@ -260,7 +270,29 @@ export class SpritesApiTransport implements Transport {
       heartbeat,
       eventsFileExists: stats.files.get(p.events)?.type === "regular file",
       loopDirExists: stats.files.get(p.loopDir)?.type === "directory",
+      ...(supervisor !== null ? { supervisor } : {}),
     };
+  }
+
+  /** The Sprite's boot id now (a new one after every cold boot). */
+  private async bootId(): Promise<string | null> {
+    const out = await this.exec(["cat", BOOT_ID_PATH], { replayable: true });
+    const id = out.stdout.toString("utf8").trim();
+    return out.exitCode === 0 && id.length > 0 ? id : null;
+  }
+
+  /** Writes the one-file supervisor into the Sprite (fs/write) unless the same bytes are there already. */
+  private async installSupervisor(repoPath: string): Promise<string> {
+    const script = await supervisorScript();
+    const file = supervisorScriptPath(repoPath);
+    const existing = await this.readFile(file, repoPath).catch(() => null);
+    if (existing !== null && sha256Hex(existing) === script.sha256) return file;
+    const query = new URLSearchParams({ path: file, workingDir: repoPath, mkdirParents: "true", mode: "0755" });
+    const res = await this.send(`${this.spritePath("/fs/write")}?${query.toString()}`, { method: "PUT", body: Buffer.from(script.text, "utf8"), replayable: true });
+    if (res.status !== 200 && res.status !== 201 && res.status !== 204) {
+      throw new TransportError("http_error", `fs/write of the supervisor: ${describeHttpError(res)}`, false, { status: res.status });
+    }
+    return file;
   }
 
   /** Same meaning as the adapters' isProcessAlive/isProcessStopped, read through one `cat /proc/.../stat`. */
@@ -414,9 +446,14 @@ export class SpritesApiTransport implements Transport {
     if (request.intent === "start") {
       // Detached from the exec session (which ends when the command returns), output to a log in the Sprite.
       // The script is a constant: the argv reaches it as positional parameters, never as shell text.
+      // Under the supervisor (unless disabled), which holds a Sprites Task while the run lives: a process left
+      // behind by exec is not activity, so without it the Sprite goes warm (the run freezes) and later cold (it
+      // dies). setsid takes it out of the exec's process group and session, so neither the connection closing
+      // nor max_run_after_disconnect (which ends the command exec started) reaches it.
       const logFile = path.join(p.superloopDir, "ops-agent", "logs", `start-${p.loopId}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`);
+      const launch = this.opts.supervise === false ? argv : [this.opts.nodeBin ?? "node", await this.installSupervisor(p.repoPath), "--repo", p.repoPath, "--loop", p.loopId, "--", ...argv];
       const script = 'log=$1; shift; mkdir -p "$(dirname "$log")" && exec setsid -f "$@" >>"$log" 2>&1 </dev/null';
-      const out = await this.exec(["sh", "-c", script, "superloop-start", logFile, ...argv], { dir: p.repoPath, timeoutMs: this.controlTimeoutMs, replayable: false });
+      const out = await this.exec(["sh", "-c", script, "superloop-start", logFile, ...launch], { dir: p.repoPath, timeoutMs: this.controlTimeoutMs, replayable: false });
       const base = { intent: "start" as const, argv, exitCode: out.exitCode, stdout: truncate(out.stdout.toString("utf8")), stderr: truncate(out.stderr.toString("utf8")), logFile };
       if (out.exitCode === 0) return { ...base, ok: true };
       return { ...base, ok: false, error: { code: "control_failed", message: `cannot start ${path.basename(argv[0]!)}: exit ${out.exitCode}: ${lastLine(base.stderr)}` } };

@@ -55,12 +55,12 @@ describe("passive mode (OPS_CONTROL_MODE=disabled)", () => {
 });
 
 describe("opsctl exit code for AMBIGUOUS", () => {
-  it("approve --wait whose evidence never comes exits 2", async () => {
+  it("approve --wait whose evidence never comes exits 4 (ambiguous)", async () => {
     const { opsctl } = await import("./helpers");
     const run = await register(server, "amb-cli", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
     await waitFor(() => runState(server, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
     const r = await opsctl(server, ["approve", "amb-cli", "--no-resume", "--wait"]);
     expect(r.stdout).toMatch(/AMBIGUOUS \(deadline_exceeded\)/);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(4);
   });
 });
