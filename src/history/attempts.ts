@@ -136,7 +136,9 @@ export function deriveAttempts(input: AttemptInput): Attempt[] {
     } else {
       // No event closes it (a runner died, a kill, a cancel): the first lifecycle transition out of the running
       // states that no earlier attempt accounts for says how it ended.
-      const t = terminal[0];
+      // Prefer one stored after its loop_start; an earlier one only when the run is not running any more (a
+      // RESTART's own cancel, recorded before the new loop_start, must not end the new attempt).
+      const t = terminal.find((x) => x.at.getTime() >= windowStart) ?? (next !== null || !OPEN_STATES.has(input.current.state) ? terminal[0] : undefined);
       if (t) {
         outcome = t.to;
         stopReason = t.reason;

@@ -118,6 +118,24 @@ describe("attempts", () => {
     expect(a.map((x) => x.outcome)).toEqual(["AWAITING_APPROVAL", "RUNNING"]);
   });
 
+  it("a restart's own cancel, stored before the new loop_start, does not end the new running attempt", () => {
+    line = 0;
+    const a = deriveAttempts({
+      events: [ev("loop_start", 0), ev("loop_start", 100)],
+      transitions: [
+        { to: "FAILED", reason: "runtime_died", trigger: "ingest", actor: null, at: T(5) },
+        { to: "STOPPED", reason: "cancelled", trigger: "control", actor: "alice", at: T(95) },
+        { to: "RUNNING", reason: "running", trigger: "ingest", actor: null, at: T(100) },
+      ],
+      intents: [{ id: "i1", kind: "RESTART", stage: "CONFIRMED", requestedBy: "alice", note: null, requestedAt: T(90) }],
+      current: { state: "RUNNING", reason: "running" },
+    });
+    expect(a.map((x) => [x.outcome, x.startedBy, x.intentKind, x.restart])).toEqual([
+      ["FAILED", "runtime", null, false],
+      ["RUNNING", "alice", "RESTART", true],
+    ]);
+  });
+
   it("no loop_start: no attempts", () => {
     expect(deriveAttempts({ events: [], transitions: [], intents: [], current: { state: "IDLE", reason: "not_started" } })).toEqual([]);
   });

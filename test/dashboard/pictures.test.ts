@@ -101,8 +101,9 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
   it("a crash and a restart are two attempts; the COMPLETE says it came after a crash and a restart", async () => {
     await waitFor(() => demoRuns(server, TOKEN), (m) => m.get("demo-crash")?.state === "FAILED", 30_000, "demo-crash FAILED");
     const id = runs.get("demo-crash")!.id;
-    const r = await api(`mutation($id: ID!) { startRun(runId: $id, note: "try again") { __typename ... on Error { message } } }`, { id });
-    expect(r.data?.startRun.__typename).toBe("ControlIntent");
+    // after a crash the runtime refuses a plain `run` (state.active is still true): RESTART clears it first
+    const r = await api(`mutation($id: ID!) { restartRun(runId: $id, note: "try again") { __typename ... on Error { message } } }`, { id });
+    expect(r.data?.restartRun.__typename).toBe("ControlIntent");
     await page.goto(runUrl("demo-crash"));
     await page
       .locator(".status-line .badge.state-COMPLETE")

@@ -15,6 +15,7 @@ export const LABELS: Record<ActionKind, string> = {
   PAUSE: "Pause",
   RESUME: "Resume",
   START: "Start",
+  RESTART: "Restart",
   RESET_CURSOR: "Reset cursor",
 };
 
@@ -93,13 +94,23 @@ function follow(api: Api, runId: string, intentId: string, kind: ActionKind, say
       },
     },
   );
-  // It may have moved before the subscription started: read it once.
-  void api.request<{ node: { stage: string; error: string | null } | null }>(INTENT_STAGE, { id: intentId }).then((r) => {
-    const n = r.data?.node;
-    if (n?.stage) seen(n.stage, n.error);
-  });
+  // It may move before the subscription is active on the server: re-read it until it is terminal.
+  let reads = 0;
+  const read = () =>
+    void api.request<{ node: { stage: string; error: string | null } | null }>(INTENT_STAGE, { id: intentId }).then((r) => {
+      const n = r.data?.node;
+      if (n?.stage) seen(n.stage, n.error);
+      if (!n?.stage || !TERMINAL.has(n.stage)) {
+        if (++reads < 200) timer = setTimeout(read, 3000);
+      }
+    });
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  read();
   // Nothing follows an intent forever: its deadline makes it terminal well within this.
-  setTimeout(() => dispose?.(), 10 * 60_000);
+  setTimeout(() => {
+    dispose?.();
+    if (timer) clearTimeout(timer);
+  }, 10 * 60_000);
 }
 
 /** A group of buttons for `actions` on one run, an optional note, and a live status line. */
@@ -176,6 +187,11 @@ export function actionsForState(state: string, ingestStatus: string): ActionKind
       break;
     case "PAUSED":
       out.push("RESUME", "CANCEL");
+      break;
+    case "FAILED":
+    case "STOPPED":
+      // after a crash or a stop the runtime refuses a plain run: RESTART clears its state first
+      out.push("RESTART", "START");
       break;
     default:
       out.push("START");

@@ -138,6 +138,7 @@ export const ACTIONS = {
   PAUSE: `mutation Pause($runId: ID!, $note: String, $key: String) { result: pauseRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
   RESUME: `mutation Resume($runId: ID!, $note: String, $key: String) { result: resumeRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
   START: `mutation Start($runId: ID!, $note: String, $key: String) { result: startRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
+  RESTART: `mutation Restart($runId: ID!, $note: String, $key: String) { result: restartRun(runId: $runId, note: $note, idempotencyKey: $key) { ${RESULT} } }`,
   RESET_CURSOR: `mutation Reset($runId: ID!, $note: String, $mode: CursorResetMode!) {
     result: resetRunCursor(runId: $runId, note: $note, mode: $mode) {
       __typename ... on CursorReset { mode previousLine newLine } ... on Error { message }
