@@ -1,7 +1,7 @@
 import type { Api } from "./api";
 import { confirmAction } from "./confirm";
 import { h } from "./dom";
-import { ACTIONS, INTENT_STAGE, INTENT_UPDATED, type ActionKind } from "./queries";
+import { ACTIONS, INTENT_STAGES, INTENT_UPDATED, type ActionKind } from "./queries";
 
 // Action buttons: each one calls its mutation with the operator's token and says what came back, in words,
 // next to the buttons (role=status so screen readers hear it too). A request that became a control intent is
@@ -97,8 +97,8 @@ function follow(api: Api, runId: string, intentId: string, kind: ActionKind, say
   // It may move before the subscription is active on the server: re-read it until it is terminal.
   let reads = 0;
   const read = () =>
-    void api.request<{ node: { stage: string; error: string | null } | null }>(INTENT_STAGE, { id: intentId }).then((r) => {
-      const n = r.data?.node;
+    void api.request<{ run: { intents?: { edges: { node: { id: string; stage: string; error: string | null } }[] } } | null }>(INTENT_STAGES, { runId }).then((r) => {
+      const n = r.data?.run?.intents?.edges.map((e) => e.node).find((i) => i.id === intentId);
       if (n?.stage) seen(n.stage, n.error);
       if (!n?.stage || !TERMINAL.has(n.stage)) {
         if (++reads < 200) timer = setTimeout(read, 3000);

@@ -82,7 +82,8 @@ export const RUN = `query Run($id: ID!) {
   }
 }`;
 
-export const INTENT_STAGE = `query IntentStage($id: ID!) { node(id: $id) { ... on ControlIntent { stage error } } }`;
+/** A run's recent intents' stages: how an action's status line catches a stage it was not pushed. */
+export const INTENT_STAGES = `query IntentStages($runId: ID!) { run(id: $runId) { ... on Run { intents(first: 20) { edges { node { id stage error } } } } } }`;
 
 export const SPRITES = `query Sprites { sprites(first: 200) { edges { node {
   name transport status controlMode pollIntervalMs healthProfile agentUrl agentTokenEnv spritesApiName
