@@ -82,6 +82,9 @@ function card(api: Api, i: Intervention, statuses: Map<string, string>, onStatus
         get: () => statuses.get(key) ?? "",
         set: (t) => {
           statuses.set(key, t);
+          // a rebuilt card (its actions changed) shows the latest word too
+          const shown = document.querySelector(`article.queue-item[data-run="${CSS.escape(i.run.id)}"] .action-status`);
+          if (shown) shown.textContent = t;
           onStatus();
         },
       },

@@ -229,7 +229,16 @@ export function runView(api: Api, runId: string): View {
   const intentMap = new Map<string, Intent>();
   let lastActionsSig = "";
   let lastActionStatus = "";
-  const actionStatus = { get: () => lastActionStatus, set: (t: string) => (lastActionStatus = t) };
+  // The bar is rebuilt when the state's actions change (RUNNING → STOPPED after a cancel): an intent still being
+  // followed must write into the bar on screen, not into the one it was started from.
+  const actionStatus = {
+    get: () => lastActionStatus,
+    set: (t: string) => {
+      lastActionStatus = t;
+      const shown = actions.querySelector(".action-status");
+      if (shown) shown.textContent = t;
+    },
+  };
   let lifecycleSub: (() => void) | null = null;
   const lifecyclePayload = { query: LIFECYCLE_CHANGED, variables: { filter: { run: runId }, afterSeq: null as number | null } };
 
