@@ -28,9 +28,11 @@ import { startFleetFile } from "./registry/fleet-file";
 import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
+import { createGraphiQL } from "./web/graphiql";
 import { createWebAssets } from "./web/serve";
 import { authenticateFirst, queryLimits } from "./security/limits-plugin";
 import { parseQueryLimits } from "./security/query-limits";
+import { subscriptionScopes } from "./pubsub/subscription-scope";
 import { guardRequest, LOOPBACK_HOST_NAMES, originAllowed, parseList, type OriginPolicy, type Refusal } from "./security/request-guards";
 
 // One port, one path: HTTP queries and mutations, SSE and graphql-ws subscriptions all on /graphql;
@@ -193,16 +195,25 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       return { origin: [origin], credentials: true, methods: ["GET", "POST"], allowedHeaders: ["content-type", "authorization", "accept"] };
     },
     landingPage: false,
-    graphiql: { subscriptionsProtocol: "WS", title: "superloop-ops" },
+    // GraphiQL is served from local files by src/web/graphiql.ts (Yoga's page loads it from a CDN).
+    graphiql: false,
     logging: { debug: () => {}, info: () => {}, warn: (...a) => log.warn(String(a[0])), error: (...a) => log.error(String(a[0])) },
     context: ({ request }) => ({
       app,
       principal: tokens.verify(request.headers.get("authorization")),
       traceId: currentTraceId() ?? incomingTraceId((h) => request.headers.get(h)) ?? newTraceId(),
     }),
-    plugins: [graphqlMetrics(), authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal()],
+    plugins: [graphqlMetrics(), authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal(), subscriptionScopes()],
   });
 
+  // The title says DEMO while demo Sprites exist (their runs are simulated); the dashboard shows its own marker.
+  const graphiql = createGraphiQL({
+    endpoint: "/graphql",
+    title: async () => {
+      const demos = await app.db.sprite.count({ where: { demo: true, removedAt: null } }).catch(() => 0);
+      return demos > 0 ? "superloop-ops · DEMO" : "superloop-ops";
+    },
+  });
   const shared = new SharedResults<ExecutionResult>();
   const refuse = (res: ServerResponse, r: Refusal) =>
     res.writeHead(r.status, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ message: r.message, extensions: { code: r.code } }] }));
@@ -235,6 +246,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await metrics(req, res);
       return;
     }
+    if (await graphiql.handle(req, res, path)) return;
     if (web.handle(req, res, path)) return;
     // Everything this request causes runs under its trace id (log lines, intents, agent calls); echoed back.
     const traceId = incomingTraceId((h) => {

@@ -55,6 +55,8 @@ export interface EmbeddedOptions {
   log?: (msg: string) => void;
   /** first delay before restarting a postmaster that died (doubles up to 10 s) */
   restartDelayMs?: number;
+  /** a fixed port instead of a free one (tests that stop and start "the external server" again) */
+  port?: number;
 }
 
 const DATABASE = "ops";
@@ -277,7 +279,7 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
         if (!created && existsSync(path.join(dataDir, "pg-credentials.json"))) log("embedded PostgreSQL: initialising a new cluster with the stored passwords");
         await initdb(b, pgdata, user, credentials.superuser.password, logFd, dataDir);
       }
-      port = await freePort();
+      port = opts.port ?? (await freePort());
       child = spawned = spawnPostmaster(b, pgdata, port, user, logFd);
       await waitReady(pgdata, child, dataDir);
       pid = child.pid!;

@@ -107,12 +107,17 @@ export function deriveAttempts(input: AttemptInput): Attempt[] {
   const iterations = input.iterations ?? [];
   const out: Attempt[] = [];
 
+  // Transitions already accounted for by earlier attempts. A poll can commit a run's end before the events of
+  // the attempt that ended (it read the files at a moment the process was already gone), so a transition is
+  // matched to the first attempt still open, not by comparing it with when loop_start was stored.
+  let consumedUntil = -Infinity;
   starts.forEach((start, n) => {
     const next = starts[n + 1] ?? null;
     const prev = starts[n - 1] ?? null;
     const inLines = (line: number) => line > start.line && (next === null || line < next.line);
     const windowStart = start.ingestedAt.getTime();
     const windowEnd = next ? next.ingestedAt.getTime() : Infinity;
+    const terminal = transitions.filter((x) => x.at.getTime() > consumedUntil && x.at.getTime() < windowEnd && !OPEN_STATES.has(x.to) && x.to !== "IDLE");
 
     let outcome: string | null = null;
     let stopReason: string | null = null;
@@ -125,15 +130,19 @@ export function deriveAttempts(input: AttemptInput): Attempt[] {
       outcome = end.outcome;
       stopReason = end.reason(endEvent);
       endedAt = endEvent.timestamp;
+      // the projection's transition for this end (if one was recorded) belongs to this attempt too
+      const t = terminal.find((x) => x.at.getTime() >= windowStart) ?? terminal[0];
+      if (t) consumedUntil = t.at.getTime();
     } else {
       // No event closes it (a runner died, a kill, a cancel): the first lifecycle transition out of the running
-      // states after it started says how it ended.
-      const t = transitions.find((x) => x.at.getTime() >= windowStart && x.at.getTime() < windowEnd && !OPEN_STATES.has(x.to) && x.to !== "IDLE");
+      // states that no earlier attempt accounts for says how it ended.
+      const t = terminal[0];
       if (t) {
         outcome = t.to;
         stopReason = t.reason;
         stoppedBy = t.actor;
         endedAt = t.at;
+        consumedUntil = t.at.getTime();
       } else if (next === null) {
         outcome = OPEN_STATES.has(input.current.state) ? input.current.state : input.current.state === "IDLE" ? "UNKNOWN" : input.current.state;
         stopReason = OPEN_STATES.has(input.current.state) ? null : input.current.reason;

@@ -4,6 +4,7 @@ import { deriveRoleSpans, type RoleEvent } from "../../src/history/role-spans";
 import { deriveSignOff, verdictOf } from "../../src/history/sign-off";
 import { deriveStateSpans } from "../../src/history/state-spans";
 import { activeAck, ackHolds } from "../../src/interventions/ack";
+import { completionMarks } from "../../web/src/marks";
 
 // The dashboard's derivations, as tables: attempts (runtime invocations), the role swimlane, the sign-off of a
 // completion, state spans for the fleet timeline, and when an acknowledgement holds.
@@ -84,6 +85,37 @@ describe("attempts", () => {
       ["STOPPED", "max_iterations", null, false],
       ["STOPPED", "cancelled", "carol", true],
     ]);
+  });
+
+  it("a crash committed before its loop_start was stored still ends that attempt, not the restart", () => {
+    line = 0;
+    const a = deriveAttempts({
+      // the poll saw the dead process first (FAILED at 5 s) and stored the loop_start line at 6 s
+      events: [ev("loop_start", 0, { ingestedAt: T(6) }), ev("loop_start", 100, { ingestedAt: T(100) })],
+      transitions: [
+        { to: "FAILED", reason: "runtime_died", trigger: "ingest", actor: null, at: T(5) },
+        { to: "RUNNING", reason: "starting", trigger: "ingest", actor: null, at: T(100) },
+        { to: "FAILED", reason: "runtime_died", trigger: "ingest", actor: null, at: T(120) },
+      ],
+      intents: [{ id: "i1", kind: "START", stage: "CONFIRMED", requestedBy: "alice", note: null, requestedAt: T(90) }],
+      current: { state: "FAILED", reason: "runtime_died" },
+    });
+    expect(a.map((x) => [x.outcome, x.stopReason, x.startedBy, x.restart])).toEqual([
+      ["FAILED", "runtime_died", "runtime", false],
+      ["FAILED", "runtime_died", "alice", true],
+    ]);
+    expect(a[0]!.endedAt).toEqual(T(5));
+  });
+
+  it("an attempt ended by an event takes its own transition along: the next attempt does not end with it", () => {
+    line = 0;
+    const a = deriveAttempts({
+      events: [ev("loop_start", 0), ev("approval_requested", 10), ev("loop_start", 50)],
+      transitions: [{ to: "AWAITING_APPROVAL", reason: "awaiting_approval", trigger: "ingest", actor: null, at: T(11) }],
+      intents: [],
+      current: { state: "RUNNING", reason: "running" },
+    });
+    expect(a.map((x) => x.outcome)).toEqual(["AWAITING_APPROVAL", "RUNNING"]);
   });
 
   it("no loop_start: no attempts", () => {
@@ -210,5 +242,22 @@ describe("acknowledgements", () => {
   it("the newest row decides", () => {
     expect(activeAck([ack({ createdAt: T(1) }), ack({ createdAt: T(2), clearedAt: T(3) })], ["run_failed"], T(60))).toBeNull();
     expect(activeAck([ack({ createdAt: T(2) }), ack({ createdAt: T(1), clearedAt: T(3) })], ["run_failed"], T(60))?.createdAt).toEqual(T(2));
+  });
+});
+
+describe("completion marks (fleet row and run page)", () => {
+  const so = (allGreen: boolean, approvalSkipped: boolean, gates: { name: string; verdict: string }[]) => ({ allGreen, approvalSkipped, promiseMatched: true, gates });
+  it.each([
+    ["green and approved: no mark", "COMPLETE", so(true, false, [{ name: "tests", verdict: "PASS" }, { name: "approval", verdict: "PASS" }]), 0, []],
+    ["skipped tests", "COMPLETE", so(false, false, [{ name: "tests", verdict: "SKIPPED" }, { name: "approval", verdict: "PASS" }]), 0, ["unverified"]],
+    ["no approval", "COMPLETE", so(true, true, [{ name: "tests", verdict: "PASS" }, { name: "approval", verdict: "SKIPPED" }]), 0, ["no-approval"]],
+    ["restarted", "COMPLETE", so(true, false, []), 2, ["restarted"]],
+    ["not complete: only restarts", "RUNNING", so(false, true, []), 1, ["restarted"]],
+  ] as const)("%s", (_n, state, signOff, restarts, kinds) => {
+    expect(completionMarks(state, { ...signOff, gates: [...signOff.gates] }, restarts).map((m) => m.kind)).toEqual(kinds);
+  });
+  it("says which gates were not green", () => {
+    const [m] = completionMarks("COMPLETE", so(false, false, [{ name: "tests", verdict: "SKIPPED" }, { name: "lifecycle", verdict: "FAIL" }]), 0);
+    expect(m!.detail).toBe("Completed, but not every gate passed: tests skipped, lifecycle fail");
   });
 });

@@ -91,8 +91,11 @@ export function demoSimulatorPids(dataDir: string): number[] {
   return pids;
 }
 
-/** No stack trace, no unhandled error, no PostgreSQL termination dump in a manager's output. */
+/**
+ * No stack trace, no unhandled error, no PostgreSQL termination dump in a manager's output. The manager's own
+ * JSON log lines may name such errors (a handled, reported outage); anything else may not.
+ */
 export function expectCleanOutput(output: string): void {
-  const bad = output.split("\n").filter((l) => /^\s+at \S|unhandled|57P01|terminating connection|fatal:|Error: /i.test(l));
+  const bad = output.split("\n").filter((l) => !l.startsWith('{"t":') && /^\s+at \S|unhandled|57P01|terminating connection|fatal:|Error: /i.test(l));
   if (bad.length) throw new Error(`unclean output:\n${bad.slice(0, 10).join("\n")}\n--- full output ---\n${output}`);
 }

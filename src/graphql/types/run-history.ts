@@ -4,6 +4,7 @@ import { deriveRoleSpans, ROLE_EVENT_NAMES, type RoleSpan } from "../../history/
 import { deriveSignOff, type Approver, type GateResult, type SignOff } from "../../history/sign-off";
 import { deriveStateSpans, type StateSpan } from "../../history/state-spans";
 import { parseStoredFacts } from "../../ingest/stored-facts";
+import { batched, groupBy } from "../batch";
 import { builder } from "../builder";
 import type { Context } from "../context";
 import { ControlIntentRef } from "./intent";
@@ -14,35 +15,45 @@ import { ControlIntentRef } from "./intent";
 
 type Db = Context["app"]["db"];
 
-// One read per run and request: `attempts` and `restartCount` share it (a fleet query asks for both).
-const attemptCache = new WeakMap<Context, Map<string, Promise<Attempt[]>>>();
-
-async function readAttempts(db: Db, run: Pick<Run, "id" | "state" | "stateReason">): Promise<Attempt[]> {
-  const [events, iterations, transitions, intents] = await Promise.all([
-    db.event.findMany({
-      where: { runId: run.id, name: { in: ATTEMPT_EVENT_NAMES } },
-      select: { line: true, name: true, timestamp: true, ingestedAt: true, runtimeRunId: true, iteration: true, status: true, payload: true },
-    }),
-    db.event.findMany({ where: { runId: run.id, name: "iteration_start" }, select: { line: true, iteration: true } }),
-    db.lifecycleTransition.findMany({ where: { runId: run.id }, select: { to: true, reason: true, trigger: true, actor: true, at: true }, orderBy: { seq: "asc" } }),
-    db.controlIntent.findMany({ where: { runId: run.id }, select: { id: true, kind: true, stage: true, requestedBy: true, note: true, requestedAt: true } }),
-  ]);
-  return deriveAttempts({
-    events,
-    iterations: iterations.flatMap((i) => (i.iteration === null ? [] : [{ line: i.line, iteration: i.iteration }])),
-    transitions,
-    intents,
-    current: { state: run.state, reason: run.stateReason },
-  });
+interface AttemptRows {
+  events: { line: number; name: string; timestamp: Date; ingestedAt: Date; runtimeRunId: string | null; iteration: number | null; status: string | null; payload: unknown }[];
+  iterations: { line: number; iteration: number }[];
+  transitions: { to: string; reason: string; trigger: string; actor: string | null; at: Date }[];
+  intents: { id: string; kind: string; stage: string; requestedBy: string; note: string | null; requestedAt: Date }[];
 }
 
-export function attemptsOf(ctx: Context, run: Pick<Run, "id" | "state" | "stateReason" | "seq">): Promise<Attempt[]> {
-  let perRequest = attemptCache.get(ctx);
-  if (!perRequest) attemptCache.set(ctx, (perRequest = new Map()));
-  const key = `${run.id}@${run.seq}`;
-  let p = perRequest.get(key);
-  if (!p) perRequest.set(key, (p = readAttempts(ctx.app.db, run)));
-  return p;
+/** The rows attempts are derived from, for every run of the request in four queries. */
+async function loadAttemptRows(db: Db, runIds: string[]): Promise<Map<string, AttemptRows>> {
+  const [events, iterations, transitions, intents] = await Promise.all([
+    db.event.findMany({
+      where: { runId: { in: runIds }, name: { in: ATTEMPT_EVENT_NAMES } },
+      select: { runId: true, line: true, name: true, timestamp: true, ingestedAt: true, runtimeRunId: true, iteration: true, status: true, payload: true },
+    }),
+    db.event.findMany({ where: { runId: { in: runIds }, name: "iteration_start" }, select: { runId: true, line: true, iteration: true } }),
+    db.lifecycleTransition.findMany({ where: { runId: { in: runIds } }, select: { runId: true, to: true, reason: true, trigger: true, actor: true, at: true }, orderBy: { seq: "asc" } }),
+    db.controlIntent.findMany({ where: { runId: { in: runIds } }, select: { runId: true, id: true, kind: true, stage: true, requestedBy: true, note: true, requestedAt: true } }),
+  ]);
+  const ev = groupBy(events, (e) => e.runId);
+  const it = groupBy(iterations, (e) => e.runId);
+  const tr = groupBy(transitions, (e) => e.runId);
+  const ints = groupBy(intents, (e) => e.runId);
+  return new Map(
+    runIds.map((id) => [
+      id,
+      {
+        events: ev.get(id) ?? [],
+        iterations: (it.get(id) ?? []).flatMap((i) => (i.iteration === null ? [] : [{ line: i.line, iteration: i.iteration }])),
+        transitions: tr.get(id) ?? [],
+        intents: ints.get(id) ?? [],
+      },
+    ]),
+  );
+}
+
+export async function attemptsOf(ctx: Context, run: Pick<Run, "id" | "state" | "stateReason">): Promise<Attempt[]> {
+  const rows = await batched(ctx, "attemptRows", run.id, (ids) => loadAttemptRows(ctx.app.db, ids));
+  if (!rows) return [];
+  return deriveAttempts({ ...rows, current: { state: run.state, reason: run.stateReason } });
 }
 
 const AttemptRef = builder.objectRef<Attempt>("RunAttempt").implement({
@@ -126,8 +137,41 @@ const StateSpanRef = builder.objectRef<StateSpan>("StateSpan").implement({
 
 const asRecord = (v: unknown): Record<string, unknown> | null => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
 
-async function lastEvent(db: Db, runId: string, names: string[]) {
-  return db.event.findFirst({ where: { runId, name: { in: names } }, orderBy: { line: "desc" }, select: { name: true, payload: true, timestamp: true } });
+/** Event names whose last occurrence the sign-off and progress read. */
+const LAST_NAMES = ["gates_evaluated", "promise_checked", "tests_start", "loop_start", "approval_decision", "approval_consumed"];
+type LastEvent = { name: string; payload: unknown; timestamp: Date; line: number };
+
+/** The last event of each LAST_NAMES name, per run, for every run of the request in one query. */
+function lastEvents(ctx: Context, runId: string): Promise<Map<string, LastEvent>> {
+  return batched(ctx, "lastEvents", runId, async (ids) => {
+    const res = await ctx.app.pool.query<LastEvent & { runId: string }>(
+      `SELECT DISTINCT ON ("runId", name) "runId", name, payload, "timestamp", line
+         FROM "Event" WHERE "runId" = ANY($1::text[]) AND name = ANY($2::text[])
+        ORDER BY "runId", name, line DESC`,
+      [ids, LAST_NAMES],
+    );
+    const out = new Map<string, Map<string, LastEvent>>();
+    for (const r of res.rows) {
+      const m = out.get(r.runId) ?? new Map<string, LastEvent>();
+      m.set(r.name, r);
+      out.set(r.runId, m);
+    }
+    return out;
+  }).then((m) => m ?? new Map());
+}
+
+type ApproveRow = { kind: string; requestedBy: string; note: string | null; requestedAt: Date };
+
+function lastApproveIntent(ctx: Context, runId: string): Promise<ApproveRow | null> {
+  return batched(ctx, "approveIntent", runId, async (ids) => {
+    const res = await ctx.app.pool.query<ApproveRow & { runId: string }>(
+      `SELECT DISTINCT ON ("runId") "runId", kind::text AS kind, "requestedBy", note, "requestedAt"
+         FROM "ControlIntent" WHERE "runId" = ANY($1::text[]) AND kind::text IN ('APPROVE','REJECT') AND stage::text NOT IN ('REJECTED','FAILED')
+        ORDER BY "runId", "requestedAt" DESC`,
+      [ids],
+    );
+    return new Map(res.rows.map((r) => [r.runId, r]));
+  }).then((r) => r ?? null);
 }
 
 builder.prismaObjectFields("Run", (t) => ({
@@ -144,8 +188,7 @@ builder.prismaObjectFields("Run", (t) => ({
     nullable: true,
     description: "max_iterations of the latest loop_start",
     resolve: async (run, _args, ctx) => {
-      const e = await lastEvent(ctx.app.db, run.id, ["loop_start"]);
-      const v = asRecord(e?.payload)?.["max_iterations"];
+      const v = asRecord((await lastEvents(ctx, run.id)).get("loop_start")?.payload)?.["max_iterations"];
       return typeof v === "number" ? v : null;
     },
   }),
@@ -177,26 +220,19 @@ builder.prismaObjectFields("Run", (t) => ({
     nullable: true,
     description: "Gates of the last summary, promise check, tests mode and approver; null before any iteration was evaluated",
     resolve: async (run, _args, ctx) => {
-      const db = ctx.app.db;
-      const [gatesEvent, promise, tests, loopStart, decision, approveIntent] = await Promise.all([
-        lastEvent(db, run.id, ["gates_evaluated"]),
-        lastEvent(db, run.id, ["promise_checked"]),
-        lastEvent(db, run.id, ["tests_start"]),
-        lastEvent(db, run.id, ["loop_start"]),
-        lastEvent(db, run.id, ["approval_decision", "approval_consumed"]),
-        db.controlIntent.findFirst({
-          where: { runId: run.id, kind: { in: ["APPROVE", "REJECT"] }, stage: { notIn: ["REJECTED", "FAILED"] } },
-          orderBy: { requestedAt: "desc" },
-          select: { kind: true, requestedBy: true, note: true, requestedAt: true },
-        }),
-      ]);
+      const [last, approveIntent] = await Promise.all([lastEvents(ctx, run.id), lastApproveIntent(ctx, run.id)]);
+      const tests = last.get("tests_start");
+      const loopStart = last.get("loop_start");
+      // approval_consumed repeats the decision when the runtime resumes: the later of the two wins.
+      const decisions = [last.get("approval_decision"), last.get("approval_consumed")].filter((e): e is LastEvent => e !== undefined);
+      const decision = decisions.sort((a, b) => b.line - a.line)[0] ?? null;
       const mode = asRecord(tests?.payload)?.["mode"] ?? asRecord(loopStart?.payload)?.["tests_mode"];
       const facts = parseStoredFacts(run.facts);
       const decisionPayload = asRecord(decision?.payload);
       return deriveSignOff({
         summaryGates: asRecord(run.gates),
-        gatesEvent: asRecord(gatesEvent?.payload),
-        promise: asRecord(promise?.payload),
+        gatesEvent: asRecord(last.get("gates_evaluated")?.payload),
+        promise: asRecord(last.get("promise_checked")?.payload),
         testsMode: typeof mode === "string" ? mode : null,
         decision: decision && decisionPayload ? { payload: decisionPayload, timestamp: decision.timestamp } : null,
         approveIntent,
@@ -214,17 +250,24 @@ builder.prismaObjectFields("Run", (t) => ({
     resolve: async (run, args, ctx) => {
       const buckets = args.buckets ?? 30;
       const size = args.bucketSeconds ?? 60;
-      const now = Date.now();
-      const since = new Date(now - buckets * size * 1000);
-      const rows = await ctx.app.db.$queryRaw<{ b: number; n: number }[]>`
-        SELECT floor(extract(epoch from (${new Date(now)}::timestamptz - "timestamp")) / ${size})::int AS b, count(*)::int AS n
-        FROM "Event" WHERE "runId" = ${run.id} AND "timestamp" > ${since} GROUP BY 1`;
-      const out = new Array<number>(buckets).fill(0);
-      for (const r of rows) {
-        const i = buckets - 1 - Math.max(0, r.b);
-        if (i >= 0 && i < buckets) out[i]! += r.n;
-      }
-      return out;
+      const counts = await batched(ctx, `eventRate/${buckets}/${size}`, run.id, async (ids) => {
+        const now = new Date();
+        const res = await ctx.app.pool.query<{ runId: string; b: number; n: number }>(
+          `SELECT "runId", floor(extract(epoch from ($2::timestamptz - "timestamp")) / $3)::int AS b, count(*)::int AS n
+             FROM "Event" WHERE "runId" = ANY($1::text[]) AND "timestamp" > $2::timestamptz - make_interval(secs => $3 * $4)
+            GROUP BY 1, 2`,
+          [ids, now, size, buckets],
+        );
+        const out = new Map<string, number[]>();
+        for (const r of res.rows) {
+          const row = out.get(r.runId) ?? new Array<number>(buckets).fill(0);
+          const i = buckets - 1 - Math.max(0, r.b);
+          if (i >= 0 && i < buckets) row[i]! += r.n;
+          out.set(r.runId, row);
+        }
+        return out;
+      });
+      return counts ?? new Array<number>(buckets).fill(0);
     },
   }),
   stateSpans: t.field({
@@ -233,11 +276,20 @@ builder.prismaObjectFields("Run", (t) => ({
     args: { hours: t.arg.int({ required: false, defaultValue: 24, validate: { min: 1, max: 24 * 14 } }) },
     resolve: async (run, { hours }, ctx) => {
       const windowStart = new Date(Date.now() - (hours ?? 24) * 3600_000);
-      const [before, transitions] = await Promise.all([
-        ctx.app.db.lifecycleTransition.findFirst({ where: { runId: run.id, at: { lt: windowStart } }, orderBy: { seq: "desc" }, select: { to: true } }),
-        ctx.app.db.lifecycleTransition.findMany({ where: { runId: run.id, at: { gte: windowStart } }, orderBy: { seq: "asc" }, select: { from: true, to: true, at: true } }),
-      ]);
-      return deriveStateSpans(before?.to ?? null, transitions, windowStart);
+      const rows = await batched(ctx, `stateSpans/${hours ?? 24}`, run.id, async (ids) => {
+        const [before, inWindow] = await Promise.all([
+          ctx.app.pool.query<{ runId: string; to: string }>(
+            `SELECT DISTINCT ON ("runId") "runId", "to"::text AS "to" FROM "LifecycleTransition"
+              WHERE "runId" = ANY($1::text[]) AND at < $2 ORDER BY "runId", seq DESC`,
+            [ids, windowStart],
+          ),
+          ctx.app.db.lifecycleTransition.findMany({ where: { runId: { in: ids }, at: { gte: windowStart } }, orderBy: { seq: "asc" }, select: { runId: true, from: true, to: true, at: true } }),
+        ]);
+        const b = new Map(before.rows.map((r) => [r.runId, r.to]));
+        const w = groupBy(inWindow, (t) => t.runId);
+        return new Map(ids.map((id) => [id, deriveStateSpans(b.get(id) ?? null, w.get(id) ?? [], windowStart)]));
+      });
+      return rows ?? [];
     },
   }),
 }));
