@@ -32,7 +32,7 @@ let api: FakeSpritesApi;
 
 beforeAll(async () => {
   api = await startFakeSpritesApi({ idleMs: IDLE_MS, coldAfterMs: 120_000 });
-  process.env.SLEEP_SPRITES_TOKEN = api.token;
+  process.env.TEST_SLEEP_SPRITES_TOKEN = api.token;
   server = await startTestServer({ OPS_POLL_INTERVAL_MS: "400", SPRITES_API_URL: api.url, SUPERLOOP_BIN: SIM });
 }, 60_000);
 afterAll(async () => {
@@ -42,7 +42,7 @@ afterAll(async () => {
 
 async function register(name: string, repo: string): Promise<string> {
   const r = await gql(server.url, `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`, {
-    i: { name, transport: "SPRITES_API", repoPath: repo, loopId: "demo-loop", spritesApiTokenEnv: "SLEEP_SPRITES_TOKEN", requestTimeoutMs: 10_000 },
+    i: { name, transport: "SPRITES_API", repoPath: repo, loopId: "demo-loop", spritesApiTokenEnv: "TEST_SLEEP_SPRITES_TOKEN", requestTimeoutMs: 10_000 },
   });
   const id = r.data?.registerSprite?.run?.id as string | undefined;
   if (!id) throw new Error(`register failed: ${JSON.stringify(r)}`);
