@@ -242,5 +242,21 @@ describe("intake plan", () => {
     expect(planIntake(config, [sig("1", "FAILED")], [open], runs, new Map(), now).deliveries).toEqual([]);
     const p = planIntake(config, [sig("2", "COMPLETE")], [open], runs, new Map(), now);
     expect(p.deliveries.map((d) => [d.sink, d.event, d.dedupKey, d.traceId])).toEqual([["hook", "resolve", "superloop-ops:run:r1:run_failed", "t"]]);
+    // a purged run (no row any more): its open episodes resolve
+    const gone = planIntake(config, [{ ...sig("3", "FAILED"), snapshot: { deleted: true } }], [open], new Map(), new Map(), now);
+    expect(gone.deliveries.map((d) => [d.sink, d.event])).toEqual([["hook", "resolve"]]);
+    expect(gone.invalid).toEqual([]);
+  });
+  it("an intent that ends AMBIGUOUS raises a one-shot alert carrying the intent's trace id", () => {
+    const p = planIntake(
+      config,
+      [{ id: "9", subject: "intent", runId: "r1", spriteId: null, at: now, snapshot: { intentId: "i9", kind: "CANCEL", stage: "AMBIGUOUS", error: null, traceId: "trace-9", requestedBy: "ops" } }],
+      [],
+      runs,
+      new Map(),
+      now,
+    );
+    expect(p.deliveries.map((d) => [d.sink, d.event, d.condition, d.traceId, d.payload.traceId])).toEqual([["hook", "trigger", "intent_ambiguous", "trace-9", "trace-9"]]);
+    expect(p.episodes[0]!.resolvedAt).not.toBeNull();
   });
 });
