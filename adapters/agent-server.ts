@@ -134,11 +134,20 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
 
 
 /** The sprite agent: `/healthz` and `/ops/*`, wire-compatible with the earlier Python sprite service. */
+/** Addresses only this machine can reach. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
+
 export function createAgentServer(opts: AgentServerOptions): AgentServer {
   const repoPath = path.resolve(opts.repoPath);
   const envToken = process.env["OPS_AGENT_TOKEN"];
   const tokenSource = opts.token !== undefined ? opts.token : envToken;
   const token = tokenSource !== undefined && tokenSource !== null && tokenSource.length > 0 ? tokenSource : null;
+  const host = opts.host ?? "127.0.0.1";
+  // Like the manager: open (no token) only on loopback, where only this machine's users reach it. An open agent
+  // on 0.0.0.0 would hand the run's files and its control (cancel, approve) to anyone on the network.
+  if (token === null && !LOOPBACK_HOSTS.has(host) && !/^127\.\d+\.\d+\.\d+$/.test(host)) {
+    throw new AdapterError("invalid_request", `refusing to listen on ${host} without OPS_AGENT_TOKEN: an open agent may only listen on loopback`, { host });
+  }
   const stateDir = opts.stateDir ?? path.join(repoPath, ".superloop", "ops-agent");
   const maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
   const log = opts.log ?? ((): void => undefined);
@@ -358,7 +367,7 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
       return new Promise((resolve, reject) => {
         const onError = (error: Error): void => reject(error);
         server.once("error", onError);
-        server.listen(opts.port ?? 8787, opts.host ?? "127.0.0.1", () => {
+        server.listen(opts.port ?? 8787, host, () => {
           server.off("error", onError);
           resolve({ port: (server.address() as AddressInfo).port });
         });

@@ -1,4 +1,4 @@
-import { promises as fsp } from "node:fs";
+import path from "node:path";
 import type { z } from "zod";
 import type { ArtifactRef } from "../src/contract";
 import {
@@ -14,8 +14,8 @@ import {
   type RunSummaryEntry,
   type SuperloopState,
 } from "../src/contract";
-import { AdapterError, errnoCode, errorMessage } from "./errors";
-import { decodeUtf8, sha256Hex } from "./file-io";
+import { AdapterError, errnoCode, errorMessage, jsonErrorReason } from "./errors";
+import { decodeUtf8, openArtifact, readAt, sha256Hex } from "./file-io";
 import { MAX_JSON_ARTIFACT_BYTES } from "./limits";
 import type { LoopPaths } from "./paths";
 
@@ -45,13 +45,13 @@ export async function readJsonArtifact<S extends z.ZodType>(
 ): Promise<JsonArtifact<z.infer<S>>> {
   let bytes: Buffer;
   let mtimeMs: number;
+  // the repository root: the absolute path without the relative one (both name the same file)
+  const root = absolutePath.endsWith(relativePath) ? absolutePath.slice(0, absolutePath.length - relativePath.length) || "/" : path.dirname(absolutePath);
   try {
-    const fh = await fsp.open(absolutePath, "r");
+    const fh = await openArtifact(absolutePath, root, relativePath);
+    if (fh === null) return { value: null, ref: missingRef(relativePath) };
     try {
       const stat = await fh.stat();
-      if (!stat.isFile()) {
-        throw new AdapterError("invalid_artifact", `${relativePath} is not a regular file`, { path: relativePath });
-      }
       if (stat.size > MAX_JSON_ARTIFACT_BYTES) {
         throw new AdapterError(
           "invalid_artifact",
@@ -59,7 +59,8 @@ export async function readJsonArtifact<S extends z.ZodType>(
           { path: relativePath, sizeBytes: stat.size },
         );
       }
-      bytes = await fh.readFile();
+      // read what stat promised, not "until EOF": a file growing meanwhile cannot push past the budget
+      bytes = await readAt(fh, 0, stat.size);
       mtimeMs = stat.mtimeMs;
     } finally {
       await fh.close();
@@ -90,7 +91,7 @@ export async function readJsonArtifact<S extends z.ZodType>(
   } catch (error) {
     throw new AdapterError(
       "invalid_json",
-      `invalid JSON in ${relativePath}: ${errorMessage(error)}; the runtime may be mid-write, retry, or inspect the file`,
+      `invalid JSON in ${relativePath}: ${jsonErrorReason(error)}; the runtime may be mid-write, retry, or inspect the file`,
       { path: relativePath },
     );
   }

@@ -30,7 +30,7 @@ Usage:
 
 Environment:
   SUPERLOOP_BIN     superloop executable used by control (default: superloop.sh on PATH)
-  OPS_AGENT_TOKEN   serve: required token (Authorization: Bearer or X-Ops-Token); unset = open
+  OPS_AGENT_TOKEN   serve: required token (Authorization: Bearer or X-Ops-Token); unset = open, loopback only (--host 0.0.0.0 is refused)
   OPS_AGENT_SUPERVISE=off  start launches the run bare instead of under \`supervise\` (outside a Sprite)
 
 Exit codes: 0 ok, 1 operation failed (JSON error on stdout), 2 usage error.

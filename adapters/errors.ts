@@ -101,3 +101,14 @@ export function errnoCode(error: unknown): string | undefined {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * JSON.parse's complaint without the text it quotes: V8 repeats the start of the input ("root:x:0:0:..." is
+ * not valid JSON), and the input may be a file a symlink pointed at. Only where it failed is kept.
+ */
+export function jsonErrorReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/Unexpected end of JSON input/.test(message)) return "unexpected end of input";
+  const at = /position (\d+)/.exec(message);
+  return at ? `not valid JSON (at position ${at[1]})` : "not valid JSON";
+}

@@ -7,7 +7,7 @@ import {
   type Source,
 } from "../src/contract";
 import { summarizeIssues } from "./artifacts";
-import type { AdapterErrorCode } from "./errors";
+import { jsonErrorReason, type AdapterErrorCode } from "./errors";
 import { decodeUtf8 } from "./file-io";
 import { MAX_LINE_BYTES } from "./limits";
 
@@ -36,8 +36,7 @@ export function parseEventLine(bytes: Uint8Array, lineNumber: number, fileLabel 
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    return { ok: false, code: "invalid_json", message: `invalid JSON at ${where}: ${reason}` };
+    return { ok: false, code: "invalid_json", message: `invalid JSON at ${where}: ${jsonErrorReason(error)}` };
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, code: "invalid_event", message: `${where} is not a JSON object` };

@@ -7,13 +7,13 @@ import {
   NEWLINE,
   byteOffsetOfLine,
   countNewlines,
-  openOrNull,
+  openArtifact,
   readAt,
   readLineEndingAt,
   sha256Hex,
   statOrNull,
 } from "./file-io";
-import { MAX_LINE_BYTES, READ_CHUNK_BYTES } from "./limits";
+import { MAX_LINE_BYTES, MAX_PAGE_BYTES, READ_CHUNK_BYTES } from "./limits";
 import { loopPaths } from "./paths";
 
 /**
@@ -228,7 +228,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
     });
   }
 
-  const fh = await openOrNull(paths.events);
+  const fh = await openArtifact(paths.events, paths.repoPath);
   if (fh === null) return pageWithoutEventsFile(opts.cursor);
 
   try {
@@ -251,6 +251,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
     let pieces: Buffer[] = [];
     let piecesLength = 0;
     let reachedEof = false;
+    let pageBytes = 0;
 
     reading: while (true) {
       if (position >= size) {
@@ -284,7 +285,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
         piecesLength = 0;
         const lineEnd = position + nl + 1;
         const thisLine = lineNo + 1;
-        if (good.length >= opts.limit) {
+        if (good.length >= opts.limit || (good.length > 0 && pageBytes + lineBytes.length > MAX_PAGE_BYTES)) {
           hasMore = true;
           break reading;
         }
@@ -294,6 +295,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
           break reading;
         }
         good.push({ line: thisLine, text: parsed.text, raw: parsed.raw, endOffset: lineEnd, hash: sha256Hex(lineBytes) });
+        pageBytes += lineBytes.length;
         lineNo = thisLine;
         lineStart = lineEnd;
         from = nl + 1;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { promises as fsp, type Stats } from "node:fs";
+import { constants, promises as fsp, type Stats } from "node:fs";
+import path from "node:path";
 import type { FileHandle } from "node:fs/promises";
 import { AdapterError, errnoCode, errorMessage } from "./errors";
 import { MAX_LINE_BYTES, READ_CHUNK_BYTES } from "./limits";
@@ -22,14 +23,81 @@ export async function statOrNull(filePath: string): Promise<Stats | null> {
   }
 }
 
-/** open() for reading that maps "does not exist" to null. */
+/** open() for reading that maps "does not exist" to null (O_NONBLOCK: a FIFO never blocks the open). */
 export async function openOrNull(filePath: string): Promise<FileHandle | null> {
   try {
-    return await fsp.open(filePath, "r");
+    return await fsp.open(filePath, ARTIFACT_OPEN_FLAGS);
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT" || code === "ENOTDIR") return null;
     throw new AdapterError("io_error", `cannot open ${filePath}: ${errorMessage(error)}`, { path: filePath });
+  }
+}
+
+/**
+ * O_NONBLOCK: opening a FIFO for reading returns at once instead of parking a libuv thread until a writer
+ * appears (four such opens freeze every file operation of the process). Regular files ignore the flag.
+ */
+const ARTIFACT_OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+function inside(root: string, real: string): boolean {
+  return real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+/** Where an open handle really points (Linux: /proc/self/fd); the path's realpath elsewhere. */
+async function realPathOf(fh: FileHandle, filePath: string): Promise<string> {
+  try {
+    return await fsp.readlink(`/proc/self/fd/${fh.fd}`);
+  } catch {
+    return fsp.realpath(filePath);
+  }
+}
+
+/**
+ * Opens a run artifact for reading, or null when it does not exist. Refuses (invalid_artifact, without
+ * echoing where a link points or what it holds) anything but a regular file, and any path that resolves
+ * outside the repository: a symlink to /etc/shadow or a FIFO is the runtime's files gone wrong, never data.
+ * `label` is the path as shown in errors (relative to the repository).
+ */
+export async function openArtifact(filePath: string, repoRoot: string, label: string = path.relative(repoRoot, filePath)): Promise<FileHandle | null> {
+  let root: string;
+  try {
+    root = await fsp.realpath(repoRoot);
+  } catch {
+    root = path.resolve(repoRoot);
+  }
+  // Checked before opening (a device outside the repo is never opened) and again on the handle (a swap between).
+  try {
+    const real = await fsp.realpath(filePath);
+    if (!inside(root, real)) throw new AdapterError("invalid_artifact", `${label} resolves outside the repository; refusing to read it`, { path: label });
+  } catch (error) {
+    if (error instanceof AdapterError) throw error;
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    if (code === "ELOOP") throw new AdapterError("invalid_artifact", `${label} is a symlink loop`, { path: label });
+    throw new AdapterError("io_error", `cannot resolve ${label}: ${code ?? "error"}`, { path: label });
+  }
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(filePath, ARTIFACT_OPEN_FLAGS);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw new AdapterError("io_error", `cannot open ${label}: ${code ?? errorMessage(error)}`, { path: label });
+  }
+  try {
+    const stat = await fh.stat();
+    if (!stat.isFile()) {
+      const kind = stat.isFIFO() ? "a FIFO" : stat.isCharacterDevice() || stat.isBlockDevice() ? "a device" : stat.isSocket() ? "a socket" : stat.isDirectory() ? "a directory" : "not a regular file";
+      throw new AdapterError("invalid_artifact", `${label} is ${kind}, not a regular file; refusing to read it`, { path: label });
+    }
+    if (!inside(root, await realPathOf(fh, filePath))) {
+      throw new AdapterError("invalid_artifact", `${label} resolves outside the repository; refusing to read it`, { path: label });
+    }
+    return fh;
+  } catch (error) {
+    await fh.close().catch(() => {});
+    throw error;
   }
 }
 

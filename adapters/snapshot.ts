@@ -16,7 +16,7 @@ import { baselineStatus } from "./baseline-status";
 import { AdapterError } from "./errors";
 import { eventName, isoNow, iterationOf, parseEventLine } from "./event-envelope";
 import type { PageCursor } from "./events-reader";
-import { openOrNull, readLineEndingAt, scanWholeFile, sha256Hex, statOrNull } from "./file-io";
+import { openArtifact, readLineEndingAt, scanWholeFile, sha256Hex, statOrNull } from "./file-io";
 import { loopPaths, type LoopPaths } from "./paths";
 
 export interface ReadSnapshotOptions {
@@ -40,7 +40,7 @@ interface EventsScan {
 }
 
 async function scanEvents(paths: LoopPaths, relativePath: string): Promise<EventsScan> {
-  const fh = await openOrNull(paths.events);
+  const fh = await openArtifact(paths.events, paths.repoPath, relativePath);
   if (fh === null) {
     throw new AdapterError(
       "events_missing",

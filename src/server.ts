@@ -32,6 +32,7 @@ import { createGraphiQL } from "./web/graphiql";
 import { createWebAssets } from "./web/serve";
 import { authenticateFirst, queryLimits } from "./security/limits-plugin";
 import { parseQueryLimits } from "./security/query-limits";
+import { subscriptionScopes } from "./pubsub/subscription-scope";
 import { guardRequest, LOOPBACK_HOST_NAMES, originAllowed, parseList, type OriginPolicy, type Refusal } from "./security/request-guards";
 
 // One port, one path: HTTP queries and mutations, SSE and graphql-ws subscriptions all on /graphql;
@@ -202,7 +203,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       principal: tokens.verify(request.headers.get("authorization")),
       traceId: currentTraceId() ?? incomingTraceId((h) => request.headers.get(h)) ?? newTraceId(),
     }),
-    plugins: [graphqlMetrics(), authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal()],
+    plugins: [graphqlMetrics(), authenticateFirst(tokens), queryLimits(parseQueryLimits(config.OPS_QUERY_LIMITS)), requirePrincipal(), subscriptionScopes()],
   });
 
   // The title says DEMO while demo Sprites exist (their runs are simulated); the dashboard shows its own marker.

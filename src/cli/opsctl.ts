@@ -115,8 +115,17 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
     .option("--limit <n>", "at most this many")
     .option("--include-removed", "also Sprites that were removed")
     .action(act((ctx, opts: Record<string, unknown>) => getSprites(ctx, parseSelector(opts), opts["includeRemoved"] === true)));
-  selectorOptions(get.command("interventions").description("runs that need an operator, critical first"), "interventions").action(
-    act((ctx, opts: Record<string, unknown>) => getInterventions(ctx, parseSelector(opts))),
+  selectorOptions(
+    get
+      .command("interventions")
+      .description("runs that need an operator, critical first")
+      .option("--include-acknowledged", "also runs held out of the queue by an acknowledgement or a snooze"),
+    "interventions",
+  ).action(
+    act((ctx, opts: Record<string, unknown>) => {
+      const { includeAcknowledged, ...rest } = opts;
+      return getInterventions(ctx, parseSelector(rest), includeAcknowledged === true);
+    }),
   );
   selectorOptions(get.command("intents").argument("[run]", "one run (id or Sprite name); default: the selected runs").description("control intents, newest first")).action(
     act((ctx, run: string | undefined, opts: Record<string, unknown>) => getIntents(ctx, run, parseSelector(opts))),

@@ -112,7 +112,8 @@ async function labelsSelection(api: Api): Promise<string | null> {
 
 /**
  * The runs a selector picks, all pages, at most --limit. `extra` adds fields to each run (e.g. its intents);
- * `pageSize` keeps such a query under the server's cost limit (each field counts once per item of its pages).
+ * `pageSize` keeps such a query under the server's cost limit (each field counts once per item of its pages; a
+ * page size given as a variable counts as 500 there, so it is written into the document).
  */
 export async function selectRuns(api: Api, sel: Selector, extra = "", pageSize = 100): Promise<RunView[]> {
   let labels = "";
@@ -131,8 +132,8 @@ export async function selectRuns(api: Api, sel: Selector, extra = "", pageSize =
   let after: string | null = null;
   for (;;) {
     const page: { runs: { edges: { node: RunView }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } = await api.request(
-      `query($f: RunFilter, $after: String, $first: Int) { runs(first: $first, after: $after, filter: $f) { edges { node { ${fields} ${extra} } } pageInfo { hasNextPage endCursor } } }`,
-      { f: filter, after, first: pageSize },
+      `query($f: RunFilter, $after: String) { runs(first: ${Math.trunc(pageSize)}, after: $after, filter: $f) { edges { node { ${fields} ${extra} } } pageInfo { hasNextPage endCursor } } }`,
+      { f: filter, after },
     );
     for (const { node } of page.runs.edges) {
       if (sel.health?.length && !sel.health.includes(node.health.status as (typeof HEALTH_STATUSES)[number])) continue;

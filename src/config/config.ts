@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { destinationListPattern } from "../security/destinations";
 import { queryLimitsSpec } from "../security/query-limits";
 
 // Every setting comes from the environment, validated once at start-up. The table in `--help` and the
@@ -60,6 +61,18 @@ export const settings = {
   OPS_QUERY_LIMITS: {
     schema: queryLimitsSpec.optional(),
     help: "Overrides of the per-document limits checked before validation, e.g. cost=20000,aliases=10 (keys: tokens depth aliases fields directives cost; defaults tokens=30000 depth=20 aliases=50 fields=1000 directives=50 cost=50000)",
+  },
+  OPS_SECRET_ENV_PREFIXES: {
+    schema: z.string().regex(/^[A-Z_][A-Z0-9_]*(,[A-Z_][A-Z0-9_]*)*$/, "expected NAME_PREFIX,... (upper case, digits, _)").default("OPS_SECRET_,SPRITES_TOKEN"),
+    help: "Prefixes a Sprite's agentTokenEnv/spritesApiTokenEnv must start with; the manager's own settings (OPS_TOKENS, DATABASE_URL, ...) are refused whatever the prefixes",
+  },
+  OPS_AGENT_URL_ALLOW: {
+    schema: z.string().regex(destinationListPattern, "expected CIDRs, addresses or host names separated by commas").optional(),
+    help: "If set, the only destinations an agentUrl may name or resolve to (CIDRs, addresses, host names). Unset: anything but OPS_AGENT_URL_DENY",
+  },
+  OPS_AGENT_URL_DENY: {
+    schema: z.string().regex(destinationListPattern, "expected CIDRs, addresses or host names separated by commas").optional(),
+    help: "Destinations an agentUrl may never name or resolve to, on top of link-local (cloud metadata), 0.0.0.0/8, multicast and metadata host names",
   },
   OPS_CONTROL_MODE: { schema: z.enum(["enabled", "disabled"]).default("enabled"), help: "disabled = passive mode: observe everything, refuse every control intent" },
   OPS_METRICS_TOKEN: { schema: z.string().min(16, "at least 16 characters").optional(), help: "If set, GET /metrics needs Authorization: Bearer <this token>" },

@@ -1,4 +1,5 @@
 import type { App } from "../app";
+import type { SubscriptionScope } from "../pubsub/subscription-scope";
 
 export type Role = "viewer" | "operator" | "admin";
 
@@ -15,6 +16,8 @@ export interface Context {
   outboundBytes?: () => number;
   /** This request's trace id (X-Trace-Id / traceparent, or generated): intents it creates carry it. */
   traceId?: string;
+  /** Subscriptions: what the resolver holds, closed as soon as the client is gone (src/pubsub/subscription-scope.ts). */
+  scope?: SubscriptionScope;
 }
 
 /** Past this many unsent bytes a subscriber is too slow: it gets resyncRequired instead of unbounded buffering. */

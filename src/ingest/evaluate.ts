@@ -23,7 +23,7 @@ export interface EvaluateInput {
   backlog?: readonly EventRow[];
   /** The cursor line after this poll's events. */
   throughLine?: number;
-  problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string };
+  problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean };
   transportFailures: number;
   now: Date;
   config: Pick<Config, "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
@@ -55,6 +55,9 @@ export function controlFacts(intents: readonly ControlIntent[]): ControlFacts {
   };
 }
 
+/** Prefix of the ingest error a run gets after repeated failed polls (see Ingestor.pollFailed). */
+export const POLL_FAILED = "poll_failed: ";
+
 export function evaluateRun(input: EvaluateInput): Evaluation {
   const { run, stored, problem, now } = input;
   let ingestStatus = run.ingestStatus as "OK" | "FORKED" | "ERROR";
@@ -65,6 +68,10 @@ export function evaluateRun(input: EvaluateInput): Evaluation {
   } else if (problem.ingestError) {
     ingestStatus = "ERROR";
     ingestError = problem.ingestError;
+  } else if (problem.pollSucceeded && ingestStatus === "ERROR" && ingestError?.startsWith(POLL_FAILED)) {
+    // a streak of failed polls ended (e.g. the database is back, the file was fixed): not sticky like a bad line
+    ingestStatus = "OK";
+    ingestError = null;
   }
   const regression =
     problem.fork && problem.forkDetails

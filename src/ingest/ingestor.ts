@@ -6,7 +6,7 @@ import type { RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
-import { evaluateRun, type Evaluation } from "./evaluate";
+import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import { Scheduler } from "./scheduler";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
@@ -34,6 +34,8 @@ interface Entry {
   lastFingerprint: string | null;
   dirty: boolean;
   transportFailures: number;
+  /** Polls in a row that failed with something else than a transport problem (see pollFailed). */
+  pollFailures: number;
   /** The last transport failure's message, shown in the transport_unreachable health reason. */
   lastTransportError?: string | null;
   /** A Sprite status change not yet recorded as a transition of this run. */
@@ -45,6 +47,16 @@ interface Entry {
 }
 
 type RunWithSprite = Run & { sprite: Sprite };
+
+/** Failed polls in a row before the run's ingest shows ERROR (a single failure may be a mid-write file). */
+export const FAILED_POLLS_BEFORE_ERROR = 3;
+
+/** An error as one short line for a viewer-readable field: first line, no control characters, bounded. */
+function oneLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const first = text.split("\n").map((l) => l.trim()).find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
+  return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
+}
 
 export class Ingestor {
   readonly scheduler: Scheduler;
@@ -58,8 +70,15 @@ export class Ingestor {
     this.batchSize = opts.batchSize ?? 5000;
     this.scheduler = new Scheduler({
       intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? app.config.OPS_POLL_INTERVAL_MS,
-      poll: (runId) => this.poll(runId),
-      onError: (runId, e) => app.log.warn("poll failed", { runId, error: (e as Error).message }),
+      poll: async (runId) => {
+        await this.poll(runId);
+        const entry = this.entries.get(runId);
+        if (entry) entry.pollFailures = 0;
+      },
+      onError: (runId, e) => {
+        app.log.warn("poll failed", { runId, error: (e as Error).message });
+        void this.pollFailed(runId, e);
+      },
     });
   }
 
@@ -74,7 +93,7 @@ export class Ingestor {
     if (!run || run.removedAt) return;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
-    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, unwatch: null };
+    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, pollFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, unwatch: null };
     entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId)) ?? null;
     this.entries.set(runId, entry);
     this.scheduler.add(runId);
@@ -184,6 +203,29 @@ export class Ingestor {
   }
 
   /**
+   * A poll that failed with anything but a handled transport problem (a commit PostgreSQL refused, an artifact
+   * that cannot be read, a bug): after FAILED_POLLS_BEFORE_ERROR in a row the run's ingest is ERROR with the
+   * reason, so health and interventions say so instead of only the log. Cleared by the next poll that succeeds.
+   */
+  private async pollFailed(runId: string, e: unknown): Promise<void> {
+    const entry = this.entries.get(runId);
+    if (!entry) return;
+    entry.pollFailures++;
+    if (entry.pollFailures < FAILED_POLLS_BEFORE_ERROR) return;
+    const fence = this.opts.fenceFor ? this.opts.fenceFor(runId) : null;
+    if (this.opts.fenceFor && !fence) return;
+    const reason = `${POLL_FAILED}${entry.pollFailures} polls in a row failed: ${oneLine(e)}`;
+    try {
+      const run = await this.loadRun(runId);
+      // the same streak already shown: nothing to write (the count in the message would churn every poll)
+      if (!run || run.ingestError?.startsWith(POLL_FAILED) || run.ingestStatus !== "OK") return;
+      await this.evaluateAndCommit(entry, null, [], null, { ingestError: reason }, fence, run);
+    } catch (err) {
+      this.app.log.warn("cannot record the failing polls on the run", { runId, error: oneLine(err) });
+    }
+  }
+
+  /**
    * A failure of the transport rather than of the run's files. Returns true when handled as data (an untrusted
    * answer: fail closed like a bad line), false when the caller rethrows it so the scheduler backs off; either
    * way the run's health shows the raw reason. Anything that is not a TransportError is not ours to handle.
@@ -221,7 +263,8 @@ export class Ingestor {
     let stored = parseStoredFacts(run.facts);
     let current: RunWithIntents = run;
 
-    if (run.ingestStatus === "OK" && facts) {
+    const failingPolls = run.ingestStatus === "ERROR" && !!run.ingestError?.startsWith(POLL_FAILED);
+    if ((run.ingestStatus === "OK" || failingPolls) && facts) {
       for (;;) {
         let page;
         try {
@@ -247,7 +290,7 @@ export class Ingestor {
         }
         const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
         const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
-        const committed = await this.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : {}, fence, current, stored);
+        const committed = await this.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored);
         if (!committed) return;
         current = committed.run;
         stored = committed.stored;
@@ -255,7 +298,7 @@ export class Ingestor {
         if (!page.hasMore || pageError || rows.length === 0) break;
       }
     } else {
-      const committed = await this.evaluateAndCommit(entry, facts, [], null, {}, fence, current, stored);
+      const committed = await this.evaluateAndCommit(entry, facts, [], null, { pollSucceeded: true }, fence, current, stored);
       if (!committed) return;
       current = committed.run;
     }
@@ -323,7 +366,7 @@ export class Ingestor {
     runtime: ReturnType<typeof toRuntimeFacts> | null,
     rows: EventRow[],
     cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
-    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string },
+    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean },
     fence: { owner: string; token: number } | null,
     loaded?: RunWithIntents,
     storedIn?: StoredFacts,

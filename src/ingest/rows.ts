@@ -18,12 +18,43 @@ export interface EventRow {
 
 export class EnvelopeRejected extends Error {
   constructor(
-    readonly code: "unsupported_schema_version" | "wrong_loop_id" | "sequence_gap" | "invalid_event",
+    readonly code: "unsupported_schema_version" | "wrong_loop_id" | "sequence_gap" | "invalid_event" | "timestamp_out_of_range" | "nul_character" | "too_deep",
     message: string,
     readonly line: number,
   ) {
     super(message);
   }
+}
+
+/** Deepest nesting of an event's JSON that is stored (PostgreSQL's jsonb recursion is bounded by its stack). */
+export const MAX_EVENT_DEPTH = 64;
+/** Timestamps PostgreSQL and every client's date handling agree on. */
+const MIN_TIME = Date.parse("0001-01-01T00:00:00Z");
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * What PostgreSQL would refuse (a NUL in a text or jsonb string) or choke on (very deep nesting), found before
+ * the insert so it is a named rejection of that line, not a failing commit retried forever. Iterative: a
+ * 5,000-deep value must not overflow this stack either.
+ */
+function unstorable(value: unknown): { code: "nul_character" | "too_deep"; where: string } | null {
+  const stack: { v: unknown; depth: number; path: string }[] = [{ v: value, depth: 0, path: "" }];
+  while (stack.length) {
+    const { v, depth, path } = stack.pop()!;
+    if (typeof v === "string") {
+      if (v.includes("\u0000")) return { code: "nul_character", where: path || "(root)" };
+      continue;
+    }
+    if (v === null || typeof v !== "object") continue;
+    if (depth >= MAX_EVENT_DEPTH) return { code: "too_deep", where: path || "(root)" };
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, depth: depth + 1, path: `${path}[${i}]` }));
+    else
+      for (const [k, x] of Object.entries(v)) {
+        if (k.includes("\u0000")) return { code: "nul_character", where: `${path}.(key)` };
+        stack.push({ v: x, depth: depth + 1, path: `${path}.${k.slice(0, 40)}` });
+      }
+  }
+  return null;
 }
 
 export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: string, afterLine: number): EventRow[] {
@@ -44,7 +75,15 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: st
     if (Number.isNaN(ts.getTime())) {
       throw new EnvelopeRejected("invalid_event", `line ${line}: timestamp "${env.event.timestamp}" is not a date`, line);
     }
+    if (ts.getTime() < MIN_TIME || ts.getTime() > MAX_TIME) {
+      throw new EnvelopeRejected("timestamp_out_of_range", `line ${line}: timestamp ${JSON.stringify(String(env.event.timestamp).slice(0, 40))} is outside years 1-9999`, line);
+    }
     const raw = env.event.raw;
+    const bad = unstorable(raw) ?? unstorable([env.event.name, env.event.role, env.event.status, env.event.message]);
+    if (bad) {
+      const why = bad.code === "nul_character" ? "a NUL character (\\u0000), which PostgreSQL cannot store" : `nesting deeper than ${MAX_EVENT_DEPTH} levels`;
+      throw new EnvelopeRejected(bad.code, `line ${line}: the event has ${why} at ${bad.where}`, line);
+    }
     rows.push({
       line,
       timestamp: ts,

@@ -5,6 +5,7 @@ import type { ControlMode, Run, Sprite, TransportKind } from "../generated/prism
 import { Prisma } from "../generated/prisma/client";
 import { DuplicateNameError, InvalidInputError, NotFoundError } from "../graphql/errors";
 import { isHealthProfile } from "../lifecycle/thresholds";
+import { transportConfigProblem, transportPolicy, type TransportPolicy } from "../security/transport-policy";
 import { PolicyViolationError } from "./errors";
 import { parseTransportConfig, validateThresholds, type HealthOverrides, type TransportConfig } from "./transport-config";
 
@@ -53,7 +54,7 @@ function isUniqueViolation(e: unknown): boolean {
 }
 
 /** Merges settings into a stored config and checks it makes sense for the transport; throws InvalidInputError. */
-export function buildTransportConfig(transport: TransportKind, name: string, current: unknown, s: SpriteSettings, profile: string): TransportConfig {
+export function buildTransportConfig(transport: TransportKind, name: string, current: unknown, s: SpriteSettings, profile: string, policy?: TransportPolicy): TransportConfig {
   const base = parseTransportConfig(current);
   const config: TransportConfig = base.ok ? { ...base.config } : {};
   const set = <K extends keyof TransportConfig>(key: K, value: TransportConfig[K] | null | undefined) => {
@@ -83,6 +84,8 @@ export function buildTransportConfig(transport: TransportKind, name: string, cur
   } else if (c.spritesApiName || c.spritesApiTokenEnv) {
     throw new InvalidInputError(c.spritesApiName ? "spritesApiName" : "spritesApiTokenEnv", `sprite ${name}: spritesApiName/spritesApiTokenEnv only apply to SPRITES_API`);
   }
+  const refused = policy ? transportConfigProblem(c, policy) : null;
+  if (refused) throw new InvalidInputError(refused[0], `sprite ${name}: ${refused[1]}`);
   const problem = validateThresholds(isHealthProfile(profile) ? profile : "balanced", c.healthOverrides);
   if (problem) throw new InvalidInputError("healthOverrides", problem);
   return c;
@@ -143,7 +146,7 @@ export async function registerSprite(app: App, input: RegisterSpriteInput, actor
   const existing = await app.db.sprite.findUnique({ where: { name: input.name } });
   if (existing && !existing.removedAt) throw new DuplicateNameError("name", input.name);
   const profile = input.healthProfile ?? existing?.healthProfile ?? "default";
-  const config = buildTransportConfig(input.transport, input.name, { ...(input.transportConfig ?? {}) }, input, profile);
+  const config = buildTransportConfig(input.transport, input.name, { ...(input.transportConfig ?? {}) }, input, profile, transportPolicy(app.config));
   const data = {
     transport: input.transport,
     transportConfig: config,
@@ -225,7 +228,7 @@ export async function updateSprite(app: App, name: string, input: UpdateSpriteIn
   if (!sprite || sprite.removedAt) throw new NotFoundError("Sprite", name);
   const transport = input.transport ?? sprite.transport;
   const profile = input.healthProfile === null ? "default" : (input.healthProfile ?? sprite.healthProfile);
-  const config = buildTransportConfig(transport, name, sprite.transportConfig, input, profile);
+  const config = buildTransportConfig(transport, name, sprite.transportConfig, input, profile, transportPolicy(app.config));
   const maxConcurrentRuns = input.maxConcurrentRuns === null ? 1 : (input.maxConcurrentRuns ?? sprite.maxConcurrentRuns);
   if (maxConcurrentRuns < sprite.runs.length) {
     throw new PolicyViolationError("one_run_per_sprite", `sprite ${name} has ${sprite.runs.length} active runs: maxConcurrentRuns cannot go below that (remove runs first)`);

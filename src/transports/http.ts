@@ -1,3 +1,4 @@
+import dns from "node:dns";
 import net from "node:net";
 import tls from "node:tls";
 import { TransportError } from "./transport";
@@ -19,6 +20,8 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** Answers larger than this fail instead of exhausting memory. */
   maxBodyBytes?: number;
+  /** Checks each address the host resolves to (or the literal address) before connecting; a reason refuses it. */
+  refuseAddress?: (address: string, host: string) => string | null;
 }
 
 export interface HttpResponse {
@@ -190,13 +193,33 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
     "\r\n";
   const where = redactUrl(url);
 
+  const refuse = req.refuseAddress;
+  if (refuse && net.isIP(host)) {
+    const why = refuse(host, host);
+    if (why) return Promise.reject(new TransportError("destination_denied", why, false, { sent: false }));
+  }
+  // A host name is checked on what it resolves to, at connect time: the answer may differ from registration's.
+  const lookup: net.LookupFunction | undefined = refuse
+    ? (hostname, options, callback) =>
+        dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+          if (err) return (callback as (e: Error) => void)(err);
+          const list = addresses as dns.LookupAddress[];
+          for (const a of list) {
+            const why = refuse(a.address, hostname);
+            if (why) return (callback as (e: Error) => void)(Object.assign(new Error(why), { code: "EDESTINATIONDENIED" }));
+          }
+          if (options.all) (callback as (e: null, a: dns.LookupAddress[]) => void)(null, list);
+          else (callback as (e: null, a: string, f: number) => void)(null, list[0]!.address, list[0]!.family);
+        })
+    : undefined;
+
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
     let connected = false;
     const parser = new ResponseParser(req.maxBodyBytes ?? DEFAULT_MAX_BODY, method === "HEAD");
     const socket: net.Socket = secure
-      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ["http/1.1"] })
-      : net.connect({ host, port });
+      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ["http/1.1"], ...(lookup ? { lookup } : {}) })
+      : net.connect({ host, port, ...(lookup ? { lookup } : {}) });
 
     const finish = (error: TransportError | null): void => {
       if (settled) return;
@@ -241,6 +264,7 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       else finish(new TransportError("connection_closed", `${url.host} closed the connection before the answer was complete`, true, { sent: true }));
     });
     socket.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EDESTINATIONDENIED") return finish(new TransportError("destination_denied", e.message, false, { sent: false }));
       const code = e.code ?? "ERR";
       const sent = connected;
       finish(new TransportError(sent ? "connection_reset" : "unreachable", `${sent ? "connection to" : "cannot connect to"} ${url.host} failed: ${code} ${e.message}`.trim(), true, { sent, errno: code }));
@@ -329,19 +353,37 @@ export async function sendWithRetry(req: HttpRequest, policy: RetryPolicy, opts:
   throw lastError instanceof Error ? lastError : new TransportError("unreachable", "request failed", true);
 }
 
-/** JSON body or a TransportError `invalid_payload` naming what came back instead. */
+/**
+ * What of a peer's answer may be repeated in an error (which viewers read in ingest.lastError and health
+ * reasons): its status, a code it names if that looks like one, and its size. Never its text: a peer is any
+ * URL an admin typed, and its answer could carry anything, another service's secrets included.
+ */
+export const PEER_CODE = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+function peerCode(text: string): string | null {
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (!body || typeof body !== "object") return null;
+    const { error, code } = body as { error?: unknown; code?: unknown };
+    const candidate = typeof error === "string" ? error : error && typeof error === "object" ? (error as { code?: unknown }).code : code;
+    return typeof candidate === "string" && PEER_CODE.test(candidate) ? candidate : null;
+  } catch {
+    return null;
+  }
+}
+
+/** JSON body or a TransportError `invalid_payload` naming what came back instead (its size, not its text). */
 export function parseJsonBody(res: HttpResponse, what: string): unknown {
   const text = res.body.toString("utf8");
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    const preview = text.slice(0, 80).replace(/\s+/g, " ");
-    throw new TransportError("invalid_payload", `${what}: HTTP ${res.status} answer is not JSON (${JSON.stringify(preview)})`, false, { status: res.status });
+    throw new TransportError("invalid_payload", `${what}: HTTP ${res.status} answer is not JSON (${res.body.length} bytes)`, false, { status: res.status });
   }
 }
 
-/** A short, secret-free description of an HTTP error answer: `HTTP 500: {"error": "..."}`. */
+/** A short, secret-free description of an HTTP error answer: `HTTP 500 (code internal_error, 52 bytes)`. */
 export function describeHttpError(res: HttpResponse): string {
-  const text = res.body.toString("utf8").slice(0, 200).replace(/\s+/g, " ").trim();
-  return `HTTP ${res.status}${text ? `: ${text}` : ""}`;
+  const code = peerCode(res.body.toString("utf8"));
+  return `HTTP ${res.status} (${code ? `code ${code}, ` : ""}${res.body.length} bytes)`;
 }

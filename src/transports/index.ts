@@ -3,6 +3,7 @@ import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
 import { parseTransportConfig } from "../registry/transport-config";
 import { DEMO_SUPERLOOP_BIN } from "../demo/simulator-bin";
+import { transportConfigProblem, transportPolicy } from "../security/transport-policy";
 import { DEFAULT_RETRY } from "./http";
 import { LocalTransport } from "./local";
 import { SpritesApiTransport } from "./sprites-api";
@@ -50,10 +51,14 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
   // The runtime binary is per Sprite: only demo Sprites run the simulator, whatever mode the manager started in.
   const demoLocal = new LocalTransport({ superloopBin: DEMO_SUPERLOOP_BIN, logDir });
   const remote = new Map<string, { key: string; transport: Transport }>();
+  const policy = transportPolicy(app.config);
   const build = (sprite: Sprite): Transport => {
     const parsed = parseTransportConfig(sprite.transportConfig);
     if (!parsed.ok) return new MisconfiguredTransport(sprite.transport, `invalid transport config: ${parsed.message}`);
     const c = parsed.config;
+    // a row stored before the policy (or a policy change): refused here too, never read or sent
+    const refused = transportConfigProblem(c, policy);
+    if (refused) return new MisconfiguredTransport(sprite.transport, refused[1]);
     const retry = opts.remote?.retry ?? DEFAULT_RETRY;
     const timing = {
       ...opts.remote,
@@ -63,7 +68,7 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
     };
     if (sprite.transport === "SPRITE_SERVICE") {
       if (!c.agentUrl) return new MisconfiguredTransport(sprite.transport, "SPRITE_SERVICE needs agentUrl");
-      return new SpriteServiceTransport({ agentUrl: c.agentUrl, tokenEnv: c.agentTokenEnv, ...timing });
+      return new SpriteServiceTransport({ agentUrl: c.agentUrl, tokenEnv: c.agentTokenEnv, refuseAddress: policy.destinations.refuseAddress, ...timing });
     }
     return new SpritesApiTransport({
       baseUrl: app.config.SPRITES_API_URL,

@@ -31,6 +31,8 @@ export interface SpriteServiceOptions {
   retry?: RetryPolicy;
   /** How long the agent holds the watch() long poll open. */
   longPollMs?: number;
+  /** Every address the agent's host resolves to is checked (SSRF, DNS rebinding); null = allowed. */
+  refuseAddress?: (address: string, host: string) => string | null;
   /** Backoff bounds of the watch loop while the agent is down. */
   watchBackoff?: { baseMs: number; maxMs: number };
 }
@@ -43,6 +45,25 @@ interface FactsAnswer {
 
 /** How long a facts answer fetched by fingerprint() serves the readFacts() of the same poll. */
 const FACTS_REUSE_MS = 1_000;
+
+/** Only numbers and booleans of an agent's error details travel on (line counts, statuses): no peer text. */
+function safeDetails(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(details).filter(([, v]) => typeof v === "number" || typeof v === "boolean"));
+}
+
+/**
+ * The agent's error with its text withheld: the code (one of the adapters' fixed codes) and the message's
+ * length. The agent is whatever an admin's agentUrl points at; its words must not reach viewer-readable fields.
+ */
+function withheld(e: AdapterError): AdapterError {
+  return new AdapterError(e.code, `agent reported ${e.code} (${e.message.length}-character message withheld)`, safeDetails(e.details));
+}
+
+function withheldPage(page: EventsPage): EventsPage {
+  if (!page.error) return page;
+  const { code, line, message } = page.error;
+  return { ...page, error: { ...page.error, message: `agent reported ${code}${line !== undefined ? ` at line ${line}` : ""} (${message.length}-character message withheld)` } };
+}
 
 function invalidPayload(message: string, details: Record<string, unknown> = {}): TransportError {
   return new TransportError("invalid_payload", message, false, details);
@@ -70,6 +91,10 @@ export class SpriteServiceTransport implements Transport {
     this.longPollMs = opts.longPollMs ?? 25_000;
   }
 
+  private destination(): { refuseAddress?: (address: string, host: string) => string | null } {
+    return this.opts.refuseAddress ? { refuseAddress: this.opts.refuseAddress } : {};
+  }
+
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     const token = tokenFromEnv(this.opts.tokenEnv);
     if (!token.ok) throw new TransportError("token_missing", token.message, false);
@@ -81,6 +106,7 @@ export class SpriteServiceTransport implements Transport {
     const res = await sendWithRetry(
       {
         url: new URL(this.base + path),
+        ...this.destination(),
         headers: this.headers(),
         connectTimeoutMs: this.connectTimeoutMs,
         totalTimeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,
@@ -106,7 +132,7 @@ export class SpriteServiceTransport implements Transport {
   async spriteStatus(): Promise<SpriteObservation> {
     try {
       const res = await sendWithRetry(
-        { url: new URL(`${this.base}/healthz`), headers: { accept: "application/json" }, connectTimeoutMs: this.connectTimeoutMs, totalTimeoutMs: this.requestTimeoutMs },
+        { url: new URL(`${this.base}/healthz`), ...this.destination(), headers: { accept: "application/json" }, connectTimeoutMs: this.connectTimeoutMs, totalTimeoutMs: this.requestTimeoutMs },
         { ...this.retry, attempts: Math.min(this.retry.attempts, 2) },
         { replayable: true },
       );
@@ -127,6 +153,7 @@ export class SpriteServiceTransport implements Transport {
       parsed = runtimeFactsFromResponse(res.status, body);
     } catch (e) {
       if (e instanceof AdapterError && e.code === "remote_error") throw invalidPayload(`GET /ops/facts: ${e.message}`);
+      if (e instanceof AdapterError) throw withheld(e);
       throw e;
     }
     const source = (body as { source?: { loopId?: unknown } }).source;
@@ -156,10 +183,11 @@ export class SpriteServiceTransport implements Transport {
     const res = await this.get(path, { timeoutMs: this.requestTimeoutMs + waitMs, ...(signal ? { signal } : {}) });
     const body = parseJsonBody(res, "GET /ops/events");
     try {
-      return eventsPageFromResponse(res.status, body);
+      return withheldPage(eventsPageFromResponse(res.status, body));
     } catch (e) {
       // A wrong-version or malformed envelope: fail closed, never guess what the agent meant.
       if (e instanceof AdapterError && e.code === "remote_error") throw invalidPayload(`GET /ops/events: ${e.message}`);
+      if (e instanceof AdapterError) throw withheld(e);
       throw e;
     }
   }
@@ -190,6 +218,7 @@ export class SpriteServiceTransport implements Transport {
     const res = await sendWithRetry(
       {
         url: new URL(`${this.base}/ops/control`),
+        ...this.destination(),
         method: "POST",
         headers: this.headers({
           "content-type": "application/json",
@@ -210,7 +239,7 @@ export class SpriteServiceTransport implements Transport {
       if (answer.data.intent !== request.intent) throw invalidPayload(`POST /ops/control answered for intent ${answer.data.intent}, expected ${request.intent}`);
       return answer.data.result;
     }
-    if (ErrorResponseSchema.safeParse(body).success && !retryableStatus(res.status)) throw adapterErrorFromResponse(res.status, body);
+    if (ErrorResponseSchema.safeParse(body).success && !retryableStatus(res.status)) throw withheld(adapterErrorFromResponse(res.status, body));
     this.raiseForStatus(res);
     throw invalidPayload(`POST /ops/control: HTTP ${res.status} answer does not match the control contract`);
   }

@@ -268,6 +268,20 @@ describe("get and describe, every output format", () => {
     expect(described.code).toBe(0);
     expect(described.stdout).toMatch(/Stage:\s+REJECTED \(PreconditionFailed\)/);
     expect(described.stdout).toMatch(/Note:\s+audit me/);
+    const [acknowledged, removedToo, fleetIntents, noLabels] = await Promise.all([
+      cli(["get", "interventions", "--include-acknowledged", "-o", "wide"]),
+      cli(["get", "sprites", "--include-removed", "-o", "name"]),
+      cli(["get", "intents", "--state", "COMPLETE", "-o", "json"]),
+      cli(["get", "runs", "--label", "team=x"]),
+    ]);
+    expect(acknowledged.code, acknowledged.stderr).toBe(0);
+    expect(acknowledged.stdout.split("\n")[0]).toMatch(/ACK\s+MESSAGE\s+RUN$/);
+    expect(removedToo.stdout).toContain("sprite/cli-complete");
+    expect(fleetIntents.code, fleetIntents.stderr).toBe(0);
+    expect((JSON.parse(fleetIntents.stdout) as { items: { note: string | null }[] }).items.some((i) => i.note === "audit me")).toBe(true);
+    // this server's Sprites have no labels: --label cannot be served, and says so
+    expect(noLabels.code).toBe(64);
+    expect(noLabels.stderr).toMatch(/no labels/);
     const lines = eventsJson.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { line: number }).line);
     expect(lines).toEqual(lines.map((_, i) => i + 1));
     expect(events.stdout.trim().split("\n")).toHaveLength(lines.length);
@@ -399,4 +413,113 @@ describe("across a server restart", () => {
       await restartable.close();
     }
   }, 90_000);
+});
+
+describe("admin, the other intents, watch and wait", () => {
+  it("register, update, reset-cursor, remove (admin only); reload-fleet refused without a fleet file", async () => {
+    const repo = repoFromRecording("complete");
+    const admin = { token: TOKENS.admin };
+    const registered = await cli(["register", "adm-1", "--transport", "local", "--repo", repo, "--loop", "demo-loop", "-o", "name"], admin);
+    expect(registered.code, registered.stderr).toBe(0);
+    expect(registered.stdout.trim()).toBe("sprite/adm-1");
+    const [asOperator, duplicate, badLoop, missingFlag] = await Promise.all([
+      cli(["register", "adm-2", "--transport", "local", "--repo", repo, "--loop", "demo-loop"]),
+      cli(["register", "adm-1", "--transport", "local", "--repo", repo, "--loop", "demo-loop"], admin),
+      cli(["register", "adm-3", "--transport", "local", "--repo", repo, "--loop", "../escape"], admin),
+      cli(["register", "adm-4", "--transport", "local", "--repo", repo], admin),
+    ]);
+    expect(asOperator.code).toBe(77);
+    expect(duplicate.code).toBe(2);
+    expect(duplicate.stderr).toMatch(/DuplicateName/);
+    expect(badLoop.code).toBe(64);
+    expect(missingFlag.code).toBe(64);
+    expect(missingFlag.stderr).toMatch(/--loop/);
+
+    const updated = await cli(["update", "adm-1", "--poll-interval-ms", "500", "--control-mode", "disabled", "-o", "json"], admin);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({ name: "adm-1", pollIntervalMs: 500, controlMode: "DISABLED" });
+    expect((await cli(["update", "adm-1"], admin)).code).toBe(64); // nothing to change
+    const disabled = await cli(["start", "adm-1"]);
+    expect(disabled.code).toBe(2);
+    expect(disabled.stderr).toMatch(/ControlDisabled/);
+
+    const reset = await cli(["reset-cursor", "adm-1", "--mode", "adopt-current", "--note", "baseline", "-o", "json"], admin);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(JSON.parse(reset.stdout)).toMatchObject({ mode: "ADOPT_CURRENT" });
+    const reload = await cli(["reload-fleet", "-o", "json"], admin);
+    expect(reload.code).toBe(2);
+    expect(JSON.parse(reload.stderr)).toMatchObject({ error: { type: "InvalidInput", exit: 2 } });
+
+    expect((await cli(["remove", "run", "adm-1"], admin)).code).toBe(0);
+    const removed = await cli(["remove", "sprite", "adm-1", "--purge"], admin);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toMatch(/sprite\/adm-1 removed .*purged/);
+    expect((await cli(["describe", "sprite", "adm-1"])).code).toBe(3);
+    expect((await cli(["remove", "sprite", "adm-1"], admin)).code).toBe(3);
+  }, 90_000);
+
+  it("pause/resume --wait, wait --for state, watch --until ends by itself; reject and wait --for intent=CONFIRMED", async () => {
+    const repo = emptyRepo();
+    startSim(repo, { SIM_OUTCOME: "hang" });
+    const run = await register(server, "pr-1", repo, "demo-loop", TOKENS.admin);
+    await waitFor(() => runState(server, run.id), (s) => s.state === "RUNNING" && s.stateReason !== "starting", 15_000, "RUNNING");
+    // one run: ends at STOPPED (terminal); the fleet form (a selector) ends when every selected run is STOPPED
+    const watchOne = start(["watch", "pr-1", "-o", "jsonl"], { token: TOKENS.viewer });
+    const watchFleet = start(["watch", "--sprite", "pr-1", "--until", "STOPPED"], { token: TOKENS.viewer });
+    await waitFor(async () => watchOne.stdout + watchFleet.stdout, () => watchOne.stdout.includes('"type":"state"') && /pr-1\/demo-loop/.test(watchFleet.stdout), 20_000, "the watchers");
+
+    const paused = await cli(["pause", "pr-1", "--note", "hold", "--wait", "--timeout", "30s"]);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(/PAUSE .* CONFIRMED/);
+    expect((await cli(["wait", "pr-1", "--for", "state=PAUSED", "--timeout", "20s"])).code).toBe(0);
+    const resumed = await cli(["resume", "pr-1", "--wait", "--timeout", "30s"]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((await cli(["wait", "pr-1", "--for", "intent=CONFIRMED", "--timeout", "20s"])).code).toBe(0);
+    expect((await cli(["cancel", "pr-1", "--wait", "--timeout", "30s"])).code).toBe(0);
+
+    const [one, fleet] = await Promise.all([watchOne.done, watchFleet.done]);
+    expect(one.code, one.stderr).toBe(0);
+    const lines = one.stdout.trim().split("\n");
+    expect(new Set(lines).size).toBe(lines.length); // never a line twice
+    const docs = lines.map((l) => JSON.parse(l) as { type: string; state?: string; kind?: string; stage?: string; seq?: number });
+    expect(docs.filter((d) => d.type === "lifecycle").map((d) => d.state)).toEqual(expect.arrayContaining(["PAUSED", "RUNNING", "STOPPED"]));
+    const seqs = docs.filter((d) => d.type !== "intent").map((d) => d.seq!);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(docs.some((d) => d.type === "intent" && d.kind === "CANCEL" && d.stage === "CONFIRMED")).toBe(true);
+    expect(fleet.code, fleet.stderr).toBe(0);
+    expect(fleet.stdout.split("\n")[0]).toMatch(/^TIME\s+RUN\s+EVENT\s+DETAIL$/);
+    expect(fleet.stdout).toMatch(/PAUSED → RUNNING|RUNNING → PAUSED/);
+    expect(fleet.stdout.trim().split("\n").pop()).toMatch(/→ STOPPED/);
+
+    // reject, then wait for the latest intent to be CONFIRMED; a STOPPED run cannot become COMPLETE: exit 1
+    const rj = await register(server, "rj-1", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
+    await waitFor(() => runState(server, rj.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+    expect((await cli(["reject", "rj-1", "--note", "not this one"])).code).toBe(0);
+    const confirmed = await cli(["wait", "rj-1", "--for", "intent=CONFIRMED", "--timeout", "30s", "-o", "json"]);
+    expect(confirmed.code, confirmed.stderr).toBe(0);
+    expect(JSON.parse(confirmed.stdout)).toMatchObject({ ok: true, intent: { kind: "REJECT", stage: "CONFIRMED", note: "not this one" } });
+    const never = await cli(["wait", "pr-1", "--for", "state=COMPLETE", "--timeout", "20s"]);
+    expect(never.code).toBe(1);
+    expect(never.stderr).toMatch(/ended STOPPED/);
+  }, 120_000);
+
+  it("colour on a terminal only (and not with NO_COLOR)", async () => {
+    expect(spawnSync("script", ["--version"]).status, "util-linux `script` provides the pseudo-terminal").toBe(0);
+    // async: the server under test runs in this process, a spawnSync would stop it from answering
+    const onTty = (env: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const cmd = `env -i PATH="$PATH" HOME=${home} ${env} OPSCTL_SERVER=${server.url} OPSCTL_TOKEN=${TOKENS.viewer} ${process.execPath} ${OPSCTL} get runs`;
+        const child = spawn("script", ["-qec", cmd, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.on("exit", (code) => resolve({ code, out }));
+      });
+    const coloured = await onTty("");
+    expect(coloured.code, coloured.out).toBe(0);
+    expect(coloured.out).toMatch(/\u001b\[3[123]m(AWAITING_APPROVAL|COMPLETE|HEALTHY)/);
+    const plain = await onTty("NO_COLOR=1");
+    expect(plain.code).toBe(0);
+    expect(plain.out).toMatch(/SPRITE/);
+    expect(plain.out).not.toContain("\u001b[");
+  }, 60_000);
 });

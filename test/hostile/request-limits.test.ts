@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server";
 import { collect, gql, wsClient } from "../support/clients";
@@ -24,10 +25,28 @@ const post = (query: string, token?: string) =>
     body: JSON.stringify({ query }),
   });
 
-/** The quickest of three tries: what the server costs, not what a loaded CI machine adds to one request. */
+/**
+ * How long the server took from the request's arrival to the end of its answer, the quickest of five tries:
+ * what refusing costs the server, not what a loaded CI machine adds to a client's round trip.
+ */
 async function fastest(send: () => ReturnType<typeof post>) {
-  const tries = [await send(), await send(), await send()];
-  return tries.reduce((a, b) => (b.ms < a.ms ? b : a));
+  let best: { status: number; body: string; ms: number } | null = null;
+  for (let i = 0; i < 5; i++) {
+    let started = 0;
+    let serverMs = Infinity;
+    const onRequest = (_req: IncomingMessage, res: ServerResponse) => {
+      started = performance.now();
+      res.once("finish", () => (serverMs = performance.now() - started));
+    };
+    server.http.prependListener("request", onRequest);
+    try {
+      const r = await send();
+      if (!best || serverMs < best.ms) best = { status: r.status, body: r.body, ms: serverMs };
+    } finally {
+      server.http.off("request", onRequest);
+    }
+  }
+  return best!;
 }
 
 const typenames = (bytes: number) => `{ ${"__typename ".repeat(Math.ceil(bytes / 11))}}`;

@@ -66,14 +66,16 @@ describe("sprites_api transport against the fake Sprites API", () => {
     await expect(transport("st-1", "TEST_NOT_SET").spriteStatus()).rejects.toMatchObject({ code: "token_missing", message: expect.stringContaining("TEST_NOT_SET") });
   });
 
-  it("retries 429 honouring Retry-After, and gives up on a persistent 500 with the raw answer", async () => {
+  it("retries 429 honouring Retry-After, and gives up on a persistent 500 with its status and size (never the peer's text)", async () => {
     const s = api.create("st-2");
     s.failNext = { status: 429, count: 1, retryAfterSec: 0 };
     expect((await transport("st-2").spriteStatus()).status).toBe("RUNNING");
     s.failAlways = { status: 500, body: '{"error":"database on fire"}' };
     const err = await transport("st-2").spriteStatus().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
-    expect((err as TransportError).message).toContain("database on fire");
+    // issue 13: a peer's words never reach viewer-readable fields; the status and the body's size do
+    expect((err as TransportError).message).toMatch(/HTTP 500 \(\d+ bytes\)/);
+    expect((err as TransportError).message).not.toContain("database on fire");
     s.failAlways = null;
   });
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { TEST_SECRET_ENV_PREFIXES } from "./server";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -25,7 +26,7 @@ export async function spawnManager(env: Record<string, string>, args: string[] =
   const [cmd, ...cmdArgs] = opts.command ?? [process.execPath, "--import", "tsx", path.join(root, "src/main.ts")];
   const child = spawn(cmd!, [...cmdArgs, ...args], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", PORT: "0", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", PORT: "0", OPS_SECRET_ENV_PREFIXES: TEST_SECRET_ENV_PREFIXES, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: opts.detached ?? false,
   });

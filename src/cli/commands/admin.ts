@@ -46,7 +46,9 @@ function settingsInput(s: SpriteSettings): Record<string, unknown> {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
 }
 
-const ERRORS = `... on Error { message } ... on ValidationError { issues { path message } } ... on InvalidInput { field } ... on PolicyViolation { policy }`;
+// only the members every union has (a fragment on a type outside the union is a validation error)
+const ERRORS = "... on Error { message }";
+const ISSUES = "... on ValidationError { issues { path message } }";
 
 function fail(v: Typed & { issues?: { path: string[]; message: string }[] }, wanted: string, what: string): never {
   const issues = v.issues?.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -57,7 +59,7 @@ function fail(v: Typed & { issues?: { path: string[]; message: string }[] }, wan
 export async function register(ctx: Ctx, name: string, o: SpriteSettings & { repo: string; loop: string }): Promise<number> {
   if (!o.transport) throw new CliError("register: --transport is required", EXIT.usage);
   const r = await ctx.api().request<{ r: Typed & { sprite?: { name: string }; run?: { id: string } } }>(
-    `mutation($i: RegisterSpriteInput!) { r: registerSprite(input: $i) { __typename ... on RegisterSpritePayload { sprite { name transport } run { id loopId state } } ${ERRORS} } }`,
+    `mutation($i: RegisterSpriteInput!) { r: registerSprite(input: $i) { __typename ... on RegisterSpritePayload { sprite { name transport } run { id loopId state } } ${ERRORS} ${ISSUES} } }`,
     { i: { name, repoPath: o.repo, loopId: o.loop, ...settingsInput(o) } },
   );
   if (r.r.__typename !== "RegisterSpritePayload") fail(r.r, "RegisterSpritePayload", `register ${name}`);
@@ -69,7 +71,7 @@ export async function update(ctx: Ctx, name: string, o: SpriteSettings): Promise
   const input = settingsInput(o);
   if (Object.keys(input).length === 0) throw new CliError("update: nothing to change (give at least one setting)", EXIT.usage);
   const r = await ctx.api().request<{ r: Typed }>(
-    `mutation($n: String!, $i: UpdateSpriteInput!) { r: updateSprite(name: $n, input: $i) { __typename ... on Sprite { name transport controlMode pollIntervalMs maxConcurrentRuns healthProfile agentUrl } ${ERRORS} } }`,
+    `mutation($n: String!, $i: UpdateSpriteInput!) { r: updateSprite(name: $n, input: $i) { __typename ... on Sprite { name transport controlMode pollIntervalMs maxConcurrentRuns healthProfile agentUrl } ${ERRORS} ${ISSUES} } }`,
     { n: name, i: input },
   );
   if (r.r.__typename !== "Sprite") fail(r.r, "Sprite", `update ${name}`);
@@ -103,7 +105,7 @@ export async function resetCursor(ctx: Ctx, ref: string, mode: string, note: str
   const api = ctx.api();
   const run = await resolveRun(api, ref);
   const r = await api.request<{ r: Typed & { previousLine?: number; newLine?: number; deletedEvents?: number } }>(
-    `mutation($id: ID!, $m: CursorResetMode!, $note: String) { r: resetRunCursor(runId: $id, mode: $m, note: $note) { __typename ... on CursorReset { mode previousLine newLine deletedEvents } ${ERRORS} } }`,
+    `mutation($id: ID!, $m: CursorResetMode!, $note: String) { r: resetRunCursor(runId: $id, mode: $m, note: $note) { __typename ... on CursorReset { mode previousLine newLine deletedEvents } ${ERRORS} ${ISSUES} } }`,
     { id: run.id, m, note: note ?? null },
   );
   if (r.r.__typename !== "CursorReset") fail(r.r, "CursorReset", `reset-cursor ${ref}`);
@@ -127,6 +129,8 @@ export async function reloadFleet(ctx: Ctx): Promise<number> {
   const r = await ctx.api().request<{ r: Typed }>(
     `mutation { r: reloadFleetFile { __typename ... on FleetFileReport { ok file created updated removed unchanged notInFile errors { path message } } ${ERRORS} } }`,
   );
+  // InvalidInput here means the server has no OPS_FLEET_FILE: nothing wrong with the command, the server refuses
+  if (r.r.__typename === "InvalidInput") throw new CliError(`reload-fleet: ${r.r.message ?? "refused"}`, EXIT.refused, "InvalidInput");
   if (r.r.__typename !== "FleetFileReport") fail(r.r, "FleetFileReport", "reload-fleet");
   const rep = r.r as unknown as FleetReport;
   printOne(ctx.p, rep, () => [

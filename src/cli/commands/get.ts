@@ -1,7 +1,7 @@
 import { INTENT_FIELDS, type Ctx, type IntentView } from "../context";
 import { CliError, EXIT } from "../exit-codes";
 import { age, healthColour, printList, stageColour, stateColour, type Printable } from "../output";
-import { matchesLabels, rawId, resolveRun, selectRuns, type RunView, type Selector } from "../selection";
+import { matchesLabels, rawId, resolveRun, RUN_FIELDS, selectRuns, type RunView, type Selector } from "../selection";
 
 // `get runs|sprites|interventions|intents|audit`: lists, paginated for the user, filtered by the selectors.
 
@@ -109,6 +109,7 @@ async function hasLabels(ctx: Ctx): Promise<boolean> {
 }
 
 interface InterventionView {
+  acknowledgement?: { kind: string; by: string; until: string | null; note: string | null } | null;
   severity: string;
   since: string;
   reasons: { code: string; message: string; severity: string }[];
@@ -126,6 +127,7 @@ const INTERVENTIONS: Printable<InterventionView> = {
     { header: "REASONS", get: (i) => i.reasons.map((r) => r.code).join(",") },
     { header: "SUGGESTED", get: (i) => i.suggestedActions.join(",").toLowerCase() || "-" },
     { header: "AGE", get: (i) => age(i.since) },
+    { header: "ACK", get: (i) => (i.acknowledgement ? `${i.acknowledgement.kind.toLowerCase()} by ${i.acknowledgement.by}` : "-"), wide: true },
     { header: "MESSAGE", get: (i) => i.reasons[0]?.message ?? "", wide: true },
     { header: "RUN", get: (i) => rawId(i.run.id) },
   ],
@@ -133,14 +135,22 @@ const INTERVENTIONS: Printable<InterventionView> = {
   json: (i) => i,
 };
 
-export async function getInterventions(ctx: Ctx, sel: Selector): Promise<number> {
+export async function getInterventions(ctx: Ctx, sel: Selector, includeAcknowledged: boolean): Promise<number> {
   const api = ctx.api();
   const r = await api.request<{ interventions: InterventionView[] }>(
-    `{ interventions { severity since reasons { code message severity since } suggestedActions run { id } } }`,
+    `query($ack: Boolean) { interventions(includeAcknowledged: $ack) { severity since reasons { code message severity since } suggestedActions
+      run { ${RUN_FIELDS} } ${includeAcknowledged ? "acknowledgement { kind by until note }" : ""} } }`,
+    { ack: includeAcknowledged },
   );
-  // the queue is one list; the selectors are applied through the runs they name
-  const selected = new Map((await selectRuns(api, { ...sel, limit: undefined, needsIntervention: true })).map((x) => [x.id, x]));
-  let items = r.interventions.filter((i) => selected.has(i.run.id)).map((i) => ({ ...i, run: selected.get(i.run.id)! }));
+  // the queue is one short list: the selectors are applied here (labels through the runs they pick)
+  const labelled = sel.label?.length ? new Set((await selectRuns(api, { label: sel.label })).map((x) => x.id)) : null;
+  let items = r.interventions.filter(
+    (i) =>
+      (!sel.state?.length || sel.state.includes(i.run.state as never)) &&
+      (!sel.health?.length || sel.health.includes(i.run.health.status as never)) &&
+      (!sel.sprite || i.run.sprite.name === sel.sprite) &&
+      (!labelled || labelled.has(i.run.id)),
+  );
   if (sel.limit) items = items.slice(0, sel.limit);
   printList(ctx.p, INTERVENTIONS, items);
   return EXIT.ok;
@@ -215,11 +225,13 @@ export async function getAudit(ctx: Ctx, runRef: string | undefined, o: { since?
   const out: AuditView[] = [];
   let after: string | null = null;
   for (;;) {
+    // a literal page size: the server's cost limit counts a variable one as 500
+    const first = Math.min(100, limit - out.length);
     const page: { audit: { edges: { node: AuditView }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } = await api.request(
-      `query($after: String, $first: Int, $run: ID, $since: DateTime, $until: DateTime) {
-        audit(first: $first, after: $after, runId: $run, since: $since, until: $until) {
+      `query($after: String, $run: ID, $since: DateTime, $until: DateTime) {
+        audit(first: ${first}, after: $after, runId: $run, since: $since, until: $until) {
           edges { node { at actor action outcome note source runId run { id loopId sprite { name } } intent { id } } } pageInfo { hasNextPage endCursor } } }`,
-      { after, first: Math.min(100, limit - out.length), run: runId, since: o.since ?? null, until: o.until ?? null },
+      { after, run: runId, since: o.since ?? null, until: o.until ?? null },
     );
     out.push(...page.audit.edges.map((e) => e.node));
     if (out.length >= limit || !page.audit.pageInfo.hasNextPage || !page.audit.pageInfo.endCursor) break;

@@ -57,9 +57,11 @@ export async function events(ctx: Ctx, ref: string, o: EventsOptions): Promise<n
     const all: EventView[] = [];
     let after: string | null = String(last);
     for (;;) {
+      // a literal page size: the server's cost limit counts a variable one as 500
+      const first = Math.min(100, o.limit ? o.limit - all.length : 100);
       const page: { run: { events: { edges: { node: EventView }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } = await api.request(
-        `query($id: ID!, $after: String, $first: Int) { run(id: $id) { ... on Run { events(first: $first, after: $after) { edges { node { ${EVENT_FIELDS} } } pageInfo { hasNextPage endCursor } } } } }`,
-        { id: run.id, after, first: Math.min(100, o.limit ? o.limit - all.length : 100) },
+        `query($id: ID!, $after: String) { run(id: $id) { ... on Run { events(first: ${first}, after: $after) { edges { node { ${EVENT_FIELDS} } } pageInfo { hasNextPage endCursor } } } } }`,
+        { id: run.id, after },
       );
       all.push(...page.run.events.edges.map((e) => e.node));
       if ((o.limit && all.length >= o.limit) || !page.run.events.pageInfo.hasNextPage || !page.run.events.pageInfo.endCursor) break;

@@ -3,6 +3,7 @@ import type { ControlIntent } from "../../generated/prisma/client";
 import { builder } from "../builder";
 import { localId } from "../ids";
 import { ControlIntentRef } from "../types/intent";
+import { hold } from "../../pubsub/subscription-scope";
 
 // controlIntentUpdated: each committed stage change (or evidence change) of an intent, read back from the
 // database so a message can never disagree with what is stored. With `intentId` the intent is sent once as it
@@ -26,7 +27,7 @@ builder.subscriptionFields((t) => ({
         if (!first) throw createGraphQLError(`ControlIntent ${String(intentId)} not found`);
         runKey = first.runId;
       }
-      const sub = ctx.app.bus.subscribe("intent", runKey ?? "*", 1000);
+      const sub = hold(ctx, ctx.app.bus.subscribe("intent", runKey ?? "*", 1000));
       const sent = new Map<string, string>();
       const fresh = (i: ControlIntent) => {
         const key = `${i.stage}|${i.updatedAt.getTime()}`;

@@ -4,6 +4,7 @@ import { subscriptionOverflows } from "../../observability/metrics";
 import { MAX_OUTBOUND_BYTES } from "../context";
 import { localId } from "../ids";
 import { EventRef } from "../types/event";
+import { hold } from "../../pubsub/subscription-scope";
 
 // Replays stored events after the client's cursor, then continues live, with no gap and no duplicate at the
 // seam: we subscribe before replaying, and every batch (replayed or live) is read from the database by
@@ -41,7 +42,7 @@ builder.subscriptionFields((t) => ({
       const runId = localId(String(args.runId), "Run");
       const run = runId ? await ctx.app.db.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
       if (!run) throw new Error(`run ${String(args.runId)} not found`);
-      const sub = ctx.app.bus.subscribe("events", run.id, 256);
+      const sub = hold(ctx, ctx.app.bus.subscribe("events", run.id, 256));
       try {
         let last: number;
         if (args.after === "HEAD") {

@@ -5,6 +5,7 @@ import { builder } from "../builder";
 import { localId } from "../ids";
 import { LifecycleStateEnum } from "../types/enums";
 import { RunLifecycleUpdateRef, type Resync } from "../types/lifecycle-change";
+import { hold } from "../../pubsub/subscription-scope";
 
 const RunLifecycleFilter = builder.inputType("RunLifecycleFilter", {
   fields: (t) => ({
@@ -41,7 +42,7 @@ builder.subscriptionFields((t) => ({
       }
       const states = filter?.states?.length ? new Set<string>(filter.states) : null;
       // Subscribe before reading the backlog, so nothing committed in between is lost (duplicates are dropped by seq).
-      const sub = ctx.app.bus.subscribe("run", runId ?? "*", 1000);
+      const sub = hold(ctx, ctx.app.bus.subscribe("run", runId ?? "*", 1000));
       let lastSeq: number | null = null;
       const delivered = new Map<string, number>();
       // Each run's reason as this subscriber last knew it: a same-state change with the same reason is a no-op.

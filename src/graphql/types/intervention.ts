@@ -6,6 +6,7 @@ import type { Divergence, LifecycleState } from "../../lifecycle/types";
 import { builder } from "../builder";
 import { RunRef } from "./run";
 import { divergenceOf, healthOf } from "./run-status";
+import { hold } from "../../pubsub/subscription-scope";
 
 // "What needs me?": every run an operator should look at, with why, since when, and what to do.
 
@@ -124,7 +125,7 @@ builder.subscriptionFields((t) => ({
   interventionsChanged: t.field({
     type: InterventionChangeRef,
     subscribe: async function* (_root, _args, ctx) {
-      const sub = ctx.app.bus.subscribe("run", "*", 1000);
+      const sub = hold(ctx, ctx.app.bus.subscribe("run", "*", 1000));
       // Seed with the queue as it is now, so a run that leaves it after we subscribed is reported resolved.
       const last = new Map<string, string>();
       const keyOf = (v: InterventionView | null) => (v ? JSON.stringify([v.reasons.map((r) => r.code), v.suggestedActions, v.severity]) : "none");

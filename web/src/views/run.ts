@@ -334,7 +334,20 @@ export function runView(api: Api, runId: string): View {
       replace(timeline, transitionsList(run));
       replace(signOff, signOffCard(run));
       replace(attempts, attemptsTable(run.attempts));
-      replace(lanes, run.roleSpans.length ? swimlane(run.roleSpans) : h("p", { class: "muted" }, "No role has run yet."));
+      replace(
+        lanes,
+        run.roleSpans.length
+          ? [
+              swimlane(run.roleSpans),
+              h(
+                "ul",
+                { class: "legend", "aria-label": "Turn colours" },
+                ["ok", "running", "error", "timeout", "died"].map((st) => h("li", {}, h("span", { class: `swatch span-bg-${st}`, "aria-hidden": "true" }), st)),
+              ),
+              h("p", { class: "muted small" }, "Width: the turn's share of its iteration's longest turn; hover a turn for its duration."),
+            ]
+          : h("p", { class: "muted" }, "No role has run yet."),
+      );
       if (!feed) startFeed(Math.max(0, run.ingest.cursorLine - FEED_BACKLOG));
       if (!lifecycleSub) {
         // Resume from the seq just read: a reconnect re-sends this payload with the latest seq seen.
