@@ -54,7 +54,12 @@ const CONVENIENCE: readonly [string, IntentKind, string][] = [
   ["rejectRun", "REJECT", "Reject the pending approval"],
   ["pauseRun", "PAUSE", "SIGSTOP the run's process group; confirmed when it is observed stopped"],
   ["resumeRun", "RESUME", "SIGCONT the run's process group; confirmed when it is observed running"],
-  ["startRun", "START", "Run the loop (superloop run, detached); confirmed by loop_start"],
+  ["startRun", "START", "Run the loop (superloop run, detached); confirmed by loop_start; a runtime refusal (e.g. stale state) is FAILED/runtime_refused at once"],
+  [
+    "restartRun",
+    "RESTART",
+    "For a run the runtime still calls active although it is dead (crash, rate-limit stop, kill): cancel (clears the stale state), check it is cleared, then run; confirmed by loop_start; refused over a live run",
+  ],
 ];
 
 builder.mutationFields((t) => ({
