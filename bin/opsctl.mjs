@@ -1,32 +1,33 @@
 #!/usr/bin/env node
 // opsctl launcher. The CLI is TypeScript (src/cli/opsctl.ts): it runs from the bundle `npm run build:opsctl`
-// writes (dist/opsctl/, built by `npm pack` too) while that bundle is newer than every source file it was built
-// from, and through tsx otherwise — so a checkout works without a build and a stale bundle is never used.
-import { readFileSync, statSync } from "node:fs";
+// writes (dist/opsctl/; `npm pack` builds it) while every source file it was built from still has the same
+// content, and through tsx otherwise — so a checkout works without a build and a stale bundle is never used.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 const bundle = new URL("../dist/opsctl/opsctl.mjs", import.meta.url);
 const root = new URL("../", import.meta.url);
 
-function bundleIsFresh() {
+function bundleIsCurrent() {
   if (process.env.OPSCTL_FROM_SOURCE === "1") return false;
+  let hashes;
   try {
-    const built = statSync(bundle).mtimeMs;
-    const inputs = JSON.parse(readFileSync(new URL("../dist/opsctl/inputs.json", import.meta.url), "utf8"));
-    // a checkout without sources (a packed tarball may omit them) trusts the bundle
-    return inputs.every((f) => {
-      try {
-        return statSync(new URL(f, root)).mtimeMs <= built;
-      } catch {
-        return true;
-      }
-    });
+    hashes = JSON.parse(readFileSync(new URL("../dist/opsctl/inputs.json", import.meta.url), "utf8"));
   } catch {
     return false;
   }
+  // ~16 small files: hashing them costs about a millisecond (mtimes do not survive npm pack/install)
+  return Object.entries(hashes).every(([file, sha]) => {
+    try {
+      return createHash("sha256").update(readFileSync(new URL(file, root))).digest("hex") === sha;
+    } catch {
+      return true; // an installed package without the sources: the bundle is all there is
+    }
+  });
 }
 
 let main;
-if (bundleIsFresh()) {
+if (bundleIsCurrent()) {
   ({ main } = await import(bundle.href));
 } else {
   const { register } = await import("tsx/esm/api");

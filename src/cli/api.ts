@@ -1,6 +1,10 @@
-import { createClient, type Client } from "graphql-ws";
-import WebSocket from "ws";
+import { createRequire } from "node:module";
+import type { Client } from "graphql-ws";
 import { CliError, EXIT, exitForTypename } from "./exit-codes";
+
+// graphql-ws and ws are loaded on the first stream only: most invocations are one HTTP request, and start-up
+// time is most of what a short command costs.
+const load = createRequire(import.meta.url);
 
 // The manager's GraphQL API as opsctl sees it: HTTP for queries and mutations, graphql-ws for streams. Transport
 // failures become exit codes here (69 unreachable, 77 unauthorized) so that commands only deal with data.
@@ -64,6 +68,8 @@ export class Api {
 
   /** A graphql-ws client that does not retry by itself: followers reconnect with their own cursor (no replay). */
   ws(): Client {
+    const { createClient } = load("graphql-ws") as typeof import("graphql-ws");
+    const WebSocket = load("ws") as typeof import("ws");
     return createClient({
       url: this.url.replace(/^http/, "ws"),
       webSocketImpl: WebSocket,

@@ -1,4 +1,4 @@
-import { stringify as toYaml } from "yaml";
+import { createRequire } from "node:module";
 import { CliError, EXIT } from "./exit-codes";
 import { jsonpath } from "./jsonpath";
 
@@ -102,7 +102,8 @@ export function printOne(p: Printer, doc: unknown, text: () => string[], name?: 
 
 export function printDocument(p: Printer, doc: unknown): void {
   const f = p.format;
-  if (f.kind === "yaml") p.out(toYaml(doc).trimEnd());
+  // loaded only for -o yaml (start-up time)
+  if (f.kind === "yaml") p.out((createRequire(import.meta.url)("yaml") as typeof import("yaml")).stringify(doc).trimEnd());
   else if (f.kind === "jsonpath") p.out(jsonpath(f.template, doc));
   else if (f.kind === "jsonl") p.out(JSON.stringify(doc));
   else p.out(JSON.stringify(doc, null, 2));

@@ -372,6 +372,50 @@ describe("contexts, completion, version", () => {
   }, 90_000);
 });
 
+describe("installed as a bin", () => {
+  const ROOT = path.resolve(import.meta.dirname, "../..");
+  const run = (cmd: string, args: string[], cwd: string, env: Record<string, string> = {}) =>
+    new Promise<Result>((resolve) => {
+      const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it("npx opsctl from the repo, from source and from the bundle; a packed tarball carries the bundle and runs it", async () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string; bin: Record<string, string> };
+    expect(pkg.bin["opsctl"]).toBe("./bin/opsctl.mjs");
+    const [npx, fromSource] = await Promise.all([
+      run("npx", ["--no-install", "opsctl", "version"], ROOT),
+      run(process.execPath, [OPSCTL, "version"], ROOT, { OPSCTL_FROM_SOURCE: "1" }),
+    ]);
+    expect(npx.code, npx.stderr).toBe(0);
+    expect(npx.stdout).toMatch(new RegExp(`^opsctl ${pkg.version} `));
+    expect(fromSource.stdout).toBe(npx.stdout);
+
+    // what `npm i -g` unpacks: the tarball's files, with the dependencies beside them
+    const dest = mkdtempSync(path.join(tmpdir(), "opsctl-pack-"));
+    const packed = await run("npm", ["pack", "--json", "--pack-destination", dest], ROOT);
+    expect(packed.code, packed.stderr).toBe(0);
+    const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as { filename: string; files: { path: string }[] }[];
+    expect(files.map((f) => f.path)).toEqual(expect.arrayContaining(["bin/opsctl.mjs", "dist/opsctl/opsctl.mjs", "dist/opsctl/inputs.json", "src/cli/opsctl.ts"]));
+    expect(files.map((f) => f.path).filter((f) => f.startsWith("node_modules/") || f.startsWith("src/generated/"))).toEqual([]);
+    expect((await run("tar", ["xzf", path.join(dest, filename)], dest)).code).toBe(0);
+    const installed = path.join(dest, "package");
+    await import("node:fs").then((fs) => fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(installed, "node_modules")));
+    const bin = path.join(installed, "bin", "opsctl.mjs");
+    const [version, runs] = await Promise.all([
+      run(process.execPath, [bin, "version"], tmpdir()),
+      run(process.execPath, [bin, "get", "runs", "-o", "name"], tmpdir(), { OPSCTL_SERVER: server.url, OPSCTL_TOKEN: TOKENS.viewer }),
+    ]);
+    expect(version.stdout).toBe(npx.stdout);
+    expect(runs.code, runs.stderr).toBe(0);
+    expect(runs.stdout).toContain(`run/${approval.raw}`);
+  }, 120_000);
+});
+
 describe("across a server restart", () => {
   it("events -f and wait keep going through a restart of the manager: resume after the last line, no duplicate", async () => {
     const databaseUrl = await createTestDatabase();

@@ -41,6 +41,9 @@ builder.subscriptionFields((t) => ({
         spriteId = sprite.id;
       }
       const states = filter?.states?.length ? new Set<string>(filter.states) : null;
+      // Each run's reason before subscribing: a change committed after this read is still compared against the
+      // reason it replaced, so a real change is never mistaken for a no-op.
+      const current = await ctx.app.db.run.findMany({ where: runId ? { id: runId } : { removedAt: null }, select: { id: true, stateReason: true, spriteId: true } });
       // Subscribe before reading the backlog, so nothing committed in between is lost (duplicates are dropped by seq).
       const sub = hold(ctx, ctx.app.bus.subscribe("run", runId ?? "*", 1000));
       let lastSeq: number | null = null;
@@ -50,7 +53,6 @@ builder.subscriptionFields((t) => ({
       const wanted = (c: RunChanged) => (!spriteId || c.spriteId === spriteId) && (!states || states.has(c.state));
       const isNoop = (c: RunChanged) => c.previousState === c.state && reasons.get(c.runId) === c.reason;
       try {
-        const current = await ctx.app.db.run.findMany({ where: runId ? { id: runId } : { removedAt: null }, select: { id: true, stateReason: true, spriteId: true } });
         if (afterSeq != null && runId) {
           const run = current[0];
           if (!run) return;

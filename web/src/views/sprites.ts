@@ -70,7 +70,7 @@ function registerForm(api: Api, onDone: () => void): HTMLElement {
     field("Transport", transport),
     field("Repo path", text("repoPath", { required: true, placeholder: "/home/sprite/repo" }), "absolute path of the repo inside the Sprite"),
     field("Loop id", text("loopId", { required: true, placeholder: "demo-loop" }), "a folder under .superloop/loops/"),
-    h("div", { "data-for": "SPRITE_SERVICE" }, field("Agent URL", text("agentUrl", { placeholder: "http://10.0.0.5:7777" })), field("Agent token env var", text("agentTokenEnv", { placeholder: "AGENT_TOKEN" }), "the NAME of an env var; never the token")),
+    h("div", { "data-for": "SPRITE_SERVICE" }, field("Agent URL", text("agentUrl", { placeholder: "http://10.0.0.5:7777" })), field("Agent token env var", text("agentTokenEnv", { placeholder: "OPS_SECRET_AGENT_TOKEN" }), "the NAME of an env var (OPS_SECRET_… by default); never the token")),
     h("div", { "data-for": "SPRITES_API" }, field("Sprites API name", text("spritesApiName", { placeholder: "defaults to the name" })), field("API token env var", text("spritesApiTokenEnv", { placeholder: "SPRITES_TOKEN" }))),
     field("Poll interval (ms)", text("pollIntervalMs", { inputmode: "numeric", placeholder: "server default" })),
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Register")),
