@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { Logger } from "../util/log";
 import { alertAttemptSeconds, alertDeliveries, alertDispatcherLeader, alertQueueSeconds, alertRetries, alertsRaised } from "../observability/metrics";
-import { EMPTY_ALERTS_CONFIG, type AlertsConfig, type SinkConfig } from "./config";
+import { EMPTY_ALERTS_CONFIG, secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
 import { delivery, newTraceId, planIntake, type EpisodeRow, type RunInfo, type Signal, type SpriteInfo } from "./intake";
 import { SingletonLease } from "./lease";
 import { post, PostTimeout } from "./http-post";
@@ -21,6 +21,8 @@ export interface DispatcherOptions {
   log: Logger;
   owner: string;
   leaseTtlMs: number;
+  /** which env var names may be sent out (OPS_SECRET_ENV_PREFIXES): checked again at send time */
+  secretPolicy?: SecretNamePolicy;
   /** false in cluster mode: wait for another replica's lease to expire instead of taking it */
   takeover?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -307,6 +309,11 @@ export class AlertDispatcher {
     const sink = config.sinks[row.sink];
     if (!sink) return finish("dead", null, `sink ${row.sink} is no longer configured`);
     if (!sink.enabled) return finish("dead", null, `sink ${row.sink} is disabled`);
+    // A config stored before the policy was tightened must not send what the policy now forbids.
+    for (const [field, variable] of secretVars(sink)) {
+      const why = this.opts.secretPolicy?.refuse(variable);
+      if (why) return finish("dead", null, `sink ${row.sink}.${field}: ${why}`);
+    }
     let req;
     try {
       req = buildRequest(sink, row.payload as AlertMessage, this.env, Math.floor(Date.now() / 1000));

@@ -292,3 +292,16 @@ describe("snapshot errors", () => {
     expect(error.details["line"]).toBe(27);
   });
 });
+
+describe("active-run.json read mid-write", () => {
+  it("an empty active-run.json (the runtime writes it with `jq > file`) is a run being recorded, not a failed read", async () => {
+    const repo = await copyRecording("approval");
+    await fsp.writeFile(path.join(repo, ".superloop/active-run.json"), "");
+    const facts = await readRuntimeFacts({ repoPath: repo, loopId: LOOP });
+    expect(facts.activeRun).toEqual({});
+    expect(facts.activeRunAlive).toBeNull();
+    // any other unreadable JSON still fails loudly
+    await fsp.writeFile(path.join(repo, ".superloop/active-run.json"), "{");
+    await expect(readRuntimeFacts({ repoPath: repo, loopId: LOOP })).rejects.toMatchObject({ code: "invalid_json" });
+  });
+});

@@ -122,6 +122,11 @@ describe("config validation", () => {
     expect(missingSecrets(config, {})).toEqual([{ path: "alerts.sinks.pd.routingKeyEnv", message: "environment variable PD_KEY is not set (sink pd is enabled)" }]);
     expect(missingSecrets(config, { PD_KEY: "k" })).toEqual([]);
   });
+  it("refuses variable names the secret-name policy forbids (they would be sent to the sink's URL)", () => {
+    const policy = { refuse: (n: string) => (n.startsWith("OPS_SECRET_") ? null : `${n} does not start with an allowed prefix`) };
+    const c = alertsConfigSchema.parse({ sinks: { a: { type: "webhook", url: "http://x/", authTokenEnv: "OPS_TOKENS", enabled: false }, b: { type: "pagerduty", routingKeyEnv: "OPS_SECRET_PD" } } });
+    expect(missingSecrets(c, { OPS_SECRET_PD: "k" }, "alerts", policy)).toEqual([{ path: "alerts.sinks.a.authTokenEnv", message: "OPS_TOKENS does not start with an allowed prefix" }]);
+  });
   it("accepts the bash manager's sinks file shape", () => {
     const legacy = {
       schemaVersion: "v1",

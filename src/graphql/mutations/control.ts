@@ -9,13 +9,13 @@ import { localId } from "../ids";
 import { ControlModeEnum, IntentKindEnum } from "../types/enums";
 import { ControlDisabledError, ControlFrozenError, ControlIntentRef, PreconditionFailedError } from "../types/intent";
 import { SpriteRef } from "../types/sprite";
+import { noteValidation } from "../validation";
 
 // requestControl and its per-intent conveniences (operator), setSpriteControlMode (admin). Every refusal is
 // data: the union of ControlIntent and the error types below. `requestedBy` is the caller's token name.
 
 const CONTROL_ERRORS = [ZodError, UnauthorizedError, NotFoundError, PreconditionFailedError, ControlFrozenError, ControlDisabledError];
 const KEY_MESSAGE = "8-128 characters: letters, digits and . _ : -";
-const noteValidation = { maxLength: 2000 } as const;
 const keyValidation = { regex: [IDEMPOTENCY_KEY, { message: KEY_MESSAGE }] as [RegExp, { message: string }] };
 
 const RequestControlInput = builder.inputType("RequestControlInput", {
