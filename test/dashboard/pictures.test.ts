@@ -103,7 +103,7 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     const id = runs.get("demo-crash")!.id;
     // after a crash the runtime refuses a plain `run` (state.active is still true): RESTART clears it first
     const r = await api(`mutation($id: ID!) { restartRun(runId: $id, note: "try again") { __typename ... on Error { message } } }`, { id });
-    expect(r.data?.restartRun.__typename).toBe("ControlIntent");
+    expect(r.data?.restartRun.__typename, JSON.stringify(r)).toBe("ControlIntent");
     await page.goto(runUrl("demo-crash"));
     await page
       .locator(".status-line .badge.state-COMPLETE")
