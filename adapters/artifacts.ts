@@ -15,7 +15,7 @@ import {
   type SuperloopState,
 } from "../src/contract";
 import { AdapterError, errnoCode, errorMessage, jsonErrorReason } from "./errors";
-import { decodeUtf8, openArtifact, readAt, sha256Hex } from "./file-io";
+import { decodeUtf8, openArtifact, readAt, sha256Hex, statOrNull } from "./file-io";
 import { MAX_JSON_ARTIFACT_BYTES } from "./limits";
 import type { LoopPaths } from "./paths";
 
@@ -133,11 +133,30 @@ export function relativeArtifactPaths(paths: LoopPaths): Record<keyof LoopArtifa
   };
 }
 
+/**
+ * The runtime writes active-run.json with `jq ... > file` (DOMAIN §8): between the truncate and the write a
+ * reader sees an empty file. That is a run being recorded, not a broken artifact: present, contents unknown
+ * (no pid, so liveness is unknown too), rather than a failed poll.
+ */
+async function readActiveRun(absolutePath: string, relativePath: string): Promise<JsonArtifact<ActiveRun>> {
+  try {
+    return await readJsonArtifact(absolutePath, relativePath, ActiveRunSchema);
+  } catch (error) {
+    if (error instanceof AdapterError && error.code === "invalid_json") {
+      const st = await statOrNull(absolutePath);
+      if (st !== null && st.isFile() && st.size === 0) {
+        return { value: {}, ref: { path: relativePath, exists: true, sizeBytes: 0, lineCount: 0, sha256: sha256Hex(new Uint8Array()), mtimeEpoch: Math.floor(st.mtimeMs / 1000) } };
+      }
+    }
+    throw error;
+  }
+}
+
 export async function readLoopArtifacts(paths: LoopPaths): Promise<LoopArtifacts> {
   const rel = relativeArtifactPaths(paths);
   const [state, activeRun, approval, runSummary, heartbeat] = await Promise.all([
     readJsonArtifact(paths.state, rel.state, SuperloopStateSchema),
-    readJsonArtifact(paths.activeRun, rel.activeRun, ActiveRunSchema),
+    readActiveRun(paths.activeRun, rel.activeRun),
     readJsonArtifact(paths.approval, rel.approval, ApprovalSchema),
     readJsonArtifact(paths.runSummary, rel.runSummary, RunSummarySchema),
     readJsonArtifact(paths.heartbeat, rel.heartbeat, HeartbeatSchema),

@@ -6,7 +6,8 @@ import { readJsonArtifact } from "./artifacts";
 import { AdapterError, errnoCode, errorMessage, type AdapterErrorCode } from "./errors";
 import { runBounded, DEFAULT_MAX_OUTPUT_BYTES } from "./run-command";
 import { loopPaths, type LoopPaths } from "./paths";
-import { isStoppedState, ownProcessGroup, readProcStat } from "./process-info";
+import { isProcessAlive, isRunGroupAlive, isRunProcessAlive, isStoppedState, ownProcessGroup, readProcStat } from "./process-info";
+import { readLaunchRecord, writeLaunchRecord } from "./launch-record";
 
 export type { ControlIntent, ControlResult };
 
@@ -22,8 +23,13 @@ export interface ExecuteControlOptions {
   timeoutMs?: number;
   /** Where `start` writes the detached run's output. Default `<repo>/.superloop/ops-agent/logs`. */
   logDir?: string;
-  /** How long `start` watches the new process for an immediate failure. */
+  /**
+   * How long `start` waits for the runtime's answer: it ends as soon as the process exits (a refusal such as
+   * "reentrant run blocked" takes the real runtime ~1 s) or active-run.json names the launched pid (accepted).
+   */
   startGraceMs?: number;
+  /** cancel: how long the run's processes get after SIGTERM before SIGKILL (the runtime's own cancel uses 10 s). */
+  cancelKillAfterMs?: number;
   /** How long pause/resume wait to observe the stopped/running state in /proc. */
   verifyTimeoutMs?: number;
   /**
@@ -34,6 +40,11 @@ export interface ExecuteControlOptions {
 }
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 120_000;
+/**
+ * Upper bound on how long `start` waits for the runtime's answer. It usually ends far sooner: the real runtime
+ * refuses within ~1 s (exit 1) or writes active-run.json with the launched pid within ~1-2 s.
+ */
+export const DEFAULT_START_GRACE_MS = 10_000;
 const DEFAULT_BY = "ops-agent";
 
 export function defaultSuperloopBin(): string {
@@ -141,6 +152,46 @@ async function readTail(filePath: string, max: number): Promise<string> {
   }
 }
 
+/** Size of events.jsonl now (0 when missing): where the launched run's own events will begin. */
+async function eventsSize(paths: LoopPaths): Promise<number> {
+  try {
+    return (await fsp.stat(paths.events)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether a loop_start was appended to events.jsonl after byte `offset` (i.e. by the run launched then). */
+async function loopStartAfter(paths: LoopPaths, offset: number): Promise<boolean> {
+  try {
+    const fh = await fsp.open(paths.events, "r");
+    try {
+      const { size } = await fh.stat();
+      const length = Math.min(Math.max(0, size - offset), 256 * 1024);
+      const buffer = Buffer.alloc(length);
+      await fh.read(buffer, 0, length, offset);
+      return buffer.toString("utf8").includes('"event":"loop_start"');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** active-run.json names the launched process, its group, or (under a supervisor) a child of it. */
+async function activeRunNames(paths: LoopPaths, pid: number): Promise<boolean> {
+  let activeRun;
+  try {
+    activeRun = (await readJsonArtifact(paths.activeRun, ".superloop/active-run.json", ActiveRunSchema)).value;
+  } catch {
+    return false; // written with `jq > file`: may be read empty
+  }
+  if (!activeRun || typeof activeRun.pid !== "number") return false;
+  if (activeRun.pid === pid || activeRun.pgid === pid) return true;
+  return (await readProcStat(activeRun.pid))?.ppid === pid;
+}
+
 /** `superloop run`, detached into its own session/process group so it outlives the agent, output to a log file. */
 async function startDetached(argv: string[], paths: LoopPaths, logDir: string, graceMs: number, supervise: readonly string[] | null): Promise<ControlResult> {
   // Under a supervisor the spawned process is the supervisor; `argv` (what is reported) stays the run's own.
@@ -150,9 +201,15 @@ async function startDetached(argv: string[], paths: LoopPaths, logDir: string, g
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const logFile = path.join(logDir, `start-${paths.loopId}-${stamp}.log`);
   const log = await fsp.open(logFile, "a");
+  const eventsBefore = await eventsSize(paths);
   const base = { intent: "start" as const, argv, exitCode: null, stdout: "", stderr: "", logFile };
   try {
     const child = spawn(file, args, { cwd: paths.repoPath, detached: true, shell: false, stdio: ["ignore", log.fd, log.fd] });
+    // Listen at once: a refusal can exit before the awaits below, and a missed `exit` would read as accepted.
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    child.once("exit", (code, signal) => {
+      exited = { code, signal };
+    });
     const early = await new Promise<{ kind: "spawned" } | { kind: "error"; error: Error }>((resolve) => {
       child.once("spawn", () => resolve({ kind: "spawned" }));
       child.once("error", (error) => resolve({ kind: "error", error }));
@@ -162,17 +219,26 @@ async function startDetached(argv: string[], paths: LoopPaths, logDir: string, g
       return failure(base, "control_failed", `cannot start ${file}: ${early.error.message}${hint}`);
     }
     const pid = child.pid;
-    // Watch briefly: a run that fails at once (bad loop id, lock held) is reported now, not as a silent no-op.
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), graceMs);
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal });
-      });
-    });
+    // Recorded before anything else: until the runtime writes active-run.json (~1 s) this is the only way a
+    // cancel or a liveness check can find the run.
+    if (pid !== undefined) {
+      await writeLaunchRecord(paths, { pid, pgid: pid, argv, startedAt: new Date().toISOString() }).catch(() => undefined);
+    }
+    // Wait for the runtime's answer: a refusal (stale state, stuck.json, bad loop) exits non-zero within about a
+    // second; an accepted run writes active-run.json with its pid. Only a silent launch waits the whole grace.
+    const deadline = Date.now() + graceMs;
+    while (exited === null && Date.now() < deadline) {
+      if (pid !== undefined && (await activeRunNames(paths, pid))) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))));
+    }
+    const exit = exited as { code: number | null; signal: NodeJS.Signals | null } | null;
     child.unref();
     const withPid = pid !== undefined ? { ...base, pid } : base;
     if (exit === null) return { ...withPid, ok: true };
+    // Exited before we saw active-run.json, but after the runtime accepted the run (it wrote loop_start): the
+    // start worked and the run died at once (e.g. its first runner failed). That is the run's failure, shown by
+    // the lifecycle (runtime_died), not a refusal of the start.
+    if (exit.code !== 0 && (await loopStartAfter(paths, eventsBefore))) return { ...withPid, ok: true };
     const output = await readTail(logFile, DEFAULT_MAX_OUTPUT_BYTES);
     const result = { ...withPid, exitCode: exit.code, stderr: output, ...(exit.signal !== null ? { signal: exit.signal } : {}) };
     if (exit.code === 0) return { ...result, ok: true };
@@ -205,6 +271,15 @@ async function signalRunGroup(intent: "pause" | "resume", paths: LoopPaths, veri
     return failure(base, "control_failed", `refusing to signal process group ${String(pgid)} from active-run.json`);
   }
   const withPid = { ...base, pid: pgid };
+  // A file naming a group is not proof the group is the run: pids are reused (after a reboot, on a busy
+  // machine). Only a group whose leader is this repo's `superloop run` is signalled (DOMAIN §8).
+  const ours = await isRunGroupAlive(pgid, paths.repoPath);
+  if (ours === false) {
+    if ((await isProcessAlive(pgid)) === true) {
+      return failure(withPid, "control_failed", `refusing to signal process group ${pgid}: it is not this repo's superloop run (pid reused)`);
+    }
+    return failure(withPid, "no_active_run", `process group ${pgid} from active-run.json no longer exists (stale file)`);
+  }
   try {
     process.kill(-pgid, signal);
   } catch (error) {
@@ -248,8 +323,74 @@ export async function executeControl(opts: ExecuteControlOptions): Promise<Contr
   if (argv === null) throw new AdapterError("internal_error", `no command for intent ${intent}`);
   if (intent === "start") {
     const logDir = opts.logDir ?? path.join(paths.superloopDir, "ops-agent", "logs");
-    return startDetached(argv, paths, logDir, opts.startGraceMs ?? 500, opts.superviseCommand ?? null);
+    return startDetached(argv, paths, logDir, opts.startGraceMs ?? DEFAULT_START_GRACE_MS, opts.superviseCommand ?? null);
   }
-  return runCommandIntent(intent, argv, paths, opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS;
+  const result = await runCommandIntent(intent, argv, paths, timeoutMs);
+  if (intent !== "cancel" || !result.ok) return result;
+  return finishCancel(result, argv, paths, timeoutMs, opts.cancelKillAfterMs ?? 10_000);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Process groups that are still this repo's run: the launched one and the one active-run.json names. */
+async function liveRunGroups(paths: LoopPaths): Promise<number[]> {
+  const groups = new Set<number>();
+  const launch = await readLaunchRecord(paths);
+  if (launch !== null && (await isRunGroupAlive(launch.pgid, paths.repoPath)) === true) groups.add(launch.pgid);
+  let activeRun = null;
+  try {
+    activeRun = (await readJsonArtifact(paths.activeRun, ".superloop/active-run.json", ActiveRunSchema)).value;
+  } catch {
+    activeRun = null;
+  }
+  const pid = activeRun?.pid ?? null;
+  if (pid !== null && (await isRunProcessAlive(pid, paths.repoPath)) === true) {
+    const pgid = activeRun?.pgid ?? pid;
+    groups.add(pgid === pid || (await isRunGroupAlive(pgid, paths.repoPath)) === true ? pgid : pid);
+  }
+  const own = await ownProcessGroup();
+  return [...groups].filter((g) => g > 1 && g !== process.pid && g !== own);
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    try {
+      process.kill(pgid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * `superloop cancel` exits 0 even when it killed nothing: before active-run.json exists ("No active state file
+ * found."), or when the run's command line does not read `superloop.sh run`. So after it, whatever is still the
+ * run (the launched group, the pid in active-run.json, both checked by command line) gets TERM (+CONT, a stopped
+ * group holds TERM pending), then KILL; and when anything had to be killed the CLI runs once more, because the
+ * run may have rewritten state.json after the first cancel deleted it. `verified.runGone` says whether the run
+ * is gone at the end: the manager confirms on that, never on the exit code alone.
+ */
+async function finishCancel(first: ControlResult, argv: string[], paths: LoopPaths, timeoutMs: number, killAfterMs: number): Promise<ControlResult> {
+  let groups = await liveRunGroups(paths);
+  let stdout = first.stdout;
+  const killed: number[] = [];
+  if (groups.length > 0) {
+    for (const g of groups) {
+      signalGroup(g, "SIGTERM");
+      signalGroup(g, "SIGCONT");
+      killed.push(g);
+    }
+    const termDeadline = Date.now() + killAfterMs;
+    while ((groups = await liveRunGroups(paths)).length > 0 && Date.now() < termDeadline) await sleep(100);
+    for (const g of groups) signalGroup(g, "SIGKILL");
+    const killDeadline = Date.now() + 2_000;
+    while ((groups = await liveRunGroups(paths)).length > 0 && Date.now() < killDeadline) await sleep(50);
+    const again = await runCommandIntent("cancel", argv, paths, timeoutMs);
+    stdout = `${stdout}${stdout.endsWith("\n") || stdout === "" ? "" : "\n"}[ops] signalled the run's process group(s) ${killed.join(", ")} directly; cancel re-issued\n${again.stdout}`;
+  }
+  return { ...first, stdout, verified: { runGone: groups.length === 0 } };
 }
 

@@ -1,14 +1,35 @@
-import { SupervisorRecordSchema, type ActiveRun, type Approval, type Heartbeat, type RunSummaryEntry, type SupervisorFacts, type SupervisorRecord, type SuperloopState } from "../src/contract";
-import { lastSummaryEntry, readLoopArtifacts } from "./artifacts";
+import path from "node:path";
+import { z } from "zod";
+import {
+  EscalationSchema,
+  RateLimitSchema,
+  StuckFileSchema,
+  SupervisorRecordSchema,
+  type ActiveRun,
+  type Approval,
+  type Escalation,
+  type Heartbeat,
+  type RateLimit,
+  type RunSummaryEntry,
+  type StuckFile,
+  type SupervisorFacts,
+  type SupervisorRecord,
+  type SuperloopState,
+} from "../src/contract";
+import { lastSummaryEntry, readJsonArtifact, readLoopArtifacts } from "./artifacts";
 import { openOrNull, readAt, statOrNull } from "./file-io";
-import { loopPaths } from "./paths";
-import { isProcessAlive, isProcessStopped } from "./process-info";
+import { readLaunchRecord } from "./launch-record";
+import { loopPaths, type LoopPaths } from "./paths";
+import { isProcessStopped, isRunGroupAlive, isRunProcessAlive } from "./process-info";
 import { currentBootId, supervisorRecordPath } from "./supervise";
 
 export interface RuntimeFacts {
   state: SuperloopState | null;
   activeRun: ActiveRun | null;
-  /** kill(pid, 0) on active-run.json's pid; null when there is no active run (or no pid in it). */
+  /**
+   * active-run.json's pid is alive AND its command line is this repo's superloop `run` (pids are reused);
+   * null when there is no active run (or no pid in it).
+   */
   activeRunAlive: boolean | null;
   /** /proc/<pgid>/stat state 'T' for the process-group leader; null when unknown. */
   processStopped: boolean | null;
@@ -17,8 +38,45 @@ export interface RuntimeFacts {
   heartbeat: Heartbeat | null;
   eventsFileExists: boolean;
   loopDirExists: boolean;
+  /** the process a `start` through these adapters launched (see launch-record.ts) */
+  launch?: { pid: number; pgid: number; startedAt: string } | null;
+  /** whether any process of that launched group is still the run; null without a launch record */
+  launchAlive?: boolean | null;
+  /** loops/<loop>/rate-limit.json (rate_limit_stop) */
+  rateLimit?: RateLimit | null;
+  /** loops/<loop>/stuck.json: the next `run` refuses while it exists */
+  stuck?: StuckFile | null;
+  /** loops/<loop>/escalation.json: a recovery waiting for a human */
+  escalation?: Escalation | null;
+  /** the loop's `usage_check.max_wait_seconds` when `wait_on_limit` is on (0 = forever); null when off */
+  usageWaitMaxSeconds?: number | null;
   /** The loop's supervisor record (a supervised START), with the Sprite's boot id now; null without one. */
   supervisor?: SupervisorFacts | null;
+}
+
+// Optional extra files: unreadable or half-written ones are reported as absent rather than failing the poll —
+// they refine a state, the required artifacts decide it.
+async function optional<S extends z.ZodType>(absolute: string, relative: string, schema: S): Promise<z.infer<S> | null> {
+  try {
+    return (await readJsonArtifact(absolute, relative, schema)).value;
+  } catch {
+    return null;
+  }
+}
+
+const UsageConfigSchema = z.looseObject({
+  loops: z
+    .array(z.looseObject({ id: z.unknown(), usage_check: z.looseObject({ wait_on_limit: z.unknown(), max_wait_seconds: z.unknown() }).nullish() }))
+    .nullish(),
+});
+
+async function usageWaitMaxSeconds(paths: LoopPaths): Promise<number | null> {
+  const config = await optional(path.join(paths.superloopDir, "config.json"), ".superloop/config.json", UsageConfigSchema);
+  const loop = config?.loops?.find((l) => l.id === paths.loopId);
+  const usage = loop?.usage_check;
+  if (!usage || usage.wait_on_limit !== true) return null;
+  // the runtime's default (`.usage_check.max_wait_seconds // 7200`)
+  return typeof usage.max_wait_seconds === "number" && usage.max_wait_seconds >= 0 ? usage.max_wait_seconds : 7200;
 }
 
 /** Record + the boot id now → facts. An unreadable or foreign record counts as none (it only adds evidence). */
@@ -60,18 +118,25 @@ async function readSmallRegularFile(filePath: string): Promise<string | null> {
 /** The facts the manager's lifecycle projection needs beyond the v1 snapshot (liveness, stop state). */
 export async function readRuntimeFacts(opts: { repoPath: string; loopId: string }): Promise<RuntimeFacts> {
   const paths = loopPaths(opts.repoPath, opts.loopId);
-  const [artifacts, loopDirStat, eventsStat] = await Promise.all([
+  const rel = (name: string) => `.superloop/loops/${paths.loopId}/${name}`;
+  const [artifacts, loopDirStat, eventsStat, launch, rateLimit, stuck, escalation, usageWait] = await Promise.all([
     readLoopArtifacts(paths),
     statOrNull(paths.loopDir),
     statOrNull(paths.events),
+    readLaunchRecord(paths),
+    optional(path.join(paths.loopDir, "rate-limit.json"), rel("rate-limit.json"), RateLimitSchema),
+    optional(path.join(paths.loopDir, "stuck.json"), rel("stuck.json"), StuckFileSchema),
+    optional(path.join(paths.loopDir, "escalation.json"), rel("escalation.json"), EscalationSchema),
+    usageWaitMaxSeconds(paths),
   ]);
   const activeRun = artifacts.activeRun.value;
   const pid = activeRun?.pid ?? null;
   const leader = activeRun?.pgid ?? pid;
-  const activeRunAlive = pid === null ? null : await isProcessAlive(pid);
+  const activeRunAlive = pid === null ? null : await isRunProcessAlive(pid, paths.repoPath);
   const record = await readSmallRegularFile(supervisorRecordPath(paths.repoPath, paths.loopId));
   const supervisor = supervisorFacts(record, paths.loopId, record === null ? null : currentBootId());
   const processStopped = leader === null || activeRunAlive === false ? null : await isProcessStopped(leader);
+  const launchAlive = launch === null ? null : await isRunGroupAlive(launch.pgid, paths.repoPath);
   return {
     state: artifacts.state.value,
     activeRun,
@@ -82,6 +147,13 @@ export async function readRuntimeFacts(opts: { repoPath: string; loopId: string 
     heartbeat: artifacts.heartbeat.value,
     eventsFileExists: eventsStat?.isFile() ?? false,
     loopDirExists: loopDirStat?.isDirectory() ?? false,
+    // The §8 extras only when there is something to say: a transport that cannot read them (an older agent,
+    // the Sprites API reader) then answers exactly the same facts as this reader for the same files.
+    ...(launch !== null ? { launch: { pid: launch.pid, pgid: launch.pgid, startedAt: launch.startedAt }, launchAlive } : {}),
+    ...(rateLimit !== null ? { rateLimit } : {}),
+    ...(stuck !== null ? { stuck } : {}),
+    ...(escalation !== null ? { escalation } : {}),
+    ...(usageWait !== null ? { usageWaitMaxSeconds: usageWait } : {}),
     // Only with a record: facts of an unsupervised run look exactly as they did before the supervisor existed.
     ...(supervisor !== null ? { supervisor } : {}),
   };

@@ -1,5 +1,8 @@
 import { z } from "zod";
+import type { Config } from "../config/config";
 import { envVarNameSchema } from "../registry/transport-config";
+import { parseList } from "../security/request-guards";
+import { secretEnvPolicy } from "../security/secret-env";
 
 // The alert sinks and routing, in the fleet file under "alerts" or set through the admin mutations. The shape
 // follows the bash ops manager's config/ops-manager-alert-sinks.v1.json (sinks by name with `type`, `urlEnv`,
@@ -187,24 +190,44 @@ export interface ConfigIssue {
   message: string;
 }
 
-/** An enabled sink whose secret variable is unset (or empty) cannot send: a load error naming the variable. */
-export function missingSecrets(config: AlertsConfig, env: NodeJS.ProcessEnv, prefix = "alerts"): ConfigIssue[] {
+/** Which env var names may hold a secret that is sent out (src/security/secret-env.ts): null = any. */
+export interface SecretNamePolicy {
+  refuse(name: string): string | null;
+}
+
+/**
+ * An enabled sink whose secret variable is unset (or empty) cannot send: a load error naming the variable. Every
+ * named variable (enabled or not) must also pass the secret-name policy: a sink's URL is the admin's choice, so
+ * naming e.g. OPS_TOKENS would ship the manager's own secrets to it.
+ */
+export function missingSecrets(config: AlertsConfig, env: NodeJS.ProcessEnv, prefix = "alerts", policy: SecretNamePolicy | null = null): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const [name, sink] of Object.entries(config.sinks)) {
-    if (!sink.enabled) continue;
     for (const [field, variable] of secretVars(sink)) {
-      if (!env[variable]) out.push({ path: `${prefix}.sinks.${name}.${field}`, message: `environment variable ${variable} is not set (sink ${name} is enabled)` });
+      const why = policy?.refuse(variable) ?? null;
+      if (why) out.push({ path: `${prefix}.sinks.${name}.${field}`, message: why });
+      else if (sink.enabled && !env[variable]) out.push({ path: `${prefix}.sinks.${name}.${field}`, message: `environment variable ${variable} is not set (sink ${name} is enabled)` });
     }
   }
   return out;
 }
 
 /** Parses and checks secrets; every problem comes back with its JSON path. */
-export function parseAlertsConfig(raw: unknown, env: NodeJS.ProcessEnv, prefix = "alerts"): { ok: true; config: AlertsConfig } | { ok: false; errors: ConfigIssue[] } {
+export function parseAlertsConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  prefix = "alerts",
+  policy: SecretNamePolicy | null = null,
+): { ok: true; config: AlertsConfig } | { ok: false; errors: ConfigIssue[] } {
   const parsed = alertsConfigSchema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, errors: parsed.error.issues.map((i) => ({ path: [prefix, ...i.path.map((p) => (typeof p === "number" ? `[${p}]` : String(p)))].join(".").replace(/\.\[/g, "["), message: i.message })) };
   }
-  const missing = missingSecrets(parsed.data, env, prefix);
+  const missing = missingSecrets(parsed.data, env, prefix, policy);
   return missing.length ? { ok: false, errors: missing } : { ok: true, config: parsed.data };
+}
+
+/** The manager's secret-name policy (OPS_SECRET_ENV_PREFIXES), shared with Sprite token variables. */
+export function alertSecretPolicy(config: Pick<Config, "OPS_SECRET_ENV_PREFIXES">): SecretNamePolicy {
+  return secretEnvPolicy(config.OPS_SECRET_ENV_PREFIXES === undefined ? undefined : parseList(config.OPS_SECRET_ENV_PREFIXES));
 }

@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { Logger } from "../util/log";
 import { alertAttemptSeconds, alertDeliveries, alertDispatcherLeader, alertQueueSeconds, alertRetries, alertsRaised } from "../observability/metrics";
-import { EMPTY_ALERTS_CONFIG, type AlertsConfig, type SinkConfig } from "./config";
+import { EMPTY_ALERTS_CONFIG, secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
 import { delivery, newTraceId, planIntake, type EpisodeRow, type RunInfo, type Signal, type SpriteInfo } from "./intake";
 import { SingletonLease } from "./lease";
+import { post, PostTimeout } from "./http-post";
 import { buildRequest, MissingSecretError, type AlertMessage } from "./messages";
 import { backoffMs, classify } from "./retry";
 import { route } from "./routing";
@@ -20,6 +21,8 @@ export interface DispatcherOptions {
   log: Logger;
   owner: string;
   leaseTtlMs: number;
+  /** which env var names may be sent out (OPS_SECRET_ENV_PREFIXES): checked again at send time */
+  secretPolicy?: SecretNamePolicy;
   /** false in cluster mode: wait for another replica's lease to expire instead of taking it */
   takeover?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -50,8 +53,12 @@ export class AlertDispatcher {
   private remindersAt = 0;
   private stopped = false;
   private loopDone: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly intakeWaker = new Waker();
+  private readonly claimWaker = new Waker();
+  private readonly flushWaker = new Waker();
   private readonly inFlight = new Set<Promise<void>>();
+  /** claimed, waiting for a free send slot */
+  private queue: ClaimedDelivery[] = [];
   private results: AttemptResult[] = [];
 
   constructor(private readonly opts: DispatcherOptions) {
@@ -70,7 +77,8 @@ export class AlertDispatcher {
 
   /** Look at the outbox now (a config change, a test message). */
   wake(): void {
-    this.wakeUp?.();
+    this.intakeWaker.wake();
+    this.claimWaker.wake();
   }
 
   invalidateConfig(): void {
@@ -81,7 +89,16 @@ export class AlertDispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake();
+    this.flushWaker.wake();
     await this.loopDone;
+    // Claimed but not started: hand back at once (not sent, so not an attempt).
+    const unsent = this.queue.map((q) => q.id);
+    this.queue = [];
+    if (unsent.length) {
+      await this.opts.pool
+        .query(`UPDATE "AlertDelivery" SET attempts = attempts - 1, "nextAttemptAt" = clock_timestamp() WHERE id = ANY($1::text[]) AND status = 'PENDING'`, [unsent])
+        .catch(() => {});
+    }
     // Sends in flight finish (each is bounded by its timeout) and are recorded; anything else is retried later.
     await Promise.allSettled([...this.inFlight]);
     await this.flush().catch(() => {});
@@ -89,7 +106,15 @@ export class AlertDispatcher {
     alertDispatcherLeader.set(0);
   }
 
+  /**
+   * Three loops, so a slow one never holds up the others: intake (outbox → deliveries, and the lease), claim
+   * (due deliveries → the send queue) and flush (attempt results → the database).
+   */
   private async loop(): Promise<void> {
+    await Promise.all([this.intakeLoop(), this.claimLoop(), this.flushLoop()]);
+  }
+
+  private async intakeLoop(): Promise<void> {
     while (!this.stopped) {
       let busy = false;
       try {
@@ -97,42 +122,50 @@ export class AlertDispatcher {
       } catch (e) {
         this.opts.log.warn("alert dispatcher step failed", { error: (e as Error).message });
       }
-      if (!busy && !this.stopped) await this.sleep(this.tickMs);
+      if (!busy && !this.stopped) await this.intakeWaker.sleep(this.tickMs);
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      t.unref();
-      function done() {
-        clearTimeout(t);
-        resolve();
+  private async claimLoop(): Promise<void> {
+    while (!this.stopped) {
+      let claimed = 0;
+      try {
+        if (this.lease.held) claimed = await this.claim();
+      } catch (e) {
+        this.opts.log.warn("claiming alert deliveries failed", { error: (e as Error).message });
       }
-      this.wakeUp = done;
-    });
+      if (!this.stopped && claimed === 0) await this.claimWaker.sleep(this.tickMs);
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (!this.stopped) {
+      await this.flush();
+      await this.flushWaker.sleep(50);
+    }
   }
 
   private async step(): Promise<boolean> {
     const now = performance.now();
     if (now - this.leaseCheckedAt > Math.min(2000, this.opts.leaseTtlMs / 3) || !this.lease.held) {
       this.leaseCheckedAt = now;
+      const was = this.lease.held;
       await this.lease.refresh();
       alertDispatcherLeader.set(this.lease.held ? 1 : 0);
+      if (this.lease.held && !was) this.claimWaker.wake();
     }
     if (!this.lease.held) return false;
     if (now - this.configReadAt > 1000) {
       this.config = (await readAlertsConfig(this.opts.pool)).config;
       this.configReadAt = now;
     }
-    const flushed = await this.flush();
     const taken = await this.intake();
-    const sent = await this.claimAndSend();
+    if (taken) this.claimWaker.wake();
     if (now - this.remindersAt > 1000) {
       this.remindersAt = now;
       await this.reminders();
     }
-    return flushed + taken + sent > 0;
+    return taken > 0;
   }
 
   /** Outbox → episodes and deliveries, in one transaction with the removal of the signals it consumed. */
@@ -158,7 +191,10 @@ export class AlertDispatcher {
       const sprites = await client.query<SpriteInfo & { labels: unknown }>(`SELECT s.id, s.name, to_jsonb(s) -> 'labels' AS labels FROM "Sprite" s WHERE s.id = ANY($1::text[])`, [spriteIds]);
       const open = await client.query<EpisodeRow>(
         `SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND ((key LIKE 'run:%' AND "runId" = ANY($1::text[])) OR (key LIKE 'sprite:%' AND "spriteId" = ANY($2::text[])))`,
+          WHERE "resolvedAt" IS NULL AND key LIKE 'run:%' AND "runId" = ANY($1::text[])
+         UNION ALL
+         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
+          WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" = ANY($2::text[])`,
         [runIds, spriteIds],
       );
       const plan = planIntake(
@@ -173,12 +209,27 @@ export class AlertDispatcher {
       await insertEpisodes(client, plan.episodes.filter((e) => e.isNew));
       await updateEpisodes(client, plan.episodes.filter((e) => !e.isNew && e.changed));
       const raisedAt = new Map(plan.episodes.map((e) => [e.id, e.openedAt]));
-      await insertDeliveries(
-        client,
-        plan.deliveries.map((d) => ({ ...d, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined })),
-      );
+      // Fresh triggers due now are claimed in this same transaction and queued for sending right after the
+      // commit (no claim round trip): only the first of a dedup key and sink in the batch, and only when nothing
+      // older for them is pending (order per key and sink).
+      let room = 2 * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
+      const seen = new Set<string>();
+      const nowMs = Date.now();
+      const rows = plan.deliveries.map((d) => {
+        const k = `${d.dedupKey}\n${d.sink}`;
+        const first = !seen.has(k);
+        seen.add(k);
+        const preclaim = first && room > 0 && d.event === "trigger" && d.nextAttemptAt.getTime() <= nowMs;
+        if (preclaim) room--;
+        return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
+      });
+      const claimed = await insertDeliveries(client, rows, this.claimMs());
       await client.query(`DELETE FROM "AlertSignal" WHERE id = ANY($1::bigint[])`, [sig.rows.map((s) => s.id)]);
       await client.query("COMMIT");
+      if (claimed.length && !this.stopped) {
+        this.queue.push(...claimed);
+        this.pump();
+      }
       for (const e of plan.episodes) if (e.isNew) alertsRaised.inc({ condition: e.condition, severity: e.severity });
       if (plan.deliveries.length) this.opts.log.debug("alerts queued", { deliveries: plan.deliveries.length, signals: sig.rows.length });
       return sig.rows.length;
@@ -190,27 +241,43 @@ export class AlertDispatcher {
     }
   }
 
-  private claimMs(): number {
-    const timeouts = Object.values(this.config.sinks).map((s) => sinkTimeoutMs(this.config, s));
-    return Math.max(sinkTimeoutMs(this.config, undefined), ...timeouts) + 2000;
+  /** Longest send timeout of any sink. */
+  private maxTimeoutMs(): number {
+    return Math.max(sinkTimeoutMs(this.config, undefined), ...Object.values(this.config.sinks).map((s) => sinkTimeoutMs(this.config, s)));
   }
 
-  private async claimAndSend(): Promise<number> {
-    const free = this.config.delivery.concurrency - this.inFlight.size;
-    if (free <= 0) return 0;
-    const rows = await claimDue(this.opts.pool, free, this.claimMs());
-    for (const row of rows) this.launch(row);
+  /**
+   * How long a claimed delivery is invisible to other claims: its wait in the send queue (at most two rounds
+   * of sends), its own send, and slack. A process that dies holding claims delays those by this much.
+   */
+  private claimMs(): number {
+    return 3 * this.maxTimeoutMs() + 2000;
+  }
+
+  /** Fills the send queue (twice the concurrency) with due deliveries. */
+  private async claim(): Promise<number> {
+    const capacity = 2 * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
+    if (capacity <= 0) return 0;
+    const rows = await claimDue(this.opts.pool, capacity, this.claimMs());
+    this.queue.push(...rows);
+    this.pump();
     return rows.length;
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight.size < this.config.delivery.concurrency && this.queue.length) this.launch(this.queue.shift()!);
   }
 
   private launch(row: ClaimedDelivery): Promise<void> {
     const p: Promise<void> = this.send(row)
       .then((r) => {
         this.results.push(r);
+        if (this.results.length >= 200) this.flushWaker.wake();
       })
       .finally(() => {
         this.inFlight.delete(p);
-        this.wake();
+        this.pump();
+        if (this.queue.length < this.config.delivery.concurrency) this.claimWaker.wake();
       });
     this.inFlight.add(p);
     return p;
@@ -242,6 +309,11 @@ export class AlertDispatcher {
     const sink = config.sinks[row.sink];
     if (!sink) return finish("dead", null, `sink ${row.sink} is no longer configured`);
     if (!sink.enabled) return finish("dead", null, `sink ${row.sink} is disabled`);
+    // A config stored before the policy was tightened must not send what the policy now forbids.
+    for (const [field, variable] of secretVars(sink)) {
+      const why = this.opts.secretPolicy?.refuse(variable);
+      if (why) return finish("dead", null, `sink ${row.sink}.${field}: ${why}`);
+    }
     let req;
     try {
       req = buildRequest(sink, row.payload as AlertMessage, this.env, Math.floor(Date.now() / 1000));
@@ -250,15 +322,14 @@ export class AlertDispatcher {
       throw e;
     }
     try {
-      const res = await fetch(req.url, { method: "POST", headers: req.headers, body: req.body, signal: AbortSignal.timeout(sinkTimeoutMs(config, sink)), redirect: "manual" });
-      await res.arrayBuffer().catch(() => {});
-      const c = classify(res.status, res.headers.get("retry-after"));
+      const res = await post(req.url, req.headers, req.body, sinkTimeoutMs(config, sink));
+      const c = classify(res.status, res.retryAfter);
       if (c.kind === "delivered") return finish("delivered", res.status, null);
       if (c.kind === "retry") return finish("retry", res.status, `HTTP ${res.status}`, c.retryAfterMs);
       return finish("dead", res.status, `HTTP ${res.status} (not retried)`);
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      const msg = err.name === "TimeoutError" ? `timed out after ${sinkTimeoutMs(config, sink)} ms` : `${err.cause?.code ?? err.name}: ${err.message}`;
+      const err = e as Error & { code?: string };
+      const msg = err instanceof PostTimeout ? `timed out after ${sinkTimeoutMs(config, sink)} ms` : `${err.code ?? err.name}: ${err.message}`;
       return finish("retry", null, msg);
     }
   }
@@ -339,6 +410,34 @@ export class AlertDispatcher {
       error: r.error,
       latencyMs: r.latencyMs,
     };
+  }
+}
+
+/** A sleep that can be cut short; a wake with nobody asleep ends the next sleep at once. */
+class Waker {
+  private wakeUp: (() => void) | null = null;
+  private pending = false;
+
+  sleep(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakeUp = null;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      t.unref();
+      this.wakeUp = done;
+    });
+  }
+
+  wake(): void {
+    if (this.wakeUp) this.wakeUp();
+    else this.pending = true;
   }
 }
 

@@ -124,6 +124,16 @@ export function planIntake(
   now: Date,
 ): IntakePlan {
   const byKey = new Map(open.map((e) => [e.key, { ...e }]));
+  // Open keys per subject ("run:<id>:"), so each signal looks only at its own subject's episodes.
+  const subjectOf = (key: string) => key.slice(0, key.indexOf(":", key.indexOf(":") + 1) + 1);
+  const bySubject = new Map<string, Set<string>>();
+  const track = (key: string) => {
+    const sub = subjectOf(key);
+    let set = bySubject.get(sub);
+    if (!set) bySubject.set(sub, (set = new Set()));
+    set.add(key);
+  };
+  for (const e of open) track(e.key);
   const touched = new Map<string, EpisodeRow>();
   const deliveries: DeliveryRow[] = [];
   const invalid: IntakePlan["invalid"] = [];
@@ -137,9 +147,9 @@ export function planIntake(
     try {
       if (s.subject === "run") {
         run = runs.get(s.runId ?? "");
-        if (!run) continue; // deleted since (purged): nothing left to alert about
-        active = runConditions(run.id, `${run.spriteName}/${run.loopId}`, runSnapshotSchema.parse(s.snapshot));
-        subjectPrefix = `run:${run.id}:`;
+        subjectPrefix = `run:${s.runId ?? ""}:`;
+        // Purged (or gone by now): nothing is wrong with it any more; its open episodes resolve.
+        active = run ? runConditions(run.id, `${run.spriteName}/${run.loopId}`, runSnapshotSchema.parse(s.snapshot)) : [];
       } else if (s.subject === "intent") {
         run = runs.get(s.runId ?? "");
         if (!run) continue;
@@ -158,7 +168,7 @@ export function planIntake(
       continue;
     }
     active = active.map((c) => ({ ...c, severity: effectiveSeverity(config, c.condition, c.severity) }));
-    const openHere = [...byKey.values()].filter((e) => e.key.startsWith(subjectPrefix) && e.resolvedAt === null);
+    const openHere = [...(bySubject.get(subjectPrefix) ?? [])].map((k) => byKey.get(k)!).filter((e) => e.resolvedAt === null);
     const rec = reconcile(openHere, active);
     const ctxFor = (c: Condition) => ({
       condition: c.condition,
@@ -190,7 +200,10 @@ export function planIntake(
         resolvedAt: c.oneShot ? at : null,
         isNew: true,
       };
-      byKey.set(c.key + (c.oneShot ? `#${ep.id}` : ""), ep);
+      if (!c.oneShot) {
+        byKey.set(c.key, ep);
+        track(c.key);
+      }
       touched.set(ep.id, ep);
       for (const r of routed) deliveries.push(delivery(ep, r.sink, "trigger", now, r.notBefore));
     }
@@ -209,6 +222,7 @@ export function planIntake(
       ep.resolvedAt = at;
       ep.changed = true;
       byKey.delete(key);
+      bySubject.get(subjectOf(key))?.delete(key);
       touched.set(ep.id, ep);
       // Only sinks that heard the trigger hear the resolve; a pending trigger goes out first (ordered by seq).
       for (const sink of ep.sinks) if (config.sinks[sink]?.enabled) deliveries.push(delivery(ep, sink, "resolve", now, null));

@@ -49,19 +49,30 @@ export async function updateEpisodes(db: Q, rows: readonly EpisodeRow[]): Promis
   );
 }
 
-/** `raisedAt`: the time of the change that raised it (enqueue time for latency and dead-letter age). */
-export async function insertDeliveries(db: Q, rows: readonly (DeliveryRow & { raisedAt?: Date })[]): Promise<void> {
-  if (!rows.length) return;
-  await db.query(
-    `INSERT INTO "AlertDelivery" (id, "episodeId", sink, event, condition, severity, "dedupKey", "traceId", payload, "createdAt", "nextAttemptAt")
+/**
+ * `raisedAt`: the time of the change that raised it (enqueue time for latency and dead-letter age). Rows marked
+ * `preclaim` are inserted already claimed (attempt 1 under a `claimMs` window) unless an older delivery for the
+ * same dedup key and sink is pending; the claimed ones come back, to be sent at once.
+ */
+export async function insertDeliveries(db: Q, rows: readonly (DeliveryRow & { raisedAt?: Date; preclaim?: boolean })[], claimMs = 0): Promise<ClaimedDelivery[]> {
+  if (!rows.length) return [];
+  const res = await db.query<ClaimedDelivery>(
+    `WITH x AS (
+       SELECT e.n, x.*, (x.preclaim AND NOT EXISTS (SELECT 1 FROM "AlertDelivery" o WHERE o.status = 'PENDING' AND o."dedupKey" = x."dedupKey" AND o.sink = x.sink)) AS claim
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n),
+              jsonb_to_record(e.v) AS x(id text, "episodeId" text, sink text, event text, condition text, severity text, "dedupKey" text, "traceId" text,
+              payload jsonb, "raisedAt" timestamptz, "nextAttemptAt" timestamptz, preclaim boolean))
+     INSERT INTO "AlertDelivery" (id, "episodeId", sink, event, condition, severity, "dedupKey", "traceId", payload, "createdAt", "nextAttemptAt", attempts, "firstAttemptAt")
      SELECT x.id, x."episodeId", x.sink, x.event, x.condition, x.severity, x."dedupKey", x."traceId", x.payload,
-            COALESCE(x."raisedAt", clock_timestamp()), x."nextAttemptAt"
-       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n),
-            jsonb_to_record(e.v) AS x(id text, "episodeId" text, sink text, event text, condition text, severity text, "dedupKey" text, "traceId" text,
-            payload jsonb, "raisedAt" timestamptz, "nextAttemptAt" timestamptz)
-      ORDER BY e.n`,
-    [JSON.stringify(rows.map((r) => ({ ...r, raisedAt: r.raisedAt?.toISOString() ?? null, nextAttemptAt: r.nextAttemptAt.toISOString() })))],
+            COALESCE(x."raisedAt", clock_timestamp()),
+            CASE WHEN x.claim THEN clock_timestamp() + make_interval(secs => $2::double precision / 1000) ELSE x."nextAttemptAt" END,
+            CASE WHEN x.claim THEN 1 ELSE 0 END,
+            CASE WHEN x.claim THEN clock_timestamp() END
+       FROM x ORDER BY x.n
+     RETURNING id, sink, event, payload, attempts, "createdAt", attempts = 1 AS "firstAttempt"`,
+    [JSON.stringify(rows.map((r) => ({ ...r, preclaim: r.preclaim ?? false, raisedAt: r.raisedAt?.toISOString() ?? null, nextAttemptAt: r.nextAttemptAt.toISOString() }))), claimMs],
   );
+  return res.rows.filter((r) => r.attempts === 1);
 }
 
 export interface ClaimedDelivery {

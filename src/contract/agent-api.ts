@@ -2,8 +2,11 @@ import { z } from "zod";
 import {
   ActiveRunSchema,
   ApprovalSchema,
+  EscalationSchema,
   HeartbeatSchema,
+  RateLimitSchema,
   RunSummaryEntrySchema,
+  StuckFileSchema,
   SuperloopStateSchema,
 } from "./artifacts";
 import { LoopRunEventSchema, SCHEMA_VERSION, SourceSchema } from "./v1";
@@ -120,7 +123,7 @@ export const ControlResultSchema = z.object({
   stdout: z.string(),
   stderr: z.string(),
   logFile: z.string().optional(),
-  verified: z.object({ processStopped: z.boolean().optional() }).optional(),
+  verified: z.object({ processStopped: z.boolean().optional(), runGone: z.boolean().optional() }).optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 export type ControlResult = z.infer<typeof ControlResultSchema>;
@@ -180,6 +183,13 @@ export const RuntimeFactsSchema = z.object({
   heartbeat: HeartbeatSchema.nullable(),
   eventsFileExists: z.boolean(),
   loopDirExists: z.boolean(),
+  // Added for the runtime edges of DOMAIN §8; optional so an older agent's answer still parses.
+  launch: z.object({ pid: z.number().int(), pgid: z.number().int(), startedAt: z.string() }).nullable().optional(),
+  launchAlive: z.boolean().nullable().optional(),
+  rateLimit: RateLimitSchema.nullable().optional(),
+  stuck: StuckFileSchema.nullable().optional(),
+  escalation: EscalationSchema.nullable().optional(),
+  usageWaitMaxSeconds: z.number().nullable().optional(),
   /** Optional: agents older than the supervisor do not send it. */
   supervisor: SupervisorFactsSchema.nullable().optional(),
 });

@@ -78,6 +78,38 @@ export const HeartbeatSchema = z.looseObject({
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 
+/** `.superloop/loops/<loop>/rate-limit.json`, written with `rate_limit_stop` (DOMAIN §8). */
+export const RateLimitSchema = z.looseObject({
+  loop_id: optionalString,
+  run_id: optionalString,
+  iteration: z.number().int().nullish(),
+  role: optionalString,
+  occurred_at: optionalString,
+  info: z.looseObject({ message: optionalString, type: optionalString }).nullish(),
+});
+export type RateLimit = z.infer<typeof RateLimitSchema>;
+
+/** `.superloop/loops/<loop>/stuck.json`: while it exists every later `run` refuses. */
+export const StuckFileSchema = z.looseObject({
+  streak: z.number().nullish(),
+  threshold: z.number().nullish(),
+  reason: optionalString,
+  updated_at: optionalString,
+});
+export type StuckFile = z.infer<typeof StuckFileSchema>;
+
+/** `.superloop/loops/<loop>/escalation.json`: a recovery the runtime wants a human to allow. */
+export const EscalationSchema = z.looseObject({
+  timestamp: optionalString,
+  loop_id: optionalString,
+  iteration: z.number().int().nullish(),
+  type: optionalString,
+  status: optionalString,
+  recovery_proposal: z.unknown().optional(),
+  reason: optionalString,
+});
+export type Escalation = z.infer<typeof EscalationSchema>;
+
 /**
  * One line of `events.jsonl`. Strict where ingestion depends on it (a name in `event`, or `type` in older
  * files, and a `timestamp`), loose everywhere else.
@@ -112,4 +144,7 @@ export const artifactPaths = {
   runSummary: (loopId: string): string => `.superloop/loops/${loopId}/run-summary.json`,
   approval: (loopId: string): string => `.superloop/loops/${loopId}/approval.json`,
   heartbeat: (loopId: string): string => `.superloop/loops/${loopId}/heartbeat.v1.json`,
+  rateLimit: (loopId: string): string => `.superloop/loops/${loopId}/rate-limit.json`,
+  stuck: (loopId: string): string => `.superloop/loops/${loopId}/stuck.json`,
+  escalation: (loopId: string): string => `.superloop/loops/${loopId}/escalation.json`,
 } as const;

@@ -6,7 +6,7 @@ import type { DispatchResult, IntentKind, Observation, PollFacts, PolledEvent } 
 // machine (src/control/stages.ts) decides the stages.
 
 /** The transport's word for each intent kind (argv of the allowlisted command, or the signal). */
-export function transportIntent(kind: IntentKind): "cancel" | "approve" | "reject" | "pause" | "resume" | "start" {
+export function transportIntent(kind: Exclude<IntentKind, "RESTART">): "cancel" | "approve" | "reject" | "pause" | "resume" | "start" {
   return kind.toLowerCase() as "cancel" | "approve" | "reject" | "pause" | "resume" | "start";
 }
 
@@ -61,6 +61,7 @@ export function catchUpFacts(events: readonly PolledEvent[], stored: RuntimeFact
     activeRunExists: stored.activeRun !== null,
     processStopped: stored.processStopped,
     processAlive: stored.activeRunAlive,
+    launchAlive: stored.launchAlive ?? null,
     newEvents: events,
     lastSummaryCompletionOk: stored.lastSummary?.completion_ok ?? null,
   };

@@ -30,6 +30,8 @@ export interface PollFacts {
   activeRunExists: boolean;
   processStopped: boolean | null;
   processAlive: boolean | null;
+  /** any process of the group the manager launched (START) is still the run; null = no launch known / cannot tell */
+  launchAlive?: boolean | null;
   /** events ingested by this poll, in line order */
   newEvents: readonly PolledEvent[];
   lastSummaryCompletionOk: boolean | null;
@@ -58,9 +60,23 @@ function resultEvidence(result: DispatchResult): Evidence {
 }
 
 /** What a dispatch result alone proves for each intent kind. */
+// How the real runtime's `run` refuses (DOMAIN §8): stale `state.active` ("A loop is already running",
+// "reentrant run blocked") and stuck.json. Matched on stderr so the operator sees `runtime_refused`, not a
+// generic exit code.
+const RUNTIME_REFUSAL = /reentrant run blocked|already running|stuck|another run is active|waiting for approval/i;
+
+function refusalLine(stderr: string | null | undefined): string | null {
+  const lines = (stderr ?? "").split("\n").map((l) => l.trim()).filter(Boolean);
+  return lines.find((l) => RUNTIME_REFUSAL.test(l)) ?? null;
+}
+
 export function judgeDispatch(kind: string, result: DispatchResult): DispatchVerdict {
   const evidence = resultEvidence(result);
   if (result.exitCode !== null && result.exitCode !== 0) {
+    const refusal = kind === "START" || kind === "RESTART" ? refusalLine(result.stderr) : null;
+    if (refusal !== null) {
+      return { outcome: "failed", error: "runtime_refused", observation: `runtime refused the run (exit ${result.exitCode}): ${refusal.slice(0, 300)}`, evidence };
+    }
     return { outcome: "failed", error: "failed_command", observation: `command exited ${result.exitCode}`, evidence };
   }
   switch (kind) {
@@ -68,6 +84,7 @@ export function judgeDispatch(kind: string, result: DispatchResult): DispatchVer
       if (result.exitCode === 0) return { outcome: "accepted", observation: "cancel command exited 0", evidence };
       return { outcome: "dispatched", observation: "cancel command has not reported an exit code", evidence };
     case "START":
+    case "RESTART":
       if (typeof result.pid === "number" && result.pid > 0) {
         return { outcome: "accepted", observation: `run process started (pid ${result.pid})`, evidence };
       }
@@ -127,14 +144,28 @@ function pollEvidence(facts: PollFacts): Evidence {
     activeRunExists: facts.activeRunExists,
     processAlive: facts.processAlive,
     processStopped: facts.processStopped,
+    launchAlive: facts.launchAlive ?? null,
   };
 }
 
-/** cancel: no live run left — state.json inactive or gone, and active-run.json gone. */
-export function cancelConfirmed(facts: PollFacts): Verdict | null {
+/**
+ * The real runtime writes active-run.json ~1.2 s after `run` starts; until then a run launched by hand leaves
+ * no file to see. A cancel is only confirmed by an observation at least this long after it was accepted, so a
+ * run still starting has had time to show itself.
+ */
+export const CANCEL_SETTLE_MS = 2_500;
+
+/**
+ * cancel: no live run left — state.json inactive or gone, active-run.json gone, the pid it named not the run
+ * any more, and no process left of the group the manager launched. Missing files alone never confirm: a
+ * cancel in the first second of a run finds no files while the run goes on (DOMAIN §8).
+ */
+export function cancelConfirmed(facts: PollFacts, acceptedAt: string | null = null, now: Date | null = null): Verdict | null {
   const stateQuiet = !facts.stateExists || !facts.stateActive;
-  if (!stateQuiet || facts.activeRunExists || facts.processAlive === true) return null;
-  return { observation: "no live run: state inactive or gone and active-run.json gone", evidence: pollEvidence(facts) };
+  if (!stateQuiet || facts.activeRunExists || facts.processAlive === true || facts.launchAlive === true) return null;
+  const accepted = toMs(acceptedAt);
+  if (accepted !== null && now !== null && now.getTime() - accepted < CANCEL_SETTLE_MS) return null;
+  return { observation: "no live run: state inactive or gone, active-run.json gone, no process of the run left", evidence: pollEvidence(facts) };
 }
 
 export function pauseConfirmed(facts: PollFacts): Verdict | null {

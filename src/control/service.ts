@@ -8,7 +8,8 @@ import type { Principal } from "../graphql/context";
 import { viewOf, type StageRecord } from "../ingest/intents";
 import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
-import type { Transport } from "../transports/transport";
+import type { RunTarget, Transport } from "../transports/transport";
+import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch";
 import {
   advanceIntent,
@@ -121,6 +122,8 @@ export class ControlService {
     const known = await app.db.controlIntent.findUnique({ where: { runId_idempotencyKey: { runId: input.runId, idempotencyKey: key } } });
     if (known) return this.replay(known);
 
+    // RESTART must never act over a live run: the stored state may be a poll old, so ask the runtime side now.
+    const liveRun = input.kind === "RESTART" ? await this.liveRunOf(input.runId) : null;
     const created = await inTransaction(app.pool, async (c): Promise<{ id: string | null; fresh: boolean; seq?: number } | null> => {
       const run = await lockRun(c, input.runId);
       if (!run) return null;
@@ -128,7 +131,7 @@ export class ControlService {
       const again = await c.query<{ id: string }>(`SELECT id FROM "ControlIntent" WHERE "runId" = $1 AND "idempotencyKey" = $2`, [run.id, key]);
       if (again.rows[0]) return { id: again.rows[0].id, fresh: false };
 
-      const refusal = await this.refusal(c, input.kind, run, via.followUpOf !== undefined);
+      const refusal = liveRun ? { error: "PreconditionFailed" as const, message: `restart refused: ${liveRun}` } : await this.refusal(c, input.kind, run, via.followUpOf !== undefined);
       const id = randomUUID();
       const now = new Date();
       const records: StageRecord[] = [
@@ -196,6 +199,18 @@ export class ControlService {
     // Confirmation comes from the poller: ask it to look now rather than at its next interval.
     void app.ingestor.syncRun(intent.runId).catch((e: unknown) => app.log.warn("sync after control failed", { runId: intent.runId, error: (e as Error).message }));
     return { kind: "intent", intent: await app.db.controlIntent.findUniqueOrThrow({ where: { id: intent.id } }), replayed: false };
+  }
+
+  /** A description of the live run when the runtime side shows one (the pid checked by command line), else null. */
+  private async liveRunOf(runId: string): Promise<string | null> {
+    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    if (!run) return null;
+    try {
+      const facts = await this.opts.transportFor(run.sprite).readFacts({ runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId });
+      return liveRunDescription(facts);
+    } catch {
+      return null; // unreachable: the dispatch reads the facts again and fails there if it must
+    }
   }
 
   /** A known key returns its first outcome: the intent as it is now, or the same refusal again. */
@@ -288,12 +303,15 @@ export class ControlService {
     let details: Record<string, unknown> = {};
     try {
       const transport = this.opts.transportFor(run.sprite);
-      const result = await transport.control(
-        { runId: run.id, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId },
-        { intent: transportIntent(kind), by: intent.requestedBy, note: intent.note, idempotencyKey: intent.idempotencyKey, traceId: intent.traceId },
-      );
-      observation = observeControlResult(kind, result, new Date().toISOString());
-      details = dispatchDetails(result);
+      const target = { runId: run.id, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
+      const request = { by: intent.requestedBy, note: intent.note, idempotencyKey: intent.idempotencyKey, traceId: intent.traceId };
+      if (kind === "RESTART") {
+        ({ observation, details } = await restartThrough(transport, target, request));
+      } else {
+        const result = await transport.control(target, { intent: transportIntent(kind), ...request });
+        observation = observeControlResult(kind, result, new Date().toISOString());
+        details = dispatchDetails(result);
+      }
     } catch (e) {
       observation = { type: "dispatch_failed", at: new Date().toISOString(), error: (e as Error).message };
     }
@@ -422,11 +440,47 @@ export class ControlService {
  */
 export function parseDeadlineOverrides(spec: string | undefined): Partial<Record<IntentKind, number>> {
   const out: Partial<Record<IntentKind, number>> = {};
-  const kinds = new Set<string>(["CANCEL", "APPROVE", "REJECT", "PAUSE", "RESUME", "START"]);
+  const kinds = new Set<string>(["CANCEL", "APPROVE", "REJECT", "PAUSE", "RESUME", "START", "RESTART"]);
   for (const part of (spec ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
     const m = /^([A-Z]+)=(\d{2,9})$/.exec(part);
     if (!m || !kinds.has(m[1]!)) throw new Error(`OPS_INTENT_DEADLINES_MS: "${part}" is not KIND=milliseconds (kinds: ${[...kinds].join(", ")})`);
     out[m[1] as IntentKind] = Number(m[2]);
   }
   return out;
+}
+
+/** "pid N is alive and is the run" when the runtime side shows a live run of this loop, else null. */
+export function liveRunDescription(facts: Pick<AdapterRuntimeFacts, "activeRun" | "activeRunAlive" | "launch" | "launchAlive">): string | null {
+  if (facts.activeRun && facts.activeRunAlive === true) return `the run's process is alive (pid ${facts.activeRun.pid ?? "?"} in active-run.json); cancel it instead`;
+  if (facts.launchAlive === true) return `the launched run is still alive (process group ${facts.launch?.pgid ?? "?"}); cancel it instead`;
+  return null;
+}
+
+/**
+ * RESTART through a transport: the runtime's only way out of stale `state.active` is `cancel` (it deletes
+ * state.json), then `run`. The cancel's result and the facts read after it are kept as evidence; the start
+ * is judged like a START (exit at once → FAILED with the runtime's message, loop_start → CONFIRMED).
+ */
+async function restartThrough(
+  transport: Transport,
+  target: RunTarget,
+  request: { by: string; note: string | null; idempotencyKey: string; traceId: string },
+): Promise<{ observation: Observation; details: Record<string, unknown> }> {
+  const at = () => new Date().toISOString();
+  const cancel = await transport.control(target, { ...request, intent: "cancel", idempotencyKey: `${request.idempotencyKey}:cancel` });
+  const details: Record<string, unknown> = { cancel: dispatchDetails(cancel) };
+  if (!cancel.ok) {
+    return { observation: { type: "dispatch_failed", at: at(), error: `restart: cancel failed: ${cancel.error?.message ?? `exit ${cancel.exitCode}`}` }, details };
+  }
+  const after = await transport.readFacts(target);
+  const live = liveRunDescription(after);
+  const cleared = { stateActive: after.state?.active === true, activeRunExists: after.activeRun !== null, activeRunAlive: after.activeRunAlive, launchAlive: after.launchAlive ?? null };
+  details["cleared"] = cleared;
+  if (live !== null || cleared.stateActive) {
+    const why = live ?? "state.json still says active after cancel";
+    return { observation: { type: "dispatch_failed", at: at(), error: `restart: stale state not cleared: ${why}` }, details };
+  }
+  const start = await transport.control(target, { ...request, intent: "start", idempotencyKey: `${request.idempotencyKey}:start` });
+  details["start"] = dispatchDetails(start);
+  return { observation: observeControlResult("RESTART", start, at()), details };
 }

@@ -17,11 +17,11 @@ import {
 
 export type { DispatchResult, PolledEvent, PollFacts } from "./evidence";
 
-export type IntentKind = "CANCEL" | "APPROVE" | "REJECT" | "PAUSE" | "RESUME" | "START";
+export type IntentKind = "CANCEL" | "APPROVE" | "REJECT" | "PAUSE" | "RESUME" | "START" | "RESTART";
 export type IntentStage = "REQUESTED" | "DISPATCHED" | "ACCEPTED" | "CONFIRMED" | "FAILED" | "AMBIGUOUS" | "REJECTED";
 export type ControlMode = "ENABLED" | "DISABLED";
 
-export const INTENT_KINDS: readonly IntentKind[] = ["CANCEL", "APPROVE", "REJECT", "PAUSE", "RESUME", "START"];
+export const INTENT_KINDS: readonly IntentKind[] = ["CANCEL", "APPROVE", "REJECT", "PAUSE", "RESUME", "START", "RESTART"];
 export const TERMINAL_STAGES: ReadonlySet<IntentStage> = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);
 
 export function isTerminalStage(stage: IntentStage): boolean {
@@ -107,6 +107,12 @@ export function checkPrecondition(kind: IntentKind, run: PreconditionRun): Preco
       if (START_REFUSED.has(run.state)) return failed(`start refused: run is ${where}`);
       if (run.reason === "sprite_missing") return failed("start refused: the Sprite no longer exists");
       return { ok: true };
+    case "RESTART":
+      // For a run the runtime still calls active although it is dead (crash, rate-limit stop, kill): never over
+      // a live one. The service also checks the process itself before dispatching (see ControlService).
+      if (START_REFUSED.has(run.state)) return failed(`restart refused: run is ${where} (cancel a live run instead)`);
+      if (run.reason === "sprite_missing") return failed("restart refused: the Sprite no longer exists");
+      return { ok: true };
   }
 }
 
@@ -169,7 +175,7 @@ function applyDispatchResult(intent: IntentView, steps: Steps, result: DispatchR
   else if (verdict.outcome === "accepted") steps.go("ACCEPTED", verdict);
 }
 
-function onPoll(intent: IntentView, steps: Steps, facts: PollFacts): void {
+function onPoll(intent: IntentView, steps: Steps, facts: PollFacts, now: Date): void {
   if (steps.stage !== "DISPATCHED" && steps.stage !== "ACCEPTED") return;
   switch (intent.kind) {
     case "APPROVE": {
@@ -192,7 +198,8 @@ function onPoll(intent: IntentView, steps: Steps, facts: PollFacts): void {
       steps.go("CONFIRMED", decisionVerdict(decision));
       return;
     }
-    case "START": {
+    case "START":
+    case "RESTART": {
       const started = startConfirmed(facts, intent.dispatchedAt);
       if (started === null) return;
       // loop_start proves the process started even if the dispatch reported no pid
@@ -203,7 +210,7 @@ function onPoll(intent: IntentView, steps: Steps, facts: PollFacts): void {
     default: {
       if (steps.stage !== "ACCEPTED" || !ACCEPTED_BY_DISPATCH.has(intent.kind)) return;
       const verdict =
-        intent.kind === "CANCEL" ? cancelConfirmed(facts) : intent.kind === "PAUSE" ? pauseConfirmed(facts) : resumeConfirmed(facts);
+        intent.kind === "CANCEL" ? cancelConfirmed(facts, intent.acceptedAt, now) : intent.kind === "PAUSE" ? pauseConfirmed(facts) : resumeConfirmed(facts);
       if (verdict !== null) steps.go("CONFIRMED", verdict);
     }
   }
@@ -276,7 +283,7 @@ export function advanceIntent(intent: IntentView, observation: Observation): Sta
       // a result stored with the DISPATCHED stage but not yet judged (e.g. recorded by a process that
       // stopped before advancing) is judged first, so evidence is never lost to the order of writes
       if (intent.dispatchResult && steps.stage === "DISPATCHED") applyDispatchResult(intent, steps, intent.dispatchResult);
-      onPoll(intent, steps, observation.facts);
+      onPoll(intent, steps, observation.facts, observation.now);
       onDeadline(intent, steps, observation.now);
       break;
     case "tick":

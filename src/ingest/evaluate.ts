@@ -47,7 +47,7 @@ export function controlFacts(intents: readonly ControlIntent[]): ControlFacts {
   const pause = latest((i) => i.kind === "PAUSE" && i.stage === "CONFIRMED");
   const resume = latest((i) => i.kind === "RESUME" && i.dispatchedAt !== null && i.stage !== "FAILED");
   // An approve with resumeAfterApprove asks for its own START intent (ControlService.followUp): counted there.
-  const start = latest((i) => i.kind === "START" && i.dispatchedAt !== null && !["FAILED", "CONFIRMED", "AMBIGUOUS"].includes(i.stage));
+  const start = latest((i) => (i.kind === "START" || i.kind === "RESTART") && i.dispatchedAt !== null && !["FAILED", "CONFIRMED", "AMBIGUOUS"].includes(i.stage));
   return {
     cancelAcceptedAt: iso(cancel?.acceptedAt),
     pauseConfirmedAt: pause && !(resume && resume.requestedAt > pause.requestedAt) ? iso(pause.confirmedAt) : null,
@@ -132,6 +132,7 @@ export function evaluateRun(input: EvaluateInput): Evaluation {
         approvalPending: runtime.approval?.status === "pending",
         stateSince: (projection.state === run.state ? run.stateSince : now).toISOString(),
         stale: projection.stale,
+        runtime,
       }) !== null,
   };
 

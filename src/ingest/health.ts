@@ -1,6 +1,8 @@
 import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
 import { projectHealth, type Health, type HealthReason } from "../lifecycle/health";
 import { isHealthProfile, resolveThresholds, type HealthProfile, type HealthThresholds } from "../lifecycle/thresholds";
+import { staleAfterMs } from "../lifecycle/project";
+import { addMs } from "../lifecycle/time";
 import type { Projection, RunFacts } from "../lifecycle/types";
 
 export interface RunHealthInput {
@@ -23,6 +25,15 @@ export function spriteThresholds(sprite: Sprite, defaultProfile: HealthProfile):
   return resolveThresholds(profile, cfg.healthOverrides ?? {});
 }
 
+/** A run waiting on a usage limit is silent until its wait is over (the same limit as its staleness). */
+function quietUntil(facts: RunFacts, projection: Projection): string | "never" | null {
+  if (projection.reason !== "waiting_usage_limit") return null;
+  const limit = staleAfterMs(facts, projection.reason);
+  const since = facts.events.last?.timestamp;
+  if (limit === null) return "never";
+  return since ? addMs(since, limit) : null;
+}
+
 export function runHealth(input: RunHealthInput): Health {
   const { run, facts, projection } = input;
   const latest = run.intents[0] ?? null; // loaded newest first
@@ -39,6 +50,7 @@ export function runHealth(input: RunHealthInput): Health {
     lastIntent: latest ? { kind: latest.kind, stage: input.intents[0] ?? latest.stage, at: latest.updatedAt.toISOString(), error: latest.error } : null,
     spriteStatus: input.sprite.status,
     thresholds: spriteThresholds(input.sprite, input.defaultProfile),
+    quietUntil: quietUntil(facts, projection),
     previousReasons: (Array.isArray(run.healthReasons) ? run.healthReasons : []) as unknown as HealthReason[],
   });
   // The streak alone does not tell an operator what to fix: show the raw reason of the latest failure.

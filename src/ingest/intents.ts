@@ -81,6 +81,7 @@ export function advanceIntents(
     activeRunExists: runtime.activeRun !== null,
     processStopped: runtime.processStopped,
     processAlive: runtime.activeRunAlive,
+    launchAlive: runtime.launchAlive ?? null,
     lastSummaryCompletionOk: runtime.lastSummary?.completion_ok ?? null,
   };
   const all = [...backlog, ...newRows];

@@ -54,7 +54,43 @@ export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
     heartbeat: f.heartbeat
       ? { timestamp: str(f.heartbeat.timestamp), updatedAt: str(f.heartbeat.updatedAt), status: str(f.heartbeat.status), stage: str(f.heartbeat.stage) }
       : null,
+    launch: f.launch ?? null,
+    launchAlive: f.launchAlive ?? null,
+    rateLimit: f.rateLimit
+      ? { role: str(f.rateLimit.role), occurred_at: str(f.rateLimit.occurred_at), message: rateLimitMessage(f.rateLimit.info), type: str(f.rateLimit.info?.type) }
+      : null,
+    stuck: f.stuck ? { streak: num(f.stuck.streak), threshold: num(f.stuck.threshold), reason: str(f.stuck.reason), updated_at: str(f.stuck.updated_at) } : null,
+    escalation: f.escalation
+      ? {
+          timestamp: str(f.escalation.timestamp),
+          iteration: num(f.escalation.iteration),
+          type: str(f.escalation.type),
+          status: str(f.escalation.status),
+          proposal: proposalText(f.escalation.recovery_proposal),
+          reason: str(f.escalation.reason),
+        }
+      : null,
+    usageWaitMaxSeconds: num(f.usageWaitMaxSeconds),
   };
+}
+
+/** The provider's own words (`info.error.message`, e.g. "Rate limit exceeded") over the runtime's summary of them. */
+function rateLimitMessage(info: unknown): string | null {
+  if (!isRecord(info)) return null;
+  const error = info["error"];
+  const provider = isRecord(error) ? str(error["message"]) : null;
+  return (provider ?? str(info["message"]))?.slice(0, 500) ?? null;
+}
+
+/** The runtime's recovery proposal is an object ({command, ...}) or a string: kept as short text for the operator. */
+function proposalText(v: unknown): string | null {
+  if (typeof v === "string") return v.slice(0, 500);
+  if (isRecord(v)) {
+    const command = v["command"] ?? v["action"] ?? v["cmd"];
+    if (typeof command === "string") return command.slice(0, 500);
+    return JSON.stringify(v).slice(0, 500);
+  }
+  return null;
 }
 
 const str = (v: unknown): string | null => (typeof v === "string" ? v : null);

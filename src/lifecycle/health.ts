@@ -44,6 +44,11 @@ export interface HealthInput {
   lastIntent: { kind: string; stage: string; at: string; error?: string | null } | null;
   spriteStatus: SpriteStatus;
   thresholds: HealthThresholds;
+  /**
+   * A RUNNING run that is silent by design (waiting on a usage limit, DOMAIN §8): no lag reason before this
+   * time; `"never"` when the runtime waits without limit.
+   */
+  quietUntil?: string | "never" | null;
   /** the reasons from the previous evaluation, so an unchanged reason keeps its original `since` */
   previousReasons?: readonly HealthReason[];
 }
@@ -167,7 +172,8 @@ function candidates(input: HealthInput): Candidate[] {
       message: `${streak} consecutive transport failures (warning at ${thresholds.transportFailureWarning}, critical at ${thresholds.transportFailureCritical})`,
     });
   }
-  if (input.state === "RUNNING") {
+  const quiet = input.quietUntil === "never" || (typeof input.quietUntil === "string" && isAfter(input.quietUntil, input.now.toISOString()));
+  if (input.state === "RUNNING" && !quiet) {
     const stale = lagReason("ingest_stale", "last event", input.lastEventAt ?? input.stateSince, input);
     if (stale !== null) out.push(stale);
     // A heartbeat only means something while the runtime is supposed to be working.

@@ -1,8 +1,8 @@
 import { hasDivergence } from "./divergence";
 import type { Health, HealthReason, HealthReasonCode, HealthSeverity } from "./health";
-import type { Divergence, IngestStatus, LifecycleState } from "./types";
+import type { Divergence, IngestStatus, LifecycleState, RuntimeFacts } from "./types";
 
-export type SuggestedAction = "APPROVE" | "REJECT" | "CANCEL" | "RESUME" | "START" | "RESET_CURSOR" | "INSPECT";
+export type SuggestedAction = "APPROVE" | "REJECT" | "CANCEL" | "RESUME" | "START" | "RESTART" | "RESET_CURSOR" | "INSPECT";
 
 export type InterventionCode =
   | "approval_pending"
@@ -16,7 +16,8 @@ export type InterventionCode =
   | "divergence"
   | "paused"
   | "sprite_missing"
-  | "transport_unreachable";
+  | "transport_unreachable"
+  | "recovery_escalated";
 
 export interface InterventionReason {
   code: InterventionCode;
@@ -41,9 +42,27 @@ export interface InterventionRun {
   stateSince: string;
   /** the projection's `stale` flag; health `ingest_stale` / `runtime_heartbeat_stale` count as well */
   stale?: boolean;
+  /** runtime files that explain a state further (rate-limit.json, stuck.json, escalation.json) */
+  runtime?: Pick<RuntimeFacts, "rateLimit" | "stuck" | "escalation"> | null;
 }
 
-const ACTION_ORDER: readonly SuggestedAction[] = ["APPROVE", "REJECT", "RESUME", "START", "CANCEL", "RESET_CURSOR", "INSPECT"];
+// States the runtime leaves with `state.active` still true: its next `run` is refused until a cancel, which is
+// what RESTART does (DOMAIN §8).
+const RESTART_REASONS: ReadonlySet<string> = new Set(["runtime_died", "killed", "sprite_slept", "rate_limited", "error", "role_timeout"]);
+
+function stopDetail(run: InterventionRun): string {
+  const rate = run.runtime?.rateLimit;
+  if (run.reason === "rate_limited") {
+    const what = [rate?.role, rate?.message].filter(Boolean).join(": ");
+    return `stopped: rate_limited${what ? ` (${what})` : ""}; the runtime never resumes by itself: RESTART (cancel, then run)`;
+  }
+  if (run.reason === "stuck" && run.runtime?.stuck) {
+    return `stopped: stuck (streak ${run.runtime.stuck.streak ?? "?"}/${run.runtime.stuck.threshold ?? "?"}); stuck.json stays, so every later run is refused until it is removed`;
+  }
+  return `stopped: ${run.reason}`;
+}
+
+const ACTION_ORDER: readonly SuggestedAction[] = ["APPROVE", "REJECT", "RESUME", "START", "RESTART", "CANCEL", "RESET_CURSOR", "INSPECT"];
 
 // Actions an operator can take while control is frozen by divergence or a fork: anything else would be
 // refused with ControlFrozen, so suggesting it would only send the operator into an error.
@@ -101,10 +120,28 @@ export function needsIntervention(run: InterventionRun): Intervention | null {
     add({ code: "paused", severity: "warning", since: run.stateSince, message: `paused (${run.reason})` }, "RESUME");
   }
   if (run.state === "FAILED" && run.reason !== "sprite_missing") {
-    add({ code: "run_failed", severity: "critical", since: run.stateSince, message: `failed: ${run.reason}` }, "START", "INSPECT");
+    const restart = RESTART_REASONS.has(run.reason);
+    add(
+      { code: "run_failed", severity: "critical", since: run.stateSince, message: `failed: ${run.reason}${restart ? "; the runtime still says active, so a plain start is refused: RESTART" : ""}` },
+      restart ? "RESTART" : "START",
+      "INSPECT",
+    );
   }
   if (run.state === "STOPPED" && run.reason !== "cancelled") {
-    add({ code: "run_stopped", severity: "warning", since: run.stateSince, message: `stopped: ${run.reason}` }, "START");
+    add({ code: "run_stopped", severity: "warning", since: run.stateSince, message: stopDetail(run) }, RESTART_REASONS.has(run.reason) ? "RESTART" : "START");
+  }
+  const escalation = run.runtime?.escalation;
+  if (escalation && (escalation.status ?? "pending") === "pending") {
+    // The runtime carries on and nothing in it resolves this (no CLI): an attention item, not a blocked run.
+    add(
+      {
+        code: "recovery_escalated",
+        severity: "warning",
+        since: escalation.timestamp ?? run.stateSince,
+        message: `recovery escalated: ${escalation.reason ?? escalation.type ?? "approval required"}; proposal: ${escalation.proposal ?? "(none given)"}`,
+      },
+      "INSPECT",
+    );
   }
   const missing = healthReason(run.health, "sprite_missing");
   if (missing !== undefined || run.reason === "sprite_missing") {

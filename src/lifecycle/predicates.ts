@@ -27,6 +27,16 @@ export function liveProcess(facts: RuntimeView): boolean {
   return activeRun.loop_id === undefined || activeRun.loop_id === null || activeRun.loop_id === facts.loopId;
 }
 
+/**
+ * active-run.json for this loop names a pid known to be dead (or no longer the run): the process was killed,
+ * since every normal end and every crash removes the file in the runtime's exit trap.
+ */
+export function deadActiveRun(facts: RuntimeView): boolean {
+  const activeRun = facts.runtime.activeRun;
+  if (activeRun === null || facts.runtime.activeRunAlive !== false) return false;
+  return activeRun.loop_id === undefined || activeRun.loop_id === null || activeRun.loop_id === facts.loopId;
+}
+
 /** active-run.json is present for this loop and the pid was positively checked alive. */
 export function provenLiveProcess(facts: RuntimeView): boolean {
   return liveProcess(facts) && facts.runtime.activeRunAlive === true;

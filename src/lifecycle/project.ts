@@ -24,10 +24,21 @@ function lastSignOfLife(facts: RunFacts, reason: string): string | null {
   );
 }
 
+/**
+ * How long a RUNNING run may go without a sign of life. A run waiting on a usage limit writes nothing for up
+ * to `usage_check.max_wait_seconds` by design (0 = it waits forever): only after that is it stale.
+ */
+export function staleAfterMs(facts: RunFacts, reason: string): number | null {
+  if (reason !== "waiting_usage_limit") return facts.thresholds.staleAfterMs;
+  const wait = facts.runtime.usageWaitMaxSeconds ?? 7200;
+  return wait === 0 ? null : Math.max(facts.thresholds.staleAfterMs, wait * 1000);
+}
+
 export function isStale(facts: RunFacts, state: Projection["state"], reason: string): boolean {
   if (state !== "RUNNING") return false;
+  const limit = staleAfterMs(facts, reason);
   const age = ageMs(facts.now, lastSignOfLife(facts, reason));
-  return age !== null && age > facts.thresholds.staleAfterMs;
+  return limit !== null && age !== null && age > limit;
 }
 
 export function projectLifecycle(facts: RunFacts): Projection {

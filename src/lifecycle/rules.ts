@@ -1,5 +1,6 @@
 import {
   approvalPending,
+  deadActiveRun,
   approvalStatus,
   completionRecorded,
   lastEventFailureStatus,
@@ -32,6 +33,16 @@ const STOP_REASON_BY_EVENT: Record<string, string> = {
   rate_limit_stop: "rate_limited",
   no_progress_stop: "no_progress",
 };
+
+// A failure event's own name says more than its status (`timeout`, `error`) where the runtime has one.
+const FAILURE_REASON_BY_EVENT: Record<string, string> = {
+  role_timeout: "role_timeout",
+  usage_limit_blocked: "usage_limit",
+};
+
+function failureReason(facts: RunFacts): string {
+  return FAILURE_REASON_BY_EVENT[lastEventName(facts) ?? ""] ?? lastEventFailureStatus(facts) ?? "error";
+}
 
 function stopReason(facts: RunFacts): string {
   const name = lastEventName(facts) ?? "";
@@ -72,7 +83,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     id: "cancelled",
     state: "STOPPED",
     reason: "cancelled",
-    when: (f) => cancelIsLatestControl(f) && !liveProcess(f),
+    when: (f) => cancelIsLatestControl(f) && !liveProcess(f) && f.runtime.launchAlive !== true,
     describe:
       "The manager's cancel was accepted (exit 0) and no live process remains. `superloop cancel` deletes " +
       "state.json and active-run.json and writes no event, so only the manager's own knowledge explains the " +
@@ -122,6 +133,17 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     facts: "runtime.lastSummary.completion_ok, runtime.lastSummary.run_id, events.last.name, runtime.state.active, runtime.state.current_loop_id",
   },
   {
+    id: "waiting_usage_limit",
+    state: "RUNNING",
+    reason: "waiting_usage_limit",
+    when: (f) => lastEventName(f) === "usage_limit_blocked" && liveProcess(f),
+    describe:
+      "The last event is `usage_limit_blocked` and the run's process is alive: with `usage_check.wait_on_limit` the " +
+      "runtime sleeps until the limit resets, writing nothing for up to `max_wait_seconds` (default 7200, 0 = " +
+      "forever). Running, not failed; not stale until that wait is over.",
+    facts: "events.last.name, events.last.timestamp, runtime.activeRun.pid, runtime.activeRunAlive, runtime.usageWaitMaxSeconds",
+  },
+  {
     id: "running",
     state: "RUNNING",
     reason: "running",
@@ -142,22 +164,39 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     facts: "runtime.activeRun.pid, runtime.activeRun.loop_id, runtime.activeRunAlive, runtime.state.active",
   },
   {
+    id: "killed",
+    state: "FAILED",
+    reason: "killed",
+    when: deadActiveRun,
+    describe:
+      "active-run.json for this loop is still there but its pid is dead, or is no longer this repo's `superloop " +
+      "run` (pids are reused): the process was killed (SIGKILL, OOM, a Sprite gone cold) — a normal end or a " +
+      "crash removes the file in the exit trap. Checked on every poll even when no file changed, so it shows " +
+      "within one poll interval. `state.active` stays true: the next `run` is refused until a cancel (RESTART).",
+    facts: "runtime.activeRun.pid, runtime.activeRun.loop_id, runtime.activeRunAlive, runtime.state.active, events.last.name",
+  },
+  {
     id: "stop_event",
     state: "STOPPED",
     reason: stopReason,
     reasonDoc:
-      "`loop_stop` → its `data.reason` (`max_iterations`, `stuck`, … else `stopped`); `rate_limit_stop` → `rate_limited`; `no_progress_stop` → `no_progress`",
+      "`loop_stop` → its `data.reason` (`max_iterations`, `stuck`, `lifecycle_gate_failed`, `no_progress`, … else " +
+      "`stopped`); `rate_limit_stop` → `rate_limited`; `no_progress_stop` → `no_progress`",
     when: lastEventIsStop,
     describe:
       "The last event is one the runtime emits when it ends the loop by its own limits. Checked before " +
-      "`runtime_died` because a rate-limit stop leaves `state.active == true` after the process exits.",
-    facts: "events.last.name, events.stopReason",
+      "`runtime_died` because a rate-limit stop leaves `state.active == true` after the process exits. A " +
+      "rate limit carries the provider's message from rate-limit.json and never resumes by itself (the next " +
+      "`run` is refused until a cancel: RESTART); `stuck` leaves stuck.json, and every later `run` is refused " +
+      "while it exists.",
+    facts: "events.last.name, events.stopReason, runtime.rateLimit.message, runtime.rateLimit.role, runtime.stuck.reason, runtime.state.active",
   },
   {
     id: "event_failure",
     state: "FAILED",
-    reason: (f) => lastEventFailureStatus(f) ?? "error",
-    reasonDoc: "the event status: `error`, `timeout`, `blocked` or `rate_limited`",
+    reason: failureReason,
+    reasonDoc:
+      "`role_timeout` → `role_timeout`; `usage_limit_blocked` with no live process → `usage_limit`; else the event status: `error`, `timeout`, `blocked` or `rate_limited`",
     when: (f) => lastEventFailureStatus(f) !== null,
     describe: "The last event carries a failure status and no rule above shows the run still working past it.",
     facts: "events.last.name, events.last.status",

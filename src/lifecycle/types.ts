@@ -69,6 +69,44 @@ export interface RuntimeFacts {
   /** the last entry of run-summary.json */
   lastSummary: SummaryFacts | null;
   heartbeat: HeartbeatFacts | null;
+  /** the process group a START launched (pid == pgid); absent where the transport does not report it */
+  launch?: { pid: number; pgid: number; startedAt: string } | null;
+  /** a process of that group is still this repo's `run` (command line checked); null = unknown */
+  launchAlive?: boolean | null;
+  /** loops/<loop>/rate-limit.json, written with `rate_limit_stop` */
+  rateLimit?: RateLimitFacts | null;
+  /** loops/<loop>/stuck.json: every later `run` refuses while it exists */
+  stuck?: StuckFileFacts | null;
+  /** loops/<loop>/escalation.json: a recovery the runtime wants a human to allow */
+  escalation?: EscalationFacts | null;
+  /** the loop's usage_check.max_wait_seconds when wait_on_limit is on (0 = forever); null = off */
+  usageWaitMaxSeconds?: number | null;
+  /** the boot the liveness check ran in (remote transports); a change means every pid from before is dead */
+  bootId?: string | null;
+}
+
+export interface RateLimitFacts {
+  role?: string | null;
+  occurred_at?: string | null;
+  message?: string | null;
+  type?: string | null;
+}
+
+export interface StuckFileFacts {
+  streak?: number | null;
+  threshold?: number | null;
+  reason?: string | null;
+  updated_at?: string | null;
+}
+
+export interface EscalationFacts {
+  timestamp?: string | null;
+  iteration?: number | null;
+  type?: string | null;
+  status?: string | null;
+  /** the command or action the runtime proposes, as text */
+  proposal?: string | null;
+  reason?: string | null;
 }
 
 export interface LastEventFacts {

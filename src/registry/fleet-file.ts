@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { parseAlertsConfig, type AlertsConfig } from "../alerts/config";
+import { alertSecretPolicy, parseAlertsConfig, type AlertsConfig } from "../alerts/config";
 import { writeAlertsConfig } from "../alerts/store";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
@@ -230,7 +230,7 @@ export async function loadFleetFile(app: App, file: string): Promise<FleetReport
   // Alerts are all or nothing, before any Sprite changes: an enabled sink whose secret variable is unset fails the load.
   let alerts: AlertsConfig | null = null;
   if (parsed.fleet.alerts !== undefined) {
-    const a = parseAlertsConfig(parsed.fleet.alerts, process.env);
+    const a = parseAlertsConfig(parsed.fleet.alerts, process.env, "alerts", alertSecretPolicy(app.config));
     if (!a.ok) return { ...empty, errors: a.errors };
     alerts = a.config;
   }

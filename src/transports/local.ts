@@ -17,6 +17,10 @@ const ARTIFACTS = (t: RunTarget) => {
     path.join(loop, "approval.json"),
     path.join(loop, "run-summary.json"),
     path.join(loop, "heartbeat.v1.json"),
+    path.join(root, "ops-agent", `launched-${t.loopId}.json`),
+    path.join(loop, "rate-limit.json"),
+    path.join(loop, "stuck.json"),
+    path.join(loop, "escalation.json"),
   ];
 };
 
@@ -33,11 +37,15 @@ export class LocalTransport implements Transport {
     const stats = await Promise.all(ARTIFACTS(target).map((f) => stat(f).catch(() => null)));
     const parts = stats.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-"));
     // Liveness changes without any file changing (a crashed runtime): fold the pid's state in.
+    // Checked on every poll while active-run.json or a launch record exists: a SIGKILLed run changes no file, and
+    // its dead pid must show as FAILED/killed within one poll interval (DOMAIN §8).
     const activeRun = stats[2];
-    if (activeRun) {
+    const launch = stats[6];
+    if (activeRun || launch) {
       const facts = await readRuntimeFacts(target).catch(() => null);
       const pid = facts?.activeRun?.pid;
       parts.push(pid ? `${pid}:${facts?.activeRunAlive}:${facts?.processStopped}` : "nopid");
+      parts.push(`launch:${facts?.launchAlive ?? "-"}`);
     }
     return parts.join("|");
   }

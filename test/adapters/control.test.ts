@@ -3,7 +3,7 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { AdapterError, buildControlArgv, executeControl, readProcStat, readRuntimeFacts } from "../../adapters";
-import { LOOP, cleanupTempDirs, copyRecording, makeTempDir } from "./helpers";
+import { LOOP, cleanupTempDirs, copyRecording, makeTempDir, spawnFakeRun } from "./helpers";
 
 afterAll(cleanupTempDirs);
 
@@ -108,8 +108,9 @@ describe("command intents run the exact argv (never a shell)", () => {
         // gone
       }
     });
+    // the detached stub records itself once node has started it, which may be after the grace on a busy machine
+    await expect.poll(async () => (await stub.calls()).length, { timeout: 10_000 }).toBe(1);
     const calls = await stub.calls();
-    expect(calls).toHaveLength(1);
     expect(calls[0]!.argv).toEqual(["run", "--repo", repo, "--loop", LOOP]);
     expect(calls[0]!.pid).toBe(result.pid);
     expect(calls[0]!.pgid).toBe(result.pid); // setsid: its own group, so pause/resume/cancel never hit the agent
@@ -196,7 +197,9 @@ describe("pause/resume signal the run's process group", () => {
 
   it("pause stops a real process group (verified via /proc), resume continues it", async () => {
     const repo = await copyRecording("failure");
-    const pid = await sleepingGroup();
+    const run = await spawnFakeRun(repo);
+    cleanups.push(run.kill);
+    const pid = run.pid;
     await writeActiveRun(repo, { pid, pgid: pid });
 
     const paused = await executeControl({ repoPath: repo, loopId: LOOP, intent: "pause" });
@@ -209,6 +212,16 @@ describe("pause/resume signal the run's process group", () => {
     expect(resumed).toMatchObject({ ok: true, intent: "resume", signal: "SIGCONT", verified: { processStopped: false } });
     expect((await readProcStat(pid))?.state).not.toBe("T");
     expect((await readRuntimeFacts({ repoPath: repo, loopId: LOOP })).processStopped).toBe(false);
+  });
+
+  it("a group named by active-run.json that is not this repo's superloop run is never signalled (pid reuse)", async () => {
+    const repo = await copyRecording("failure");
+    const pid = await sleepingGroup();
+    await writeActiveRun(repo, { pid, pgid: pid });
+    const result = await executeControl({ repoPath: repo, loopId: LOOP, intent: "pause" });
+    expect(result).toMatchObject({ ok: false, error: { code: "control_failed" } });
+    expect(result.error?.message).toMatch(/not this repo's superloop run/);
+    expect((await readProcStat(pid))?.state).not.toBe("T");
   });
 
   it("no active-run.json → no_active_run", async () => {

@@ -82,3 +82,5 @@ export async function expectValidEnvelope(value: unknown): Promise<void> {
     throw new Error(`envelope does not match the v1 JSON Schema: ${JSON.stringify(validate.errors, null, 2)}`);
   }
 }
+
+export { spawnFakeRun } from "../support/fake-run";

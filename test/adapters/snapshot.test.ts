@@ -1,10 +1,15 @@
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { AdapterError, readRuntimeFacts, readSnapshot, readSnapshotWithCursor, readEventsAfter } from "../../adapters";
 import { LoopRunSnapshotSchema, type RunStatus } from "../../src/contract";
-import { LOOP, RECORDINGS, cleanupTempDirs, copyRecording, eventsPath, expectValidEnvelope, makeTempDir, readLines, type Recording } from "./helpers";
+import { LOOP, RECORDINGS, cleanupTempDirs, copyRecording, eventsPath, expectValidEnvelope, makeTempDir, readLines, spawnFakeRun, type Recording } from "./helpers";
+
+const kills: Array<() => void> = [];
+afterEach(() => {
+  for (const kill of kills.splice(0)) kill();
+});
 
 afterAll(cleanupTempDirs);
 
@@ -160,7 +165,9 @@ describe("readSnapshot on every runtime recording", () => {
 describe("snapshot details", () => {
   it("an active run, a heartbeat and a live pid show up in runtime and facts", async () => {
     const repo = await copyRecording("approval");
-    const activeRun = { repo, pid: process.pid, pgid: process.pid, loop_id: LOOP, iteration: 2, stage: "planner", updated_at: "2026-11-24T07:00:00Z", extra_key: "kept" };
+    const run = await spawnFakeRun(repo);
+    kills.push(run.kill);
+    const activeRun = { repo, pid: run.pid, pgid: run.pid, loop_id: LOOP, iteration: 2, stage: "planner", updated_at: "2026-11-24T07:00:00Z", extra_key: "kept" };
     await fsp.writeFile(path.join(repo, ".superloop/active-run.json"), JSON.stringify(activeRun));
     await fsp.writeFile(path.join(repo, ".superloop/loops", LOOP, "heartbeat.v1.json"), JSON.stringify({ updatedAt: "2026-11-24T07:00:01Z", status: "ok", stage: "planner" }));
     const snapshot = await readSnapshot({ repoPath: repo, loopId: LOOP });
@@ -173,6 +180,18 @@ describe("snapshot details", () => {
     expect(facts.activeRunAlive).toBe(true);
     expect(facts.processStopped).toBe(false);
     expect(facts.heartbeat?.status).toBe("ok");
+  });
+
+  it("a live pid that is not this repo's superloop run (a reused pid) is not the run", async () => {
+    const repo = await copyRecording("approval");
+    // this test process is alive, but its command line is vitest's, not `superloop.sh run --repo <repo>`
+    await fsp.writeFile(path.join(repo, ".superloop/active-run.json"), JSON.stringify({ repo, pid: process.pid, pgid: process.pid, loop_id: LOOP }));
+    expect((await readRuntimeFacts({ repoPath: repo, loopId: LOOP })).activeRunAlive).toBe(false);
+    // the run of another repo is not this repo's run either
+    const other = await spawnFakeRun(await makeTempDir());
+    kills.push(other.kill);
+    await fsp.writeFile(path.join(repo, ".superloop/active-run.json"), JSON.stringify({ repo, pid: other.pid, pgid: other.pid, loop_id: LOOP }));
+    expect((await readRuntimeFacts({ repoPath: repo, loopId: LOOP })).activeRunAlive).toBe(false);
   });
 
   it("older event files use `type` instead of `event`", async () => {
@@ -271,5 +290,18 @@ describe("snapshot errors", () => {
     await fsp.appendFile(eventsPath(repo), '{"event":"loop_stop"}\n');
     const error = await expectAdapterError(readSnapshot({ repoPath: repo, loopId: LOOP }), "invalid_event", /line 27/);
     expect(error.details["line"]).toBe(27);
+  });
+});
+
+describe("active-run.json read mid-write", () => {
+  it("an empty active-run.json (the runtime writes it with `jq > file`) is a run being recorded, not a failed read", async () => {
+    const repo = await copyRecording("approval");
+    await fsp.writeFile(path.join(repo, ".superloop/active-run.json"), "");
+    const facts = await readRuntimeFacts({ repoPath: repo, loopId: LOOP });
+    expect(facts.activeRun).toEqual({});
+    expect(facts.activeRunAlive).toBeNull();
+    // any other unreadable JSON still fails loudly
+    await fsp.writeFile(path.join(repo, ".superloop/active-run.json"), "{");
+    await expect(readRuntimeFacts({ repoPath: repo, loopId: LOOP })).rejects.toMatchObject({ code: "invalid_json" });
   });
 });

@@ -26,15 +26,15 @@ function fleetFile(alerts: unknown): string {
 
 beforeAll(async () => {
   rx = await startReceiver();
-  process.env.ALERT_TEST_SIGNING = SECRET;
-  process.env.ALERT_TEST_BEARER = "bearer-xyz";
-  process.env.ALERT_TEST_PD_KEY = "pd-routing-key";
+  process.env.TEST_ALERT_SIGNING = SECRET;
+  process.env.TEST_ALERT_BEARER = "bearer-xyz";
+  process.env.TEST_ALERT_PD_KEY = "pd-routing-key";
   const file = fleetFile({
     defaultMinSeverity: "warning",
     sinks: {
-      hook: { type: "webhook", url: `${rx.url}/hook`, authTokenEnv: "ALERT_TEST_BEARER", signingSecretEnv: "ALERT_TEST_SIGNING", timeoutSeconds: 2 },
+      hook: { type: "webhook", url: `${rx.url}/hook`, authTokenEnv: "TEST_ALERT_BEARER", signingSecretEnv: "TEST_ALERT_SIGNING", timeoutSeconds: 2 },
       flaky: { type: "webhook", url: `${rx.url}/flaky`, timeoutSeconds: 2 },
-      pd: { type: "pagerduty_events", routingKeyEnv: "ALERT_TEST_PD_KEY", url: `${rx.url}/pd`, source: "ops-test" },
+      pd: { type: "pagerduty_events", routingKeyEnv: "TEST_ALERT_PD_KEY", url: `${rx.url}/pd`, source: "ops-test" },
       slack: { type: "slack", webhookUrl: `${rx.url}/slack`, channel: "#ops" },
       refuses: { type: "webhook", url: `${rx.url}/refuses` },
     },
@@ -163,12 +163,12 @@ describe("alert delivery", () => {
     const r = await gql(
       server.url,
       `mutation($s: JSON!) { setAlertSink(name: "new", sink: $s) { __typename ... on Error { message } ... on AlertConfig { source } } }`,
-      { s: { type: "webhook", url: "http://127.0.0.1:9/x", signingSecretEnv: "ALERT_TEST_NOT_SET_ANYWHERE" } },
+      { s: { type: "webhook", url: "http://127.0.0.1:9/x", signingSecretEnv: "TEST_ALERT_NOT_SET_ANYWHERE" } },
     );
     expect(r.data!.setAlertSink.__typename).toBe("InvalidInput");
-    expect(r.data!.setAlertSink.message).toContain("ALERT_TEST_NOT_SET_ANYWHERE");
+    expect(r.data!.setAlertSink.message).toContain("TEST_ALERT_NOT_SET_ANYWHERE");
     const ok = await gql(server.url, `mutation($s: JSON!) { setAlertSink(name: "new", sink: $s) { __typename ... on AlertConfig { source config } } }`, {
-      s: { type: "webhook", url: "http://127.0.0.1:9/x", enabled: false, signingSecretEnv: "ALERT_TEST_NOT_SET_ANYWHERE" },
+      s: { type: "webhook", url: "http://127.0.0.1:9/x", enabled: false, signingSecretEnv: "TEST_ALERT_NOT_SET_ANYWHERE" },
     });
     expect(ok.data!.setAlertSink).toMatchObject({ __typename: "AlertConfig", source: "graphql" });
     expect(JSON.stringify(ok.data!.setAlertSink.config)).not.toContain(SECRET);
@@ -177,7 +177,7 @@ describe("alert delivery", () => {
 
 describe("alert config at load", () => {
   it("an enabled sink whose secret variable is unset is a load error naming it", async () => {
-    const file = fleetFile({ sinks: { pd: { type: "pagerduty", routingKeyEnv: "ALERT_TEST_UNSET_ROUTING_KEY" } } });
-    await expect(startTestServer({ OPS_FLEET_FILE: file })).rejects.toThrow(/alerts\.sinks\.pd\.routingKeyEnv: environment variable ALERT_TEST_UNSET_ROUTING_KEY is not set/);
+    const file = fleetFile({ sinks: { pd: { type: "pagerduty", routingKeyEnv: "TEST_ALERT_UNSET_ROUTING_KEY" } } });
+    await expect(startTestServer({ OPS_FLEET_FILE: file })).rejects.toThrow(/alerts\.sinks\.pd\.routingKeyEnv: environment variable TEST_ALERT_UNSET_ROUTING_KEY is not set/);
   });
 });

@@ -45,9 +45,12 @@ describe("alert delivery across kill -9", () => {
     await manager.exited;
     for (const res of held) res.destroy();
 
+    const restartedAt = Date.now();
     manager = await spawnManager(env);
     await rx.waitFor((r) => r.filter((x) => x.path === "/hold").length >= 2, 20_000, "the attempt after restart");
     const tries = rx.requests.filter((x) => x.path === "/hold");
+    expect(tries).toHaveLength(2);
+    expect(tries[1]!.at).toBeGreaterThan(restartedAt);
     expect(tries[1]!.json.dedupKey).toBe(first!.json.dedupKey);
     expect(tries[1]!.headers["idempotency-key"]).toBe(first!.headers["idempotency-key"]);
     expect(tries[1]!.json.deliveryId).toBe(first!.json.deliveryId);

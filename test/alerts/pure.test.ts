@@ -122,6 +122,11 @@ describe("config validation", () => {
     expect(missingSecrets(config, {})).toEqual([{ path: "alerts.sinks.pd.routingKeyEnv", message: "environment variable PD_KEY is not set (sink pd is enabled)" }]);
     expect(missingSecrets(config, { PD_KEY: "k" })).toEqual([]);
   });
+  it("refuses variable names the secret-name policy forbids (they would be sent to the sink's URL)", () => {
+    const policy = { refuse: (n: string) => (n.startsWith("OPS_SECRET_") ? null : `${n} does not start with an allowed prefix`) };
+    const c = alertsConfigSchema.parse({ sinks: { a: { type: "webhook", url: "http://x/", authTokenEnv: "OPS_TOKENS", enabled: false }, b: { type: "pagerduty", routingKeyEnv: "OPS_SECRET_PD" } } });
+    expect(missingSecrets(c, { OPS_SECRET_PD: "k" }, "alerts", policy)).toEqual([{ path: "alerts.sinks.a.authTokenEnv", message: "OPS_TOKENS does not start with an allowed prefix" }]);
+  });
   it("accepts the bash manager's sinks file shape", () => {
     const legacy = {
       schemaVersion: "v1",
@@ -242,5 +247,21 @@ describe("intake plan", () => {
     expect(planIntake(config, [sig("1", "FAILED")], [open], runs, new Map(), now).deliveries).toEqual([]);
     const p = planIntake(config, [sig("2", "COMPLETE")], [open], runs, new Map(), now);
     expect(p.deliveries.map((d) => [d.sink, d.event, d.dedupKey, d.traceId])).toEqual([["hook", "resolve", "superloop-ops:run:r1:run_failed", "t"]]);
+    // a purged run (no row any more): its open episodes resolve
+    const gone = planIntake(config, [{ ...sig("3", "FAILED"), snapshot: { deleted: true } }], [open], new Map(), new Map(), now);
+    expect(gone.deliveries.map((d) => [d.sink, d.event])).toEqual([["hook", "resolve"]]);
+    expect(gone.invalid).toEqual([]);
+  });
+  it("an intent that ends AMBIGUOUS raises a one-shot alert carrying the intent's trace id", () => {
+    const p = planIntake(
+      config,
+      [{ id: "9", subject: "intent", runId: "r1", spriteId: null, at: now, snapshot: { intentId: "i9", kind: "CANCEL", stage: "AMBIGUOUS", error: null, traceId: "trace-9", requestedBy: "ops" } }],
+      [],
+      runs,
+      new Map(),
+      now,
+    );
+    expect(p.deliveries.map((d) => [d.sink, d.event, d.condition, d.traceId, d.payload.traceId])).toEqual([["hook", "trigger", "intent_ambiguous", "trace-9", "trace-9"]]);
+    expect(p.episodes[0]!.resolvedAt).not.toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fakeRunSync } from "../support/fake-run";
 
 // A loop's files as the local transport reads them, with just enough runtime state to drive lifecycle changes.
 
@@ -22,7 +23,9 @@ export function append(repo: string, ...lines: string[]): void {
 }
 
 /** The runtime says a loop is active in this repo (the pid is ours, so it is alive). */
-export function setRunning(repo: string, pid = process.pid): void {
+/** A "running" repo: state active and active-run.json naming a live process that is this repo's superloop `run`
+ * (liveness is checked by command line, so the test's own pid would read as a killed run). */
+export function setRunning(repo: string, pid = fakeRunSync(repo)): void {
   writeFileSync(path.join(repo, ".superloop", "state.json"), JSON.stringify({ active: true, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: new Date().toISOString() }));
   writeFileSync(path.join(repo, ".superloop", "active-run.json"), JSON.stringify({ repo, pid, pgid: pid, loop_id: "demo-loop", iteration: 1, stage: "planner", updated_at: new Date().toISOString() }));
 }

@@ -39,6 +39,17 @@ const ALLOWED: Record<IntentKind, readonly string[]> = {
     "FAILED/runtime_died",
     "UNKNOWN/unknown",
   ],
+  // the same states as START: the service refuses it over a live process on top of this (test/control/truth.test.ts)
+  RESTART: [
+    "IDLE/not_started",
+    "IDLE/idle",
+    "IDLE/approved_pending_run",
+    "COMPLETE/completed",
+    "STOPPED/max_iterations",
+    "STOPPED/cancelled",
+    "FAILED/runtime_died",
+    "UNKNOWN/unknown",
+  ],
 };
 
 const MATRIX = INTENT_KINDS.flatMap((kind) =>

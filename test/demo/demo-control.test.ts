@@ -5,8 +5,9 @@ import { waitFor } from "../support/runs";
 import { demoRuns, startDemoServer } from "./demo-server";
 
 // Control intents against demo runs go through SUPERLOOP_BIN = the simulator, as they would through
-// superloop.sh: approve with resume completes the waiting loop, start revives the crashed one, cancel ends
-// the stuck one.
+// superloop.sh: approve with resume completes the waiting loop, cancel ends the stuck one. The crashed one
+// shows the runtime's truth (DOMAIN §8): its state.json still says active, so a START is refused by the runtime
+// and ends FAILED with its message within seconds; RESTART (cancel, check cleared, run) revives it.
 
 const servers: RunningServer[] = [];
 afterAll(async () => {
@@ -26,7 +27,7 @@ async function mutate(server: RunningServer, field: string, args: string, vars: 
 }
 
 describe("control intents on the demo fleet", () => {
-  it("approve (resume) completes demo-approval; start revives demo-crash; cancel stops demo-stuck", async () => {
+  it("approve (resume) completes demo-approval; start over demo-crash's stale state fails at once, restart revives it; cancel stops demo-stuck", async () => {
     const { server } = await startDemoServer();
     servers.push(server);
     const runs = await waitFor(
@@ -40,12 +41,22 @@ describe("control intents on the demo fleet", () => {
     const stuck = runs.get("demo-stuck")!.id;
 
     expect(await mutate(server, "approveRun", ", resumeAfterApprove: true, note: \"ok\"", { runId: approval })).toMatchObject({ __typename: "ControlIntent" });
-    expect(await mutate(server, "startRun", "", { runId: crash })).toMatchObject({ __typename: "ControlIntent" });
     expect(await mutate(server, "cancelRun", "", { runId: stuck })).toMatchObject({ __typename: "ControlIntent" });
+
+    const started = Date.now();
+    const start = await mutate(server, "startRun", "", { runId: crash });
+    expect(start).toMatchObject({ __typename: "ControlIntent", stage: "FAILED" });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const refused = (await runWithIntents(server, crash)).intents.edges.map((e) => e.node as { kind: string; stage: string; error: string | null; stages: { observation: string }[] }).find((i) => i.kind === "START")!;
+    expect(refused.error).toBe("runtime_refused");
+    expect(refused.stages.at(-1)!.observation).toMatch(/reentrant run blocked/);
+    expect(await mutate(server, "restartRun", "", { runId: crash })).toMatchObject({ __typename: "ControlIntent" });
 
     const done = (r: { state: string }) => r.state === "COMPLETE";
     await waitFor(() => runWithIntents(server, approval), done, 30_000, "demo-approval COMPLETE after approve + resume");
-    await waitFor(() => runWithIntents(server, crash), done, 30_000, "demo-crash COMPLETE after start");
+    await waitFor(() => runWithIntents(server, crash), done, 30_000, "demo-crash COMPLETE after restart");
+    const restart = (await runWithIntents(server, crash)).intents.edges.map((e) => e.node).find((i) => i.kind === "RESTART");
+    expect(restart?.stage).toBe("CONFIRMED");
     await waitFor(() => runWithIntents(server, stuck), (r) => r.state === "STOPPED" && r.stateReason === "cancelled", 30_000, "demo-stuck cancelled");
     const approvals = (await runWithIntents(server, approval)).intents.edges.map((e) => e.node);
     expect(approvals.find((i) => i.kind === "APPROVE")?.stage).toBe("CONFIRMED");

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -89,7 +89,9 @@ describe("demo fleet", () => {
     await first.server.close();
     servers.splice(servers.indexOf(first.server), 1);
 
-    // A simulator left running (e.g. by a manager killed with -9) in a demo repo.
+    // A simulator left running (e.g. by a manager killed with -9) in a demo repo. Like the real runtime, the
+    // simulator refuses to run over the stuck run's stale `state.active`: clear it the runtime's way first.
+    execFileSync(process.execPath, [DEMO_SUPERLOOP_BIN, "cancel", "--repo", stuckRepo], { stdio: "ignore" });
     const leftover = spawn(process.execPath, [DEMO_SUPERLOOP_BIN, "run", "--repo", stuckRepo], { detached: true, stdio: "ignore" });
     await waitFor(
       async () => (existsSync(path.join(stuckRepo, ".superloop", "active-run.json")) ? readFileSync(path.join(stuckRepo, ".superloop", "active-run.json"), "utf8") : ""),

@@ -66,7 +66,8 @@ describe("superloop-sim", () => {
     const n = names(r);
     expect(n[0]).toBe("loop_start");
     expect(n.slice(-3)).toEqual(["gates_evaluated", "iteration_end", "loop_complete"]);
-    expect(json(r, "state.json")).toMatchObject({ active: false, current_loop_id: "" });
+    // the real runtime keeps the loop id after a plain completion (test/fixtures/runtime/success)
+    expect(json(r, "state.json")).toMatchObject({ active: false, current_loop_id: "demo-loop" });
     expect(existsSync(file(r, "active-run.json"))).toBe(false);
     const summary = json(r, "loops/demo-loop/run-summary.json") as { entries: { completion_ok: boolean }[] };
     expect(summary.entries.at(-1)?.completion_ok).toBe(true);
@@ -79,10 +80,13 @@ describe("superloop-sim", () => {
     expect(names(r).at(-1)).toBe("approval_requested");
     const firstRunId = events(r)[0]!.run_id;
 
-    // a run while approval is pending is refused, and writes nothing
-    const before = names(r).length;
-    await expect(sim("run", "--repo", r)).rejects.toMatchObject({ code: 1 });
-    expect(names(r).length).toBe(before);
+    // a run while approval is pending only says so, like the real runtime (test/fixtures/runtime/approval-wait):
+    // loop_start, approval_wait, state inactive, exit 0; approval.json untouched
+    await sim("run", "--repo", r, "--loop", "demo-loop");
+    expect(names(r).slice(-2)).toEqual(["loop_start", "approval_wait"]);
+    expect(events(r).at(-1)!.data).toMatchObject({ status: "pending", approval_file: ".superloop/loops/demo-loop/approval.json" });
+    expect(json(r, "state.json")).toMatchObject({ active: false });
+    expect(json(r, "loops/demo-loop/approval.json")).toMatchObject({ status: "pending" });
 
     await sim("approve", "--repo", r, "--loop", "demo-loop", "--by", "alice", "--note", "ship it");
     const decision = events(r).at(-1)!;
@@ -97,7 +101,7 @@ describe("superloop-sim", () => {
     expect(tail[1]!.run_id).toBe(firstRunId);
     expect(tail[2]!.run_id).toBe(firstRunId);
     expect(existsSync(file(r, "loops/demo-loop/approval.json"))).toBe(false);
-    expect(json(r, "state.json")).toMatchObject({ active: false, current_loop_id: "" });
+    expect(json(r, "state.json")).toMatchObject({ active: false, current_loop_id: "demo-loop" });
   });
 
   it("reject: the next run emits approval_rejected, iterates again and asks again", async () => {
@@ -120,20 +124,42 @@ describe("superloop-sim", () => {
 
   it("maxiter stops with loop_stop max_iterations", async () => {
     const r = repo({ invocations: ["maxiter"], maxIterations: 2 });
-    await sim("run", "--repo", r);
+    // the real runtime exits 1 when it stops at max_iterations (test/fixtures/runtime/max-iterations)
+    await expect(sim("run", "--repo", r)).rejects.toMatchObject({ code: 1 });
     expect(events(r).at(-1)).toMatchObject({ event: "loop_stop", data: { reason: "max_iterations", max_iterations: 2 } });
     expect(json(r, "state.json")).toMatchObject({ active: false, iteration: 3 });
   });
 
-  it("crash leaves state.active=true without active-run.json (like the `failure` recording); the next run passes", async () => {
+  it("crash leaves state.active=true without active-run.json (like the `failure` recording); the next run is refused until a cancel", async () => {
     const r = repo({ invocations: ["crash"] });
     await expect(sim("run", "--repo", r)).rejects.toMatchObject({ code: 1 });
     expect(names(r).at(-1)).toBe("role_start");
     expect(events(r).at(-1)!.role).toBe("planner");
     expect(json(r, "state.json")).toMatchObject({ active: true, current_loop_id: "demo-loop" });
     expect(existsSync(file(r, "active-run.json"))).toBe(false);
-    await sim("run", "--repo", r);
+    // over the stale state the real runtime refuses: exit 1, no event (test/fixtures/runtime/start-refused-stale)
+    const count = names(r).length;
+    const refused = await sim("run", "--repo", r, "--loop", "demo-loop").then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(refused).toMatchObject({ code: 1 });
+    expect(refused!.stderr).toMatch(/^Error: loop 'demo-loop' is already running \(reentrant run blocked\)/);
+    expect(names(r).length).toBe(count);
+    // the way out is cancel (clears state.json), then run
+    expect((await sim("cancel", "--repo", r)).stdout).toBe("Cancelled loop state.\n");
+    await sim("run", "--repo", r, "--loop", "demo-loop");
     expect(names(r).at(-1)).toBe("loop_complete");
+  });
+
+  it("cancel before the run has written anything finds nothing, and the run goes on (the startup race)", async () => {
+    const r = repo({ invocations: ["stuck"] });
+    const child = spawn(process.execPath, [DEMO_SUPERLOOP_BIN, "run", "--repo", r, "--loop", "demo-loop"], { detached: true, stdio: "ignore", env: { ...process.env, SIM_STARTUP_MS: "1500" } });
+    try {
+      await new Promise((res) => setTimeout(res, 200));
+      expect((await sim("cancel", "--repo", r)).stdout).toBe("No active state file found.\n");
+      await until(() => existsSync(file(r, "active-run.json")), 10_000);
+      expect(alive(child.pid!)).toBe(true);
+    } finally {
+      process.kill(-child.pid!, "SIGKILL");
+    }
   });
 
   it("stuck keeps a live process group that writes nothing; cancel kills it, deletes state and active-run, writes no event", async () => {
@@ -143,7 +169,8 @@ describe("superloop-sim", () => {
     const active = json(r, "active-run.json") as { pid: number; pgid: number; stage: string };
     expect(active.pid).toBe(child.pid);
     expect(active.pgid).toBe(child.pid); // detached: its own group, so pause/resume signal only it
-    expect(active.stage).toBe("implementer");
+    // like the runtime's: only ever run_start or loop_start, never the role
+    expect(active.stage).toBe("loop_start");
     const count = names(r).length;
     await new Promise((res) => setTimeout(res, 300));
     expect(names(r).length).toBe(count);

@@ -6,6 +6,7 @@ import type { RunningServer } from "../../src/server";
 import { collect, gql, sse, wsClient } from "../support/clients";
 import { eventsPath, FIXTURES, repoFromRecording } from "../support/fixtures";
 import { register, sync } from "../support/runs";
+import { spawnFakeRun } from "../support/fake-run";
 import { startTestServer } from "../support/server";
 
 let server: RunningServer;
@@ -13,6 +14,8 @@ beforeAll(async () => {
   server = await startTestServer({ OPS_POLL_INTERVAL_MS: "60000", OPS_HEALTH_PROFILE: "strict" });
 });
 afterAll(() => server?.close());
+const kills: Array<() => void> = [];
+afterAll(() => kills.forEach((kill) => kill()));
 
 const CHANGES = `subscription { interventionsChanged { runId seq intervention { severity reasons { code } suggestedActions run { sprite { name } state stateReason } } } }`;
 
@@ -56,7 +59,10 @@ describe("the intervention queue", () => {
     const old = new Date(Date.now() - 10 * 60_000).toISOString(); // 10 min: past strict's 120 s and 300 s
     writeFileSync(eventsPath(repo), JSON.stringify({ timestamp: old, event: "loop_start", loop_id: "demo-loop", run_id: "s", iteration: 1 }) + "\n");
     writeFileSync(path.join(repo, ".superloop", "state.json"), JSON.stringify({ active: true, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: old }));
-    writeFileSync(path.join(repo, ".superloop", "active-run.json"), JSON.stringify({ repo, pid: process.pid, pgid: process.pid, loop_id: "demo-loop", iteration: 1, stage: "planner", updated_at: old }));
+    // a live process that is this repo's `superloop run` (liveness is checked by command line)
+    const live = await spawnFakeRun(repo);
+    kills.push(live.kill);
+    writeFileSync(path.join(repo, ".superloop", "active-run.json"), JSON.stringify({ repo, pid: live.pid, pgid: live.pid, loop_id: "demo-loop", iteration: 1, stage: "planner", updated_at: old }));
     const run = await register(server, "stale-1", repo);
     const s = await sync(server, run.id);
     expect(s.state).toBe("RUNNING");

@@ -7,6 +7,7 @@ import type { RunningServer } from "../../src/server";
 import { collect, wsClient } from "../support/clients";
 import { eventsPath, fileLines } from "../support/fixtures";
 import { getRun, register, waitFor } from "../support/runs";
+import { spawnFakeRun } from "../support/fake-run";
 import { startTestServer } from "../support/server";
 
 let n = 0;
@@ -27,8 +28,14 @@ function writeJson(file: string, value: unknown) {
   renameSync(`${file}.tmp`, file);
 }
 
-function setRunning(repo: string) {
-  writeJson(path.join(repo, ".superloop", "active-run.json"), { repo, pid: process.pid, pgid: process.pid, loop_id: "demo-loop", iteration: 1, stage: "planner", updated_at: "2026-11-24T09:00:00Z" });
+// A live process that is this repo's `superloop run`: liveness is checked by command line, not just kill -0.
+const kills: Array<() => void> = [];
+afterAll(() => kills.forEach((kill) => kill()));
+
+async function setRunning(repo: string) {
+  const live = await spawnFakeRun(repo);
+  kills.push(live.kill);
+  writeJson(path.join(repo, ".superloop", "active-run.json"), { repo, pid: live.pid, pgid: live.pid, loop_id: "demo-loop", iteration: 1, stage: "planner", updated_at: "2026-11-24T09:00:00Z" });
   writeJson(path.join(repo, ".superloop", "state.json"), { active: true, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: "2026-11-24T09:00:00Z" });
 }
 
@@ -50,7 +57,7 @@ describe("live ingestion", () => {
     const changes = collect(client, `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { ... on RunLifecycleChange { seq previousState state reason } } }`, { f: { run: run.id } });
     for (let i = 0; i < 100 && server.app.bus.listenerCount("run", run.raw) < 1; i++) await new Promise((r) => setTimeout(r, 20));
 
-    setRunning(repo);
+    await setRunning(repo);
     appendFileSync(eventsPath(repo), line("loop_start") + line("iteration_start") + line("role_start", { role: "planner" }));
     const running = await waitFor(() => getRun(server, run.id), (r) => r.state === "RUNNING", 5000, "RUNNING via fs.watch");
     expect(running).toMatchObject({ stateReason: "running", runtimeRunId: "r-1", ingest: { cursorLine: 3 } });
@@ -91,7 +98,7 @@ describe("live ingestion", () => {
 
   it("runEvents replays then goes live with no gap and no duplicate under a concurrent append", async () => {
     const repo = freshRepo();
-    setRunning(repo);
+    await setRunning(repo);
     let text = "";
     for (let i = 0; i < 1200; i++) text += line(i === 0 ? "loop_start" : "role_end", { i });
     appendFileSync(eventsPath(repo), text);

@@ -57,7 +57,8 @@ describe("every recording of the real runtime", () => {
     expect(r.errors).toBeUndefined();
     const byName = new Map(r.data!.interventions.map((i: { run: { sprite: { name: string } } }) => [i.run.sprite.name, i]));
     expect(byName.get("rec-approval")).toMatchObject({ suggestedActions: expect.arrayContaining(["APPROVE", "REJECT"]), reasons: [{ code: "approval_pending" }] });
-    expect(byName.get("rec-failure")).toMatchObject({ severity: "critical", suggestedActions: expect.arrayContaining(["START"]) });
+    // after a crash a plain run is refused over the stale state (DOMAIN §8): RESTART
+    expect(byName.get("rec-failure")).toMatchObject({ severity: "critical", suggestedActions: expect.arrayContaining(["RESTART"]) });
     expect(byName.has("rec-complete")).toBe(false);
     expect(byName.has("rec-approved-complete")).toBe(false);
     const filtered = await gql(server.url, `{ runs(filter: { needsIntervention: false }) { edges { node { sprite { name } } } } }`);

@@ -37,11 +37,12 @@ const ROWS: readonly { name: string; run: InterventionRun; codes: string[] | nul
   { name: "stale running (health)", run: run({ health: stale }), codes: ["stale_running"], actions: ["CANCEL", "INSPECT"] },
   { name: "stale running (projection flag)", run: run({ stale: true }), codes: ["stale_running"], actions: ["CANCEL", "INSPECT"] },
   { name: "paused", run: run({ state: "PAUSED", reason: "paused" }), codes: ["paused"], actions: ["RESUME"] },
-  { name: "FAILED/runtime_died", run: run({ state: "FAILED", reason: "runtime_died" }), codes: ["run_failed"], actions: ["START", "INSPECT"] },
+  // the runtime still says active after dying, so a plain START is refused by it: RESTART (cancel, then run)
+  { name: "FAILED/runtime_died", run: run({ state: "FAILED", reason: "runtime_died" }), codes: ["run_failed"], actions: ["RESTART", "INSPECT"] },
   { name: "FAILED/timeout", run: run({ state: "FAILED", reason: "timeout" }), codes: ["run_failed"], actions: ["START", "INSPECT"] },
   { name: "FAILED/sprite_missing: nothing to start on", run: run({ state: "FAILED", reason: "sprite_missing" }), codes: ["sprite_missing"], actions: ["INSPECT"] },
   { name: "STOPPED/max_iterations", run: run({ state: "STOPPED", reason: "max_iterations" }), codes: ["run_stopped"], actions: ["START"] },
-  { name: "STOPPED/rate_limited", run: run({ state: "STOPPED", reason: "rate_limited" }), codes: ["run_stopped"], actions: ["START"] },
+  { name: "STOPPED/rate_limited", run: run({ state: "STOPPED", reason: "rate_limited" }), codes: ["run_stopped"], actions: ["RESTART"] },
   { name: "cursor fork freezes everything but reset/inspect", run: run({ state: "FAILED", reason: "runtime_died", ingestStatus: "FORKED" }), codes: ["run_failed", "cursor_fork"], actions: ["RESET_CURSOR", "INSPECT"] },
   { name: "ingest error", run: run({ state: "COMPLETE", reason: "completed", ingestStatus: "ERROR" }), codes: ["ingest_error"], actions: ["INSPECT"] },
   {

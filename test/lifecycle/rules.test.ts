@@ -86,14 +86,28 @@ const ROWS: readonly Row[] = [
   { name: "rate_limit_stop leaves state active, process gone", patch: { runtime: { ...onDisk, state: ACTIVE_STATE, lastSummary: SUMMARY }, events: events("rate_limit_stop", "rate_limited") }, state: "STOPPED", reason: "rate_limited", ruleId: "stop_event" },
   { name: "no_progress_stop (status blocked)", patch: { runtime: { ...onDisk, state: INACTIVE_STATE, lastSummary: SUMMARY }, events: events("no_progress_stop", "blocked") }, state: "STOPPED", reason: "no_progress", ruleId: "stop_event" },
   // event_failure
-  { name: "role_timeout (status timeout), process gone", patch: { runtime: { ...onDisk, state: ACTIVE_STATE }, events: events("role_timeout", "timeout") }, state: "FAILED", reason: "timeout", ruleId: "event_failure" },
+  { name: "role_timeout (status timeout), process gone", patch: { runtime: { ...onDisk, state: ACTIVE_STATE }, events: events("role_timeout", "timeout") }, state: "FAILED", reason: "role_timeout", ruleId: "event_failure" },
+  { name: "usage_limit_blocked and the process gone (the wait timed out)", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("usage_limit_blocked", "error") }, state: "FAILED", reason: "usage_limit", ruleId: "event_failure" },
+  { name: "delegation_fail_role (status error)", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("delegation_fail_role", "error") }, state: "FAILED", reason: "error", ruleId: "event_failure" },
   { name: "last event status error", patch: { runtime: { ...onDisk, state: INACTIVE_STATE, lastSummary: SUMMARY }, events: events("tests_end", "error") }, state: "FAILED", reason: "error", ruleId: "event_failure" },
   { name: "last event status blocked", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("lifecycle_end", "blocked") }, state: "FAILED", reason: "blocked", ruleId: "event_failure" },
   { name: "last event status rate_limited (not a stop event)", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("role_end", "rate_limited") }, state: "FAILED", reason: "rate_limited", ruleId: "event_failure" },
   { name: "status error while the process keeps working", patch: withPatch(running, { events: events("tests_end", "error") }), state: "RUNNING", reason: "running", ruleId: "running" },
   // runtime_died
   { name: "state active, no active-run.json", patch: { runtime: { ...onDisk, state: ACTIVE_STATE }, events: events("role_start") }, state: "FAILED", reason: "runtime_died", ruleId: "runtime_died" },
-  { name: "state active, active-run.json with a dead pid", patch: withPatch(running, { runtime: { activeRunAlive: false } }), state: "FAILED", reason: "runtime_died", ruleId: "runtime_died" },
+  // killed: SIGKILL / OOM / a cold Sprite leave active-run.json with a dead pid (the exit trap never ran)
+  { name: "state active, active-run.json with a dead pid", patch: withPatch(running, { runtime: { activeRunAlive: false } }), state: "FAILED", reason: "killed", ruleId: "killed" },
+  { name: "killed after a rate-limit stop event was written", patch: withPatch(running, { runtime: { activeRunAlive: false }, events: events("rate_limit_stop", "rate_limited") }), state: "FAILED", reason: "killed", ruleId: "killed" },
+  // waiting_usage_limit: the process sleeps on a usage limit, silent by design
+  { name: "usage_limit_blocked, process alive", patch: withPatch(running, { events: events("usage_limit_blocked", "error") }), state: "RUNNING", reason: "waiting_usage_limit", ruleId: "waiting_usage_limit" },
+  // stop reasons of DOMAIN §8
+  { name: "rate_limit_stop, process gone, state still active", patch: { runtime: { ...onDisk, state: ACTIVE_STATE, rateLimit: { role: "planner", message: "Rate limit exceeded" } }, events: events("rate_limit_stop", "rate_limited") }, state: "STOPPED", reason: "rate_limited", ruleId: "stop_event" },
+  { name: "loop_stop lifecycle_gate_failed", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("loop_stop", null, { stopReason: "lifecycle_gate_failed" }) }, state: "STOPPED", reason: "lifecycle_gate_failed", ruleId: "stop_event" },
+  { name: "loop_stop no_progress", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("loop_stop", null, { stopReason: "no_progress" }) }, state: "STOPPED", reason: "no_progress", ruleId: "stop_event" },
+  { name: "loop_stop stuck with stuck.json", patch: { runtime: { ...onDisk, state: INACTIVE_STATE, stuck: { streak: 2, threshold: 2, reason: "no_change" } }, events: events("loop_stop", null, { stopReason: "stuck" }) }, state: "STOPPED", reason: "stuck", ruleId: "stop_event" },
+  { name: "loop_stop with an unknown, non-snake reason", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("loop_stop", null, { stopReason: "Weird Reason!" }) }, state: "STOPPED", reason: "stopped", ruleId: "stop_event" },
+  // approval_wait: a run while approval.json is pending stays AWAITING_APPROVAL
+  { name: "approval_wait after a run while pending", patch: { runtime: { ...onDisk, state: INACTIVE_STATE, approval: { status: "pending" } }, events: events("approval_wait") }, state: "AWAITING_APPROVAL", reason: "awaiting_approval", ruleId: "approval_pending" },
   // approved / rejected pending run
   { name: "approval approved, not yet consumed", patch: { runtime: { ...onDisk, state: INACTIVE_STATE, approval: { status: "approved" }, lastSummary: SUMMARY }, events: events("approval_decision", "approved") }, state: "IDLE", reason: "approved_pending_run", ruleId: "approved_pending_run" },
   { name: "approval approved and the resumed run is working", patch: withPatch(running, { runtime: { approval: { status: "approved" } }, events: events("loop_start") }), state: "RUNNING", reason: "running", ruleId: "running" },

@@ -72,7 +72,7 @@ describe("/metrics", () => {
     await sync(server, run.id);
     // a Sprite whose agent does not answer: a poll error labelled with its transport
     await gql(server.url, `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename } }`, {
-      i: { name: "m-down", transport: "SPRITE_SERVICE", repoPath: "/r", loopId: "demo-loop", agentUrl: "http://127.0.0.1:9/", agentTokenEnv: "METRICS_TEST_UNSET_TOKEN" },
+      i: { name: "m-down", transport: "SPRITE_SERVICE", repoPath: "/r", loopId: "demo-loop", agentUrl: "http://127.0.0.1:9/", agentTokenEnv: "TEST_METRICS_UNSET_TOKEN" },
     });
 
     const after = await waitFor(scrape, (t) => value(t, "superloop_ops_poll_errors_total", { transport: "SPRITE_SERVICE" }) > 0, 10_000, "a poll error");

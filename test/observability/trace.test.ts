@@ -17,7 +17,7 @@ let proxy: FaultProxy;
 const lines: string[] = [];
 
 beforeAll(async () => {
-  process.env.TRACE_TEST_AGENT_TOKEN = "trace-agent-secret";
+  process.env.TEST_TRACE_AGENT_TOKEN = "trace-agent-secret";
   agent = createAgentServer({ repoPath: repoFromRecording("approval"), token: "trace-agent-secret", port: 0, superloopBin: SIM });
   const { port } = await agent.listen();
   proxy = await startFaultProxy(`http://127.0.0.1:${port}`);
@@ -47,7 +47,7 @@ describe("trace ids", () => {
   it("requestControl's X-Trace-Id is on the intent, in the agent's request headers and in the log lines", async () => {
     const reg = await post(
       `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id state } } ... on Error { message } } }`,
-      { i: { name: "traced", transport: "SPRITE_SERVICE", repoPath: "/ignored/by/agent", loopId: "demo-loop", agentUrl: proxy.url, agentTokenEnv: "TRACE_TEST_AGENT_TOKEN" } },
+      { i: { name: "traced", transport: "SPRITE_SERVICE", repoPath: "/ignored/by/agent", loopId: "demo-loop", agentUrl: proxy.url, agentTokenEnv: "TEST_TRACE_AGENT_TOKEN" } },
     );
     const runId = reg.body.data!.registerSprite.run.id as string;
     for (let i = 0; i < 200; i++) {

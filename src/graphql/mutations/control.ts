@@ -9,13 +9,13 @@ import { localId } from "../ids";
 import { ControlModeEnum, IntentKindEnum } from "../types/enums";
 import { ControlDisabledError, ControlFrozenError, ControlIntentRef, PreconditionFailedError } from "../types/intent";
 import { SpriteRef } from "../types/sprite";
+import { noteValidation } from "../validation";
 
 // requestControl and its per-intent conveniences (operator), setSpriteControlMode (admin). Every refusal is
 // data: the union of ControlIntent and the error types below. `requestedBy` is the caller's token name.
 
 const CONTROL_ERRORS = [ZodError, UnauthorizedError, NotFoundError, PreconditionFailedError, ControlFrozenError, ControlDisabledError];
 const KEY_MESSAGE = "8-128 characters: letters, digits and . _ : -";
-const noteValidation = { maxLength: 2000 } as const;
 const keyValidation = { regex: [IDEMPOTENCY_KEY, { message: KEY_MESSAGE }] as [RegExp, { message: string }] };
 
 const RequestControlInput = builder.inputType("RequestControlInput", {
@@ -54,7 +54,12 @@ const CONVENIENCE: readonly [string, IntentKind, string][] = [
   ["rejectRun", "REJECT", "Reject the pending approval"],
   ["pauseRun", "PAUSE", "SIGSTOP the run's process group; confirmed when it is observed stopped"],
   ["resumeRun", "RESUME", "SIGCONT the run's process group; confirmed when it is observed running"],
-  ["startRun", "START", "Run the loop (superloop run, detached); confirmed by loop_start"],
+  ["startRun", "START", "Run the loop (superloop run, detached); confirmed by loop_start; a runtime refusal (e.g. stale state) is FAILED/runtime_refused at once"],
+  [
+    "restartRun",
+    "RESTART",
+    "For a run the runtime still calls active although it is dead (crash, rate-limit stop, kill): cancel (clears the stale state), check it is cleared, then run; confirmed by loop_start; refused over a live run",
+  ],
 ];
 
 builder.mutationFields((t) => ({

@@ -6,6 +6,7 @@ import { NotFoundError, UnauthorizedError } from "../errors";
 import { localId } from "../ids";
 import { interventionOf } from "../types/intervention";
 import { RunRef } from "../types/run";
+import { noteValidation } from "../validation";
 
 // Acknowledge / snooze an intervention (operator), take it back, and "recently resolved": what happened to the
 // items that left the queue (acknowledgements, snoozes and finished control intents), newest first.
@@ -67,7 +68,7 @@ builder.mutationFields((t) => ({
     errors: { types: [UnauthorizedError, NotFoundError] },
     args: {
       runId: t.arg.id({ required: true }),
-      note: t.arg.string({ required: false, validate: { maxLength: 2000 } }),
+      note: t.arg.string({ required: false, validate: noteValidation }),
       snoozeMinutes: t.arg.int({ required: false, validate: { min: 1, max: 60 * 24 * 14 }, description: "Snooze: come back after this long even if nothing changed" }),
     },
     resolve: async (_root, { runId, note, snoozeMinutes }, ctx) => {

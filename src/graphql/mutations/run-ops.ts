@@ -6,6 +6,7 @@ import { hasRole } from "../context";
 import { NotFoundError, UnauthorizedError } from "../errors";
 import { localId } from "../ids";
 import { RunRef } from "../types/run";
+import { noteValidation } from "../validation";
 
 async function findRun(ctx: { app: { db: { run: { findUnique(a: { where: { id: string } }): Promise<Run | null> } } } }, id: string): Promise<Run> {
   const raw = localId(id, "Run");
@@ -51,7 +52,7 @@ builder.mutationFields((t) => ({
     args: {
       runId: t.arg.id({ required: true }),
       mode: t.arg({ type: ResetModeEnum, required: true }),
-      note: t.arg.string({ required: false, validate: { maxLength: 2000 } }),
+      note: t.arg.string({ required: false, validate: noteValidation }),
     },
     resolve: async (_root, { runId, mode, note }, ctx) => {
       if (!hasRole(ctx.principal, "admin")) throw new UnauthorizedError("admin");

@@ -1,3 +1,4 @@
+import { createGraphQLError } from "graphql-yoga";
 import type { Event } from "../../generated/prisma/client";
 import { builder } from "../builder";
 import { subscriptionOverflows } from "../../observability/metrics";
@@ -5,6 +6,7 @@ import { MAX_OUTBOUND_BYTES } from "../context";
 import { localId } from "../ids";
 import { EventRef } from "../types/event";
 import { hold } from "../../pubsub/subscription-scope";
+import { isLineCursor, MAX_LINE } from "../validation";
 
 // Replays stored events after the client's cursor, then continues live, with no gap and no duplicate at the
 // seam: we subscribe before replaying, and every batch (replayed or live) is read from the database by
@@ -36,9 +38,13 @@ builder.subscriptionFields((t) => ({
     description: 'Stored events after `after` (a line number; null = from the start; "HEAD" = live only), then live ones',
     args: {
       runId: t.arg.id({ required: true }),
-      after: t.arg.string({ required: false, validate: { regex: [/^(HEAD|\d{1,10})$/, { message: 'after must be a line number or "HEAD"' }] } }),
+      after: t.arg.string({ required: false }),
     },
     subscribe: async function* (_root, args, ctx) {
+      // Checked here, not by the zod plugin: a subscription has no error union, and a thrown ZodError is masked.
+      if (args.after != null && args.after !== "HEAD" && !isLineCursor(args.after)) {
+        throw createGraphQLError(`after must be a line number (at most ${MAX_LINE}) or "HEAD"`, { extensions: { code: "BAD_USER_INPUT" } });
+      }
       const runId = localId(String(args.runId), "Run");
       const run = runId ? await ctx.app.db.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
       if (!run) throw new Error(`run ${String(args.runId)} not found`);

@@ -1,4 +1,4 @@
-import { alertsConfigSchema, missingSecrets, routingSchema, sinkSchema, type AlertsConfig } from "../../alerts/config";
+import { alertSecretPolicy, alertsConfigSchema, missingSecrets, routingSchema, sinkSchema, type AlertsConfig } from "../../alerts/config";
 import { readAlertsConfig, writeAlertsConfig } from "../../alerts/store";
 import type { App } from "../../app";
 import { builder } from "../builder";
@@ -93,7 +93,7 @@ const ConfigRef = builder.objectRef<ConfigView>("AlertConfig").implement({
     updatedAt: t.expose("updatedAt", { type: "DateTime", nullable: true }),
     problems: t.stringList({
       description: "Enabled sinks whose secret variable is unset in this process's environment",
-      resolve: (c) => missingSecrets(c.config, process.env).map((i) => `${i.path}: ${i.message}`),
+      resolve: (c, _a, ctx) => missingSecrets(c.config, process.env, "alerts", alertSecretPolicy(ctx.app.config)).map((i) => `${i.path}: ${i.message}`),
     }),
   }),
 });
@@ -150,7 +150,7 @@ async function updateConfig(app: App, change: (c: AlertsConfig) => unknown, fiel
   const current = await readAlertsConfig(app.pool);
   const parsed = alertsConfigSchema.safeParse(change(structuredClone(current.config)));
   if (!parsed.success) throw new InvalidInputError(field, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
-  const missing = missingSecrets(parsed.data, process.env);
+  const missing = missingSecrets(parsed.data, process.env, "alerts", alertSecretPolicy(app.config));
   if (missing.length) throw new InvalidInputError(field, missing.map((i) => `${i.path}: ${i.message}`).join("; "));
   await writeAlertsConfig(app.pool, parsed.data, "graphql");
   app.alerts?.invalidateConfig();

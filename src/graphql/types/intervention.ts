@@ -1,6 +1,7 @@
 import type { InterventionAck, Run } from "../../generated/prisma/client";
 import { activeAck } from "../../interventions/ack";
 import type { Health } from "../../lifecycle/health";
+import { parseStoredFacts } from "../../ingest/stored-facts";
 import { needsIntervention, type Intervention } from "../../lifecycle/interventions";
 import type { Divergence, LifecycleState } from "../../lifecycle/types";
 import { builder } from "../builder";
@@ -48,6 +49,7 @@ export function interventionOf(run: Run): InterventionView | null {
     ingestStatus: run.ingestStatus,
     approvalPending: (run.approval as { status?: string } | null)?.status === "pending",
     stateSince: run.stateSince.toISOString(),
+    runtime: parseStoredFacts(run.facts).runtime,
   });
   if (!found) return null;
   const severity = found.reasons.some((r) => r.severity === "critical") ? "critical" : "warning";
@@ -65,7 +67,7 @@ const InterventionReasonRef = builder.simpleObject("InterventionReason", {
 });
 
 const SuggestedActionEnum = builder.enumType("SuggestedAction", {
-  values: ["APPROVE", "REJECT", "CANCEL", "RESUME", "START", "RESET_CURSOR", "INSPECT"] as const,
+  values: ["APPROVE", "REJECT", "CANCEL", "RESUME", "START", "RESTART", "RESET_CURSOR", "INSPECT"] as const,
 });
 
 export const InterventionRef = builder.objectRef<InterventionView>("Intervention").implement({

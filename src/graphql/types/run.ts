@@ -8,6 +8,7 @@ import { LifecycleStateEnum } from "./enums";
 import { EventRef } from "./event";
 import { divergenceOf, DivergenceRef, healthOf, HealthRef, ingestOf, IngestInfoRef } from "./run-status";
 import "./transition";
+import { isLineCursor, MAX_LINE } from "../validation";
 
 export const RunRef = builder.prismaNode("Run", {
   id: { field: "id" },
@@ -58,7 +59,9 @@ export const RunRef = builder.prismaNode("Run", {
 
 function parseLineCursor(cursor: string): number {
   // A GraphQLError is shown to the client as is; a plain Error would be masked as "Unexpected error".
-  if (!/^\d{1,10}$/.test(cursor)) throw createGraphQLError(`invalid event cursor "${cursor}": expected a line number`);
+  if (!isLineCursor(cursor)) {
+    throw createGraphQLError(`invalid event cursor "${cursor.slice(0, 40)}": expected a line number (at most ${MAX_LINE})`, { extensions: { code: "BAD_USER_INPUT" } });
+  }
   return Number(cursor);
 }
 

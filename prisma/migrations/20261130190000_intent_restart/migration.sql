@@ -1,0 +1,2 @@
+-- RESTART: cancel a dead run's stale state, confirm, then run (issue 19)
+ALTER TYPE "IntentKind" ADD VALUE 'RESTART';
