@@ -43,8 +43,18 @@ interface Entry {
   /** Whether the last evaluation depends on the clock (running, open intents, unhealthy): then even an
    * unchanged fingerprint needs a re-evaluation (staleness, deadlines). */
   timeSensitive: boolean;
+  /** A run the manager keeps its Sprite awake for: RUNNING or PAUSED, or an open intent. */
+  live: boolean;
+  /** When this poller last read the run's files (fingerprint or facts). */
+  lastReadAt: number;
   unwatch: (() => void) | null;
 }
+
+/**
+ * A Sprite that is not live but awake for someone else's reasons is re-read this rarely: each read keeps a
+ * Sprite awake for another idle period (~30 s), which is what the manager would bill its owner for.
+ */
+const IDLE_SPRITE_RECHECK_MS = 10 * 60_000;
 
 type RunWithSprite = Run & { sprite: Sprite };
 
@@ -93,7 +103,7 @@ export class Ingestor {
     if (!run || run.removedAt) return;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
-    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, pollFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, unwatch: null };
+    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, pollFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, live: true, lastReadAt: 0, unwatch: null };
     entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId)) ?? null;
     this.entries.set(runId, entry);
     this.scheduler.add(runId);
@@ -163,6 +173,22 @@ export class Ingestor {
 
   /** One poll of one run. Exposed for tests and benches; the scheduler calls it. */
   async poll(runId: string): Promise<void> {
+    try {
+      await this.pollOnce(runId);
+    } finally {
+      await this.recordAwakeTime(runId);
+    }
+  }
+
+  /** Adds the awake time this manager's requests caused (since the last poll, control included) to the Sprite. */
+  private async recordAwakeTime(runId: string): Promise<void> {
+    const entry = this.entries.get(runId);
+    const ms = entry?.transport.takeAwakeMs?.() ?? 0;
+    if (!entry || ms <= 0) return;
+    entry.sprite = await this.app.db.sprite.update({ where: { id: entry.sprite.id }, data: { awakeByManagerSeconds: { increment: ms / 1000 } } });
+  }
+
+  private async pollOnce(runId: string): Promise<void> {
     const entry = this.entries.get(runId);
     if (!entry) return;
     const fence = this.opts.fenceFor ? this.opts.fenceFor(runId) : null;
@@ -178,10 +204,16 @@ export class Ingestor {
         await this.recordSpriteStatus(entry, "UNREACHABLE", (e as Error).message);
         throw e;
       }
-      await this.recordSpriteStatus(entry, spriteObservation.status, spriteObservation.detail ?? null);
+      await this.recordSpriteStatus(entry, spriteObservation.status, spriteObservation.detail ?? null, spriteObservation.labels);
       if (spriteObservation.status === "UNREACHABLE") {
         throw new TransportError("unreachable", spriteObservation.detail ?? "the Sprite does not answer", true);
       }
+      if (this.letSleep(entry, spriteObservation.status)) {
+        // Status only: the files are as last read; a status change (or the clock) may still change the projection.
+        if (entry.spriteChange || entry.timeSensitive) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
+        return;
+      }
+      entry.lastReadAt = Date.now();
       fingerprint = spriteObservation.status === "MISSING" ? null : await entry.transport.fingerprint(entry.target);
     } catch (e) {
       if (await this.transportProblem(entry, e, fence)) return;
@@ -304,7 +336,22 @@ export class Ingestor {
     }
     entry.lastFingerprint = fingerprint;
     // `current` is the run as committed by this poll (or as read, when nothing changed): no need to re-read it.
-    entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || current.intents.some((i) => !TERMINAL.has(i.stage));
+    const openIntent = current.intents.some((i) => !TERMINAL.has(i.stage));
+    entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
+    entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
+  }
+
+  /**
+   * Cost-aware polling (DOMAIN.md §9: an awake Sprite is billed, and every fs/exec request is activity that keeps
+   * it awake). Never read a WARM or COLD Sprite's files (that would wake it just to look); over the Sprites API,
+   * read an awake Sprite only while its run is live, after something changed (an intent, a wake, a failure), or
+   * rarely; otherwise the status poll (GET /v1/sprites/{name}, not activity) is all the manager does.
+   */
+  private letSleep(entry: Entry, status: Sprite["status"]): boolean {
+    if (status === "COLD" || status === "WARM") return true;
+    if (entry.transport.kind !== "SPRITES_API" || status !== "RUNNING") return false;
+    if (entry.live || entry.dirty || entry.transportFailures > 0) return false;
+    return Date.now() - entry.lastReadAt < IDLE_SPRITE_RECHECK_MS;
   }
 
   private async loadRun(runId: string): Promise<RunWithIntents | null> {
@@ -340,20 +387,22 @@ export class Ingestor {
     }));
   }
 
-  private async recordSpriteStatus(entry: Entry, status: Sprite["status"], detail: string | null): Promise<void> {
+  private async recordSpriteStatus(entry: Entry, status: Sprite["status"], detail: string | null, labels?: string[]): Promise<void> {
     const seen = status !== "MISSING" && status !== "UNREACHABLE";
     const lastSeen = entry.sprite.lastSeenAt?.getTime() ?? 0;
-    if (status === entry.sprite.status && (!seen || Date.now() - lastSeen < 60_000)) return;
+    const labelsChanged = labels !== undefined && JSON.stringify(labels) !== JSON.stringify(entry.sprite.labels);
+    if (status === entry.sprite.status && !labelsChanged && (!seen || Date.now() - lastSeen < 60_000)) return;
     const from = entry.sprite.status;
     entry.sprite = await this.app.db.sprite.update({
       where: { id: entry.sprite.id },
-      data: { status, ...(seen ? { lastSeenAt: new Date() } : {}) },
+      data: { status, ...(seen ? { lastSeenAt: new Date() } : {}), ...(labelsChanged ? { labels } : {}) },
     });
     // The first observation of a Sprite (UNKNOWN → anything) is not a change worth a transition.
     if (from !== status && from !== "UNKNOWN") {
       entry.spriteChange = { from, to: status, detail };
-      // Re-read on any change but hibernation: reading a COLD Sprite's files would only wake it for nothing.
-      if (status !== "COLD") entry.dirty = true;
+      // Re-read on any change but hibernation: reading a COLD or WARM Sprite's files would only wake it for
+      // nothing. A wake (→ RUNNING) is read once: whoever woke it may have changed the files.
+      if (status !== "COLD" && status !== "WARM") entry.dirty = true;
     }
   }
 

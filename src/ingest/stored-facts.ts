@@ -54,6 +54,9 @@ export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
     heartbeat: f.heartbeat
       ? { timestamp: str(f.heartbeat.timestamp), updatedAt: str(f.heartbeat.updatedAt), status: str(f.heartbeat.status), stage: str(f.heartbeat.stage) }
       : null,
+    ...(f.supervisor
+      ? { supervisor: { status: f.supervisor.status, pid: f.supervisor.pid, bootId: f.supervisor.bootId, currentBootId: f.supervisor.currentBootId } }
+      : {}),
     launch: f.launch ?? null,
     launchAlive: f.launchAlive ?? null,
     rateLimit: f.rateLimit

@@ -14,7 +14,8 @@ export type HealthReasonCode =
   | "divergence_detected"
   | "control_ambiguous"
   | "control_failed"
-  | "sprite_missing";
+  | "sprite_missing"
+  | "loop_not_found";
 
 export interface HealthReason {
   code: HealthReasonCode;
@@ -44,6 +45,8 @@ export interface HealthInput {
   lastIntent: { kind: string; stage: string; at: string; error?: string | null } | null;
   spriteStatus: SpriteStatus;
   thresholds: HealthThresholds;
+  /** a LOCAL run with nothing ingested whose .superloop/loops/<loopId> does not exist (a wrong loop id?) */
+  loopNotFound?: boolean;
   /**
    * A RUNNING run that is silent by design (waiting on a usage limit, DOMAIN §8): no lag reason before this
    * time; `"never"` when the runtime waits without limit.
@@ -98,6 +101,11 @@ export const HEALTH_REASON_CATALOG: readonly HealthReasonDoc[] = [
     describe: "The latest control intent passed its deadline without evidence of its effect.",
   },
   { code: "control_failed", severity: "warning", describe: "The latest control intent failed to dispatch or its command failed." },
+  {
+    code: "loop_not_found",
+    severity: "warning",
+    describe: "A LOCAL run's .superloop/loops/<loopId> does not exist and nothing was ingested: a wrong loop id, or a loop that never ran here.",
+  },
 ];
 
 const CODE_ORDER = HEALTH_REASON_CATALOG.map((entry) => entry.code);
@@ -179,6 +187,9 @@ function candidates(input: HealthInput): Candidate[] {
     // A heartbeat only means something while the runtime is supposed to be working.
     const heartbeat = lagReason("runtime_heartbeat_stale", "runtime heartbeat", input.heartbeatAt, input);
     if (heartbeat !== null) out.push(heartbeat);
+  }
+  if (input.loopNotFound) {
+    out.push({ code: "loop_not_found", severity: "warning", since: null, message: "no .superloop/loops/<loopId> in the repo: check the loop id (registration named the loops that exist)" });
   }
   const flags = raisedFlags(input.divergence);
   if (flags.length > 0) {

@@ -73,3 +73,28 @@ export function lastEventFailureStatus(facts: RunFacts): string | null {
   const status = facts.events.last?.status ?? null;
   return status !== null && (FAILURE_STATUSES as readonly string[]).includes(status) ? status : null;
 }
+
+/** The run's supervisor was still supervising (no exit recorded) when the Sprite last booted afresh. */
+export function bootChangedUnderRun(facts: RuntimeView): boolean {
+  const sup = facts.runtime.supervisor;
+  if (!sup || (sup.status !== "running" && sup.status !== "starting")) return false;
+  return sup.bootId !== null && sup.currentBootId !== null && sup.bootId !== sup.currentBootId;
+}
+
+/** active-run.json names this loop (or no loop): a `superloop run` process was there, alive or not. */
+function activeRunForLoop(facts: RuntimeView): boolean {
+  const activeRun = facts.runtime.activeRun;
+  return activeRun !== null && (activeRun.loop_id === undefined || activeRun.loop_id === null || activeRun.loop_id === facts.loopId);
+}
+
+/**
+ * A run's process was alive when its Sprite went cold: a cold Sprite has no processes (DOMAIN.md §9). Either the
+ * Sprites API says COLD and the last reading showed the process not known dead (a process already dead before
+ * the Sprite slept is `runtime_died`, not this), or active-run.json is still there and the Sprite's boot id is
+ * newer than the one the run's supervisor recorded.
+ */
+export function sleptUnderRun(facts: RunFacts): boolean {
+  if (!activeRunForLoop(facts)) return false;
+  if (facts.sprite.status === "COLD") return facts.runtime.activeRunAlive !== false;
+  return bootChangedUnderRun(facts);
+}

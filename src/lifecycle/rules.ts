@@ -9,6 +9,7 @@ import {
   liveProcess,
   provenLiveProcess,
   runFinished,
+  sleptUnderRun,
   stateActiveForLoop,
 } from "./predicates";
 import { isAfter } from "./time";
@@ -64,7 +65,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     reason: "sprite_missing",
     when: (f) => f.sprite.status === "MISSING" && !runFinished(f),
     describe:
-      "The Sprite no longer exists and the runtime had not finished the loop. A COLD/WARM/UNREACHABLE Sprite " +
+      "The Sprite no longer exists and the runtime had not finished the loop. An UNREACHABLE Sprite " +
       "changes nothing (the last known files still stand), and a run the runtime already completed or stopped " +
       "keeps that outcome even if its Sprite is deleted afterwards.",
     facts: "sprite.status, runtime.lastSummary.completion_ok, events.last.name, runtime.approval.status",
@@ -101,6 +102,29 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
       "run does not flap back to its previous terminal state during the seconds the runtime takes to begin; " +
       "the `starting` reason keeps it distinguishable, and `stale` flags a start that never produced an event.",
     facts: "control.startDispatchedAt, control.cancelAcceptedAt, events.latestLoopStartAt",
+  },
+  {
+    id: "sprite_slept",
+    state: "FAILED",
+    reason: "sprite_slept",
+    when: (f) => sleptUnderRun(f) && !runFinished(f),
+    describe:
+      "state.json/active-run.json show a run of this loop in progress, and its Sprite went cold under it: the " +
+      "Sprites API reports COLD, or the Sprite's boot id differs from the one the run's supervisor recorded. A " +
+      "cold Sprite has no processes, so the run died (its files stay as they were: `active: true`, a stale " +
+      "active-run.json). The way out is cancel, then start (preferably supervised, which keeps the Sprite awake).",
+    facts: "sprite.status, runtime.supervisor.bootId, runtime.supervisor.currentBootId, runtime.state.active, runtime.activeRun",
+  },
+  {
+    id: "sprite_warm",
+    state: "PAUSED",
+    reason: "sprite_warm",
+    when: (f) => f.sprite.status === "WARM" && stateActiveForLoop(f) && liveProcess(f),
+    describe:
+      "A live run's Sprite is warm (suspended): its processes are frozen and make no progress until something " +
+      "wakes the Sprite; the manager does not wake it just to look. Not failed: a wake resumes the run (its model " +
+      "connections may have dropped). A supervised START keeps the Sprite running instead.",
+    facts: "sprite.status, runtime.state.active, runtime.activeRun.pid, runtime.activeRunAlive",
   },
   {
     id: "paused",

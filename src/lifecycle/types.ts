@@ -55,6 +55,14 @@ export interface HeartbeatFacts {
   stage?: string | null;
 }
 
+/** The supervisor's record of a supervised START (adapters/supervise.ts) and the Sprite's boot id now. */
+export interface SupervisorLifecycleFacts {
+  status: string;
+  pid: number | null;
+  bootId: string | null;
+  currentBootId: string | null;
+}
+
 /** What the runtime's files say right now (null = file missing). */
 export interface RuntimeFacts {
   loopDirExists: boolean;
@@ -69,6 +77,8 @@ export interface RuntimeFacts {
   /** the last entry of run-summary.json */
   lastSummary: SummaryFacts | null;
   heartbeat: HeartbeatFacts | null;
+  /** absent/null: the run was not started under the supervisor */
+  supervisor?: SupervisorLifecycleFacts | null;
   /** the process group a START launched (pid == pgid); absent where the transport does not report it */
   launch?: { pid: number; pgid: number; startedAt: string } | null;
   /** a process of that group is still this repo's `run` (command line checked); null = unknown */

@@ -1,4 +1,5 @@
-import { stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
+import path from "node:path";
 import type { App } from "../app";
 import type { ControlMode, Run, Sprite, TransportKind } from "../generated/prisma/client";
 import { Prisma } from "../generated/prisma/client";
@@ -103,6 +104,27 @@ async function checkRepo(transport: TransportKind, repoPath: string): Promise<vo
   if (!s?.isDirectory()) throw new InvalidInputError("repoPath", `repo path ${repoPath} is not a directory on this machine`);
 }
 
+/**
+ * What registration can check about a LOCAL loop id: a loop that has run has .superloop/loops/<loopId>, one that
+ * is declared but never ran is in .superloop/config.json. Neither: accepted (it may be created later), with a
+ * warning naming the loops that do exist; the run's health says loop_not_found until the directory appears.
+ */
+export async function checkLoop(transport: TransportKind, repoPath: string, loopId: string): Promise<string | null> {
+  if (transport !== "LOCAL") return null;
+  const root = path.join(repoPath, ".superloop");
+  const dirs = (await readdir(path.join(root, "loops"), { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name);
+  let declared: string[] = [];
+  try {
+    const config = JSON.parse(await readFile(path.join(root, "config.json"), "utf8")) as { loops?: { id?: unknown }[] };
+    declared = (config.loops ?? []).map((l) => l.id).filter((id): id is string => typeof id === "string");
+  } catch {
+    /* no readable config: only the directories count */
+  }
+  if (dirs.includes(loopId) || declared.includes(loopId)) return null;
+  const known = [...new Set([...dirs, ...declared])].sort();
+  return `loop "${loopId}" not found in ${root}/loops or config.json (${known.length ? `existing loops: ${known.join(", ")}` : "no loops there yet"}); registered anyway, its health says loop_not_found until the loop appears`;
+}
+
 function publishRun(app: App, run: Run, sprite: Sprite, previousState: Run["state"] | null, lifecycleChanged: boolean): void {
   app.bus.publish("run", run.id, {
     runId: run.id,
@@ -117,9 +139,10 @@ function publishRun(app: App, run: Run, sprite: Sprite, previousState: Run["stat
 }
 
 /** Creates a Sprite and its first Run (IDLE/not_started until the poller sees otherwise); revives a removed one. */
-export async function registerSprite(app: App, input: RegisterSpriteInput, actor: string): Promise<{ sprite: Sprite; run: Run }> {
+export async function registerSprite(app: App, input: RegisterSpriteInput, actor: string): Promise<{ sprite: Sprite; run: Run; warnings: string[] }> {
   checkProfile(input.healthProfile);
   await checkRepo(input.transport, input.repoPath);
+  const loopWarning = await checkLoop(input.transport, input.repoPath, input.loopId);
   const existing = await app.db.sprite.findUnique({ where: { name: input.name } });
   if (existing && !existing.removedAt) throw new DuplicateNameError("name", input.name);
   const profile = input.healthProfile ?? existing?.healthProfile ?? "default";
@@ -156,14 +179,16 @@ export async function registerSprite(app: App, input: RegisterSpriteInput, actor
   }
   publishRun(app, created.run, created.sprite, null, true);
   await app.onRunRegistered?.(created.run.id);
-  return created;
+  if (loopWarning) app.log.warn("registered a loop that does not exist (yet)", { sprite: input.name, warning: loopWarning });
+  return { ...created, warnings: loopWarning ? [loopWarning] : [] };
 }
 
 /** Adds a loop run to an existing Sprite, within its maxConcurrentRuns (default 1: a PolicyViolation). */
-export async function addRun(app: App, input: AddRunInput, actor: string): Promise<{ sprite: Sprite; run: Run }> {
+export async function addRun(app: App, input: AddRunInput, actor: string): Promise<{ sprite: Sprite; run: Run; warnings: string[] }> {
   const sprite = await app.db.sprite.findUnique({ where: { name: input.sprite } });
   if (!sprite || sprite.removedAt) throw new NotFoundError("Sprite", input.sprite);
   await checkRepo(sprite.transport, input.repoPath);
+  const loopWarning = await checkLoop(sprite.transport, input.repoPath, input.loopId);
   let created: Run;
   try {
     created = await app.db.$transaction(async (tx) => {
@@ -189,7 +214,7 @@ export async function addRun(app: App, input: AddRunInput, actor: string): Promi
   }
   publishRun(app, created, sprite, null, true);
   await app.onRunRegistered?.(created.id);
-  return { sprite, run: created };
+  return { sprite, run: created, warnings: loopWarning ? [loopWarning] : [] };
 }
 
 export interface UpdateSpriteInput extends SpriteSettings {

@@ -12,6 +12,7 @@ import {
 } from "../../adapters";
 import { ControlResponseSchema, ErrorResponseSchema } from "../contract";
 import { tokenFromEnv } from "../registry/transport-config";
+import { AwakeMeter } from "./awake-meter";
 import { backoffMs, DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
 import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
 
@@ -81,6 +82,8 @@ export class SpriteServiceTransport implements Transport {
   /** Where each run's last complete read ended: the watch loop long-polls after it. */
   private readonly ends = new Map<string, EventCursor>();
   private readonly watchers = new Set<AbortController>();
+  /** Every request reaches the Sprite through its URL: activity that keeps it awake (a long poll, all along). */
+  private readonly awake = new AwakeMeter();
 
   constructor(private readonly opts: SpriteServiceOptions) {
     this.base = opts.agentUrl.replace(/\/+$/, "");
@@ -101,9 +104,22 @@ export class SpriteServiceTransport implements Transport {
     return { accept: "application/json", ...(token.token !== null ? { authorization: `Bearer ${token.token}` } : {}), ...extra };
   }
 
+  private async send(...args: Parameters<typeof sendWithRetry>): Promise<HttpResponse> {
+    this.awake.touch();
+    try {
+      return await sendWithRetry(...args);
+    } finally {
+      this.awake.touch(); // a long poll held the connection open until now
+    }
+  }
+
+  takeAwakeMs(): number {
+    return this.awake.take();
+  }
+
   /** A GET with retries; error statuses the caller cannot interpret (401, 5xx, 429...) become TransportErrors. */
   private async get(path: string, opts: { timeoutMs?: number; signal?: AbortSignal; retry?: RetryPolicy } = {}): Promise<HttpResponse> {
-    const res = await sendWithRetry(
+    const res = await this.send(
       {
         url: new URL(this.base + path),
         ...this.destination(),
@@ -131,7 +147,7 @@ export class SpriteServiceTransport implements Transport {
 
   async spriteStatus(): Promise<SpriteObservation> {
     try {
-      const res = await sendWithRetry(
+      const res = await this.send(
         { url: new URL(`${this.base}/healthz`), ...this.destination(), headers: { accept: "application/json" }, connectTimeoutMs: this.connectTimeoutMs, totalTimeoutMs: this.requestTimeoutMs },
         { ...this.retry, attempts: Math.min(this.retry.attempts, 2) },
         { replayable: true },
@@ -215,7 +231,7 @@ export class SpriteServiceTransport implements Transport {
         return false;
       }
     };
-    const res = await sendWithRetry(
+    const res = await this.send(
       {
         url: new URL(`${this.base}/ops/control`),
         ...this.destination(),

@@ -29,6 +29,7 @@ import { tokenFromEnv } from "../registry/transport-config";
 import { DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
 import { decodeFrames, ExecProtocolError, execQuery, type ExecOutcome } from "./sprites-exec";
 import { supervisorScript, supervisorScriptPath } from "./supervisor-script";
+import { AwakeMeter } from "./awake-meter";
 import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
 
 // SPRITES_API: nothing of ours runs inside the Sprite. Status comes from the Sprites REST API, JSON artifacts
@@ -119,6 +120,8 @@ export class SpritesApiTransport implements Transport {
   private readonly chunk: number;
   private readonly runs = new Map<string, RunCache>();
   private lastStatus: SpriteStatus = "UNKNOWN";
+  /** fs and exec requests are activity (they wake and keep the Sprite awake); GET /v1/sprites/{name} is not. */
+  private readonly awake = new AwakeMeter();
 
   constructor(private readonly opts: SpritesApiOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, "");
@@ -166,6 +169,7 @@ export class SpritesApiTransport implements Transport {
 
   /** Runs argv inside the Sprite. Reads are replayable; control commands are not (no idempotency on exec). */
   private async exec(argv: string[], opts: { dir?: string; timeoutMs?: number; replayable: boolean }): Promise<ExecOutcome> {
+    this.awake.touch();
     const res = await this.send(`${this.spritePath("/exec")}?${execQuery(argv, opts.dir)}`, {
       method: "POST",
       replayable: opts.replayable,
@@ -187,6 +191,7 @@ export class SpritesApiTransport implements Transport {
    * to itself.
    */
   private async readFile(absolutePath: string, workingDir: string): Promise<Buffer | null> {
+    this.awake.touch();
     const res = await this.send(`${this.spritePath("/fs/read")}?${new URLSearchParams({ path: absolutePath, workingDir }).toString()}`, {
       replayable: true,
       maxBodyBytes: MAX_JSON_ARTIFACT_BYTES,
@@ -203,12 +208,17 @@ export class SpritesApiTransport implements Transport {
       return { status: "MISSING", detail: `Sprite ${this.opts.spriteName} does not exist (404)` };
     }
     if (res.status !== 200) throw new TransportError("http_error", `GET sprite: ${describeHttpError(res)}`, false, { status: res.status });
-    const body = parseJsonBody(res, "GET /v1/sprites/{name}") as { status?: unknown; name?: unknown };
+    const body = parseJsonBody(res, "GET /v1/sprites/{name}") as { status?: unknown; name?: unknown; labels?: unknown };
     if (typeof body !== "object" || body === null || typeof body.status !== "string") {
       throw new TransportError("invalid_payload", "GET /v1/sprites/{name}: answer has no status", false);
     }
     this.lastStatus = STATUS[body.status] ?? "UNKNOWN";
-    return { status: this.lastStatus, ...(this.lastStatus === "UNKNOWN" ? { detail: `unknown Sprite status ${JSON.stringify(body.status)}` } : {}) };
+    const labels = Array.isArray(body.labels) ? body.labels.filter((l): l is string => typeof l === "string" && l.length <= 200).slice(0, 50) : undefined;
+    return {
+      status: this.lastStatus,
+      ...(this.lastStatus === "UNKNOWN" ? { detail: `unknown Sprite status ${JSON.stringify(body.status)}` } : {}),
+      ...(labels !== undefined ? { labels } : {}),
+    };
   }
 
   private async statFiles(target: RunTarget, cache: RunCache): Promise<{ files: Map<string, FileStat>; text: string }> {
@@ -288,6 +298,7 @@ export class SpritesApiTransport implements Transport {
     const existing = await this.readFile(file, repoPath).catch(() => null);
     if (existing !== null && sha256Hex(existing) === script.sha256) return file;
     const query = new URLSearchParams({ path: file, workingDir: repoPath, mkdirParents: "true", mode: "0755" });
+    this.awake.touch();
     const res = await this.send(`${this.spritePath("/fs/write")}?${query.toString()}`, { method: "PUT", body: Buffer.from(script.text, "utf8"), replayable: true });
     if (res.status !== 200 && res.status !== 201 && res.status !== 204) {
       throw new TransportError("http_error", `fs/write of the supervisor: ${describeHttpError(res)}`, false, { status: res.status });
@@ -505,6 +516,10 @@ export class SpritesApiTransport implements Transport {
       await sleep(50);
     }
     return { ...base, pid: pgid, ok: true, verified: observed === null ? {} : { processStopped: observed } };
+  }
+
+  takeAwakeMs(): number {
+    return this.awake.take();
   }
 
   async close(): Promise<void> {

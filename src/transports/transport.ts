@@ -24,6 +24,8 @@ export interface ControlRequest {
 export interface SpriteObservation {
   status: SpriteStatus;
   detail?: string;
+  /** Labels, when the status source has them (the Sprites API). */
+  labels?: string[];
 }
 
 export interface Transport {
@@ -40,6 +42,8 @@ export interface Transport {
   control(target: RunTarget, request: ControlRequest): Promise<ControlResult>;
   /** Calls `onChange` soon after the run's files change (local transport); returns an unsubscribe. */
   watch?(target: RunTarget, onChange: () => void): () => void;
+  /** Milliseconds of Sprite awake time the requests since the last call caused (see AwakeMeter). */
+  takeAwakeMs?(): number;
   close?(): Promise<void>;
 }
 

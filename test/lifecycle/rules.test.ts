@@ -48,7 +48,13 @@ const ROWS: readonly Row[] = [
   { name: "running run on a missing sprite", patch: withPatch(running, { sprite: "MISSING" }), state: "FAILED", reason: "sprite_missing", ruleId: "sprite_missing" },
   { name: "never-started run on a missing sprite", patch: { sprite: "MISSING" }, state: "FAILED", reason: "sprite_missing", ruleId: "sprite_missing" },
   { name: "completed run on a missing sprite keeps COMPLETE", patch: { sprite: "MISSING", runtime: { ...onDisk, state: RESET_STATE, lastSummary: DONE_SUMMARY }, events: events("loop_complete") }, state: "COMPLETE", reason: "completed", ruleId: "completed" },
-  { name: "running run on a COLD sprite stays RUNNING", patch: withPatch(running, { sprite: "COLD" }), state: "RUNNING", reason: "running", ruleId: "running" },
+  // sprite_slept / sprite_warm (issue 11: a cold Sprite has no processes; a warm one has frozen ones)
+  { name: "running run on a COLD sprite failed: it slept", patch: withPatch(running, { sprite: "COLD" }), state: "FAILED", reason: "sprite_slept", ruleId: "sprite_slept" },
+  { name: "supervised run whose boot id changed failed: it slept", patch: withPatch(running, { runtime: { activeRunAlive: false, supervisor: { status: "running", pid: 4242, bootId: "boot-a", currentBootId: "boot-b" } } }), state: "FAILED", reason: "sprite_slept", ruleId: "sprite_slept" },
+  { name: "supervised run, same boot id, pid dead: killed, not a sleep", patch: withPatch(running, { runtime: { activeRunAlive: false, supervisor: { status: "running", pid: 4242, bootId: "boot-a", currentBootId: "boot-a" } } }), state: "FAILED", reason: "killed", ruleId: "killed" },
+  { name: "supervisor recorded the exit before the reboot: not a sleep", patch: withPatch(running, { runtime: { activeRunAlive: false, supervisor: { status: "exited", pid: 4242, bootId: "boot-a", currentBootId: "boot-b" } } }), state: "FAILED", reason: "killed", ruleId: "killed" },
+  { name: "completed run on a COLD sprite keeps COMPLETE", patch: { sprite: "COLD", runtime: { ...onDisk, state: RESET_STATE, lastSummary: DONE_SUMMARY }, events: events("loop_complete") }, state: "COMPLETE", reason: "completed", ruleId: "completed" },
+  { name: "running run on a WARM sprite is frozen: PAUSED, not failed", patch: withPatch(running, { sprite: "WARM" }), state: "PAUSED", reason: "sprite_warm", ruleId: "sprite_warm" },
   // approval_pending
   { name: "approval pending", patch: { runtime: { ...onDisk, state: INACTIVE_STATE, approval: { status: "pending", run_id: "r1", iteration: 2 }, lastSummary: SUMMARY }, events: events("approval_requested") }, state: "AWAITING_APPROVAL", reason: "awaiting_approval", ruleId: "approval_pending" },
   { name: "approval pending wins over completion_ok", patch: { runtime: { ...onDisk, state: INACTIVE_STATE, approval: { status: "pending" }, lastSummary: DONE_SUMMARY }, events: events("approval_requested") }, state: "AWAITING_APPROVAL", reason: "awaiting_approval", ruleId: "approval_pending" },

@@ -60,7 +60,7 @@ describe("sprites_api transport against the fake Sprites API", () => {
 
   it("maps status, 404 to MISSING, and a wrong or missing token to unauthorized / token_missing", async () => {
     api.create("st-1", { status: "warm" });
-    expect(await transport("st-1").spriteStatus()).toEqual({ status: "WARM" });
+    expect(await transport("st-1").spriteStatus()).toEqual({ status: "WARM", labels: [] });
     expect((await transport("st-missing").spriteStatus()).status).toBe("MISSING");
     await expect(transport("st-1", "TEST_WRONG_TOKEN").spriteStatus()).rejects.toMatchObject({ code: "unauthorized" });
     await expect(transport("st-1", "TEST_NOT_SET").spriteStatus()).rejects.toMatchObject({ code: "token_missing", message: expect.stringContaining("TEST_NOT_SET") });

@@ -53,10 +53,14 @@ const RegisterSpriteInput = builder.inputType("RegisterSpriteInput", {
   }),
 });
 
-export const RegisterSpritePayload = builder.objectRef<{ sprite: Sprite; run: Run }>("RegisterSpritePayload").implement({
+export const RegisterSpritePayload = builder.objectRef<{ sprite: Sprite; run: Run; warnings?: string[] }>("RegisterSpritePayload").implement({
   fields: (t) => ({
     sprite: t.field({ type: SpriteRef, resolve: (p) => p.sprite }),
     run: t.field({ type: RunRef, resolve: (p) => p.run }),
+    warnings: t.stringList({
+      description: "Accepted, but probably not what was meant: e.g. a LOCAL loop id with no .superloop/loops/<loopId> (the loops that exist are named)",
+      resolve: (p) => p.warnings ?? [],
+    }),
   }),
 });
 

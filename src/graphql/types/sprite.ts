@@ -29,6 +29,11 @@ export const SpriteRef = builder.prismaNode("Sprite", {
     spritesApiName: t.string({ nullable: true, resolve: (s) => (s.transport === "SPRITES_API" ? (configOf(s.transportConfig).spritesApiName ?? s.name) : null) }),
     spritesApiTokenEnv: t.string({ nullable: true, description: "Name of the env var holding the Sprites API token", resolve: (s) => configOf(s.transportConfig).spritesApiTokenEnv ?? null }),
     demo: t.exposeBoolean("demo", { description: "A demo Sprite (npm start -- --demo): simulated runs, controls run the built-in simulator" }),
+    awakeByManagerSeconds: t.exposeFloat("awakeByManagerSeconds", {
+      description:
+        "Estimated seconds this manager kept the Sprite awake (billed): each fs/exec request (SPRITES_API) or agent request (SPRITE_SERVICE, long polls included) counts as ~30 s of activity, overlaps once",
+    }),
+    labels: t.exposeStringList("labels", { description: "Labels from the Sprites API, as last observed (empty for other transports)" }),
     removedAt: t.expose("removedAt", { type: "DateTime", nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     health: t.field({

@@ -54,7 +54,7 @@ export function makeFacts(patch: FactsPatch = {}, base?: RunFacts): RunFacts {
     },
     control: { cancelAcceptedAt: null, pauseConfirmedAt: null, startDispatchedAt: null },
     ingest: { status: "OK", error: null, regression: null },
-    sprite: { status: "WARM" },
+    sprite: { status: "RUNNING" },
     thresholds: { staleAfterMs: 300_000 },
   };
   return {
