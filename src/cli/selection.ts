@@ -38,7 +38,7 @@ const Selector = z.object({
   state: z.array(z.enum(LIFECYCLE_STATES)).optional(),
   health: z.array(z.enum(HEALTH_STATUSES)).optional(),
   sprite: z.string().min(1).optional(),
-  label: z.array(z.string().regex(/^[^=\s]+=[^\s]*$/, "--label takes key=value")).optional(),
+  label: z.array(z.string().regex(/^[^=\s]+(=\S*)?$/, "--label takes key=value (or a bare label)")).optional(),
   needsIntervention: z.boolean().optional(),
   limit: z.number().int().positive().optional(),
 });
@@ -68,11 +68,17 @@ export function hasSelector(s: Selector): boolean {
   return Boolean(s.state?.length || s.health?.length || s.sprite || s.label?.length || s.needsIntervention);
 }
 
-/** Labels as the server gives them: an object map, or a list of {key|name, value}. */
+/** Labels as the server gives them: strings ("team=x", or a bare "gpu"), an object map, or {key|name, value}s. */
 export function labelsOf(labels: unknown): Record<string, string> {
   if (Array.isArray(labels)) {
     const out: Record<string, string> = {};
-    for (const l of labels as { key?: string; name?: string; value?: unknown }[]) {
+    for (const l of labels as (string | { key?: string; name?: string; value?: unknown })[]) {
+      if (typeof l === "string") {
+        const at = l.indexOf("=");
+        if (at > 0) out[l.slice(0, at)] = l.slice(at + 1);
+        else out[l] = "";
+        continue;
+      }
       const k = l.key ?? l.name;
       if (k) out[k] = String(l.value ?? "");
     }
@@ -86,7 +92,8 @@ export function matchesLabels(labels: unknown, selectors: readonly string[]): bo
   const have = labelsOf(labels);
   return selectors.every((s) => {
     const at = s.indexOf("=");
-    return have[s.slice(0, at)] === s.slice(at + 1);
+    // a bare --label gpu asks for the label to be there, whatever its value
+    return at < 0 ? s in have : have[s.slice(0, at)] === s.slice(at + 1);
   });
 }
 

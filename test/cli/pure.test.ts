@@ -135,7 +135,7 @@ describe("selectors", () => {
     });
     expect(code(() => parseSelector({ state: ["SLEEPING"] }))).toBe(64);
     expect(code(() => parseSelector({ limit: "0" }))).toBe(64);
-    expect(code(() => parseSelector({ label: ["team"] }))).toBe(64);
+    expect(code(() => parseSelector({ label: ["=x"] }))).toBe(64);
   });
 
   it.each([
@@ -146,6 +146,10 @@ describe("selectors", () => {
     [[{ name: "team", value: "x" }], ["team=y"], false],
     [null, ["team=x"], false],
     [{ empty: "" }, ["empty="], true],
+    [["team=x", "gpu"], ["team=x"], true],
+    [["team=x", "gpu"], ["gpu"], true],
+    [["team=x"], ["gpu"], false],
+    [["team=y"], ["team=x"], false],
   ])("labels %j match %j: %s", (labels, sel, match) => expect(matchesLabels(labels, sel)).toBe(match));
 
   it("labels as a list or a map read the same", () => expect(labelsOf([{ key: "a", value: 1 }])).toEqual(labelsOf({ a: "1" })));

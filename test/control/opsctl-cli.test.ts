@@ -279,9 +279,10 @@ describe("get and describe, every output format", () => {
     expect(removedToo.stdout).toContain("sprite/cli-complete");
     expect(fleetIntents.code, fleetIntents.stderr).toBe(0);
     expect((JSON.parse(fleetIntents.stdout) as { items: { note: string | null }[] }).items.some((i) => i.note === "audit me")).toBe(true);
-    // this server's Sprites have no labels: --label cannot be served, and says so
-    expect(noLabels.code).toBe(64);
-    expect(noLabels.stderr).toMatch(/no labels/);
+    // LOCAL Sprites have no labels (they come from the Sprites API): nothing matches
+    expect(noLabels.code, noLabels.stderr).toBe(0);
+    expect(noLabels.stdout).toBe("");
+    expect(noLabels.stderr).toMatch(/No runs found/);
     const lines = eventsJson.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { line: number }).line);
     expect(lines).toEqual(lines.map((_, i) => i + 1));
     expect(events.stdout.trim().split("\n")).toHaveLength(lines.length);
@@ -359,7 +360,7 @@ describe("contexts, completion, version", () => {
     const [zsh, fish] = await Promise.all([cli(["completion", "zsh"], { server: null }), cli(["completion", "fish"], { server: null })]);
     expect(zsh.stdout).toMatch(/^#compdef opsctl\n/);
     expect(zsh.stdout).toContain("bashcompinit");
-    expect(fish.stdout).toContain("complete -c opsctl -n '__fish_use_subcommand' -a 'get describe events watch wait cancel approve reject pause resume start");
+    expect(fish.stdout).toContain("complete -c opsctl -n '__fish_use_subcommand' -a 'get describe events watch wait cancel approve reject pause resume start restart");
     expect(fish.stdout).toContain("-l state -x -a 'AWAITING_APPROVAL");
   }, 90_000);
 
@@ -545,6 +546,10 @@ describe("admin, the other intents, watch and wait", () => {
     const never = await cli(["wait", "pr-1", "--for", "state=COMPLETE", "--timeout", "20s"]);
     expect(never.code).toBe(1);
     expect(never.stderr).toMatch(/ended STOPPED/);
+    // RESTART (the API's intent for a run that died or was stopped): followed to CONFIRMED like the others
+    const restarted = await cli(["restart", "pr-1", "--note", "again", "--wait", "--timeout", "30s", "-o", "json"]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(JSON.parse(restarted.stdout)).toMatchObject({ items: [{ ok: true, intent: { kind: "RESTART", stage: "CONFIRMED", note: "again" } }] });
   }, 120_000);
 
   it("colour on a terminal only (and not with NO_COLOR)", async () => {

@@ -8,7 +8,7 @@ import { hasSelector, rawId, resolveRun, selectRuns, type RunView, type Selector
 // Control intents on one run, several named runs, or every run a selector picks — each with its own result
 // (a refusal on one run does not stop the others). With --wait each is followed to a terminal stage.
 
-export const INTENT_COMMANDS = ["cancel", "approve", "reject", "pause", "resume", "start"] as const;
+export const INTENT_COMMANDS = ["cancel", "approve", "reject", "pause", "resume", "start", "restart"] as const;
 
 const RESULT = `__typename ... on ControlIntent { ${INTENT_FIELDS} } ... on Error { message }
   ... on PreconditionFailed { state stateReason } ... on ValidationError { issues { path message } }`;

@@ -104,8 +104,8 @@ async function hasLabels(ctx: Ctx): Promise<boolean> {
     `{ __type(name: "Sprite") { fields { name type { kind ofType { kind } } } } }`,
   );
   const f = r.__type?.fields.find((x) => x.name === "labels");
-  // only a scalar (JSON) labels field can be selected without knowing its shape here
-  return Boolean(f && (f.type.kind === "SCALAR" || f.type.ofType?.kind === "SCALAR"));
+  // a scalar or a list of scalars ([String!]!) can be selected without knowing more of its shape
+  return Boolean(f && (f.type.kind === "SCALAR" || f.type.ofType?.kind === "SCALAR" || f.type.ofType?.kind === "LIST"));
 }
 
 interface InterventionView {

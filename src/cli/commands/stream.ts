@@ -1,7 +1,7 @@
 import { INTENT_FIELDS, type Ctx, type IntentView } from "../context";
 import { CliError, EXIT, exitForStage } from "../exit-codes";
 import { follow, type Verdict } from "../follow";
-import { machine, paint, printList, stageColour, stateColour, type Printer } from "../output";
+import { machine, paint, printList, stageColour, stateColour } from "../output";
 import { rawId, resolveRun, selectRuns, TERMINAL_STATES, type RunView, type Selector } from "../selection";
 
 // The streaming commands: events (-f), watch and wait. Each keeps its own resume point (event line, run seq,
@@ -365,4 +365,3 @@ export async function waitFor(ctx: Ctx, ref: string, what: WaitFor, timeoutMs: n
   return EXIT.ok;
 }
 
-export type { Printer };
