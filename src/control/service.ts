@@ -197,8 +197,12 @@ export class ControlService {
 
     await dispatchOrForward(app, intent, () => this.dispatch(intent.id));
     // Confirmation comes from the poller: ask it to look now rather than at its next interval.
-    void app.ingestor.syncRun(intent.runId).catch((e: unknown) => app.log.warn("sync after control failed", { runId: intent.runId, error: (e as Error).message }));
-    return { kind: "intent", intent: await app.db.controlIntent.findUniqueOrThrow({ where: { id: intent.id } }), replayed: false };
+    const sync = app.ingestor.syncRun(intent.runId).catch((e: unknown) => app.log.warn("sync after control failed", { runId: intent.runId, error: (e as Error).message }));
+    const after = await app.db.controlIntent.findUniqueOrThrow({ where: { id: intent.id } });
+    // An intent that already ended (a START the runtime refused) must not leave the run reading RUNNING/starting
+    // to the caller's next request: wait for the re-projection before answering.
+    if (isTerminalStage(after.stage as IntentStage)) await sync;
+    return { kind: "intent", intent: after, replayed: false };
   }
 
   /** A description of the live run when the runtime side shows one (the pid checked by command line), else null. */

@@ -50,7 +50,8 @@ describe("control intents on the demo fleet", () => {
     const refused = (await runWithIntents(server, crash)).intents.edges.map((e) => e.node as { kind: string; stage: string; error: string | null; stages: { observation: string }[] }).find((i) => i.kind === "START")!;
     expect(refused.error).toBe("runtime_refused");
     expect(refused.stages.at(-1)!.observation).toMatch(/reentrant run blocked/);
-    expect(await mutate(server, "restartRun", "", { runId: crash })).toMatchObject({ __typename: "ControlIntent" });
+    const restarted = await mutate(server, "restartRun", "", { runId: crash });
+    expect(restarted, restarted.message).toMatchObject({ __typename: "ControlIntent" });
 
     const done = (r: { state: string }) => r.state === "COMPLETE";
     await waitFor(() => runWithIntents(server, approval), done, 30_000, "demo-approval COMPLETE after approve + resume");
