@@ -241,7 +241,8 @@ export class Ingestor {
    */
   private async pollFailed(runId: string, e: unknown): Promise<void> {
     const entry = this.entries.get(runId);
-    if (!entry) return;
+    // A transport failure is already on the run as transport_unreachable with its raw reason (transportProblem).
+    if (!entry || e instanceof TransportError) return;
     entry.pollFailures++;
     if (entry.pollFailures < FAILED_POLLS_BEFORE_ERROR) return;
     const fence = this.opts.fenceFor ? this.opts.fenceFor(runId) : null;
