@@ -201,7 +201,19 @@ function onPoll(intent: IntentView, steps: Steps, facts: PollFacts, now: Date): 
     case "START":
     case "RESTART": {
       const started = startConfirmed(facts, intent.dispatchedAt);
-      if (started === null) return;
+      if (started === null) {
+        // The process it launched is gone and left no run on disk (e.g. cancelled in its startup window): its
+        // loop_start can no longer come. Whether it started at all is unknown, so AMBIGUOUS now, not at the
+        // deadline (an open START blocks the next one until then).
+        if (steps.stage === "ACCEPTED" && facts.launchAlive === false && !facts.stateExists && !facts.activeRunExists) {
+          steps.go(
+            "AMBIGUOUS",
+            { observation: "the launched run is gone without a loop_start observed and left no run on disk", evidence: { launchAlive: false, stateExists: false, activeRunExists: false } },
+            { error: "exited_before_loop_start" },
+          );
+        }
+        return;
+      }
       // loop_start proves the process started even if the dispatch reported no pid
       if (steps.stage === "DISPATCHED") steps.go("ACCEPTED", started);
       steps.go("CONFIRMED", started);
