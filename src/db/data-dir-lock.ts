@@ -1,6 +1,7 @@
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pidAlive } from "../util/process";
 
 // One data directory, one embedded manager. A second manager on a live data directory would adopt the first
 // one's PostgreSQL and stop it on its way out, crashing the first. The lock file names its holder (pid and the
@@ -38,15 +39,6 @@ export function processStartTicks(pid: number): number | null {
     return Number.isFinite(ticks) ? ticks : null;
   } catch {
     return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -93,7 +85,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 5) throw e;
       }
       const holder = readHolder(file);
-      if (holder && holder.pid !== process.pid && holderIsLive(holder, { alive: alive(holder.pid), startTicks: processStartTicks(holder.pid), host: os.hostname() })) {
+      if (holder && holder.pid !== process.pid && holderIsLive(holder, { alive: pidAlive(holder.pid), startTicks: processStartTicks(holder.pid), host: os.hostname() })) {
         throw new DataDirLockedError(file, holder);
       }
       // Stale (its holder is gone) or unreadable (a crash while writing it): remove it and try again.

@@ -19,6 +19,7 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { freePort } from "../util/net";
+import { pidAlive } from "../util/process";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock";
 import { pgBinaries, ensureSharedDir, type PgBinaries } from "./pg-binaries";
 import { loadOrCreateCredentials, urlFor } from "./pg-credentials";
@@ -65,18 +66,9 @@ const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** A live process that is a PostgreSQL server (a pid from a stale file may belong to anything by now). */
 function isPostgres(pid: number): boolean {
-  if (!isAlive(pid)) return false;
+  if (!pidAlive(pid)) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]!.endsWith("postgres");
   } catch {
@@ -234,7 +226,7 @@ async function stopPostmaster(pid: number, child: ChildProcess | null): Promise<
   const waitGone = async (ms: number) => {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
-      if (gone ? child!.exitCode !== null || child!.signalCode !== null : !isAlive(pid)) return true;
+      if (gone ? child!.exitCode !== null || child!.signalCode !== null : !pidAlive(pid)) return true;
       await Promise.race([sleep(50), gone ?? sleep(50)]);
     }
     return false;
@@ -327,7 +319,7 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
     if (child) watchChild(child);
     // An adopted postmaster is not our child: no exit event, so look at it now and then.
     const poll = setInterval(() => {
-      if (stopping || restarting || child || isAlive(pid)) return;
+      if (stopping || restarting || child || pidAlive(pid)) return;
       log(`embedded PostgreSQL (adopted pid ${pid}) is gone; restarting it`);
       void restart();
     }, 1000);

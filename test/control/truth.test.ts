@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cancelConfirmed, CANCEL_SETTLE_MS, type PollFacts } from "../../src/control/evidence";
 import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
+import { alive } from "../support/embedded-dirs";
 import { register, waitFor } from "../support/runs";
 import { emptyRepo, intentById, killSims, mutate, runState, startControlServer, startSim, TOKENS } from "./helpers";
 
@@ -36,14 +37,6 @@ function scriptedRepo(invocations: string[]): string {
   return repo;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const eventNames = (repo: string) => {
   const file = path.join(repo, ".superloop", "loops", "demo-loop", "events.jsonl");
   return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { event: string }).event) : [];

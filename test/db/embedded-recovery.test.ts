@@ -3,16 +3,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, it } from "vitest";
 import { gql } from "../support/clients";
+import { alive } from "../support/embedded-dirs";
 import { runToExit, spawnManager } from "../support/manager-process";
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const postmasterPid = (dir: string) => Number(readFileSync(path.join(dir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
 
 it("starts an embedded PostgreSQL, refuses a second manager on it, survives kill -9 of the manager, and stops it on SIGTERM", { timeout: 120_000 }, async () => {

@@ -2,17 +2,11 @@ import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { pidAlive } from "../../src/util/process";
 
 // Data directories for managers that start their own embedded PostgreSQL (real processes, real signals).
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export const alive = pidAlive;
 
 /** Whether any process of the group is left. */
 export function groupAlive(pgid: number): boolean {

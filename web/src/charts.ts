@@ -1,6 +1,7 @@
 // Small SVG pictures drawn from API data: a sparkline of event rate, a progress bar, the per-run swimlane of
 // roles, and the fleet's 24 h state timeline. Every picture carries its meaning as text too (aria-label / title),
 // so nothing is said by colour or shape alone.
+import type { RoleSpanRow } from "./types";
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -69,16 +70,6 @@ export function progressBar(n: number | null, max: number | null): HTMLElement {
   return wrap;
 }
 
-export interface Span {
-  attempt: number;
-  iteration: number | null;
-  role: string;
-  startedAt: string;
-  endedAt: string | null;
-  durationMs: number | null;
-  status: string;
-}
-
 const ROLE_ORDER = ["planner", "implementer", "tester", "reviewer"];
 
 function fmtDuration(ms: number): string {
@@ -93,7 +84,7 @@ function fmtDuration(ms: number): string {
  * Swimlane: one lane per role, iterations left to right in order of appearance; each cell is a role's turn,
  * its width proportional to its duration within the iteration's column (so a slow tester is visibly wide).
  */
-export function swimlane(spans: readonly Span[], now = Date.now()): SVGSVGElement {
+export function swimlane(spans: readonly RoleSpanRow[], now = Date.now()): SVGSVGElement {
   const roles = [...new Set(spans.map((s) => s.role))].sort((a, b) => (ROLE_ORDER.indexOf(a) + 1 || 99) - (ROLE_ORDER.indexOf(b) + 1 || 99) || a.localeCompare(b));
   const iterKeys: string[] = [];
   for (const s of spans) {
@@ -122,7 +113,7 @@ export function swimlane(spans: readonly Span[], now = Date.now()): SVGSVGElemen
   // Scale within each iteration column by that iteration's longest role turn.
   iterKeys.forEach((k, i) => {
     const inCol = spans.filter((s) => `${s.attempt}/${s.iteration ?? "?"}` === k);
-    const dur = (s: Span) => s.durationMs ?? Math.max(0, (s.endedAt ? Date.parse(s.endedAt) : now) - Date.parse(s.startedAt));
+    const dur = (s: RoleSpanRow) => s.durationMs ?? Math.max(0, (s.endedAt ? Date.parse(s.endedAt) : now) - Date.parse(s.startedAt));
     const longest = Math.max(1, ...inCol.map(dur));
     for (const s of inCol) {
       const r = roles.indexOf(s.role);
