@@ -7,6 +7,7 @@ import { gql } from "../support/clients";
 import { eventsPath } from "../support/fixtures";
 import { getRun, register, waitFor } from "../support/runs";
 import { startTestServer } from "../support/server";
+import { mulberry32 } from "../support/random";
 
 // Seeded fuzzing of a live run (issue 13): valid lines, half-lines completed later, random bytes, NULs, huge
 // lines and odd JSON appended to events.jsonl. Checks: no crash, bounded RSS, every stored event exactly once
@@ -14,15 +15,6 @@ import { startTestServer } from "../support/server";
 const SEED = Number(process.env.FUZZ_SEED ?? 13);
 const STEPS = Number(process.env.FUZZ_STEPS ?? 60);
 const NAMED = /^(invalid_json|invalid_utf8|invalid_event|line_too_long|timestamp_out_of_range|nul_character|too_deep|unsupported_schema_version|wrong_loop_id)\b/;
-
-function mulberry32(a: number) {
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let server: RunningServer;
 beforeAll(async () => {

@@ -7,22 +7,13 @@ import type { RunningServer } from "../../src/server";
 import { eventsPath } from "../support/fixtures";
 import { register } from "../support/runs";
 import { startTestServer } from "../support/server";
+import { mulberry32 } from "../support/random";
 
 // Seeded, reproducible chaos against a live poller: appends, half-written lines, truncations and rewrites.
 // After every step the stored events must be exactly the file's complete lines (or the run must be FORKED
 // when the file no longer matches, and match again after a reset). SEED=... reproduces a failure.
 const SEED = Number(process.env.SEED ?? 20261124);
 const STEPS = Number(process.env.STEPS ?? 2000);
-
-function mulberry32(a: number) {
-  return () => {
-    a |= 0;
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let server: RunningServer;
 beforeAll(async () => {

@@ -79,9 +79,7 @@ function registerForm(api: Api, onDone: () => void): HTMLElement {
   transportSwitch(form, transport);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const input = values(form, ["pollIntervalMs"]);
-    // Fields of the other transports may hold stale text: send only the chosen transport's.
-    for (const el of Array.from(form.querySelectorAll<HTMLElement>("[data-for]"))) if (el.hidden) for (const i of Array.from(el.querySelectorAll("input"))) delete input[i.name];
+    const input = transportInput(form);
     status.textContent = "Registering…";
     const r = await api.request<MutationAnswer>(REGISTER_SPRITE, { input });
     const a = answerText(`Register ${String(input["name"] ?? "")}`, r);
@@ -93,6 +91,13 @@ function registerForm(api: Api, onDone: () => void): HTMLElement {
     }
   });
   return form;
+}
+
+/** The form's values, without the fields of the transports not chosen (they may hold stale text). */
+function transportInput(form: HTMLFormElement): Record<string, string | number> {
+  const input = values(form, ["pollIntervalMs"]);
+  for (const el of Array.from(form.querySelectorAll<HTMLElement>("[data-for]"))) if (el.hidden) for (const i of Array.from(el.querySelectorAll("input"))) delete input[i.name];
+  return input;
 }
 
 function updateForm(api: Api, s: SpriteRow, onDone: () => void): HTMLElement {
@@ -113,8 +118,7 @@ function updateForm(api: Api, s: SpriteRow, onDone: () => void): HTMLElement {
   transportSwitch(form, transport);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const input = values(form, ["pollIntervalMs"]);
-    for (const el of Array.from(form.querySelectorAll<HTMLElement>("[data-for]"))) if (el.hidden) for (const i of Array.from(el.querySelectorAll("input"))) delete input[i.name];
+    const input = transportInput(form);
     status.textContent = "Saving…";
     const a = answerText(`Update ${s.name}`, await api.request<MutationAnswer>(UPDATE_SPRITE, { name: s.name, input }));
     status.textContent = a.text;
