@@ -287,7 +287,7 @@ export class Ingestor {
     const run = await this.loadRun(runId);
     if (!run) return;
 
-    const facts = spriteObservation.status === "MISSING" ? null : toRuntimeFacts(await entry.transport.readFacts(entry.target));
+    const facts = spriteObservation.status === "MISSING" ? null : await this.readSettledFacts(entry);
     // Reads work again: the failure streak ends here, and this poll's commit clears the health reason.
     entry.transportFailures = 0;
     entry.lastTransportError = null;
@@ -340,6 +340,19 @@ export class Ingestor {
     const openIntent = current.intents.some((i) => !TERMINAL.has(i.stage));
     entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
     entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
+  }
+
+  /**
+   * A run that ends normally removes active-run.json in its exit trap before its process dies, so a read that
+   * saw the file and then found the pid dead may only have raced that exit: read again, once. Only a file still
+   * naming the same dead pid after the pid was seen dead is a killed run; otherwise the second read (state.json
+   * written by the exit, the file gone) is the truth. Without this a poll landing in that window reported
+   * FAILED/killed for a completed run, and cost-aware polling then never read the Sprite again to correct it.
+   */
+  private async readSettledFacts(entry: Entry): Promise<ReturnType<typeof toRuntimeFacts>> {
+    const first = toRuntimeFacts(await entry.transport.readFacts(entry.target));
+    if (first.activeRun === null || first.activeRunAlive !== false) return first;
+    return toRuntimeFacts(await entry.transport.readFacts(entry.target));
   }
 
   /**

@@ -92,6 +92,8 @@ export interface FakeSpritesApi {
   goCold(name: string): void;
   /** pids of the Sprite's processes (found by its environment marker). */
   processes(name: string): number[];
+  /** Called before an exec runs its command (a test changes the Sprite's files at an exact point of a poll). */
+  beforeExec: ((sprite: FakeSprite, cmds: string[]) => void | Promise<void>) | null;
   close(): Promise<void>;
 }
 
@@ -336,6 +338,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
       if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
     const cwd = url.searchParams.get("dir") ?? s.dir;
+    await api.beforeExec?.(s, cmds);
     res.writeHead(200, { "content-type": "application/octet-stream", "transfer-encoding": "chunked" });
     res.flushHeaders();
     const open = streams.get(s.name) ?? new Set();
@@ -445,7 +448,8 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
   const { port } = server.address() as AddressInfo;
 
   const get = (name: string) => sprites.get(name);
-  return {
+  const api: FakeSpritesApi = {
+    beforeExec: null,
     url: `http://127.0.0.1:${port}`,
     token,
     sprites,
@@ -517,4 +521,5 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
       rmSync(socketRoot, { recursive: true, force: true });
     },
   };
+  return api;
 }
