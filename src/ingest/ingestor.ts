@@ -19,7 +19,6 @@ export interface IngestorOptions {
   transportFor: (sprite: Sprite) => Transport;
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
-  notifyChannel?: string | null;
   /** Scale-out: syncRun for a run another replica polls (ask the lease holder and wait). */
   forwardSync?: (runId: string) => Promise<void>;
   /** Scale-out: tell the other replicas a sprite changed (they may poll its runs). */
@@ -482,7 +481,6 @@ export class Ingestor {
       transition,
       intents: evaluation.intents,
       fence,
-      notifyChannel: this.opts.notifyChannel ?? null,
     };
     let result;
     try {
