@@ -23,7 +23,7 @@ import {
   type StageTransition,
 } from "./stages";
 
-// The control service (ARCHITECTURE invariant 4): a request becomes a ControlIntent row (REQUESTED, or REJECTED
+// The control service (invariant 4 of docs/architecture.md): a request becomes a ControlIntent row (REQUESTED, or REJECTED
 // when a precondition refuses it — refusals are audited too), is dispatched once through the run's transport,
 // and returns at DISPATCHED/ACCEPTED. Confirmation is the poller's job. Every stage change written here bumps
 // Run.seq under the run's row lock, the same lock the ingest commit takes, so the two writers never interleave.

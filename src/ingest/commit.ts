@@ -2,7 +2,7 @@ import type pg from "pg";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
 import type { EventRow } from "./rows";
 
-// The one write path for events, cursors and run projections (ARCHITECTURE invariant 2): everything a poll
+// The one write path for events, cursors and run projections (invariant 2 of docs/architecture.md): everything a poll
 // learned is committed in one transaction or not at all, guarded by the cursor the poll started from.
 
 export interface CursorState {

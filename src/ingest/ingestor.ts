@@ -356,7 +356,7 @@ export class Ingestor {
   }
 
   /**
-   * Cost-aware polling (DOMAIN.md §9: an awake Sprite is billed, and every fs/exec request is activity that keeps
+   * Cost-aware polling (docs/sprites.md: an awake Sprite is billed, and every fs/exec request is activity that keeps
    * it awake). Never read a WARM or COLD Sprite's files (that would wake it just to look); over the Sprites API,
    * read an awake Sprite only while its run is live, after something changed (an intent, a wake, a failure), or
    * rarely; otherwise the status poll (GET /v1/sprites/{name}, not activity) is all the manager does.

@@ -2,7 +2,7 @@ import type { LoopRunEvent } from "../contract";
 import { peerText } from "../util/peer-text";
 
 // An envelope becomes a stored row only if it is exactly what this run expects next: v1, this loop,
-// the next line number. Anything else fails closed (ARCHITECTURE invariant 3).
+// the next line number. Anything else fails closed (invariant 3 of docs/architecture.md).
 
 export interface EventRow {
   line: number;
