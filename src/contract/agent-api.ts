@@ -211,7 +211,7 @@ export const RuntimeFactsSchema = z.object({
   heartbeat: HeartbeatSchema.nullable(),
   eventsFileExists: z.boolean(),
   loopDirExists: z.boolean(),
-  // Added for the runtime edges of DOMAIN §8; optional so an older agent's answer still parses.
+  // Added for the runtime edges of docs/runtime.md; optional so an older agent's answer still parses.
   launch: z.object({ pid: z.number().int(), pgid: z.number().int(), startedAt: z.string() }).nullable().optional(),
   launchAlive: z.boolean().nullable().optional(),
   rateLimit: RateLimitSchema.nullable().optional(),

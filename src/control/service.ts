@@ -14,6 +14,8 @@ import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } 
 import {
   advanceIntent,
   checkPrecondition,
+  computeDeadline,
+  intentDeadlineMs,
   isTerminalStage,
   type IntentKind,
   type IntentStage,
@@ -23,7 +25,7 @@ import {
   type StageTransition,
 } from "./stages";
 
-// The control service (ARCHITECTURE invariant 4): a request becomes a ControlIntent row (REQUESTED, or REJECTED
+// The control service (invariant 4 of docs/architecture.md): a request becomes a ControlIntent row (REQUESTED, or REJECTED
 // when a precondition refuses it — refusals are audited too), is dispatched once through the run's transport,
 // and returns at DISPATCHED/ACCEPTED. Confirmation is the poller's job. Every stage change written here bumps
 // Run.seq under the run's row lock, the same lock the ingest commit takes, so the two writers never interleave.
@@ -112,7 +114,7 @@ export class ControlService {
   ) {}
 
   deadlineMs(kind: IntentKind): number {
-    return this.opts.deadlineOverridesMs?.[kind] ?? this.app.config.OPS_INTENT_DEADLINE_MS;
+    return intentDeadlineMs(kind, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs);
   }
 
   /** Creates (or, for a known idempotency key, returns) an intent and dispatches it once. */
@@ -166,7 +168,7 @@ export class ControlService {
           via.followUpOf?.traceId ?? input.traceId ?? currentTraceId() ?? newTraceId(),
           JSON.stringify(records),
           refusal?.error ?? null,
-          new Date(now.getTime() + this.deadlineMs(input.kind)),
+          computeDeadline(input.kind, now, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs),
           now,
           refusal ? now : null,
         ],

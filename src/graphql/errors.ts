@@ -85,6 +85,3 @@ builder.objectType(ZodError, {
     }),
   }),
 });
-
-/** The error types every mutation result may carry. */
-export const COMMON_ERRORS = [ZodError, UnauthorizedError] as const;

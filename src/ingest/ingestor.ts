@@ -19,7 +19,6 @@ export interface IngestorOptions {
   transportFor: (sprite: Sprite) => Transport;
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
-  notifyChannel?: string | null;
   /** Scale-out: syncRun for a run another replica polls (ask the lease holder and wait). */
   forwardSync?: (runId: string) => Promise<void>;
   /** Scale-out: tell the other replicas a sprite changed (they may poll its runs). */
@@ -362,7 +361,7 @@ export class Ingestor {
   }
 
   /**
-   * Cost-aware polling (DOMAIN.md §9: an awake Sprite is billed, and every fs/exec request is activity that keeps
+   * Cost-aware polling (docs/sprites.md: an awake Sprite is billed, and every fs/exec request is activity that keeps
    * it awake). Never read a WARM or COLD Sprite's files (that would wake it just to look); over the Sprites API,
    * read an awake Sprite only while its run is live, after something changed (an intent, a wake, a failure), or
    * rarely; otherwise the status poll (GET /v1/sprites/{name}, not activity) is all the manager does.
@@ -488,7 +487,6 @@ export class Ingestor {
       transition,
       intents: evaluation.intents,
       fence,
-      notifyChannel: this.opts.notifyChannel ?? null,
     };
     let result;
     try {

@@ -49,7 +49,7 @@ export interface HealthInput {
   /** a LOCAL run with nothing ingested whose .superloop/loops/<loopId> does not exist (a wrong loop id?) */
   loopNotFound?: boolean;
   /**
-   * A RUNNING run that is silent by design (waiting on a usage limit, DOMAIN §8): no lag reason before this
+   * A RUNNING run that is silent by design (waiting on a usage limit, docs/runtime.md): no lag reason before this
    * time; `"never"` when the runtime waits without limit.
    */
   quietUntil?: string | "never" | null;

@@ -12,6 +12,7 @@ import {
 } from "../../adapters";
 import { agentIncompatibility, ControlResponseSchema, ErrorResponseSchema, HealthResponseSchema } from "../contract";
 import { tokenFromEnv } from "../registry/transport-config";
+import { peerText } from "../util/peer-text";
 import { AwakeMeter } from "./awake-meter";
 import { backoffMs, DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
 import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
@@ -177,7 +178,7 @@ export class SpriteServiceTransport implements Transport {
     }
     const source = (body as { source?: { loopId?: unknown } }).source;
     if (source?.loopId !== target.loopId) {
-      throw invalidPayload(`GET /ops/facts answered for loop ${JSON.stringify(source?.loopId)}, expected ${JSON.stringify(target.loopId)}`);
+      throw invalidPayload(`GET /ops/facts answered for loop ${peerText(source?.loopId)}, expected ${peerText(target.loopId, 128)}`);
     }
     const fingerprint = createHash("sha256").update(JSON.stringify(parsed)).digest("hex");
     return { at: Date.now(), facts: parsed.facts, fingerprint };
