@@ -91,6 +91,8 @@ export interface StartOptions {
   demo?: DemoOptions;
   /** `--demo=off`: remove the demo Sprites (and their demo repos) before serving */
   removeDemo?: boolean;
+  /** the time of day alert quiet hours are judged by (tests: a fake clock); the real clock by default */
+  alertsWallClock?: () => Date;
 }
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
@@ -128,7 +130,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
-  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config) });
+  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {
