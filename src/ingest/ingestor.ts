@@ -1,28 +1,37 @@
+import type pg from "pg";
 import { AdapterError, type EventCursor } from "../../adapters";
-import type { App } from "../app";
-import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
+import type { Config } from "../config/config";
+import { isTerminalStage, type IntentStage } from "../control/stages";
+import type { Db } from "../db/client";
+import type { Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
-import type { RunChanged } from "../pubsub/topics";
+import type { OpsBus, RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
+import type { RunWithIntents } from "./run-row";
 import { Scheduler } from "./scheduler";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
+import type { Logger } from "../util/log";
 
 // Observes every registered run: polls it through its Sprite's transport, stores new events exactly once,
 // re-projects its lifecycle, advances control intents with the evidence, and publishes after each commit.
 
 export interface IngestorOptions {
+  db: Db;
+  /** Raw driver pool: the commit's multi-row inserts. */
+  pool: pg.Pool;
+  bus: OpsBus;
+  log: Logger;
+  config: Pick<Config, "OPS_POLL_INTERVAL_MS" | "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
   batchSize?: number;
   transportFor: (sprite: Sprite) => Transport;
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
-  /** Scale-out: syncRun for a run another replica polls (ask the lease holder and wait). */
-  forwardSync?: (runId: string) => Promise<void>;
-  /** Scale-out: tell the other replicas a sprite changed (they may poll its runs). */
-  broadcastSpriteRefresh?: (spriteId: string) => void;
+  /** After a commit: an approve accepted with resumeAfterApprove asks for its follow-up START (src/control). */
+  onFollowUp?: (runId: string, intentId: string) => Promise<unknown>;
 }
 
 interface Entry {
@@ -55,8 +64,6 @@ interface Entry {
  */
 const IDLE_SPRITE_RECHECK_MS = 10 * 60_000;
 
-type RunWithSprite = Run & { sprite: Sprite };
-
 /** Failed polls in a row before the run's ingest shows ERROR (a single failure may be a mid-write file). */
 export const FAILED_POLLS_BEFORE_ERROR = 3;
 
@@ -72,33 +79,30 @@ export class Ingestor {
   private entries = new Map<string, Entry>();
   private readonly batchSize: number;
 
-  constructor(
-    private readonly app: App,
-    private readonly opts: IngestorOptions,
-  ) {
+  constructor(private readonly opts: IngestorOptions) {
     this.batchSize = opts.batchSize ?? 5000;
     this.scheduler = new Scheduler({
-      intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? app.config.OPS_POLL_INTERVAL_MS,
+      intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? opts.config.OPS_POLL_INTERVAL_MS,
       poll: async (runId) => {
         await this.poll(runId);
         const entry = this.entries.get(runId);
         if (entry) entry.pollFailures = 0;
       },
       onError: (runId, e) => {
-        app.log.warn("poll failed", { runId, error: (e as Error).message });
+        opts.log.warn("poll failed", { runId, error: (e as Error).message });
         void this.pollFailed(runId, e);
       },
     });
   }
 
   async start(): Promise<void> {
-    const runs = await this.app.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
+    const runs = await this.opts.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
     for (const r of runs) await this.add(r.id);
   }
 
   async add(runId: string): Promise<void> {
     if (this.entries.has(runId)) return;
-    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
     if (!run || run.removedAt) return;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
@@ -115,10 +119,14 @@ export class Ingestor {
     this.scheduler.remove(runId);
   }
 
+  /** Whether this process polls the run (in a cluster: this replica holds its lease and has started polling it). */
+  observes(runId: string): boolean {
+    return this.entries.has(runId);
+  }
+
   /** Something outside the poller changed the run (intent, reset, sprite update): re-read it fully, now. */
-  syncRun(runId: string, opts: { local?: boolean } = {}): Promise<void> {
+  syncRun(runId: string): Promise<void> {
     const e = this.entries.get(runId);
-    if (!e && this.opts.forwardSync && !opts.local) return this.opts.forwardSync(runId);
     if (e) e.dirty = true;
     return this.scheduler.trigger(runId);
   }
@@ -146,16 +154,16 @@ export class Ingestor {
 
   /** Scale-out: another replica polls the run, but reading its files needs no lease. */
   private async reader(runId: string): Promise<Pick<Entry, "transport" | "target"> | undefined> {
-    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
     if (!run || run.removedAt) return undefined;
     return { transport: this.opts.transportFor(run.sprite), target: { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId } };
   }
 
-  async refreshSprite(spriteId: string, opts: { fromPeer?: boolean } = {}): Promise<void> {
-    if (!opts.fromPeer) this.opts.broadcastSpriteRefresh?.(spriteId);
+  /** A sprite's settings changed: the runs of it polled here re-read it (and its transport). */
+  async refreshSprite(spriteId: string): Promise<void> {
     for (const e of this.entries.values()) {
       if (e.sprite.id !== spriteId) continue;
-      const sprite = await this.app.db.sprite.findUnique({ where: { id: spriteId } });
+      const sprite = await this.opts.db.sprite.findUnique({ where: { id: spriteId } });
       if (!sprite) continue;
       e.sprite = sprite;
       e.transport = this.opts.transportFor(sprite);
@@ -184,7 +192,7 @@ export class Ingestor {
     const entry = this.entries.get(runId);
     const ms = entry?.transport.takeAwakeMs?.() ?? 0;
     if (!entry || ms <= 0) return;
-    entry.sprite = await this.app.db.sprite.update({ where: { id: entry.sprite.id }, data: { awakeByManagerSeconds: { increment: ms / 1000 } } });
+    entry.sprite = await this.opts.db.sprite.update({ where: { id: entry.sprite.id }, data: { awakeByManagerSeconds: { increment: ms / 1000 } } });
   }
 
   private async pollOnce(runId: string): Promise<void> {
@@ -259,7 +267,7 @@ export class Ingestor {
       if (!run || run.ingestError?.startsWith(POLL_FAILED) || run.ingestStatus !== "OK") return;
       await this.evaluateAndCommit(entry, null, [], null, { ingestError: reason }, fence, run);
     } catch (err) {
-      this.app.log.warn("cannot record the failing polls on the run", { runId, error: oneLine(err) });
+      this.opts.log.warn("cannot record the failing polls on the run", { runId, error: oneLine(err) });
     }
   }
 
@@ -342,7 +350,7 @@ export class Ingestor {
     }
     entry.lastFingerprint = fingerprint;
     // `current` is the run as committed by this poll (or as read, when nothing changed): no need to re-read it.
-    const openIntent = current.intents.some((i) => !TERMINAL.has(i.stage));
+    const openIntent = current.intents.some((i) => !isTerminalStage(i.stage as IntentStage));
     entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
     entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
   }
@@ -374,7 +382,7 @@ export class Ingestor {
   }
 
   private async loadRun(runId: string): Promise<RunWithIntents | null> {
-    return this.app.db.run.findUnique({
+    return this.opts.db.run.findUnique({
       where: { id: runId },
       include: { sprite: true, intents: { orderBy: { requestedAt: "desc" }, take: 20 } },
     });
@@ -387,7 +395,7 @@ export class Ingestor {
       .filter((i) => (i.stage === "DISPATCHED" || i.stage === "ACCEPTED") && i.observedLine !== null && i.observedLine < run.cursorLine)
       .map((i) => i.observedLine!);
     if (!marks.length) return [];
-    const rows = await this.app.db.event.findMany({
+    const rows = await this.opts.db.event.findMany({
       where: { runId: run.id, line: { gt: Math.min(...marks), lte: run.cursorLine } },
       orderBy: { line: "asc" },
       take: 5000,
@@ -412,7 +420,7 @@ export class Ingestor {
     const labelsChanged = labels !== undefined && JSON.stringify(labels) !== JSON.stringify(entry.sprite.labels);
     if (status === entry.sprite.status && !labelsChanged && (!seen || Date.now() - lastSeen < 60_000)) return;
     const from = entry.sprite.status;
-    entry.sprite = await this.app.db.sprite.update({
+    entry.sprite = await this.opts.db.sprite.update({
       where: { id: entry.sprite.id },
       data: { status, ...(seen ? { lastSeenAt: new Date() } : {}), ...(labelsChanged ? { labels } : {}) },
     });
@@ -459,7 +467,7 @@ export class Ingestor {
       problem,
       transportFailures: entry.transportFailures,
       now: new Date(),
-      config: this.app.config,
+      config: this.opts.config,
     });
     const spriteChange = entry.spriteChange ?? null;
     if (!evaluation.changed && rows.length === 0 && !cursor && !spriteChange) return { run, stored: nextStored };
@@ -490,12 +498,12 @@ export class Ingestor {
     };
     let result;
     try {
-      result = await commitPoll(this.app.pool, input);
+      result = await commitPoll(this.opts.pool, input);
     } catch (e) {
       if (e instanceof CursorConflict) {
         // Another writer (a reset, an intent, a lease change) moved the run since this poll read it: nothing of
         // this poll is stored; poll again at once from what is committed.
-        this.app.log.debug("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
+        this.opts.log.debug("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
         entry.dirty = true;
         void this.scheduler.trigger(run.id);
         return null;
@@ -509,7 +517,7 @@ export class Ingestor {
   }
 
   private publish(run: RunWithIntents, entry: Entry, seq: number, evaluation: Evaluation, rows: EventRow[]): void {
-    const bus = this.app.bus;
+    const bus = this.opts.bus;
     if (rows.length) bus.publish("events", run.id, { runId: run.id, seq, fromLine: rows[0]!.line, toLine: rows[rows.length - 1]!.line });
     const change: RunChanged = {
       runId: run.id,
@@ -526,11 +534,8 @@ export class Ingestor {
     // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
     for (const i of evaluation.intents) {
       if (i.followUp === "START") {
-        void this.app.control?.followUp(run.id, i.id).catch((e: unknown) => this.app.log.warn("follow-up failed", { runId: run.id, intentId: i.id, error: (e as Error).message }));
+        void this.opts.onFollowUp?.(run.id, i.id).catch((e: unknown) => this.opts.log.warn("follow-up failed", { runId: run.id, intentId: i.id, error: (e as Error).message }));
       }
     }
   }
 }
-
-export type RunWithIntents = RunWithSprite & { intents: ControlIntent[] };
-export const TERMINAL = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);

@@ -62,6 +62,6 @@ export async function resetRunCursor(app: App, runId: string, mode: ResetMode, a
     lifecycleChanged: false,
     at: new Date(),
   });
-  await app.ingestor.syncRun(runId);
+  await app.requestSync(runId);
   return result;
 }
