@@ -205,6 +205,12 @@ export class Ingestor {
         throw e;
       }
       await this.recordSpriteStatus(entry, spriteObservation.status, spriteObservation.detail ?? null, spriteObservation.labels);
+      if (spriteObservation.incompatible) {
+        // The agent answers in a protocol this manager does not speak: read nothing, say so on the run.
+        entry.dirty = true;
+        await this.evaluateAndCommit(entry, null, [], null, { agentIncompatible: spriteObservation.incompatible }, fence);
+        return;
+      }
       if (spriteObservation.status === "UNREACHABLE") {
         throw new TransportError("unreachable", spriteObservation.detail ?? "the Sprite does not answer", true);
       }
@@ -429,7 +435,7 @@ export class Ingestor {
     runtime: ReturnType<typeof toRuntimeFacts> | null,
     rows: EventRow[],
     cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
-    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean },
+    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean; agentIncompatible?: string },
     fence: { owner: string; token: number } | null,
     loaded?: RunWithIntents,
     storedIn?: StoredFacts,
