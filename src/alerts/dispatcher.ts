@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
+import pg from "pg";
 import type { Logger } from "../util/log";
 import { alertAttemptSeconds, alertDeliveries, alertDispatcherLeader, alertQueueSeconds, alertRetries, alertsRaised } from "../observability/metrics";
 import { EMPTY_ALERTS_CONFIG, secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
@@ -62,11 +62,14 @@ export class AlertDispatcher {
   /** claimed, waiting for a free send slot */
   private queue: ClaimedDelivery[] = [];
   private results: AttemptResult[] = [];
+  /** LISTEN ops_alert_signal: the outbox triggers NOTIFY, so intake starts at once instead of at the next poll */
+  private listener: pg.Client | null = null;
+  private listenRetryAt = 0;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.lease = new SingletonLease(opts.pool, "alert-dispatcher", opts.owner, opts.leaseTtlMs, opts.takeover ?? false);
     this.env = opts.env ?? process.env;
-    this.tickMs = opts.tickMs ?? 100;
+    this.tickMs = opts.tickMs ?? 250;
   }
 
   get isLeader(): boolean {
@@ -105,6 +108,7 @@ export class AlertDispatcher {
     await Promise.allSettled([...this.inFlight]);
     await this.flush().catch(() => {});
     await this.lease.release().catch(() => {});
+    await this.unlisten();
     alertDispatcherLeader.set(0);
   }
 
@@ -156,7 +160,11 @@ export class AlertDispatcher {
       alertDispatcherLeader.set(this.lease.held ? 1 : 0);
       if (this.lease.held && !was) this.claimWaker.wake();
     }
-    if (!this.lease.held) return false;
+    if (!this.lease.held) {
+      await this.unlisten();
+      return false;
+    }
+    if (!this.listener && now >= this.listenRetryAt) await this.listen();
     if (now - this.configReadAt > 1000) {
       this.config = (await readAlertsConfig(this.opts.pool)).config;
       this.configReadAt = now;
@@ -168,6 +176,37 @@ export class AlertDispatcher {
       await this.reminders();
     }
     return taken > 0;
+  }
+
+  /**
+   * A dedicated session for LISTEN (a pooled connection would be handed to other work). Losing it only costs
+   * latency: the poll (tickMs) still drains the outbox, and the next step connects again.
+   */
+  private async listen(): Promise<void> {
+    const client = new pg.Client(this.opts.pool.options);
+    const drop = () => {
+      if (this.listener === client) this.listener = null;
+      this.listenRetryAt = performance.now() + 1000;
+      client.end().catch(() => {});
+    };
+    client.on("error", drop);
+    client.on("end", drop);
+    client.on("notification", () => this.intakeWaker.wake());
+    try {
+      await client.connect();
+      await client.query("LISTEN ops_alert_signal");
+      this.listener = client;
+      // Signals written while not listening are drained by this step's intake.
+    } catch (e) {
+      this.opts.log.debug("alert dispatcher LISTEN failed; polling", { error: (e as Error).message });
+      drop();
+    }
+  }
+
+  private async unlisten(): Promise<void> {
+    const c = this.listener;
+    this.listener = null;
+    if (c) await c.end().catch(() => {});
   }
 
   /** Outbox → episodes and deliveries, in one transaction with the removal of the signals it consumed. */
