@@ -3,13 +3,13 @@ import pg from "pg";
 import type { Logger } from "../util/log";
 import { alertAttemptSeconds, alertDeliveries, alertDispatcherLeader, alertQueueSeconds, alertRetries, alertsRaised } from "../observability/metrics";
 import { EMPTY_ALERTS_CONFIG, secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
-import { delivery, newTraceId, planIntake, type EpisodeRow, type RunInfo, type Signal, type SpriteInfo } from "./intake";
+import { delivery, newTraceId, planIntake, type EpisodeRow } from "./intake";
 import { SingletonLease } from "./lease";
 import { post, PostTimeout } from "./http-post";
 import { buildRequest, MissingSecretError, type AlertMessage } from "./messages";
 import { backoffMs, classify } from "./retry";
 import { route } from "./routing";
-import { claimDue, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
+import { beginIntakeBatch, claimDue, consumeSignalsAndCommit, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
 
 // The alert dispatcher: one per cluster (SingletonLease "alert-dispatcher"). It drains the outbox the triggers
 // fill (AlertSignal) into episodes and deliveries, sends due deliveries with bounded concurrency and timeouts,
@@ -213,37 +213,17 @@ export class AlertDispatcher {
   private async intake(): Promise<number> {
     const client = await this.opts.pool.connect();
     try {
-      await client.query("BEGIN");
-      const sig = await client.query<{ id: string; subject: Signal["subject"]; runId: string | null; spriteId: string | null; snapshot: unknown; at: Date }>(
-        `SELECT id::text AS id, subject, "runId", "spriteId", snapshot, at FROM "AlertSignal" ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [BATCH],
-      );
-      if (!sig.rows.length) {
+      const batch = await beginIntakeBatch(client, BATCH);
+      if (!batch.signals.length) {
         await client.query("COMMIT");
         return 0;
       }
-      const runIds = [...new Set(sig.rows.map((s) => s.runId).filter((x): x is string => x !== null))];
-      const spriteIds = [...new Set(sig.rows.filter((s) => s.subject === "sprite" || s.subject === "policy").map((s) => s.spriteId).filter((x): x is string => x !== null))];
-      const runs = await client.query<RunInfo & { labels: unknown }>(
-        `SELECT r.id, r."loopId", r."repoPath", s.id AS "spriteId", s.name AS "spriteName", to_jsonb(s) -> 'labels' AS labels
-           FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id = ANY($1::text[])`,
-        [runIds],
-      );
-      const sprites = await client.query<SpriteInfo & { labels: unknown }>(`SELECT s.id, s.name, to_jsonb(s) -> 'labels' AS labels FROM "Sprite" s WHERE s.id = ANY($1::text[])`, [spriteIds]);
-      const open = await client.query<EpisodeRow>(
-        `SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%') AND "runId" = ANY($1::text[])
-         UNION ALL
-         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" = ANY($2::text[])`,
-        [runIds, spriteIds],
-      );
       const plan = planIntake(
         this.config,
-        sig.rows,
-        open.rows,
-        new Map(runs.rows.map((r) => [r.id, { ...r, labels: labelsOf(r.labels) }])),
-        new Map(sprites.rows.map((s) => [s.id, { ...s, labels: labelsOf(s.labels) }])),
+        batch.signals,
+        batch.open,
+        new Map(batch.runs.map((r) => [r.id, { ...r, labels: labelsOf(r.labels) }])),
+        new Map(batch.sprites.map((s) => [s.id, { ...s, labels: labelsOf(s.labels) }])),
         new Date(),
         this.opts.wallClock?.(),
       );
@@ -266,15 +246,14 @@ export class AlertDispatcher {
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
       const claimed = await insertDeliveries(client, rows, this.claimMs());
-      await client.query(`DELETE FROM "AlertSignal" WHERE id = ANY($1::bigint[])`, [sig.rows.map((s) => s.id)]);
-      await client.query("COMMIT");
+      await consumeSignalsAndCommit(client, batch.signals.map((s) => s.id));
       if (claimed.length && !this.stopped) {
         this.queue.push(...claimed);
         this.pump();
       }
       for (const e of plan.episodes) if (e.isNew) alertsRaised.inc({ condition: e.condition, severity: e.severity });
-      if (plan.deliveries.length) this.opts.log.debug("alerts queued", { deliveries: plan.deliveries.length, signals: sig.rows.length });
-      return sig.rows.length;
+      if (plan.deliveries.length) this.opts.log.debug("alerts queued", { deliveries: plan.deliveries.length, signals: batch.signals.length });
+      return batch.signals.length;
     } catch (e) {
       await client.query("ROLLBACK").catch(() => {});
       throw e;
