@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
+import { packLine } from "../events/line-codec";
 import type { EventRow } from "./rows";
 
 // The one write path for events, cursors and run projections (ARCHITECTURE invariant 2): everything a poll
@@ -80,8 +81,8 @@ export interface CommitResult {
   inserted: number;
 }
 
-const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","payload","raw")
-SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::jsonb[], $11::jsonb[])
+const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","packed")
+SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
 ON CONFLICT ("runId","line") DO NOTHING`;
 
 export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<CommitResult> {
@@ -118,8 +119,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
         e.map((r) => r.message),
         e.map((r) => r.runtimeRunId),
         e.map((r) => r.iteration),
-        e.map((r) => (r.payload === null ? null : JSON.stringify(r.payload))),
-        e.map((r) => JSON.stringify(r.raw)),
+        e.map((r) => packLine(r.text, r)),
       ]);
       inserted = res.rowCount ?? 0;
       if (inserted !== e.length) {

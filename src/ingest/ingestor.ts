@@ -7,6 +7,7 @@ import { pollErrors } from "../observability/metrics";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
+import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import { Scheduler } from "./scheduler";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
@@ -315,7 +316,7 @@ export class Ingestor {
         }
         let rows: EventRow[];
         try {
-          rows = rowsFromEnvelopes(page.envelopes, entry.target.loopId, cursor.line);
+          rows = rowsFromEnvelopes(page.envelopes, page.lines, entry.target.loopId, cursor.line);
         } catch (e) {
           if (!(e instanceof EnvelopeRejected)) throw e;
           await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
@@ -396,8 +397,8 @@ export class Ingestor {
       message: e.message,
       runtimeRunId: e.runtimeRunId,
       iteration: e.iteration,
-      payload: (e.payload ?? null) as Record<string, unknown> | null,
-      raw: e.raw as Record<string, unknown>,
+      payload: payloadOf(e),
+      text: originalLine(e),
     }));
   }
 

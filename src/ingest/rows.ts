@@ -12,8 +12,10 @@ export interface EventRow {
   message: string | null;
   runtimeRunId: string | null;
   iteration: number | null;
+  /** The line's `data` (v1 event.payload), for the projection; not stored: it is parsed from `text` on read. */
   payload: Record<string, unknown> | null;
-  raw: Record<string, unknown>;
+  /** The original line, byte-exact, without the newline: what is stored (packed, src/events/line-codec.ts). */
+  text: string;
 }
 
 export class EnvelopeRejected extends Error {
@@ -57,8 +59,13 @@ function unstorable(value: unknown): { code: "nul_character" | "too_deep"; where
   return null;
 }
 
-export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: string, afterLine: number): EventRow[] {
+/** `lines[i]` is the exact text envelopes[i] was read from (EventsPage.lines). */
+export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: readonly string[], loopId: string, afterLine: number): EventRow[] {
+  if (lines.length !== envelopes.length) {
+    throw new EnvelopeRejected("invalid_event", `the page has ${lines.length} line texts for ${envelopes.length} events`, afterLine + 1);
+  }
   const rows: EventRow[] = [];
+  let index = 0;
   let expected = afterLine + 1;
   for (const env of envelopes) {
     const line = env.sequence?.value;
@@ -94,7 +101,7 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: st
       runtimeRunId: typeof raw.run_id === "string" ? raw.run_id : env.run?.runId ?? null,
       iteration: typeof raw.iteration === "number" && Number.isInteger(raw.iteration) ? raw.iteration : null,
       payload: env.event.payload,
-      raw,
+      text: lines[index++]!,
     });
     expected++;
   }
