@@ -4,7 +4,9 @@
 // and the keys are the same on every line. Packing replaces each of those substrings with one control character
 // (a byte valid JSON text never contains unescaped), so the stored text is the line minus its redundancy and
 // unpacking with the same columns gives the line back exactly. Pure: no I/O, table-tested in
-// test/events/line-codec.test.ts. Docs: docs/event-storage.md.
+// test/events/line-codec.test.ts.
+// The tables below are a stored format: rows written with them are read back with them. Never edit a token or a
+// marker; a new format gets its own leading flag, like VERBATIM (the freeze test fails on any change).
 
 /** The row columns a packed line refers to; unpacking needs exactly the values packing saw. */
 export interface LineColumns {
@@ -45,59 +47,102 @@ const STATIC_TOKENS: readonly string[] = [
 ]
 
 /**
- * One control character per token: U+0001–U+0008, U+000B, U+000C, U+000E–U+001E. Tab, newline and carriage
- * return are left out (JSON allows them as whitespace), and U+001F is VERBATIM.
+ * Marker characters: U+0001–U+0006 for the row's own values (below), then one per static token from U+0007,
+ * skipping tab, newline and carriage return (JSON allows them as whitespace); U+001F is VERBATIM.
  */
-const MARKERS: readonly string[] = [
-  ...[1, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c].map((c) => String.fromCharCode(c)),
-  ...Array.from({ length: 0x1e - 0x0e + 1 }, (_, i) => String.fromCharCode(0x0e + i)),
-];
+const NAME = 1;
+const TIME_SHORT = 2;
+const TIME_MS = 3;
+const ROLE = 4;
+const RUN_ID = 5;
+const ITERATION = 6;
+const STATIC_CODES = [7, 8, 0x0b, 0x0c, ...Array.from({ length: 0x1e - 0x0e + 1 }, (_, i) => 0x0e + i)];
+if (STATIC_TOKENS.length > STATIC_CODES.length) throw new Error("line-codec: more static tokens than marker characters");
+const MARKER_PATTERN = /[\u0001-\u0008\u000b\u000c\u000e-\u001e]/g;
 /** Any character a marker could be confused with: a line holding one (never valid JSON) is stored verbatim. */
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
-/** The timestamp as the runtime writes it: ISO-8601 UTC, with milliseconds only when they are not zero. */
-function timestampTexts(at: Date): string[] {
-  if (Number.isNaN(at.getTime())) return [];
-  const iso = at.toISOString();
-  return at.getUTCMilliseconds() === 0 ? [JSON.stringify(iso.replace(".000Z", "Z")), JSON.stringify(iso)] : [JSON.stringify(iso)];
+/** What each marker stands for, static part (the row's values are filled in per row by tableOf). */
+const STATIC_TABLE: readonly string[] = (() => {
+  const table = new Array<string>(0x1f).fill("");
+  STATIC_TOKENS.forEach((t, i) => (table[STATIC_CODES[i]!] = t));
+  return table;
+})();
+
+/** What each marker stands for in one row: the static tokens, then the row's values. */
+function tableOf(dynamic: readonly string[]): string[] {
+  const table = STATIC_TABLE.slice();
+  for (let code = NAME; code <= ITERATION; code++) table[code] = dynamic[code]!;
+  return table;
 }
 
-/** Tokens of one row: its column values as JSON text first (longest match), then the static ones. */
-function tokensOf(c: LineColumns): string[] {
-  const dynamic = [JSON.stringify(c.name), ...timestampTexts(c.timestamp)];
-  if (c.role !== null) dynamic.push(JSON.stringify(c.role));
-  if (c.runtimeRunId !== null) dynamic.push(JSON.stringify(c.runtimeRunId));
-  if (c.iteration !== null) dynamic.push(`,"iteration":${c.iteration}`);
-  // Dynamic ones may repeat a static one (a role named "status"): the first wins; duplicates would break the
-  // marker ↔ token mapping, so they are dropped here.
-  const out: string[] = [];
-  for (const t of [...dynamic, ...STATIC_TOKENS]) if (t.length > 1 && !out.includes(t)) out.push(t);
-  return out.slice(0, MARKERS.length);
+/**
+ * The row's values as they appear in its line, indexed by marker code ("" = none): JSON strings, the timestamp
+ * as the runtime writes it (whole seconds without milliseconds; other writers keep ".000").
+ */
+function dynamicTokens(c: LineColumns): string[] {
+  const out = ["", JSON.stringify(c.name), "", "", "", "", ""];
+  const ms = c.timestamp.getTime();
+  if (!Number.isNaN(ms)) {
+    const iso = c.timestamp.toISOString();
+    if (ms % 1000 === 0) out[TIME_SHORT] = `"${iso.slice(0, 19)}Z"`;
+    out[TIME_MS] = `"${iso}"`;
+  }
+  if (c.role !== null) out[ROLE] = JSON.stringify(c.role);
+  if (c.runtimeRunId !== null) out[RUN_ID] = JSON.stringify(c.runtimeRunId);
+  if (c.iteration !== null) out[ITERATION] = `,"iteration":${c.iteration}`;
+  return out;
+}
+
+/** Where tokens were found in the line being packed (parallel arrays, reused: packing is synchronous). */
+const found = { starts: [] as number[], ends: [] as number[], codes: [] as number[] };
+
+/** Records every occurrence of `text` in `line` that overlaps no token taken before. */
+function take(line: string, code: number, text: string): void {
+  if (text.length < 2) return;
+  const { starts, ends, codes } = found;
+  for (let at = line.indexOf(text); at !== -1; at = line.indexOf(text, at + 1)) {
+    const end = at + text.length;
+    let free = true;
+    for (let i = 0; i < starts.length && free; i++) free = at >= ends[i]! || starts[i]! >= end;
+    if (free) {
+      starts.push(at);
+      ends.push(end);
+      codes.push(code);
+    }
+  }
 }
 
 /** The stored form of `line` (the line's text without its newline). `unpackLine(packLine(l, c), c) === l`. */
 export function packLine(line: string, columns: LineColumns): string {
   if (CONTROL.test(line)) return VERBATIM + line;
-  const tokens = tokensOf(columns);
-  let packed = line;
-  for (let i = 0; i < tokens.length; i++) {
-    if (packed.includes(tokens[i]!)) packed = packed.split(tokens[i]!).join(MARKERS[i]!);
+  // Every occurrence of every token, the row's own values first (a value may contain a static token, not the
+  // other way round), skipping any that overlaps one already taken; then the line is assembled once.
+  const { starts, ends, codes } = found;
+  starts.length = ends.length = codes.length = 0;
+  const dynamic = dynamicTokens(columns);
+  for (let code = NAME; code <= ITERATION; code++) take(line, code, dynamic[code]!);
+  for (let i = 0; i < STATIC_TOKENS.length; i++) take(line, STATIC_CODES[i]!, STATIC_TOKENS[i]!);
+  if (starts.length === 0) return line;
+  const order = starts.map((_, i) => i).sort((x, y) => starts[x]! - starts[y]!);
+  let packed = "";
+  let pos = 0;
+  for (const i of order) {
+    packed += line.slice(pos, starts[i]) + String.fromCharCode(codes[i]!);
+    pos = ends[i]!;
   }
-  // Each replacement is undone in reverse order, so this holds by construction; it is checked anyway because a
-  // wrong packed line would be a silently corrupted original, and the check costs less than the insert.
-  return unpack(packed, tokens) === line ? packed : VERBATIM + line;
+  packed += line.slice(pos);
+  // Markers never occur in a line (CONTROL), and each one stands for the text it replaced, so this holds by
+  // construction; it is checked anyway because a wrong packed line would be a silently corrupted original.
+  return unpack(packed, tableOf(dynamic)) === line ? packed : VERBATIM + line;
 }
 
-function unpack(packed: string, tokens: readonly string[]): string {
-  let line = packed;
-  for (let i = tokens.length - 1; i >= 0; i--) {
-    if (line.includes(MARKERS[i]!)) line = line.split(MARKERS[i]!).join(tokens[i]!);
-  }
-  return line;
+function unpack(packed: string, table: readonly string[]): string {
+  return packed.replace(MARKER_PATTERN, (m) => table[m.charCodeAt(0)]!);
 }
 
 /** The original line from its stored form and the same row's columns. */
 export function unpackLine(packed: string, columns: LineColumns): string {
   if (packed.startsWith(VERBATIM)) return packed.slice(1);
-  return unpack(packed, tokensOf(columns));
+  return unpack(packed, tableOf(dynamicTokens(columns)));
 }

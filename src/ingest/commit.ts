@@ -1,6 +1,5 @@
 import type pg from "pg";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
-import { packLine } from "../events/line-codec";
 import type { EventRow } from "./rows";
 
 // The one write path for events, cursors and run projections (ARCHITECTURE invariant 2): everything a poll
@@ -119,7 +118,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
         e.map((r) => r.message),
         e.map((r) => r.runtimeRunId),
         e.map((r) => r.iteration),
-        e.map((r) => packLine(r.text, r)),
+        e.map((r) => r.packed),
       ]);
       inserted = res.rowCount ?? 0;
       if (inserted !== e.length) {

@@ -1,4 +1,5 @@
 import type { LoopRunEvent } from "../contract";
+import { packLine } from "../events/line-codec";
 
 // An envelope becomes a stored row only if it is exactly what this run expects next: v1, this loop,
 // the next line number. Anything else fails closed (ARCHITECTURE invariant 3).
@@ -14,8 +15,10 @@ export interface EventRow {
   iteration: number | null;
   /** The line's `data` (v1 event.payload), for the projection; not stored: it is parsed from `text` on read. */
   payload: Record<string, unknown> | null;
-  /** The original line, byte-exact, without the newline: what is stored (packed, src/events/line-codec.ts). */
+  /** The original line, byte-exact, without the newline. */
   text: string;
+  /** What is stored of it: `text` packed against this row's columns (src/events/line-codec.ts). */
+  packed: string;
 }
 
 export class EnvelopeRejected extends Error {
@@ -91,7 +94,7 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: rea
       const why = bad.code === "nul_character" ? "a NUL character (\\u0000), which PostgreSQL cannot store" : `nesting deeper than ${MAX_EVENT_DEPTH} levels`;
       throw new EnvelopeRejected(bad.code, `line ${line}: the event has ${why} at ${bad.where}`, line);
     }
-    rows.push({
+    const columns = {
       line,
       timestamp: ts,
       name: env.event.name,
@@ -101,8 +104,9 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: rea
       runtimeRunId: typeof raw.run_id === "string" ? raw.run_id : env.run?.runId ?? null,
       iteration: typeof raw.iteration === "number" && Number.isInteger(raw.iteration) ? raw.iteration : null,
       payload: env.event.payload,
-      text: lines[index++]!,
-    });
+    };
+    const text = lines[index++]!;
+    rows.push({ ...columns, text, packed: packLine(text, columns) });
     expected++;
   }
   return rows;

@@ -52,6 +52,16 @@ describe("packLine / unpackLine", () => {
     expect(unpackLine(packed, cols)).toBe(line);
   });
 
+  it("the stored format is frozen: a known line packs to the same text as when rows were first written", () => {
+    // Rows already stored are unpacked with these tables: changing a token or a marker would silently corrupt
+    // them. A new format needs a new leading flag (like VERBATIM), never an edit of this one.
+    const line =
+      '{"timestamp":"2026-11-24T06:54:18Z","event":"role_start","loop_id":"demo-loop","run_id":"2026-11-24T06:54:18Z","iteration":1,"role":"planner","data":{"prompt_file":"/home/sprite/repo/.superloop/loops/demo-loop/prompts/planner.md","duration_ms":5,"status":"skipped","enabled":"false"}}';
+    const cols = columnsOf(line);
+    expect(packLine(line, cols)).toBe('\b\u0002\u000b\u0001\f"demo-loop"\u000e\u0002\u0006\u0010\u0004\u0011\u0013\u0007demo-loop/prompts/planner.md",\u00165,\u0019\u001a,\u001b\u001c}}');
+    expect(unpackLine('\b\u0002\u000b\u0001\f"demo-loop"\u000e\u0002\u0006\u0010\u0004\u0011\u0013\u0007demo-loop/prompts/planner.md",\u00165,\u0019\u001a,\u001b\u001c}}', cols)).toBe(line);
+  });
+
   it("stores a line holding a marker character verbatim (never valid JSON, but never corrupted either)", () => {
     const line = '{"timestamp":"2026-11-24T00:00:00Z","event":"e\u0001"}';
     const cols = columnsOf('{"timestamp":"2026-11-24T00:00:00Z","event":"e"}');
