@@ -13,10 +13,10 @@ export const EventRef = builder.prismaNode("Event", {
     message: t.exposeString("message", { nullable: true }),
     runtimeRunId: t.exposeString("runtimeRunId", { nullable: true }),
     iteration: t.exposeInt("iteration", { nullable: true }),
-    payload: t.field({ type: "JSON", nullable: true, select: { packed: true }, description: "The line's `data` object", resolve: (e) => payloadOf(e) }),
-    raw: t.field({ type: "JSON", select: { packed: true }, description: "The original line, parsed (keys in the line's order)", resolve: (e) => rawObject(e) }),
+    payload: t.field({ type: "JSON", nullable: true, description: "The line's `data` object", resolve: (e) => payloadOf(e) }),
+    raw: t.field({ type: "JSON", description: "The original line, parsed (keys in the line's order)", resolve: (e) => rawObject(e) }),
     rawLine: t.string({
-      select: { packed: true },
+     
       description: "The original line exactly as events.jsonl holds it (without the newline): byte-exact, for forensics and diffs",
       resolve: (e) => originalLine(e),
     }),
