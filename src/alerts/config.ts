@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Config } from "../config/config";
-import { envVarNameSchema } from "../registry/transport-config";
+import { envVarNameSchema } from "../transports/config";
 import { parseList } from "../security/request-guards";
 import { secretEnvPolicy } from "../security/secret-env";
 

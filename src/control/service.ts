@@ -2,15 +2,15 @@ import { randomUUID } from "node:crypto";
 import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
 import type { App } from "../app";
-import { dispatchOrForward } from "../cluster/dispatch";
+import { dispatchOrForward } from "../cluster/dispatch-once";
 import type { ControlIntent, Sprite } from "../generated/prisma/client";
-import type { Principal } from "../graphql/context";
+import type { Principal } from "../auth/principal";
 import { viewOf, type StageRecord } from "../ingest/intents";
 import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
 import type { RunTarget, Transport } from "../transports/transport";
 import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
-import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch";
+import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import {
   advanceIntent,
   checkPrecondition,
@@ -269,7 +269,7 @@ export class ControlService {
 
   /**
    * Runs one REQUESTED intent through its transport and records the outcome. Called at most once per intent
-   * (src/cluster/dispatch.ts claims it); a transport error is FAILED with its reason, never retried here.
+   * (src/cluster/dispatch-once.ts claims it); a transport error is FAILED with its reason, never retried here.
    */
   async dispatch(intentId: string): Promise<void> {
     const { app } = this;

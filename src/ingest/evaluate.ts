@@ -6,7 +6,7 @@ import { projectLifecycle } from "../lifecycle/project";
 import type { ControlFacts, RunFacts } from "../lifecycle/types";
 import type { IntentUpdate, ProjectionColumns, TransitionRow } from "./commit";
 import { advanceIntents } from "./intents";
-import { runHealth } from "./health";
+import { runHealth } from "./run-health";
 import type { RunWithIntents } from "./ingestor";
 import type { EventRow } from "./rows";
 import { EMPTY_RUNTIME, type StoredFacts } from "./stored-facts";

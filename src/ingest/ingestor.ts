@@ -4,6 +4,7 @@ import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
+import { withTrace } from "../observability/trace";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
@@ -522,7 +523,14 @@ export class Ingestor {
       at: new Date(),
     };
     bus.publish("run", run.id, change);
-    for (const i of evaluation.intents) bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+    for (const i of evaluation.intents) {
+      bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+      // An intent's later stages are part of the traced work that created it: logged under its trace id.
+      const before = run.intents.find((x) => x.id === i.id);
+      if (before && before.stage !== i.stage) {
+        withTrace(before.traceId, () => this.app.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }));
+      }
+    }
     // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
     for (const i of evaluation.intents) {
       if (i.followUp === "START") {

@@ -4,11 +4,11 @@ import { alertSecretPolicy, parseAlertsConfig, type AlertsConfig } from "../aler
 import { writeAlertsConfig } from "../alerts/store";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
-import { DomainError } from "../graphql/errors";
+import { DomainError } from "../errors";
 import { isDeepStrictEqual } from "node:util";
 import { loopIdSchema, repoPathSchema, spriteNameSchema } from "./names";
 import { addRun, buildTransportConfig, HEALTH_PROFILE_NAMES, registerSprite, removeRun, removeSprite, updateSprite, type SpriteSettings } from "./register";
-import { agentUrlSchema, envVarNameSchema, healthOverridesSchema, spritesApiNameSchema } from "./transport-config";
+import { agentUrlSchema, envVarNameSchema, healthOverridesSchema, spritesApiNameSchema } from "../transports/config";
 import { retentionPolicySchema } from "../retention/policy";
 import { readFleetRetention, writeFleetRetention } from "../retention/store";
 

@@ -6,7 +6,7 @@ import path from "node:path";
 import { createGunzip, createGzip } from "node:zlib";
 import type { App } from "../app";
 import type { Event } from "../generated/prisma/client";
-import { InvalidInputError, NotFoundError } from "../graphql/errors";
+import { InvalidInputError, NotFoundError } from "../errors";
 
 // archiveRun: a finished run's events leave the database as the file they came from — events.jsonl, each stored
 // line byte for byte, gzipped — under OPS_ARCHIVE_DIR/<sprite>/<loop>-<run id>.jsonl.gz. The file is written

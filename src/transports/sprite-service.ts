@@ -11,7 +11,7 @@ import {
   type RuntimeFacts,
 } from "../../adapters";
 import { agentIncompatibility, ControlResponseSchema, ErrorResponseSchema, HealthResponseSchema } from "../contract";
-import { tokenFromEnv } from "../registry/transport-config";
+import { tokenFromEnv } from "./config";
 import { peerText } from "../util/peer-text";
 import { AwakeMeter } from "./awake-meter";
 import { backoffMs, DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
