@@ -7,6 +7,7 @@ import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
 import type { OpsBus } from "./pubsub/topics";
+import type { RetentionWorker } from "./retention";
 import type { Logger } from "./util/log";
 
 // Everything a request or a background worker needs, built once in src/server.ts. Later layers (scheduler,
@@ -34,4 +35,6 @@ export interface App {
   control?: ControlService;
   /** Alert outbox dispatcher (src/alerts/dispatcher.ts): one leader per cluster sends, any replica can test. */
   alerts?: AlertDispatcher;
+  /** Event retention and archive pruning (src/retention/): one pruner per cluster. */
+  retention?: RetentionWorker;
 }

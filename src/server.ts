@@ -27,6 +27,7 @@ import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
 import { startFleetFile } from "./registry/fleet-file";
+import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
@@ -181,6 +182,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   app.alerts.start();
+  app.retention = createRetentionWorker(app, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
+  app.retention.start();
 
   const originPolicy: OriginPolicy = {
     allowedOrigins: parseList(config.OPS_ALLOWED_ORIGINS),
@@ -345,6 +348,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await cluster?.stop().catch(() => {});
     await app.ingestor.stop().catch(() => {});
     await app.alerts?.stop().catch(() => {});
+    await app.retention?.stop().catch(() => {});
     await cluster?.release().catch(() => {});
     await Promise.resolve(wsServer.dispose()).catch(() => {});
     await transports.close().catch(() => {});
@@ -377,6 +381,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await step("cluster", () => cluster?.stop());
       await step("ingestor", () => app.ingestor.stop());
       await step("alerts", () => app.alerts?.stop());
+      await step("retention", () => app.retention?.stop());
       if (cluster) {
         await step("lease release", async () => log.info("leases released", { released: await cluster.release() }));
       }
