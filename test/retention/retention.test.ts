@@ -7,7 +7,7 @@ import { keepFrom, type RetentionPolicy, type RunGuard } from "../../src/retenti
 import { RetentionWorker } from "../../src/retention/pruner";
 import { loadFleetFile } from "../../src/registry/fleet-file";
 import type { RunningServer } from "../../src/server";
-import { gql } from "../support/clients";
+import { collect, gql, wsClient } from "../support/clients";
 import { eventsPath, fileLines, repoFromRecording } from "../support/fixtures";
 import { register, sync, waitFor } from "../support/runs";
 import { startTestServer } from "../support/server";
@@ -89,6 +89,13 @@ describe("retention on a real database", () => {
       }).run.events.edges.map((e) => e.node.line);
     expect(await page("3")).toEqual([41, 42]);
     expect(await page("44")).toEqual([45, 46]);
+    // The runEvents subscription replays from the same place.
+    const ws = wsClient(server.url);
+    const sub = collect<{ runEvents: { events: { line: number }[] } }>(ws, `subscription($id: ID!) { runEvents(runId: $id, after: "0") { events { line } cursor } }`, { id: run.id });
+    const [first] = await sub.next(1);
+    expect(first!.data!.runEvents.events.map((e) => e.line)).toEqual(range(41, 50));
+    sub.dispose();
+    await ws.dispose();
     // New lines keep coming after pruning; the window slides.
     const repoLines = fileLines(repoFromRecording("maxiter"));
     appendFileSync(eventsPath((await server.app.db.run.findUniqueOrThrow({ where: { id: run.raw } })).repoPath), `${repoLines.slice(0, 5).join("\n")}\n`);
