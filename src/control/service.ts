@@ -10,6 +10,7 @@ import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
 import type { RunTarget, Transport } from "../transports/transport";
 import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
+import { LINE_SQL_COLUMNS, payloadOf, type StoredEventLine } from "../events/stored-event";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import {
   advanceIntent,
@@ -329,8 +330,8 @@ export class ControlService {
       const stage = first.length ? first[first.length - 1]!.to : view.stage;
       if (stage !== "DISPATCHED" && stage !== "ACCEPTED") return first;
       // Evidence the poller ingested while this intent was REQUESTED (it skips those): offer it now.
-      const events = await c.query<{ name: string; status: string | null; line: number; timestamp: Date; payload: Record<string, unknown> | null }>(
-        `SELECT name, status, line, timestamp, payload FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,
+      const events = await c.query<StoredEventLine & { status: string | null; line: number }>(
+        `SELECT status, line, ${LINE_SQL_COLUMNS} FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,
         [current.runId, fromLine],
       );
       // From here on the poller offers this intent every stored line after the last one read here, however
@@ -341,7 +342,7 @@ export class ControlService {
       const runtime = polledAfter ? parseStoredFacts(runRow.facts).runtime : null;
       if (!events.rows.length && !runtime) return first;
       const facts = catchUpFacts(
-        events.rows.map((e) => ({ name: e.name, status: e.status, line: e.line, timestamp: e.timestamp.toISOString(), data: e.payload })),
+        events.rows.map((e) => ({ name: e.name, status: e.status, line: e.line, timestamp: e.timestamp.toISOString(), data: payloadOf(e) })),
         runtime,
       );
       const acceptedAt = first.find((t) => t.to === "ACCEPTED")?.at ?? view.acceptedAt;
