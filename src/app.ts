@@ -8,6 +8,7 @@ import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
 import type { OpsBus } from "./pubsub/topics";
+import type { RetentionWorker } from "./retention";
 import type { Logger } from "./util/log";
 
 // What a request (through the GraphQL context) and the registry can reach, built once and complete by
@@ -38,4 +39,6 @@ export interface App {
   requestSync(runId: string): Promise<void>;
   /** A Sprite's settings changed: whoever polls its runs re-reads it. */
   spriteChanged(spriteId: string): Promise<void>;
+  /** Event retention and archive pruning (src/retention/): one pruner per cluster. */
+  retention: RetentionWorker;
 }

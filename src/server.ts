@@ -10,7 +10,8 @@ import { AlertDispatcher } from "./alerts/dispatcher";
 import { graphqlMetrics } from "./observability/graphql-metrics";
 import { httpRequestSeconds } from "./observability/metrics";
 import { createMetricsHandler } from "./observability/scrape";
-import { currentTraceId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
+import { inSpan, SpanKind, startTracing } from "./observability/otel";
+import { currentTraceId, incomingParentSpanId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
 import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
@@ -27,6 +28,7 @@ import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
 import { startFleetFile } from "./registry/fleet-file";
+import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
@@ -114,6 +116,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Connection errors (a restarted server, pg_terminate_backend) go to the monitor, never to the process.
   const pool = createPool(database.monitor, database.url, config.OPS_PG_POOL_MAX);
   const transports = createTransportFactory({ config });
+  const tracing = startTracing(config, log, config.OPS_REPLICA_ID ?? defaultReplicaId());
   const bus = new ClusterBus();
   const cluster =
     (config.OPS_CLUSTER ?? (config.DATABASE_URL ? "on" : "off")) === "on"
@@ -164,6 +167,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   const dispatchIntent = opts.dispatchIntent ?? ((intentId: string) => control.dispatch(intentId));
   const alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
+  const retention = createRetentionWorker({ pool, log, config }, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
   const app: App = {
     config,
     db,
@@ -176,6 +180,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     control,
     cluster,
     alerts,
+    retention,
     dispatch,
     runRegistered: (runId) => (cluster ? cluster.onRunRegistered(runId) : ingestor.add(runId)),
     requestSync,
@@ -219,6 +224,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   app.alerts.start();
+  app.retention.start();
 
   const originPolicy: OriginPolicy = {
     allowedOrigins: parseList(config.OPS_ALLOWED_ORIGINS),
@@ -297,7 +303,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       return Array.isArray(v) ? v[0] : v;
     }) ?? newTraceId();
     res.setHeader("x-trace-id", traceId);
-    withTrace(traceId, () => yoga(req, res, { req }));
+    const parentSpanId = incomingParentSpanId((h) => {
+      const v = req.headers[h];
+      return Array.isArray(v) ? v[0] : v;
+    });
+    void withTrace(traceId, () =>
+      inSpan(`${req.method ?? "GET"} /graphql`, { "http.request.method": req.method ?? "GET", "url.path": "/graphql" }, async () => void (await yoga(req, res, { req })), {
+        kind: SpanKind.SERVER,
+        remoteParentSpanId: parentSpanId,
+      }),
+    ).catch((e: unknown) => log.warn("request failed", { error: (e as Error).message }));
   });
 
   const wss = new WebSocketServer({
@@ -374,11 +389,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await cluster?.stop().catch(() => {});
     await app.ingestor.stop().catch(() => {});
     await app.alerts?.stop().catch(() => {});
+    await app.retention?.stop().catch(() => {});
     await cluster?.release().catch(() => {});
     await Promise.resolve(wsServer.dispose()).catch(() => {});
     await transports.close().catch(() => {});
     await pool.end().catch(() => {});
     await database.close().catch(() => {});
+    await tracing?.shutdown();
     throw e;
   }
   const port = (http.address() as AddressInfo).port;
@@ -405,6 +422,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await step("cluster", () => cluster?.stop());
       await step("ingestor", () => app.ingestor.stop());
       await step("alerts", () => app.alerts?.stop());
+      await step("retention", () => app.retention?.stop());
       if (cluster) {
         await step("lease release", async () => log.info("leases released", { released: await cluster.release() }));
       }
@@ -413,6 +431,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
       await step("transports", () => transports.close());
+      await step("traces", () => tracing?.shutdown());
       await step("pool", () => pool.end());
       await step("database", () => database.close());
     })());

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { AdapterError, type EventCursor } from "../../adapters";
+import { AdapterError, type EventCursor, type EventsPage } from "../../adapters";
 import type { Config } from "../config/config";
 import { isTerminalStage, type IntentStage } from "../control/stages";
 import type { Db } from "../db/client";
@@ -7,9 +7,11 @@ import type { Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { OpsBus, RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
+import { withTrace } from "../observability/trace";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
+import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
 import { Scheduler } from "./scheduler";
@@ -73,6 +75,9 @@ function oneLine(e: unknown): string {
   const first = text.split("\n").map((l) => l.trim()).find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
   return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
 }
+
+/** A page read after a cursor and its rows, or why not (a prefetch never rejects: see pollChanged). */
+type PreparedPage = { page: EventsPage; rows: EventRow[] } | { error: unknown };
 
 export class Ingestor {
   readonly scheduler: Scheduler;
@@ -311,37 +316,46 @@ export class Ingestor {
 
     const failingPolls = run.ingestStatus === "ERROR" && !!run.ingestError?.startsWith(POLL_FAILED);
     if ((run.ingestStatus === "OK" || failingPolls) && facts) {
+      // Each page is read and turned into rows while the previous one commits, so the file read, the parsing and
+      // the packing overlap the database's insert instead of adding to it (bench:ingest). A prefetched page is
+      // only used if the commit before it succeeded, from the cursor that commit stored.
+      const prepare = (from: EventCursor): Promise<PreparedPage> =>
+        entry.transport.readEvents(entry.target, from, this.batchSize).then(
+          (page) => {
+            try {
+              return { page, rows: rowsFromEnvelopes(page.envelopes, page.lines, entry.target.loopId, from.line) };
+            } catch (error) {
+              return { error };
+            }
+          },
+          (error: unknown) => ({ error }),
+        );
+      let next = prepare(cursor);
       for (;;) {
-        let page;
-        try {
-          page = await entry.transport.readEvents(entry.target, cursor, this.batchSize);
-        } catch (e) {
+        const prepared = await next;
+        if ("error" in prepared) {
+          const e = prepared.error;
           if (e instanceof AdapterError && e.code === "cursor_fork") {
             await this.evaluateAndCommit(entry, facts, [], null, { fork: e.message, forkDetails: e.details }, fence, current);
             return;
           }
-          if (e instanceof AdapterError) {
+          if (e instanceof AdapterError || e instanceof EnvelopeRejected) {
             await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
             return;
           }
           throw e;
         }
-        let rows: EventRow[];
-        try {
-          rows = rowsFromEnvelopes(page.envelopes, entry.target.loopId, cursor.line);
-        } catch (e) {
-          if (!(e instanceof EnvelopeRejected)) throw e;
-          await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
-          return;
-        }
+        const { page, rows } = prepared;
         const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
         const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
+        const more = page.hasMore && !pageError && nextCursor !== null;
+        if (more) next = prepare(nextCursor);
         const committed = await this.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored);
         if (!committed) return;
         current = committed.run;
         stored = committed.stored;
         if (nextCursor) cursor = nextCursor;
-        if (!page.hasMore || pageError || rows.length === 0) break;
+        if (!more) break;
       }
     } else {
       const committed = await this.evaluateAndCommit(entry, facts, [], null, { pollSucceeded: true }, fence, current, stored);
@@ -409,8 +423,9 @@ export class Ingestor {
       message: e.message,
       runtimeRunId: e.runtimeRunId,
       iteration: e.iteration,
-      payload: (e.payload ?? null) as Record<string, unknown> | null,
-      raw: e.raw as Record<string, unknown>,
+      payload: payloadOf(e),
+      text: originalLine(e),
+      packed: e.packed,
     }));
   }
 
@@ -530,7 +545,14 @@ export class Ingestor {
       at: new Date(),
     };
     bus.publish("run", run.id, change);
-    for (const i of evaluation.intents) bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+    for (const i of evaluation.intents) {
+      bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+      // An intent's later stages are part of the traced work that created it: logged under its trace id.
+      const before = run.intents.find((x) => x.id === i.id);
+      if (before && before.stage !== i.stage) {
+        withTrace(before.traceId, () => this.opts.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }));
+      }
+    }
     // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
     for (const i of evaluation.intents) {
       if (i.followUp === "START") {
