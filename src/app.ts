@@ -6,6 +6,7 @@ import type { Config } from "./config/config";
 import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
+import type { PolicyEngine } from "./policy/engine";
 import type { OpsBus } from "./pubsub/topics";
 import type { Logger } from "./util/log";
 
@@ -34,4 +35,6 @@ export interface App {
   control?: ControlService;
   /** Alert outbox dispatcher (src/alerts/dispatcher.ts): one leader per cluster sends, any replica can test. */
   alerts?: AlertDispatcher;
+  /** Fleet policy engine (src/policy/engine.ts): one evaluator per cluster under a lease. */
+  policy?: PolicyEngine;
 }

@@ -1,0 +1,299 @@
+import type { App } from "../app";
+import { SingletonLease } from "../alerts/lease";
+import type { ControlOutcome } from "../control/service";
+import type { IntentKind } from "../control/stages";
+import { raisePolicyAlert } from "./alert";
+import {
+  claimCandidate,
+  endCandidates,
+  finishCandidate,
+  getCandidate,
+  loadAutoExecutions,
+  loadRunIntents,
+  loadRunViews,
+  reopenExpired,
+  upsertCandidates,
+  type CandidateRow,
+  type Upsert,
+} from "./candidates";
+import { proposalsFor, type RunView } from "./conditions";
+import { autoPauseVerdict, eligibilityReasons, effectiveGlobalMode, type AutoExecution, type Reason } from "./eligibility";
+import type { Rule } from "./schema";
+import { inTransaction, readPolicy, readRuntime, switchesOf, updateRuntime } from "./store";
+
+// The policy engine's shell: one replica at a time evaluates (SingletonLease "policy-engine"), every tick:
+// rules × runs → candidates (one per condition episode) with their eligibility reasons; in guarded_auto the
+// eligible ones become ordinary control intents through the control service, requestedBy policy:<rule>, with
+// the caps re-checked after each. Auto-pause trips when recent automatic outcomes go bad, and raises an alert
+// in the same transaction. The decisions themselves are the pure functions of conditions.ts/eligibility.ts.
+
+export interface PolicyEngineOptions {
+  owner: string;
+  /** single process: take a lease a killed predecessor left at once */
+  takeover: boolean;
+  leaseTtlMs: number;
+  tickMs: number;
+  /** OPS_POLICY_KILL_SWITCH: no automatic execution whatever the database says */
+  envKillSwitch: boolean;
+}
+
+export type ExecuteResult =
+  | { kind: "executed"; candidate: CandidateRow; outcome: ControlOutcome | null }
+  | { kind: "not_open"; candidate: CandidateRow | null };
+
+export interface EvaluationReport {
+  candidates: number;
+  executed: string[];
+  paused: boolean;
+}
+
+class Waker {
+  private wakeUp: (() => void) | null = null;
+  private pending = false;
+  wake(): void {
+    this.pending = true;
+    this.wakeUp?.();
+  }
+  wait(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.wakeUp = null;
+        self.pending = false;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}
+
+export class PolicyEngine {
+  private readonly lease: SingletonLease;
+  private stopped = false;
+  private loopDone: Promise<void> | null = null;
+  private readonly waker = new Waker();
+  private readonly listeners = new Set<() => void>();
+  private fingerprint = "";
+  private running: Promise<EvaluationReport | null> | null = null;
+
+  constructor(
+    private readonly app: App,
+    readonly opts: PolicyEngineOptions,
+  ) {
+    this.lease = new SingletonLease(app.pool, "policy-engine", opts.owner, opts.leaseTtlMs, opts.takeover);
+  }
+
+  get isLeader(): boolean {
+    return this.lease.held;
+  }
+
+  start(): void {
+    this.loopDone ??= this.loop();
+  }
+
+  wake(): void {
+    this.waker.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.waker.wake();
+    await this.loopDone;
+    await this.running?.catch(() => null);
+    await this.lease.release().catch(() => {});
+  }
+
+  /** Local listeners (subscriptions) hear about every evaluation that changed the candidates. */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  notify(): void {
+    for (const l of [...this.listeners]) l();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.tick();
+      } catch (e) {
+        this.app.log.warn("policy evaluation failed", { error: (e as Error).message });
+      }
+      await this.waker.wait(this.opts.tickMs);
+    }
+  }
+
+  /** One evaluation if this replica holds the lease; null otherwise. Concurrent calls share one run. */
+  tick(now: Date = new Date()): Promise<EvaluationReport | null> {
+    this.running ??= (async () => {
+      try {
+        if (this.stopped || !(await this.lease.refresh())) return null;
+        return await this.evaluate(now);
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  private async evaluate(now: Date): Promise<EvaluationReport> {
+    const { pool } = this.app;
+    const policy = await readPolicy(pool);
+    const runtime = await readRuntime(pool, this.opts.envKillSwitch);
+    const switches = switchesOf(runtime);
+    await reopenExpired(pool);
+    const runs = policy.doc.mode === "off" ? [] : await loadRunViews(pool);
+    const proposals = runs.flatMap((run) => proposalsFor(policy.doc.rules, run, now).map((p) => ({ ...p, run })));
+    const auto = await loadAutoExecutions(pool);
+    const recent: AutoExecution[] = auto.map(({ stage: _s, ...e }) => e);
+    const intents = await loadRunIntents(pool, [...new Set(proposals.map((p) => p.run.id))]);
+    const suppressed = await this.suppressions();
+    const reasonsOf = (rule: Rule, run: RunView, key: string): Reason[] =>
+      eligibilityReasons({
+        doc: policy.doc,
+        reviewBy: policy.reviewBy,
+        switches,
+        rule,
+        severity: rule.severity,
+        runId: run.id,
+        spriteName: run.spriteName,
+        suppressed: suppressed.get(key) ?? null,
+        recent,
+        runIntents: intents.get(run.id) ?? [],
+        now,
+      });
+    const upserts: Upsert[] = proposals.map((p) => {
+      const reasons = reasonsOf(p.rule, p.run, `${p.rule.id}|${p.run.id}|${p.hit.episodeKey}`);
+      return {
+        ruleId: p.rule.id,
+        runId: p.run.id,
+        episodeKey: p.hit.episodeKey,
+        condition: p.rule.condition.type,
+        action: p.rule.action,
+        severity: p.rule.severity,
+        since: p.hit.since,
+        detail: p.hit.detail,
+        policyVersion: policy.version,
+        eligible: reasons.length === 0,
+        reasons,
+      };
+    });
+    const rows = await upsertCandidates(pool, upserts);
+    await endCandidates(pool, rows.map((r) => r.id));
+
+    // Guarded execution, oldest episode first; each execution counts against the caps of the next.
+    const executed: string[] = [];
+    const global = effectiveGlobalMode(policy.doc, policy.reviewBy, now);
+    if (global.mode === "guarded_auto") {
+      const byKey = new Map(proposals.map((p) => [`${p.rule.id}|${p.run.id}|${p.hit.episodeKey}`, p]));
+      for (const row of [...rows].sort((a, b) => a.since.getTime() - b.since.getTime())) {
+        if (!row.eligible || row.status !== "open") continue;
+        const p = byKey.get(`${row.ruleId}|${row.runId}|${row.episodeKey}`);
+        if (!p) continue;
+        const again = reasonsOf(p.rule, p.run, "");
+        if (again.length) {
+          await pool.query(`UPDATE "PolicyCandidate" SET eligible = false, reasons = $2::jsonb WHERE id = $1`, [row.id, JSON.stringify(again)]);
+          continue;
+        }
+        const r = await this.execute(row.id, `policy:${row.ruleId}`, true, `automatic (${p.hit.detail})`);
+        if (r.kind !== "executed") continue;
+        executed.push(row.id);
+        if (row.action !== "ALERT") {
+          recent.unshift({ ruleId: row.ruleId, runId: row.runId, spriteName: p.run.spriteName, at: new Date() });
+          intents.set(row.runId, [{ auto: true, stage: "REQUESTED" }, ...(intents.get(row.runId) ?? [])]);
+        }
+      }
+    }
+    const paused = await this.checkAutoPause(auto, runtime.paused, runtime.resumedAt, policy.doc.autoPause);
+    const after = await pool.query<{ id: string; status: string; eligible: boolean; reasons: Reason[] }>(
+      `SELECT id, status, eligible, reasons FROM "PolicyCandidate" WHERE status <> 'ended' OR "endedAt" > now() - interval '1 hour' ORDER BY id`,
+    );
+    const fp = JSON.stringify(after.rows.map((r) => [r.id, r.status, r.eligible, r.reasons.map((x) => x.code)]));
+    if (fp !== this.fingerprint || executed.length || paused) {
+      this.fingerprint = fp;
+      this.notify();
+    }
+    return { candidates: rows.length, executed, paused };
+  }
+
+  private async suppressions(): Promise<Map<string, { by: string; until: Date | null }>> {
+    const r = await this.app.pool.query<{ ruleId: string; runId: string; episodeKey: string; suppressedBy: string; suppressedUntil: Date | null }>(
+      `SELECT "ruleId", "runId", "episodeKey", "suppressedBy", "suppressedUntil" FROM "PolicyCandidate" WHERE status = 'suppressed'`,
+    );
+    return new Map(r.rows.map((x) => [`${x.ruleId}|${x.runId}|${x.episodeKey}`, { by: x.suppressedBy, until: x.suppressedUntil }]));
+  }
+
+  /** Pauses automation (and raises a policy_action alert, in the same transaction) when recent outcomes went bad. */
+  private async checkAutoPause(auto: readonly (AutoExecution & { stage: string | null })[], paused: string | null, resumedAt: Date | null, cfg: Parameters<typeof autoPauseVerdict>[1]): Promise<boolean> {
+    if (paused) return false;
+    const considered = auto.filter((e) => !resumedAt || e.at > resumedAt).map((e) => e.stage ?? "REQUESTED");
+    const v = autoPauseVerdict(considered, cfg);
+    if (!v.pause) return false;
+    const reason = `${v.bad} of the last ${v.considered} automatic executions ended AMBIGUOUS or FAILED (threshold ${Math.round(cfg.maxBadShare * 100)}%)`;
+    const done = await inTransaction(this.app.pool, async (c) => {
+      const next = await updateRuntime(c, "policy-engine", "paused", reason, (r) => (r.paused ? null : { ...r, paused: "auto", pausedBy: "policy-engine", pausedReason: reason, pausedAt: new Date() }));
+      if (!next) return false;
+      await raisePolicyAlert(c, { key: `policy:auto_pause:${next.pausedAt!.toISOString()}`, severity: "critical", summary: `Policy automation paused itself: ${reason}`, details: { ...v, reason } });
+      return true;
+    });
+    if (done) {
+      this.app.log.warn("policy automation paused", { reason });
+      this.app.alerts?.wake();
+    }
+    return done;
+  }
+
+  /**
+   * Executes an open candidate once: claims it (so no other replica or operator can), then asks the control
+   * service for an ordinary intent with requestedBy policy:<rule> (an ALERT rule raises a policy_action alert).
+   */
+  async execute(candidateId: string, by: string, auto: boolean, note: string): Promise<ExecuteResult> {
+    const { app } = this;
+    const claimed = await claimCandidate(app.pool, candidateId, by, auto, this.opts.owner);
+    if (!claimed) return { kind: "not_open", candidate: await getCandidate(app.pool, candidateId) };
+    let intentId: string | null = null;
+    let outcome: ControlOutcome | null = null;
+    try {
+      if (claimed.action === "ALERT") {
+        const run = await app.pool.query<{ id: string; loopId: string; repoPath: string; spriteId: string; spriteName: string }>(
+          `SELECT r.id, r."loopId", r."repoPath", r."spriteId", s.name AS "spriteName" FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id = $1`,
+          [claimed.runId],
+        );
+        await inTransaction(app.pool, (c) =>
+          raisePolicyAlert(c, {
+            key: `policy:${claimed.ruleId}:${claimed.id}`,
+            severity: claimed.severity as "info" | "warning" | "critical",
+            summary: `Policy ${claimed.ruleId}: ${claimed.detail}`,
+            details: { ruleId: claimed.ruleId, candidateId: claimed.id, executedBy: by, automatic: auto },
+            run: run.rows[0] ?? null,
+          }),
+        );
+        app.alerts?.wake();
+      } else if (app.control) {
+        outcome = await app.control.request(
+          {
+            runId: claimed.runId,
+            kind: claimed.action as IntentKind,
+            note: `policy ${claimed.ruleId}: ${note}`.slice(0, 1000),
+            idempotencyKey: `policy:${claimed.id}`,
+            resumeAfterApprove: false,
+          },
+          { name: `policy:${claimed.ruleId}`, role: "operator" },
+        );
+        intentId = outcome.kind === "not_found" ? null : outcome.intent.id;
+      }
+    } finally {
+      await finishCandidate(app.pool, claimed.id, intentId);
+      this.notify();
+    }
+    app.log.info("policy candidate executed", { candidateId, ruleId: claimed.ruleId, runId: claimed.runId, action: claimed.action, by, auto, intentId });
+    return { kind: "executed", candidate: (await getCandidate(app.pool, candidateId))!, outcome };
+  }
+}

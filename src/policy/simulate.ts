@@ -1,0 +1,59 @@
+import type pg from "pg";
+import { simulate, type ReplayRun, type SimulatedCandidate } from "./replay";
+import type { Rule } from "./schema";
+
+// simulatePolicy's reads: every run that existed in the window, with its stored transitions, event ingestion
+// times and intent endings (from a week before the window, so an episode that began earlier keeps its key).
+
+type Q = Pick<pg.PoolClient, "query">;
+const LOOKBACK_MS = 7 * 24 * 3600_000;
+
+export async function loadReplayRuns(db: Q, from: Date, to: Date): Promise<ReplayRun[]> {
+  const early = new Date(from.getTime() - LOOKBACK_MS);
+  const runs = await db.query<{ id: string; loopId: string; spriteName: string; labels: string[]; transport: string }>(
+    `SELECT r.id, r."loopId", s.name AS "spriteName", s.labels, s.transport::text AS transport
+       FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId"
+      WHERE r."createdAt" <= $2 AND (r."removedAt" IS NULL OR r."removedAt" >= $1)`,
+    [from, to],
+  );
+  if (!runs.rows.length) return [];
+  const ids = runs.rows.map((r) => r.id);
+  const transitions = await db.query<{ runId: string; at: Date; to: string; reason: string; trigger: string }>(
+    `SELECT "runId", at, "to"::text AS "to", reason, trigger FROM "LifecycleTransition" WHERE "runId" = ANY($1::text[]) AND at <= $2 ORDER BY "runId", seq, id`,
+    [ids, to],
+  );
+  const events = await db.query<{ runId: string; ingestedAt: Date; timestamp: Date }>(
+    `SELECT "runId", "ingestedAt", timestamp FROM "Event" WHERE "runId" = ANY($1::text[]) AND "ingestedAt" <= $3 AND "ingestedAt" >= $2 ORDER BY "runId", line`,
+    [ids, early, to],
+  );
+  const intents = await db.query<{ runId: string; id: string; kind: string; stage: string; endedAt: Date | null }>(
+    `SELECT "runId", id, kind::text AS kind, stage::text AS stage, "endedAt" FROM "ControlIntent" WHERE "runId" = ANY($1::text[]) AND "endedAt" IS NOT NULL AND "endedAt" <= $3 AND "endedAt" >= $2`,
+    [ids, early, to],
+  );
+  const group = <T extends { runId: string }>(rows: T[]) => {
+    const m = new Map<string, T[]>();
+    for (const r of rows) {
+      let l = m.get(r.runId);
+      if (!l) m.set(r.runId, (l = []));
+      l.push(r);
+    }
+    return m;
+  };
+  const t = group(transitions.rows);
+  const e = group(events.rows);
+  const i = group(intents.rows);
+  return runs.rows.map((r) => ({
+    id: r.id,
+    loopId: r.loopId,
+    spriteName: r.spriteName,
+    spriteLabels: r.labels,
+    transport: r.transport,
+    transitions: t.get(r.id) ?? [],
+    events: e.get(r.id) ?? [],
+    intents: i.get(r.id) ?? [],
+  }));
+}
+
+export async function simulatePolicy(db: Q, rules: readonly Rule[], from: Date, to: Date): Promise<SimulatedCandidate[]> {
+  return simulate(rules, await loadReplayRuns(db, from, to), from, to);
+}
