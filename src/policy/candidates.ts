@@ -77,6 +77,32 @@ export async function loadRunViews(db: Q): Promise<RunView[]> {
   }));
 }
 
+/** The (state, reason) history of some runs, newest first, as the replay builds it (src/policy/replay.ts). */
+export async function loadHistories(db: Q, runIds: readonly string[], limit: number): Promise<Map<string, { at: Date; state: string; reason: string }[]>> {
+  const out = new Map<string, { at: Date; state: string; reason: string }[]>();
+  if (!runIds.length) return out;
+  const r = await db.query<{ runId: string; at: Date; state: string; reason: string }>(
+    `SELECT "runId", at, "to"::text AS state, reason FROM "LifecycleTransition"
+      WHERE "runId" = ANY($1::text[]) AND trigger <> 'control_mode' ORDER BY "runId", seq DESC, id DESC`,
+    [runIds],
+  );
+  const full = new Set<string>();
+  for (const row of r.rows) {
+    if (full.has(row.runId)) continue;
+    let list = out.get(row.runId);
+    if (!list) out.set(row.runId, (list = []));
+    const prev = list[list.length - 1];
+    // entries that repeat the (state, reason) before them did not change it: the older one is when it began
+    if (prev && prev.state === row.state && prev.reason === row.reason) {
+      prev.at = row.at;
+      continue;
+    }
+    if (list.length >= limit) full.add(row.runId);
+    else list.push({ at: row.at, state: row.state, reason: row.reason });
+  }
+  return out;
+}
+
 /** Automatic executions, newest first, with their intent's stage (for caps, cooldowns and auto-pause). */
 export async function loadAutoExecutions(db: Q, limit = 5000): Promise<(AutoExecution & { stage: string | null })[]> {
   const r = await db.query<AutoExecution & { stage: string | null }>(
@@ -136,6 +162,23 @@ export async function upsertCandidates(db: Q, rows: readonly Upsert[]): Promise<
     [JSON.stringify(rows.map((x) => ({ ...x, id: randomUUID(), since: x.since.toISOString() })))],
   );
   return r.rows;
+}
+
+/**
+ * Episodes that began and ended between two evaluations (found by replaying the stored transitions since the
+ * last one): recorded as ended, so the live record misses nothing simulatePolicy would report.
+ */
+export async function insertEnded(db: Q, rows: readonly Omit<Upsert, "eligible" | "reasons">[]): Promise<number> {
+  if (!rows.length) return 0;
+  const r = await db.query(
+    `INSERT INTO "PolicyCandidate" (id, "ruleId", "runId", "episodeKey", condition, action, severity, since, detail, "policyVersion", status, "endedAt")
+     SELECT x.id, x."ruleId", x."runId", x."episodeKey", x.condition, x.action, x.severity, x.since, x.detail, x."policyVersion", 'ended', now()
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, "ruleId" text, "runId" text, "episodeKey" text, condition text, action text, severity text,
+            since timestamptz, detail text, "policyVersion" int)
+     ON CONFLICT ("ruleId", "runId", "episodeKey") DO NOTHING`,
+    [JSON.stringify(rows.map((x) => ({ ...x, id: randomUUID(), since: x.since.toISOString() })))],
+  );
+  return r.rowCount ?? 0;
 }
 
 /** Open or suppressed candidates whose condition no longer holds (or whose rule is gone) end. */

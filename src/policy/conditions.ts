@@ -18,6 +18,11 @@ export interface RunView {
   healthCodes: readonly string[];
   /** the run's latest ended control intent, if any */
   lastIntent: { id: string; kind: string; stage: string; endedAt: Date | null } | null;
+  /**
+   * Its recent (state, reason) history, newest first, the current one included (lifecycle transitions without
+   * the control_mode ones): a condition that held across several of them is one episode. Absent: stateSince.
+   */
+  history?: readonly { at: Date; state: string; reason: string }[];
 }
 
 export interface Hit {
@@ -31,25 +36,56 @@ const iso = (d: Date) => d.toISOString();
 const longEnough = (since: Date, forMs: number, now: Date) => now.getTime() - since.getTime() >= forMs;
 const minutes = (ms: number) => (ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`);
 
+/** Since when `match` has held without a break: the oldest entry of the newest unbroken run of matches. */
+export function holdingSince(run: Pick<RunView, "history" | "stateSince">, match: (state: string, reason: string) => boolean): Date {
+  let since: Date | null = null;
+  for (const h of run.history ?? []) {
+    if (!match(h.state, h.reason)) break;
+    since = h.at;
+  }
+  return since ?? run.stateSince;
+}
+
+const stateMatch = (states: readonly string[], reasons: readonly string[] | undefined) => (state: string, reason: string) =>
+  states.includes(state) && (!reasons || !reasons.length || reasons.includes(reason));
+
+/** The (state, reason) predicate of a state-like condition; null for the others. */
+export function statePredicate(c: Condition): ((state: string, reason: string) => boolean) | null {
+  switch (c.type) {
+    case "state":
+      return stateMatch(c.states, c.reasons);
+    case "awaiting_approval":
+      return stateMatch(["AWAITING_APPROVAL"], undefined);
+    case "usage_limit_wait":
+      return (_s, reason) => reason === "waiting_usage_limit";
+    case "sprite_missing":
+      return (_s, reason) => reason === "sprite_missing";
+    case "stale_running":
+      return stateMatch(["RUNNING"], undefined);
+    default:
+      return null;
+  }
+}
+
 export function evaluateCondition(c: Condition, run: RunView, now: Date): Hit | null {
-  const inState = (states: readonly string[], reasons: readonly string[] | undefined, forMs: number, what: string): Hit | null => {
-    if (!states.includes(run.state)) return null;
-    if (reasons && reasons.length && !reasons.includes(run.stateReason)) return null;
-    if (!longEnough(run.stateSince, forMs, now)) return null;
-    return { since: run.stateSince, episodeKey: `state:${iso(run.stateSince)}`, detail: `${what} ${run.state}/${run.stateReason} for ${minutes(now.getTime() - run.stateSince.getTime())}` };
+  const inState = (match: (state: string, reason: string) => boolean, forMs: number, what: string): Hit | null => {
+    if (!match(run.state, run.stateReason)) return null;
+    const since = holdingSince(run, match);
+    if (!longEnough(since, forMs, now)) return null;
+    return { since, episodeKey: `state:${iso(since)}`, detail: `${what} ${run.state}/${run.stateReason} for ${minutes(now.getTime() - since.getTime())}` };
   };
   switch (c.type) {
     case "state":
-      return inState(c.states, c.reasons, c.forMs, "in");
+      return inState(statePredicate(c)!, c.forMs, "in");
     case "awaiting_approval":
-      return inState(["AWAITING_APPROVAL"], undefined, c.forMs, "waiting for approval:");
+      return inState(statePredicate(c)!, c.forMs, "waiting for approval:");
     case "usage_limit_wait":
-      return inState(["RUNNING", "STOPPED", "IDLE", "PAUSED"], ["waiting_usage_limit"], c.forMs, "usage-limit wait:");
+      return inState(statePredicate(c)!, c.forMs, "usage-limit wait:");
     case "sprite_missing":
-      return inState(["UNKNOWN", "STOPPED", "FAILED", "IDLE", "RUNNING", "PAUSED", "AWAITING_APPROVAL"], ["sprite_missing"], c.forMs, "Sprite missing:");
+      return inState(statePredicate(c)!, c.forMs, "Sprite missing:");
     case "stale_running": {
       if (run.state !== "RUNNING") return null;
-      const anchor = staleAnchor(run.stateSince, run.lastEventAt);
+      const anchor = staleAnchor(holdingSince(run, statePredicate(c)!), run.lastEventAt);
       if (!longEnough(anchor, c.forMs, now)) return null;
       return { since: anchor, episodeKey: `stale:${iso(anchor)}`, detail: `RUNNING without a new event for ${minutes(now.getTime() - anchor.getTime())} (rule: ${minutes(c.forMs)})` };
     }

@@ -9,6 +9,8 @@ import {
   finishCandidate,
   getCandidate,
   loadAutoExecutions,
+  loadHistories,
+  insertEnded,
   loadRunIntents,
   loadRunViews,
   reopenExpired,
@@ -16,7 +18,9 @@ import {
   type CandidateRow,
   type Upsert,
 } from "./candidates";
-import { proposalsFor, type RunView } from "./conditions";
+import { proposalsFor, statePredicate, type RunView } from "./conditions";
+import { HISTORY, simulate } from "./replay";
+import { loadReplayRuns } from "./simulate";
 import { autoPauseVerdict, eligibilityReasons, effectiveGlobalMode, type AutoExecution, type Reason } from "./eligibility";
 import type { Rule } from "./schema";
 import { inTransaction, readPolicy, readRuntime, switchesOf, updateRuntime } from "./store";
@@ -46,6 +50,10 @@ export interface EvaluationReport {
   executed: string[];
   paused: boolean;
 }
+
+/** On start, how far back the first catch-up looks; and the margin for late commits. */
+const CATCH_UP_MS = 60_000;
+const CATCH_UP_MARGIN_MS = 5000;
 
 class Waker {
   private wakeUp: (() => void) | null = null;
@@ -81,6 +89,8 @@ export class PolicyEngine {
   private readonly listeners = new Set<() => void>();
   private fingerprint = "";
   private running: Promise<EvaluationReport | null> | null = null;
+  /** the end of the window the last catch-up replayed */
+  private replayedTo: Date | null = null;
 
   constructor(
     private readonly app: App,
@@ -149,7 +159,7 @@ export class PolicyEngine {
     const runtime = await readRuntime(pool, this.opts.envKillSwitch);
     const switches = switchesOf(runtime);
     await reopenExpired(pool);
-    const runs = policy.doc.mode === "off" ? [] : await loadRunViews(pool);
+    const runs = policy.doc.mode === "off" ? [] : await this.withHistories(await loadRunViews(pool), policy.doc.rules);
     const proposals = runs.flatMap((run) => proposalsFor(policy.doc.rules, run, now).map((p) => ({ ...p, run })));
     const auto = await loadAutoExecutions(pool);
     const recent: AutoExecution[] = auto.map(({ stage: _s, ...e }) => e);
@@ -187,6 +197,7 @@ export class PolicyEngine {
     });
     const rows = await upsertCandidates(pool, upserts);
     await endCandidates(pool, rows.map((r) => r.id));
+    const caughtUp = policy.doc.mode === "off" ? 0 : await this.catchUp(policy.doc.rules, policy.version, now);
 
     // Guarded execution, oldest episode first; each execution counts against the caps of the next.
     const executed: string[] = [];
@@ -216,11 +227,38 @@ export class PolicyEngine {
       `SELECT id, status, eligible, reasons FROM "PolicyCandidate" WHERE status <> 'ended' OR "endedAt" > now() - interval '1 hour' ORDER BY id`,
     );
     const fp = JSON.stringify(after.rows.map((r) => [r.id, r.status, r.eligible, r.reasons.map((x) => x.code)]));
-    if (fp !== this.fingerprint || executed.length || paused) {
+    if (fp !== this.fingerprint || executed.length || paused || caughtUp) {
       this.fingerprint = fp;
       this.notify();
     }
     return { candidates: rows.length, executed, paused };
+  }
+
+  /**
+   * A state that came and went between two evaluations (shorter than a tick) is still an episode: replay the
+   * transitions stored since the last evaluation (with a margin for transactions that committed late) for the
+   * runs that changed, and record those episodes as ended. Live and simulatePolicy then agree by construction.
+   */
+  private async catchUp(rules: readonly Rule[], version: number, now: Date): Promise<number> {
+    const from = new Date((this.replayedTo ?? new Date(now.getTime() - CATCH_UP_MS)).getTime() - CATCH_UP_MARGIN_MS);
+    this.replayedTo = now;
+    const changed = await this.app.pool.query<{ runId: string }>(`SELECT DISTINCT "runId" FROM "LifecycleTransition" WHERE at > $1`, [from]);
+    if (!changed.rows.length) return 0;
+    const runs = await loadReplayRuns(this.app.pool, from, now, changed.rows.map((r) => r.runId));
+    const byId = new Map(rules.map((r) => [r.id, r]));
+    const found = simulate(rules, runs, from, now);
+    return insertEnded(
+      this.app.pool,
+      found.map((c) => ({ ruleId: c.ruleId, runId: c.runId, episodeKey: c.episodeKey, condition: c.condition, action: c.action, severity: byId.get(c.ruleId)?.severity ?? "warning", since: c.since, detail: c.detail, policyVersion: version })),
+    );
+  }
+
+  /** Runs a state-like rule matches now get their (state, reason) history: the episode began where it last broke. */
+  private async withHistories(runs: RunView[], rules: readonly Rule[]): Promise<RunView[]> {
+    const predicates = rules.filter((r) => r.mode !== "off").map((r) => statePredicate(r.condition)).filter((p) => p !== null);
+    const need = runs.filter((run) => predicates.some((p) => p(run.state, run.stateReason))).map((r) => r.id);
+    const histories = await loadHistories(this.app.pool, need, HISTORY);
+    return runs.map((run) => (histories.has(run.id) ? { ...run, history: histories.get(run.id)! } : run));
   }
 
   private async suppressions(): Promise<Map<string, { by: string; until: Date | null }>> {

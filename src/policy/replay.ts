@@ -70,10 +70,14 @@ export function viewAt(run: ReplayRun, t: number): RunView | null {
   let state: string | null = null;
   let reason = "";
   let since = new Date(0);
+  const history: { at: Date; state: string; reason: string }[] = [];
   for (const tr of run.transitions) {
     if (tr.at.getTime() > t) break;
     if (tr.trigger === "control_mode") continue;
-    if (tr.to !== state || tr.reason !== reason) since = tr.at;
+    if (tr.to !== state || tr.reason !== reason) {
+      since = tr.at;
+      history.unshift({ at: tr.at, state: tr.to, reason: tr.reason });
+    }
     state = tr.to;
     reason = tr.reason;
   }
@@ -104,8 +108,12 @@ export function viewAt(run: ReplayRun, t: number): RunView | null {
     lastEventAt,
     healthCodes: [],
     lastIntent,
+    history: history.slice(0, HISTORY),
   };
 }
+
+/** As many history entries as the live engine reads (src/policy/candidates.ts loadHistories). */
+export const HISTORY = 50;
 
 export function simulate(rules: readonly Rule[], runs: readonly ReplayRun[], from: Date, to: Date): SimulatedCandidate[] {
   return runs.flatMap((r) => replayRun(rules, r, from, to)).sort((a, b) => a.at.getTime() - b.at.getTime() || a.ruleId.localeCompare(b.ruleId));

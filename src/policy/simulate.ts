@@ -8,13 +8,13 @@ import type { Rule } from "./schema";
 type Q = Pick<pg.PoolClient, "query">;
 const LOOKBACK_MS = 7 * 24 * 3600_000;
 
-export async function loadReplayRuns(db: Q, from: Date, to: Date): Promise<ReplayRun[]> {
+export async function loadReplayRuns(db: Q, from: Date, to: Date, only: readonly string[] | null = null): Promise<ReplayRun[]> {
   const early = new Date(from.getTime() - LOOKBACK_MS);
   const runs = await db.query<{ id: string; loopId: string; spriteName: string; labels: string[]; transport: string }>(
     `SELECT r.id, r."loopId", s.name AS "spriteName", s.labels, s.transport::text AS transport
        FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId"
-      WHERE r."createdAt" <= $2 AND (r."removedAt" IS NULL OR r."removedAt" >= $1)`,
-    [from, to],
+      WHERE r."createdAt" <= $2 AND (r."removedAt" IS NULL OR r."removedAt" >= $1) AND ($3::text[] IS NULL OR r.id = ANY($3::text[]))`,
+    [from, to, only],
   );
   if (!runs.rows.length) return [];
   const ids = runs.rows.map((r) => r.id);
