@@ -134,7 +134,7 @@ export function relativeArtifactPaths(paths: LoopPaths): Record<keyof LoopArtifa
 }
 
 /**
- * The runtime writes active-run.json with `jq ... > file` (DOMAIN §8): between the truncate and the write a
+ * The runtime writes active-run.json with `jq ... > file` (docs/runtime.md): between the truncate and the write a
  * reader sees an empty file. That is a run being recorded, not a broken artifact: present, contents unknown
  * (no pid, so liveness is unknown too), rather than a failed poll.
  */

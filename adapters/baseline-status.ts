@@ -1,6 +1,6 @@
 import type { Approval, RunStatus, RunSummaryEntry, SuperloopState } from "../src/contract";
 
-// The DOMAIN §4 baseline rule set, first match wins. Deliberately naive (it is what the v1 snapshot
+// The docs/contract.md baseline rule set, first match wins. Deliberately naive (it is what the v1 snapshot
 // reports); the manager's lifecycle projection corrects its known blind spots with process liveness,
 // event staleness and its own record of sent intents.
 

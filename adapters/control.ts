@@ -272,7 +272,7 @@ async function signalRunGroup(intent: "pause" | "resume", paths: LoopPaths, veri
   }
   const withPid = { ...base, pid: pgid };
   // A file naming a group is not proof the group is the run: pids are reused (after a reboot, on a busy
-  // machine). Only a group whose leader is this repo's `superloop run` is signalled (DOMAIN §8).
+  // machine). Only a group whose leader is this repo's `superloop run` is signalled (docs/runtime.md).
   const ours = await isRunGroupAlive(pgid, paths.repoPath);
   if (ours === false) {
     if ((await isProcessAlive(pgid)) === true) {

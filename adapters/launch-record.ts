@@ -6,7 +6,7 @@ import type { LoopPaths } from "./paths";
 
 // The process a `start` launched, written the moment it is spawned. The runtime writes active-run.json only
 // ~1 s later (after its own checks): in that window the launch record is the only way to find the run, so a
-// cancel can still reach it and the liveness check can still see it (DOMAIN §8, cancel's startup race).
+// cancel can still reach it and the liveness check can still see it (docs/runtime.md, cancel's startup race).
 
 export const LaunchRecordSchema = z.looseObject({
   pid: z.number().int().positive(),

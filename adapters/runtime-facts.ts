@@ -147,7 +147,7 @@ export async function readRuntimeFacts(opts: { repoPath: string; loopId: string 
     heartbeat: artifacts.heartbeat.value,
     eventsFileExists: eventsStat?.isFile() ?? false,
     loopDirExists: loopDirStat?.isDirectory() ?? false,
-    // The §8 extras only when there is something to say: a transport that cannot read them (an older agent,
+    // The runtime-edge extras (docs/runtime.md) only when there is something to say: a transport that cannot read them (an older agent,
     // the Sprites API reader) then answers exactly the same facts as this reader for the same files.
     ...(launch !== null ? { launch: { pid: launch.pid, pgid: launch.pgid, startedAt: launch.startedAt }, launchAlive } : {}),
     ...(rateLimit !== null ? { rateLimit } : {}),

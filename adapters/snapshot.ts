@@ -208,7 +208,7 @@ export async function readSnapshotWithCursor(opts: ReadSnapshotOptions): Promise
   return { snapshot, eventsCursor: events.cursor };
 }
 
-/** The v1 `loop_run_snapshot` of one loop (DOMAIN §3), with the §4 baseline status. */
+/** The v1 `loop_run_snapshot` of one loop (docs/contract.md), with its baseline status. */
 export async function readSnapshot(opts: ReadSnapshotOptions): Promise<LoopRunSnapshot> {
   return (await readSnapshotWithCursor(opts)).snapshot;
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 // `superloop-ops-agent supervise`: runs `superloop run` as a child and holds a Sprites Task while it lives, so the
-// Sprite stays running under a live loop (DOMAIN.md §9: a process left behind by exec is not activity, freezes
+// Sprite stays running under a live loop (docs/sprites.md: a process left behind by exec is not activity, freezes
 // when the Sprite goes warm and dies when it goes cold). It records the boot id, the run's pid and its exit in a
 // JSON file next to the loop's artifacts, so the manager can tell "the Sprite slept under this run" (boot id
 // changed) from "the run died". Node builtins only, on purpose: over SPRITES_API this module is bundled into one

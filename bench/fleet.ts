@@ -11,7 +11,7 @@ const RUNS = Number(process.env.RUNS ?? 1000);
 const SECONDS = Number(process.env.SECONDS ?? 30);
 const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 10);
 const INTERVAL_MS = 2000;
-const FIXTURE = path.resolve(import.meta.dirname, "../../shared/fixtures/superloop-runtime/complete/.superloop");
+const FIXTURE = path.resolve(import.meta.dirname, "../test/fixtures/recordings/complete/.superloop");
 
 const root = mkdtempSync(path.join(tmpdir(), "ops-bench-fleet-"));
 const server = await benchServer({ OPS_POLL_INTERVAL_MS: String(INTERVAL_MS), LOG_LEVEL: "error" });

@@ -4,7 +4,7 @@ import { runScenario, type Binary } from "./conformance/harness";
 import { SCENARIOS } from "./conformance/scenarios";
 
 // `npm run conformance [scenario...]`: drives the REAL Superloop CLI ($SUPERLOOP_HOME/superloop.sh, with its own
-// tests/helpers/mock-runner.sh) through the DOMAIN §8 scenarios and records what it did under
+// tests/helpers/mock-runner.sh) through the runtime-edge scenarios (docs/runtime.md) and records what it did under
 // test/fixtures/runtime/<scenario>/ (recording.json: calls, exit codes, key output lines, checkpoints; files/:
 // the tracked files at the end). The simulator is compared with these recordings in test/sim/conformance.test.ts.
 

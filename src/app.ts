@@ -28,7 +28,7 @@ export interface App {
   cluster?: Cluster | null;
   /**
    * Set by the control service: dispatch one REQUESTED intent. The cluster calls it on the lease holder for
-   * intents requested through other replicas (see src/cluster/dispatch.ts).
+   * intents requested through other replicas (see src/cluster/dispatch-once.ts).
    */
   dispatchIntent?: (intentId: string) => Promise<void>;
   /** Control intents (src/control/service.ts); absent in tools that build an App without a server. */

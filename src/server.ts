@@ -16,7 +16,7 @@ import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
 import { Cluster, defaultReplicaId } from "./cluster";
-import { ClusterBus } from "./cluster/bus";
+import { ClusterBus } from "./cluster/routed-bus";
 import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
@@ -92,6 +92,8 @@ export interface StartOptions {
   demo?: DemoOptions;
   /** `--demo=off`: remove the demo Sprites (and their demo repos) before serving */
   removeDemo?: boolean;
+  /** the time of day alert quiet hours are judged by (tests: a fake clock); the real clock by default */
+  alertsWallClock?: () => Date;
 }
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
@@ -129,7 +131,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
-  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config) });
+  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
   app.policy = new PolicyEngine(app, {
     owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(),
     takeover: !cluster,

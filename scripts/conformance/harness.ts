@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from "node:os";
 import path from "node:path";
 
-// The conformance harness: the §8 scenarios of shared/docs/DOMAIN.md as small scripts of CLI calls, run against
+// The conformance harness: the runtime edges of docs/runtime.md as small scripts of CLI calls, run against
 // a Superloop binary (the real `superloop.sh`, or src/sim/superloop-sim.mjs) in a fresh temp repo each. What the
 // binary does is recorded the same way for both: every CLI call (exit code, key output lines) and checkpoints
 // of the files the manager reads (which exist, state.json, the event names in order, whether the run's
@@ -11,7 +11,7 @@ import path from "node:path";
 // test/sim/conformance.test.ts runs the simulator through the same scenarios and compares.
 
 export const LOOP = "demo-loop";
-/** The files the manager reads (DOMAIN §2 and §8), relative to the repo. */
+/** The files the manager reads (docs/runtime.md), relative to the repo. */
 export const TRACKED_FILES = [
   ".superloop/state.json",
   ".superloop/active-run.json",
@@ -137,7 +137,7 @@ export class Harness {
     writeFileSync(path.join(this.repo, ".superloop/specs/conformance.md"), "# Conformance\n\nSay hello.\n");
   }
 
-  /** config.json with one loop whose roles use the runtime's own mock runner (DOMAIN §8). */
+  /** config.json with one loop whose roles use the runtime's own mock runner (docs/runtime.md). */
   writeConfig(loop: LoopSetup): void {
     const modes: MockMode[] = ["success", "failure", "timeout", "rate-limit", "no-promise"];
     // mock-runner.sh's rate-limit mode prints its JSON over several lines, which the runtime's line-by-line

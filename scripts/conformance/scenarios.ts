@@ -2,7 +2,7 @@ import type { Scenario } from "./harness";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// DOMAIN §8, one scenario per edge. Each step is what an operator (or the manager) would do; the harness
+// The runtime edges of docs/runtime.md, one scenario per edge. Each step is what an operator (or the manager) would do; the harness
 // records what the binary answered. Kept short: the real runtime takes tens of seconds per iteration here.
 
 export const SCENARIOS: readonly Scenario[] = [

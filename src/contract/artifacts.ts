@@ -78,7 +78,7 @@ export const HeartbeatSchema = z.looseObject({
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 
-/** `.superloop/loops/<loop>/rate-limit.json`, written with `rate_limit_stop` (DOMAIN §8). */
+/** `.superloop/loops/<loop>/rate-limit.json`, written with `rate_limit_stop` (docs/runtime.md). */
 export const RateLimitSchema = z.looseObject({
   loop_id: optionalString,
   run_id: optionalString,

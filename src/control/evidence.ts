@@ -1,7 +1,7 @@
 import { isActivePhaseEvent } from "../lifecycle/event-facts";
 import { toMs } from "../lifecycle/time";
 
-// Evidence per DOMAIN §6: which observation proves that an intent was accepted and that it took effect.
+// Evidence per docs/control.md: which observation proves that an intent was accepted and that it took effect.
 // Kept apart from the stage machine so the table of "what counts as proof" reads on its own.
 
 export interface DispatchResult {
@@ -60,7 +60,7 @@ function resultEvidence(result: DispatchResult): Evidence {
 }
 
 /** What a dispatch result alone proves for each intent kind. */
-// How the real runtime's `run` refuses (DOMAIN §8): stale `state.active` ("A loop is already running",
+// How the real runtime's `run` refuses (docs/runtime.md): stale `state.active` ("A loop is already running",
 // "reentrant run blocked") and stuck.json. Matched on stderr so the operator sees `runtime_refused`, not a
 // generic exit code.
 const RUNTIME_REFUSAL = /reentrant run blocked|already running|stuck|another run is active|waiting for approval/i;
@@ -158,7 +158,7 @@ export const CANCEL_SETTLE_MS = 2_500;
 /**
  * cancel: no live run left — state.json inactive or gone, active-run.json gone, the pid it named not the run
  * any more, and no process left of the group the manager launched. Missing files alone never confirm: a
- * cancel in the first second of a run finds no files while the run goes on (DOMAIN §8).
+ * cancel in the first second of a run finds no files while the run goes on (docs/runtime.md).
  */
 export function cancelConfirmed(facts: PollFacts, acceptedAt: string | null = null, now: Date | null = null): Verdict | null {
   const stateQuiet = !facts.stateExists || !facts.stateActive;

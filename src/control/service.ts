@@ -2,18 +2,20 @@ import { randomUUID } from "node:crypto";
 import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
 import type { App } from "../app";
-import { dispatchOrForward } from "../cluster/dispatch";
+import { dispatchOrForward } from "../cluster/dispatch-once";
 import type { ControlIntent, Sprite } from "../generated/prisma/client";
-import type { Principal } from "../graphql/context";
+import type { Principal } from "../auth/principal";
 import { viewOf, type StageRecord } from "../ingest/intents";
 import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
 import type { RunTarget, Transport } from "../transports/transport";
 import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
-import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch";
+import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import {
   advanceIntent,
   checkPrecondition,
+  computeDeadline,
+  intentDeadlineMs,
   isTerminalStage,
   type IntentKind,
   type IntentStage,
@@ -23,7 +25,7 @@ import {
   type StageTransition,
 } from "./stages";
 
-// The control service (ARCHITECTURE invariant 4): a request becomes a ControlIntent row (REQUESTED, or REJECTED
+// The control service (invariant 4 of docs/architecture.md): a request becomes a ControlIntent row (REQUESTED, or REJECTED
 // when a precondition refuses it — refusals are audited too), is dispatched once through the run's transport,
 // and returns at DISPATCHED/ACCEPTED. Confirmation is the poller's job. Every stage change written here bumps
 // Run.seq under the run's row lock, the same lock the ingest commit takes, so the two writers never interleave.
@@ -112,7 +114,7 @@ export class ControlService {
   ) {}
 
   deadlineMs(kind: IntentKind): number {
-    return this.opts.deadlineOverridesMs?.[kind] ?? this.app.config.OPS_INTENT_DEADLINE_MS;
+    return intentDeadlineMs(kind, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs);
   }
 
   /** Creates (or, for a known idempotency key, returns) an intent and dispatches it once. */
@@ -166,7 +168,7 @@ export class ControlService {
           via.followUpOf?.traceId ?? input.traceId ?? currentTraceId() ?? newTraceId(),
           JSON.stringify(records),
           refusal?.error ?? null,
-          new Date(now.getTime() + this.deadlineMs(input.kind)),
+          computeDeadline(input.kind, now, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs),
           now,
           refusal ? now : null,
         ],
@@ -267,7 +269,7 @@ export class ControlService {
 
   /**
    * Runs one REQUESTED intent through its transport and records the outcome. Called at most once per intent
-   * (src/cluster/dispatch.ts claims it); a transport error is FAILED with its reason, never retried here.
+   * (src/cluster/dispatch-once.ts claims it); a transport error is FAILED with its reason, never retried here.
    */
   async dispatch(intentId: string): Promise<void> {
     const { app } = this;

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
 import type { EventRow } from "./rows";
 
-// The one write path for events, cursors and run projections (ARCHITECTURE invariant 2): everything a poll
+// The one write path for events, cursors and run projections (invariant 2 of docs/architecture.md): everything a poll
 // learned is committed in one transaction or not at all, guarded by the cursor the poll started from.
 
 export interface CursorState {
@@ -70,7 +70,6 @@ export interface CommitInput {
   intents: readonly IntentUpdate[];
   /** Lease fencing (scale-out): the commit fails unless this replica still holds the run's lease. */
   fence?: { owner: string; token: number } | null;
-  notifyChannel?: string | null;
 }
 
 export class CursorConflict extends Error {}
@@ -173,9 +172,6 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
          WHERE id=$1 AND stage=$6::"IntentStage"`,
         [u.id, u.stage, JSON.stringify(u.evidence), u.error, u.observedLine, u.expectedStage],
       );
-    }
-    if (input.notifyChannel) {
-      await client.query(`SELECT pg_notify($1, $2)`, [input.notifyChannel, JSON.stringify({ runId: input.runId, seq })]);
     }
     await client.query("COMMIT");
     ingestBatches.inc();

@@ -4,6 +4,7 @@ import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
+import { withTrace } from "../observability/trace";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
@@ -19,7 +20,6 @@ export interface IngestorOptions {
   transportFor: (sprite: Sprite) => Transport;
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
-  notifyChannel?: string | null;
   /** Scale-out: syncRun for a run another replica polls (ask the lease holder and wait). */
   forwardSync?: (runId: string) => Promise<void>;
   /** Scale-out: tell the other replicas a sprite changed (they may poll its runs). */
@@ -205,6 +205,12 @@ export class Ingestor {
         throw e;
       }
       await this.recordSpriteStatus(entry, spriteObservation.status, spriteObservation.detail ?? null, spriteObservation.labels);
+      if (spriteObservation.incompatible) {
+        // The agent answers in a protocol this manager does not speak: read nothing, say so on the run.
+        entry.dirty = true;
+        await this.evaluateAndCommit(entry, null, [], null, { agentIncompatible: spriteObservation.incompatible }, fence);
+        return;
+      }
       if (spriteObservation.status === "UNREACHABLE") {
         throw new TransportError("unreachable", spriteObservation.detail ?? "the Sprite does not answer", true);
       }
@@ -356,7 +362,7 @@ export class Ingestor {
   }
 
   /**
-   * Cost-aware polling (DOMAIN.md §9: an awake Sprite is billed, and every fs/exec request is activity that keeps
+   * Cost-aware polling (docs/sprites.md: an awake Sprite is billed, and every fs/exec request is activity that keeps
    * it awake). Never read a WARM or COLD Sprite's files (that would wake it just to look); over the Sprites API,
    * read an awake Sprite only while its run is live, after something changed (an intent, a wake, a failure), or
    * rarely; otherwise the status poll (GET /v1/sprites/{name}, not activity) is all the manager does.
@@ -429,7 +435,7 @@ export class Ingestor {
     runtime: ReturnType<typeof toRuntimeFacts> | null,
     rows: EventRow[],
     cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
-    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean },
+    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean; agentIncompatible?: string },
     fence: { owner: string; token: number } | null,
     loaded?: RunWithIntents,
     storedIn?: StoredFacts,
@@ -482,7 +488,6 @@ export class Ingestor {
       transition,
       intents: evaluation.intents,
       fence,
-      notifyChannel: this.opts.notifyChannel ?? null,
     };
     let result;
     try {
@@ -518,7 +523,14 @@ export class Ingestor {
       at: new Date(),
     };
     bus.publish("run", run.id, change);
-    for (const i of evaluation.intents) bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+    for (const i of evaluation.intents) {
+      bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+      // An intent's later stages are part of the traced work that created it: logged under its trace id.
+      const before = run.intents.find((x) => x.id === i.id);
+      if (before && before.stage !== i.stage) {
+        withTrace(before.traceId, () => this.app.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }));
+      }
+    }
     // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
     for (const i of evaluation.intents) {
       if (i.followUp === "START") {

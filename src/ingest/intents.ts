@@ -4,7 +4,7 @@ import type { RunFacts } from "../lifecycle/types";
 import type { IntentUpdate } from "./commit";
 import type { EventRow } from "./rows";
 
-// Intents are confirmed by what the poller observes (ARCHITECTURE invariant 4), never by waiting in the
+// Intents are confirmed by what the poller observes (invariant 4 of docs/architecture.md), never by waiting in the
 // mutation: every poll offers its observations to each open intent, and a tick checks the deadline.
 
 export interface StageRecord {

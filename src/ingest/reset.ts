@@ -2,7 +2,7 @@ import type { App } from "../app";
 import { emptyEventFacts } from "../lifecycle/event-facts";
 import type { EventCursor } from "../../adapters";
 
-// The operator's way out of a fork (ARCHITECTURE invariant 3): ingestion stays stopped until someone decides
+// The operator's way out of a fork (invariant 3 of docs/architecture.md): ingestion stays stopped until someone decides
 // what the changed file means. Part of the ingest write path, and guarded by the same row lock.
 
 export type ResetMode = "REPLAY_FROM_START" | "ADOPT_CURRENT";

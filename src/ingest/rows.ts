@@ -1,7 +1,8 @@
 import type { LoopRunEvent } from "../contract";
+import { peerText } from "../util/peer-text";
 
 // An envelope becomes a stored row only if it is exactly what this run expects next: v1, this loop,
-// the next line number. Anything else fails closed (ARCHITECTURE invariant 3).
+// the next line number. Anything else fails closed (invariant 3 of docs/architecture.md).
 
 export interface EventRow {
   line: number;
@@ -63,26 +64,26 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: st
   for (const env of envelopes) {
     const line = env.sequence?.value;
     if (env.schemaVersion !== "v1" || env.envelopeType !== "loop_run_event") {
-      throw new EnvelopeRejected("unsupported_schema_version", `line ${line}: envelope ${String(env.schemaVersion)}/${String(env.envelopeType)} is not v1 loop_run_event`, line);
+      throw new EnvelopeRejected("unsupported_schema_version", `line ${line}: envelope ${peerText(env.schemaVersion)}/${peerText(env.envelopeType)} is not v1 loop_run_event`, line);
     }
     if (env.source?.loopId !== loopId) {
-      throw new EnvelopeRejected("wrong_loop_id", `line ${line}: envelope is for loop "${env.source?.loopId}", expected "${loopId}"`, line);
+      throw new EnvelopeRejected("wrong_loop_id", `line ${line}: envelope is for loop ${peerText(env.source?.loopId)}, expected ${peerText(loopId, 128)}`, line);
     }
     if (line !== expected) {
       throw new EnvelopeRejected("sequence_gap", `expected line ${expected}, got ${line}: refusing to skip or repeat lines`, line);
     }
     const ts = new Date(env.event.timestamp);
     if (Number.isNaN(ts.getTime())) {
-      throw new EnvelopeRejected("invalid_event", `line ${line}: timestamp "${env.event.timestamp}" is not a date`, line);
+      throw new EnvelopeRejected("invalid_event", `line ${line}: timestamp ${peerText(env.event.timestamp)} is not a date`, line);
     }
     if (ts.getTime() < MIN_TIME || ts.getTime() > MAX_TIME) {
-      throw new EnvelopeRejected("timestamp_out_of_range", `line ${line}: timestamp ${JSON.stringify(String(env.event.timestamp).slice(0, 40))} is outside years 1-9999`, line);
+      throw new EnvelopeRejected("timestamp_out_of_range", `line ${line}: timestamp ${peerText(env.event.timestamp, 40)} is outside years 1-9999`, line);
     }
     const raw = env.event.raw;
     const bad = unstorable(raw) ?? unstorable([env.event.name, env.event.role, env.event.status, env.event.message]);
     if (bad) {
       const why = bad.code === "nul_character" ? "a NUL character (\\u0000), which PostgreSQL cannot store" : `nesting deeper than ${MAX_EVENT_DEPTH} levels`;
-      throw new EnvelopeRejected(bad.code, `line ${line}: the event has ${why} at ${bad.where}`, line);
+      throw new EnvelopeRejected(bad.code, `line ${line}: the event has ${why} at ${peerText(bad.where, 120)}`, line);
     }
     rows.push({
       line,

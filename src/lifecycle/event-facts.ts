@@ -56,7 +56,7 @@ function stringField(data: Record<string, unknown> | null | undefined, key: stri
  */
 export function foldEventFacts(previous: EventFacts, events: readonly EventRecord[]): EventFacts {
   // A log with a loop_start keeps that run's id whatever comes after: after an approval the completing
-  // events carry the original run id while loop_start carries the new one (DOMAIN §1).
+  // events carry the original run id while loop_start carries the new one (docs/runtime.md).
   let facts = { ...previous };
   // Whether the previous latestRunId came from a loop_start; a later non-loop_start event must not override it.
   for (const event of events) {

@@ -47,7 +47,7 @@ export interface InterventionRun {
 }
 
 // States the runtime leaves with `state.active` still true: its next `run` is refused until a cancel, which is
-// what RESTART does (DOMAIN §8).
+// what RESTART does (docs/runtime.md).
 const RESTART_REASONS: ReadonlySet<string> = new Set(["runtime_died", "killed", "sprite_slept", "rate_limited", "error", "role_timeout"]);
 
 function stopDetail(run: InterventionRun): string {

@@ -88,7 +88,7 @@ function activeRunForLoop(facts: RuntimeView): boolean {
 }
 
 /**
- * A run's process was alive when its Sprite went cold: a cold Sprite has no processes (DOMAIN.md §9). Either the
+ * A run's process was alive when its Sprite went cold: a cold Sprite has no processes (docs/sprites.md). Either the
  * Sprites API says COLD and the last reading showed the process not known dead (a process already dead before
  * the Sprite slept is `runtime_died`, not this), or active-run.json is still there and the Sprite's boot id is
  * newer than the one the run's supervisor recorded.

@@ -1,6 +1,6 @@
 // Plain-data inputs and outputs of the lifecycle projection. Nothing here reads files or clocks: the ingest
-// pipeline builds `RunFacts` on every poll and the projection stays a pure function of it (ARCHITECTURE
-// invariant 1: the manager's state is a recomputable projection of runtime facts).
+// pipeline builds `RunFacts` on every poll and the projection stays a pure function of it (invariant 1 of
+// docs/architecture.md: the manager's state is a recomputable projection of runtime facts).
 
 export type LifecycleState =
   | "RUNNING"

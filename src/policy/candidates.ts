@@ -155,8 +155,13 @@ export async function upsertCandidates(db: Q, rows: readonly Upsert[]): Promise<
      SELECT x.id, x."ruleId", x."runId", x."episodeKey", x.condition, x.action, x.severity, x.since, x.detail, x."policyVersion", x.eligible, x.reasons
        FROM jsonb_to_recordset($1::jsonb) AS x(id text, "ruleId" text, "runId" text, "episodeKey" text, condition text, action text, severity text,
             since timestamptz, detail text, "policyVersion" int, eligible boolean, reasons jsonb)
-     ON CONFLICT ("ruleId", "runId", "episodeKey") DO UPDATE SET "lastSeenAt" = now(), detail = EXCLUDED.detail, eligible = EXCLUDED.eligible,
-        reasons = EXCLUDED.reasons, "policyVersion" = EXCLUDED."policyVersion", action = EXCLUDED.action, severity = EXCLUDED.severity, condition = EXCLUDED.condition,
+     ON CONFLICT ("ruleId", "runId", "episodeKey") DO UPDATE SET "lastSeenAt" = now(), detail = EXCLUDED.detail,
+        -- an executed candidate keeps what it was executed under: its reasons, action and policy version then
+        eligible = CASE WHEN "PolicyCandidate".status IN ('executing', 'executed') THEN "PolicyCandidate".eligible ELSE EXCLUDED.eligible END,
+        reasons = CASE WHEN "PolicyCandidate".status IN ('executing', 'executed') THEN "PolicyCandidate".reasons ELSE EXCLUDED.reasons END,
+        "policyVersion" = CASE WHEN "PolicyCandidate".status IN ('executing', 'executed') THEN "PolicyCandidate"."policyVersion" ELSE EXCLUDED."policyVersion" END,
+        action = CASE WHEN "PolicyCandidate".status IN ('executing', 'executed') THEN "PolicyCandidate".action ELSE EXCLUDED.action END,
+        severity = EXCLUDED.severity, condition = EXCLUDED.condition,
         "endedAt" = NULL, status = CASE WHEN "PolicyCandidate".status = 'ended' THEN 'open' ELSE "PolicyCandidate".status END
      RETURNING ${COLUMNS}`,
     [JSON.stringify(rows.map((x) => ({ ...x, id: randomUUID(), since: x.since.toISOString() })))],

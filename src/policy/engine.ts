@@ -2,7 +2,7 @@ import type { App } from "../app";
 import { SingletonLease } from "../alerts/lease";
 import type { ControlOutcome } from "../control/service";
 import type { IntentKind } from "../control/stages";
-import { raisePolicyAlert } from "./alert";
+import { raisePolicyActionAlert } from "../alerts/policy-action";
 import {
   claimCandidate,
   endCandidates,
@@ -278,7 +278,14 @@ export class PolicyEngine {
     const done = await inTransaction(this.app.pool, async (c) => {
       const next = await updateRuntime(c, "policy-engine", "paused", reason, (r) => (r.paused ? null : { ...r, paused: "auto", pausedBy: "policy-engine", pausedReason: reason, pausedAt: new Date() }));
       if (!next) return false;
-      await raisePolicyAlert(c, { key: `policy:auto_pause:${next.pausedAt!.toISOString()}`, severity: "critical", summary: `Policy automation paused itself: ${reason}`, details: { ...v, reason } });
+      await raisePolicyActionAlert(c, {
+        policy: "policy-engine",
+        action: "PAUSE_AUTOMATION",
+        actionId: `auto_pause:${next.pausedAt!.toISOString()}`,
+        severity: "critical",
+        summary: `automation paused itself: ${reason}`,
+        details: { ...v, reason },
+      });
       return true;
     });
     if (done) {
@@ -300,17 +307,17 @@ export class PolicyEngine {
     let outcome: ControlOutcome | null = null;
     try {
       if (claimed.action === "ALERT") {
-        const run = await app.pool.query<{ id: string; loopId: string; repoPath: string; spriteId: string; spriteName: string }>(
-          `SELECT r.id, r."loopId", r."repoPath", r."spriteId", s.name AS "spriteName" FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id = $1`,
-          [claimed.runId],
-        );
+        const run = await app.pool.query<{ spriteId: string }>(`SELECT "spriteId" FROM "Run" WHERE id = $1`, [claimed.runId]);
         await inTransaction(app.pool, (c) =>
-          raisePolicyAlert(c, {
-            key: `policy:${claimed.ruleId}:${claimed.id}`,
+          raisePolicyActionAlert(c, {
+            policy: claimed.ruleId,
+            action: "ALERT",
+            actionId: claimed.id,
             severity: claimed.severity as "info" | "warning" | "critical",
-            summary: `Policy ${claimed.ruleId}: ${claimed.detail}`,
-            details: { ruleId: claimed.ruleId, candidateId: claimed.id, executedBy: by, automatic: auto },
-            run: run.rows[0] ?? null,
+            summary: claimed.detail,
+            runId: claimed.runId,
+            spriteId: run.rows[0]?.spriteId ?? null,
+            details: { candidateId: claimed.id, executedBy: by, automatic: auto, episodeKey: claimed.episodeKey },
           }),
         );
         app.alerts?.wake();

@@ -4,11 +4,11 @@ import { alertSecretPolicy, parseAlertsConfig, type AlertsConfig } from "../aler
 import { writeAlertsConfig } from "../alerts/store";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
-import { DomainError } from "../graphql/errors";
+import { DomainError } from "../errors";
 import { isDeepStrictEqual } from "node:util";
 import { loopIdSchema, repoPathSchema, spriteNameSchema } from "./names";
 import { addRun, buildTransportConfig, HEALTH_PROFILE_NAMES, registerSprite, removeRun, removeSprite, updateSprite, type SpriteSettings } from "./register";
-import { agentUrlSchema, envVarNameSchema, healthOverridesSchema, spritesApiNameSchema } from "./transport-config";
+import { agentUrlSchema, envVarNameSchema, healthOverridesSchema, spritesApiNameSchema } from "../transports/config";
 
 // OPS_FLEET_FILE: the fleet declared in a JSON file kept in version control. Loaded at start-up and on SIGHUP:
 // Sprites and runs in the file are created or updated; ones not in it are reported, and removed (history kept)

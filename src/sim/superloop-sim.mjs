@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// superloop-sim: a stand-in for `superloop.sh` (shared/docs/DOMAIN.md §1) that tests and the demo fleet run
+// superloop-sim: a stand-in for `superloop.sh` (docs/runtime.md) that tests and the demo fleet run
 // instead of real AI agents; point SUPERLOOP_BIN here and control intents act on real artifacts in --repo. The
-// files it writes follow the recordings in shared/fixtures/superloop-runtime in shape (field order, ISO
+// files it writes follow the recordings in test/fixtures/recordings in shape (field order, ISO
 // seconds, pretty JSON), with the runtime's quirks: cancel writes no event and deletes state.json; approve does
 // not complete; completion after an approval needs another `run`, which consumes it under the ORIGINAL run id;
 // a crashed runner leaves state.active=true without active-run.json.
@@ -38,7 +38,7 @@
 //    provider's one-line rate-limit error (with a timeout set: rate_limit_stop + rate-limit.json). `stuck.enabled`
 //    with a threshold stops with loop_stop/stuck and stuck.json after that many promise-less iterations.
 //
-// Like the real runtime (DOMAIN §8): a run takes SIM_STARTUP_MS (default 600) before it writes active-run.json and
+// Like the real runtime (docs/runtime.md): a run takes SIM_STARTUP_MS (default 600) before it writes active-run.json and
 // loop_start, so a cancel in that window finds nothing ("No active state file found.") and the run goes on; a run
 // over `state.active` of its loop is refused ("reentrant run blocked", exit 1, no event), and so is a run while
 // stuck.json has reached its threshold; a run while approval.json is pending writes loop_start and approval_wait
@@ -234,7 +234,7 @@ async function run(opts) {
   process.stdout.write("Validating config before starting loop...\nConfig validation passed.\n\n");
   await sleep(Math.max(0, Number(process.env.SIM_STARTUP_MS ?? 600) || 0));
 
-  // Refusals of the real runtime (DOMAIN §8): no event, exit 1, the stale state left as it is.
+  // Refusals of the real runtime (docs/runtime.md): no event, exit 1, the stale state left as it is.
   const state = readJson(stateFile);
   if (state?.active === true) {
     if (!opts.loop) refuse(["Error: A loop is already running (state.json shows active: true)"]);
@@ -452,7 +452,7 @@ function isRunCommand(pid) {
 async function cancel(opts) {
   if (!opts.repo) fail("cancel needs --repo", 2);
   const p = paths(path.resolve(opts.repo));
-  // Like the real CLI (DOMAIN §8): state.json goes first; the run is signalled only when active-run.json names a
+  // Like the real CLI (docs/runtime.md): state.json goes first; the run is signalled only when active-run.json names a
   // live `run`; no event is written; exit 0 whatever happened.
   const hadState = existsSync(p.state);
   rmSync(p.state, { force: true });

@@ -1,4 +1,4 @@
-// How long the manager's own requests keep a Sprite awake (DOMAIN.md §9: a Sprite goes warm ~30 s after its last
+// How long the manager's own requests keep a Sprite awake (docs/sprites.md: a Sprite goes warm ~30 s after its last
 // activity, and every fs/exec request, or request to a service in it, is activity). An estimate, not a bill: each
 // request is taken to keep the Sprite awake one idle period after it; overlapping periods count once.
 

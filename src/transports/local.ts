@@ -38,7 +38,7 @@ export class LocalTransport implements Transport {
     const parts = stats.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-"));
     // Liveness changes without any file changing (a crashed runtime): fold the pid's state in.
     // Checked on every poll while active-run.json or a launch record exists: a SIGKILLed run changes no file, and
-    // its dead pid must show as FAILED/killed within one poll interval (DOMAIN §8).
+    // its dead pid must show as FAILED/killed within one poll interval (docs/runtime.md).
     const activeRun = stats[2];
     const launch = stats[6];
     if (activeRun || launch) {

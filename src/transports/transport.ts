@@ -1,7 +1,7 @@
 import type { ControlResult, EventCursor, EventsPage, RuntimeFacts } from "../../adapters";
 import type { SpriteStatus, TransportKind } from "../generated/prisma/enums";
 
-// One interface for the three ways a run is observed (ARCHITECTURE invariant 6): the same files must give
+// One interface for the three ways a run is observed (invariant 6 of docs/architecture.md): the same files must give
 // the same envelopes, facts and control results whichever transport carried them.
 
 export interface RunTarget {
@@ -26,6 +26,8 @@ export interface SpriteObservation {
   detail?: string;
   /** Labels, when the status source has them (the Sprites API). */
   labels?: string[];
+  /** The Sprite's agent answers but speaks a protocol this manager does not accept: nothing is read from it. */
+  incompatible?: string;
 }
 
 export interface Transport {

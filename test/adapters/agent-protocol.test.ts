@@ -16,7 +16,7 @@ import { LOOP, RECORDINGS, cleanupTempDirs, copyRecording, eventsPath } from "./
 
 afterAll(cleanupTempDirs);
 
-// Parity (ARCHITECTURE invariant 6): the same files read in-process and through the agent give the same page.
+// Parity (invariant 6 of docs/architecture.md): the same files read in-process and through the agent give the same page.
 
 function comparable(page: EventsPage): unknown {
   return { ...page, envelopes: page.envelopes.map((envelope) => ({ ...envelope, emittedAt: "-" })) };

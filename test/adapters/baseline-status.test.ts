@@ -3,7 +3,7 @@ import { baselineStatus, type BaselineInputs } from "../../adapters";
 
 const base: BaselineInputs = { loopId: "demo-loop", state: null, approval: null, lastSummary: null, lastEvent: null };
 
-describe("baselineStatus (DOMAIN §4, first match wins)", () => {
+describe("baselineStatus (docs/contract.md, first match wins)", () => {
   it.each<[string, Partial<BaselineInputs>, string]>([
     ["nothing known", {}, "unknown"],
     ["pending approval beats everything", { approval: { status: "pending" }, lastSummary: { completion_ok: true }, state: { active: true, current_loop_id: "demo-loop" } }, "awaiting_approval"],

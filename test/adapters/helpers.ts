@@ -8,10 +8,9 @@ import addFormats from "ajv-formats";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, "../..");
-/** Shared material lives next to the checkout (`/work/main` → `../shared`). */
-export const sharedRoot = path.resolve(repoRoot, "../shared");
-export const fixturesRoot = path.join(sharedRoot, "fixtures/superloop-runtime");
-export const contractRoot = path.join(sharedRoot, "reference/ops-contract-v1");
+/** Recordings of the real runtime and the v1 contract's JSON Schema with its examples (test/fixtures/). */
+export const fixturesRoot = path.join(repoRoot, "test/fixtures/recordings");
+export const contractRoot = path.join(repoRoot, "test/fixtures/ops-contract-v1");
 export const LOOP = "demo-loop";
 export const RECORDINGS = ["approval", "approved", "approved-complete", "rejected", "complete", "maxiter", "failure"] as const;
 export type Recording = (typeof RECORDINGS)[number];
@@ -28,7 +27,7 @@ export async function cleanupTempDirs(): Promise<void> {
   await Promise.all(tempDirs.splice(0).map((dir) => fsp.rm(dir, { recursive: true, force: true })));
 }
 
-/** Copies one recording into a fresh writable temp repo (the shared fixtures are read-only, never written). */
+/** Copies one recording into a fresh writable temp repo (the recordings themselves are never written). */
 export async function copyRecording(name: Recording): Promise<string> {
   const repo = await makeTempDir(`repo-${name}-`);
   await fsp.cp(path.join(fixturesRoot, name), repo, { recursive: true });

@@ -24,7 +24,7 @@ interface Expected {
   completionOk: boolean | null;
 }
 
-// Ground truth from the fixtures README, expressed as the v1 baseline (DOMAIN §4).
+// Ground truth from the fixtures README, expressed as the v1 baseline (docs/contract.md).
 const EXPECTED: Record<Recording, Expected> = {
   approval: { status: "awaiting_approval", eventCount: 26, lastEventName: "approval_requested", runId: "2026-11-24T06:54:18Z", iteration: 1, hasPendingApproval: true, approvalStatus: "pending", completionOk: false },
   approved: { status: "idle", eventCount: 27, lastEventName: "approval_decision", runId: "2026-11-24T06:54:18Z", iteration: 1, hasPendingApproval: false, approvalStatus: "approved", completionOk: false },

@@ -28,7 +28,7 @@ afterAll(async () => {
   delete process.env["SIM_STARTUP_MS"];
 });
 
-/** A repo whose loop the simulator scripts: the outcome of its 1st, 2nd, ... run (DOMAIN §8 behaviours). */
+/** A repo whose loop the simulator scripts: the outcome of its 1st, 2nd, ... run (docs/runtime.md edges). */
 function scriptedRepo(invocations: string[]): string {
   const repo = emptyRepo();
   mkdirSync(path.join(repo, ".superloop"), { recursive: true });

@@ -6,7 +6,7 @@ import { demoRuns, startDemoServer } from "./demo-server";
 
 // Control intents against demo runs go through SUPERLOOP_BIN = the simulator, as they would through
 // superloop.sh: approve with resume completes the waiting loop, cancel ends the stuck one. The crashed one
-// shows the runtime's truth (DOMAIN §8): its state.json still says active, so a START is refused by the runtime
+// shows the runtime's truth (docs/runtime.md): its state.json still says active, so a START is refused by the runtime
 // and ends FAILED with its message within seconds; RESTART (cancel, check cleared, run) revives it.
 
 const servers: RunningServer[] = [];

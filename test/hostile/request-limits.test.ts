@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server";
 import { collect, gql, wsClient } from "../support/clients";
@@ -6,7 +5,8 @@ import { startTestServer } from "../support/server";
 import { errorCode, rawRequest } from "./http";
 
 // Issue 13 items 1, 8 and 13 (suggestions): the limits come before any expensive work, authentication before
-// validation, and every refusal is a named error.
+// validation, and every refusal is a named error. What refusing costs (the "< 50 ms" claim) is measured by
+// `npm run bench:hostile` (bench/hostile.ts), not here: these tests assert what is refused and how.
 
 const VIEWER = "viewer-token-13";
 let server: RunningServer;
@@ -25,58 +25,31 @@ const post = (query: string, token?: string) =>
     body: JSON.stringify({ query }),
   });
 
-/**
- * How long the server took from the request's arrival to the end of its answer, the quickest of five tries:
- * what refusing costs the server, not what a loaded CI machine adds to a client's round trip.
- */
-async function fastest(send: () => ReturnType<typeof post>) {
-  let best: { status: number; body: string; ms: number } | null = null;
-  for (let i = 0; i < 5; i++) {
-    let started = 0;
-    let serverMs = Infinity;
-    const onRequest = (_req: IncomingMessage, res: ServerResponse) => {
-      started = performance.now();
-      res.once("finish", () => (serverMs = performance.now() - started));
-    };
-    server.http.prependListener("request", onRequest);
-    try {
-      const r = await send();
-      if (!best || serverMs < best.ms) best = { status: r.status, body: r.body, ms: serverMs };
-    } finally {
-      server.http.off("request", onRequest);
-    }
-  }
-  return best!;
-}
-
 const typenames = (bytes: number) => `{ ${"__typename ".repeat(Math.ceil(bytes / 11))}}`;
 // the issue's reproduction, as sent (refused before validation, so the missing "... on Run" does not matter)
 const issueBomb = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: run(id: "x") { events(first: 500) { raw } }`).join(" ")} }`;
 const aliasBomb = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: run(id: "x") { ... on Run { events(first: 500) { edges { node { raw } } } } }`).join(" ")} }`;
 
 describe("request limits before any expensive work", () => {
-  it("a 2.2 MB unauthenticated query is refused in < 50 ms (413, from Content-Length) and /health keeps answering", async () => {
-    const r = await fastest(() => post(typenames(2.2e6)));
+  it("a 2.2 MB unauthenticated query is refused from its Content-Length (413) and /health keeps answering", async () => {
+    const r = await post(typenames(2.2e6));
     expect(r.status).toBe(413);
     expect(errorCode(r.body)).toBe("REQUEST_ENTITY_TOO_LARGE");
-    expect(r.ms).toBeLessThan(50);
     expect((await rawRequest(server.url.replace("/graphql", "/health"))).status).toBe(200);
   });
 
-  it("a 352 KB unauthenticated query is refused before parsing or validation: 401 in < 50 ms, no field suggestions", async () => {
-    const r = await fastest(() => post(typenames(352_000)));
+  it("a 352 KB unauthenticated query is refused before parsing or validation: 401, no field suggestions", async () => {
+    const r = await post(typenames(352_000));
     expect(r.status).toBe(401);
     expect(errorCode(r.body)).toBe("UNAUTHENTICATED");
-    expect(r.ms).toBeLessThan(50);
     const typo = await post(`{ runz { edges { node { id } } } }`);
     expect(typo.status).toBe(401);
     expect(typo.body).not.toMatch(/Did you mean/);
   });
 
-  it("the same 352 KB query from a viewer stops at the token limit (MAX_TOKENS) in < 50 ms", async () => {
-    const r = await fastest(() => post(typenames(352_000), VIEWER));
+  it("the same 352 KB query from a viewer stops at the token limit (MAX_TOKENS)", async () => {
+    const r = await post(typenames(352_000), VIEWER);
     expect(errorCode(r.body)).toBe("MAX_TOKENS");
-    expect(r.ms).toBeLessThan(50);
   });
 
   it("an alias bomb (1,000 aliases of run { events(first: 500) { raw } }) by a viewer is refused by the cost limit", async () => {

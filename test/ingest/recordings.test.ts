@@ -5,7 +5,7 @@ import { fileLines, RECORDINGS, repoFromRecording } from "../support/fixtures";
 import { register, sync } from "../support/runs";
 import { startTestServer } from "../support/server";
 
-// Ground truth from shared/fixtures/superloop-runtime/README.md, through the whole pipeline:
+// Ground truth from test/fixtures/recordings/README.md, through the whole pipeline:
 // local transport → ingest transaction → projection → GraphQL.
 const TRUTH: Record<string, { state: string; reason: string; needsIntervention: boolean; runtimeRunId: string; iteration: number }> = {
   approval: { state: "AWAITING_APPROVAL", reason: "awaiting_approval", needsIntervention: true, runtimeRunId: "2026-11-24T06:54:18Z", iteration: 1 },
@@ -57,7 +57,7 @@ describe("every recording of the real runtime", () => {
     expect(r.errors).toBeUndefined();
     const byName = new Map(r.data!.interventions.map((i: { run: { sprite: { name: string } } }) => [i.run.sprite.name, i]));
     expect(byName.get("rec-approval")).toMatchObject({ suggestedActions: expect.arrayContaining(["APPROVE", "REJECT"]), reasons: [{ code: "approval_pending" }] });
-    // after a crash a plain run is refused over the stale state (DOMAIN §8): RESTART
+    // after a crash a plain run is refused over the stale state (docs/runtime.md): RESTART
     expect(byName.get("rec-failure")).toMatchObject({ severity: "critical", suggestedActions: expect.arrayContaining(["RESTART"]) });
     expect(byName.has("rec-complete")).toBe(false);
     expect(byName.has("rec-approved-complete")).toBe(false);

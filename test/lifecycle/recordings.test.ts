@@ -5,7 +5,7 @@ import { projectLifecycle } from "../../src/lifecycle/project";
 import type { LifecycleState, RunFacts } from "../../src/lifecycle/types";
 import { LOOP_ID, makeFacts, RECORDINGS_DIR, recordingFacts, REFERENCE_DIR } from "./support/facts";
 
-// Ground truth from shared/fixtures/superloop-runtime/README.md, one row per recording of the real runtime.
+// Ground truth from test/fixtures/recordings/README.md, one row per recording of the real runtime.
 const GROUND_TRUTH: readonly {
   recording: string;
   state: LifecycleState;

@@ -106,7 +106,7 @@ const ROWS: readonly Row[] = [
   { name: "killed after a rate-limit stop event was written", patch: withPatch(running, { runtime: { activeRunAlive: false }, events: events("rate_limit_stop", "rate_limited") }), state: "FAILED", reason: "killed", ruleId: "killed" },
   // waiting_usage_limit: the process sleeps on a usage limit, silent by design
   { name: "usage_limit_blocked, process alive", patch: withPatch(running, { events: events("usage_limit_blocked", "error") }), state: "RUNNING", reason: "waiting_usage_limit", ruleId: "waiting_usage_limit" },
-  // stop reasons of DOMAIN §8
+  // stop reasons of docs/runtime.md
   { name: "rate_limit_stop, process gone, state still active", patch: { runtime: { ...onDisk, state: ACTIVE_STATE, rateLimit: { role: "planner", message: "Rate limit exceeded" } }, events: events("rate_limit_stop", "rate_limited") }, state: "STOPPED", reason: "rate_limited", ruleId: "stop_event" },
   { name: "loop_stop lifecycle_gate_failed", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("loop_stop", null, { stopReason: "lifecycle_gate_failed" }) }, state: "STOPPED", reason: "lifecycle_gate_failed", ruleId: "stop_event" },
   { name: "loop_stop no_progress", patch: { runtime: { ...onDisk, state: INACTIVE_STATE }, events: events("loop_stop", null, { stopReason: "no_progress" }) }, state: "STOPPED", reason: "no_progress", ruleId: "stop_event" },

@@ -5,7 +5,7 @@ import { isStale, projectLifecycle } from "../../src/lifecycle/project";
 import { resolveThresholds } from "../../src/lifecycle/thresholds";
 import { LOOP_ID, makeFacts, NOW } from "./support/facts";
 
-// DOMAIN §8 edges that are not a single rule row: how long a usage-limit wait may be silent, what a rate-limit
+// The runtime edges (docs/runtime.md) that are not a single rule row: how long a usage-limit wait may be silent, what a rate-limit
 // stop tells the operator, and recovery escalations in the intervention queue.
 
 const ACTIVE = { active: true, current_loop_id: LOOP_ID, iteration: 1, updated_at: "2026-11-24T05:00:00Z" };

@@ -6,7 +6,7 @@ import { decodeFrames, execQuery } from "../../src/transports/sprites-exec";
 import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprites-api";
 import { repoFromRecording } from "../support/fixtures";
 
-// The fake is only worth testing against if it is as strict as the documentation (DOMAIN.md §7, §9): these
+// The fake is only worth testing against if it is as strict as the documentation (docs/sprites.md): these
 // pin what it enforces, so a client that passes the transport tests passes for the documented reasons.
 
 let api: FakeSpritesApi;

@@ -14,7 +14,7 @@ import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprite
 import { eventsPath, FIXTURES, repoFromRecording } from "../support/fixtures";
 import { startTestServer } from "../support/server";
 
-// ARCHITECTURE invariant 6: the same scenario through LOCAL, SPRITE_SERVICE and SPRITES_API must store the
+// Invariant 6 of docs/architecture.md: the same scenario through LOCAL, SPRITE_SERVICE and SPRITES_API must store the
 // same events, project the same states and move the same intents. Scenario: the `approval` recording, an
 // approve intent dispatched through each transport, then the lines of `approved-complete` landing a few at a
 // time, then its final state.json/run-summary.json (approval.json consumed).

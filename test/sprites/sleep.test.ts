@@ -9,7 +9,7 @@ import { gql } from "../support/clients";
 import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprites-api";
 import { startTestServer } from "../support/server";
 
-// Truth across sleep and what observing costs (DOMAIN.md §9), end to end: the manager STARTs a loop over
+// Truth across sleep and what observing costs (docs/sprites.md), end to end: the manager STARTs a loop over
 // SPRITES_API (supervised), the fake's Sprite goes cold under it, and the run must leave RUNNING for
 // FAILED/sprite_slept within 40 s without the manager waking the Sprite to find out. A run that completes lets
 // its Sprite go warm: after it ended the fake sees nothing from the manager but status reads.

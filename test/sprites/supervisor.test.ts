@@ -11,7 +11,7 @@ import { SpriteServiceTransport } from "../../src/transports/sprite-service";
 import type { ControlRequest, RunTarget } from "../../src/transports/transport";
 import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprites-api";
 
-// Runs that survive hibernation (DOMAIN.md §9): a START through a remote transport runs the loop under the
+// Runs that survive hibernation (docs/sprites.md): a START through a remote transport runs the loop under the
 // supervisor, which holds a Sprites Task while the loop lives; without it the fake's Sprite goes warm under the
 // run and freezes it. The test never calls the API while it waits (that would be activity): it reads the
 // Sprite's files from disk.

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { encodeFrame, FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT } from "../../src/transports/sprites-exec";
 
-// A local stand-in for the Fly.io Sprites API (shared/docs/DOMAIN.md §7 and §9) that is as strict as the
+// A local stand-in for the Fly.io Sprites API (docs/sprites.md) that is as strict as the
 // documentation, so a client that passes here does what the real API expects:
 // - GET /v1/sprites/{name} (never wakes the Sprite, never counts as activity); fs/read, fs/list and fs/write
 //   with BOTH `path` and `workingDir` required (400 otherwise), errors `{error, code: "ENOENT"..., path}`;
@@ -17,7 +17,7 @@ import { encodeFrame, FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT } from "../../src/t
 // - The lifecycle: a Sprite with no request, no open exec stream and no live Task for `idleMs` goes warm (every
 //   process it runs gets SIGSTOP, open exec streams are cut), and `coldAfterMs` later cold (every process is
 //   killed, a new boot id); an fs/exec request wakes it (SIGCONT from warm; a delay from cold).
-// - The Tasks API (§9) on a unix socket "inside" the Sprite: POST/PUT/DELETE/GET /v1/tasks.
+// - The Tasks API (docs/sprites.md) on a unix socket "inside" the Sprite: POST/PUT/DELETE/GET /v1/tasks.
 // Each Sprite is a temp directory; exec really runs the argv with the Sprite's environment: SPRITE_API_SOCK
 // (the Tasks socket; /.sprite/api.sock in a real Sprite), SUPERLOOP_OPS_BOOT_ID_FILE (the Sprite's boot id;
 // /proc/sys/kernel/random/boot_id in a real one — exec argv and fs paths naming that file are mapped to it) and
@@ -36,6 +36,8 @@ export interface FakeRequest {
   method: string;
   path: string;
   cmds: string[];
+  /** the caller's x-trace-id header, if any */
+  traceId: string | null;
 }
 
 export interface FakeSprite {
@@ -395,7 +397,8 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
     const m = /^\/v1\/sprites\/([^/]+)(\/fs\/(?:read|list|write)|\/exec)?$/.exec(url.pathname);
     const cmds = url.searchParams.getAll("cmd");
     log.push(`${req.method} ${url.pathname}${cmds.length ? ` ${JSON.stringify(cmds)}` : ""}`);
-    requests.push({ at: Date.now(), method: req.method ?? "GET", path: url.pathname, cmds });
+    const traceHeader = req.headers["x-trace-id"];
+    requests.push({ at: Date.now(), method: req.method ?? "GET", path: url.pathname, cmds, traceId: typeof traceHeader === "string" ? traceHeader : null });
     if ((req.headers.authorization ?? "") !== `Bearer ${token}`) return sendJson(res, 401, { error: "unauthorized" });
     if (!m) return sendJson(res, 404, { error: "not found" });
     const sprite = sprites.get(decodeURIComponent(m[1]!));

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-export const FIXTURES = path.resolve(import.meta.dirname, "../../../shared/fixtures/superloop-runtime");
+export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/recordings");
 export const RECORDINGS = readdirSync(FIXTURES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
 
 /** A writable copy of a recording as a repo root (the recordings themselves are read-only). */

@@ -5,8 +5,9 @@ import { policyChangeSchema, policyDocSchema, ruleSchema } from "../../policy/sc
 import { simulatePolicy } from "../../policy/simulate";
 import { inTransaction, readPolicy, updateRuntime, writePolicy } from "../../policy/store";
 import { builder } from "../builder";
-import { hasRole, type Context } from "../context";
-import { InvalidInputError, NotFoundError, UnauthorizedError } from "../errors";
+import type { Context } from "../context";
+import { hasRole } from "../../auth/principal";
+import { InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors";
 import { noteValidation } from "../validation";
 import { CandidateNotOpenError, CandidateRef, PolicyRef, PolicyRuntimeRef, runtimeView } from "../types/policy";
 import { RunRef } from "../types/run";

@@ -11,8 +11,8 @@ import type {
   SummaryFacts,
 } from "../../../src/lifecycle/types";
 
-export const RECORDINGS_DIR = path.resolve(__dirname, "../../../../shared/fixtures/superloop-runtime");
-export const REFERENCE_DIR = path.resolve(__dirname, "../../../../shared/reference/ops-contract-v1");
+export const RECORDINGS_DIR = path.resolve(__dirname, "../../fixtures/recordings");
+export const REFERENCE_DIR = path.resolve(__dirname, "../../fixtures/ops-contract-v1");
 export const LOOP_ID = "demo-loop";
 export const NOW = new Date("2026-11-24T07:00:00Z");
 
