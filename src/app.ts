@@ -8,6 +8,7 @@ import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
 import type { PolicyEngine } from "./policy/engine";
 import type { OpsBus } from "./pubsub/topics";
+import type { RetentionWorker } from "./retention";
 import type { Logger } from "./util/log";
 
 // Everything a request or a background worker needs, built once in src/server.ts. Later layers (scheduler,
@@ -37,4 +38,6 @@ export interface App {
   alerts?: AlertDispatcher;
   /** Fleet policy engine (src/policy/engine.ts): one evaluator per cluster under a lease. */
   policy?: PolicyEngine;
+  /** Event retention and archive pruning (src/retention/): one pruner per cluster. */
+  retention?: RetentionWorker;
 }

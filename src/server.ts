@@ -27,6 +27,7 @@ import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
 import { startFleetFile } from "./registry/fleet-file";
+import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
@@ -188,6 +189,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   app.alerts.start();
   app.policy.start();
+  app.retention = createRetentionWorker(app, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
+  app.retention.start();
 
   const originPolicy: OriginPolicy = {
     allowedOrigins: parseList(config.OPS_ALLOWED_ORIGINS),
@@ -344,6 +347,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await app.ingestor.stop().catch(() => {});
     await app.alerts?.stop().catch(() => {});
     await app.policy?.stop().catch(() => {});
+    await app.retention?.stop().catch(() => {});
     await cluster?.release().catch(() => {});
     await Promise.resolve(wsServer.dispose()).catch(() => {});
     await transports.close().catch(() => {});
@@ -376,6 +380,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await step("ingestor", () => app.ingestor.stop());
       await step("policy", () => app.policy?.stop());
       await step("alerts", () => app.alerts?.stop());
+      await step("retention", () => app.retention?.stop());
       if (cluster) {
         await step("lease release", async () => log.info("leases released", { released: await cluster.release() }));
       }

@@ -51,9 +51,10 @@ export interface EvaluationReport {
   paused: boolean;
 }
 
-/** On start, how far back the first catch-up looks; and the margin for late commits. */
-const CATCH_UP_MS = 60_000;
+/** Transactions commit after their now(): the catch-up replays from a little before the previous evaluation. */
 const CATCH_UP_MARGIN_MS = 5000;
+
+const viewFingerprint = (r: RunView): string => `${r.state}|${r.stateReason}|${r.stateSince.getTime()}|${r.lastEventAt?.getTime() ?? ""}|${r.lastIntent?.id ?? ""}|${r.lastIntent?.stage ?? ""}`;
 
 class Waker {
   private wakeUp: (() => void) | null = null;
@@ -89,8 +90,8 @@ export class PolicyEngine {
   private readonly listeners = new Set<() => void>();
   private fingerprint = "";
   private running: Promise<EvaluationReport | null> | null = null;
-  /** the end of the window the last catch-up replayed */
-  private replayedTo: Date | null = null;
+  /** the previous evaluation: when, and each run's view then */
+  private lastEvaluation: { at: Date; seen: Map<string, string> } | null = null;
 
   constructor(
     private readonly app: App,
@@ -197,7 +198,8 @@ export class PolicyEngine {
     });
     const rows = await upsertCandidates(pool, upserts);
     await endCandidates(pool, rows.map((r) => r.id));
-    const caughtUp = policy.doc.mode === "off" ? 0 : await this.catchUp(policy.doc.rules, policy.version, now);
+    // with the policy off nothing is watched: the next evaluation starts afresh
+    const caughtUp = policy.doc.mode === "off" ? ((this.lastEvaluation = null), 0) : await this.catchUp(runs, policy.doc.rules, policy.version, now);
 
     // Guarded execution, oldest episode first; each execution counts against the caps of the next.
     const executed: string[] = [];
@@ -235,18 +237,23 @@ export class PolicyEngine {
   }
 
   /**
-   * A state that came and went between two evaluations (shorter than a tick) is still an episode: replay the
-   * transitions stored since the last evaluation (with a margin for transactions that committed late) for the
-   * runs that changed, and record those episodes as ended. Live and simulatePolicy then agree by construction.
+   * An episode that came and went between two evaluations (shorter than a tick) is still an episode. A run whose
+   * view did not change since the last evaluation cannot have had one that does not still hold now (conditions
+   * only grow truer with time), so only the runs that changed are replayed, over the stored transitions and
+   * events since the last evaluation (with a margin for late commits); what the replay finds is recorded as
+   * ended. Live and simulatePolicy then agree by construction.
    */
-  private async catchUp(rules: readonly Rule[], version: number, now: Date): Promise<number> {
-    const from = new Date((this.replayedTo ?? new Date(now.getTime() - CATCH_UP_MS)).getTime() - CATCH_UP_MARGIN_MS);
-    this.replayedTo = now;
-    const changed = await this.app.pool.query<{ runId: string }>(`SELECT DISTINCT "runId" FROM "LifecycleTransition" WHERE at > $1`, [from]);
-    if (!changed.rows.length) return 0;
-    const runs = await loadReplayRuns(this.app.pool, from, now, changed.rows.map((r) => r.runId));
+  private async catchUp(runs: readonly RunView[], rules: readonly Rule[], version: number, now: Date): Promise<number> {
+    const previous = this.lastEvaluation;
+    const seen = new Map(runs.map((r) => [r.id, viewFingerprint(r)]));
+    this.lastEvaluation = { at: now, seen };
+    if (!previous) return 0;
+    const changed = runs.filter((r) => previous.seen.get(r.id) !== seen.get(r.id)).map((r) => r.id);
+    if (!changed.length) return 0;
+    const from = new Date(previous.at.getTime() - CATCH_UP_MARGIN_MS);
+    const replayed = await loadReplayRuns(this.app.pool, from, now, changed);
     const byId = new Map(rules.map((r) => [r.id, r]));
-    const found = simulate(rules, runs, from, now);
+    const found = simulate(rules, replayed, from, now);
     return insertEnded(
       this.app.pool,
       found.map((c) => ({ ruleId: c.ruleId, runId: c.runId, episodeKey: c.episodeKey, condition: c.condition, action: c.action, severity: byId.get(c.ruleId)?.severity ?? "warning", since: c.since, detail: c.detail, policyVersion: version })),

@@ -22,9 +22,15 @@ export async function loadReplayRuns(db: Q, from: Date, to: Date, only: readonly
     `SELECT "runId", at, "to"::text AS "to", reason, trigger FROM "LifecycleTransition" WHERE "runId" = ANY($1::text[]) AND at <= $2 ORDER BY "runId", seq, id`,
     [ids, to],
   );
+  // the events stored in the window, and the last one stored before it (its timestamp is lastEventAt at `from`)
   const events = await db.query<{ runId: string; ingestedAt: Date; timestamp: Date }>(
-    `SELECT "runId", "ingestedAt", timestamp FROM "Event" WHERE "runId" = ANY($1::text[]) AND "ingestedAt" <= $3 AND "ingestedAt" >= $2 ORDER BY "runId", line`,
-    [ids, early, to],
+    `SELECT e."runId", e."ingestedAt", e.timestamp FROM "Event" e
+      WHERE e."runId" = ANY($1::text[]) AND e."ingestedAt" <= $3 AND e."ingestedAt" >= $2
+     UNION ALL
+     SELECT b."runId", b."ingestedAt", b.timestamp FROM unnest($1::text[]) AS r(id)
+       CROSS JOIN LATERAL (SELECT "runId", "ingestedAt", timestamp, line FROM "Event" WHERE "runId" = r.id AND "ingestedAt" < $2 ORDER BY line DESC LIMIT 1) b
+     ORDER BY 1, 2`,
+    [ids, from, to],
   );
   const intents = await db.query<{ runId: string; id: string; kind: string; stage: string; endedAt: Date | null }>(
     `SELECT "runId", id, kind::text AS kind, stage::text AS stage, "endedAt" FROM "ControlIntent" WHERE "runId" = ANY($1::text[]) AND "endedAt" IS NOT NULL AND "endedAt" <= $3 AND "endedAt" >= $2`,
