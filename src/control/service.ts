@@ -1,15 +1,17 @@
 import { randomUUID } from "node:crypto";
+import { inSpan } from "../observability/otel";
 import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
 import type { App } from "../app";
 import { dispatchOrForward } from "../cluster/dispatch-once";
-import type { ControlIntent, Sprite } from "../generated/prisma/client";
+import type { ControlIntent, Prisma, Sprite } from "../generated/prisma/client";
 import type { Principal } from "../auth/principal";
 import { viewOf, type StageRecord } from "../ingest/intents";
 import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
 import type { RunTarget, Transport } from "../transports/transport";
 import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
+import { LINE_SQL_COLUMNS, payloadOf, type StoredEventLine } from "../events/stored-event";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import {
   advanceIntent,
@@ -277,6 +279,14 @@ export class ControlService {
     if (!intent || intent.stage !== "REQUESTED") return;
     // Dispatch under the intent's trace, wherever it runs (the requesting replica, the lease holder, a retry).
     if (currentTraceId() !== intent.traceId) return withTrace(intent.traceId, () => this.dispatch(intentId));
+    return inSpan("control.dispatch", { "superloop.intent_id": intentId, "superloop.intent_kind": intent.kind, "superloop.run_id": intent.runId, "superloop.transport": intent.run.sprite.transport }, () =>
+      this.dispatchTraced(intent),
+    );
+  }
+
+  private async dispatchTraced(intent: Prisma.ControlIntentGetPayload<{ include: { run: { include: { sprite: true } } } }>): Promise<void> {
+    const { app } = this;
+    const intentId = intent.id;
     const { run } = intent;
     const kind = intent.kind as IntentKind;
     const startedAt = new Date();
@@ -329,8 +339,8 @@ export class ControlService {
       const stage = first.length ? first[first.length - 1]!.to : view.stage;
       if (stage !== "DISPATCHED" && stage !== "ACCEPTED") return first;
       // Evidence the poller ingested while this intent was REQUESTED (it skips those): offer it now.
-      const events = await c.query<{ name: string; status: string | null; line: number; timestamp: Date; payload: Record<string, unknown> | null }>(
-        `SELECT name, status, line, timestamp, payload FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,
+      const events = await c.query<StoredEventLine & { status: string | null; line: number }>(
+        `SELECT status, line, ${LINE_SQL_COLUMNS} FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,
         [current.runId, fromLine],
       );
       // From here on the poller offers this intent every stored line after the last one read here, however
@@ -341,7 +351,7 @@ export class ControlService {
       const runtime = polledAfter ? parseStoredFacts(runRow.facts).runtime : null;
       if (!events.rows.length && !runtime) return first;
       const facts = catchUpFacts(
-        events.rows.map((e) => ({ name: e.name, status: e.status, line: e.line, timestamp: e.timestamp.toISOString(), data: e.payload })),
+        events.rows.map((e) => ({ name: e.name, status: e.status, line: e.line, timestamp: e.timestamp.toISOString(), data: payloadOf(e) })),
         runtime,
       );
       const acceptedAt = first.find((t) => t.to === "ACCEPTED")?.at ?? view.acceptedAt;

@@ -79,8 +79,8 @@ export interface CommitResult {
   inserted: number;
 }
 
-const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","payload","raw")
-SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::jsonb[], $11::jsonb[])
+const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","packed")
+SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
 ON CONFLICT ("runId","line") DO NOTHING`;
 
 export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<CommitResult> {
@@ -117,8 +117,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
         e.map((r) => r.message),
         e.map((r) => r.runtimeRunId),
         e.map((r) => r.iteration),
-        e.map((r) => (r.payload === null ? null : JSON.stringify(r.payload))),
-        e.map((r) => JSON.stringify(r.raw)),
+        e.map((r) => r.packed),
       ]);
       inserted = res.rowCount ?? 0;
       if (inserted !== e.length) {

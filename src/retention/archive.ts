@@ -7,6 +7,7 @@ import { createGunzip, createGzip } from "node:zlib";
 import type { App } from "../app";
 import type { Event } from "../generated/prisma/client";
 import { InvalidInputError, NotFoundError } from "../errors";
+import { originalLine } from "../events/stored-event";
 
 // archiveRun: a finished run's events leave the database as the file they came from — events.jsonl, each stored
 // line byte for byte, gzipped — under OPS_ARCHIVE_DIR/<sprite>/<loop>-<run id>.jsonl.gz. The file is written
@@ -15,10 +16,9 @@ import { InvalidInputError, NotFoundError } from "../errors";
 
 const PAGE = 5_000;
 
-/** The original bytes of one stored line (without its newline). The one place that knows how a line is stored. */
+/** The original bytes of one stored line (without its newline): src/events/stored-event.ts knows how it is stored. */
 export function originalLineOf(event: Event): string {
-  // Until the line is stored byte-exact, jsonb's rendering of it is what is left (keys in jsonb order).
-  return JSON.stringify((event as unknown as { raw: unknown }).raw);
+  return originalLine(event);
 }
 
 export interface RunArchive {
