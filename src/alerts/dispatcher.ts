@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
+import pg from "pg";
 import type { Logger } from "../util/log";
 import { alertAttemptSeconds, alertDeliveries, alertDispatcherLeader, alertQueueSeconds, alertRetries, alertsRaised } from "../observability/metrics";
 import { EMPTY_ALERTS_CONFIG, secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
-import { delivery, newTraceId, planIntake, type EpisodeRow, type RunInfo, type Signal, type SpriteInfo } from "./intake";
+import { delivery, newTraceId, planIntake, type EpisodeRow } from "./intake";
 import { SingletonLease } from "./lease";
 import { post, PostTimeout } from "./http-post";
 import { buildRequest, MissingSecretError, type AlertMessage } from "./messages";
 import { backoffMs, classify } from "./retry";
 import { route } from "./routing";
-import { claimDue, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
+import { beginIntakeBatch, claimDue, consumeSignalsAndCommit, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
 
 // The alert dispatcher: one per cluster (SingletonLease "alert-dispatcher"). It drains the outbox the triggers
 // fill (AlertSignal) into episodes and deliveries, sends due deliveries with bounded concurrency and timeouts,
@@ -62,11 +62,14 @@ export class AlertDispatcher {
   /** claimed, waiting for a free send slot */
   private queue: ClaimedDelivery[] = [];
   private results: AttemptResult[] = [];
+  /** LISTEN ops_alert_signal: the outbox triggers NOTIFY, so intake starts at once instead of at the next poll */
+  private listener: pg.Client | null = null;
+  private listenRetryAt = 0;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.lease = new SingletonLease(opts.pool, "alert-dispatcher", opts.owner, opts.leaseTtlMs, opts.takeover ?? false);
     this.env = opts.env ?? process.env;
-    this.tickMs = opts.tickMs ?? 100;
+    this.tickMs = opts.tickMs ?? 250;
   }
 
   get isLeader(): boolean {
@@ -105,6 +108,7 @@ export class AlertDispatcher {
     await Promise.allSettled([...this.inFlight]);
     await this.flush().catch(() => {});
     await this.lease.release().catch(() => {});
+    await this.unlisten();
     alertDispatcherLeader.set(0);
   }
 
@@ -156,7 +160,11 @@ export class AlertDispatcher {
       alertDispatcherLeader.set(this.lease.held ? 1 : 0);
       if (this.lease.held && !was) this.claimWaker.wake();
     }
-    if (!this.lease.held) return false;
+    if (!this.lease.held) {
+      await this.unlisten();
+      return false;
+    }
+    if (!this.listener && now >= this.listenRetryAt) await this.listen();
     if (now - this.configReadAt > 1000) {
       this.config = (await readAlertsConfig(this.opts.pool)).config;
       this.configReadAt = now;
@@ -170,41 +178,52 @@ export class AlertDispatcher {
     return taken > 0;
   }
 
+  /**
+   * A dedicated session for LISTEN (a pooled connection would be handed to other work). Losing it only costs
+   * latency: the poll (tickMs) still drains the outbox, and the next step connects again.
+   */
+  private async listen(): Promise<void> {
+    const client = new pg.Client(this.opts.pool.options);
+    const drop = () => {
+      if (this.listener === client) this.listener = null;
+      this.listenRetryAt = performance.now() + 1000;
+      client.end().catch(() => {});
+    };
+    client.on("error", drop);
+    client.on("end", drop);
+    client.on("notification", () => this.intakeWaker.wake());
+    try {
+      await client.connect();
+      await client.query("LISTEN ops_alert_signal");
+      this.listener = client;
+      // Signals written while not listening are drained by this step's intake.
+    } catch (e) {
+      this.opts.log.debug("alert dispatcher LISTEN failed; polling", { error: (e as Error).message });
+      drop();
+    }
+  }
+
+  private async unlisten(): Promise<void> {
+    const c = this.listener;
+    this.listener = null;
+    if (c) await c.end().catch(() => {});
+  }
+
   /** Outbox → episodes and deliveries, in one transaction with the removal of the signals it consumed. */
   private async intake(): Promise<number> {
     const client = await this.opts.pool.connect();
     try {
-      await client.query("BEGIN");
-      const sig = await client.query<{ id: string; subject: Signal["subject"]; runId: string | null; spriteId: string | null; snapshot: unknown; at: Date }>(
-        `SELECT id::text AS id, subject, "runId", "spriteId", snapshot, at FROM "AlertSignal" ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [BATCH],
-      );
-      if (!sig.rows.length) {
+      const batch = await beginIntakeBatch(client, BATCH);
+      if (!batch.signals.length) {
         await client.query("COMMIT");
         return 0;
       }
-      const runIds = [...new Set(sig.rows.map((s) => s.runId).filter((x): x is string => x !== null))];
-      const spriteIds = [...new Set(sig.rows.filter((s) => s.subject === "sprite" || s.subject === "policy").map((s) => s.spriteId).filter((x): x is string => x !== null))];
-      const runs = await client.query<RunInfo & { labels: unknown }>(
-        `SELECT r.id, r."loopId", r."repoPath", s.id AS "spriteId", s.name AS "spriteName", to_jsonb(s) -> 'labels' AS labels
-           FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id = ANY($1::text[])`,
-        [runIds],
-      );
-      const sprites = await client.query<SpriteInfo & { labels: unknown }>(`SELECT s.id, s.name, to_jsonb(s) -> 'labels' AS labels FROM "Sprite" s WHERE s.id = ANY($1::text[])`, [spriteIds]);
-      const open = await client.query<EpisodeRow>(
-        `SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%') AND "runId" = ANY($1::text[])
-         UNION ALL
-         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" = ANY($2::text[])`,
-        [runIds, spriteIds],
-      );
       const plan = planIntake(
         this.config,
-        sig.rows,
-        open.rows,
-        new Map(runs.rows.map((r) => [r.id, { ...r, labels: labelsOf(r.labels) }])),
-        new Map(sprites.rows.map((s) => [s.id, { ...s, labels: labelsOf(s.labels) }])),
+        batch.signals,
+        batch.open,
+        new Map(batch.runs.map((r) => [r.id, { ...r, labels: labelsOf(r.labels) }])),
+        new Map(batch.sprites.map((s) => [s.id, { ...s, labels: labelsOf(s.labels) }])),
         new Date(),
         this.opts.wallClock?.(),
       );
@@ -227,15 +246,14 @@ export class AlertDispatcher {
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
       const claimed = await insertDeliveries(client, rows, this.claimMs());
-      await client.query(`DELETE FROM "AlertSignal" WHERE id = ANY($1::bigint[])`, [sig.rows.map((s) => s.id)]);
-      await client.query("COMMIT");
+      await consumeSignalsAndCommit(client, batch.signals.map((s) => s.id));
       if (claimed.length && !this.stopped) {
         this.queue.push(...claimed);
         this.pump();
       }
       for (const e of plan.episodes) if (e.isNew) alertsRaised.inc({ condition: e.condition, severity: e.severity });
-      if (plan.deliveries.length) this.opts.log.debug("alerts queued", { deliveries: plan.deliveries.length, signals: sig.rows.length });
-      return sig.rows.length;
+      if (plan.deliveries.length) this.opts.log.debug("alerts queued", { deliveries: plan.deliveries.length, signals: batch.signals.length });
+      return batch.signals.length;
     } catch (e) {
       await client.query("ROLLBACK").catch(() => {});
       throw e;
