@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { encodeFrame, FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT } from "../../src/transports/sprites-exec";
+import { wakeRefusal, type OrgLimits } from "./fake-sprites-limits";
 
 // A local stand-in for the Fly.io Sprites API (docs/sprites.md) that is as strict as the
 // documentation, so a client that passes here does what the real API expects:
@@ -92,6 +93,8 @@ export interface FakeSpritesApi {
   goCold(name: string): void;
   /** pids of the Sprite's processes (found by its environment marker). */
   processes(name: string): number[];
+  /** The organisation's running/warm limits, enforced when a request would wake a Sprite (fake-sprites-limits.ts). */
+  limits: OrgLimits;
   /** Called before an exec runs its command (a test changes the Sprite's files at an exact point of a poll). */
   beforeExec: ((sprite: FakeSprite, cmds: string[]) => void | Promise<void>) | null;
   close(): Promise<void>;
@@ -428,7 +431,13 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
         updated_at: "2026-11-24T00:00:00Z",
       });
     }
-    // fs and exec wake a hibernated Sprite: the first request pays for it.
+    // fs and exec wake a hibernated Sprite: the first request pays for it, unless the org's limits forbid it.
+    const refusal = wakeRefusal(
+      api.limits,
+      sprite.status,
+      [...sprites.values()].filter((o) => o !== sprite).map((o) => o.status),
+    );
+    if (refusal) return sendJson(res, refusal.status, refusal.body, refusal.headers);
     await wake(sprite);
     try {
       if (endpoint.startsWith("/fs/")) return await handleFs(sprite, endpoint.slice(4), url, req, res);
@@ -450,6 +459,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
   const get = (name: string) => sprites.get(name);
   const api: FakeSpritesApi = {
     beforeExec: null,
+    limits: { running: null, warm: null, retryAfterSeconds: 30 },
     url: `http://127.0.0.1:${port}`,
     token,
     sprites,
