@@ -19,6 +19,8 @@ import { wakeRefusal, type OrgLimits } from "./fake-sprites-limits";
 //   process it runs gets SIGSTOP, open exec streams are cut), and `coldAfterMs` later cold (every process is
 //   killed, a new boot id); an fs/exec request wakes it (SIGCONT from warm; a delay from cold).
 // - The Tasks API (docs/sprites.md) on a unix socket "inside" the Sprite: POST/PUT/DELETE/GET /v1/tasks.
+// - The organisation's running/warm limits (`limits`, fake-sprites-limits.ts): a request that would wake a
+//   Sprite beyond them is refused with 429, Retry-After and the SDK's error body, and the Sprite stays asleep.
 // Each Sprite is a temp directory; exec really runs the argv with the Sprite's environment: SPRITE_API_SOCK
 // (the Tasks socket; /.sprite/api.sock in a real Sprite), SUPERLOOP_OPS_BOOT_ID_FILE (the Sprite's boot id;
 // /proc/sys/kernel/random/boot_id in a real one — exec argv and fs paths naming that file are mapped to it) and
