@@ -61,6 +61,9 @@ const IDLE_SPRITE_RECHECK_MS = 10 * 60_000;
 
 type RunWithSprite = Run & { sprite: Sprite };
 
+/** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
+export const CHECKPOINT_RESTORED = "checkpoint_restored";
+
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Failed polls in a row before the run's ingest shows ERROR (a single failure may be a mid-write file). */
@@ -328,7 +331,12 @@ export class Ingestor {
           page = await entry.transport.readEvents(entry.target, cursor, this.batchSize);
         } catch (e) {
           if (e instanceof AdapterError && e.code === "cursor_fork") {
-            await this.evaluateAndCommit(entry, facts, [], null, { fork: e.message, forkDetails: e.details }, fence, current);
+            // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
+            const restore = await this.restoreBehind(entry, current);
+            const fork = restore
+              ? { fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`, forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore } }
+              : { fork: e.message, forkDetails: e.details };
+            await this.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
             return;
           }
           if (e instanceof AdapterError) {
@@ -368,6 +376,17 @@ export class Ingestor {
     const openIntent = current.intents.some((i) => !TERMINAL.has(i.stage));
     entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
     entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
+  }
+
+  /** The checkpoint restore behind a fork, when the transport can tell and it happened since the last good poll. */
+  private async restoreBehind(entry: Entry, run: RunWithIntents): Promise<{ checkpointId: string; restoredAt: string } | null> {
+    if (!entry.transport.restoredSince) return null;
+    try {
+      return await entry.transport.restoredSince(entry.target, run.lastPolledAt ?? run.createdAt);
+    } catch (e) {
+      this.app.log.warn("cannot ask the Sprites API about checkpoint restores", { runId: run.id, error: oneLine(e) });
+      return null;
+    }
   }
 
   /**

@@ -31,6 +31,7 @@ import { decodeFrames, ExecProtocolError, execQuery, type ExecOutcome } from "./
 import { supervisorScript, supervisorScriptPath } from "./supervisor-script";
 import { AwakeMeter } from "./awake-meter";
 import { describeSpriteLimit, spriteLimitOf } from "./sprite-limits";
+import { restoreSince, type RestoreFact } from "./sprite-checkpoints";
 import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
 
 // SPRITES_API: nothing of ours runs inside the Sprite. Status comes from the Sprites REST API, JSON artifacts
@@ -529,6 +530,13 @@ export class SpritesApiTransport implements Transport {
       await sleep(50);
     }
     return { ...base, pid: pgid, ok: true, verified: observed === null ? {} : { processStopped: observed } };
+  }
+
+  /** GET .../checkpoints is an API read, not a request to the Sprite: it neither wakes it nor counts as activity. */
+  async restoredSince(_target: RunTarget, since: Date): Promise<RestoreFact | null> {
+    const res = await this.send(this.spritePath("/checkpoints"), { replayable: true, maxBodyBytes: MAX_JSON_ARTIFACT_BYTES });
+    if (res.status !== 200) return null;
+    return restoreSince(parseJsonBody(res, "GET /v1/sprites/{name}/checkpoints"), since);
   }
 
   takeAwakeMs(): number {

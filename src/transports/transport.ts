@@ -50,6 +50,11 @@ export interface Transport {
    * SPRITE_SERVICE long poll) watches only while it is true.
    */
   watch?(target: RunTarget, onChange: () => void, opts?: WatchOptions): () => void;
+  /**
+   * After a fork: whether the Sprite's files were rewound by a checkpoint restore after `since` (the Sprites API
+   * knows; see sprite-checkpoints.ts). null = no restore known; absent = the transport cannot tell.
+   */
+  restoredSince?(target: RunTarget, since: Date): Promise<{ checkpointId: string; restoredAt: string } | null>;
   /** Milliseconds of Sprite awake time the requests since the last call caused (see AwakeMeter). */
   takeAwakeMs?(): number;
   close?(): Promise<void>;

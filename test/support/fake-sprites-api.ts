@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { encodeFrame, FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT } from "../../src/transports/sprites-exec";
+import { handleCheckpoints, newCheckpointState, type CheckpointState } from "./fake-sprites-checkpoints";
 import { wakeRefusal, type OrgLimits } from "./fake-sprites-limits";
 
 // A local stand-in for the Fly.io Sprites API (docs/sprites.md) that is as strict as the
@@ -21,6 +22,8 @@ import { wakeRefusal, type OrgLimits } from "./fake-sprites-limits";
 // - The Tasks API (docs/sprites.md) on a unix socket "inside" the Sprite: POST/PUT/DELETE/GET /v1/tasks.
 // - The organisation's running/warm limits (`limits`, fake-sprites-limits.ts): a request that would wake a
 //   Sprite beyond them is refused with 429, Retry-After and the SDK's error body, and the Sprite stays asleep.
+// - Checkpoints (fake-sprites-checkpoints.ts): create, list (with the "Current" entry), restore (files rewound,
+//   processes stopped, a new boot id).
 // Each Sprite is a temp directory; exec really runs the argv with the Sprite's environment: SPRITE_API_SOCK
 // (the Tasks socket; /.sprite/api.sock in a real Sprite), SUPERLOOP_OPS_BOOT_ID_FILE (the Sprite's boot id;
 // /proc/sys/kernel/random/boot_id in a real one — exec argv and fs paths naming that file are mapped to it) and
@@ -76,6 +79,8 @@ export interface FakeSprite {
   /** Last time something counted as activity (a request, an exec stream, a live task). */
   lastActivity: number;
   openExecs: number;
+  /** Checkpoints taken of this Sprite, and where its live filesystem comes from. */
+  checkpoints: CheckpointState;
 }
 
 export interface FakeSpritesApi {
@@ -86,7 +91,7 @@ export interface FakeSpritesApi {
   log: string[];
   /** The same requests with their time and Sprite-relative detail. */
   requests: FakeRequest[];
-  create(name: string, opts?: Partial<Omit<FakeSprite, "name" | "tasks" | "taskLog" | "transitions" | "socketPath">>): FakeSprite;
+  create(name: string, opts?: Partial<Omit<FakeSprite, "name" | "tasks" | "taskLog" | "transitions" | "socketPath" | "checkpoints">>): FakeSprite;
   destroy(name: string): void;
   /** Cold now (processes killed, new boot id); the next fs/exec request pays `delayMs` to boot. */
   hibernate(name: string, delayMs?: number): void;
@@ -397,7 +402,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake.invalid");
-    const m = /^\/v1\/sprites\/([^/]+)(\/fs\/(?:read|list|write)|\/exec)?$/.exec(url.pathname);
+    const m = /^\/v1\/sprites\/([^/]+)(\/fs\/(?:read|list|write)|\/exec|\/checkpoints?(?:\/[^/]+(?:\/restore)?)?)?$/.exec(url.pathname);
     const cmds = url.searchParams.getAll("cmd");
     log.push(`${req.method} ${url.pathname}${cmds.length ? ` ${JSON.stringify(cmds)}` : ""}`);
     requests.push({ at: Date.now(), method: req.method ?? "GET", path: url.pathname, cmds });
@@ -419,6 +424,21 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
       return sendJson(res, f.status, f.body ? JSON.parse(f.body) : { error: `injected ${f.status}` }, f.retryAfterSec !== undefined ? { "retry-after": String(f.retryAfterSec) } : {});
     }
     const endpoint = m[2];
+    if (endpoint?.startsWith("/checkpoint")) {
+      const body = await readBody(req);
+      const reboot = () => {
+        // a restore stops every process and boots the Sprite anew (like a cold boot, but running at once)
+        signalAll(sprite, "SIGKILL");
+        for (const r of streams.get(sprite.name) ?? []) r.destroy();
+        sprite.tasks.clear();
+        sprite.bootId = randomUUID();
+        writeFileSync(bootFile(sprite), `${sprite.bootId}\n`);
+        transition(sprite, "running");
+        sprite.lastActivity = Date.now();
+      };
+      if (handleCheckpoints(endpoint, req.method ?? "GET", body, res, { dir: sprite.dir, store: path.join(socketRoot, `${sprite.name}.checkpoints`), state: sprite.checkpoints, reboot })) return;
+      return sendJson(res, 404, { error: "not found" });
+    }
     if (!endpoint) {
       if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
       // Reading the Sprite's record never wakes it and is not activity.
@@ -487,6 +507,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
         openExecs: 0,
         ...o,
         tasks: new Map(),
+        checkpoints: newCheckpointState(new Date().toISOString()),
         taskLog: [],
         transitions: [],
         socketPath: path.join(socketRoot, `${name}.sock`),
