@@ -4,6 +4,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { z } from "zod";
 import {
+  AGENT_PROTOCOL,
+  AGENT_VERSION,
   ControlRequestSchema,
   EventsQuerySchema,
   FactsQuerySchema,
@@ -307,7 +309,8 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
       let result: [number, unknown];
       if (url.pathname === "/healthz") {
         if (method !== "GET" && method !== "HEAD") throw new HttpError(405, "method_not_allowed", "use GET /healthz");
-        result = [200, { ok: true, service: "superloop-ops-agent", schemaVersion: SCHEMA_VERSION }];
+        // The manager checks agentProtocol before anything else (src/contract/agent-api.ts).
+        result = [200, { ok: true, service: "superloop-ops-agent", schemaVersion: SCHEMA_VERSION, agentProtocol: AGENT_PROTOCOL, agentVersion: AGENT_VERSION }];
       } else if (url.pathname.startsWith("/ops/")) {
         if (token !== null && !tokenMatches(token, presentedToken(req))) {
           status = 401;

@@ -8,6 +8,7 @@ import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
 import type { RunWatchers } from "./ingest/watchers";
 import type { OpsBus } from "./pubsub/topics";
+import type { RetentionWorker } from "./retention";
 import type { Logger } from "./util/log";
 
 // Everything a request or a background worker needs, built once in src/server.ts. Later layers (scheduler,
@@ -30,11 +31,13 @@ export interface App {
   cluster?: Cluster | null;
   /**
    * Set by the control service: dispatch one REQUESTED intent. The cluster calls it on the lease holder for
-   * intents requested through other replicas (see src/cluster/dispatch.ts).
+   * intents requested through other replicas (see src/cluster/dispatch-once.ts).
    */
   dispatchIntent?: (intentId: string) => Promise<void>;
   /** Control intents (src/control/service.ts); absent in tools that build an App without a server. */
   control?: ControlService;
   /** Alert outbox dispatcher (src/alerts/dispatcher.ts): one leader per cluster sends, any replica can test. */
   alerts?: AlertDispatcher;
+  /** Event retention and archive pruning (src/retention/): one pruner per cluster. */
+  retention?: RetentionWorker;
 }

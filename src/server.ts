@@ -15,7 +15,7 @@ import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
 import { Cluster, defaultReplicaId } from "./cluster";
-import { ClusterBus } from "./cluster/bus";
+import { ClusterBus } from "./cluster/routed-bus";
 import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
@@ -27,6 +27,7 @@ import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
 import { RunWatchers } from "./ingest/watchers";
 import { startFleetFile } from "./registry/fleet-file";
+import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
 import { createTransportFactory } from "./transports";
 import { createLogger, type Logger } from "./util/log";
@@ -92,6 +93,8 @@ export interface StartOptions {
   demo?: DemoOptions;
   /** `--demo=off`: remove the demo Sprites (and their demo repos) before serving */
   removeDemo?: boolean;
+  /** the time of day alert quiet hours are judged by (tests: a fake clock); the real clock by default */
+  alertsWallClock?: () => Date;
 }
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
@@ -130,7 +133,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
-  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config) });
+  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {
@@ -180,6 +183,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   app.alerts.start();
+  app.retention = createRetentionWorker(app, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
+  app.retention.start();
 
   const originPolicy: OriginPolicy = {
     allowedOrigins: parseList(config.OPS_ALLOWED_ORIGINS),
@@ -335,6 +340,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await cluster?.stop().catch(() => {});
     await app.ingestor.stop().catch(() => {});
     await app.alerts?.stop().catch(() => {});
+    await app.retention?.stop().catch(() => {});
     await cluster?.release().catch(() => {});
     await Promise.resolve(wsServer.dispose()).catch(() => {});
     await transports.close().catch(() => {});
@@ -366,6 +372,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await step("cluster", () => cluster?.stop());
       await step("ingestor", () => app.ingestor.stop());
       await step("alerts", () => app.alerts?.stop());
+      await step("retention", () => app.retention?.stop());
       if (cluster) {
         await step("lease release", async () => log.info("leases released", { released: await cluster.release() }));
       }

@@ -14,6 +14,12 @@ export const runSnapshotSchema = z.object({
   ingestStatus: z.string(),
   ingestError: z.string().nullable(),
   removed: z.boolean(),
+  // Since migration 20261201140000 (absent in signals written before it):
+  escalation: z.object({ status: z.string().nullable().optional(), reason: z.string().nullable().optional(), type: z.string().nullable().optional(), proposal: z.string().nullable().optional() }).nullable().optional(),
+  /** request times (ISO) of the run's recent START/RESTART intents that were not refused: its recovery attempts */
+  recoveries: z.array(z.string()).optional(),
+  /** the writing transaction: signals of one transaction happened together */
+  tx: z.string().optional(),
 });
 export type RunSnapshot = z.infer<typeof runSnapshotSchema>;
 
@@ -24,6 +30,10 @@ export const intentSnapshotSchema = z.object({
   error: z.string().nullable(),
   traceId: z.string(),
   requestedBy: z.string(),
+  runState: z.string().nullable().optional(),
+  runStateReason: z.string().nullable().optional(),
+  recoveries: z.array(z.string()).optional(),
+  tx: z.string().optional(),
 });
 export type IntentSnapshot = z.infer<typeof intentSnapshotSchema>;
 
@@ -37,13 +47,54 @@ export interface Condition {
   severity: Severity;
   summary: string;
   details: Record<string, unknown>;
-  /** One-shot conditions (an intent that ended badly) have no "cleared" moment: no resolve is ever sent. */
+  /** One-shot conditions (a policy action) have no "cleared" moment: no resolve is ever sent. */
   oneShot?: boolean;
 }
 
 const worst = (reasons: { severity: string }[]): Severity => (reasons.some((r) => r.severity === "critical") ? "critical" : "warning");
 
-export function runConditions(runId: string, label: string, s: RunSnapshot): Condition[] {
+/** recovery_escalation thresholds (alerts config `conditions.recoveryEscalation`). */
+export interface RecoverySettings {
+  attempts: number;
+  windowMinutes: number;
+}
+export const DEFAULT_RECOVERY: RecoverySettings = { attempts: 3, windowMinutes: 60 };
+
+/** A run that is down: FAILED, or STOPPED for any reason but an operator's cancel. */
+export const runIsDown = (state: string | null | undefined, reason: string | null | undefined): boolean => state === "FAILED" || (state === "STOPPED" && reason !== "cancelled");
+
+/**
+ * recovery_escalation: automatic (or manual) recovery is not working, a human has to look. Active when either
+ *  - the run is down and at least `attempts` START/RESTART intents (not refused) were requested for it within the
+ *    last `windowMinutes`: it keeps failing after restarts (each restart that ran and failed again, and each
+ *    START/RESTART that itself ended FAILED or AMBIGUOUS, counts), or
+ *  - the runtime's escalation.json is pending: the runtime itself escalated a recovery it may not do alone.
+ * Clears when the run is no longer down and no escalation is pending.
+ */
+export function recoveryCondition(
+  runId: string,
+  label: string,
+  s: { state: string | null | undefined; stateReason: string | null | undefined; recoveries?: string[] | undefined; escalation?: RunSnapshot["escalation"] },
+  now: Date,
+  settings: RecoverySettings = DEFAULT_RECOVERY,
+): Condition | null {
+  const since = now.getTime() - settings.windowMinutes * 60_000;
+  const attempts = (s.recoveries ?? []).filter((t) => Date.parse(t) >= since).length;
+  const down = runIsDown(s.state, s.stateReason);
+  const escalated = s.escalation != null && (s.escalation.status ?? "pending") === "pending";
+  if (!(down && attempts >= settings.attempts) && !escalated) return null;
+  const why = down && attempts >= settings.attempts ? `still ${s.state} (${s.stateReason}) after ${attempts} START/RESTART attempts in ${settings.windowMinutes} min` : "";
+  const esc = escalated ? `the runtime escalated a recovery: ${s.escalation!.reason ?? s.escalation!.type ?? "approval required"}` : "";
+  return {
+    key: `run:${runId}:recovery_escalation`,
+    condition: "recovery_escalation",
+    severity: "critical",
+    summary: `${label}: recovery escalation: ${[why, esc].filter(Boolean).join("; ")}`,
+    details: { state: s.state, stateReason: s.stateReason, recoveryAttempts: attempts, windowMinutes: settings.windowMinutes, escalation: escalated ? s.escalation : null },
+  };
+}
+
+export function runConditions(runId: string, label: string, s: RunSnapshot, now: Date = new Date(), recovery: RecoverySettings = DEFAULT_RECOVERY): Condition[] {
   if (s.removed) return [];
   const out: Condition[] = [];
   const add = (condition: ConditionName, severity: Severity, summary: string, details: Record<string, unknown> = {}) =>
@@ -64,18 +115,56 @@ export function runConditions(runId: string, label: string, s: RunSnapshot): Con
   // is not announced twice by default.
   if (s.health === "CRITICAL") add("health_critical", "info", "health is CRITICAL", { reasons: s.reasons.map((r) => r.code) });
   if (s.health === "DEGRADED") add("health_degraded", "info", "health is DEGRADED", { reasons: s.reasons.map((r) => r.code) });
+  const rec = recoveryCondition(runId, label, s, now, recovery);
+  if (rec) out.push(rec);
   return out;
 }
 
+/**
+ * An intent that ended AMBIGUOUS or FAILED opens an episode for that intent. It resolves (src/alerts/intake.ts)
+ * when the intent itself is CONFIRMED after all, when a later intent on the same run is CONFIRMED, or when the run
+ * next changes to health HEALTHY and not down in a later transaction than the failure (the run recovered), or
+ * when the run is purged.
+ */
 export function intentConditions(runId: string, label: string, s: IntentSnapshot): Condition[] {
-  const details = { intentId: s.intentId, kind: s.kind, stage: s.stage, error: s.error, requestedBy: s.requestedBy, runId };
+  const details = { intentId: s.intentId, kind: s.kind, stage: s.stage, error: s.error, requestedBy: s.requestedBy, runId, tx: s.tx ?? null };
   if (s.stage === "AMBIGUOUS") {
-    return [{ key: `intent:${s.intentId}:intent_ambiguous`, condition: "intent_ambiguous", severity: "warning", summary: `${label}: ${s.kind} intent is AMBIGUOUS (no evidence of its effect by its deadline)`, details, oneShot: true }];
+    return [{ key: `intent:${s.intentId}:intent_ambiguous`, condition: "intent_ambiguous", severity: "warning", summary: `${label}: ${s.kind} intent is AMBIGUOUS (no evidence of its effect by its deadline)`, details }];
   }
   if (s.stage === "FAILED") {
-    return [{ key: `intent:${s.intentId}:intent_failed`, condition: "intent_failed", severity: "warning", summary: `${label}: ${s.kind} intent FAILED${s.error ? `: ${s.error}` : ""}`, details, oneShot: true }];
+    return [{ key: `intent:${s.intentId}:intent_failed`, condition: "intent_failed", severity: "warning", summary: `${label}: ${s.kind} intent FAILED${s.error ? `: ${s.error}` : ""}`, details }];
   }
   return [];
+}
+
+/** A healthy run clears its intents' alerts: health HEALTHY and not down. */
+export const runIsHealthy = (s: RunSnapshot): boolean => !s.removed && s.health === "HEALTHY" && !runIsDown(s.state, s.stateReason);
+
+export const policySnapshotSchema = z.object({
+  actionId: z.string().min(1).max(200),
+  policy: z.string().min(1).max(200),
+  action: z.string().min(1).max(200),
+  summary: z.string().min(1).max(2000),
+  severity: z.enum(["info", "warning", "critical"]),
+  runId: z.string().nullable(),
+  spriteId: z.string().nullable(),
+  traceId: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type PolicySnapshot = z.infer<typeof policySnapshotSchema>;
+
+/** A policy action is announced once (one-shot): an event, not a state that later clears. */
+export function policyConditions(label: string | null, s: PolicySnapshot): Condition[] {
+  return [
+    {
+      key: `policy:${s.actionId}:policy_action`,
+      condition: "policy_action",
+      severity: s.severity,
+      summary: `${label ? `${label}: ` : ""}policy ${s.policy}: ${s.summary}`,
+      details: { ...s.details, policy: s.policy, action: s.action, actionId: s.actionId },
+      oneShot: true,
+    },
+  ];
 }
 
 export function spriteConditions(spriteId: string, s: SpriteSnapshot): Condition[] {
@@ -100,7 +189,7 @@ export interface Reconciled {
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
 /** Open episodes of one subject vs the conditions active for it now. One-shot conditions never resolve. */
-export function reconcile(open: readonly OpenEpisode[], active: readonly Condition[], oneShotKeys: (key: string) => boolean = (k) => k.startsWith("intent:")): Reconciled {
+export function reconcile(open: readonly OpenEpisode[], active: readonly Condition[], oneShotKeys: (key: string) => boolean = (k) => k.startsWith("policy:")): Reconciled {
   const byKey = new Map(open.map((e) => [e.key, e]));
   const activeKeys = new Set(active.map((c) => c.key));
   const raise: Condition[] = [];

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Config } from "../config/config";
-import { envVarNameSchema } from "../registry/transport-config";
+import { envVarNameSchema } from "../transports/config";
 import { parseList } from "../security/request-guards";
 import { secretEnvPolicy } from "../security/secret-env";
 
@@ -145,6 +145,11 @@ export const deliverySettingsSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(512).default(32),
 });
 
+export const conditionSettingsSchema = z.strictObject({
+  /** recovery_escalation: this many START/RESTART attempts within windowMinutes and the run still down */
+  recoveryEscalation: z.strictObject({ attempts: z.number().int().min(1).max(100).default(3), windowMinutes: z.number().min(1).max(1440).default(60) }).default({ attempts: 3, windowMinutes: 60 }),
+});
+
 export const alertsConfigSchema = z
   .strictObject({
     schemaVersion: z.literal("v1").optional(),
@@ -152,6 +157,7 @@ export const alertsConfigSchema = z
     sinks: z.record(sinkName, sinkSchema).default({}),
     routing: routingSchema.default({ defaultSinks: [], categorySeverity: {}, routes: [], reminderMinutes: 0 }),
     delivery: deliverySettingsSchema.default({ baseBackoffMs: 1000, maxBackoffMs: 300_000, deadLetterAfterSeconds: 86_400, defaultTimeoutSeconds: 5, concurrency: 32 }),
+    conditions: conditionSettingsSchema.default({ recoveryEscalation: { attempts: 3, windowMinutes: 60 } }),
   })
   .superRefine((c, ctx) => {
     const known = new Set(Object.keys(c.sinks));

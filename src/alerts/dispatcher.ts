@@ -28,6 +28,8 @@ export interface DispatcherOptions {
   env?: NodeJS.ProcessEnv;
   /** idle poll period of the outbox and the due deliveries */
   tickMs?: number;
+  /** the time of day quiet hours are judged by (a fake clock in tests) */
+  wallClock?: () => Date;
 }
 
 const BATCH = 2000;
@@ -182,7 +184,7 @@ export class AlertDispatcher {
         return 0;
       }
       const runIds = [...new Set(sig.rows.map((s) => s.runId).filter((x): x is string => x !== null))];
-      const spriteIds = [...new Set(sig.rows.filter((s) => s.subject === "sprite").map((s) => s.spriteId).filter((x): x is string => x !== null))];
+      const spriteIds = [...new Set(sig.rows.filter((s) => s.subject === "sprite" || s.subject === "policy").map((s) => s.spriteId).filter((x): x is string => x !== null))];
       const runs = await client.query<RunInfo & { labels: unknown }>(
         `SELECT r.id, r."loopId", r."repoPath", s.id AS "spriteId", s.name AS "spriteName", to_jsonb(s) -> 'labels' AS labels
            FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id = ANY($1::text[])`,
@@ -191,7 +193,7 @@ export class AlertDispatcher {
       const sprites = await client.query<SpriteInfo & { labels: unknown }>(`SELECT s.id, s.name, to_jsonb(s) -> 'labels' AS labels FROM "Sprite" s WHERE s.id = ANY($1::text[])`, [spriteIds]);
       const open = await client.query<EpisodeRow>(
         `SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND key LIKE 'run:%' AND "runId" = ANY($1::text[])
+          WHERE "resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%') AND "runId" = ANY($1::text[])
          UNION ALL
          SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
           WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" = ANY($2::text[])`,
@@ -204,6 +206,7 @@ export class AlertDispatcher {
         new Map(runs.rows.map((r) => [r.id, { ...r, labels: labelsOf(r.labels) }])),
         new Map(sprites.rows.map((s) => [s.id, { ...s, labels: labelsOf(s.labels) }])),
         new Date(),
+        this.opts.wallClock?.(),
       );
       for (const bad of plan.invalid) this.opts.log.error("alert signal unreadable (dropped)", { signal: bad.id, error: bad.error });
       await insertEpisodes(client, plan.episodes.filter((e) => e.isNew));
@@ -364,7 +367,7 @@ export class AlertDispatcher {
     const rows = [];
     const notified: string[] = [];
     for (const ep of eps.rows) {
-      const routed = route(this.config, { condition: ep.condition as never, severity: ep.severity, spriteName: ep.subject.sprite?.name ?? null, labels: labelsOf(ep.labels) }, now);
+      const routed = route(this.config, { condition: ep.condition as never, severity: ep.severity, spriteName: ep.subject.sprite?.name ?? null, labels: labelsOf(ep.labels) }, now, this.opts.wallClock?.());
       const due = routed.filter((r) => r.reminderMs > 0 && now.getTime() - new Date(ep.lastNotifiedAt).getTime() >= r.reminderMs);
       if (!due.length) continue;
       notified.push(ep.id);

@@ -63,13 +63,18 @@ export function quietUntil(now: Date, qh: QuietHours | undefined, severity: Seve
   return t;
 }
 
-export function route(config: AlertsConfig, ctx: RouteContext, now: Date): Routed[] {
+/**
+ * `wallClock`: the time of day quiet hours are judged by (tests fake it through StartOptions.alertsWallClock);
+ * the deferral it yields is applied from `now`.
+ */
+export function route(config: AlertsConfig, ctx: RouteContext, now: Date, wallClock: Date = now): Routed[] {
   const { routing } = config;
   const enabled = (name: string) => config.sinks[name]?.enabled === true;
   const out = new Map<string, Routed>();
   const add = (sink: string, qh: QuietHours | undefined, reminderMinutes: number | undefined) => {
     if (!enabled(sink)) return;
-    const r: Routed = { sink, notBefore: quietUntil(now, qh, ctx.severity), reminderMs: Math.round((reminderMinutes ?? routing.reminderMinutes) * 60_000) };
+    const quiet = quietUntil(wallClock, qh, ctx.severity);
+    const r: Routed = { sink, notBefore: quiet && new Date(now.getTime() + (quiet.getTime() - wallClock.getTime())), reminderMs: Math.round((reminderMinutes ?? routing.reminderMinutes) * 60_000) };
     const prev = out.get(sink);
     // Several routes to one sink: send as early and remind as often as the most eager of them asks.
     if (!prev) out.set(sink, r);

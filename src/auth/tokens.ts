@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { Principal, Role } from "../graphql/context";
+import type { Principal, Role } from "./principal";
 
 // OPS_TOKENS="name:role:token,..." — tokens live only in the environment; we keep their digests and compare
 // digests in constant time, so a token never sits in a log line or a heap dump of request handling.

@@ -3,7 +3,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { IDEMPOTENCY_KEY } from "../control/keys";
 import { Api } from "./api";
 import { control, INTENT_COMMANDS } from "./commands/control";
-import { removeRun, removeSprite, register, reloadFleet, resetCursor, update, type SpriteSettings } from "./commands/admin";
+import { archive, removeRun, removeSprite, register, reloadFleet, resetCursor, update, type SpriteSettings } from "./commands/admin";
 import { describeIntent, describeRun, describeSprite } from "./commands/describe";
 import { getAudit, getIntents, getInterventions, getRuns, getSprites } from "./commands/get";
 import { events, parseWaitFor, waitFor, watch } from "./commands/stream";
@@ -252,6 +252,11 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
     .requiredOption("--mode <mode>", "adopt-current (continue after the file's last line) or replay-from-start")
     .option("--note <text>", "why (kept in the audit)")
     .action(act((ctx, ref: string, opts: { mode: string; note?: string }) => resetCursor(ctx, ref, opts.mode, opts.note)));
+  program
+    .command("archive")
+    .description("write a finished run's events to OPS_ARCHIVE_DIR as its original events.jsonl, gzipped; retention then prunes them (admin)")
+    .argument("<run>")
+    .action(act((ctx, ref: string) => archive(ctx, ref)));
   program.command("reload-fleet").description("load OPS_FLEET_FILE now, as SIGHUP does (admin)").action(act((ctx) => reloadFleet(ctx)));
 
   // local commands: no server needed

@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { LifecycleState } from "../generated/prisma/enums";
 import type { EventsAppended, IntentUpdated, RunChanged, Topics } from "../pubsub/topics";
 import type { Logger } from "../util/log";
-import type { ClusterBus, PublishRouter } from "./bus";
+import type { ClusterBus, PublishRouter } from "./routed-bus";
 
 // Cross-replica fan-out by cursor. A NOTIFY (or a local writer's publish) only says "run X changed"; what
 // reaches subscribers is read from the database after the last seq this replica delivered for that run, in

@@ -138,7 +138,35 @@ export const ControlResponseSchema = z.looseObject({
 });
 export type ControlResponse = z.infer<typeof ControlResponseSchema>;
 
-export const HealthResponseSchema = z.looseObject({ ok: z.literal(true) });
+/**
+ * The agent ↔ manager wire protocol (`/healthz`, `/ops/*` shapes and semantics). It changes only when a change is
+ * not backward-compatible; optional fields added to answers do not change it. An agent reports it in `/healthz`
+ * (`agentProtocol`, with its build in `agentVersion`); agents from before versioning report nothing and speak 1.
+ */
+export const AGENT_PROTOCOL = 1;
+/** The protocols this manager can talk to: any other is refused with the `agent_incompatible` health reason. */
+export const ACCEPTED_AGENT_PROTOCOLS: readonly number[] = [1];
+/** The agent's build, reported next to the protocol in /healthz. */
+export const AGENT_VERSION = "0.1.0";
+
+export const HealthResponseSchema = z.looseObject({
+  ok: z.literal(true),
+  agentProtocol: z.number().int().nonnegative().optional(),
+  agentVersion: z.string().optional(),
+});
+export type HealthResponse = z.infer<typeof HealthResponseSchema>;
+
+/** A short, printable version text from a peer (anything else is shown as "unknown": peer text is withheld). */
+const VERSION_TEXT = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,39}$/;
+
+/** Whether the agent that answered `/healthz` speaks a protocol this manager accepts; null = compatible. */
+export function agentIncompatibility(health: HealthResponse): string | null {
+  const protocol = health.agentProtocol ?? 1;
+  if (ACCEPTED_AGENT_PROTOCOLS.includes(protocol)) return null;
+  const version = typeof health.agentVersion === "string" && VERSION_TEXT.test(health.agentVersion) ? health.agentVersion : "unknown";
+  const accepted = ACCEPTED_AGENT_PROTOCOLS.join(", ");
+  return `the agent speaks protocol ${protocol} (agent version ${version}); this manager accepts protocol ${accepted} (agent version ${AGENT_VERSION}): install the matching agent (npm run build:agent) or upgrade the manager`;
+}
 
 /**
  * The record `superloop-ops-agent supervise` keeps next to a loop's artifacts (adapters/supervise.ts writes it

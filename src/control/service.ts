@@ -2,18 +2,21 @@ import { randomUUID } from "node:crypto";
 import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
 import type { App } from "../app";
-import { dispatchOrForward } from "../cluster/dispatch";
+import { dispatchOrForward } from "../cluster/dispatch-once";
 import type { ControlIntent, Sprite } from "../generated/prisma/client";
-import type { Principal } from "../graphql/context";
+import type { Principal } from "../auth/principal";
 import { viewOf, type StageRecord } from "../ingest/intents";
 import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
-import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch";
+import { LINE_SQL_COLUMNS, payloadOf, type StoredEventLine } from "../events/stored-event";
+import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import {
   advanceIntent,
   checkPrecondition,
+  computeDeadline,
+  intentDeadlineMs,
   isTerminalStage,
   type IntentKind,
   type IntentStage,
@@ -112,7 +115,7 @@ export class ControlService {
   ) {}
 
   deadlineMs(kind: IntentKind): number {
-    return this.opts.deadlineOverridesMs?.[kind] ?? this.app.config.OPS_INTENT_DEADLINE_MS;
+    return intentDeadlineMs(kind, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs);
   }
 
   /** Creates (or, for a known idempotency key, returns) an intent and dispatches it once. */
@@ -166,7 +169,7 @@ export class ControlService {
           via.followUpOf?.traceId ?? input.traceId ?? currentTraceId() ?? newTraceId(),
           JSON.stringify(records),
           refusal?.error ?? null,
-          new Date(now.getTime() + this.deadlineMs(input.kind)),
+          computeDeadline(input.kind, now, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs),
           now,
           refusal ? now : null,
         ],
@@ -267,7 +270,7 @@ export class ControlService {
 
   /**
    * Runs one REQUESTED intent through its transport and records the outcome. Called at most once per intent
-   * (src/cluster/dispatch.ts claims it); a transport error is FAILED with its reason, never retried here.
+   * (src/cluster/dispatch-once.ts claims it); a transport error is FAILED with its reason, never retried here.
    */
   async dispatch(intentId: string): Promise<void> {
     const { app } = this;
@@ -329,8 +332,8 @@ export class ControlService {
       const stage = first.length ? first[first.length - 1]!.to : view.stage;
       if (stage !== "DISPATCHED" && stage !== "ACCEPTED") return first;
       // Evidence the poller ingested while this intent was REQUESTED (it skips those): offer it now.
-      const events = await c.query<{ name: string; status: string | null; line: number; timestamp: Date; payload: Record<string, unknown> | null }>(
-        `SELECT name, status, line, timestamp, payload FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,
+      const events = await c.query<StoredEventLine & { status: string | null; line: number }>(
+        `SELECT status, line, ${LINE_SQL_COLUMNS} FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,
         [current.runId, fromLine],
       );
       // From here on the poller offers this intent every stored line after the last one read here, however
@@ -341,7 +344,7 @@ export class ControlService {
       const runtime = polledAfter ? parseStoredFacts(runRow.facts).runtime : null;
       if (!events.rows.length && !runtime) return first;
       const facts = catchUpFacts(
-        events.rows.map((e) => ({ name: e.name, status: e.status, line: e.line, timestamp: e.timestamp.toISOString(), data: e.payload })),
+        events.rows.map((e) => ({ name: e.name, status: e.status, line: e.line, timestamp: e.timestamp.toISOString(), data: payloadOf(e) })),
         runtime,
       );
       const acceptedAt = first.find((t) => t.to === "ACCEPTED")?.at ?? view.acceptedAt;

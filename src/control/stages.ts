@@ -30,29 +30,14 @@ export function isTerminalStage(stage: IntentStage): boolean {
 
 // ---------------------------------------------------------------------------------------------- deadlines
 
-export const DEFAULT_INTENT_DEADLINE_MS = 60_000;
-
-/**
- * Per-kind deadlines where 60 s is wrong. An approve (with resume) is only confirmed after a second runtime
- * invocation has started, consumed the approval and been polled, so it gets more room.
- */
-export const INTENT_DEADLINE_OVERRIDES_MS: Readonly<Partial<Record<IntentKind, number>>> = {
-  APPROVE: 120_000,
-};
-
-export function intentDeadlineMs(
-  kind: IntentKind,
-  overrides: Readonly<Partial<Record<IntentKind, number>>> = INTENT_DEADLINE_OVERRIDES_MS,
-): number {
-  return overrides[kind] ?? DEFAULT_INTENT_DEADLINE_MS;
+/** How long an intent of `kind` waits for evidence: its per-kind override (OPS_INTENT_DEADLINES_MS), else the
+ * manager's default (OPS_INTENT_DEADLINE_MS). */
+export function intentDeadlineMs(kind: IntentKind, defaultMs: number, overrides: Readonly<Partial<Record<IntentKind, number>>> = {}): number {
+  return overrides[kind] ?? defaultMs;
 }
 
-export function computeDeadline(
-  kind: IntentKind,
-  requestedAt: Date,
-  overrides?: Readonly<Partial<Record<IntentKind, number>>>,
-): Date {
-  return new Date(requestedAt.getTime() + intentDeadlineMs(kind, overrides));
+export function computeDeadline(kind: IntentKind, requestedAt: Date, defaultMs: number, overrides?: Readonly<Partial<Record<IntentKind, number>>>): Date {
+  return new Date(requestedAt.getTime() + intentDeadlineMs(kind, defaultMs, overrides));
 }
 
 // ------------------------------------------------------------------------------------------ preconditions

@@ -67,7 +67,7 @@ const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A live process that is a PostgreSQL server (a pid from a stale file may belong to anything by now). */
-function isPostgres(pid: number): boolean {
+export function isPostgres(pid: number): boolean {
   if (!pidAlive(pid)) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]!.endsWith("postgres");
@@ -77,7 +77,7 @@ function isPostgres(pid: number): boolean {
 }
 
 /** postmaster.pid: line 1 pid, line 4 port, line 8 status ("ready" once it accepts connections). */
-function readPostmaster(pgdata: string): { pid: number; port: number; status: string } | null {
+export function readPostmaster(pgdata: string): { pid: number; port: number; status: string } | null {
   const file = path.join(pgdata, "postmaster.pid");
   let lines: string[];
   try {

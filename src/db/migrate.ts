@@ -9,7 +9,7 @@ import pg from "pg";
 // replicas that start together apply each migration exactly once.
 
 export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../prisma/migrations");
-const LOCK_KEY = 774_201_901; // arbitrary, constant: "superloop-ops migrations"
+export const LOCK_KEY = 774_201_901; // arbitrary, constant: "superloop-ops migrations"
 
 const DDL = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
   "id" VARCHAR(36) PRIMARY KEY NOT NULL, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ,
@@ -33,33 +33,48 @@ async function appliedMigrations(client: pg.ClientBase): Promise<Map<string, str
 export async function runMigrations(connectionString: string, dir = MIGRATIONS_DIR): Promise<string[]> {
   const client = new pg.Client({ connectionString });
   await client.connect();
-  const applied: string[] = [];
   try {
     await client.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
-    await client.query(DDL);
-    const done = await appliedMigrations(client);
-    for (const name of await listMigrations(dir)) {
-      const sql = await readFile(path.join(dir, name, "migration.sql"), "utf8");
-      const checksum = createHash("sha256").update(sql).digest("hex");
-      if (done.has(name)) continue;
-      try {
-        await client.query("BEGIN");
-        await client.query(sql);
-        await client.query(
-          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, started_at, applied_steps_count)
-           VALUES ($1, $2, now(), $3, now(), 1)`,
-          [randomUUID(), checksum, name],
-        );
-        await client.query("COMMIT");
-      } catch (e) {
-        await client.query("ROLLBACK").catch(() => {});
-        throw new Error(`migration ${name} failed: ${(e as Error).message}`);
-      }
-      applied.push(name);
-    }
+    return await applyMigrations(client, { dir, transaction: "each" });
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch(() => {});
     await client.end();
+  }
+}
+
+export interface ApplyOptions {
+  dir?: string;
+  /** only these migrations (a restore first applies the ones its backup was taken at) */
+  only?: ReadonlySet<string> | null;
+  /** "each": one transaction per migration; "caller": the caller's open transaction holds them all */
+  transaction: "each" | "caller";
+}
+
+/** Applies the pending migrations on `client` (the caller holds the advisory lock or an exclusive database). */
+export async function applyMigrations(client: pg.ClientBase, opts: ApplyOptions): Promise<string[]> {
+  const dir = opts.dir ?? MIGRATIONS_DIR;
+  const applied: string[] = [];
+  await client.query(DDL);
+  const done = await appliedMigrations(client);
+  for (const name of await listMigrations(dir)) {
+    if (done.has(name) || (opts.only && !opts.only.has(name))) continue;
+    const sql = await readFile(path.join(dir, name, "migration.sql"), "utf8");
+    const checksum = createHash("sha256").update(sql).digest("hex");
+    const own = opts.transaction === "each";
+    try {
+      if (own) await client.query("BEGIN");
+      await client.query(sql);
+      await client.query(
+        `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, started_at, applied_steps_count)
+         VALUES ($1, $2, now(), $3, now(), 1)`,
+        [randomUUID(), checksum, name],
+      );
+      if (own) await client.query("COMMIT");
+    } catch (e) {
+      if (own) await client.query("ROLLBACK").catch(() => {});
+      throw new Error(`migration ${name} failed: ${(e as Error).message}`);
+    }
+    applied.push(name);
   }
   return applied;
 }

@@ -1,4 +1,4 @@
-import type { HealthOverrides } from "../registry/transport-config";
+import type { HealthOverrides } from "../transports/config";
 
 // The demo fleet: one Sprite per thing an operator should recognise at a glance. Each Sprite's loop is
 // scripted through the simulator's per-loop config (see src/sim/superloop-sim.mjs): the outcome of its 1st, 2nd, ...

@@ -7,7 +7,8 @@ import SimpleObjectsPlugin from "@pothos/plugin-simple-objects";
 import ZodPlugin from "@pothos/plugin-zod";
 import type PrismaTypes from "../generated/prisma/pothos-types";
 import { getDatamodel } from "../generated/prisma/pothos-types";
-import { hasRole, type Context } from "./context";
+import { type Context } from "./context";
+import { hasRole } from "../auth/principal";
 
 export const builder = new SchemaBuilder<{
   Context: Context;

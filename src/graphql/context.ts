@@ -1,12 +1,7 @@
 import type { App } from "../app";
+import type { Principal } from "../auth/principal";
 import type { SubscriptionScope } from "../pubsub/subscription-scope";
 
-export type Role = "viewer" | "operator" | "admin";
-
-export interface Principal {
-  name: string;
-  role: Role;
-}
 
 export interface Context {
   app: App;
@@ -22,9 +17,3 @@ export interface Context {
 
 /** Past this many unsent bytes a subscriber is too slow: it gets resyncRequired instead of unbounded buffering. */
 export const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
-
-const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
-
-export function hasRole(principal: Principal | null, role: Role): boolean {
-  return principal !== null && RANK[principal.role] >= RANK[role];
-}

@@ -1,30 +1,9 @@
 import { ZodError } from "zod";
+import { DomainError, DuplicateNameError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors";
 import { builder } from "./builder";
 
-// Domain failures are data: each is a class thrown by a resolver and caught by the errors plugin, which
-// returns it as a member of the field's result union. Anything else is masked by Yoga.
-
-export class DomainError extends Error {}
-export class NotFoundError extends DomainError {
-  constructor(readonly entity: string, readonly id: string) {
-    super(`${entity} ${id} not found`);
-  }
-}
-export class DuplicateNameError extends DomainError {
-  constructor(readonly field: string, readonly value: string) {
-    super(`${field} "${value}" is already taken`);
-  }
-}
-export class InvalidInputError extends DomainError {
-  constructor(readonly field: string, message: string) {
-    super(message);
-  }
-}
-export class UnauthorizedError extends DomainError {
-  constructor(readonly requiredRole: string) {
-    super(`this action needs the ${requiredRole} role`);
-  }
-}
+// Domain failures are data: each class (src/errors.ts) thrown by a resolver or a service is caught by the errors
+// plugin, which returns it as a member of the field's result union. Anything else is masked by Yoga.
 
 export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
   fields: (t) => ({ message: t.exposeString("message") }),
@@ -85,6 +64,3 @@ builder.objectType(ZodError, {
     }),
   }),
 });
-
-/** The error types every mutation result may carry. */
-export const COMMON_ERRORS = [ZodError, UnauthorizedError] as const;

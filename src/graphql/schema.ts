@@ -19,6 +19,7 @@ import "./mutations/control";
 import "./mutations/intervention-ack";
 import "./queries/audit";
 import "./types/alerts";
+import "./types/retention";
 import "./subscriptions/intent";
 import "./subscriptions/run-lifecycle";
 import "./subscriptions/run-events";

@@ -70,7 +70,6 @@ export interface CommitInput {
   intents: readonly IntentUpdate[];
   /** Lease fencing (scale-out): the commit fails unless this replica still holds the run's lease. */
   fence?: { owner: string; token: number } | null;
-  notifyChannel?: string | null;
 }
 
 export class CursorConflict extends Error {}
@@ -80,8 +79,8 @@ export interface CommitResult {
   inserted: number;
 }
 
-const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","payload","raw")
-SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::jsonb[], $11::jsonb[])
+const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","packed")
+SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
 ON CONFLICT ("runId","line") DO NOTHING`;
 
 /** Rows per INSERT statement within one commit. */
@@ -124,8 +123,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
         e.map((r) => r.message),
         e.map((r) => r.runtimeRunId),
         e.map((r) => r.iteration),
-        e.map((r) => (r.payload === null ? null : JSON.stringify(r.payload))),
-        e.map((r) => JSON.stringify(r.raw)),
+        e.map((r) => r.packed),
       ]);
       const added = res.rowCount ?? 0;
       inserted += added;
@@ -180,9 +178,6 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
          WHERE id=$1 AND stage=$6::"IntentStage"`,
         [u.id, u.stage, JSON.stringify(u.evidence), u.error, u.observedLine, u.expectedStage],
       );
-    }
-    if (input.notifyChannel) {
-      await client.query(`SELECT pg_notify($1, $2)`, [input.notifyChannel, JSON.stringify({ runId: input.runId, seq })]);
     }
     await client.query("COMMIT");
     ingestBatches.inc();

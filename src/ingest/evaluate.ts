@@ -6,7 +6,7 @@ import { projectLifecycle } from "../lifecycle/project";
 import type { ControlFacts, RunFacts } from "../lifecycle/types";
 import type { IntentUpdate, ProjectionColumns, TransitionRow } from "./commit";
 import { advanceIntents } from "./intents";
-import { runHealth } from "./health";
+import { runHealth } from "./run-health";
 import type { RunWithIntents } from "./ingestor";
 import type { EventRow } from "./rows";
 import { EMPTY_RUNTIME, type StoredFacts } from "./stored-facts";
@@ -23,7 +23,7 @@ export interface EvaluateInput {
   backlog?: readonly EventRow[];
   /** The cursor line after this poll's events. */
   throughLine?: number;
-  problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean };
+  problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean; agentIncompatible?: string };
   transportFailures: number;
   now: Date;
   config: Pick<Config, "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
@@ -100,6 +100,7 @@ export function evaluateRun(input: EvaluateInput): Evaluation {
     intents: run.intents.map((i) => intents.find((u) => u.id === i.id)?.stage ?? i.stage),
     transportFailures: input.transportFailures,
     transportError: problem.transportError ?? null,
+    agentIncompatible: problem.agentIncompatible ?? null,
     now,
     defaultProfile: input.config.OPS_HEALTH_PROFILE,
   });

@@ -1,12 +1,14 @@
-import { AdapterError, type EventCursor } from "../../adapters";
+import { AdapterError, type EventCursor, type EventsPage } from "../../adapters";
 import type { App } from "../app";
 import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
+import { withTrace } from "../observability/trace";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
+import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import { Scheduler } from "./scheduler";
 import type { WatchedRuns } from "./watchers";
@@ -20,7 +22,6 @@ export interface IngestorOptions {
   transportFor: (sprite: Sprite) => Transport;
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
-  notifyChannel?: string | null;
   /** Scale-out: syncRun for a run another replica polls (ask the lease holder and wait). */
   forwardSync?: (runId: string) => Promise<void>;
   /** Scale-out: tell the other replicas a sprite changed (they may poll its runs). */
@@ -75,6 +76,9 @@ function oneLine(e: unknown): string {
   const first = text.split("\n").map((l) => l.trim()).find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
   return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
 }
+
+/** A page read after a cursor and its rows, or why not (a prefetch never rejects: see pollChanged). */
+type PreparedPage = { page: EventsPage; rows: EventRow[] } | { error: unknown };
 
 export class Ingestor {
   readonly scheduler: Scheduler;
@@ -232,6 +236,12 @@ export class Ingestor {
         throw e;
       }
       await this.recordSpriteStatus(entry, spriteObservation.status, spriteObservation.detail ?? null, spriteObservation.labels);
+      if (spriteObservation.incompatible) {
+        // The agent answers in a protocol this manager does not speak: read nothing, say so on the run.
+        entry.dirty = true;
+        await this.evaluateAndCommit(entry, null, [], null, { agentIncompatible: spriteObservation.incompatible }, fence);
+        return;
+      }
       if (spriteObservation.status === "UNREACHABLE") {
         throw new TransportError("unreachable", spriteObservation.detail ?? "the Sprite does not answer", true);
       }
@@ -325,11 +335,28 @@ export class Ingestor {
 
     const failingPolls = run.ingestStatus === "ERROR" && !!run.ingestError?.startsWith(POLL_FAILED);
     if ((run.ingestStatus === "OK" || failingPolls) && facts) {
+      // Each page is read and turned into rows while the previous one commits, so the file read, the parsing and
+      // the packing overlap the database's insert instead of adding to it (bench:ingest). A prefetched page is
+      // only used if the commit before it succeeded, from the cursor that commit stored.
+      const prepare = (from: EventCursor): Promise<PreparedPage> =>
+        entry.transport.readEvents(entry.target, from, this.batchSize).then(
+          async (page) => {
+            // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
+            // cursor reset) must leave the event loop to requests between them.
+            await yieldToLoop();
+            try {
+              return { page, rows: rowsFromEnvelopes(page.envelopes, page.lines, entry.target.loopId, from.line) };
+            } catch (error) {
+              return { error };
+            }
+          },
+          (error: unknown) => ({ error }),
+        );
+      let next = prepare(cursor);
       for (;;) {
-        let page;
-        try {
-          page = await entry.transport.readEvents(entry.target, cursor, this.batchSize);
-        } catch (e) {
+        const prepared = await next;
+        if ("error" in prepared) {
+          const e = prepared.error;
           if (e instanceof AdapterError && e.code === "cursor_fork") {
             // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
             const restore = await this.restoreBehind(entry, current);
@@ -339,32 +366,23 @@ export class Ingestor {
             await this.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
             return;
           }
-          if (e instanceof AdapterError) {
+          if (e instanceof AdapterError || e instanceof EnvelopeRejected) {
             await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
             return;
           }
           throw e;
         }
-        // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
-        // cursor reset) must leave the event loop to requests between them.
-        await yieldToLoop();
-        let rows: EventRow[];
-        try {
-          rows = rowsFromEnvelopes(page.envelopes, entry.target.loopId, cursor.line);
-        } catch (e) {
-          if (!(e instanceof EnvelopeRejected)) throw e;
-          await this.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
-          return;
-        }
-        await yieldToLoop();
+        const { page, rows } = prepared;
         const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
         const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
+        const more = page.hasMore && !pageError && nextCursor !== null;
+        if (more) next = prepare(nextCursor);
         const committed = await this.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored);
         if (!committed) return;
         current = committed.run;
         stored = committed.stored;
         if (nextCursor) cursor = nextCursor;
-        if (!page.hasMore || pageError || rows.length === 0) break;
+        if (!more) break;
       }
     } else {
       const committed = await this.evaluateAndCommit(entry, facts, [], null, { pollSucceeded: true }, fence, current, stored);
@@ -457,8 +475,9 @@ export class Ingestor {
       message: e.message,
       runtimeRunId: e.runtimeRunId,
       iteration: e.iteration,
-      payload: (e.payload ?? null) as Record<string, unknown> | null,
-      raw: e.raw as Record<string, unknown>,
+      payload: payloadOf(e),
+      text: originalLine(e),
+      packed: e.packed,
     }));
   }
 
@@ -490,7 +509,7 @@ export class Ingestor {
     runtime: ReturnType<typeof toRuntimeFacts> | null,
     rows: EventRow[],
     cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
-    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean },
+    problem: { fork?: string; forkDetails?: Record<string, unknown>; ingestError?: string; transportError?: string; pollSucceeded?: boolean; agentIncompatible?: string },
     fence: { owner: string; token: number } | null,
     loaded?: RunWithIntents,
     storedIn?: StoredFacts,
@@ -544,7 +563,6 @@ export class Ingestor {
       transition,
       intents: evaluation.intents,
       fence,
-      notifyChannel: this.opts.notifyChannel ?? null,
     };
     let result;
     try {
@@ -580,7 +598,14 @@ export class Ingestor {
       at: new Date(),
     };
     bus.publish("run", run.id, change);
-    for (const i of evaluation.intents) bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+    for (const i of evaluation.intents) {
+      bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
+      // An intent's later stages are part of the traced work that created it: logged under its trace id.
+      const before = run.intents.find((x) => x.id === i.id);
+      if (before && before.stage !== i.stage) {
+        withTrace(before.traceId, () => this.app.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }));
+      }
+    }
     // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
     for (const i of evaluation.intents) {
       if (i.followUp === "START") {

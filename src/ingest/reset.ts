@@ -33,9 +33,12 @@ export async function resetRunCursor(app: App, runId: string, mode: ResetMode, a
     // Replaying from the start folds the events again from nothing; adopting keeps what was folded.
     const facts = mode === "REPLAY_FROM_START" ? { ...(row.facts ?? {}), events: emptyEventFacts() } : row.facts ?? {};
     const divergence = { ...row.divergence, cursorRegression: null };
+    // The lines now stored start again where the reset left them: history starts no later than the next line,
+    // and an archive of the old lines no longer describes what is stored (its file stays where it is).
     await client.query(
       `UPDATE "Run" SET "cursorLine"=$2, "cursorByteOffset"=$3, "cursorLineHash"=$4, "ingestStatus"='OK', "ingestError"=NULL,
-       facts=$5::jsonb, divergence=$6::jsonb, seq=$7, "updatedAt"=now() WHERE id=$1`,
+       facts=$5::jsonb, divergence=$6::jsonb, seq=$7, "updatedAt"=now(),
+       "eventsRetainedFrom"=LEAST("eventsRetainedFrom", $2 + 1), archive=NULL WHERE id=$1`,
       [runId, end.line, end.byteOffset, end.lastLineHash, JSON.stringify(facts), JSON.stringify(divergence), seq],
     );
     result = { mode, previousLine: row.cursorLine, newLine: end.line, deletedEvents: del.rowCount ?? 0 };

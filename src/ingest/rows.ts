@@ -1,4 +1,5 @@
 import type { LoopRunEvent } from "../contract";
+import { packLine } from "../events/line-codec";
 import { peerText } from "../util/peer-text";
 
 // An envelope becomes a stored row only if it is exactly what this run expects next: v1, this loop,
@@ -13,8 +14,12 @@ export interface EventRow {
   message: string | null;
   runtimeRunId: string | null;
   iteration: number | null;
+  /** The line's `data` (v1 event.payload), for the projection; not stored: it is parsed from `text` on read. */
   payload: Record<string, unknown> | null;
-  raw: Record<string, unknown>;
+  /** The original line, byte-exact, without the newline. */
+  text: string;
+  /** What is stored of it: `text` packed against this row's columns (src/events/line-codec.ts). */
+  packed: string;
 }
 
 export class EnvelopeRejected extends Error {
@@ -58,8 +63,13 @@ function unstorable(value: unknown): { code: "nul_character" | "too_deep"; where
   return null;
 }
 
-export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: string, afterLine: number): EventRow[] {
+/** `lines[i]` is the exact text envelopes[i] was read from (EventsPage.lines). */
+export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: readonly string[], loopId: string, afterLine: number): EventRow[] {
+  if (lines.length !== envelopes.length) {
+    throw new EnvelopeRejected("invalid_event", `the page has ${lines.length} line texts for ${envelopes.length} events`, afterLine + 1);
+  }
   const rows: EventRow[] = [];
+  let index = 0;
   let expected = afterLine + 1;
   for (const env of envelopes) {
     const line = env.sequence?.value;
@@ -85,7 +95,7 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: st
       const why = bad.code === "nul_character" ? "a NUL character (\\u0000), which PostgreSQL cannot store" : `nesting deeper than ${MAX_EVENT_DEPTH} levels`;
       throw new EnvelopeRejected(bad.code, `line ${line}: the event has ${why} at ${peerText(bad.where, 120)}`, line);
     }
-    rows.push({
+    const columns = {
       line,
       timestamp: ts,
       name: env.event.name,
@@ -95,8 +105,9 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], loopId: st
       runtimeRunId: typeof raw.run_id === "string" ? raw.run_id : env.run?.runId ?? null,
       iteration: typeof raw.iteration === "number" && Number.isInteger(raw.iteration) ? raw.iteration : null,
       payload: env.event.payload,
-      raw,
-    });
+    };
+    const text = lines[index++]!;
+    rows.push({ ...columns, text, packed: packLine(text, columns) });
     expected++;
   }
   return rows;

@@ -1,5 +1,5 @@
 import { DIVERGENCE_FLAGS } from "./divergence";
-import { factPaths } from "./evidence";
+import { factPaths } from "./fact-paths";
 import { HEALTH_REASON_CATALOG } from "./health";
 import { LIFECYCLE_RULES } from "./rules";
 import { HEALTH_PROFILES, type HealthProfile } from "./thresholds";

@@ -15,7 +15,8 @@ export type HealthReasonCode =
   | "control_ambiguous"
   | "control_failed"
   | "sprite_missing"
-  | "loop_not_found";
+  | "loop_not_found"
+  | "agent_incompatible";
 
 export interface HealthReason {
   code: HealthReasonCode;
@@ -52,6 +53,8 @@ export interface HealthInput {
    * time; `"never"` when the runtime waits without limit.
    */
   quietUntil?: string | "never" | null;
+  /** the Sprite's agent speaks a protocol this manager refuses: the message says which it accepts */
+  agentIncompatible?: string | null;
   /** the reasons from the previous evaluation, so an unchanged reason keeps its original `since` */
   previousReasons?: readonly HealthReason[];
 }
@@ -65,6 +68,11 @@ export interface HealthReasonDoc {
 /** Reason codes in presentation order (also the order of `Health.reasons` within one severity). */
 export const HEALTH_REASON_CATALOG: readonly HealthReasonDoc[] = [
   { code: "sprite_missing", severity: "critical", describe: "The Sprite no longer exists." },
+  {
+    code: "agent_incompatible",
+    severity: "critical",
+    describe: "The Sprite's agent reports a protocol version this manager does not accept: nothing is read from it and control is refused until the matching agent is installed.",
+  },
   {
     code: "cursor_fork",
     severity: "critical",
@@ -154,6 +162,9 @@ function candidates(input: HealthInput): Candidate[] {
 
   if (input.spriteStatus === "MISSING") {
     out.push({ code: "sprite_missing", severity: "critical", since: null, message: "the Sprite no longer exists" });
+  }
+  if (input.agentIncompatible) {
+    out.push({ code: "agent_incompatible", severity: "critical", since: null, message: input.agentIncompatible });
   }
   if (input.ingest.status === "FORKED") {
     out.push({

@@ -1,5 +1,5 @@
 import { detectDivergence } from "./divergence";
-import { pickFacts } from "./evidence";
+import { pickFacts } from "./fact-paths";
 import { latestRunIdentity } from "./identity";
 import { LIFECYCLE_RULES } from "./rules";
 import { ageMs } from "./time";

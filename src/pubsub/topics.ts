@@ -1,5 +1,5 @@
 import type { LifecycleState } from "../generated/prisma/enums";
-import { Bus } from "./bus";
+import type { Bus } from "./bus";
 
 // Messages carry ids and positions only; subscribers read what they need from the database, so a message
 // can never disagree with committed state.
@@ -35,4 +35,3 @@ export interface Topics extends Record<string, unknown> {
 }
 
 export type OpsBus = Bus<Topics>;
-export const createBus = (): OpsBus => new Bus<Topics>();

@@ -1,4 +1,4 @@
-import { DomainError } from "../graphql/errors";
+import { DomainError } from "../errors";
 
 /** A request that is well-formed but breaks a fleet policy (e.g. one loop run per Sprite). */
 export class PolicyViolationError extends DomainError {

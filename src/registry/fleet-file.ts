@@ -4,11 +4,13 @@ import { alertSecretPolicy, parseAlertsConfig, type AlertsConfig } from "../aler
 import { writeAlertsConfig } from "../alerts/store";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
-import { DomainError } from "../graphql/errors";
+import { DomainError } from "../errors";
 import { isDeepStrictEqual } from "node:util";
 import { loopIdSchema, repoPathSchema, spriteNameSchema } from "./names";
 import { addRun, buildTransportConfig, HEALTH_PROFILE_NAMES, registerSprite, removeRun, removeSprite, updateSprite, type SpriteSettings } from "./register";
-import { agentUrlSchema, envVarNameSchema, healthOverridesSchema, spritesApiNameSchema } from "./transport-config";
+import { agentUrlSchema, envVarNameSchema, healthOverridesSchema, spritesApiNameSchema } from "../transports/config";
+import { retentionPolicySchema } from "../retention/policy";
+import { readFleetRetention, writeFleetRetention } from "../retention/store";
 
 // OPS_FLEET_FILE: the fleet declared in a JSON file kept in version control. Loaded at start-up and on SIGHUP:
 // Sprites and runs in the file are created or updated; ones not in it are reported, and removed (history kept)
@@ -38,6 +40,8 @@ const spriteSchema = z
     connectTimeoutMs: z.number().int().min(50).max(60_000).optional(),
     requestTimeoutMs: z.number().int().min(100).max(600_000).optional(),
     retryAttempts: z.number().int().min(1).max(10).optional(),
+    /** Event retention of this Sprite's runs, instead of the fleet's (src/retention/). */
+    retention: retentionPolicySchema.optional(),
   })
   .superRefine((s, ctx) => {
     const shorthand = s.repoPath !== undefined || s.loopId !== undefined;
@@ -72,6 +76,8 @@ export const fleetFileSchema = z
     sprites: z.array(spriteSchema),
     /** Alert sinks and routing (src/alerts/config.ts), checked with the environment when the file is loaded. */
     alerts: z.unknown().optional(),
+    /** The fleet's event retention (src/retention/); Sprites may say otherwise. */
+    retention: retentionPolicySchema.optional(),
   })
   .superRefine((f, ctx) => {
     const seen = new Map<string, number>();
@@ -160,6 +166,15 @@ function sameSettings(sprite: Sprite, s: FleetSprite): boolean {
   );
 }
 
+/** The Sprite's retention as the file says (absent = the fleet's); true when it changed. */
+async function applySpriteRetention(app: App, s: FleetSprite): Promise<boolean> {
+  const res = await app.pool.query(`UPDATE "Sprite" SET retention = $2::jsonb WHERE name = $1 AND retention IS DISTINCT FROM $2::jsonb`, [
+    s.name,
+    s.retention === undefined ? null : JSON.stringify(s.retention),
+  ]);
+  return (res.rowCount ?? 0) > 0;
+}
+
 /** Makes the registry match a validated fleet. Failures of one Sprite are reported with its path; the rest proceed. */
 export async function applyFleet(app: App, fleet: FleetFile, file: string, actor = "fleet-file"): Promise<FleetReport> {
   const report: FleetReport = { file, ok: true, created: [], updated: [], unchanged: [], removed: [], notInFile: [], errors: [] };
@@ -173,6 +188,7 @@ export async function applyFleet(app: App, fleet: FleetFile, file: string, actor
         const [first, ...rest] = runs;
         await registerSprite(app, { name: s.name, transport: s.transport, ...first!, ...settingsOf(s) }, actor);
         for (const r of rest) await addRun(app, { sprite: s.name, ...r }, actor);
+        await applySpriteRetention(app, s);
         report.created.push(s.name);
         continue;
       }
@@ -200,6 +216,7 @@ export async function applyFleet(app: App, fleet: FleetFile, file: string, actor
         await addRun(app, { sprite: s.name, ...r }, actor);
         changed = true;
       }
+      if (await applySpriteRetention(app, s)) changed = true;
       (changed ? report.updated : report.unchanged).push(s.name);
     } catch (e) {
       const field = e instanceof DomainError && "field" in e ? `.${String((e as DomainError & { field: string }).field)}` : "";
@@ -235,6 +252,9 @@ export async function loadFleetFile(app: App, file: string): Promise<FleetReport
     alerts = a.config;
   }
   const report = await applyFleet(app, parsed.fleet, file);
+  // The file's retention; one the file set earlier and no longer declares is cleared (one set through the API stays).
+  if (parsed.fleet.retention !== undefined) await writeFleetRetention(app.pool, parsed.fleet.retention, "fleet-file");
+  else if ((await readFleetRetention(app.pool)).source === "fleet-file") await writeFleetRetention(app.pool, null, "fleet-file");
   if (alerts) {
     await writeAlertsConfig(app.pool, alerts, "fleet-file");
     app.alerts?.invalidateConfig();

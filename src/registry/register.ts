@@ -3,11 +3,11 @@ import path from "node:path";
 import type { App } from "../app";
 import type { ControlMode, Run, Sprite, TransportKind } from "../generated/prisma/client";
 import { Prisma } from "../generated/prisma/client";
-import { DuplicateNameError, InvalidInputError, NotFoundError } from "../graphql/errors";
+import { DuplicateNameError, InvalidInputError, NotFoundError } from "../errors";
 import { isHealthProfile } from "../lifecycle/thresholds";
 import { transportConfigProblem, transportPolicy, type TransportPolicy } from "../security/transport-policy";
 import { PolicyViolationError } from "./errors";
-import { parseTransportConfig, validateThresholds, type HealthOverrides, type TransportConfig } from "./transport-config";
+import { parseTransportConfig, validateThresholds, type HealthOverrides, type TransportConfig } from "../transports/config";
 
 // The registry: Sprites and the loop runs they host. Tokens are referenced by environment-variable name only.
 // Policy: one active loop run per Sprite unless the Sprite's maxConcurrentRuns says otherwise; a second loop

@@ -1,7 +1,7 @@
 import path from "node:path";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
-import { parseTransportConfig } from "../registry/transport-config";
+import { parseTransportConfig } from "./config";
 import { DEMO_SUPERLOOP_BIN } from "../demo/simulator-bin";
 import { transportConfigProblem, transportPolicy } from "../security/transport-policy";
 import { DEFAULT_RETRY } from "./http";

@@ -10,8 +10,8 @@ import {
   type EventsPage,
   type RuntimeFacts,
 } from "../../adapters";
-import { ControlResponseSchema, ErrorResponseSchema } from "../contract";
-import { tokenFromEnv } from "../registry/transport-config";
+import { agentIncompatibility, ControlResponseSchema, ErrorResponseSchema, HealthResponseSchema } from "../contract";
+import { tokenFromEnv } from "./config";
 import { peerText } from "../util/peer-text";
 import { AwakeMeter } from "./awake-meter";
 import { backoffMs, DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
@@ -85,6 +85,8 @@ export class SpriteServiceTransport implements Transport {
   private readonly watchers = new Set<AbortController>();
   /** Every request reaches the Sprite through its URL: activity that keeps it awake (a long poll, all along). */
   private readonly awake = new AwakeMeter();
+  /** The agent's protocol as of its last /healthz: null = accepted; control is refused otherwise. */
+  private incompatible: string | null = null;
 
   constructor(private readonly opts: SpriteServiceOptions) {
     this.base = opts.agentUrl.replace(/\/+$/, "");
@@ -154,9 +156,10 @@ export class SpriteServiceTransport implements Transport {
         { replayable: true },
       );
       if (res.status !== 200) return { status: "UNREACHABLE", detail: `GET /healthz: ${describeHttpError(res)}` };
-      const body = parseJsonBody(res, "GET /healthz") as { ok?: unknown };
-      if (body.ok !== true) return { status: "UNREACHABLE", detail: "GET /healthz did not answer ok: true" };
-      return { status: "RUNNING" };
+      const body = HealthResponseSchema.safeParse(parseJsonBody(res, "GET /healthz"));
+      if (!body.success) return { status: "UNREACHABLE", detail: "GET /healthz did not answer ok: true" };
+      this.incompatible = agentIncompatibility(body.data);
+      return this.incompatible ? { status: "RUNNING", incompatible: this.incompatible } : { status: "RUNNING" };
     } catch (e) {
       return { status: "UNREACHABLE", detail: (e as Error).message };
     }
@@ -216,6 +219,9 @@ export class SpriteServiceTransport implements Transport {
   }
 
   async control(target: RunTarget, request: ControlRequest): Promise<ControlResult> {
+    // Never send a control request to an agent whose protocol is not ours: it might mean something else by it.
+    // Every poll asks /healthz first, so a polled run's agent is known here without another request.
+    if (this.incompatible) throw new TransportError("agent_incompatible", this.incompatible, false);
     const payload = {
       loopId: target.loopId,
       intent: request.intent,

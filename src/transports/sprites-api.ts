@@ -25,7 +25,7 @@ import { decodeUtf8 } from "../../adapters/file-io";
 import { MAX_JSON_ARTIFACT_BYTES } from "../../adapters/limits";
 import { ActiveRunSchema, ApprovalSchema, HeartbeatSchema, RunSummarySchema, SuperloopStateSchema, type ActiveRun } from "../contract";
 import type { SpriteStatus } from "../generated/prisma/enums";
-import { tokenFromEnv } from "../registry/transport-config";
+import { tokenFromEnv } from "./config";
 import { DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
 import { decodeFrames, ExecProtocolError, execQuery, type ExecOutcome } from "./sprites-exec";
 import { supervisorScript, supervisorScriptPath } from "./supervisor-script";

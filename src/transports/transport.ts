@@ -26,6 +26,8 @@ export interface SpriteObservation {
   detail?: string;
   /** Labels, when the status source has them (the Sprites API). */
   labels?: string[];
+  /** The Sprite's agent answers but speaks a protocol this manager does not accept: nothing is read from it. */
+  incompatible?: string;
 }
 
 export interface WatchOptions {

@@ -35,8 +35,8 @@ describe("run conditions", () => {
 describe("intent and sprite conditions", () => {
   const intent = { intentId: "i1", kind: "CANCEL", error: null, traceId: "t", requestedBy: "ops" };
   it.each([
-    ["AMBIGUOUS", [["intent_ambiguous", true]]],
-    ["FAILED", [["intent_failed", true]]],
+    ["AMBIGUOUS", [["intent_ambiguous", undefined]]],
+    ["FAILED", [["intent_failed", undefined]]],
     ["CONFIRMED", []],
   ] as const)("intent %s", (stage, want) => expect(intentConditions("r1", "x", { ...intent, stage }).map((c) => [c.condition, c.oneShot])).toEqual(want));
   it.each([
@@ -55,7 +55,7 @@ describe("reconcile", () => {
     ["worse severity escalates", [{ key: "run:a:x", severity: "warning" as const }], [c("run:a:x", "critical")], { raise: [], escalate: ["run:a:x"], resolve: [] }],
     ["milder severity is quiet", [{ key: "run:a:x", severity: "critical" as const }], [c("run:a:x", "warning")], { raise: [], escalate: [], resolve: [] }],
     ["cleared condition resolves", [{ key: "run:a:x", severity: "warning" as const }], [], { raise: [], escalate: [], resolve: ["run:a:x"] }],
-    ["one-shot never resolves", [{ key: "intent:i:intent_failed", severity: "warning" as const }], [], { raise: [], escalate: [], resolve: [] }],
+    ["one-shot never resolves", [{ key: "policy:a1:policy_action", severity: "warning" as const }], [], { raise: [], escalate: [], resolve: [] }],
   ])("%s", (_n, open, active, want) => {
     const r = reconcile(open, active);
     expect({ raise: r.raise.map((x) => x.key), escalate: r.escalate.map((x) => x.key), resolve: r.resolve }).toEqual(want);
@@ -252,7 +252,7 @@ describe("intake plan", () => {
     expect(gone.deliveries.map((d) => [d.sink, d.event])).toEqual([["hook", "resolve"]]);
     expect(gone.invalid).toEqual([]);
   });
-  it("an intent that ends AMBIGUOUS raises a one-shot alert carrying the intent's trace id", () => {
+  it("an intent that ends AMBIGUOUS raises an alert carrying the intent's trace id (open until it clears)", () => {
     const p = planIntake(
       config,
       [{ id: "9", subject: "intent", runId: "r1", spriteId: null, at: now, snapshot: { intentId: "i9", kind: "CANCEL", stage: "AMBIGUOUS", error: null, traceId: "trace-9", requestedBy: "ops" } }],
@@ -262,6 +262,6 @@ describe("intake plan", () => {
       now,
     );
     expect(p.deliveries.map((d) => [d.sink, d.event, d.condition, d.traceId, d.payload.traceId])).toEqual([["hook", "trigger", "intent_ambiguous", "trace-9", "trace-9"]]);
-    expect(p.episodes[0]!.resolvedAt).not.toBeNull();
+    expect(p.episodes[0]!.resolvedAt).toBeNull();
   });
 });

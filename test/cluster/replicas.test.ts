@@ -8,6 +8,7 @@ import { createTestDatabase } from "../support/db";
 import { spawnManager, type ManagerProcess } from "../support/manager-process";
 import { emptyRepo, killSims, SIM, startSim } from "../control/helpers";
 import { append, freshRepo, line, setRunning, setStopped } from "./helpers";
+import { LINE_SQL_COLUMNS, originalLine, type StoredEventLine } from "../../src/events/stored-event";
 
 // Three real manager processes on one database. 30 runs, events appended continuously, one replica killed
 // with -9 in the middle: every line is stored exactly once, the dead replica's leases move to the others, and
@@ -120,8 +121,8 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     expect(await caughtUp()).toBe(true);
 
     // Exactly once, and the same bytes as the files.
-    const stored = await db.query<{ runId: string; line: number; raw: unknown }>(`SELECT "runId", line, raw FROM "Event" ORDER BY "runId", line`);
-    const byRun = new Map<string, { line: number; raw: unknown }[]>();
+    const stored = await db.query<StoredEventLine & { runId: string; line: number }>(`SELECT "runId", line, ${LINE_SQL_COLUMNS} FROM "Event" ORDER BY "runId", line`);
+    const byRun = new Map<string, (StoredEventLine & { line: number })[]>();
     for (const e of stored.rows) {
       let l = byRun.get(e.runId);
       if (!l) byRun.set(e.runId, (l = []));
@@ -130,7 +131,7 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     for (const [i, run] of runs.entries()) {
       const got = byRun.get(run.raw) ?? [];
       expect(got.map((e) => e.line)).toEqual(lines[i]!.map((_, j) => j + 1));
-      expect(got.map((e) => e.raw)).toEqual(lines[i]!.map((l) => JSON.parse(l)));
+      expect(got.map((e) => originalLine(e))).toEqual(lines[i]);
     }
 
     // Every lease is held by a survivor, and neither holds everything.

@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import {
   advanceIntent,
   computeDeadline,
-  DEFAULT_INTENT_DEADLINE_MS,
   INTENT_KINDS,
   intentDeadlineMs,
   isTerminalStage,
@@ -190,19 +189,23 @@ describe("advanceIntent", () => {
   });
 });
 
+// The deadline rule production uses (ControlService): OPS_INTENT_DEADLINE_MS for every kind, unless
+// OPS_INTENT_DEADLINES_MS names the kind.
+const DEFAULT_INTENT_DEADLINE_MS = 60_000;
+
 describe("deadlines", () => {
-  it.each(INTENT_KINDS.map((kind) => [kind, kind === "APPROVE" ? 120_000 : DEFAULT_INTENT_DEADLINE_MS] as const))(
+  it.each(INTENT_KINDS.map((kind) => [kind, DEFAULT_INTENT_DEADLINE_MS] as const))(
     "%s → %i ms by default",
-    (kind, ms) => expect(intentDeadlineMs(kind)).toBe(ms),
+    (kind, ms) => expect(intentDeadlineMs(kind, DEFAULT_INTENT_DEADLINE_MS)).toBe(ms),
   );
 
   it("a per-intent override map replaces the defaults", () => {
-    expect(intentDeadlineMs("CANCEL", { CANCEL: 5_000 })).toBe(5_000);
-    expect(intentDeadlineMs("APPROVE", { CANCEL: 5_000 })).toBe(DEFAULT_INTENT_DEADLINE_MS);
+    expect(intentDeadlineMs("CANCEL", DEFAULT_INTENT_DEADLINE_MS, { CANCEL: 5_000 })).toBe(5_000);
+    expect(intentDeadlineMs("APPROVE", DEFAULT_INTENT_DEADLINE_MS, { CANCEL: 5_000 })).toBe(DEFAULT_INTENT_DEADLINE_MS);
   });
 
   it("computeDeadline adds the deadline to the request time", () => {
-    expect(computeDeadline("START", new Date(REQUESTED_AT)).toISOString()).toBe(DEADLINE);
-    expect(computeDeadline("START", new Date(REQUESTED_AT), { START: 1_000 }).toISOString()).toBe("2026-11-24T07:00:01.000Z");
+    expect(computeDeadline("START", new Date(REQUESTED_AT), DEFAULT_INTENT_DEADLINE_MS).toISOString()).toBe(DEADLINE);
+    expect(computeDeadline("START", new Date(REQUESTED_AT), DEFAULT_INTENT_DEADLINE_MS, { START: 1_000 }).toISOString()).toBe("2026-11-24T07:00:01.000Z");
   });
 });

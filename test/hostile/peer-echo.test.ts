@@ -45,7 +45,7 @@ describe("rowsFromEnvelopes never repeats a peer's text as is", () => {
   ])("%s", (code, over) => {
     let error: unknown;
     try {
-      rowsFromEnvelopes([envelope(over)], "demo-loop", 0);
+      rowsFromEnvelopes([envelope(over)], ["{}"], "demo-loop", 0);
     } catch (e) {
       error = e;
     }

@@ -9,6 +9,7 @@ import { gql } from "../support/clients";
 import { eventsPath, fileLines, repoFromRecording } from "../support/fixtures";
 import { getRun, register, sync } from "../support/runs";
 import { startTestServer } from "../support/server";
+import { rawObject } from "../../src/events/stored-event";
 
 const RESET = `mutation($id: ID!, $mode: CursorResetMode!, $note: String) { resetRunCursor(runId: $id, mode: $mode, note: $note) {
   __typename ... on CursorReset { mode previousLine newLine deletedEvents run { ingest { status cursorLine lastError } } } ... on Error { message } } }`;
@@ -20,7 +21,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 async function stored(runRaw: string) {
-  return (await server.app.db.event.findMany({ where: { runId: runRaw }, orderBy: { line: "asc" } })).map((e) => e.raw);
+  return (await server.app.db.event.findMany({ where: { runId: runRaw }, orderBy: { line: "asc" } })).map((e) => rawObject(e));
 }
 
 describe("cursor forks fail closed", () => {

@@ -17,7 +17,7 @@ const intent = (over: Partial<ControlIntent>): ControlIntent =>
     acceptedAt: null, confirmedAt: null, endedAt: null, updatedAt: now, ...over,
   }) as ControlIntent;
 const row = (line: number, name: string, status: string | null = null, payload: Record<string, unknown> | null = null): EventRow => ({
-  line, timestamp: new Date("2026-11-24T10:00:01Z"), name, role: null, status, message: null, runtimeRunId: "x", iteration: 1, payload, raw: { event: name },
+  line, timestamp: new Date("2026-11-24T10:00:01Z"), name, role: null, status, message: null, runtimeRunId: "x", iteration: 1, payload, text: JSON.stringify({ event: name }), packed: JSON.stringify({ event: name }),
 });
 const facts: RunFacts = {
   loopId: "demo-loop", now, runtime: EMPTY_RUNTIME, events: emptyEventFacts(),

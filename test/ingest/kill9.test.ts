@@ -7,6 +7,7 @@ import { gql } from "../support/clients";
 import { createTestDatabase } from "../support/db";
 import { eventsPath } from "../support/fixtures";
 import { spawnManager } from "../support/manager-process";
+import { LINE_SQL_COLUMNS, originalLine, type StoredEventLine } from "../../src/events/stored-event";
 
 // A manager killed with -9 in the middle of a large backlog must resume exactly where its last committed
 // batch ended: no line stored twice, none skipped.
@@ -48,8 +49,8 @@ it("no duplicated or skipped event across a kill -9 in the middle of ingestion",
   expect(stats.rows[0]).toEqual({ n: String(TOTAL + 1), min: 1, max: TOTAL + 1, distinct: String(TOTAL + 1) });
   // spot-check content against the file
   const fileLines = readFileSync(eventsPath(repo), "utf8").trimEnd().split("\n");
-  const sample = await db.query<{ line: number; raw: unknown }>(`SELECT line, raw FROM "Event" WHERE line IN ($1, $2, $3, $4) ORDER BY line`, [1, atKill, atKill + 1, TOTAL + 1]);
-  for (const row of sample.rows) expect(row.raw).toEqual(JSON.parse(fileLines[row.line - 1]!));
+  const sample = await db.query<StoredEventLine & { line: number }>(`SELECT line, ${LINE_SQL_COLUMNS} FROM "Event" WHERE line IN ($1, $2, $3, $4) ORDER BY line`, [1, atKill, atKill + 1, TOTAL + 1]);
+  for (const row of sample.rows) expect(originalLine(row)).toBe(fileLines[row.line - 1]!);
   await db.end();
   second.child.kill("SIGTERM");
   await second.exited;

@@ -9,6 +9,7 @@ import { eventsPath, fileLines } from "../support/fixtures";
 import { getRun, register, waitFor } from "../support/runs";
 import { spawnFakeRun } from "../support/fake-run";
 import { startTestServer } from "../support/server";
+import { originalLine } from "../../src/events/stored-event";
 
 let n = 0;
 export function line(name: string, extra: Record<string, unknown> = {}): string {
@@ -93,7 +94,7 @@ describe("live ingestion", () => {
     await client.dispose();
 
     const stored = await server.app.db.event.findMany({ where: { runId: run.raw }, orderBy: { line: "asc" } });
-    expect(stored.map((e) => e.raw)).toEqual(fileLines(repo).map((l) => JSON.parse(l)));
+    expect(stored.map((e) => originalLine(e))).toEqual(fileLines(repo));
   });
 
   it("runEvents replays then goes live with no gap and no duplicate under a concurrent append", async () => {

@@ -8,6 +8,7 @@ import { eventsPath } from "../support/fixtures";
 import { register } from "../support/runs";
 import { startTestServer } from "../support/server";
 import { mulberry32 } from "../support/random";
+import { LINE_COLUMNS, originalLine } from "../../src/events/stored-event";
 
 // Seeded, reproducible chaos against a live poller: appends, half-written lines, truncations and rewrites.
 // After every step the stored events must be exactly the file's complete lines (or the run must be FORKED
@@ -84,13 +85,13 @@ it(`stored events always equal the file (seed ${SEED}, ${STEPS} steps)`, { timeo
     const lines = completeLines();
     expect(after.cursorLine, `step ${step}`).toBe(lines.length);
     if (step % 250 === 0 || step === STEPS || lines.length < 3) {
-      const stored = await server.app.db.event.findMany({ where: { runId: run.raw }, orderBy: { line: "asc" }, select: { line: true, raw: true } });
+      const stored = await server.app.db.event.findMany({ where: { runId: run.raw }, orderBy: { line: "asc" }, select: { line: true, ...LINE_COLUMNS } });
       expect(stored.map((e) => e.line), `step ${step}`).toEqual(lines.map((_, i) => i + 1));
-      expect(stored.map((e) => e.raw), `step ${step}`).toEqual(lines.map((l) => JSON.parse(l)));
+      expect(stored.map((e) => originalLine(e)), `step ${step}`).toEqual(lines);
     } else {
-      const last = await server.app.db.event.findFirst({ where: { runId: run.raw }, orderBy: { line: "desc" }, select: { line: true, raw: true } });
+      const last = await server.app.db.event.findFirst({ where: { runId: run.raw }, orderBy: { line: "desc" }, select: { line: true, ...LINE_COLUMNS } });
       expect(last?.line ?? 0).toBe(lines.length);
-      if (last) expect(last.raw).toEqual(JSON.parse(lines[lines.length - 1]!));
+      if (last) expect(originalLine(last)).toBe(lines[lines.length - 1]!);
     }
   }
   expect(counts.forks).toBeGreaterThan(10);

@@ -79,7 +79,7 @@ describe("HTTP API", () => {
     const raw = Buffer.from(runId, "base64").toString().split(":")[1];
     await server.app.db.event.createMany({
       data: Array.from({ length: 10 }, (_, i) => ({
-        runId: raw, line: i + 1, timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)), name: `e${i + 1}`, raw: { event: `e${i + 1}` },
+        runId: raw, line: i + 1, timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)), name: `e${i + 1}`, packed: JSON.stringify({ event: `e${i + 1}` }),
       })),
     });
     const q = `query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) { run(id: $id) { ... on Run {

@@ -42,6 +42,8 @@ export interface FakeRequest {
   method: string;
   path: string;
   cmds: string[];
+  /** the caller's x-trace-id header, if any */
+  traceId: string | null;
 }
 
 export interface FakeSprite {
@@ -405,7 +407,8 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
     const m = /^\/v1\/sprites\/([^/]+)(\/fs\/(?:read|list|write)|\/exec|\/checkpoints?(?:\/[^/]+(?:\/restore)?)?)?$/.exec(url.pathname);
     const cmds = url.searchParams.getAll("cmd");
     log.push(`${req.method} ${url.pathname}${cmds.length ? ` ${JSON.stringify(cmds)}` : ""}`);
-    requests.push({ at: Date.now(), method: req.method ?? "GET", path: url.pathname, cmds });
+    const traceHeader = req.headers["x-trace-id"];
+    requests.push({ at: Date.now(), method: req.method ?? "GET", path: url.pathname, cmds, traceId: typeof traceHeader === "string" ? traceHeader : null });
     if ((req.headers.authorization ?? "") !== `Bearer ${token}`) return sendJson(res, 401, { error: "unauthorized" });
     if (!m) return sendJson(res, 404, { error: "not found" });
     const sprite = sprites.get(decodeURIComponent(m[1]!));

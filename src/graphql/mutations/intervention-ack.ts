@@ -1,8 +1,9 @@
 import type { InterventionAck } from "../../generated/prisma/client";
 import { ackHolds, ackCodes } from "../../interventions/ack";
 import { builder } from "../builder";
-import { hasRole, type Context } from "../context";
-import { NotFoundError, UnauthorizedError } from "../errors";
+import { type Context } from "../context";
+import { hasRole } from "../../auth/principal";
+import { NotFoundError, UnauthorizedError } from "../../errors";
 import { localId } from "../ids";
 import { interventionOf } from "../types/intervention";
 import { RunRef } from "../types/run";

@@ -2,8 +2,8 @@ import { alertSecretPolicy, alertsConfigSchema, missingSecrets, routingSchema, s
 import { readAlertsConfig, writeAlertsConfig } from "../../alerts/store";
 import type { App } from "../../app";
 import { builder } from "../builder";
-import { hasRole } from "../context";
-import { InvalidInputError, NotFoundError, UnauthorizedError } from "../errors";
+import { hasRole } from "../../auth/principal";
+import { InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors";
 
 // Alerts over GraphQL: the sinks and routing (admin writes; env var names only, never secrets), the deliveries
 // with their attempts (dead letters included), and testAlertSink.

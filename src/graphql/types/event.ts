@@ -1,3 +1,4 @@
+import { originalLine, payloadOf, rawObject } from "../../events/stored-event";
 import { builder } from "../builder";
 
 export const EventRef = builder.prismaNode("Event", {
@@ -12,7 +13,12 @@ export const EventRef = builder.prismaNode("Event", {
     message: t.exposeString("message", { nullable: true }),
     runtimeRunId: t.exposeString("runtimeRunId", { nullable: true }),
     iteration: t.exposeInt("iteration", { nullable: true }),
-    payload: t.expose("payload", { type: "JSON", nullable: true, description: "The line's `data` object" }),
-    raw: t.expose("raw", { type: "JSON", description: "The original line, parsed" }),
+    payload: t.field({ type: "JSON", nullable: true, description: "The line's `data` object", resolve: (e) => payloadOf(e) }),
+    raw: t.field({ type: "JSON", description: "The original line, parsed (keys in the line's order)", resolve: (e) => rawObject(e) }),
+    rawLine: t.string({
+     
+      description: "The original line exactly as events.jsonl holds it (without the newline): byte-exact, for forensics and diffs",
+      resolve: (e) => originalLine(e),
+    }),
   }),
 });

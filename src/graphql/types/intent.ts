@@ -2,7 +2,8 @@ import type { ControlIntent } from "../../generated/prisma/client";
 import type { StageRecord } from "../../ingest/intents";
 import type { LifecycleState } from "../../lifecycle/types";
 import { builder } from "../builder";
-import { DomainError, ErrorInterface } from "../errors";
+import { ErrorInterface } from "../errors";
+import { DomainError } from "../../errors";
 import { IntentKindEnum, IntentStageEnum, LifecycleStateEnum } from "./enums";
 import "./run";
 

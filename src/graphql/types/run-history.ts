@@ -3,6 +3,7 @@ import { ATTEMPT_EVENT_NAMES, deriveAttempts, restartCount, type Attempt } from 
 import { deriveRoleSpans, ROLE_EVENT_NAMES, type RoleSpan } from "../../history/role-spans";
 import { deriveSignOff, type Approver, type GateResult, type SignOff } from "../../history/sign-off";
 import { deriveStateSpans, type StateSpan } from "../../history/state-spans";
+import { LINE_SQL_COLUMNS, LINE_COLUMNS, payloadOf, type StoredEventLine } from "../../events/stored-event";
 import { parseStoredFacts } from "../../ingest/stored-facts";
 import { batched, groupBy } from "../batch";
 import { builder } from "../builder";
@@ -27,13 +28,16 @@ async function loadAttemptRows(db: Db, runIds: string[]): Promise<Map<string, At
   const [events, iterations, transitions, intents] = await Promise.all([
     db.event.findMany({
       where: { runId: { in: runIds }, name: { in: ATTEMPT_EVENT_NAMES } },
-      select: { runId: true, line: true, name: true, timestamp: true, ingestedAt: true, runtimeRunId: true, iteration: true, status: true, payload: true },
+      select: { runId: true, line: true, ingestedAt: true, status: true, ...LINE_COLUMNS },
     }),
     db.event.findMany({ where: { runId: { in: runIds }, name: "iteration_start" }, select: { runId: true, line: true, iteration: true } }),
     db.lifecycleTransition.findMany({ where: { runId: { in: runIds } }, select: { runId: true, to: true, reason: true, trigger: true, actor: true, at: true }, orderBy: { seq: "asc" } }),
     db.controlIntent.findMany({ where: { runId: { in: runIds } }, select: { runId: true, id: true, kind: true, stage: true, requestedBy: true, note: true, requestedAt: true } }),
   ]);
-  const ev = groupBy(events, (e) => e.runId);
+  const ev = groupBy(
+    events.map(({ packed: _packed, ...e }) => ({ ...e, payload: payloadOf({ packed: _packed, ...e }) })),
+    (e) => e.runId,
+  );
   const it = groupBy(iterations, (e) => e.runId);
   const tr = groupBy(transitions, (e) => e.runId);
   const ints = groupBy(intents, (e) => e.runId);
@@ -144,8 +148,8 @@ type LastEvent = { name: string; payload: unknown; timestamp: Date; line: number
 /** The last event of each LAST_NAMES name, per run, for every run of the request in one query. */
 function lastEvents(ctx: Context, runId: string): Promise<Map<string, LastEvent>> {
   return batched(ctx, "lastEvents", runId, async (ids) => {
-    const res = await ctx.app.pool.query<LastEvent & { runId: string }>(
-      `SELECT DISTINCT ON ("runId", name) "runId", name, payload, "timestamp", line
+    const res = await ctx.app.pool.query<StoredEventLine & { runId: string; line: number }>(
+      `SELECT DISTINCT ON ("runId", name) "runId", line, ${LINE_SQL_COLUMNS}
          FROM "Event" WHERE "runId" = ANY($1::text[]) AND name = ANY($2::text[])
         ORDER BY "runId", name, line DESC`,
       [ids, LAST_NAMES],
@@ -153,7 +157,7 @@ function lastEvents(ctx: Context, runId: string): Promise<Map<string, LastEvent>
     const out = new Map<string, Map<string, LastEvent>>();
     for (const r of res.rows) {
       const m = out.get(r.runId) ?? new Map<string, LastEvent>();
-      m.set(r.name, r);
+      m.set(r.name, { name: r.name, payload: payloadOf(r), timestamp: r.timestamp, line: r.line });
       out.set(r.runId, m);
     }
     return out;

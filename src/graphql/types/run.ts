@@ -2,7 +2,7 @@ import { createGraphQLError } from "graphql-yoga";
 import { resolveCursorConnection, type ResolveCursorConnectionArgs } from "@pothos/plugin-relay";
 import type { Prisma } from "../../generated/prisma/client";
 import { builder } from "../builder";
-import { NotFoundError } from "../errors";
+import { NotFoundError } from "../../errors";
 import { localId } from "../ids";
 import { LifecycleStateEnum } from "./enums";
 import { EventRef } from "./event";

@@ -1,8 +1,8 @@
 import type { Prisma } from "../../generated/prisma/client";
 import { rollUpHealth, type Health, type HealthReason } from "../../lifecycle/health";
-import { parseTransportConfig } from "../../registry/transport-config";
+import { parseTransportConfig } from "../../transports/config";
 import { builder } from "../builder";
-import { NotFoundError } from "../errors";
+import { NotFoundError } from "../../errors";
 import { ControlModeEnum, SpriteStatusEnum, TransportKindEnum } from "./enums";
 import { HealthRef } from "./run-status";
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dispatchOrForward, shouldDispatchLocally } from "../../src/cluster/dispatch";
+import { dispatchOrForward, shouldDispatchLocally } from "../../src/cluster/dispatch-once";
 import type { RunningServer } from "../../src/server";
 import { createTestDatabase } from "../support/db";
 import { register, waitFor } from "../support/runs";

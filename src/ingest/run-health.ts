@@ -14,6 +14,8 @@ export interface RunHealthInput {
   intents: string[];
   transportFailures: number;
   transportError: string | null;
+  /** The Sprite's agent speaks a protocol this manager refuses (why, and which it accepts). */
+  agentIncompatible?: string | null;
   now: Date;
   defaultProfile: HealthProfile;
 }
@@ -52,6 +54,7 @@ export function runHealth(input: RunHealthInput): Health {
     thresholds: spriteThresholds(input.sprite, input.defaultProfile),
     loopNotFound: input.sprite.transport === "LOCAL" && facts.runtime.loopDirExists === false && facts.events.count === 0,
     quietUntil: quietUntil(facts, projection),
+    agentIncompatible: input.agentIncompatible ?? null,
     previousReasons: (Array.isArray(run.healthReasons) ? run.healthReasons : []) as unknown as HealthReason[],
   });
   // The streak alone does not tell an operator what to fix: show the raw reason of the latest failure.

@@ -1,0 +1,189 @@
+import { spawn } from "node:child_process";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createGunzip } from "node:zlib";
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../support/db";
+import { embeddedDirs } from "../support/embedded-dirs";
+import { eventsPath, fileLines, repoFromRecording } from "../support/fixtures";
+import { spawnManager } from "../support/manager-process";
+import { register, waitFor } from "../support/runs";
+import { startTestServer } from "../support/server";
+import { gql } from "../support/clients";
+
+// Issue 18: `npm run db:backup -- FILE` / `db:restore -- FILE` with the embedded database and with DATABASE_URL;
+// a backup taken while the manager runs is one consistent snapshot, and a restore into a fresh database gives
+// the same rows.
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const work = mkdtempSync(path.join(tmpdir(), "ops-backup-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function npmRun(script: "db:backup" | "db:restore", file: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", script === "db:backup" ? "db-backup.ts" : "db-restore.ts"), file], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, out })));
+}
+
+async function connect(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  c.on("error", () => {});
+  await c.connect();
+  return c;
+}
+
+const TABLES_SQL = `SELECT relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = 'public' AND c.relkind = 'r' AND relname <> '_prisma_migrations' ORDER BY relname`;
+
+/** Every table's rows as sorted JSON text: two databases hold the same rows iff these are equal. */
+async function allRows(c: pg.Client): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const { name } of (await c.query<{ name: string }>(TABLES_SQL)).rows) {
+    const rows = await c.query<{ j: string }>(`SELECT row_to_json(t)::text AS j FROM "${name}" t`);
+    out[name] = rows.rows.map((r) => r.j).sort();
+  }
+  return out;
+}
+
+/** The rows section of a backup file, per table, sorted. */
+async function fileRows(file: string): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  let table: string | null = null;
+  let first = true;
+  for await (const line of createInterface({ input: createReadStream(file).pipe(createGunzip()), crlfDelay: Infinity })) {
+    if (first) {
+      first = false;
+    } else if (line.startsWith("#table ")) {
+      table = line.slice(7);
+      out[table] = [];
+    } else if (line.startsWith("#end ")) {
+      out[table!]!.sort();
+      table = null;
+    } else if (table) out[table]!.push(line);
+  }
+  return out;
+}
+
+describe("db:backup / db:restore", () => {
+  it("DATABASE_URL: a backup taken while the manager ingests is consistent, and restores row for row", { timeout: 120_000 }, async () => {
+    const server = await startTestServer({ OPS_CLUSTER: "off", OPS_POLL_INTERVAL_MS: "50" });
+    const source = server.app.config.DATABASE_URL!;
+    const repo = repoFromRecording("maxiter");
+    const run = await register(server, "backup-1", repo);
+    const lines = fileLines(repo);
+    // A writer appends lines while the manager ingests them and the backup runs.
+    let writing = true;
+    let appended = 0;
+    const writer = (async () => {
+      while (writing) {
+        appendFileSync(eventsPath(repo), `${lines[appended % lines.length]}\n`);
+        appended++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await waitFor(() => server.app.db.event.count(), (n) => n > lines.length + 20, 20_000, "ingest under way");
+    const live = path.join(work, "live.backup.gz");
+    const b = await npmRun("db:backup", live, { DATABASE_URL: source });
+    writing = false;
+    await writer;
+    expect(b.code, b.out).toBe(0);
+    expect(JSON.parse(b.out.trim().split("\n").pop()!)).toMatchObject({ backup: live });
+
+    const restored = await createTestDatabase();
+    const r = await npmRun("db:restore", live, { DATABASE_URL: restored });
+    expect(r.code, r.out).toBe(0);
+    const target = await connect(restored);
+    // One snapshot: every run's cursor agrees with the events stored for it (a table-by-table copy taken at
+    // different instants would hold events beyond the cursor, or a cursor beyond the events).
+    const runs = await target.query<{ id: string; cursorLine: number; n: number; max: number | null }>(
+      `SELECT r.id, r."cursorLine", count(e.id)::int AS n, max(e.line) AS max FROM "Run" r LEFT JOIN "Event" e ON e."runId" = r.id GROUP BY r.id`,
+    );
+    expect(runs.rows).toHaveLength(1);
+    expect(runs.rows[0]!.n).toBeGreaterThan(lines.length);
+    expect(runs.rows[0]).toMatchObject({ cursorLine: runs.rows[0]!.n, max: runs.rows[0]!.n });
+    // The rows are the source's rows (the source has only moved on since).
+    const src = await connect(source);
+    const sample = await target.query<{ j: string }>(`SELECT row_to_json(e)::text AS j FROM "Event" e ORDER BY id`);
+    const same = await src.query<{ j: string }>(`SELECT row_to_json(e)::text AS j FROM "Event" e WHERE id <= $1 ORDER BY id`, [
+      (await target.query<{ m: string }>(`SELECT max(id)::text AS m FROM "Event"`)).rows[0]!.m,
+    ]);
+    expect(sample.rows.map((x) => x.j)).toEqual(same.rows.map((x) => x.j));
+    // Restored ids continue after the restored ones.
+    await target.query(`INSERT INTO "OpsReplica" (id, "heartbeatAt") VALUES ('x', now())`);
+    const nextEventId = await target.query<{ n: string }>(`SELECT nextval(pg_get_serial_sequence('"Event"', 'id'))::text AS n`);
+    expect(BigInt(nextEventId.rows[0]!.n)).toBeGreaterThan(BigInt(runs.rows[0]!.n));
+    await target.end();
+
+    // Quiet now: a backup of the stopped manager's database restores into another fresh one with identical rows.
+    await waitFor(() => server.app.db.run.findUnique({ where: { id: run.raw } }), (x) => x?.cursorLine === lines.length + appended, 20_000, "ingest caught up");
+    await server.close();
+    const quiet = path.join(work, "quiet.backup.gz");
+    expect((await npmRun("db:backup", quiet, { DATABASE_URL: source })).code).toBe(0);
+    const second = await createTestDatabase();
+    expect((await npmRun("db:restore", quiet, { DATABASE_URL: second })).code).toBe(0);
+    const again = await connect(second);
+    const want = await allRows(src);
+    expect(Object.values(want).reduce((n, rows) => n + rows.length, 0)).toBeGreaterThan(lines.length + appended);
+    expect(await allRows(again)).toEqual(want);
+    // A restore never lands on a database that has data: it refuses and changes nothing.
+    const refused = await npmRun("db:restore", quiet, { DATABASE_URL: second });
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(/not empty|restore into an empty database/);
+    expect(await allRows(again)).toEqual(want);
+    await again.end();
+    await src.end();
+  });
+
+  it("embedded: a backup of a running manager's data dir restores into a fresh data dir with the same rows", { timeout: 180_000 }, async () => {
+    const a = embeddedDirs("ops-backup-a");
+    const b = embeddedDirs("ops-backup-b");
+    const manager = await spawnManager({ ...a.env, OPS_POLL_INTERVAL_MS: "100" });
+    try {
+      const repo = repoFromRecording("complete");
+      const reg = await gql(
+        manager.url,
+        `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } } }`,
+        { i: { name: "embedded-1", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" } },
+      );
+      const runId = (reg.data as { registerSprite: { run: { id: string } } }).registerSprite.run.id;
+      const total = fileLines(repo).length;
+      await waitFor(
+        async () => (await gql(manager.url, `query($id: ID!) { run(id: $id) { ... on Run { ingest { cursorLine } } } }`, { id: runId })).data as { run: { ingest: { cursorLine: number } } },
+        (d) => d.run.ingest.cursorLine === total,
+        30_000,
+        "ingested",
+      );
+      // The manager keeps running: the backup connects to its live postmaster.
+      const file = path.join(work, "embedded.backup.gz");
+      const backup = await npmRun("db:backup", file, a.env);
+      expect(backup.code, backup.out).toBe(0);
+      expect(backup.out).toMatch(/the running embedded database/);
+      const rows = await fileRows(file);
+      expect(rows.Event).toHaveLength(total);
+
+      const restore = await npmRun("db:restore", file, b.env);
+      expect(restore.code, restore.out).toBe(0);
+      // Read the fresh data dir back through the same tool (it starts that embedded server for the command).
+      const check = path.join(work, "embedded-restored.backup.gz");
+      const reread = await npmRun("db:backup", check, b.env);
+      expect(reread.code, reread.out).toBe(0);
+      expect(reread.out).toMatch(/started for this command/);
+      expect(await fileRows(check)).toEqual(rows);
+    } finally {
+      manager.child.kill("SIGTERM");
+      await manager.exited;
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+});
