@@ -17,7 +17,7 @@ import { startFaultProxy, type FaultProxy } from "./support/fault-proxy";
 // - SPRITE_SERVICE: the agent long poll (an open connection to the Sprite, so activity) and even the status
 //   request stop for a run that is not live and not watched; a live run, or a watched one, is long-polled.
 
-const IDLE_MS = 1500;
+const IDLE_MS = 3000;
 const EVENTS = `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { cursor } }`;
 
 let server: RunningServer;
@@ -77,7 +77,7 @@ describe("SPRITES_API: a watched run's Sprite is kept awake, and only then", () 
       const sub = collect(client, EVENTS, { id });
       await until("the watcher registered", () => server.app.watchers!.isWatched(rawId(id)));
       const watchedFrom = Date.now();
-      await new Promise((r) => setTimeout(r, IDLE_MS * 4));
+      await new Promise((r) => setTimeout(r, IDLE_MS * 3));
       // running all along, kept so by the manager's own reads (exec/fs), not by the status reads
       expect(sprite.transitions.filter((t) => t.at >= watchedFrom)).toEqual([]);
       expect(sprite.status).toBe("running");
