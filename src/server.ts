@@ -10,7 +10,8 @@ import { AlertDispatcher } from "./alerts/dispatcher";
 import { graphqlMetrics } from "./observability/graphql-metrics";
 import { httpRequestSeconds } from "./observability/metrics";
 import { createMetricsHandler } from "./observability/scrape";
-import { currentTraceId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
+import { inSpan, SpanKind, startTracing } from "./observability/otel";
+import { currentTraceId, incomingParentSpanId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
 import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
@@ -113,6 +114,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Connection errors (a restarted server, pg_terminate_backend) go to the monitor, never to the process.
   const pool = createPool(database.monitor, database.url, config.OPS_PG_POOL_MAX);
   const transports = createTransportFactory({ config });
+  const tracing = startTracing(config, log, config.OPS_REPLICA_ID ?? defaultReplicaId());
   const bus = new ClusterBus();
   const cluster =
     (config.OPS_CLUSTER ?? (config.DATABASE_URL ? "on" : "off")) === "on"
@@ -263,7 +265,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       return Array.isArray(v) ? v[0] : v;
     }) ?? newTraceId();
     res.setHeader("x-trace-id", traceId);
-    withTrace(traceId, () => yoga(req, res, { req }));
+    const parentSpanId = incomingParentSpanId((h) => {
+      const v = req.headers[h];
+      return Array.isArray(v) ? v[0] : v;
+    });
+    void withTrace(traceId, () =>
+      inSpan(`${req.method ?? "GET"} /graphql`, { "http.request.method": req.method ?? "GET", "url.path": "/graphql" }, async () => void (await yoga(req, res, { req })), {
+        kind: SpanKind.SERVER,
+        remoteParentSpanId: parentSpanId,
+      }),
+    ).catch((e: unknown) => log.warn("request failed", { error: (e as Error).message }));
   });
 
   const wss = new WebSocketServer({
@@ -346,6 +357,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await transports.close().catch(() => {});
     await pool.end().catch(() => {});
     await database.close().catch(() => {});
+    await tracing?.shutdown();
     throw e;
   }
   const port = (http.address() as AddressInfo).port;
@@ -381,6 +393,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
       await step("transports", () => transports.close());
+      await step("traces", () => tracing?.shutdown());
       await step("pool", () => pool.end());
       await step("database", () => database.close());
     })());

@@ -75,6 +75,11 @@ export const settings = {
     help: "Destinations an agentUrl may never name or resolve to, on top of link-local (cloud metadata), 0.0.0.0/8, multicast and metadata host names",
   },
   OPS_CONTROL_MODE: { schema: z.enum(["enabled", "disabled"]).default("enabled"), help: "disabled = passive mode: observe everything, refuse every control intent" },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    schema: z.url({ protocol: /^https?$/ }).optional(),
+    help: "If set, OpenTelemetry traces are exported over OTLP/HTTP (JSON) to <this>/v1/traces (OTEL_EXPORTER_OTLP_HEADERS is honoured)",
+  },
+  OTEL_SERVICE_NAME: { schema: z.string().min(1).max(200).default("superloop-ops"), help: "service.name of the exported traces" },
   OPS_METRICS_TOKEN: { schema: z.string().min(16, "at least 16 characters").optional(), help: "If set, GET /metrics needs Authorization: Bearer <this token>" },
   OPS_FLEET_FILE: { schema: z.string().optional(), help: "JSON fleet file loaded at start-up and on SIGHUP" },
   OPS_DEMO: { schema: bool.default(false), help: "Register the demo fleet driven by the built-in runtime simulator (same as --demo)" },

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { inSpan } from "../observability/otel";
 import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
 import type { App } from "../app";
 import { dispatchOrForward } from "../cluster/dispatch-once";
-import type { ControlIntent, Sprite } from "../generated/prisma/client";
+import type { ControlIntent, Prisma, Sprite } from "../generated/prisma/client";
 import type { Principal } from "../auth/principal";
 import { viewOf, type StageRecord } from "../ingest/intents";
 import { parseStoredFacts } from "../ingest/stored-facts";
@@ -278,6 +279,14 @@ export class ControlService {
     if (!intent || intent.stage !== "REQUESTED") return;
     // Dispatch under the intent's trace, wherever it runs (the requesting replica, the lease holder, a retry).
     if (currentTraceId() !== intent.traceId) return withTrace(intent.traceId, () => this.dispatch(intentId));
+    return inSpan("control.dispatch", { "superloop.intent_id": intentId, "superloop.intent_kind": intent.kind, "superloop.run_id": intent.runId, "superloop.transport": intent.run.sprite.transport }, () =>
+      this.dispatchTraced(intent),
+    );
+  }
+
+  private async dispatchTraced(intent: Prisma.ControlIntentGetPayload<{ include: { run: { include: { sprite: true } } } }>): Promise<void> {
+    const { app } = this;
+    const intentId = intent.id;
     const { run } = intent;
     const kind = intent.kind as IntentKind;
     const startedAt = new Date();
