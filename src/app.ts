@@ -7,6 +7,7 @@ import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
 import type { RunWatchers } from "./ingest/watchers";
+import type { PolicyEngine } from "./policy/engine";
 import type { OpsBus } from "./pubsub/topics";
 import type { RetentionWorker } from "./retention";
 import type { Logger } from "./util/log";
@@ -38,6 +39,8 @@ export interface App {
   control?: ControlService;
   /** Alert outbox dispatcher (src/alerts/dispatcher.ts): one leader per cluster sends, any replica can test. */
   alerts?: AlertDispatcher;
+  /** Fleet policy engine (src/policy/engine.ts): one evaluator per cluster under a lease. */
+  policy?: PolicyEngine;
   /** Event retention and archive pruning (src/retention/): one pruner per cluster. */
   retention?: RetentionWorker;
 }
