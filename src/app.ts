@@ -6,6 +6,8 @@ import type { Config } from "./config/config";
 import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
+import type { RunWatchers } from "./ingest/watchers";
+import type { PolicyEngine } from "./policy/engine";
 import type { OpsBus } from "./pubsub/topics";
 import type { RetentionWorker } from "./retention";
 import type { Logger } from "./util/log";
@@ -22,6 +24,8 @@ export interface App {
   log: Logger;
   tokens: TokenTable;
   ingestor: Ingestor;
+  /** Who watches which run's event feed: the poller keeps those Sprites awake (src/ingest/watchers.ts). */
+  watchers?: RunWatchers;
   /** Called after a run is registered so the scheduler can start polling it. */
   onRunRegistered?: (runId: string) => Promise<void>;
   /** Scale-out (OPS_CLUSTER=on): leases, LISTEN/NOTIFY fan-out; null in a single-process setup. */
@@ -35,6 +39,8 @@ export interface App {
   control?: ControlService;
   /** Alert outbox dispatcher (src/alerts/dispatcher.ts): one leader per cluster sends, any replica can test. */
   alerts?: AlertDispatcher;
+  /** Fleet policy engine (src/policy/engine.ts): one evaluator per cluster under a lease. */
+  policy?: PolicyEngine;
   /** Event retention and archive pruning (src/retention/): one pruner per cluster. */
   retention?: RetentionWorker;
 }

@@ -7,6 +7,7 @@ import pg from "pg";
 import { WebSocketServer } from "ws";
 import { alertSecretPolicy } from "./alerts/config";
 import { AlertDispatcher } from "./alerts/dispatcher";
+import { PolicyEngine } from "./policy/engine";
 import { graphqlMetrics } from "./observability/graphql-metrics";
 import { httpRequestSeconds } from "./observability/metrics";
 import { createMetricsHandler } from "./observability/scrape";
@@ -26,6 +27,7 @@ import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
+import { RunWatchers } from "./ingest/watchers";
 import { startFleetFile } from "./registry/fleet-file";
 import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
@@ -128,16 +130,25 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           log,
         })
       : null;
-  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster };
+  const watchers = new RunWatchers();
+  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster, watchers };
   const app = partial as App;
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
   app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
   app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
+  app.policy = new PolicyEngine(app, {
+    owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(),
+    takeover: !cluster,
+    leaseTtlMs: config.OPS_LEASE_TTL_MS,
+    tickMs: config.OPS_POLICY_TICK_MS,
+    envKillSwitch: config.OPS_POLICY_KILL_SWITCH,
+  });
   if (cluster) {
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {
       transportFor: transports.transportFor,
+      watched: watchers,
       fenceFor: (runId) => cluster.leases.fence(runId),
       forwardSync: (runId) => cluster.forwardSync(runId),
       broadcastSpriteRefresh: (spriteId) => cluster.broadcastSpriteRefresh(spriteId),
@@ -154,7 +165,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }
     log.info("cluster mode", { replicaId: cluster.replicaId, leases: cluster.leases.status().held });
   } else {
-    app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
+    app.ingestor = new Ingestor(app, { transportFor: transports.transportFor, watched: watchers });
     app.onRunRegistered = (runId) => app.ingestor.add(runId);
     try {
       await app.ingestor.start();
@@ -182,6 +193,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   app.alerts.start();
+  app.policy.start();
   app.retention = createRetentionWorker(app, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
   app.retention.start();
 
@@ -348,6 +360,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await cluster?.stop().catch(() => {});
     await app.ingestor.stop().catch(() => {});
     await app.alerts?.stop().catch(() => {});
+    await app.policy?.stop().catch(() => {});
     await app.retention?.stop().catch(() => {});
     await cluster?.release().catch(() => {});
     await Promise.resolve(wsServer.dispose()).catch(() => {});
@@ -380,6 +393,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       stopFleetFile();
       await step("cluster", () => cluster?.stop());
       await step("ingestor", () => app.ingestor.stop());
+      await step("policy", () => app.policy?.stop());
       await step("alerts", () => app.alerts?.stop());
       await step("retention", () => app.retention?.stop());
       if (cluster) {
