@@ -6,6 +6,7 @@ import type { Config } from "./config/config";
 import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
+import type { RunWatchers } from "./ingest/watchers";
 import type { PolicyEngine } from "./policy/engine";
 import type { OpsBus } from "./pubsub/topics";
 import type { RetentionWorker } from "./retention";
@@ -23,6 +24,8 @@ export interface App {
   log: Logger;
   tokens: TokenTable;
   ingestor: Ingestor;
+  /** Who watches which run's event feed: the poller keeps those Sprites awake (src/ingest/watchers.ts). */
+  watchers?: RunWatchers;
   /** Called after a run is registered so the scheduler can start polling it. */
   onRunRegistered?: (runId: string) => Promise<void>;
   /** Scale-out (OPS_CLUSTER=on): leases, LISTEN/NOTIFY fan-out; null in a single-process setup. */

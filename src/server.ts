@@ -27,6 +27,7 @@ import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
+import { RunWatchers } from "./ingest/watchers";
 import { startFleetFile } from "./registry/fleet-file";
 import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
@@ -129,7 +130,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           log,
         })
       : null;
-  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster };
+  const watchers = new RunWatchers();
+  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster, watchers };
   const app = partial as App;
   // Before the ingestor and the cluster start: both may hand intents to the control service at once.
   app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
@@ -146,6 +148,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
     app.ingestor = new Ingestor(app, {
       transportFor: transports.transportFor,
+      watched: watchers,
       fenceFor: (runId) => cluster.leases.fence(runId),
       forwardSync: (runId) => cluster.forwardSync(runId),
       broadcastSpriteRefresh: (spriteId) => cluster.broadcastSpriteRefresh(spriteId),
@@ -162,7 +165,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }
     log.info("cluster mode", { replicaId: cluster.replicaId, leases: cluster.leases.status().held });
   } else {
-    app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
+    app.ingestor = new Ingestor(app, { transportFor: transports.transportFor, watched: watchers });
     app.onRunRegistered = (runId) => app.ingestor.add(runId);
     try {
       await app.ingestor.start();

@@ -49,6 +49,8 @@ builder.subscriptionFields((t) => ({
       const run = runId ? await ctx.app.db.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
       if (!run) throw new Error(`run ${String(args.runId)} not found`);
       const sub = hold(ctx, ctx.app.bus.subscribe("events", run.id, 256));
+      // Someone watches this run's feed: its Sprite is kept awake until the subscription ends (src/ingest/watchers.ts).
+      const watching = ctx.app.watchers ? hold(ctx, ctx.app.watchers.watch(run.id)) : null;
       try {
         let last: number;
         if (args.after === "HEAD") {
@@ -90,6 +92,7 @@ builder.subscriptionFields((t) => ({
         }
       } finally {
         sub.close();
+        watching?.close();
       }
     },
     resolve: (batch) => batch,
