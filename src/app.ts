@@ -7,6 +7,8 @@ import type { Config } from "./config/config";
 import type { ControlService } from "./control/service";
 import type { Db } from "./db/client";
 import type { Ingestor } from "./ingest/ingestor";
+import type { RunWatchers } from "./ingest/watchers";
+import type { PolicyEngine } from "./policy/engine";
 import type { OpsBus } from "./pubsub/topics";
 import type { RetentionWorker } from "./retention";
 import type { Logger } from "./util/log";
@@ -27,6 +29,8 @@ export interface App {
   ingestor: Ingestor;
   /** Control intents (src/control/service.ts). */
   control: ControlService;
+  /** Who watches which run's event feed: the poller keeps those Sprites awake (src/ingest/watchers.ts). */
+  watchers: RunWatchers;
   /** Scale-out (OPS_CLUSTER=on): leases, LISTEN/NOTIFY fan-out; null in a single-process setup. */
   cluster: Cluster | null;
   /** Alert outbox dispatcher (src/alerts/dispatcher.ts): one leader per cluster sends, any replica can test. */
@@ -39,6 +43,8 @@ export interface App {
   requestSync(runId: string): Promise<void>;
   /** A Sprite's settings changed: whoever polls its runs re-reads it. */
   spriteChanged(spriteId: string): Promise<void>;
+  /** Fleet policy engine (src/policy/engine.ts): one evaluator per cluster under a lease. */
+  policy: PolicyEngine;
   /** Event retention and archive pruning (src/retention/): one pruner per cluster. */
   retention: RetentionWorker;
 }

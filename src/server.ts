@@ -7,6 +7,7 @@ import pg from "pg";
 import { WebSocketServer } from "ws";
 import { alertSecretPolicy } from "./alerts/config";
 import { AlertDispatcher } from "./alerts/dispatcher";
+import { PolicyEngine } from "./policy/engine";
 import { graphqlMetrics } from "./observability/graphql-metrics";
 import { httpRequestSeconds } from "./observability/metrics";
 import { createMetricsHandler } from "./observability/scrape";
@@ -27,6 +28,7 @@ import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
+import { RunWatchers } from "./ingest/watchers";
 import { startFleetFile } from "./registry/fleet-file";
 import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
@@ -136,6 +138,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // drives the poller and the dispatch) are plain functions composed here.
   const db = database.db;
   const dispatch: IntentDispatchDeps = { databaseUrl: database.url, db, bus, cluster };
+  const watchers = new RunWatchers();
   // Only runs this replica holds a lease for are polled (cluster); the cluster adds and removes them as leases move.
   const ingestor = new Ingestor({
     db,
@@ -144,6 +147,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     config,
     transportFor: transports.transportFor,
+    watched: watchers,
     ...(cluster ? { fenceFor: (runId: string) => cluster.leases.fence(runId) } : {}),
     onFollowUp: (runId, intentId) => control.followUp(runId, intentId),
   });
@@ -167,6 +171,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   const dispatchIntent = opts.dispatchIntent ?? ((intentId: string) => control.dispatch(intentId));
   const alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
+  const policy = new PolicyEngine(
+    { pool, log, alerts, control },
+    {
+      owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(),
+      takeover: !cluster,
+      leaseTtlMs: config.OPS_LEASE_TTL_MS,
+      tickMs: config.OPS_POLICY_TICK_MS,
+      envKillSwitch: config.OPS_POLICY_KILL_SWITCH,
+    },
+  );
   const retention = createRetentionWorker({ pool, log, config }, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
   const app: App = {
     config,
@@ -177,9 +191,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     tokens,
     ingestor,
+    watchers,
     control,
     cluster,
     alerts,
+    policy,
     retention,
     dispatch,
     runRegistered: (runId) => (cluster ? cluster.onRunRegistered(runId) : ingestor.add(runId)),
@@ -224,6 +240,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   app.alerts.start();
+  app.policy.start();
   app.retention.start();
 
   const originPolicy: OriginPolicy = {
@@ -389,6 +406,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await cluster?.stop().catch(() => {});
     await app.ingestor.stop().catch(() => {});
     await app.alerts?.stop().catch(() => {});
+    await app.policy?.stop().catch(() => {});
     await app.retention?.stop().catch(() => {});
     await cluster?.release().catch(() => {});
     await Promise.resolve(wsServer.dispose()).catch(() => {});
@@ -421,6 +439,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       stopFleetFile();
       await step("cluster", () => cluster?.stop());
       await step("ingestor", () => app.ingestor.stop());
+      await step("policy", () => app.policy?.stop());
       await step("alerts", () => app.alerts?.stop());
       await step("retention", () => app.retention?.stop());
       if (cluster) {

@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
-import pg from "pg";
+import type pg from "pg";
 import type { Logger } from "../util/log";
-import { alertAttemptSeconds, alertDeliveries, alertDispatcherLeader, alertQueueSeconds, alertRetries, alertsRaised } from "../observability/metrics";
-import { EMPTY_ALERTS_CONFIG, secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
+import { alertDispatcherLeader, alertsRaised } from "../observability/metrics";
+import { EMPTY_ALERTS_CONFIG, type AlertsConfig, type SecretNamePolicy } from "./config";
 import { delivery, newTraceId, planIntake, type EpisodeRow } from "./intake";
 import { SingletonLease } from "./lease";
-import { post, PostTimeout } from "./http-post";
-import { buildRequest, MissingSecretError, type AlertMessage } from "./messages";
-import { backoffMs, classify } from "./retry";
 import { route } from "./routing";
+import { sendDelivery, sinkTimeoutMs } from "./send";
+import { labelsOf, SignalListener, Waker } from "./waker";
 import { beginIntakeBatch, claimDue, consumeSignalsAndCommit, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
 
 // The alert dispatcher: one per cluster (SingletonLease "alert-dispatcher"). It drains the outbox the triggers
@@ -43,7 +42,6 @@ export interface TestResult {
   latencyMs: number;
 }
 
-const sinkTimeoutMs = (config: AlertsConfig, sink: SinkConfig | undefined): number => Math.round((sink?.timeoutSeconds ?? config.delivery.defaultTimeoutSeconds) * 1000);
 
 export class AlertDispatcher {
   private readonly lease: SingletonLease;
@@ -63,13 +61,13 @@ export class AlertDispatcher {
   private queue: ClaimedDelivery[] = [];
   private results: AttemptResult[] = [];
   /** LISTEN ops_alert_signal: the outbox triggers NOTIFY, so intake starts at once instead of at the next poll */
-  private listener: pg.Client | null = null;
-  private listenRetryAt = 0;
+  private readonly listener: SignalListener;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.lease = new SingletonLease(opts.pool, "alert-dispatcher", opts.owner, opts.leaseTtlMs, opts.takeover ?? false);
     this.env = opts.env ?? process.env;
     this.tickMs = opts.tickMs ?? 250;
+    this.listener = new SignalListener(opts.pool, "ops_alert_signal", () => this.intakeWaker.wake(), opts.log);
   }
 
   get isLeader(): boolean {
@@ -108,7 +106,7 @@ export class AlertDispatcher {
     await Promise.allSettled([...this.inFlight]);
     await this.flush().catch(() => {});
     await this.lease.release().catch(() => {});
-    await this.unlisten();
+    await this.listener.stop();
     alertDispatcherLeader.set(0);
   }
 
@@ -161,10 +159,10 @@ export class AlertDispatcher {
       if (this.lease.held && !was) this.claimWaker.wake();
     }
     if (!this.lease.held) {
-      await this.unlisten();
+      await this.listener.stop();
       return false;
     }
-    if (!this.listener && now >= this.listenRetryAt) await this.listen();
+    await this.listener.ensure();
     if (now - this.configReadAt > 1000) {
       this.config = (await readAlertsConfig(this.opts.pool)).config;
       this.configReadAt = now;
@@ -176,37 +174,6 @@ export class AlertDispatcher {
       await this.reminders();
     }
     return taken > 0;
-  }
-
-  /**
-   * A dedicated session for LISTEN (a pooled connection would be handed to other work). Losing it only costs
-   * latency: the poll (tickMs) still drains the outbox, and the next step connects again.
-   */
-  private async listen(): Promise<void> {
-    const client = new pg.Client(this.opts.pool.options);
-    const drop = () => {
-      if (this.listener === client) this.listener = null;
-      this.listenRetryAt = performance.now() + 1000;
-      client.end().catch(() => {});
-    };
-    client.on("error", drop);
-    client.on("end", drop);
-    client.on("notification", () => this.intakeWaker.wake());
-    try {
-      await client.connect();
-      await client.query("LISTEN ops_alert_signal");
-      this.listener = client;
-      // Signals written while not listening are drained by this step's intake.
-    } catch (e) {
-      this.opts.log.debug("alert dispatcher LISTEN failed; polling", { error: (e as Error).message });
-      drop();
-    }
-  }
-
-  private async unlisten(): Promise<void> {
-    const c = this.listener;
-    this.listener = null;
-    if (c) await c.end().catch(() => {});
   }
 
   /** Outbox → episodes and deliveries, in one transaction with the removal of the signals it consumed. */
@@ -304,55 +271,8 @@ export class AlertDispatcher {
     return p;
   }
 
-  private async send(row: ClaimedDelivery): Promise<AttemptResult> {
-    const config = this.config;
-    const startedAt = new Date();
-    if (row.firstAttempt) alertQueueSeconds.observe(Math.max(0, startedAt.getTime() - new Date(row.createdAt).getTime()) / 1000);
-    const t0 = performance.now();
-    const base = { id: row.id, n: row.attempts, startedAt };
-    const finish = (outcome: AttemptResult["outcome"], httpStatus: number | null, error: string | null, retryAfterMs: number | null = null): AttemptResult => {
-      const latencyMs = Math.round(performance.now() - t0);
-      alertAttemptSeconds.observe({ sink: row.sink }, latencyMs / 1000);
-      let next: Date | null = null;
-      if (outcome === "retry") {
-        const wait = backoffMs(row.attempts, config.delivery.baseBackoffMs, config.delivery.maxBackoffMs, retryAfterMs);
-        next = new Date(Date.now() + wait);
-        if (next.getTime() - new Date(row.createdAt).getTime() > config.delivery.deadLetterAfterSeconds * 1000) {
-          outcome = "dead";
-          error = `dead-lettered after ${row.attempts} attempts (older than ${config.delivery.deadLetterAfterSeconds} s): ${error ?? `HTTP ${httpStatus}`}`;
-          next = null;
-        } else alertRetries.inc({ sink: row.sink });
-      }
-      alertDeliveries.inc({ sink: row.sink, outcome });
-      if (outcome === "dead") this.opts.log.error("alert dead-lettered", { deliveryId: row.id, sink: row.sink, error, traceId: (row.payload as AlertMessage).traceId });
-      return { ...base, latencyMs, httpStatus, error, outcome, nextAttemptAt: next };
-    };
-    const sink = config.sinks[row.sink];
-    if (!sink) return finish("dead", null, `sink ${row.sink} is no longer configured`);
-    if (!sink.enabled) return finish("dead", null, `sink ${row.sink} is disabled`);
-    // A config stored before the policy was tightened must not send what the policy now forbids.
-    for (const [field, variable] of secretVars(sink)) {
-      const why = this.opts.secretPolicy?.refuse(variable);
-      if (why) return finish("dead", null, `sink ${row.sink}.${field}: ${why}`);
-    }
-    let req;
-    try {
-      req = buildRequest(sink, row.payload as AlertMessage, this.env, Math.floor(Date.now() / 1000));
-    } catch (e) {
-      if (e instanceof MissingSecretError) return finish("dead", null, `sink ${row.sink}: ${e.message}`);
-      throw e;
-    }
-    try {
-      const res = await post(req.url, req.headers, req.body, sinkTimeoutMs(config, sink));
-      const c = classify(res.status, res.retryAfter);
-      if (c.kind === "delivered") return finish("delivered", res.status, null);
-      if (c.kind === "retry") return finish("retry", res.status, `HTTP ${res.status}`, c.retryAfterMs);
-      return finish("dead", res.status, `HTTP ${res.status} (not retried)`);
-    } catch (e) {
-      const err = e as Error & { code?: string };
-      const msg = err instanceof PostTimeout ? `timed out after ${sinkTimeoutMs(config, sink)} ms` : `${err.code ?? err.name}: ${err.message}`;
-      return finish("retry", null, msg);
-    }
+  private send(row: ClaimedDelivery): Promise<AttemptResult> {
+    return sendDelivery(row, { config: this.config, env: this.env, log: this.opts.log, ...(this.opts.secretPolicy ? { secretPolicy: this.opts.secretPolicy } : {}) });
   }
 
   private async flush(): Promise<number> {
@@ -432,41 +352,4 @@ export class AlertDispatcher {
       latencyMs: r.latencyMs,
     };
   }
-}
-
-/** A sleep that can be cut short; a wake with nobody asleep ends the next sleep at once. */
-class Waker {
-  private wakeUp: (() => void) | null = null;
-  private pending = false;
-
-  sleep(ms: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeUp = null;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      t.unref();
-      this.wakeUp = done;
-    });
-  }
-
-  wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.pending = true;
-  }
-}
-
-/** Sprite labels, if the Sprite row carries any (an object, or ["k=v", ...]). */
-export function labelsOf(raw: unknown): Record<string, string> {
-  if (Array.isArray(raw)) {
-    return Object.fromEntries(raw.filter((x): x is string => typeof x === "string").map((x) => [x.split("=")[0]!, x.includes("=") ? x.slice(x.indexOf("=") + 1) : ""]));
-  }
-  if (raw && typeof raw === "object") return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === "string"));
-  return {};
 }

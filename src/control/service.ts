@@ -12,7 +12,7 @@ import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
 import type { OpsBus } from "../pubsub/topics";
 import type { Logger } from "../util/log";
-import type { RunTarget, Transport } from "../transports/transport";
+import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
 import { LINE_SQL_COLUMNS, payloadOf, type StoredEventLine } from "../events/stored-event";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
@@ -341,6 +341,8 @@ export class ControlService {
       }
     } catch (e) {
       observation = { type: "dispatch_failed", at: new Date().toISOString(), error: (e as Error).message };
+      // The Sprites API refused to wake the Sprite for an org limit: named on the intent, with its numbers.
+      if (e instanceof TransportError && e.code === "sprite_limit_exceeded") observation = { ...observation, code: e.code, details: { limit: e.details } };
     }
     app.log.info("control intent dispatched", { intentId, runId: run.id, kind, observation: observation.type });
     await this.advance(intentId, { dispatchedAt: startedAt }, async (current, c, runRow) => {

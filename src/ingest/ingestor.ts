@@ -15,6 +15,7 @@ import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
 import { Scheduler } from "./scheduler";
+import type { WatchedRuns } from "./watchers";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
 import type { Logger } from "../util/log";
 
@@ -34,6 +35,8 @@ export interface IngestorOptions {
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
   /** After a commit: an approve accepted with resumeAfterApprove asks for its follow-up START (src/control). */
   onFollowUp?: (runId: string, intentId: string) => Promise<unknown>;
+  /** Runs an operator watches (a runEvents subscription): their Sprites are kept awake like a live run's. */
+  watched?: WatchedRuns;
 }
 
 interface Entry {
@@ -66,6 +69,11 @@ interface Entry {
  */
 const IDLE_SPRITE_RECHECK_MS = 10 * 60_000;
 
+/** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
+export const CHECKPOINT_RESTORED = "checkpoint_restored";
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Failed polls in a row before the run's ingest shows ERROR (a single failure may be a mid-write file). */
 export const FAILED_POLLS_BEFORE_ERROR = 3;
 
@@ -83,6 +91,7 @@ export class Ingestor {
   readonly scheduler: Scheduler;
   private entries = new Map<string, Entry>();
   private readonly batchSize: number;
+  private readonly unwatchWatchers: (() => void) | null;
 
   constructor(private readonly opts: IngestorOptions) {
     this.batchSize = opts.batchSize ?? 5000;
@@ -98,6 +107,16 @@ export class Ingestor {
         void this.pollFailed(runId, e);
       },
     });
+    // A first watcher: read the run now (and from then on every poll) rather than at the next idle recheck.
+    this.unwatchWatchers =
+      opts.watched?.onChange((runId, watched) => {
+        if (watched && this.entries.has(runId)) void this.scheduler.trigger(runId);
+      }) ?? null;
+  }
+
+  /** Whether the manager keeps this run's Sprite awake: a live run, or one an operator watches. */
+  private keepAwake(entry: Entry): boolean {
+    return entry.live || (this.opts.watched?.isWatched(entry.runId) ?? false);
   }
 
   async start(): Promise<void> {
@@ -112,7 +131,9 @@ export class Ingestor {
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
     const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, pollFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, live: true, lastReadAt: 0, unwatch: null };
-    entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId)) ?? null;
+    // The transport's own change feed (SPRITE_SERVICE: a long poll, which keeps the Sprite awake) only while
+    // the manager means to keep the Sprite awake.
+    entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId), { active: () => this.keepAwake(entry) }) ?? null;
     this.entries.set(runId, entry);
     this.scheduler.add(runId);
   }
@@ -177,6 +198,7 @@ export class Ingestor {
   }
 
   async stop(): Promise<void> {
+    this.unwatchWatchers?.();
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
     await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.()));
@@ -206,6 +228,11 @@ export class Ingestor {
     const fence = this.opts.fenceFor ? this.opts.fenceFor(runId) : null;
     if (this.opts.fenceFor && !fence) return; // another replica polls this run
 
+    if (this.quietAgent(entry)) {
+      // Not even the status request: over SPRITE_SERVICE it reaches the Sprite and would keep it awake.
+      if (entry.spriteChange || entry.timeSensitive) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
+      return;
+    }
     let fingerprint: string | null = null;
     let spriteObservation;
     try {
@@ -321,7 +348,10 @@ export class Ingestor {
       // only used if the commit before it succeeded, from the cursor that commit stored.
       const prepare = (from: EventCursor): Promise<PreparedPage> =>
         entry.transport.readEvents(entry.target, from, this.batchSize).then(
-          (page) => {
+          async (page) => {
+            // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
+            // cursor reset) must leave the event loop to requests between them.
+            await yieldToLoop();
             try {
               return { page, rows: rowsFromEnvelopes(page.envelopes, page.lines, entry.target.loopId, from.line) };
             } catch (error) {
@@ -336,7 +366,12 @@ export class Ingestor {
         if ("error" in prepared) {
           const e = prepared.error;
           if (e instanceof AdapterError && e.code === "cursor_fork") {
-            await this.evaluateAndCommit(entry, facts, [], null, { fork: e.message, forkDetails: e.details }, fence, current);
+            // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
+            const restore = await this.restoreBehind(entry, current);
+            const fork = restore
+              ? { fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`, forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore } }
+              : { fork: e.message, forkDetails: e.details };
+            await this.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
             return;
           }
           if (e instanceof AdapterError || e instanceof EnvelopeRejected) {
@@ -369,6 +404,17 @@ export class Ingestor {
     entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
   }
 
+  /** The checkpoint restore behind a fork, when the transport can tell and it happened since the last good poll. */
+  private async restoreBehind(entry: Entry, run: RunWithIntents): Promise<{ checkpointId: string; restoredAt: string } | null> {
+    if (!entry.transport.restoredSince) return null;
+    try {
+      return await entry.transport.restoredSince(entry.target, run.lastPolledAt ?? run.createdAt);
+    } catch (e) {
+      this.opts.log.warn("cannot ask the Sprites API about checkpoint restores", { runId: run.id, error: oneLine(e) });
+      return null;
+    }
+  }
+
   /**
    * A run that ends normally removes active-run.json in its exit trap before its process dies, so a read that
    * saw the file and then found the pid dead may only have raced that exit: read again, once. Only a file still
@@ -391,7 +437,21 @@ export class Ingestor {
   private letSleep(entry: Entry, status: Sprite["status"]): boolean {
     if (status === "COLD" || status === "WARM") return true;
     if (entry.transport.kind !== "SPRITES_API" || status !== "RUNNING") return false;
-    if (entry.live || entry.dirty || entry.transportFailures > 0) return false;
+    return this.idleRecheckNotDue(entry);
+  }
+
+  /**
+   * SPRITE_SERVICE has no status source outside the Sprite: its /healthz, like every request to the agent (and
+   * its long poll above all), is a connection to the Sprite's URL, which is activity. So for a run that is not
+   * live and not watched (complete, stopped, failed, awaiting approval) the manager sends nothing at all between
+   * idle rechecks, and the Sprite can sleep; a sync, an intent or a failure reads it at once.
+   */
+  private quietAgent(entry: Entry): boolean {
+    return entry.transport.kind === "SPRITE_SERVICE" && entry.sprite.status === "RUNNING" && this.idleRecheckNotDue(entry);
+  }
+
+  private idleRecheckNotDue(entry: Entry): boolean {
+    if (this.keepAwake(entry) || entry.dirty || entry.transportFailures > 0) return false;
     return Date.now() - entry.lastReadAt < IDLE_SPRITE_RECHECK_MS;
   }
 
@@ -486,6 +546,7 @@ export class Ingestor {
     });
     const spriteChange = entry.spriteChange ?? null;
     if (!evaluation.changed && rows.length === 0 && !cursor && !spriteChange) return { run, stored: nextStored };
+    if (rows.length > 0) await yieldToLoop(); // a page: the fold and the evaluation above, the commit's serialization next
     const transition =
       evaluation.transition ??
       (spriteChange

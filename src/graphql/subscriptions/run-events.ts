@@ -57,6 +57,8 @@ builder.subscriptionFields((t) => ({
         return;
       }
       const sub = hold(ctx, ctx.app.bus.subscribe("events", run.id, 256));
+      // Someone watches this run's feed: its Sprite is kept awake until the subscription ends (src/ingest/watchers.ts).
+      const watching = ctx.app.watchers ? hold(ctx, ctx.app.watchers.watch(run.id)) : null;
       try {
         let last: number;
         if (args.after === "HEAD") {
@@ -98,6 +100,7 @@ builder.subscriptionFields((t) => ({
         }
       } finally {
         sub.close();
+        watching?.close();
       }
     },
     resolve: (batch) => batch,
