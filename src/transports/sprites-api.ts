@@ -1,5 +1,5 @@
 import path from "node:path";
-import { traceHeader } from "../observability/trace";
+import { currentTraceId, traceHeader } from "../observability/trace";
 import type { z } from "zod";
 import {
   AdapterError,
@@ -438,7 +438,7 @@ export class SpritesApiTransport implements Transport {
     const stat = this.runs.get(target.runId)?.stats?.files.get(p.events);
 
     const page: EventsPage = {
-      envelopes: good.map((g) => envelopeFromLine({ raw: g.raw, line: g.line, lineCount: eventLineCount, source, traceId: null, emittedAt })),
+      envelopes: good.map((g) => envelopeFromLine({ raw: g.raw, line: g.line, lineCount: eventLineCount, source, traceId: currentTraceId(), emittedAt })),
       lines: good.map((g) => g.text),
       cursor: {
         line: cursorLine,
