@@ -15,6 +15,7 @@ import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
 import { Scheduler } from "./scheduler";
+import { sendNothing, statusOnly, type PollSituation } from "./cost-aware";
 import type { WatchedRuns } from "./watchers";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
 import type { Logger } from "../util/log";
@@ -63,11 +64,6 @@ interface Entry {
   unwatch: (() => void) | null;
 }
 
-/**
- * A Sprite that is not live but awake for someone else's reasons is re-read this rarely: each read keeps a
- * Sprite awake for another idle period (~30 s), which is what the manager would bill its owner for.
- */
-const IDLE_SPRITE_RECHECK_MS = 10 * 60_000;
 
 /** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
 export const CHECKPOINT_RESTORED = "checkpoint_restored";
@@ -228,7 +224,7 @@ export class Ingestor {
     const fence = this.opts.fenceFor ? this.opts.fenceFor(runId) : null;
     if (this.opts.fenceFor && !fence) return; // another replica polls this run
 
-    if (this.quietAgent(entry)) {
+    if (sendNothing(this.situation(entry), entry.sprite.status)) {
       // Not even the status request: over SPRITE_SERVICE it reaches the Sprite and would keep it awake.
       if (entry.spriteChange || entry.timeSensitive) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
       return;
@@ -253,7 +249,7 @@ export class Ingestor {
       if (spriteObservation.status === "UNREACHABLE") {
         throw new TransportError("unreachable", spriteObservation.detail ?? "the Sprite does not answer", true);
       }
-      if (this.letSleep(entry, spriteObservation.status)) {
+      if (statusOnly(this.situation(entry), spriteObservation.status)) {
         // Status only: the files are as last read; a status change (or the clock) may still change the projection.
         if (entry.spriteChange || entry.timeSensitive) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
         return;
@@ -428,31 +424,9 @@ export class Ingestor {
     return toRuntimeFacts(await entry.transport.readFacts(entry.target));
   }
 
-  /**
-   * Cost-aware polling (docs/sprites.md: an awake Sprite is billed, and every fs/exec request is activity that keeps
-   * it awake). Never read a WARM or COLD Sprite's files (that would wake it just to look); over the Sprites API,
-   * read an awake Sprite only while its run is live, after something changed (an intent, a wake, a failure), or
-   * rarely; otherwise the status poll (GET /v1/sprites/{name}, not activity) is all the manager does.
-   */
-  private letSleep(entry: Entry, status: Sprite["status"]): boolean {
-    if (status === "COLD" || status === "WARM") return true;
-    if (entry.transport.kind !== "SPRITES_API" || status !== "RUNNING") return false;
-    return this.idleRecheckNotDue(entry);
-  }
-
-  /**
-   * SPRITE_SERVICE has no status source outside the Sprite: its /healthz, like every request to the agent (and
-   * its long poll above all), is a connection to the Sprite's URL, which is activity. So for a run that is not
-   * live and not watched (complete, stopped, failed, awaiting approval) the manager sends nothing at all between
-   * idle rechecks, and the Sprite can sleep; a sync, an intent or a failure reads it at once.
-   */
-  private quietAgent(entry: Entry): boolean {
-    return entry.transport.kind === "SPRITE_SERVICE" && entry.sprite.status === "RUNNING" && this.idleRecheckNotDue(entry);
-  }
-
-  private idleRecheckNotDue(entry: Entry): boolean {
-    if (this.keepAwake(entry) || entry.dirty || entry.transportFailures > 0) return false;
-    return Date.now() - entry.lastReadAt < IDLE_SPRITE_RECHECK_MS;
+  /** What cost-aware polling (src/ingest/cost-aware.ts) needs to know about this run now. */
+  private situation(entry: Entry): PollSituation {
+    return { transport: entry.transport.kind, keepAwake: this.keepAwake(entry), dirty: entry.dirty, transportFailures: entry.transportFailures, lastReadAt: entry.lastReadAt, now: Date.now() };
   }
 
   private async loadRun(runId: string): Promise<RunWithIntents | null> {

@@ -67,7 +67,7 @@ describe.skipIf(skip)("Policies page in a browser", () => {
 
     await row.locator('button[data-action="execute"]').click();
     await page.locator('dialog.confirm button[data-confirm="yes"]').click();
-    await expect.poll(() => page.locator(".policies-view .action-status").textContent()).toContain("Execute CANCEL: done");
+    await expect.poll(() => page.locator(".policies-view .action-status").textContent(), { timeout: 30_000 }).toContain("Execute CANCEL: done");
     await page.locator('table.actions-table tr[data-rule="stale-cancel"] .badge[data-value="CONFIRMED"]').waitFor({ timeout: 30_000 });
     const intents = await policyIntents(server, run.raw);
     expect(intents.map((i) => [i.kind, i.requestedBy])).toEqual([["CANCEL", "policy:stale-cancel"]]);
