@@ -24,6 +24,7 @@ import { loadReplayRuns } from "./simulate";
 import { autoPauseVerdict, eligibilityReasons, effectiveGlobalMode, type AutoExecution, type Reason } from "./eligibility";
 import type { Rule } from "./schema";
 import { inTransaction, readPolicy, readRuntime, switchesOf, updateRuntime } from "./store";
+import { Waker } from "./waker";
 
 // The policy engine's shell: one replica at a time evaluates (SingletonLease "policy-engine"), every tick:
 // rules × runs → candidates (one per condition episode) with their eligibility reasons; in guarded_auto the
@@ -55,32 +56,6 @@ export interface EvaluationReport {
 const CATCH_UP_MARGIN_MS = 5000;
 
 const viewFingerprint = (r: RunView): string => `${r.state}|${r.stateReason}|${r.stateSince.getTime()}|${r.lastEventAt?.getTime() ?? ""}|${r.lastIntent?.id ?? ""}|${r.lastIntent?.stage ?? ""}`;
-
-class Waker {
-  private wakeUp: (() => void) | null = null;
-  private pending = false;
-  wake(): void {
-    this.pending = true;
-    this.wakeUp?.();
-  }
-  wait(ms: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(t);
-        self.wakeUp = null;
-        self.pending = false;
-        resolve();
-      }
-      this.wakeUp = done;
-    });
-  }
-}
 
 export class PolicyEngine {
   private readonly lease: SingletonLease;
