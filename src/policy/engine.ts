@@ -1,6 +1,7 @@
-import type { App } from "../app";
+import type pg from "pg";
 import { SingletonLease } from "../alerts/lease";
-import type { ControlOutcome } from "../control/service";
+import type { ControlOutcome, ControlService } from "../control/service";
+import type { Logger } from "../util/log";
 import type { IntentKind } from "../control/stages";
 import { raisePolicyActionAlert } from "../alerts/policy-action";
 import {
@@ -82,6 +83,14 @@ class Waker {
   }
 }
 
+/** What the engine uses (composed in src/server.ts): the pool, the log, the alert outbox's wake-up, control requests. */
+export interface PolicyEngineDeps {
+  pool: pg.Pool;
+  log: Logger;
+  alerts?: { wake(): void };
+  control?: Pick<ControlService, "request">;
+}
+
 export class PolicyEngine {
   private readonly lease: SingletonLease;
   private stopped = false;
@@ -94,7 +103,7 @@ export class PolicyEngine {
   private lastEvaluation: { at: Date; seen: Map<string, string> } | null = null;
 
   constructor(
-    private readonly app: App,
+    private readonly app: PolicyEngineDeps,
     readonly opts: PolicyEngineOptions,
   ) {
     this.lease = new SingletonLease(app.pool, "policy-engine", opts.owner, opts.leaseTtlMs, opts.takeover);

@@ -149,5 +149,15 @@ describe("guarded_auto", () => {
     expect(bad.data!.setPolicy.message).toMatch(/APPROVE/);
     const op = await gql(server.url, `mutation($i: SetPolicyInput!) { setPolicy(input: $i) { __typename } }`, { i: { policy: {}, rationale: "why not", reviewBy: "2030-01-01T00:00:00Z" } }, TOKENS.op);
     expect(op.data!.setPolicy.__typename).toBe("Unauthorized");
+    // the README's first example, as written (a JSON literal in the document)
+    const literal = await gql(
+      server.url,
+      `mutation { setPolicy(input: { rationale: "runs hung by a dead provider connection; cancel after 20 min", reviewBy: "2030-03-01T00:00:00Z",
+         policy: { mode: "advisory", rules: [{ id: "stale-cancel", condition: { type: "stale_running", forMs: 1200000 }, action: "CANCEL" }] } })
+         { ... on Policy { effectiveMode rules { id mode action condition } } ... on Error { message } } }`,
+      {},
+      TOKENS.admin,
+    );
+    expect(literal.data!.setPolicy).toEqual({ effectiveMode: "advisory", rules: [{ id: "stale-cancel", mode: "advisory", action: "CANCEL", condition: { type: "stale_running", forMs: 1200000 } }] });
   });
 });
