@@ -17,6 +17,7 @@ import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
 import { Cluster, defaultReplicaId } from "./cluster";
+import type { IntentDispatchDeps } from "./cluster/dispatch-once";
 import { ClusterBus } from "./cluster/routed-bus";
 import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
@@ -91,6 +92,8 @@ async function readiness(database: Database, cluster: Cluster | null, subscripti
 }
 
 export interface StartOptions {
+  /** Tests: stands in for the control service's dispatch of a REQUESTED intent (the cluster's pickup path). */
+  dispatchIntent?: (intentId: string) => Promise<void>;
   log?: Logger;
   demo?: DemoOptions;
   /** `--demo=off`: remove the demo Sprites (and their demo repos) before serving */
@@ -130,32 +133,78 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           log,
         })
       : null;
+  // The wiring, explicit: each service gets the narrow dependencies it names, and the callbacks that cross
+  // between them (an accepted approve asks control for a start; control asks the poller to look; the cluster
+  // drives the poller and the dispatch) are plain functions composed here.
+  const db = database.db;
+  const dispatch: IntentDispatchDeps = { databaseUrl: database.url, db, bus, cluster };
   const watchers = new RunWatchers();
-  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster, watchers };
-  const app = partial as App;
-  // Before the ingestor and the cluster start: both may hand intents to the control service at once.
-  app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
-  app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
-  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
-  app.policy = new PolicyEngine(app, {
-    owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(),
-    takeover: !cluster,
-    leaseTtlMs: config.OPS_LEASE_TTL_MS,
-    tickMs: config.OPS_POLICY_TICK_MS,
-    envKillSwitch: config.OPS_POLICY_KILL_SWITCH,
+  // Only runs this replica holds a lease for are polled (cluster); the cluster adds and removes them as leases move.
+  const ingestor = new Ingestor({
+    db,
+    pool,
+    bus,
+    log,
+    config,
+    transportFor: transports.transportFor,
+    watched: watchers,
+    ...(cluster ? { fenceFor: (runId: string) => cluster.leases.fence(runId) } : {}),
+    onFollowUp: (runId, intentId) => control.followUp(runId, intentId),
   });
+  // In a cluster a run polled elsewhere is synced by the holder of its lease (asked over NOTIFY, answered once done).
+  const requestSync = (runId: string): Promise<void> => (cluster && !ingestor.observes(runId) ? cluster.forwardSync(runId) : ingestor.syncRun(runId));
+  const spriteChanged = async (spriteId: string): Promise<void> => {
+    cluster?.broadcastSpriteRefresh(spriteId);
+    await ingestor.refreshSprite(spriteId);
+  };
+  const control: ControlService = new ControlService({
+    db,
+    pool,
+    bus,
+    log,
+    config,
+    transportFor: transports.transportFor,
+    deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS),
+    dispatch,
+    requestSync,
+    spriteChanged,
+  });
+  const dispatchIntent = opts.dispatchIntent ?? ((intentId: string) => control.dispatch(intentId));
+  const alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
+  const policy = new PolicyEngine(
+    { pool, log, alerts, control },
+    {
+      owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(),
+      takeover: !cluster,
+      leaseTtlMs: config.OPS_LEASE_TTL_MS,
+      tickMs: config.OPS_POLICY_TICK_MS,
+      envKillSwitch: config.OPS_POLICY_KILL_SWITCH,
+    },
+  );
+  const retention = createRetentionWorker({ pool, log, config }, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
+  const app: App = {
+    config,
+    db,
+    pool,
+    databaseUrl: database.url,
+    bus,
+    log,
+    tokens,
+    ingestor,
+    watchers,
+    control,
+    cluster,
+    alerts,
+    policy,
+    retention,
+    dispatch,
+    runRegistered: (runId) => (cluster ? cluster.onRunRegistered(runId) : ingestor.add(runId)),
+    requestSync,
+    spriteChanged,
+  };
   if (cluster) {
-    // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
-    app.ingestor = new Ingestor(app, {
-      transportFor: transports.transportFor,
-      watched: watchers,
-      fenceFor: (runId) => cluster.leases.fence(runId),
-      forwardSync: (runId) => cluster.forwardSync(runId),
-      broadcastSpriteRefresh: (spriteId) => cluster.broadcastSpriteRefresh(spriteId),
-    });
-    app.onRunRegistered = (runId) => cluster.onRunRegistered(runId);
     try {
-      await cluster.start(app);
+      await cluster.start({ poller: ingestor, dispatchIntent, dispatch });
     } catch (e) {
       await cluster.abort().catch(() => {});
       await app.ingestor.stop().catch(() => {});
@@ -165,8 +214,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }
     log.info("cluster mode", { replicaId: cluster.replicaId, leases: cluster.leases.status().held });
   } else {
-    app.ingestor = new Ingestor(app, { transportFor: transports.transportFor, watched: watchers });
-    app.onRunRegistered = (runId) => app.ingestor.add(runId);
     try {
       await app.ingestor.start();
     } catch (e) {
@@ -194,7 +241,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   app.alerts.start();
   app.policy.start();
-  app.retention = createRetentionWorker(app, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
   app.retention.start();
 
   const originPolicy: OriginPolicy = {

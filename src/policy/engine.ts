@@ -1,6 +1,7 @@
-import type { App } from "../app";
+import type pg from "pg";
 import { SingletonLease } from "../alerts/lease";
-import type { ControlOutcome } from "../control/service";
+import type { ControlOutcome, ControlService } from "../control/service";
+import type { Logger } from "../util/log";
 import type { IntentKind } from "../control/stages";
 import { raisePolicyActionAlert } from "../alerts/policy-action";
 import {
@@ -24,7 +25,6 @@ import { loadReplayRuns } from "./simulate";
 import { autoPauseVerdict, eligibilityReasons, effectiveGlobalMode, type AutoExecution, type Reason } from "./eligibility";
 import type { Rule } from "./schema";
 import { inTransaction, readPolicy, readRuntime, switchesOf, updateRuntime } from "./store";
-import { Waker } from "./waker";
 
 // The policy engine's shell: one replica at a time evaluates (SingletonLease "policy-engine"), every tick:
 // rules × runs → candidates (one per condition episode) with their eligibility reasons; in guarded_auto the
@@ -57,6 +57,40 @@ const CATCH_UP_MARGIN_MS = 5000;
 
 const viewFingerprint = (r: RunView): string => `${r.state}|${r.stateReason}|${r.stateSince.getTime()}|${r.lastEventAt?.getTime() ?? ""}|${r.lastIntent?.id ?? ""}|${r.lastIntent?.stage ?? ""}`;
 
+class Waker {
+  private wakeUp: (() => void) | null = null;
+  private pending = false;
+  wake(): void {
+    this.pending = true;
+    this.wakeUp?.();
+  }
+  wait(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.wakeUp = null;
+        self.pending = false;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}
+
+/** What the engine uses (composed in src/server.ts): the pool, the log, the alert outbox's wake-up, control requests. */
+export interface PolicyEngineDeps {
+  pool: pg.Pool;
+  log: Logger;
+  alerts?: { wake(): void };
+  control?: Pick<ControlService, "request">;
+}
+
 export class PolicyEngine {
   private readonly lease: SingletonLease;
   private stopped = false;
@@ -69,7 +103,7 @@ export class PolicyEngine {
   private lastEvaluation: { at: Date; seen: Map<string, string> } | null = null;
 
   constructor(
-    private readonly app: App,
+    private readonly app: PolicyEngineDeps,
     readonly opts: PolicyEngineOptions,
   ) {
     this.lease = new SingletonLease(app.pool, "policy-engine", opts.owner, opts.leaseTtlMs, opts.takeover);

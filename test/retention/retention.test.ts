@@ -91,7 +91,7 @@ describe("retention on a real database", () => {
     expect(await page("44")).toEqual([45, 46]);
     // The runEvents subscription replays from the same place.
     const ws = wsClient(server.url);
-    const sub = collect<{ runEvents: { events: { line: number }[] } }>(ws, `subscription($id: ID!) { runEvents(runId: $id, after: "0") { events { line } cursor } }`, { id: run.id });
+    const sub = collect<{ runEvents: { events: { line: number }[] } }>(ws, `subscription($id: ID!) { runEvents(runId: $id, after: "0") { ... on RunEventsBatch { events { line } cursor } } }`, { id: run.id });
     const [first] = await sub.next(1);
     expect(first!.data!.runEvents.events.map((e) => e.line)).toEqual(range(41, 50));
     sub.dispose();

@@ -18,7 +18,7 @@ import { startFaultProxy, type FaultProxy } from "./support/fault-proxy";
 //   request stop for a run that is not live and not watched; a live run, or a watched one, is long-polled.
 
 const IDLE_MS = 3000;
-const EVENTS = `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { cursor } }`;
+const EVENTS = `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { ... on RunEventsBatch { cursor } } }`;
 
 let server: RunningServer;
 let api: FakeSpritesApi;
