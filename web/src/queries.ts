@@ -72,6 +72,7 @@ export const RUN = `query Run($id: ID!) {
       id loopId repoPath state stateReason stateSince iteration runtimeRunId lastEventName lastEventAt seq approval
       ${HEALTH}
       ingest { status cursorLine lastError }
+      eventsRetainedFrom archive { file lines }
       divergence { open }
       sprite { name transport status }
       transitions(last: 100) { edges { node { id seq from to reason trigger actor at } } }

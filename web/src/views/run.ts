@@ -333,7 +333,13 @@ export function runView(api: Api, runId: string): View {
           ? h("ul", { class: "reasons" }, run.health.reasons.map((r) => h("li", {}, healthBadge(r.severity), " ", h("code", {}, r.code), " ", r.message, " ", h("span", { class: "muted small" }, "since "), time(r.since))))
           : null,
         run.ingest.lastError ? h("p", { class: "error small" }, run.ingest.lastError) : null,
-        h("p", { class: "muted small" }, `repo ${run.repoPath} · runtime run ${run.runtimeRunId ?? "—"} · ${run.sprite.transport ?? ""}`),
+        h(
+          "p",
+          { class: "muted small" },
+          `repo ${run.repoPath} · runtime run ${run.runtimeRunId ?? "—"} · ${run.sprite.transport ?? ""}`,
+          run.eventsRetainedFrom > 1 ? ` · stored history starts at line ${run.eventsRetainedFrom} (earlier lines pruned)` : "",
+          run.archive ? ` · lines 1–${run.archive.lines} archived to ${run.archive.file}` : "",
+        ),
       );
       // Rebuild the buttons only when they change: that would wipe a note being typed.
       const kinds = actionsForState(run.state, run.ingest.status);
