@@ -5,7 +5,7 @@ import { cpSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { registerSprite } from "../src/registry/register";
-import { benchServer, round, rssSampler } from "./support";
+import { benchServer, round, rssSampler, startProfile } from "./support";
 
 const RUNS = Number(process.env.RUNS ?? 1000);
 const SECONDS = Number(process.env.SECONDS ?? 30);
@@ -38,6 +38,7 @@ app.ingestor.poll = (runId: string) => {
   polls++;
   return poll(runId);
 };
+const profiler = process.env.PROFILE ? await startProfile() : null;
 const rss = rssSampler(100);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -45,7 +46,9 @@ await new Promise((r) => setTimeout(r, SECONDS * 1000));
 const cpu = process.cpuUsage(cpu0);
 const wallMs = performance.now() - t0;
 const peakRss = rss.stop();
-const rssNow = process.memoryUsage().rss;
+if (profiler) await profiler.stop(process.env.PROFILE!);
+const memory = process.memoryUsage();
+const rssNow = memory.rss;
 
 const cpuPercentOfOneCore = round(((cpu.user + cpu.system) / 1000 / wallMs) * 100, 1);
 const rssMB = round(Math.max(peakRss, rssNow) / 1024 / 1024, 0);
@@ -57,6 +60,7 @@ process.stdout.write(
     `  polls:      ${polls} (${pollsPerSecond}/s; expected ~${Math.round(RUNS / (INTERVAL_MS / 1000))}/s)`,
     `  CPU:        ${cpuPercentOfOneCore}% of one core (user ${round(cpu.user / 1000)} ms, system ${round(cpu.system / 1000)} ms)  target < 20%`,
     `  memory:     ${rssMB} MB RSS (peak)  target < 300 MB`,
+    `  heap:       ${round(memory.heapUsed / 1048576)} MB used of ${round(memory.heapTotal / 1048576)} MB, external ${round(memory.external / 1048576)} MB`,
     `  (the embedded PostgreSQL is a separate process and not included)`,
     "",
   ].join("\n"),
