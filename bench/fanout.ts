@@ -107,7 +107,7 @@ async function benchMain(): Promise<void> {
   const repo = mkdtempSync(path.join(tmpdir(), "ops-fanout-"));
   mkdirSync(path.join(repo, ".superloop", "loops", "demo-loop"), { recursive: true });
   const { run, sprite } = await registerSprite(a.app, { name: "fanout", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" }, "bench");
-  await a.app.ingestor.syncRun(run.id);
+  await a.app.requestSync(run.id);
   const relayId = Buffer.from(`Run:${run.id}`).toString("base64");
 
   const clients: ChildProcess[] = [];

@@ -25,8 +25,8 @@ await server.app.ingestor.syncRun(run.id);
 const client = createClient({ url: server.url.replace(/^http/, "ws"), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 });
 const received = new Map<number, number>();
 let wake: (() => void) | null = null;
-client.subscribe<{ runEvents: { events: { line: number }[] } }>(
-  { query: `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { events { line } } }`, variables: { id: run.id } },
+client.subscribe<{ runEvents: { events?: { line: number }[] } }>(
+  { query: `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { ... on RunEventsBatch { events { line } } } }`, variables: { id: run.id } },
   {
     next: (v) => {
       const now = performance.now();

@@ -7,14 +7,17 @@ import pg from "pg";
 import { WebSocketServer } from "ws";
 import { alertSecretPolicy } from "./alerts/config";
 import { AlertDispatcher } from "./alerts/dispatcher";
+import { PolicyEngine } from "./policy/engine";
 import { graphqlMetrics } from "./observability/graphql-metrics";
 import { httpRequestSeconds } from "./observability/metrics";
 import { createMetricsHandler } from "./observability/scrape";
-import { currentTraceId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
+import { inSpan, SpanKind, startTracing } from "./observability/otel";
+import { currentTraceId, incomingParentSpanId, incomingTraceId, newTraceId, withTrace } from "./observability/trace";
 import type { App } from "./app";
 import { requirePrincipal } from "./auth/require-principal";
 import { parseTokens } from "./auth/tokens";
 import { Cluster, defaultReplicaId } from "./cluster";
+import type { IntentDispatchDeps } from "./cluster/dispatch-once";
 import { ClusterBus } from "./cluster/routed-bus";
 import { ControlService, parseDeadlineOverrides } from "./control/service";
 import type { Config } from "./config/config";
@@ -25,6 +28,7 @@ import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
+import { RunWatchers } from "./ingest/watchers";
 import { startFleetFile } from "./registry/fleet-file";
 import { createRetentionWorker } from "./retention";
 import { SharedResults } from "./pubsub/shared-results";
@@ -88,6 +92,8 @@ async function readiness(database: Database, cluster: Cluster | null, subscripti
 }
 
 export interface StartOptions {
+  /** Tests: stands in for the control service's dispatch of a REQUESTED intent (the cluster's pickup path). */
+  dispatchIntent?: (intentId: string) => Promise<void>;
   log?: Logger;
   demo?: DemoOptions;
   /** `--demo=off`: remove the demo Sprites (and their demo repos) before serving */
@@ -112,6 +118,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Connection errors (a restarted server, pg_terminate_backend) go to the monitor, never to the process.
   const pool = createPool(database.monitor, database.url, config.OPS_PG_POOL_MAX);
   const transports = createTransportFactory({ config });
+  const tracing = startTracing(config, log, config.OPS_REPLICA_ID ?? defaultReplicaId());
   const bus = new ClusterBus();
   const cluster =
     (config.OPS_CLUSTER ?? (config.DATABASE_URL ? "on" : "off")) === "on"
@@ -126,23 +133,78 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           log,
         })
       : null;
-  const partial: Omit<App, "ingestor"> = { config, db: database.db, pool, databaseUrl: database.url, bus, log, tokens, cluster };
-  const app = partial as App;
-  // Before the ingestor and the cluster start: both may hand intents to the control service at once.
-  app.control = new ControlService(app, { transportFor: transports.transportFor, deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS) });
-  app.dispatchIntent = (intentId) => app.control!.dispatch(intentId);
-  app.alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
+  // The wiring, explicit: each service gets the narrow dependencies it names, and the callbacks that cross
+  // between them (an accepted approve asks control for a start; control asks the poller to look; the cluster
+  // drives the poller and the dispatch) are plain functions composed here.
+  const db = database.db;
+  const dispatch: IntentDispatchDeps = { databaseUrl: database.url, db, bus, cluster };
+  const watchers = new RunWatchers();
+  // Only runs this replica holds a lease for are polled (cluster); the cluster adds and removes them as leases move.
+  const ingestor = new Ingestor({
+    db,
+    pool,
+    bus,
+    log,
+    config,
+    transportFor: transports.transportFor,
+    watched: watchers,
+    ...(cluster ? { fenceFor: (runId: string) => cluster.leases.fence(runId) } : {}),
+    onFollowUp: (runId, intentId) => control.followUp(runId, intentId),
+  });
+  // In a cluster a run polled elsewhere is synced by the holder of its lease (asked over NOTIFY, answered once done).
+  const requestSync = (runId: string): Promise<void> => (cluster && !ingestor.observes(runId) ? cluster.forwardSync(runId) : ingestor.syncRun(runId));
+  const spriteChanged = async (spriteId: string): Promise<void> => {
+    cluster?.broadcastSpriteRefresh(spriteId);
+    await ingestor.refreshSprite(spriteId);
+  };
+  const control: ControlService = new ControlService({
+    db,
+    pool,
+    bus,
+    log,
+    config,
+    transportFor: transports.transportFor,
+    deadlineOverridesMs: parseDeadlineOverrides(config.OPS_INTENT_DEADLINES_MS),
+    dispatch,
+    requestSync,
+    spriteChanged,
+  });
+  const dispatchIntent = opts.dispatchIntent ?? ((intentId: string) => control.dispatch(intentId));
+  const alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
+  const policy = new PolicyEngine(
+    { pool, log, alerts, control },
+    {
+      owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(),
+      takeover: !cluster,
+      leaseTtlMs: config.OPS_LEASE_TTL_MS,
+      tickMs: config.OPS_POLICY_TICK_MS,
+      envKillSwitch: config.OPS_POLICY_KILL_SWITCH,
+    },
+  );
+  const retention = createRetentionWorker({ pool, log, config }, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
+  const app: App = {
+    config,
+    db,
+    pool,
+    databaseUrl: database.url,
+    bus,
+    log,
+    tokens,
+    ingestor,
+    watchers,
+    control,
+    cluster,
+    alerts,
+    policy,
+    retention,
+    dispatch,
+    runRegistered: (runId) => (cluster ? cluster.onRunRegistered(runId) : ingestor.add(runId)),
+    requestSync,
+    spriteChanged,
+  };
   if (cluster) {
-    // Only runs this replica holds a lease for are polled; the cluster adds and removes them as leases move.
-    app.ingestor = new Ingestor(app, {
-      transportFor: transports.transportFor,
-      fenceFor: (runId) => cluster.leases.fence(runId),
-      forwardSync: (runId) => cluster.forwardSync(runId),
-      broadcastSpriteRefresh: (spriteId) => cluster.broadcastSpriteRefresh(spriteId),
-    });
-    app.onRunRegistered = (runId) => cluster.onRunRegistered(runId);
     try {
-      await cluster.start(app);
+      await cluster.start({ poller: ingestor, dispatchIntent, dispatch });
     } catch (e) {
       await cluster.abort().catch(() => {});
       await app.ingestor.stop().catch(() => {});
@@ -152,8 +214,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }
     log.info("cluster mode", { replicaId: cluster.replicaId, leases: cluster.leases.status().held });
   } else {
-    app.ingestor = new Ingestor(app, { transportFor: transports.transportFor });
-    app.onRunRegistered = (runId) => app.ingestor.add(runId);
     try {
       await app.ingestor.start();
     } catch (e) {
@@ -180,7 +240,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   app.alerts.start();
-  app.retention = createRetentionWorker(app, cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), !!cluster);
+  app.policy.start();
   app.retention.start();
 
   const originPolicy: OriginPolicy = {
@@ -260,7 +320,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       return Array.isArray(v) ? v[0] : v;
     }) ?? newTraceId();
     res.setHeader("x-trace-id", traceId);
-    withTrace(traceId, () => yoga(req, res, { req }));
+    const parentSpanId = incomingParentSpanId((h) => {
+      const v = req.headers[h];
+      return Array.isArray(v) ? v[0] : v;
+    });
+    void withTrace(traceId, () =>
+      inSpan(`${req.method ?? "GET"} /graphql`, { "http.request.method": req.method ?? "GET", "url.path": "/graphql" }, async () => void (await yoga(req, res, { req })), {
+        kind: SpanKind.SERVER,
+        remoteParentSpanId: parentSpanId,
+      }),
+    ).catch((e: unknown) => log.warn("request failed", { error: (e as Error).message }));
   });
 
   const wss = new WebSocketServer({
@@ -337,12 +406,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await cluster?.stop().catch(() => {});
     await app.ingestor.stop().catch(() => {});
     await app.alerts?.stop().catch(() => {});
+    await app.policy?.stop().catch(() => {});
     await app.retention?.stop().catch(() => {});
     await cluster?.release().catch(() => {});
     await Promise.resolve(wsServer.dispose()).catch(() => {});
     await transports.close().catch(() => {});
     await pool.end().catch(() => {});
     await database.close().catch(() => {});
+    await tracing?.shutdown();
     throw e;
   }
   const port = (http.address() as AddressInfo).port;
@@ -368,6 +439,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       stopFleetFile();
       await step("cluster", () => cluster?.stop());
       await step("ingestor", () => app.ingestor.stop());
+      await step("policy", () => app.policy?.stop());
       await step("alerts", () => app.alerts?.stop());
       await step("retention", () => app.retention?.stop());
       if (cluster) {
@@ -378,6 +450,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
       await step("transports", () => transports.close());
+      await step("traces", () => tracing?.shutdown());
       await step("pool", () => pool.end());
       await step("database", () => database.close());
     })());

@@ -1,15 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { Logger } from "../util/log";
-import { alertAttemptSeconds, alertDeliveries, alertDispatcherLeader, alertQueueSeconds, alertRetries, alertsRaised } from "../observability/metrics";
-import { EMPTY_ALERTS_CONFIG, secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
-import { delivery, newTraceId, planIntake, type EpisodeRow, type RunInfo, type Signal, type SpriteInfo } from "./intake";
+import { alertDispatcherLeader, alertsRaised } from "../observability/metrics";
+import { EMPTY_ALERTS_CONFIG, type AlertsConfig, type SecretNamePolicy } from "./config";
+import { delivery, newTraceId, planIntake, type EpisodeRow } from "./intake";
 import { SingletonLease } from "./lease";
-import { post, PostTimeout } from "./http-post";
-import { buildRequest, MissingSecretError, type AlertMessage } from "./messages";
-import { backoffMs, classify } from "./retry";
 import { route } from "./routing";
-import { claimDue, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
+import { sendDelivery, sinkTimeoutMs } from "./send";
+import { labelsOf, SignalListener, Waker } from "./waker";
+import { beginIntakeBatch, claimDue, consumeSignalsAndCommit, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
 
 // The alert dispatcher: one per cluster (SingletonLease "alert-dispatcher"). It drains the outbox the triggers
 // fill (AlertSignal) into episodes and deliveries, sends due deliveries with bounded concurrency and timeouts,
@@ -43,7 +42,6 @@ export interface TestResult {
   latencyMs: number;
 }
 
-const sinkTimeoutMs = (config: AlertsConfig, sink: SinkConfig | undefined): number => Math.round((sink?.timeoutSeconds ?? config.delivery.defaultTimeoutSeconds) * 1000);
 
 export class AlertDispatcher {
   private readonly lease: SingletonLease;
@@ -62,11 +60,14 @@ export class AlertDispatcher {
   /** claimed, waiting for a free send slot */
   private queue: ClaimedDelivery[] = [];
   private results: AttemptResult[] = [];
+  /** LISTEN ops_alert_signal: the outbox triggers NOTIFY, so intake starts at once instead of at the next poll */
+  private readonly listener: SignalListener;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.lease = new SingletonLease(opts.pool, "alert-dispatcher", opts.owner, opts.leaseTtlMs, opts.takeover ?? false);
     this.env = opts.env ?? process.env;
-    this.tickMs = opts.tickMs ?? 100;
+    this.tickMs = opts.tickMs ?? 250;
+    this.listener = new SignalListener(opts.pool, "ops_alert_signal", () => this.intakeWaker.wake(), opts.log);
   }
 
   get isLeader(): boolean {
@@ -105,6 +106,7 @@ export class AlertDispatcher {
     await Promise.allSettled([...this.inFlight]);
     await this.flush().catch(() => {});
     await this.lease.release().catch(() => {});
+    await this.listener.stop();
     alertDispatcherLeader.set(0);
   }
 
@@ -156,7 +158,11 @@ export class AlertDispatcher {
       alertDispatcherLeader.set(this.lease.held ? 1 : 0);
       if (this.lease.held && !was) this.claimWaker.wake();
     }
-    if (!this.lease.held) return false;
+    if (!this.lease.held) {
+      await this.listener.stop();
+      return false;
+    }
+    await this.listener.ensure();
     if (now - this.configReadAt > 1000) {
       this.config = (await readAlertsConfig(this.opts.pool)).config;
       this.configReadAt = now;
@@ -174,37 +180,17 @@ export class AlertDispatcher {
   private async intake(): Promise<number> {
     const client = await this.opts.pool.connect();
     try {
-      await client.query("BEGIN");
-      const sig = await client.query<{ id: string; subject: Signal["subject"]; runId: string | null; spriteId: string | null; snapshot: unknown; at: Date }>(
-        `SELECT id::text AS id, subject, "runId", "spriteId", snapshot, at FROM "AlertSignal" ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [BATCH],
-      );
-      if (!sig.rows.length) {
+      const batch = await beginIntakeBatch(client, BATCH);
+      if (!batch.signals.length) {
         await client.query("COMMIT");
         return 0;
       }
-      const runIds = [...new Set(sig.rows.map((s) => s.runId).filter((x): x is string => x !== null))];
-      const spriteIds = [...new Set(sig.rows.filter((s) => s.subject === "sprite" || s.subject === "policy").map((s) => s.spriteId).filter((x): x is string => x !== null))];
-      const runs = await client.query<RunInfo & { labels: unknown }>(
-        `SELECT r.id, r."loopId", r."repoPath", s.id AS "spriteId", s.name AS "spriteName", to_jsonb(s) -> 'labels' AS labels
-           FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id = ANY($1::text[])`,
-        [runIds],
-      );
-      const sprites = await client.query<SpriteInfo & { labels: unknown }>(`SELECT s.id, s.name, to_jsonb(s) -> 'labels' AS labels FROM "Sprite" s WHERE s.id = ANY($1::text[])`, [spriteIds]);
-      const open = await client.query<EpisodeRow>(
-        `SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%') AND "runId" = ANY($1::text[])
-         UNION ALL
-         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" = ANY($2::text[])`,
-        [runIds, spriteIds],
-      );
       const plan = planIntake(
         this.config,
-        sig.rows,
-        open.rows,
-        new Map(runs.rows.map((r) => [r.id, { ...r, labels: labelsOf(r.labels) }])),
-        new Map(sprites.rows.map((s) => [s.id, { ...s, labels: labelsOf(s.labels) }])),
+        batch.signals,
+        batch.open,
+        new Map(batch.runs.map((r) => [r.id, { ...r, labels: labelsOf(r.labels) }])),
+        new Map(batch.sprites.map((s) => [s.id, { ...s, labels: labelsOf(s.labels) }])),
         new Date(),
         this.opts.wallClock?.(),
       );
@@ -227,15 +213,14 @@ export class AlertDispatcher {
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
       const claimed = await insertDeliveries(client, rows, this.claimMs());
-      await client.query(`DELETE FROM "AlertSignal" WHERE id = ANY($1::bigint[])`, [sig.rows.map((s) => s.id)]);
-      await client.query("COMMIT");
+      await consumeSignalsAndCommit(client, batch.signals.map((s) => s.id));
       if (claimed.length && !this.stopped) {
         this.queue.push(...claimed);
         this.pump();
       }
       for (const e of plan.episodes) if (e.isNew) alertsRaised.inc({ condition: e.condition, severity: e.severity });
-      if (plan.deliveries.length) this.opts.log.debug("alerts queued", { deliveries: plan.deliveries.length, signals: sig.rows.length });
-      return sig.rows.length;
+      if (plan.deliveries.length) this.opts.log.debug("alerts queued", { deliveries: plan.deliveries.length, signals: batch.signals.length });
+      return batch.signals.length;
     } catch (e) {
       await client.query("ROLLBACK").catch(() => {});
       throw e;
@@ -286,55 +271,8 @@ export class AlertDispatcher {
     return p;
   }
 
-  private async send(row: ClaimedDelivery): Promise<AttemptResult> {
-    const config = this.config;
-    const startedAt = new Date();
-    if (row.firstAttempt) alertQueueSeconds.observe(Math.max(0, startedAt.getTime() - new Date(row.createdAt).getTime()) / 1000);
-    const t0 = performance.now();
-    const base = { id: row.id, n: row.attempts, startedAt };
-    const finish = (outcome: AttemptResult["outcome"], httpStatus: number | null, error: string | null, retryAfterMs: number | null = null): AttemptResult => {
-      const latencyMs = Math.round(performance.now() - t0);
-      alertAttemptSeconds.observe({ sink: row.sink }, latencyMs / 1000);
-      let next: Date | null = null;
-      if (outcome === "retry") {
-        const wait = backoffMs(row.attempts, config.delivery.baseBackoffMs, config.delivery.maxBackoffMs, retryAfterMs);
-        next = new Date(Date.now() + wait);
-        if (next.getTime() - new Date(row.createdAt).getTime() > config.delivery.deadLetterAfterSeconds * 1000) {
-          outcome = "dead";
-          error = `dead-lettered after ${row.attempts} attempts (older than ${config.delivery.deadLetterAfterSeconds} s): ${error ?? `HTTP ${httpStatus}`}`;
-          next = null;
-        } else alertRetries.inc({ sink: row.sink });
-      }
-      alertDeliveries.inc({ sink: row.sink, outcome });
-      if (outcome === "dead") this.opts.log.error("alert dead-lettered", { deliveryId: row.id, sink: row.sink, error, traceId: (row.payload as AlertMessage).traceId });
-      return { ...base, latencyMs, httpStatus, error, outcome, nextAttemptAt: next };
-    };
-    const sink = config.sinks[row.sink];
-    if (!sink) return finish("dead", null, `sink ${row.sink} is no longer configured`);
-    if (!sink.enabled) return finish("dead", null, `sink ${row.sink} is disabled`);
-    // A config stored before the policy was tightened must not send what the policy now forbids.
-    for (const [field, variable] of secretVars(sink)) {
-      const why = this.opts.secretPolicy?.refuse(variable);
-      if (why) return finish("dead", null, `sink ${row.sink}.${field}: ${why}`);
-    }
-    let req;
-    try {
-      req = buildRequest(sink, row.payload as AlertMessage, this.env, Math.floor(Date.now() / 1000));
-    } catch (e) {
-      if (e instanceof MissingSecretError) return finish("dead", null, `sink ${row.sink}: ${e.message}`);
-      throw e;
-    }
-    try {
-      const res = await post(req.url, req.headers, req.body, sinkTimeoutMs(config, sink));
-      const c = classify(res.status, res.retryAfter);
-      if (c.kind === "delivered") return finish("delivered", res.status, null);
-      if (c.kind === "retry") return finish("retry", res.status, `HTTP ${res.status}`, c.retryAfterMs);
-      return finish("dead", res.status, `HTTP ${res.status} (not retried)`);
-    } catch (e) {
-      const err = e as Error & { code?: string };
-      const msg = err instanceof PostTimeout ? `timed out after ${sinkTimeoutMs(config, sink)} ms` : `${err.code ?? err.name}: ${err.message}`;
-      return finish("retry", null, msg);
-    }
+  private send(row: ClaimedDelivery): Promise<AttemptResult> {
+    return sendDelivery(row, { config: this.config, env: this.env, log: this.opts.log, ...(this.opts.secretPolicy ? { secretPolicy: this.opts.secretPolicy } : {}) });
   }
 
   private async flush(): Promise<number> {
@@ -414,41 +352,4 @@ export class AlertDispatcher {
       latencyMs: r.latencyMs,
     };
   }
-}
-
-/** A sleep that can be cut short; a wake with nobody asleep ends the next sleep at once. */
-class Waker {
-  private wakeUp: (() => void) | null = null;
-  private pending = false;
-
-  sleep(ms: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeUp = null;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      t.unref();
-      this.wakeUp = done;
-    });
-  }
-
-  wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.pending = true;
-  }
-}
-
-/** Sprite labels, if the Sprite row carries any (an object, or ["k=v", ...]). */
-export function labelsOf(raw: unknown): Record<string, string> {
-  if (Array.isArray(raw)) {
-    return Object.fromEntries(raw.filter((x): x is string => typeof x === "string").map((x) => [x.split("=")[0]!, x.includes("=") ? x.slice(x.indexOf("=") + 1) : ""]));
-  }
-  if (raw && typeof raw === "object") return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === "string"));
-  return {};
 }

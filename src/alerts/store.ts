@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { alertsConfigSchema, EMPTY_ALERTS_CONFIG, type AlertsConfig } from "./config";
-import type { DeliveryRow, EpisodeRow } from "./intake";
+import type { DeliveryRow, EpisodeRow, RunInfo, Signal, SpriteInfo } from "./intake";
 
 // The alert tables, written set-wise (one statement per kind of row per batch) so a burst of conditions
 // costs a handful of round trips, not several per alert.
@@ -131,4 +131,48 @@ export async function recordAttempts(db: Q, results: readonly AttemptResult[]): 
        FROM x WHERE d.id = x.id AND d.status = 'PENDING'`,
     [json],
   );
+}
+
+export interface IntakeBatch {
+  signals: Signal[];
+  runs: (RunInfo & { labels: unknown })[];
+  sprites: (SpriteInfo & { labels: unknown })[];
+  open: EpisodeRow[];
+}
+
+/**
+ * BEGIN and everything intake reads, in one round trip (a multi-statement simple query): the next signals (locked,
+ * SKIP LOCKED so a second dispatcher never takes the same ones), their runs and Sprites with labels, and the
+ * episodes open for them. Round trips are what delay intake while ingest keeps the event loop busy.
+ */
+export async function beginIntakeBatch(db: Q, limit: number): Promise<IntakeBatch> {
+  const n = Math.max(1, Math.floor(limit));
+  const results = (await db.query(`BEGIN;
+    WITH sig AS MATERIALIZED (SELECT id, subject, "runId", "spriteId", snapshot, at FROM "AlertSignal" ORDER BY id LIMIT ${n} FOR UPDATE SKIP LOCKED),
+         rid AS (SELECT DISTINCT "runId" AS id FROM sig WHERE "runId" IS NOT NULL),
+         sid AS (SELECT DISTINCT "spriteId" AS id FROM sig WHERE "spriteId" IS NOT NULL AND subject IN ('sprite', 'policy'))
+    SELECT
+      (SELECT COALESCE(json_agg(json_build_object('id', id::text, 'subject', subject, 'runId', "runId", 'spriteId', "spriteId", 'snapshot', snapshot, 'at', at) ORDER BY id), '[]') FROM sig) AS signals,
+      (SELECT COALESCE(json_agg(json_build_object('id', r.id, 'loopId', r."loopId", 'repoPath', r."repoPath", 'spriteId', s.id, 'spriteName', s.name, 'labels', to_jsonb(s) -> 'labels')), '[]')
+         FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id IN (SELECT id FROM rid)) AS runs,
+      (SELECT COALESCE(json_agg(json_build_object('id', s.id, 'name', s.name, 'labels', to_jsonb(s) -> 'labels')), '[]') FROM "Sprite" s WHERE s.id IN (SELECT id FROM sid)) AS sprites,
+      (SELECT COALESCE(json_agg(to_jsonb(e)), '[]') FROM (
+         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
+          WHERE "resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%') AND "runId" IN (SELECT id FROM rid)
+         UNION ALL
+         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
+          WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" IN (SELECT id FROM sid)) e) AS open`)) as unknown as pg.QueryResult[];
+  const row = results[1]!.rows[0] as { signals: (Omit<Signal, "at"> & { at: string })[]; runs: IntakeBatch["runs"]; sprites: IntakeBatch["sprites"]; open: (Omit<EpisodeRow, "openedAt" | "resolvedAt"> & { openedAt: string; resolvedAt: string | null })[] };
+  return {
+    signals: row.signals.map((s) => ({ ...s, at: new Date(s.at) })),
+    runs: row.runs,
+    sprites: row.sprites,
+    open: row.open.map((e) => ({ ...e, openedAt: new Date(e.openedAt), resolvedAt: e.resolvedAt === null ? null : new Date(e.resolvedAt) })),
+  };
+}
+
+/** Removes the consumed signals and commits, in one round trip. Ids are the outbox's bigint keys. */
+export async function consumeSignalsAndCommit(db: Q, ids: readonly string[]): Promise<void> {
+  const safe = ids.filter((id) => /^\d+$/.test(id));
+  await db.query(safe.length ? `DELETE FROM "AlertSignal" WHERE id IN (${safe.join(",")}); COMMIT` : "COMMIT");
 }

@@ -17,9 +17,27 @@ export interface Ctx {
   p: Printer;
   api: () => Api;
 }
+import { CliError, EXIT } from "./exit-codes";
 
 export const INTENT_FIELDS = `id kind stage error terminal requestedBy note idempotencyKey resumeAfterApprove traceId deadlineAt requestedAt
   dispatchedAt acceptedAt confirmedAt endedAt stages { stage at observation followUp } run { id loopId state stateReason sprite { name } }`;
+
+/** controlIntentUpdated's selection: the intent, or how the subscription ended (ResyncRequired, NotFound). */
+export const INTENT_UPDATE = `__typename ... on ControlIntent { ${INTENT_FIELDS} } ... on NotFound { message }`;
+
+/** What a subscription sends besides its own payload: the last message of a stream that cannot go on. */
+export interface SubscriptionEnd {
+  __typename: "ResyncRequired" | "NotFound";
+  message?: string;
+}
+
+/** NotFound is the answer (exit 3); ResyncRequired only means subscribe again from what was received. */
+export function endOfStream(end: SubscriptionEnd): "continue" {
+  if (end.__typename === "NotFound") throw new CliError(end.message ?? "not found", EXIT.notFound);
+  return "continue";
+}
+
+export type IntentUpdate = (IntentView & { __typename: "ControlIntent" }) | SubscriptionEnd;
 
 export interface IntentView {
   id: string;

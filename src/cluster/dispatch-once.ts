@@ -1,5 +1,6 @@
 import pg from "pg";
-import type { App } from "../app";
+import type { Db } from "../db/client";
+import type { OpsBus } from "../pubsub/topics";
 
 // Control intents are dispatched exactly once across replicas. Only the holder of the run's lease dispatches
 // (it is the replica talking to that run's Sprite); any other replica leaves the intent REQUESTED in the
@@ -7,11 +8,25 @@ import type { App } from "../app";
 // its next lease round. A per-intent claim (in-process promise + PostgreSQL advisory lock + re-reading the
 // stage under it) keeps the inline path, the pickup and a lease handover from dispatching the same intent twice.
 //
-// Integration (src/control): after creating the intent (REQUESTED, in a transaction that bumps Run.seq):
-//   const outcome = await dispatchOrForward(app, intent, () => dispatchIntent(app, intent.id));
-//   // then return the intent as stored; outcome says who dispatched it
-// and once at start-up: app.dispatchIntent = (id) => dispatchIntent(app, id)  (the pickup path)
-// `dispatchIntent` must itself move the intent out of REQUESTED (DISPATCHED / FAILED / REJECTED).
+// Integration: the control service calls dispatchOrForward after creating the intent (REQUESTED, in a
+// transaction that bumps Run.seq), and the cluster's pickup calls dispatchOnce; both get the same
+// IntentDispatchDeps object from src/server.ts (its identity keys the in-process claim). The dispatch function
+// must itself move the intent out of REQUESTED (DISPATCHED / FAILED / REJECTED).
+
+/** Who polls (and so dispatches for) a run in a cluster: the holder of its lease. */
+export interface RunOwner {
+  isLeaseHolder(runId: string): boolean;
+  /** Ask the holder of the run's lease to look for REQUESTED intents now. */
+  nudge(runId: string): void;
+}
+
+export interface IntentDispatchDeps {
+  databaseUrl: string;
+  db: Db;
+  bus: OpsBus;
+  /** null in a single process (OPS_CLUSTER=off): every run is dispatched here. */
+  cluster: RunOwner | null;
+}
 
 export type DispatchOutcome =
   /** this call ran the dispatch */
@@ -26,27 +41,27 @@ export type DispatchOutcome =
   | "queued";
 
 const LOCK_SPACE = 7_202_011; // arbitrary, constant: "superloop-ops intent dispatch"
-const inflight = new WeakMap<App, Map<string, Promise<DispatchOutcome>>>();
+const inflight = new WeakMap<IntentDispatchDeps, Map<string, Promise<DispatchOutcome>>>();
 
 /** Whether this replica dispatches control for the run now. Single process (OPS_CLUSTER=off): always. */
-export function shouldDispatchLocally(app: App, runId: string): boolean {
-  return !app.cluster || app.cluster.isLeaseHolder(runId);
+export function shouldDispatchLocally(deps: IntentDispatchDeps, runId: string): boolean {
+  return !deps.cluster || deps.cluster.isLeaseHolder(runId);
 }
 
 /** Runs `dispatch` for an intent that is still REQUESTED, at most once across every replica. */
-export function dispatchOnce(app: App, intentId: string, dispatch: () => Promise<void>): Promise<DispatchOutcome> {
-  let mine = inflight.get(app);
-  if (!mine) inflight.set(app, (mine = new Map()));
+export function dispatchOnce(deps: IntentDispatchDeps, intentId: string, dispatch: () => Promise<void>): Promise<DispatchOutcome> {
+  let mine = inflight.get(deps);
+  if (!mine) inflight.set(deps, (mine = new Map()));
   const running = mine.get(intentId);
   if (running) return running.then(() => "already" as const);
-  const p = claimAndRun(app, intentId, dispatch).finally(() => mine.delete(intentId));
+  const p = claimAndRun(deps, intentId, dispatch).finally(() => mine.delete(intentId));
   mine.set(intentId, p);
   return p;
 }
 
-async function claimAndRun(app: App, intentId: string, dispatch: () => Promise<void>): Promise<DispatchOutcome> {
+async function claimAndRun(deps: IntentDispatchDeps, intentId: string, dispatch: () => Promise<void>): Promise<DispatchOutcome> {
   // A client of its own, not from the pool: the dispatch itself needs pool connections while we hold the lock.
-  const client = new pg.Client({ connectionString: app.databaseUrl, connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ connectionString: deps.databaseUrl, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
     const lock = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok`, [LOCK_SPACE, intentId]);
@@ -61,10 +76,10 @@ async function claimAndRun(app: App, intentId: string, dispatch: () => Promise<v
 }
 
 /** For a replica that does not hold the lease: wait until the holder moves the intent past REQUESTED. */
-export async function waitForDispatch(app: App, intent: { id: string; runId: string }, timeoutMs = 5000): Promise<string | null> {
-  const sub = app.bus.subscribe("intent", intent.runId, 1000);
+export async function waitForDispatch(deps: IntentDispatchDeps, intent: { id: string; runId: string }, timeoutMs = 5000): Promise<string | null> {
+  const sub = deps.bus.subscribe("intent", intent.runId, 1000);
   const deadline = Date.now() + timeoutMs;
-  const read = async () => (await app.db.controlIntent.findUnique({ where: { id: intent.id }, select: { stage: true } }))?.stage ?? null;
+  const read = async () => (await deps.db.controlIntent.findUnique({ where: { id: intent.id }, select: { stage: true } }))?.stage ?? null;
   try {
     for (;;) {
       const stage = await read();
@@ -81,13 +96,13 @@ export async function waitForDispatch(app: App, intent: { id: string; runId: str
 
 /** The whole decision for a freshly requested intent: dispatch here if this replica holds the lease, else forward. */
 export async function dispatchOrForward(
-  app: App,
+  deps: IntentDispatchDeps,
   intent: { id: string; runId: string },
   dispatch: () => Promise<void>,
   opts: { waitMs?: number } = {},
 ): Promise<DispatchOutcome> {
-  if (shouldDispatchLocally(app, intent.runId)) return dispatchOnce(app, intent.id, dispatch);
-  app.cluster?.nudge(intent.runId);
-  const stage = await waitForDispatch(app, intent, opts.waitMs ?? 5000);
+  if (shouldDispatchLocally(deps, intent.runId)) return dispatchOnce(deps, intent.id, dispatch);
+  deps.cluster?.nudge(intent.runId);
+  const stage = await waitForDispatch(deps, intent, opts.waitMs ?? 5000);
   return stage === "REQUESTED" ? "queued" : "forwarded";
 }

@@ -2,10 +2,9 @@ import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { z } from "zod";
-import type { App } from "../app";
 import type { Logger } from "../util/log";
+import { dispatchOnce, type IntentDispatchDeps, type RunOwner } from "./dispatch-once";
 import type { ClusterBus } from "./routed-bus";
-import { dispatchOnce } from "./dispatch-once";
 import { Fanout, type FanoutStats, type IntentRow, type Query } from "./fanout";
 import { LeaseManager, type LeaseStatus } from "./leases";
 import { PgListener, type ListenerHealth } from "./listener";
@@ -48,17 +47,34 @@ export interface ClusterStatus {
   fanout: FanoutStats;
 }
 
+/** What the cluster drives on this replica: the poller, for the runs whose lease it holds. */
+export interface RunPoller {
+  add(runId: string): Promise<void>;
+  remove(runId: string): void;
+  /** Poll a run this replica polls, now (never forwarded: this is the holder's side of a forwarded sync). */
+  syncRun(runId: string): Promise<void>;
+  refreshSprite(spriteId: string): Promise<void>;
+}
+
+/** The work a replica does for the runs it holds, handed to start(). */
+export interface ClusterWork {
+  poller: RunPoller;
+  /** Dispatch one REQUESTED intent (the control service), at most once through `dispatch` (src/cluster/dispatch-once.ts). */
+  dispatchIntent: (intentId: string) => Promise<void>;
+  dispatch: IntentDispatchDeps;
+}
+
 /** hostname-pid, short enough for PostgreSQL's application_name (63 bytes with our prefix). */
 export const defaultReplicaId = (): string => `${hostname().slice(0, 40)}-${process.pid}`;
 
 /** Period of the full re-read that catches a change whose notification never arrived. */
 const RESYNC_MS = 30_000;
 
-export class Cluster {
+export class Cluster implements RunOwner {
   readonly leases: LeaseManager;
   readonly fanout: Fanout;
   readonly listener: PgListener;
-  private app: App | null = null;
+  private work: ClusterWork | null = null;
   private readonly syncWaiters = new Map<string, () => void>();
   private pickupTimer: NodeJS.Timeout | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
@@ -97,7 +113,7 @@ export class Cluster {
       log: opts.log,
       onAcquired: (ids) => this.onAcquired(ids),
       onLost: (ids) => {
-        for (const id of ids) this.app?.ingestor.remove(id);
+        for (const id of ids) this.work?.poller.remove(id);
       },
       announceReleased: () => this.send({ t: "released", from: opts.replicaId }),
     });
@@ -116,8 +132,8 @@ export class Cluster {
   }
 
   /** Connects LISTEN, adopts the current position of every run, then takes a share of the leases. */
-  async start(app: App): Promise<void> {
-    this.app = app;
+  async start(work: ClusterWork): Promise<void> {
+    this.work = work;
     // Two live processes with one id would both believe they hold the same leases: refuse to be the second.
     const twin = await this.opts.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
@@ -139,7 +155,7 @@ export class Cluster {
 
   /** A run was registered on this replica: poll it here if that keeps us within our share. */
   async onRunRegistered(runId: string): Promise<void> {
-    if (await this.leases.tryAcquire(runId)) await this.app?.ingestor.add(runId);
+    if (await this.leases.tryAcquire(runId)) await this.work?.poller.add(runId);
   }
 
   /** syncRun for a run another replica polls: ask the holder and wait (bounded) for its answer. */
@@ -149,16 +165,16 @@ export class Cluster {
     if (holder.rows[0]?.owner === this.opts.replicaId) {
       // Ours, but polling has not started yet (the lease was just taken): start it and poll here.
       if (!this.isLeaseHolder(runId)) return;
-      await this.app?.ingestor.add(runId);
-      await this.app?.ingestor.syncRun(runId, { local: true });
+      await this.work?.poller.add(runId);
+      await this.work?.poller.syncRun(runId);
       return;
     }
     if (!holder.rows.length) {
       // Nobody polls it (all replicas at their share, or its holder just died): take it and poll here.
       this.leases.requestRound();
       if (await this.leases.tryAcquire(runId)) {
-        await this.app?.ingestor.add(runId);
-        await this.app?.ingestor.syncRun(runId, { local: true });
+        await this.work?.poller.add(runId);
+        await this.work?.poller.syncRun(runId);
       }
       return;
     }
@@ -246,9 +262,9 @@ export class Cluster {
         if (m.from !== this.opts.replicaId) this.leases.requestRound(m.t === "joined" ? 20 : 5);
         return;
       case "sync":
-        if (this.isLeaseHolder(m.runId) && this.app) {
-          void this.app.ingestor
-            .syncRun(m.runId, { local: true })
+        if (this.isLeaseHolder(m.runId) && this.work) {
+          void this.work.poller
+            .syncRun(m.runId)
             .catch(() => {})
             .then(() => this.send({ t: "synced", req: m.req }))
             .catch(() => {});
@@ -261,16 +277,16 @@ export class Cluster {
         if (this.isLeaseHolder(m.runId)) void this.pickUpRequested([m.runId]).catch(() => {});
         return;
       case "sprite":
-        if (m.from !== this.opts.replicaId) void this.app?.ingestor.refreshSprite(m.spriteId, { fromPeer: true }).catch(() => {});
+        if (m.from !== this.opts.replicaId) void this.work?.poller.refreshSprite(m.spriteId).catch(() => {});
         return;
     }
   }
 
   private onAcquired(ids: string[]): void {
-    const app = this.app;
-    if (!app) return;
+    const work = this.work;
+    if (!work) return;
     for (const id of ids) {
-      app.ingestor.add(id).catch((e: unknown) => this.opts.log.warn("could not start polling a leased run", { runId: id, error: (e as Error).message }));
+      work.poller.add(id).catch((e: unknown) => this.opts.log.warn("could not start polling a leased run", { runId: id, error: (e as Error).message }));
     }
     void this.pickUpRequested(ids).catch(() => {});
   }
@@ -281,7 +297,7 @@ export class Cluster {
   }
 
   private async pickUpRequested(runIds: string[] = this.leases.heldRunIds()): Promise<void> {
-    if (!runIds.length || !this.app?.dispatchIntent) return;
+    if (!runIds.length || !this.work) return;
     const res = await this.opts.pool.query<{ id: string; runId: string }>(
       `SELECT id, "runId" FROM "ControlIntent" WHERE stage = 'REQUESTED' AND "runId" = ANY($1::text[])`,
       [runIds],
@@ -290,10 +306,9 @@ export class Cluster {
   }
 
   private dispatch(intentId: string, runId: string): void {
-    const app = this.app;
-    const fn = app?.dispatchIntent;
-    if (!app || !fn || this.stopped || !this.isLeaseHolder(runId)) return;
-    dispatchOnce(app, intentId, () => fn(intentId)).catch((e: unknown) =>
+    const work = this.work;
+    if (!work || this.stopped || !this.isLeaseHolder(runId)) return;
+    dispatchOnce(work.dispatch, intentId, () => work.dispatchIntent(intentId)).catch((e: unknown) =>
       this.opts.log.warn("dispatch of a forwarded intent failed", { intentId, runId, error: (e as Error).message }),
     );
   }

@@ -1,14 +1,18 @@
 import { randomUUID } from "node:crypto";
+import { inSpan } from "../observability/otel";
 import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
-import type { App } from "../app";
-import { dispatchOrForward } from "../cluster/dispatch-once";
-import type { ControlIntent, Sprite } from "../generated/prisma/client";
+import { dispatchOrForward, type IntentDispatchDeps } from "../cluster/dispatch-once";
+import type { Config } from "../config/config";
+import type { Db } from "../db/client";
+import type { ControlIntent, Prisma, Sprite } from "../generated/prisma/client";
 import type { Principal } from "../auth/principal";
 import { viewOf, type StageRecord } from "../ingest/intents";
 import { parseStoredFacts } from "../ingest/stored-facts";
 import type { LifecycleState } from "../lifecycle/types";
-import type { RunTarget, Transport } from "../transports/transport";
+import type { OpsBus } from "../pubsub/topics";
+import type { Logger } from "../util/log";
+import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
 import { LINE_SQL_COLUMNS, payloadOf, type StoredEventLine } from "../events/stored-event";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
@@ -47,7 +51,18 @@ export type ControlOutcome =
   | { kind: "refused"; error: PreconditionError; message: string; intent: ControlIntent; state: LifecycleState; stateReason: string };
 
 export interface ControlServiceOptions {
+  db: Db;
+  pool: pg.Pool;
+  bus: OpsBus;
+  log: Logger;
+  config: Pick<Config, "OPS_INTENT_DEADLINE_MS" | "OPS_CONTROL_MODE">;
   transportFor: (sprite: Sprite) => Transport;
+  /** Dispatch here, or leave the intent to the run's lease holder (src/cluster/dispatch-once.ts). */
+  dispatch: IntentDispatchDeps;
+  /** Ask whoever polls the run to look at it now (forwarded to the lease holder in a cluster). */
+  requestSync: (runId: string) => Promise<void>;
+  /** A Sprite's settings changed: whoever polls its runs re-reads it. */
+  spriteChanged: (spriteId: string) => Promise<void>;
   /** Per-kind deadlines; kinds not listed use OPS_INTENT_DEADLINE_MS. */
   deadlineOverridesMs?: Partial<Record<IntentKind, number>>;
 }
@@ -109,18 +124,15 @@ const STAMP_COLUMN: Partial<Record<IntentStage, "dispatchedAt" | "acceptedAt" | 
 };
 
 export class ControlService {
-  constructor(
-    private readonly app: App,
-    private readonly opts: ControlServiceOptions,
-  ) {}
+  constructor(private readonly opts: ControlServiceOptions) {}
 
   deadlineMs(kind: IntentKind): number {
-    return intentDeadlineMs(kind, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs);
+    return intentDeadlineMs(kind, this.opts.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs);
   }
 
   /** Creates (or, for a known idempotency key, returns) an intent and dispatches it once. */
   async request(input: ControlRequestInput, principal: Principal, via: { followUpOf?: ControlIntent } = {}): Promise<ControlOutcome> {
-    const { app } = this;
+    const app = this.opts;
     const key = input.idempotencyKey ?? randomUUID();
     const known = await app.db.controlIntent.findUnique({ where: { runId_idempotencyKey: { runId: input.runId, idempotencyKey: key } } });
     if (known) return this.replay(known);
@@ -169,7 +181,7 @@ export class ControlService {
           via.followUpOf?.traceId ?? input.traceId ?? currentTraceId() ?? newTraceId(),
           JSON.stringify(records),
           refusal?.error ?? null,
-          computeDeadline(input.kind, now, this.app.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs),
+          computeDeadline(input.kind, now, this.opts.config.OPS_INTENT_DEADLINE_MS, this.opts.deadlineOverridesMs),
           now,
           refusal ? now : null,
         ],
@@ -198,9 +210,9 @@ export class ControlService {
     }
     if (intent.stage === "REJECTED") return this.replay(intent);
 
-    await dispatchOrForward(app, intent, () => this.dispatch(intent.id));
+    await dispatchOrForward(app.dispatch, intent, () => this.dispatch(intent.id));
     // Confirmation comes from the poller: ask it to look now rather than at its next interval.
-    const sync = app.ingestor.syncRun(intent.runId).catch((e: unknown) => app.log.warn("sync after control failed", { runId: intent.runId, error: (e as Error).message }));
+    const sync = app.requestSync(intent.runId).catch((e: unknown) => app.log.warn("sync after control failed", { runId: intent.runId, error: (e as Error).message }));
     const after = await app.db.controlIntent.findUniqueOrThrow({ where: { id: intent.id } });
     // An intent that already ended (a START the runtime refused) must not leave the run reading RUNNING/starting
     // to the caller's next request: wait for the re-projection before answering.
@@ -210,7 +222,7 @@ export class ControlService {
 
   /** A description of the live run when the runtime side shows one (the pid checked by command line), else null. */
   private async liveRunOf(runId: string): Promise<string | null> {
-    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
     if (!run) return null;
     try {
       const facts = await this.opts.transportFor(run.sprite).readFacts({ runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId });
@@ -233,7 +245,7 @@ export class ControlService {
   }
 
   private async refusal(c: pg.PoolClient, kind: IntentKind, run: RunRow, followUp: boolean): Promise<{ error: PreconditionError; message: string } | null> {
-    if (this.app.config.OPS_CONTROL_MODE === "disabled") {
+    if (this.opts.config.OPS_CONTROL_MODE === "disabled") {
       return { error: "ControlDisabled", message: "control is disabled on this manager (OPS_CONTROL_MODE=disabled)" };
     }
     const facts: PreconditionRun = {
@@ -273,11 +285,19 @@ export class ControlService {
    * (src/cluster/dispatch-once.ts claims it); a transport error is FAILED with its reason, never retried here.
    */
   async dispatch(intentId: string): Promise<void> {
-    const { app } = this;
+    const app = this.opts;
     const intent = await app.db.controlIntent.findUnique({ where: { id: intentId }, include: { run: { include: { sprite: true } } } });
     if (!intent || intent.stage !== "REQUESTED") return;
     // Dispatch under the intent's trace, wherever it runs (the requesting replica, the lease holder, a retry).
     if (currentTraceId() !== intent.traceId) return withTrace(intent.traceId, () => this.dispatch(intentId));
+    return inSpan("control.dispatch", { "superloop.intent_id": intentId, "superloop.intent_kind": intent.kind, "superloop.run_id": intent.runId, "superloop.transport": intent.run.sprite.transport }, () =>
+      this.dispatchTraced(intent),
+    );
+  }
+
+  private async dispatchTraced(intent: Prisma.ControlIntentGetPayload<{ include: { run: { include: { sprite: true } } } }>): Promise<void> {
+    const app = this.opts;
+    const intentId = intent.id;
     const { run } = intent;
     const kind = intent.kind as IntentKind;
     const startedAt = new Date();
@@ -321,6 +341,8 @@ export class ControlService {
       }
     } catch (e) {
       observation = { type: "dispatch_failed", at: new Date().toISOString(), error: (e as Error).message };
+      // The Sprites API refused to wake the Sprite for an org limit: named on the intent, with its numbers.
+      if (e instanceof TransportError && e.code === "sprite_limit_exceeded") observation = { ...observation, code: e.code, details: { limit: e.details } };
     }
     app.log.info("control intent dispatched", { intentId, runId: run.id, kind, observation: observation.type });
     await this.advance(intentId, { dispatchedAt: startedAt }, async (current, c, runRow) => {
@@ -353,7 +375,7 @@ export class ControlService {
 
   /** Called after the poller committed an approve's acceptance that asks for a start: dispatch it, once. */
   async followUp(runId: string, intentId: string): Promise<void> {
-    const approve = await this.app.db.controlIntent.findUnique({ where: { id: intentId } });
+    const approve = await this.opts.db.controlIntent.findUnique({ where: { id: intentId } });
     if (!approve || approve.runId !== runId || approve.kind !== "APPROVE" || !approve.resumeAfterApprove) return;
     // The key makes this exactly once: a second call (a replayed commit, another replica) finds the row.
     const outcome = await this.request(
@@ -361,7 +383,7 @@ export class ControlService {
       { name: approve.requestedBy, role: "operator" },
       { followUpOf: approve },
     );
-    if (outcome.kind === "refused") this.app.log.warn("follow-up start refused", { runId, intentId, reason: outcome.message });
+    if (outcome.kind === "refused") this.opts.log.warn("follow-up start refused", { runId, intentId, reason: outcome.message });
   }
 
   /**
@@ -373,7 +395,7 @@ export class ControlService {
     stamps: { dispatchedAt?: Date },
     build: (intent: ControlIntent, c: pg.PoolClient, run: { facts: unknown; lastPolledAt: Date | null }) => Promise<StageTransition[]>,
   ): Promise<void> {
-    const { app } = this;
+    const app = this.opts;
     const done = await inTransaction(app.pool, async (c) => {
       const owner = await c.query<{ runId: string }>(`SELECT "runId" FROM "ControlIntent" WHERE id = $1`, [intentId]);
       const runId = owner.rows[0]?.runId;
@@ -414,7 +436,7 @@ export class ControlService {
    * `control_mode`, state unchanged) so the audit shows who switched it, when and why.
    */
   async setSpriteControlMode(spriteName: string, mode: "ENABLED" | "DISABLED", note: string | null, actor: string): Promise<Sprite | null> {
-    const { app } = this;
+    const app = this.opts;
     const sprite = await app.db.sprite.findUnique({ where: { name: spriteName } });
     if (!sprite || sprite.removedAt) return null;
     const previous = sprite.controlMode;
@@ -436,7 +458,7 @@ export class ControlService {
         app.bus.publish("run", id, { runId: id, spriteId: sprite.id, seq: r.seq, previousState: r.row.state, state: r.row.state, reason: r.row.stateReason, lifecycleChanged: false, at: new Date() });
       }
     }
-    await app.ingestor.refreshSprite(sprite.id);
+    await app.spriteChanged(sprite.id);
     return updated;
   }
 }

@@ -118,7 +118,8 @@ export type Observation =
   | { type: "precondition_failed"; at: string; error: PreconditionError; message: string }
   | { type: "dispatch_started"; at: string }
   | { type: "dispatch_ok"; at: string; result: DispatchResult }
-  | { type: "dispatch_failed"; at: string; error: string }
+  /** `code`: a named cause the operator must see instead of the generic dispatch_failed (e.g. sprite_limit_exceeded). */
+  | { type: "dispatch_failed"; at: string; error: string; code?: string; details?: Evidence }
   | { type: "poll"; now: Date; facts: PollFacts }
   | { type: "tick"; now: Date };
 
@@ -273,7 +274,7 @@ export function advanceIntent(intent: IntentView, observation: Observation): Sta
       break;
     case "dispatch_failed":
       if (steps.stage === "REQUESTED" || steps.stage === "DISPATCHED") {
-        steps.go("FAILED", { observation: `dispatch failed: ${observation.error}`, evidence: { error: observation.error } }, { error: "dispatch_failed" });
+        steps.go("FAILED", { observation: `dispatch failed: ${observation.error}`, evidence: { error: observation.error, ...observation.details } }, { error: observation.code ?? "dispatch_failed" });
       }
       break;
     case "poll":

@@ -11,7 +11,7 @@ export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
 
 builder.objectType(DomainError, { name: "BaseError", interfaces: [ErrorInterface], isTypeOf: (e) => e instanceof DomainError && e.constructor === DomainError });
 
-builder.objectType(NotFoundError, {
+export const NotFoundRef = builder.objectType(NotFoundError, {
   name: "NotFound",
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof NotFoundError,

@@ -23,6 +23,9 @@ import "./types/retention";
 import "./subscriptions/intent";
 import "./subscriptions/run-lifecycle";
 import "./subscriptions/run-events";
+import "./types/policy";
+import "./mutations/policy";
+import "./subscriptions/policy";
 
 export const schema = builder.toSchema();
 

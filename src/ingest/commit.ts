@@ -83,6 +83,9 @@ const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","r
 SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
 ON CONFLICT ("runId","line") DO NOTHING`;
 
+/** Rows per INSERT statement within one commit. */
+const INSERT_SLICE = 1000;
+
 export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<CommitResult> {
   const client = await pool.connect();
   try {
@@ -105,8 +108,11 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
       throw new CursorConflict(`run ${input.runId}: stored cursor is at line ${row.cursorLine}, this poll started at ${input.expectedLine}`);
     }
     let inserted = 0;
-    if (input.events.length) {
-      const e = input.events;
+    // In slices: the driver serializes a statement's parameters in one synchronous step, and a 5,000-row page
+    // of large events in one statement held the event loop for hundreds of ms (a replay after a cursor reset
+    // is 40 such pages for 200,000 events). Same transaction, so still all or nothing.
+    for (let from = 0; from < input.events.length; from += INSERT_SLICE) {
+      const e = input.events.slice(from, from + INSERT_SLICE);
       const res = await client.query(INSERT_EVENTS, [
         input.runId,
         e.map((r) => r.line),
@@ -119,9 +125,10 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
         e.map((r) => r.iteration),
         e.map((r) => r.packed),
       ]);
-      inserted = res.rowCount ?? 0;
-      if (inserted !== e.length) {
-        throw new CursorConflict(`run ${input.runId}: ${e.length - inserted} of lines ${e[0]!.line}-${e[e.length - 1]!.line} were already stored`);
+      const added = res.rowCount ?? 0;
+      inserted += added;
+      if (added !== e.length) {
+        throw new CursorConflict(`run ${input.runId}: ${e.length - added} of lines ${e[0]!.line}-${e[e.length - 1]!.line} were already stored`);
       }
     }
     const seq = row.seq + 1;

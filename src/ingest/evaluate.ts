@@ -7,7 +7,7 @@ import type { ControlFacts, RunFacts } from "../lifecycle/types";
 import type { IntentUpdate, ProjectionColumns, TransitionRow } from "./commit";
 import { advanceIntents } from "./intents";
 import { runHealth } from "./run-health";
-import type { RunWithIntents } from "./ingestor";
+import type { RunWithIntents } from "./run-row";
 import type { EventRow } from "./rows";
 import { EMPTY_RUNTIME, type StoredFacts } from "./stored-facts";
 

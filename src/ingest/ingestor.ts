@@ -1,8 +1,11 @@
+import type pg from "pg";
 import { AdapterError, type EventCursor, type EventsPage } from "../../adapters";
-import type { App } from "../app";
-import type { ControlIntent, Run, Sprite } from "../generated/prisma/client";
+import type { Config } from "../config/config";
+import { isTerminalStage, type IntentStage } from "../control/stages";
+import type { Db } from "../db/client";
+import type { Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
-import type { RunChanged } from "../pubsub/topics";
+import type { OpsBus, RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
 import { withTrace } from "../observability/trace";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
@@ -10,21 +13,31 @@ import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import { evaluateRun, POLL_FAILED, type Evaluation } from "./evaluate";
 import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
+import type { RunWithIntents } from "./run-row";
 import { Scheduler } from "./scheduler";
+import { sendNothing, statusOnly, type PollSituation } from "./cost-aware";
+import type { WatchedRuns } from "./watchers";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
+import type { Logger } from "../util/log";
 
 // Observes every registered run: polls it through its Sprite's transport, stores new events exactly once,
 // re-projects its lifecycle, advances control intents with the evidence, and publishes after each commit.
 
 export interface IngestorOptions {
+  db: Db;
+  /** Raw driver pool: the commit's multi-row inserts. */
+  pool: pg.Pool;
+  bus: OpsBus;
+  log: Logger;
+  config: Pick<Config, "OPS_POLL_INTERVAL_MS" | "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
   batchSize?: number;
   transportFor: (sprite: Sprite) => Transport;
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
-  /** Scale-out: syncRun for a run another replica polls (ask the lease holder and wait). */
-  forwardSync?: (runId: string) => Promise<void>;
-  /** Scale-out: tell the other replicas a sprite changed (they may poll its runs). */
-  broadcastSpriteRefresh?: (spriteId: string) => void;
+  /** After a commit: an approve accepted with resumeAfterApprove asks for its follow-up START (src/control). */
+  onFollowUp?: (runId: string, intentId: string) => Promise<unknown>;
+  /** Runs an operator watches (a runEvents subscription): their Sprites are kept awake like a live run's. */
+  watched?: WatchedRuns;
 }
 
 interface Entry {
@@ -51,13 +64,11 @@ interface Entry {
   unwatch: (() => void) | null;
 }
 
-/**
- * A Sprite that is not live but awake for someone else's reasons is re-read this rarely: each read keeps a
- * Sprite awake for another idle period (~30 s), which is what the manager would bill its owner for.
- */
-const IDLE_SPRITE_RECHECK_MS = 10 * 60_000;
 
-type RunWithSprite = Run & { sprite: Sprite };
+/** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
+export const CHECKPOINT_RESTORED = "checkpoint_restored";
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Failed polls in a row before the run's ingest shows ERROR (a single failure may be a mid-write file). */
 export const FAILED_POLLS_BEFORE_ERROR = 3;
@@ -79,14 +90,12 @@ export class Ingestor {
   readonly scheduler: Scheduler;
   private entries = new Map<string, Entry>();
   private readonly batchSize: number;
+  private readonly unwatchWatchers: (() => void) | null;
 
-  constructor(
-    private readonly app: App,
-    private readonly opts: IngestorOptions,
-  ) {
+  constructor(private readonly opts: IngestorOptions) {
     this.batchSize = opts.batchSize ?? 5000;
     this.scheduler = new Scheduler({
-      intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? app.config.OPS_POLL_INTERVAL_MS,
+      intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? opts.config.OPS_POLL_INTERVAL_MS,
       maxConcurrent: MAX_CONCURRENT_POLLS,
       poll: async (runId) => {
         await this.poll(runId);
@@ -94,25 +103,37 @@ export class Ingestor {
         if (entry) entry.pollFailures = 0;
       },
       onError: (runId, e) => {
-        app.log.warn("poll failed", { runId, error: (e as Error).message });
+        opts.log.warn("poll failed", { runId, error: (e as Error).message });
         void this.pollFailed(runId, e);
       },
     });
+    // A first watcher: read the run now (and from then on every poll) rather than at the next idle recheck.
+    this.unwatchWatchers =
+      opts.watched?.onChange((runId, watched) => {
+        if (watched && this.entries.has(runId)) void this.scheduler.trigger(runId);
+      }) ?? null;
+  }
+
+  /** Whether the manager keeps this run's Sprite awake: a live run, or one an operator watches. */
+  private keepAwake(entry: Entry): boolean {
+    return entry.live || (this.opts.watched?.isWatched(entry.runId) ?? false);
   }
 
   async start(): Promise<void> {
-    const runs = await this.app.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
+    const runs = await this.opts.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
     for (const r of runs) await this.add(r.id);
   }
 
   async add(runId: string): Promise<void> {
     if (this.entries.has(runId)) return;
-    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
     if (!run || run.removedAt) return;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
     const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, pollFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, live: true, lastReadAt: 0, unwatch: null };
-    entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId)) ?? null;
+    // The transport's own change feed (SPRITE_SERVICE: a long poll, which keeps the Sprite awake) only while
+    // the manager means to keep the Sprite awake.
+    entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId), { active: () => this.keepAwake(entry) }) ?? null;
     this.entries.set(runId, entry);
     this.scheduler.add(runId);
   }
@@ -124,10 +145,14 @@ export class Ingestor {
     this.scheduler.remove(runId);
   }
 
+  /** Whether this process polls the run (in a cluster: this replica holds its lease and has started polling it). */
+  observes(runId: string): boolean {
+    return this.entries.has(runId);
+  }
+
   /** Something outside the poller changed the run (intent, reset, sprite update): re-read it fully, now. */
-  syncRun(runId: string, opts: { local?: boolean } = {}): Promise<void> {
+  syncRun(runId: string): Promise<void> {
     const e = this.entries.get(runId);
-    if (!e && this.opts.forwardSync && !opts.local) return this.opts.forwardSync(runId);
     if (e) e.dirty = true;
     return this.scheduler.trigger(runId);
   }
@@ -155,16 +180,16 @@ export class Ingestor {
 
   /** Scale-out: another replica polls the run, but reading its files needs no lease. */
   private async reader(runId: string): Promise<Pick<Entry, "transport" | "target"> | undefined> {
-    const run = await this.app.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
+    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
     if (!run || run.removedAt) return undefined;
     return { transport: this.opts.transportFor(run.sprite), target: { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId } };
   }
 
-  async refreshSprite(spriteId: string, opts: { fromPeer?: boolean } = {}): Promise<void> {
-    if (!opts.fromPeer) this.opts.broadcastSpriteRefresh?.(spriteId);
+  /** A sprite's settings changed: the runs of it polled here re-read it (and its transport). */
+  async refreshSprite(spriteId: string): Promise<void> {
     for (const e of this.entries.values()) {
       if (e.sprite.id !== spriteId) continue;
-      const sprite = await this.app.db.sprite.findUnique({ where: { id: spriteId } });
+      const sprite = await this.opts.db.sprite.findUnique({ where: { id: spriteId } });
       if (!sprite) continue;
       e.sprite = sprite;
       e.transport = this.opts.transportFor(sprite);
@@ -173,6 +198,7 @@ export class Ingestor {
   }
 
   async stop(): Promise<void> {
+    this.unwatchWatchers?.();
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
     await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.()));
@@ -193,7 +219,7 @@ export class Ingestor {
     const entry = this.entries.get(runId);
     const ms = entry?.transport.takeAwakeMs?.() ?? 0;
     if (!entry || ms <= 0) return;
-    entry.sprite = await this.app.db.sprite.update({ where: { id: entry.sprite.id }, data: { awakeByManagerSeconds: { increment: ms / 1000 } } });
+    entry.sprite = await this.opts.db.sprite.update({ where: { id: entry.sprite.id }, data: { awakeByManagerSeconds: { increment: ms / 1000 } } });
   }
 
   private async pollOnce(runId: string): Promise<void> {
@@ -202,6 +228,11 @@ export class Ingestor {
     const fence = this.opts.fenceFor ? this.opts.fenceFor(runId) : null;
     if (this.opts.fenceFor && !fence) return; // another replica polls this run
 
+    if (sendNothing(this.situation(entry), entry.sprite.status)) {
+      // Not even the status request: over SPRITE_SERVICE it reaches the Sprite and would keep it awake.
+      if (entry.spriteChange || entry.timeSensitive) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
+      return;
+    }
     let fingerprint: string | null = null;
     let spriteObservation;
     try {
@@ -222,7 +253,7 @@ export class Ingestor {
       if (spriteObservation.status === "UNREACHABLE") {
         throw new TransportError("unreachable", spriteObservation.detail ?? "the Sprite does not answer", true);
       }
-      if (this.letSleep(entry, spriteObservation.status)) {
+      if (statusOnly(this.situation(entry), spriteObservation.status)) {
         // Status only: the files are as last read; a status change (or the clock) may still change the projection.
         if (entry.spriteChange || entry.timeSensitive) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
         return;
@@ -268,7 +299,7 @@ export class Ingestor {
       if (!run || run.ingestError?.startsWith(POLL_FAILED) || run.ingestStatus !== "OK") return;
       await this.evaluateAndCommit(entry, null, [], null, { ingestError: reason }, fence, run);
     } catch (err) {
-      this.app.log.warn("cannot record the failing polls on the run", { runId, error: oneLine(err) });
+      this.opts.log.warn("cannot record the failing polls on the run", { runId, error: oneLine(err) });
     }
   }
 
@@ -317,7 +348,10 @@ export class Ingestor {
       // only used if the commit before it succeeded, from the cursor that commit stored.
       const prepare = (from: EventCursor): Promise<PreparedPage> =>
         entry.transport.readEvents(entry.target, from, this.batchSize).then(
-          (page) => {
+          async (page) => {
+            // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
+            // cursor reset) must leave the event loop to requests between them.
+            await yieldToLoop();
             try {
               return { page, rows: rowsFromEnvelopes(page.envelopes, page.lines, entry.target.loopId, from.line) };
             } catch (error) {
@@ -332,7 +366,12 @@ export class Ingestor {
         if ("error" in prepared) {
           const e = prepared.error;
           if (e instanceof AdapterError && e.code === "cursor_fork") {
-            await this.evaluateAndCommit(entry, facts, [], null, { fork: e.message, forkDetails: e.details }, fence, current);
+            // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
+            const restore = await this.restoreBehind(entry, current);
+            const fork = restore
+              ? { fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`, forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore } }
+              : { fork: e.message, forkDetails: e.details };
+            await this.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
             return;
           }
           if (e instanceof AdapterError || e instanceof EnvelopeRejected) {
@@ -360,9 +399,20 @@ export class Ingestor {
     }
     entry.lastFingerprint = fingerprint;
     // `current` is the run as committed by this poll (or as read, when nothing changed): no need to re-read it.
-    const openIntent = current.intents.some((i) => !TERMINAL.has(i.stage));
+    const openIntent = current.intents.some((i) => !isTerminalStage(i.stage as IntentStage));
     entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
     entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
+  }
+
+  /** The checkpoint restore behind a fork, when the transport can tell and it happened since the last good poll. */
+  private async restoreBehind(entry: Entry, run: RunWithIntents): Promise<{ checkpointId: string; restoredAt: string } | null> {
+    if (!entry.transport.restoredSince) return null;
+    try {
+      return await entry.transport.restoredSince(entry.target, run.lastPolledAt ?? run.createdAt);
+    } catch (e) {
+      this.opts.log.warn("cannot ask the Sprites API about checkpoint restores", { runId: run.id, error: oneLine(e) });
+      return null;
+    }
   }
 
   /**
@@ -378,21 +428,13 @@ export class Ingestor {
     return toRuntimeFacts(await entry.transport.readFacts(entry.target));
   }
 
-  /**
-   * Cost-aware polling (docs/sprites.md: an awake Sprite is billed, and every fs/exec request is activity that keeps
-   * it awake). Never read a WARM or COLD Sprite's files (that would wake it just to look); over the Sprites API,
-   * read an awake Sprite only while its run is live, after something changed (an intent, a wake, a failure), or
-   * rarely; otherwise the status poll (GET /v1/sprites/{name}, not activity) is all the manager does.
-   */
-  private letSleep(entry: Entry, status: Sprite["status"]): boolean {
-    if (status === "COLD" || status === "WARM") return true;
-    if (entry.transport.kind !== "SPRITES_API" || status !== "RUNNING") return false;
-    if (entry.live || entry.dirty || entry.transportFailures > 0) return false;
-    return Date.now() - entry.lastReadAt < IDLE_SPRITE_RECHECK_MS;
+  /** What cost-aware polling (src/ingest/cost-aware.ts) needs to know about this run now. */
+  private situation(entry: Entry): PollSituation {
+    return { transport: entry.transport.kind, keepAwake: this.keepAwake(entry), dirty: entry.dirty, transportFailures: entry.transportFailures, lastReadAt: entry.lastReadAt, now: Date.now() };
   }
 
   private async loadRun(runId: string): Promise<RunWithIntents | null> {
-    return this.app.db.run.findUnique({
+    return this.opts.db.run.findUnique({
       where: { id: runId },
       include: { sprite: true, intents: { orderBy: { requestedAt: "desc" }, take: 20 } },
     });
@@ -405,7 +447,7 @@ export class Ingestor {
       .filter((i) => (i.stage === "DISPATCHED" || i.stage === "ACCEPTED") && i.observedLine !== null && i.observedLine < run.cursorLine)
       .map((i) => i.observedLine!);
     if (!marks.length) return [];
-    const rows = await this.app.db.event.findMany({
+    const rows = await this.opts.db.event.findMany({
       where: { runId: run.id, line: { gt: Math.min(...marks), lte: run.cursorLine } },
       orderBy: { line: "asc" },
       take: 5000,
@@ -431,7 +473,7 @@ export class Ingestor {
     const labelsChanged = labels !== undefined && JSON.stringify(labels) !== JSON.stringify(entry.sprite.labels);
     if (status === entry.sprite.status && !labelsChanged && (!seen || Date.now() - lastSeen < 60_000)) return;
     const from = entry.sprite.status;
-    entry.sprite = await this.app.db.sprite.update({
+    entry.sprite = await this.opts.db.sprite.update({
       where: { id: entry.sprite.id },
       data: { status, ...(seen ? { lastSeenAt: new Date() } : {}), ...(labelsChanged ? { labels } : {}) },
     });
@@ -478,10 +520,11 @@ export class Ingestor {
       problem,
       transportFailures: entry.transportFailures,
       now: new Date(),
-      config: this.app.config,
+      config: this.opts.config,
     });
     const spriteChange = entry.spriteChange ?? null;
     if (!evaluation.changed && rows.length === 0 && !cursor && !spriteChange) return { run, stored: nextStored };
+    if (rows.length > 0) await yieldToLoop(); // a page: the fold and the evaluation above, the commit's serialization next
     const transition =
       evaluation.transition ??
       (spriteChange
@@ -509,12 +552,12 @@ export class Ingestor {
     };
     let result;
     try {
-      result = await commitPoll(this.app.pool, input);
+      result = await commitPoll(this.opts.pool, input);
     } catch (e) {
       if (e instanceof CursorConflict) {
         // Another writer (a reset, an intent, a lease change) moved the run since this poll read it: nothing of
         // this poll is stored; poll again at once from what is committed.
-        this.app.log.debug("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
+        this.opts.log.debug("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
         entry.dirty = true;
         void this.scheduler.trigger(run.id);
         return null;
@@ -528,7 +571,7 @@ export class Ingestor {
   }
 
   private publish(run: RunWithIntents, entry: Entry, seq: number, evaluation: Evaluation, rows: EventRow[]): void {
-    const bus = this.app.bus;
+    const bus = this.opts.bus;
     if (rows.length) bus.publish("events", run.id, { runId: run.id, seq, fromLine: rows[0]!.line, toLine: rows[rows.length - 1]!.line });
     const change: RunChanged = {
       runId: run.id,
@@ -546,17 +589,14 @@ export class Ingestor {
       // An intent's later stages are part of the traced work that created it: logged under its trace id.
       const before = run.intents.find((x) => x.id === i.id);
       if (before && before.stage !== i.stage) {
-        withTrace(before.traceId, () => this.app.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }));
+        withTrace(before.traceId, () => this.opts.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }));
       }
     }
     // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
     for (const i of evaluation.intents) {
       if (i.followUp === "START") {
-        void this.app.control?.followUp(run.id, i.id).catch((e: unknown) => this.app.log.warn("follow-up failed", { runId: run.id, intentId: i.id, error: (e as Error).message }));
+        void this.opts.onFollowUp?.(run.id, i.id).catch((e: unknown) => this.opts.log.warn("follow-up failed", { runId: run.id, intentId: i.id, error: (e as Error).message }));
       }
     }
   }
 }
-
-export type RunWithIntents = RunWithSprite & { intents: ControlIntent[] };
-export const TERMINAL = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);

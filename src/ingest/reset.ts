@@ -65,6 +65,15 @@ export async function resetRunCursor(app: App, runId: string, mode: ResetMode, a
     lifecycleChanged: false,
     at: new Date(),
   });
-  await app.ingestor.syncRun(runId);
+  // The re-read starts now; a small run is caught up before the answer, a large replay (200,000 events is
+  // tens of seconds) goes on in the poller's pages and the answer does not wait for it (the run's
+  // ingest.cursorLine shows the progress).
+  const caughtUp = app.requestSync(runId).catch((e: unknown) => app.log.warn("re-read after a cursor reset failed", { runId, error: (e as Error).message }));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([caughtUp, new Promise<void>((resolve) => (timer = setTimeout(resolve, RESET_ANSWER_WAIT_MS)))]);
+  clearTimeout(timer);
   return result;
 }
+
+/** How long the reset's answer waits for the re-read to catch up. */
+export const RESET_ANSWER_WAIT_MS = 2_000;

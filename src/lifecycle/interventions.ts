@@ -17,6 +17,7 @@ export type InterventionCode =
   | "paused"
   | "sprite_missing"
   | "transport_unreachable"
+  | "agent_incompatible"
   | "recovery_escalated";
 
 export interface InterventionReason {
@@ -154,6 +155,9 @@ export function needsIntervention(run: InterventionRun): Intervention | null {
   if (unreachable?.severity === "critical") {
     add({ code: "transport_unreachable", severity: "critical", since: unreachable.since, message: unreachable.message }, "INSPECT");
   }
+  // The Sprite's agent speaks another protocol: the run is not observed at all until the matching agent is installed.
+  const incompatible = healthReason(run.health, "agent_incompatible");
+  if (incompatible) add({ code: "agent_incompatible", severity: "critical", since: incompatible.since, message: incompatible.message }, "INSPECT");
   if (run.ingestStatus === "FORKED") {
     const fork = healthReason(run.health, "cursor_fork");
     add(

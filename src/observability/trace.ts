@@ -10,7 +10,7 @@ const storage = new AsyncLocalStorage<{ traceId: string }>();
 
 /** Printable, header-safe, bounded: what the agent accepts too (adapters' TRACE_ID_PATTERN is 1-256 printable). */
 const TRACE_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
-const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 export const newTraceId = (): string => randomBytes(16).toString("hex");
 
@@ -21,6 +21,14 @@ export function incomingTraceId(get: (name: string) => string | null | undefined
   const m = TRACEPARENT.exec(get("traceparent")?.trim().toLowerCase() ?? "");
   if (m && !/^0+$/.test(m[1]!)) return m[1]!;
   return null;
+}
+
+/** The caller's span id from a W3C traceparent (the parent of our request span), when its trace id is the one used. */
+export function incomingParentSpanId(get: (name: string) => string | null | undefined): string | null {
+  const explicit = get("x-trace-id")?.trim();
+  if (explicit && TRACE_ID.test(explicit)) return null;
+  const m = TRACEPARENT.exec(get("traceparent")?.trim().toLowerCase() ?? "");
+  return m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!) ? m[2]! : null;
 }
 
 export function withTrace<T>(traceId: string, fn: () => T): T {

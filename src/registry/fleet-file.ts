@@ -10,6 +10,8 @@ import { loopIdSchema, repoPathSchema, spriteNameSchema } from "./names";
 import { addRun, buildTransportConfig, HEALTH_PROFILE_NAMES, registerSprite, removeRun, removeSprite, updateSprite, type SpriteSettings } from "./register";
 import { agentUrlSchema, envVarNameSchema, healthOverridesSchema, spritesApiNameSchema } from "../transports/config";
 import { retentionPolicySchema } from "../retention/policy";
+import { policyChangeSchema } from "../policy/schema";
+import { writePolicy } from "../policy/store";
 import { readFleetRetention, writeFleetRetention } from "../retention/store";
 
 // OPS_FLEET_FILE: the fleet declared in a JSON file kept in version control. Loaded at start-up and on SIGHUP:
@@ -78,6 +80,8 @@ export const fleetFileSchema = z
     alerts: z.unknown().optional(),
     /** The fleet's event retention (src/retention/); Sprites may say otherwise. */
     retention: retentionPolicySchema.optional(),
+    /** The fleet policy (src/policy/): {rationale, reviewBy, policy}; a changed one becomes a new audited version. */
+    policies: policyChangeSchema.optional(),
   })
   .superRefine((f, ctx) => {
     const seen = new Map<string, number>();
@@ -258,6 +262,11 @@ export async function loadFleetFile(app: App, file: string): Promise<FleetReport
   if (alerts) {
     await writeAlertsConfig(app.pool, alerts, "fleet-file");
     app.alerts?.invalidateConfig();
+  }
+  // Unchanged (same document, rationale and review date) writes nothing: a reload adds no version.
+  if (parsed.fleet.policies) {
+    const { changed } = await writePolicy(app.pool, parsed.fleet.policies, "fleet-file", "fleet-file");
+    if (changed) app.policy?.wake();
   }
   return report;
 }

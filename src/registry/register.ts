@@ -178,7 +178,7 @@ export async function registerSprite(app: App, input: RegisterSpriteInput, actor
     throw e;
   }
   publishRun(app, created.run, created.sprite, null, true);
-  await app.onRunRegistered?.(created.run.id);
+  await app.runRegistered(created.run.id);
   if (loopWarning) app.log.warn("registered a loop that does not exist (yet)", { sprite: input.name, warning: loopWarning });
   return { ...created, warnings: loopWarning ? [loopWarning] : [] };
 }
@@ -213,7 +213,7 @@ export async function addRun(app: App, input: AddRunInput, actor: string): Promi
     throw e;
   }
   publishRun(app, created, sprite, null, true);
-  await app.onRunRegistered?.(created.id);
+  await app.runRegistered(created.id);
   return { sprite, run: created, warnings: loopWarning ? [loopWarning] : [] };
 }
 

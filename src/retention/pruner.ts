@@ -102,11 +102,26 @@ export async function pruneChunk(pool: pg.Pool, c: Candidate, now: Date, max: nu
   }
 }
 
+/**
+ * Whether a run may have anything to prune, without locking it: most runs of a large fleet have nothing (their
+ * history is within the count, their oldest line is young), and need no row lock each pass to find that out.
+ */
+async function worthAChunk(pool: pg.Pool, c: Candidate, now: Date): Promise<boolean> {
+  if (c.archivedLines !== null && c.archivedLines >= c.eventsRetainedFrom) return true;
+  if (!c.policy) return false;
+  if (c.policy.maxEventsPerRun !== undefined && c.cursorLine - c.eventsRetainedFrom + 1 > c.policy.maxEventsPerRun) return true;
+  const cutoff = ageCutoff(c.policy, now);
+  if (!cutoff) return false;
+  const oldest = await pool.query<{ old: boolean }>(`SELECT "timestamp" < $3 AS old FROM "Event" WHERE "runId" = $1 AND line = $2`, [c.id, c.eventsRetainedFrom, cutoff]);
+  return oldest.rows[0]?.old ?? false;
+}
+
 /** One pass: at most `budget` events over all runs, largest backlog first. */
 export async function pruneOnce(pool: pg.Pool, budget: number, now = new Date()): Promise<PruneOutcome> {
   let pruned = 0;
   let runs = 0;
   for (const c of await candidates(pool)) {
+    if (!(await worthAChunk(pool, c, now))) continue;
     let touched = false;
     while (pruned < budget) {
       const n = await pruneChunk(pool, c, now, budget - pruned);

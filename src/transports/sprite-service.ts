@@ -15,7 +15,7 @@ import { tokenFromEnv } from "./config";
 import { peerText } from "../util/peer-text";
 import { AwakeMeter } from "./awake-meter";
 import { backoffMs, DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
-import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
+import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport, type WatchOptions } from "./transport";
 
 // SPRITE_SERVICE: the agent (adapters/agent-server.ts) runs inside the Sprite next to the runtime and serves
 // the adapters library over HTTP. This side turns its answers back into exactly what the local transport gets
@@ -270,9 +270,11 @@ export class SpriteServiceTransport implements Transport {
   /**
    * Long-polls the agent after the last position the poller read: when a line lands the agent answers at once
    * and the poller is woken, so remote runs are followed as promptly as local ones. Backs off while the agent is
-   * down and wakes the poller when it comes back.
+   * down and wakes the poller when it comes back. An open long poll keeps the Sprite awake (docs/sprites.md), so
+   * it is held only while `opts.active()` says the manager means to (a live or watched run); otherwise no
+   * request is sent and a long poll in flight is the last one (it ends within longPollMs).
    */
-  watch(target: RunTarget, onChange: () => void): () => void {
+  watch(target: RunTarget, onChange: () => void, opts: WatchOptions = {}): () => void {
     const controller = new AbortController();
     this.watchers.add(controller);
     const backoff = this.opts.watchBackoff ?? { baseMs: 1_000, maxMs: 30_000 };
@@ -283,13 +285,19 @@ export class SpriteServiceTransport implements Transport {
       while (!controller.signal.aborted) {
         const end = this.ends.get(target.runId);
         const key = end ? `${end.line}:${end.byteOffset}` : null;
-        // Nothing read yet, or the poller has not caught up with the last wake-up: do not spin.
-        if (end === undefined || (key === firedFor && Date.now() - firedAt < 30_000)) {
+        // Nothing read yet, the poller has not caught up with the last wake-up (do not spin), or the Sprite may sleep.
+        if (end === undefined || (key === firedFor && Date.now() - firedAt < 30_000) || opts.active?.() === false) {
           await sleep(250, controller.signal).catch(() => undefined);
           continue;
         }
+        // The long poll in flight is dropped as soon as the manager no longer means to keep the Sprite awake:
+        // an open connection would keep it awake until the agent answers (up to longPollMs).
+        const request = new AbortController();
+        const stop = () => request.abort();
+        controller.signal.addEventListener("abort", stop, { once: true });
+        const check = setInterval(() => opts.active?.() === false && request.abort(), 250);
         try {
-          const page = await this.fetchEvents(target, end, 1, this.longPollMs, controller.signal);
+          const page = await this.fetchEvents(target, end, 1, this.longPollMs, request.signal);
           const recovered = failures > 0;
           failures = 0;
           if (page.envelopes.length > 0 || page.error !== undefined || recovered) {
@@ -299,6 +307,7 @@ export class SpriteServiceTransport implements Transport {
           }
         } catch (e) {
           if (controller.signal.aborted) break;
+          if (request.signal.aborted) continue; // dropped on purpose, not a failure
           failures++;
           if (e instanceof AdapterError) {
             // A fork or a bad line: the poller must see it now; then wait for it to act.
@@ -307,6 +316,9 @@ export class SpriteServiceTransport implements Transport {
             onChange();
           }
           await sleep(backoffMs(failures - 1, backoff.baseMs, backoff.maxMs), controller.signal).catch(() => undefined);
+        } finally {
+          clearInterval(check);
+          controller.signal.removeEventListener("abort", stop);
         }
       }
     };

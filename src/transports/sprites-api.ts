@@ -1,5 +1,5 @@
 import path from "node:path";
-import { traceHeader } from "../observability/trace";
+import { currentTraceId, traceHeader } from "../observability/trace";
 import type { z } from "zod";
 import {
   AdapterError,
@@ -30,6 +30,8 @@ import { DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendW
 import { decodeFrames, ExecProtocolError, execQuery, type ExecOutcome } from "./sprites-exec";
 import { supervisorScript, supervisorScriptPath } from "./supervisor-script";
 import { AwakeMeter } from "./awake-meter";
+import { describeSpriteLimit, spriteLimitOf } from "./sprite-limits";
+import { restoreSince, type RestoreFact } from "./sprite-checkpoints";
 import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport } from "./transport";
 
 // SPRITES_API: nothing of ours runs inside the Sprite. Status comes from the Sprites REST API, JSON artifacts
@@ -158,8 +160,20 @@ export class SpritesApiTransport implements Transport {
         ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
       },
       this.retry,
-      { replayable: opts.replayable },
+      // An org limit is not a blip: retrying within this request cannot help, the operator must see it.
+      { replayable: opts.replayable, isFinal: (r) => spriteLimitOf(r) !== null },
     );
+    const limit = spriteLimitOf(res);
+    if (limit !== null) {
+      const action = pathAndQuery.slice(this.spritePath().length).split("?")[0]!.replace(/^\//, "") || "reading the Sprite";
+      throw new TransportError("sprite_limit_exceeded", describeSpriteLimit(limit, action), false, {
+        status: 429,
+        limit: limit.code,
+        ...(limit.limit !== null ? { limitValue: limit.limit } : {}),
+        ...(limit.current !== null ? { current: limit.current } : {}),
+        ...(limit.retryAfterSeconds !== null ? { retryAfterSeconds: limit.retryAfterSeconds } : {}),
+      });
+    }
     if (res.status === 401 || res.status === 403) {
       throw new TransportError("unauthorized", `Sprites API refused the token in ${this.opts.tokenEnv}: ${describeHttpError(res)}`, false, { status: res.status });
     }
@@ -424,7 +438,7 @@ export class SpritesApiTransport implements Transport {
     const stat = this.runs.get(target.runId)?.stats?.files.get(p.events);
 
     const page: EventsPage = {
-      envelopes: good.map((g) => envelopeFromLine({ raw: g.raw, line: g.line, lineCount: eventLineCount, source, traceId: null, emittedAt })),
+      envelopes: good.map((g) => envelopeFromLine({ raw: g.raw, line: g.line, lineCount: eventLineCount, source, traceId: currentTraceId(), emittedAt })),
       lines: good.map((g) => g.text),
       cursor: {
         line: cursorLine,
@@ -516,6 +530,13 @@ export class SpritesApiTransport implements Transport {
       await sleep(50);
     }
     return { ...base, pid: pgid, ok: true, verified: observed === null ? {} : { processStopped: observed } };
+  }
+
+  /** GET .../checkpoints is an API read, not a request to the Sprite: it neither wakes it nor counts as activity. */
+  async restoredSince(_target: RunTarget, since: Date): Promise<RestoreFact | null> {
+    const res = await this.send(this.spritePath("/checkpoints"), { replayable: true, maxBodyBytes: MAX_JSON_ARTIFACT_BYTES });
+    if (res.status !== 200) return null;
+    return restoreSince(parseJsonBody(res, "GET /v1/sprites/{name}/checkpoints"), since);
   }
 
   takeAwakeMs(): number {

@@ -30,6 +30,10 @@ export interface SpriteObservation {
   incompatible?: string;
 }
 
+export interface WatchOptions {
+  active?: () => boolean;
+}
+
 export interface Transport {
   readonly kind: TransportKind;
   spriteStatus(target: RunTarget): Promise<SpriteObservation>;
@@ -42,8 +46,17 @@ export interface Transport {
   /** Complete lines after the cursor; `waitMs` lets a remote agent hold the request until a line lands. */
   readEvents(target: RunTarget, cursor: EventCursor, limit: number, waitMs?: number): Promise<EventsPage>;
   control(target: RunTarget, request: ControlRequest): Promise<ControlResult>;
-  /** Calls `onChange` soon after the run's files change (local transport); returns an unsubscribe. */
-  watch?(target: RunTarget, onChange: () => void): () => void;
+  /**
+   * Calls `onChange` soon after the run's files change; returns an unsubscribe. `active` says whether the
+   * manager wants the Sprite kept awake now: a transport whose watching is activity in the Sprite (the
+   * SPRITE_SERVICE long poll) watches only while it is true.
+   */
+  watch?(target: RunTarget, onChange: () => void, opts?: WatchOptions): () => void;
+  /**
+   * After a fork: whether the Sprite's files were rewound by a checkpoint restore after `since` (the Sprites API
+   * knows; see sprite-checkpoints.ts). null = no restore known; absent = the transport cannot tell.
+   */
+  restoredSince?(target: RunTarget, since: Date): Promise<{ checkpointId: string; restoredAt: string } | null>;
   /** Milliseconds of Sprite awake time the requests since the last call caused (see AwakeMeter). */
   takeAwakeMs?(): number;
   close?(): Promise<void>;

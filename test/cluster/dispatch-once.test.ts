@@ -10,7 +10,7 @@ import { freshRepo } from "./helpers";
 
 // Control dispatch across replicas: only the lease holder dispatches; an intent requested through another
 // replica stays REQUESTED until the holder picks it up; nothing is dispatched twice, whatever the race.
-// (The control service is plugged in through app.dispatchIntent; here a stand-in records each call.)
+// (The control service's dispatch is plugged in through startServer's dispatchIntent; here a stand-in records each call.)
 
 let url: string;
 let a: RunningServer;
@@ -18,13 +18,16 @@ let b: RunningServer;
 let db: pg.Client;
 const calls: { replica: string; intentId: string }[] = [];
 
+/** Each replica's stand-in dispatch, as the control service's would be called. */
+const dispatchOf = new Map<RunningServer, (intentId: string) => Promise<void>>();
+
 async function replica(id: string): Promise<RunningServer> {
-  const s = await startTestServer({ DATABASE_URL: url, OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500" });
+  let s: RunningServer | null = null;
   // Stand-in for src/control: record the call, then move the intent on as the real dispatcher would.
-  s.app.dispatchIntent = async (intentId) => {
+  const dispatchIntent = async (intentId: string): Promise<void> => {
     calls.push({ replica: id, intentId });
     await new Promise((r) => setTimeout(r, 20)); // a dispatch takes a while: widen any race window
-    const c = await s.app.pool.connect();
+    const c = await s!.app.pool.connect();
     try {
       await c.query("BEGIN");
       const r = await c.query<{ runId: string }>(`UPDATE "ControlIntent" SET stage = 'DISPATCHED', "dispatchedAt" = now(), "updatedAt" = now() WHERE id = $1 RETURNING "runId"`, [intentId]);
@@ -34,6 +37,8 @@ async function replica(id: string): Promise<RunningServer> {
       c.release();
     }
   };
+  s = await startTestServer({ DATABASE_URL: url, OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500" }, { dispatchIntent });
+  dispatchOf.set(s, dispatchIntent);
   return s;
 }
 
@@ -82,14 +87,14 @@ describe("control dispatch across replicas", () => {
   });
 
   it("knows who dispatches", () => {
-    expect(shouldDispatchLocally(holder.app, runId)).toBe(true);
-    expect(shouldDispatchLocally(other.app, runId)).toBe(false);
+    expect(shouldDispatchLocally(holder.app.dispatch, runId)).toBe(true);
+    expect(shouldDispatchLocally(other.app.dispatch, runId)).toBe(false);
   });
 
   it("an intent requested through the other replica is dispatched once, by the holder, and the request sees it", async () => {
     calls.length = 0;
     const intent = await requestIntent(runId);
-    const outcome = await dispatchOrForward(other.app, intent, () => other.app.dispatchIntent!(intent.id));
+    const outcome = await dispatchOrForward(other.app.dispatch, intent, () => dispatchOf.get(other)!(intent.id));
     expect(outcome).toBe("forwarded");
     await new Promise((r) => setTimeout(r, 300));
     expect(calls).toEqual([{ replica: holder === a ? "a" : "b", intentId: intent.id }]);
@@ -98,7 +103,7 @@ describe("control dispatch across replicas", () => {
   it("on the holder, the inline dispatch and the pickup never both run", async () => {
     calls.length = 0;
     const intent = await requestIntent(runId);
-    const outcome = await dispatchOrForward(holder.app, intent, () => holder.app.dispatchIntent!(intent.id));
+    const outcome = await dispatchOrForward(holder.app.dispatch, intent, () => dispatchOf.get(holder)!(intent.id));
     expect(["dispatched", "already"]).toContain(outcome);
     await new Promise((r) => setTimeout(r, 300));
     expect(calls.map((c) => c.intentId)).toEqual([intent.id]);
@@ -110,7 +115,7 @@ describe("control dispatch across replicas", () => {
     const outcomes = await Promise.all(
       intents.map((intent, i) => {
         const via = i % 2 ? a : b;
-        return dispatchOrForward(via.app, intent, () => via.app.dispatchIntent!(intent.id));
+        return dispatchOrForward(via.app.dispatch, intent, () => dispatchOf.get(via)!(intent.id));
       }),
     );
     expect(outcomes.every((o) => o !== "queued" && o !== "busy")).toBe(true);

@@ -48,7 +48,7 @@ async function untilStage(sub: ReturnType<typeof collect<{ controlIntentUpdated:
   }
 }
 
-const SUB = `subscription($runId: ID, $intentId: ID) { controlIntentUpdated(runId: $runId, intentId: $intentId) { ${INTENT} } }`;
+const SUB = `subscription($runId: ID, $intentId: ID) { controlIntentUpdated(runId: $runId, intentId: $intentId) { ... on ControlIntent { ${INTENT} } } }`;
 
 describe("cancel", () => {
   it("cancel → ACCEPTED (exit 0) → CONFIRMED, run STOPPED/cancelled, the process group is gone", async () => {
@@ -224,7 +224,7 @@ describe("authentication and roles", () => {
   });
 
   it("SSE subscriptions need a valid token", async () => {
-    const s = sse(server.url, `subscription { controlIntentUpdated { id } }`, {}, "wrong-token-123");
+    const s = sse(server.url, `subscription { controlIntentUpdated { ... on ControlIntent { id } } }`, {}, "wrong-token-123");
     try {
       const items = await s.next(1, 5000);
       expect(items[0]!.errors?.[0]?.message).toBeTruthy();

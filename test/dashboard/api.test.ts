@@ -77,7 +77,7 @@ describe("dashboard API", () => {
       }[];
     expect((await queue()).some((i) => i.run.id === run.id)).toBe(true);
     const client = wsClient(server.url);
-    const changes = collect(client, `subscription { interventionsChanged { runId intervention { run { id } } } }`);
+    const changes = collect(client, `subscription { interventionsChanged { ... on InterventionChange { runId intervention { run { id } } } } }`);
     await waitFor(async () => server.app.bus.listenerCount("run", "*"), (c) => c >= 1, 5000, "subscriber");
     const ack = await gql(server.url, `mutation($id: ID!) { acknowledgeIntervention(runId: $id, note: "asking the author") { __typename ... on InterventionAck { kind by note until active reasonCodes } } }`, { id: run.id });
     expect(ack.data!.acknowledgeIntervention).toMatchObject({ __typename: "InterventionAck", kind: "ACKNOWLEDGED", note: "asking the author", until: null, active: true });

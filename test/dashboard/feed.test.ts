@@ -5,7 +5,7 @@ import { FeedState, type FeedEvent } from "../../web/src/feed";
 // from must be the last line shown.
 
 const ev = (line: number): FeedEvent => ({ line, name: `e${line}`, timestamp: "2026-01-01T00:00:00Z", role: null, status: null, message: null, iteration: 1 });
-const batch = (lines: number[], cursor?: number) => ({ events: lines.map(ev), cursor: String(cursor ?? lines.at(-1) ?? 0), hasMore: false, resyncRequired: false });
+const batch = (lines: number[], cursor?: number) => ({ events: lines.map(ev), cursor: String(cursor ?? lines.at(-1) ?? 0), hasMore: false });
 
 describe("FeedState", () => {
   it("shows each line once, in order, across overlapping replays", () => {

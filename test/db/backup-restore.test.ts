@@ -14,6 +14,9 @@ import { spawnManager } from "../support/manager-process";
 import { register, waitFor } from "../support/runs";
 import { startTestServer } from "../support/server";
 import { gql } from "../support/clients";
+import { backupDatabase, restoreDatabase } from "../../src/db/backup";
+import { applyMigrations, listMigrations } from "../../src/db/migrate";
+import { originalLine } from "../../src/events/stored-event";
 
 // Issue 18: `npm run db:backup -- FILE` / `db:restore -- FILE` with the embedded database and with DATABASE_URL;
 // a backup taken while the manager runs is one consistent snapshot, and a restore into a fresh database gives
@@ -142,6 +145,41 @@ describe("db:backup / db:restore", () => {
     expect(await allRows(again)).toEqual(want);
     await again.end();
     await src.end();
+  });
+
+  it("a backup taken at an older schema restores through this version's newer migrations (they upgrade its rows)", async () => {
+    // A database as the version before the packed event line left it: Event.raw jsonb.
+    const oldUrl = await createTestDatabase();
+    const old = await connect(oldUrl);
+    const all = await listMigrations();
+    const before = all.filter((m) => m < "20261201180000");
+    await applyMigrations(old, { only: new Set(before), transaction: "each" });
+    await old.query(`INSERT INTO "Sprite" (id, name, transport, "updatedAt") VALUES ('s1', 'old-sprite', 'LOCAL', now())`);
+    await old.query(`INSERT INTO "Run" (id, "spriteId", "loopId", "repoPath", "cursorLine", "updatedAt") VALUES ('r1', 's1', 'demo-loop', '/repo', 2, now())`);
+    for (const line of [1, 2]) {
+      await old.query(`INSERT INTO "Event" ("runId", line, "timestamp", name, payload, raw) VALUES ('r1', $1, now(), 'loop_start', '{"a":1}', $2::jsonb)`, [
+        line,
+        JSON.stringify({ event: "loop_start", line, data: { a: 1 } }),
+      ]);
+    }
+    const file = path.join(work, "old-schema.backup.gz");
+    const b = await backupDatabase(old, file);
+    expect(b.migrations).toEqual(before);
+    await old.end();
+
+    const fresh = await connect(await createTestDatabase());
+    const r = await restoreDatabase(fresh, file, { known: all, migrate: (c, only) => applyMigrations(c, { only, transaction: "caller" }) });
+    expect(r.tables).toMatchObject({ Sprite: 1, Run: 1, Event: 2 });
+    const applied = await fresh.query<{ n: string }>(`SELECT migration_name AS n FROM "_prisma_migrations" ORDER BY 1`);
+    expect(applied.rows.map((x) => x.n)).toEqual(all);
+    // The newer migration converted the restored rows as it converts a live database's.
+    const events = await fresh.query(`SELECT packed, "timestamp", name, role, "runtimeRunId", iteration FROM "Event" ORDER BY line`);
+    expect(events.rows.map((e) => JSON.parse(originalLine(e)))).toEqual([
+      { event: "loop_start", line: 1, data: { a: 1 } },
+      { event: "loop_start", line: 2, data: { a: 1 } },
+    ]);
+    expect((await fresh.query(`SELECT "eventsRetainedFrom" FROM "Run"`)).rows).toEqual([{ eventsRetainedFrom: 1 }]);
+    await fresh.end();
   });
 
   it("embedded: a backup of a running manager's data dir restores into a fresh data dir with the same rows", { timeout: 180_000 }, async () => {

@@ -53,8 +53,8 @@ describe("database outages", () => {
     const run = await register(server, "resilient", repo);
     const client = wsClient(server.url);
     cleanups.push(async () => void (await client.dispose()));
-    const events = collect<{ runEvents: { events: { line: number }[] } }>(client, `subscription($id: ID!) { runEvents(runId: $id) { events { line } } }`, { id: run.id });
-    const lines = () => events.items.flatMap((i) => i.data?.runEvents.events.map((e) => e.line) ?? []);
+    const events = collect<{ runEvents: { events?: { line: number }[] } }>(client, `subscription($id: ID!) { runEvents(runId: $id) { ... on RunEventsBatch { events { line } } } }`, { id: run.id });
+    const lines = () => events.items.flatMap((i) => i.data?.runEvents.events?.map((e) => e.line) ?? []);
     await until("lines 1-3 delivered", () => lines().includes(3));
 
     // 1. Every connection of the manager terminated by an administrator (57P01 on idle pooled connections).

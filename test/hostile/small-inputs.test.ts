@@ -37,7 +37,7 @@ describe("hostile small inputs are validation errors", () => {
     expect(ok.errors).toBeUndefined();
     const client = wsClient(server.url);
     try {
-      const sub = collect(client, `subscription($id: ID!) { runEvents(runId: $id, after: "9999999999") { cursor } }`, { id: runId });
+      const sub = collect(client, `subscription($id: ID!) { runEvents(runId: $id, after: "9999999999") { ... on RunEventsBatch { cursor } } }`, { id: runId });
       const first = await sub.next(1).catch((e: unknown) => e);
       const text = JSON.stringify(first instanceof Error ? first.message : first);
       expect(text).toMatch(/after must be a line number/);

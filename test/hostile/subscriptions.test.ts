@@ -25,10 +25,10 @@ async function subscriptions(): Promise<number> {
 }
 
 const QUERIES = () => [
-  [`subscription($id: ID!) { runEvents(runId: $id) { cursor } }`, { id: runId }],
+  [`subscription($id: ID!) { runEvents(runId: $id) { ... on RunEventsBatch { cursor } } }`, { id: runId }],
   [`subscription($id: ID!) { runLifecycleChanged(filter: { run: $id }) { __typename } }`, { id: runId }],
-  [`subscription { controlIntentUpdated { id } }`, {}],
-  [`subscription { interventionsChanged { runId } }`, {}],
+  [`subscription { controlIntentUpdated { ... on ControlIntent { id } } }`, {}],
+  [`subscription { interventionsChanged { ... on InterventionChange { runId } } }`, {}],
 ] as const;
 
 describe("subscriptions are freed as soon as their client is gone", () => {

@@ -17,7 +17,7 @@ afterAll(() => server?.close());
 const kills: Array<() => void> = [];
 afterAll(() => kills.forEach((kill) => kill()));
 
-const CHANGES = `subscription { interventionsChanged { runId seq intervention { severity reasons { code } suggestedActions run { sprite { name } state stateReason } } } }`;
+const CHANGES = `subscription { interventionsChanged { ... on InterventionChange { runId seq intervention { severity reasons { code } suggestedActions run { sprite { name } state stateReason } } } } }`;
 
 describe("the intervention queue", () => {
   it("streams runs entering, changing and leaving the queue", async () => {
@@ -81,7 +81,7 @@ describe("the intervention queue", () => {
     const repo = repoFromRecording("complete");
     const run = await register(server, "sse-events", repo);
     await sync(server, run.id);
-    const s = sse(server.url, `subscription($id: ID!) { runEvents(runId: $id, after: "20") { events { line } cursor hasMore } }`, { id: run.id });
+    const s = sse(server.url, `subscription($id: ID!) { runEvents(runId: $id, after: "20") { ... on RunEventsBatch { events { line } cursor hasMore } } }`, { id: run.id });
     await s.ready;
     const [batch] = await s.next(1);
     expect(batch!.data!.runEvents).toEqual({ events: [21, 22, 23, 24, 25, 26].map((line) => ({ line })), cursor: "26", hasMore: false });

@@ -107,7 +107,7 @@ describe("live ingestion", () => {
     await waitFor(() => getRun(server, run.id), (r) => r.ingest.cursorLine === 1200, 10_000);
 
     const client = wsClient(server.url);
-    const sub = collect(client, `subscription($id: ID!, $after: String) { runEvents(runId: $id, after: $after) { events { line } cursor hasMore resyncRequired } }`, { id: run.id, after: "100" });
+    const sub = collect(client, `subscription($id: ID!, $after: String) { runEvents(runId: $id, after: $after) { __typename ... on RunEventsBatch { events { line } cursor hasMore } } }`, { id: run.id, after: "100" });
     // append while the replay is in flight, in many small writes
     const appender = (async () => {
       for (let k = 0; k < 40; k++) {
@@ -117,14 +117,14 @@ describe("live ingestion", () => {
     })();
     await appender;
     const total = 1200 + 80;
-    await waitFor(async () => sub.items.flatMap((b) => b.data!.runEvents.events).length, (c) => c >= total - 100, 15_000, "all events delivered");
-    const delivered = sub.items.flatMap((b) => b.data!.runEvents.events.map((e: { line: number }) => e.line));
+    await waitFor(async () => sub.items.flatMap((b) => b.data!.runEvents.events ?? []).length, (c) => c >= total - 100, 15_000, "all events delivered");
+    const delivered = sub.items.flatMap((b) => (b.data!.runEvents.events ?? []).map((e: { line: number }) => e.line));
     expect(delivered).toEqual(Array.from({ length: total - 100 }, (_, i) => 101 + i));
     expect(sub.items.at(-1)!.data!.runEvents.cursor).toBe(String(total));
-    expect(sub.items.some((b) => b.data!.runEvents.resyncRequired)).toBe(false);
+    expect(sub.items.some((b) => b.data!.runEvents.__typename === "ResyncRequired")).toBe(false);
 
     // HEAD: live only
-    const head = collect(client, `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { events { line } } }`, { id: run.id });
+    const head = collect(client, `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { ... on RunEventsBatch { events { line } } } }`, { id: run.id });
     await new Promise((r) => setTimeout(r, 200));
     appendFileSync(eventsPath(repo), line("role_end"));
     const h = await head.next(1);
@@ -138,12 +138,13 @@ describe("live ingestion", () => {
     const repo = freshRepo();
     const run = await register(server, "live-3", repo);
     const client = wsClient(server.url);
-    const sub = collect(client, `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { events { line } cursor resyncRequired } }`, { id: run.id });
+    const sub = collect(client, `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { __typename ... on RunEventsBatch { events { line } cursor } ... on ResyncRequired { resyncRequired lastCursor } } }`, { id: run.id });
     for (let i = 0; i < 100 && server.app.bus.listenerCount("events", run.raw) < 1; i++) await new Promise((r) => setTimeout(r, 20));
     // A burst of notices far beyond the subscriber's buffer, faster than it can read them.
     for (let i = 1; i <= 5000; i++) server.app.bus.publish("events", run.raw, { runId: run.raw, seq: i, fromLine: i, toLine: i });
     await waitFor(async () => sub.done, (d) => d, 10_000, "subscription to end");
-    expect(sub.items.at(-1)!.data!.runEvents).toMatchObject({ resyncRequired: true, events: [] });
+    // the last message says resync, from the cursor of the last event delivered (none were: HEAD of an empty log)
+    expect(sub.items.at(-1)!.data!.runEvents).toEqual({ __typename: "ResyncRequired", resyncRequired: true, lastCursor: "0" });
     await client.dispose();
   });
 });

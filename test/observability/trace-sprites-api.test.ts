@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withTrace } from "../../src/observability/trace";
 import type { RunningServer } from "../../src/server";
+import { SpritesApiTransport } from "../../src/transports/sprites-api";
 import { createLogger } from "../../src/util/log";
 import { writeRecordingStub } from "../adapters/agent-client";
 import { startReceiver, type Receiver } from "../support/alert-receiver";
@@ -94,5 +96,17 @@ describe("trace ids through the Sprites API", () => {
     const alert = rx.requests.find((x) => x.path === "/hook")!;
     expect(alert.json).toMatchObject({ condition: "intent_failed", traceId: trace });
     expect(alert.headers["x-trace-id"]).toBe(trace);
+  });
+
+  it("envelopes read from the Sprites API inside traced work carry its trace id; outside it, none", async () => {
+    const t = new SpritesApiTransport({ baseUrl: api.url, spriteName: "trace-api", tokenEnv: "TEST_TRACE_SPRITES_TOKEN", superloopBin: "superloop.sh" });
+    const target = { runId: "trace-envelopes", spriteName: "trace-api", repoPath: repo, loopId: "demo-loop" };
+    const zero = { line: 0, byteOffset: 0, lastLineHash: null };
+    const traced = await withTrace("trace-envelope-9", () => t.readEvents(target, zero, 5));
+    expect(traced.envelopes.length).toBeGreaterThan(0);
+    expect(traced.envelopes.every((e) => e.traceId === "trace-envelope-9")).toBe(true);
+    const plain = await t.readEvents({ ...target, runId: "untraced-envelopes" }, zero, 5);
+    expect(plain.envelopes.every((e) => e.traceId === undefined)).toBe(true);
+    await t.close?.();
   });
 });

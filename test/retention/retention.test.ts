@@ -2,10 +2,12 @@ import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SingletonLease } from "../../src/alerts/lease";
 import { keepFrom, type RetentionPolicy, type RunGuard } from "../../src/retention/policy";
+import { RetentionWorker } from "../../src/retention/pruner";
 import { loadFleetFile } from "../../src/registry/fleet-file";
 import type { RunningServer } from "../../src/server";
-import { gql } from "../support/clients";
+import { collect, gql, wsClient } from "../support/clients";
 import { eventsPath, fileLines, repoFromRecording } from "../support/fixtures";
 import { register, sync, waitFor } from "../support/runs";
 import { startTestServer } from "../support/server";
@@ -73,8 +75,9 @@ describe("retention on a real database", () => {
     expect(await view(run.id)).toMatchObject({ eventsRetainedFrom: 1, events: { edges: [{ node: { line: 1 } }, { node: { line: 2 } }, { node: { line: 3 } }] } });
     await setRetention({ maxEventsPerRun: 10 }, "ret-count");
     const passes = await pruneAll();
+    // 40 lines go in passes of at most 7 (setRetention also starts a pass of its own, which may take the first 7).
     expect(passes.every((n) => n <= 7)).toBe(true);
-    expect(passes.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(passes.length).toBeGreaterThanOrEqual(5);
     expect(await lines(run.raw)).toEqual(range(41, 50));
     const v = await view(run.id);
     expect(v.eventsRetainedFrom).toBe(41);
@@ -86,6 +89,13 @@ describe("retention on a real database", () => {
       }).run.events.edges.map((e) => e.node.line);
     expect(await page("3")).toEqual([41, 42]);
     expect(await page("44")).toEqual([45, 46]);
+    // The runEvents subscription replays from the same place.
+    const ws = wsClient(server.url);
+    const sub = collect<{ runEvents: { events: { line: number }[] } }>(ws, `subscription($id: ID!) { runEvents(runId: $id, after: "0") { ... on RunEventsBatch { events { line } cursor } } }`, { id: run.id });
+    const [first] = await sub.next(1);
+    expect(first!.data!.runEvents.events.map((e) => e.line)).toEqual(range(41, 50));
+    sub.dispose();
+    await ws.dispose();
     // New lines keep coming after pruning; the window slides.
     const repoLines = fileLines(repoFromRecording("maxiter"));
     appendFileSync(eventsPath((await server.app.db.run.findUniqueOrThrow({ where: { id: run.raw } })).repoPath), `${repoLines.slice(0, 5).join("\n")}\n`);
@@ -162,6 +172,25 @@ describe("retention on a real database", () => {
     expect((await loadFleetFile(server.app, file)).errors[0]?.path).toBe("retention.maxEventsPerRun");
     await setRetention(null);
     await setRetention(null, "ret-age-b");
+  });
+
+  it("cluster mode: only the holder of the retention lease prunes", async () => {
+    const run = await register(server, "ret-lease", repoFromRecording("maxiter"));
+    expect((await sync(server, run.id)).ingest.cursorLine).toBe(50);
+    // Set in the table (setRetention would also start a pass of the server's own worker).
+    await server.app.pool.query(`UPDATE "Sprite" SET retention = '{"maxEventsPerRun": 1}' WHERE name = 'ret-lease'`);
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+    const worker = (owner: string) =>
+      new RetentionWorker({ pool: server.app.pool, log: quiet, intervalMs: 3_600_000, budget: 5, lease: new SingletonLease(server.app.pool, "retention-test", owner, 60_000) });
+    const [a, b] = [worker("replica-a"), worker("replica-b")];
+    expect((await a.tick()).pruned).toBe(5);
+    expect((await b.tick()).pruned).toBe(0); // a holds the lease: b does nothing although there is work
+    expect((await a.tick()).pruned).toBe(5);
+    await a.stop(); // hands the lease back
+    expect((await b.tick()).pruned).toBe(5);
+    await b.stop();
+    expect((await view(run.id)).eventsRetainedFrom).toBe(16);
+    await setRetention(null, "ret-lease");
   });
 
   it("pruning never loses or duplicates a line of a run that is ingesting meanwhile", async () => {

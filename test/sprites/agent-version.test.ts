@@ -97,6 +97,13 @@ describe("agent/manager protocol compatibility", () => {
     expect(reason.severity).toBe("critical");
     expect(reason.message).toMatch(/agent speaks protocol 99 \(agent version 9\.1\.0\); this manager accepts protocol 1/);
     expect(run.ingest.cursorLine).toBe(0);
+    // It is in the operators' queue, with what to do about it.
+    const iv = await gql(server.url, `{ interventions { run { sprite { name } } reasons { code message } suggestedActions } }`, {}, TOKENS.viewer);
+    const mine = (iv.data as { interventions: { run: { sprite: { name: string } }; reasons: { code: string; message: string }[]; suggestedActions: string[] }[] }).interventions.find(
+      (i) => i.run.sprite.name === "agent-future",
+    );
+    expect(mine?.reasons.map((r) => r.code)).toContain("agent_incompatible");
+    expect(mine?.suggestedActions).toContain("INSPECT");
     // A control intent never reaches it: the dispatch fails with the same reason.
     const r = await gql(
       server.url,

@@ -6,6 +6,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { encodeFrame, FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT } from "../../src/transports/sprites-exec";
+import { handleCheckpoints, newCheckpointState, type CheckpointState } from "./fake-sprites-checkpoints";
+import { wakeRefusal, type OrgLimits } from "./fake-sprites-limits";
 
 // A local stand-in for the Fly.io Sprites API (docs/sprites.md) that is as strict as the
 // documentation, so a client that passes here does what the real API expects:
@@ -18,6 +20,10 @@ import { encodeFrame, FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT } from "../../src/t
 //   process it runs gets SIGSTOP, open exec streams are cut), and `coldAfterMs` later cold (every process is
 //   killed, a new boot id); an fs/exec request wakes it (SIGCONT from warm; a delay from cold).
 // - The Tasks API (docs/sprites.md) on a unix socket "inside" the Sprite: POST/PUT/DELETE/GET /v1/tasks.
+// - The organisation's running/warm limits (`limits`, fake-sprites-limits.ts): a request that would wake a
+//   Sprite beyond them is refused with 429, Retry-After and the SDK's error body, and the Sprite stays asleep.
+// - Checkpoints (fake-sprites-checkpoints.ts): create, list (with the "Current" entry), restore (files rewound,
+//   processes stopped, a new boot id).
 // Each Sprite is a temp directory; exec really runs the argv with the Sprite's environment: SPRITE_API_SOCK
 // (the Tasks socket; /.sprite/api.sock in a real Sprite), SUPERLOOP_OPS_BOOT_ID_FILE (the Sprite's boot id;
 // /proc/sys/kernel/random/boot_id in a real one — exec argv and fs paths naming that file are mapped to it) and
@@ -75,6 +81,8 @@ export interface FakeSprite {
   /** Last time something counted as activity (a request, an exec stream, a live task). */
   lastActivity: number;
   openExecs: number;
+  /** Checkpoints taken of this Sprite, and where its live filesystem comes from. */
+  checkpoints: CheckpointState;
 }
 
 export interface FakeSpritesApi {
@@ -85,7 +93,7 @@ export interface FakeSpritesApi {
   log: string[];
   /** The same requests with their time and Sprite-relative detail. */
   requests: FakeRequest[];
-  create(name: string, opts?: Partial<Omit<FakeSprite, "name" | "tasks" | "taskLog" | "transitions" | "socketPath">>): FakeSprite;
+  create(name: string, opts?: Partial<Omit<FakeSprite, "name" | "tasks" | "taskLog" | "transitions" | "socketPath" | "checkpoints">>): FakeSprite;
   destroy(name: string): void;
   /** Cold now (processes killed, new boot id); the next fs/exec request pays `delayMs` to boot. */
   hibernate(name: string, delayMs?: number): void;
@@ -94,6 +102,8 @@ export interface FakeSpritesApi {
   goCold(name: string): void;
   /** pids of the Sprite's processes (found by its environment marker). */
   processes(name: string): number[];
+  /** The organisation's running/warm limits, enforced when a request would wake a Sprite (fake-sprites-limits.ts). */
+  limits: OrgLimits;
   /** Called before an exec runs its command (a test changes the Sprite's files at an exact point of a poll). */
   beforeExec: ((sprite: FakeSprite, cmds: string[]) => void | Promise<void>) | null;
   close(): Promise<void>;
@@ -394,7 +404,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake.invalid");
-    const m = /^\/v1\/sprites\/([^/]+)(\/fs\/(?:read|list|write)|\/exec)?$/.exec(url.pathname);
+    const m = /^\/v1\/sprites\/([^/]+)(\/fs\/(?:read|list|write)|\/exec|\/checkpoints?(?:\/[^/]+(?:\/restore)?)?)?$/.exec(url.pathname);
     const cmds = url.searchParams.getAll("cmd");
     log.push(`${req.method} ${url.pathname}${cmds.length ? ` ${JSON.stringify(cmds)}` : ""}`);
     const traceHeader = req.headers["x-trace-id"];
@@ -417,6 +427,21 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
       return sendJson(res, f.status, f.body ? JSON.parse(f.body) : { error: `injected ${f.status}` }, f.retryAfterSec !== undefined ? { "retry-after": String(f.retryAfterSec) } : {});
     }
     const endpoint = m[2];
+    if (endpoint?.startsWith("/checkpoint")) {
+      const body = await readBody(req);
+      const reboot = () => {
+        // a restore stops every process and boots the Sprite anew (like a cold boot, but running at once)
+        signalAll(sprite, "SIGKILL");
+        for (const r of streams.get(sprite.name) ?? []) r.destroy();
+        sprite.tasks.clear();
+        sprite.bootId = randomUUID();
+        writeFileSync(bootFile(sprite), `${sprite.bootId}\n`);
+        transition(sprite, "running");
+        sprite.lastActivity = Date.now();
+      };
+      if (handleCheckpoints(endpoint, req.method ?? "GET", body, res, { dir: sprite.dir, store: path.join(socketRoot, `${sprite.name}.checkpoints`), state: sprite.checkpoints, reboot })) return;
+      return sendJson(res, 404, { error: "not found" });
+    }
     if (!endpoint) {
       if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
       // Reading the Sprite's record never wakes it and is not activity.
@@ -431,7 +456,13 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
         updated_at: "2026-11-24T00:00:00Z",
       });
     }
-    // fs and exec wake a hibernated Sprite: the first request pays for it.
+    // fs and exec wake a hibernated Sprite: the first request pays for it, unless the org's limits forbid it.
+    const refusal = wakeRefusal(
+      api.limits,
+      sprite.status,
+      [...sprites.values()].filter((o) => o !== sprite).map((o) => o.status),
+    );
+    if (refusal) return sendJson(res, refusal.status, refusal.body, refusal.headers);
     await wake(sprite);
     try {
       if (endpoint.startsWith("/fs/")) return await handleFs(sprite, endpoint.slice(4), url, req, res);
@@ -453,6 +484,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
   const get = (name: string) => sprites.get(name);
   const api: FakeSpritesApi = {
     beforeExec: null,
+    limits: { running: null, warm: null, retryAfterSeconds: 30 },
     url: `http://127.0.0.1:${port}`,
     token,
     sprites,
@@ -478,6 +510,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
         openExecs: 0,
         ...o,
         tasks: new Map(),
+        checkpoints: newCheckpointState(new Date().toISOString()),
         taskLog: [],
         transitions: [],
         socketPath: path.join(socketRoot, `${name}.sock`),

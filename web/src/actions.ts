@@ -85,12 +85,12 @@ function follow(api: Api, runId: string, intentId: string, kind: ActionKind, say
     say(stageText(kind, stage, error));
     if (TERMINAL.has(stage)) dispose?.();
   };
-  dispose = api.subscribe<{ controlIntentUpdated: { id: string; stage: string; error: string | null } }>(
+  dispose = api.subscribe<{ controlIntentUpdated: { __typename: string; id?: string; stage: string; error: string | null } }>(
     { query: INTENT_UPDATED, variables: { runId } },
     {
       next: (r) => {
         const i = r.data?.controlIntentUpdated;
-        if (i?.id === intentId) seen(i.stage, i.error);
+        if (i?.__typename === "ControlIntent" && i.id === intentId) seen(i.stage, i.error);
       },
     },
   );

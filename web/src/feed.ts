@@ -17,8 +17,10 @@ export interface FeedBatch {
   events: FeedEvent[];
   cursor: string;
   hasMore: boolean;
-  resyncRequired: boolean;
 }
+
+/** What the runEvents subscription sends: a batch, or how it ended (ResyncRequired, NotFound). */
+export type FeedUpdate = (FeedBatch & { __typename: "RunEventsBatch" }) | { __typename: "ResyncRequired" | "NotFound" };
 
 export class FeedState {
   /** highest line shown; `after` for the next (re)subscription */

@@ -2,12 +2,13 @@ import { Api, type ConnectionState } from "./api";
 import { h, refreshTimes, replace } from "./dom";
 import { DEMO_SPRITES, INTERVENTIONS_CHANGED } from "./queries";
 import { fleetView } from "./views/fleet";
+import { policiesView } from "./views/policies";
 import { queueView } from "./views/queue";
 import { runView } from "./views/run";
 import { spritesView } from "./views/sprites";
 import { debounce, type View } from "./views/view";
 
-// Entry point: hash routes (#/, #/queue, #/sprites, #/run/<id>), the token form, the connection banner, the
+// Entry point: hash routes (#/, #/queue, #/sprites, #/policies, #/run/<id>), the token form, the connection banner, the
 // queue counter in the navigation and the DEMO marker.
 
 const api = new Api();
@@ -17,8 +18,8 @@ const queueCount = document.getElementById("queue-count")!;
 const demoMarker = document.getElementById("demo-marker")!;
 let current: View | null = null;
 
-type Route = { name: "fleet" | "queue" | "sprites" | "run"; runId?: string };
-const TITLES: Record<Route["name"], string> = { fleet: "Fleet", queue: "Interventions", sprites: "Sprites", run: "Run" };
+type Route = { name: "fleet" | "queue" | "sprites" | "policies" | "run"; runId?: string };
+const TITLES: Record<Route["name"], string> = { fleet: "Fleet", queue: "Interventions", sprites: "Sprites", policies: "Policies", run: "Run" };
 
 function route(): Route {
   const hash = location.hash.replace(/^#/, "") || "/";
@@ -26,13 +27,15 @@ function route(): Route {
   if (run) return { name: "run", runId: decodeURIComponent(run[1]!) };
   if (hash === "/queue") return { name: "queue" };
   if (hash === "/sprites") return { name: "sprites" };
+  if (hash === "/policies") return { name: "policies" };
   return { name: "fleet" };
 }
 
 function mount(): void {
   current?.dispose();
   const r = route();
-  current = r.name === "run" ? runView(api, r.runId!) : r.name === "queue" ? queueView(api) : r.name === "sprites" ? spritesView(api) : fleetView(api);
+  current =
+    r.name === "run" ? runView(api, r.runId!) : r.name === "queue" ? queueView(api) : r.name === "sprites" ? spritesView(api) : r.name === "policies" ? policiesView(api) : fleetView(api);
   replace(main, current.el);
   for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>("nav a[data-nav]"))) {
     if (a.dataset["nav"] === r.name) a.setAttribute("aria-current", "page");

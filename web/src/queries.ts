@@ -48,7 +48,11 @@ export const ACKNOWLEDGE = `mutation Ack($runId: ID!, $note: String, $snooze: In
 }`;
 
 export const INTERVENTIONS_CHANGED = `subscription InterventionsChanged {
-  interventionsChanged { runId seq intervention { ${INTERVENTION} } }
+  interventionsChanged {
+    __typename
+    ... on InterventionChange { runId seq intervention { ${INTERVENTION} } }
+    ... on ResyncRequired { reason }
+  }
 }`;
 
 export const LIFECYCLE_CHANGED = `subscription LifecycleChanged($filter: RunLifecycleFilter, $afterSeq: Int) {
@@ -56,6 +60,7 @@ export const LIFECYCLE_CHANGED = `subscription LifecycleChanged($filter: RunLife
     __typename
     ... on RunLifecycleChange { runId seq state previousState reason at }
     ... on ResyncRequired { reason }
+    ... on NotFound { message }
   }
 }`;
 
@@ -67,6 +72,7 @@ export const RUN = `query Run($id: ID!) {
       id loopId repoPath state stateReason stateSince iteration runtimeRunId lastEventName lastEventAt seq approval
       ${HEALTH}
       ingest { status cursorLine lastError }
+      eventsRetainedFrom archive { file lines }
       divergence { open }
       sprite { name transport status }
       transitions(last: 100) { edges { node { id seq from to reason trigger actor at } } }
@@ -118,13 +124,20 @@ export const RUN_INTENTS = `query RunIntents($id: ID!) {
 }`;
 
 export const INTENT_UPDATED = `subscription IntentUpdated($runId: ID) {
-  controlIntentUpdated(runId: $runId) { ${INTENT} }
+  controlIntentUpdated(runId: $runId) {
+    __typename
+    ... on ControlIntent { ${INTENT} }
+    ... on ResyncRequired { reason }
+    ... on NotFound { message }
+  }
 }`;
 
 export const RUN_EVENTS = `subscription RunEvents($runId: ID!, $after: String) {
   runEvents(runId: $runId, after: $after) {
-    cursor hasMore resyncRequired
-    events { line name timestamp role status message iteration }
+    __typename
+    ... on RunEventsBatch { cursor hasMore events { line name timestamp role status message iteration } }
+    ... on ResyncRequired { lastCursor }
+    ... on NotFound { message }
   }
 }`;
 

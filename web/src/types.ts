@@ -133,6 +133,9 @@ export interface RunDetail extends RunRow {
   seq: number;
   approval: unknown;
   ingest: { status: string; cursorLine: number; lastError: string | null };
+  /** the first stored event line: earlier ones were pruned by retention or after archiving */
+  eventsRetainedFrom: number;
+  archive: { file: string; lines: number } | null;
   divergence: { open: boolean };
   transitions: { edges: { node: Transition }[] };
   attempts: Attempt[];

@@ -1,5 +1,5 @@
 import type { Api, Typed } from "../api";
-import { INTENT_FIELDS, type Ctx, type IntentView } from "../context";
+import { endOfStream, INTENT_FIELDS, INTENT_UPDATE, type Ctx, type IntentUpdate, type IntentView } from "../context";
 import { CliError, combineExits, EXIT, exitForStage, exitForTypename, type ExitCode } from "../exit-codes";
 import { follow } from "../follow";
 import { machine, printList, stageColour, type Printable } from "../output";
@@ -57,17 +57,23 @@ function settled(i: IntentView): boolean {
 
 async function followIntent(ctx: Ctx, api: Api, intent: IntentView, deadline: number, onStage: (i: IntentView) => void): Promise<IntentView> {
   let latest = intent;
-  await follow<{ controlIntentUpdated: IntentView }>(api, {
+  let resync = false;
+  await follow<{ controlIntentUpdated: IntentUpdate }>(api, {
     // the server sends the intent as it is first: a resubscription after a restart is also a re-read
-    query: `subscription($id: ID!) { controlIntentUpdated(intentId: $id) { ${INTENT_FIELDS} } }`,
+    query: `subscription($id: ID!) { controlIntentUpdated(intentId: $id) { ${INTENT_UPDATE} } }`,
     variables: () => ({ id: intent.id }),
     onData: (d) => {
       const i = d.controlIntentUpdated;
+      if (i.__typename !== "ControlIntent") {
+        resync = i.__typename === "ResyncRequired";
+        return endOfStream(i);
+      }
       if (i.stage !== latest.stage || i.stages.length !== latest.stages.length) onStage(i);
       latest = i;
       return settled(i) ? "stop" : "continue";
     },
-    onComplete: () => "stop",
+    // the stream ends at the intent's terminal stage, or after ResyncRequired (then: subscribe again)
+    onComplete: () => (resync ? ((resync = false), "continue") : "stop"),
     onLost: () => ctx.p.err("opsctl: connection lost; reconnecting"),
     interrupted: ctx.io.interrupted,
     reconnectForMs: 0,

@@ -1,4 +1,4 @@
-import { INTENT_FIELDS, type Ctx, type IntentView } from "../context";
+import { endOfStream, INTENT_FIELDS, INTENT_UPDATE, type Ctx, type IntentUpdate, type IntentView, type SubscriptionEnd } from "../context";
 import { CliError, EXIT, exitForStage } from "../exit-codes";
 import { follow, type Verdict } from "../follow";
 import { machine, paint, printList, stageColour, stateColour } from "../output";
@@ -74,11 +74,12 @@ export async function events(ctx: Ctx, ref: string, o: EventsOptions): Promise<n
     } else emit(all);
     return EXIT.ok;
   }
-  const end = await follow<{ runEvents: { events: EventView[]; cursor: string; resyncRequired: boolean } }>(api, {
-    query: `subscription($id: ID!, $after: String) { runEvents(runId: $id, after: $after) { cursor resyncRequired events { ${EVENT_FIELDS} } } }`,
+  const end = await follow<{ runEvents: { __typename: "RunEventsBatch"; events: EventView[]; cursor: string } | SubscriptionEnd }>(api, {
+    query: `subscription($id: ID!, $after: String) { runEvents(runId: $id, after: $after) { __typename
+      ... on RunEventsBatch { cursor events { ${EVENT_FIELDS} } } ... on NotFound { message } } }`,
     variables: () => ({ id: run.id, after: String(last) }),
-    onData: (d) => emit(d.runEvents.events),
-    // resyncRequired ends the stream on purpose: subscribe again from the cursor
+    onData: (d) => (d.runEvents.__typename === "RunEventsBatch" ? emit(d.runEvents.events) : endOfStream(d.runEvents)),
+    // ResyncRequired ends the stream on purpose: subscribe again from the cursor
     onComplete: () => "continue",
     onLost: () => p.err("opsctl: connection lost; reconnecting (events resume after line " + last + ")"),
     interrupted: ctx.io.interrupted,
@@ -177,7 +178,7 @@ export async function watch(ctx: Ctx, ref: string | undefined, sel: Selector, o:
   if (verdict() === "stop") return EXIT.ok;
 
   const onChange = (c: Change): Verdict => {
-    if (c.__typename === "ResyncRequired") return "continue"; // re-read on the next reconnect; the stream ends
+    if (c.__typename !== "RunLifecycleChange") return endOfStream(c as SubscriptionEnd); // ResyncRequired: re-read on the next reconnect
     const id = rawId(c.runId!);
     if (!seqs.has(id)) {
       if (single || o.until) return "continue"; // a run that was not selected at the start
@@ -205,7 +206,7 @@ export async function watch(ctx: Ctx, ref: string | undefined, sel: Selector, o:
 
   const filter = single ? { run: single.id } : { ...(sel.sprite ? { sprite: sel.sprite } : {}) };
   const lifecycleQuery = `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { __typename
-    ... on RunLifecycleChange { runId seq previousState state reason at run { loopId sprite { name } } } ... on ResyncRequired { reason } } }`;
+    ... on RunLifecycleChange { runId seq previousState state reason at run { loopId sprite { name } } } ... on ResyncRequired { reason } ... on NotFound { message } } }`;
   const common = { interrupted: ctx.io.interrupted, reconnectForMs: o.reconnectMs, onLost: () => p.err("opsctl: connection lost; reconnecting") };
   if (!single) {
     await follow<{ runLifecycleChanged: Change }>(api, {
@@ -241,13 +242,14 @@ export async function watch(ctx: Ctx, ref: string | undefined, sel: Selector, o:
         onConnected: async () => decide(await resync()),
         onComplete: () => "continue",
       }),
-      follow<{ controlIntentUpdated: IntentView }>(api, {
+      follow<{ controlIntentUpdated: IntentUpdate }>(api, {
         ...common,
         interrupted: both,
         onLost: () => {},
-        query: `subscription($id: ID) { controlIntentUpdated(runId: $id) { ${INTENT_FIELDS} } }`,
+        query: `subscription($id: ID) { controlIntentUpdated(runId: $id) { ${INTENT_UPDATE} } }`,
         variables: () => ({ id: single.id }),
         onData: (d) => {
+          if (d.controlIntentUpdated.__typename !== "ControlIntent") return endOfStream(d.controlIntentUpdated);
           intentLine(d.controlIntentUpdated);
           return decide(verdict());
         },
@@ -316,9 +318,12 @@ export async function waitFor(ctx: Ctx, ref: string, what: WaitFor, timeoutMs: n
     };
     if (check(run.state, run.seq, run.stateReason) === "continue") {
       const end = await follow<{ runLifecycleChanged: Change }>(api, {
-        query: `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { __typename ... on RunLifecycleChange { seq state reason } } }`,
+        query: `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { __typename ... on RunLifecycleChange { seq state reason } ... on NotFound { message } } }`,
         variables: () => ({ f: { run: run.id } }),
-        onData: (d) => (d.runLifecycleChanged.__typename === "RunLifecycleChange" ? check(d.runLifecycleChanged.state!, d.runLifecycleChanged.seq!, d.runLifecycleChanged.reason!) : "continue"),
+        onData: (d) =>
+          d.runLifecycleChanged.__typename === "RunLifecycleChange"
+            ? check(d.runLifecycleChanged.state!, d.runLifecycleChanged.seq!, d.runLifecycleChanged.reason!)
+            : endOfStream(d.runLifecycleChanged as SubscriptionEnd),
         // the first subscription races the read above: read again once it is live, as after every reconnect
         onConnected: reread,
         onComplete: () => "continue",
@@ -345,11 +350,18 @@ export async function waitFor(ctx: Ctx, ref: string, what: WaitFor, timeoutMs: n
       return "continue";
     };
     // the server sends the intent as it is first, so a resubscription is also a re-read
-    const end = await follow<{ controlIntentUpdated: IntentView }>(api, {
-      query: `subscription($id: ID) { controlIntentUpdated(intentId: $id) { ${INTENT_FIELDS} } }`,
+    let resync = false;
+    const end = await follow<{ controlIntentUpdated: IntentUpdate }>(api, {
+      query: `subscription($id: ID) { controlIntentUpdated(intentId: $id) { ${INTENT_UPDATE} } }`,
       variables: () => ({ id: intentId }),
-      onData: (d) => check(d.controlIntentUpdated),
-      onComplete: () => "stop",
+      onData: (d) => {
+        const i = d.controlIntentUpdated;
+        if (i.__typename === "ControlIntent") return check(i);
+        resync = i.__typename === "ResyncRequired";
+        return endOfStream(i);
+      },
+      // the stream ends at the intent's terminal stage, or after ResyncRequired (then: subscribe again)
+      onComplete: () => (resync ? ((resync = false), "continue") : "stop"),
       onLost: () => p.err("opsctl: connection lost; reconnecting"),
       interrupted: ctx.io.interrupted,
       reconnectForMs: 0,

@@ -41,7 +41,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { runId }, ctx) => {
       if (!hasRole(ctx.principal, "operator")) throw new UnauthorizedError("operator");
       const run = await findRun(ctx, String(runId));
-      await ctx.app.ingestor.syncRun(run.id);
+      await ctx.app.requestSync(run.id);
       return ctx.app.db.run.findUniqueOrThrow({ where: { id: run.id } });
     },
   }),

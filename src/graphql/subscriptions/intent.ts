@@ -1,6 +1,9 @@
-import { createGraphQLError } from "graphql-yoga";
+import { NotFoundError } from "../../errors";
 import type { ControlIntent } from "../../generated/prisma/client";
+import { subscriptionOverflows } from "../../observability/metrics";
 import { builder } from "../builder";
+import { NotFoundRef } from "../errors";
+import { isResync, ResyncRequiredRef, tooSlow } from "../types/resync";
 import { localId } from "../ids";
 import { ControlIntentRef } from "../types/intent";
 import { hold } from "../../pubsub/subscription-scope";
@@ -9,9 +12,15 @@ import { hold } from "../../pubsub/subscription-scope";
 // database so a message can never disagree with what is stored. With `intentId` the intent is sent once as it
 // is now before any change, so a client that subscribes after its mutation returned cannot miss the end.
 
+const ControlIntentUpdateRef = builder.unionType("ControlIntentUpdate", {
+  description: "An intent as it is now, or how the subscription ended: ResyncRequired (read the intent, subscribe again) or NotFound",
+  types: [ControlIntentRef, ResyncRequiredRef, NotFoundRef],
+  resolveType: (v) => (v instanceof NotFoundError ? NotFoundRef : isResync(v) ? ResyncRequiredRef : ControlIntentRef),
+});
+
 builder.subscriptionFields((t) => ({
   controlIntentUpdated: t.field({
-    type: ControlIntentRef,
+    type: ControlIntentUpdateRef,
     description: "Control intents as their stages change; filter by run or by one intent (sent first as it is now)",
     args: {
       runId: t.arg.id({ required: false, description: "Run id (Relay or raw)" }),
@@ -24,11 +33,21 @@ builder.subscriptionFields((t) => ({
       let first: ControlIntent | null = null;
       if (intentId) {
         first = oneId ? await db.controlIntent.findUnique({ where: { id: oneId } }) : null;
-        if (!first) throw createGraphQLError(`ControlIntent ${String(intentId)} not found`);
+        if (!first) {
+          yield new NotFoundError("ControlIntent", String(intentId));
+          return;
+        }
         runKey = first.runId;
+      } else if (runId) {
+        const run = runKey ? await db.run.findUnique({ where: { id: runKey }, select: { id: true } }) : null;
+        if (!run) {
+          yield new NotFoundError("Run", String(runId));
+          return;
+        }
       }
       const sub = hold(ctx, ctx.app.bus.subscribe("intent", runKey ?? "*", 1000));
       const sent = new Map<string, string>();
+      let lastSeq: number | null = null;
       const fresh = (i: ControlIntent) => {
         const key = `${i.stage}|${i.updatedAt.getTime()}`;
         if (sent.get(i.id) === key) return false;
@@ -44,11 +63,16 @@ builder.subscriptionFields((t) => ({
           if (["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"].includes(now.stage)) return;
         }
         for await (const d of sub) {
-          if (d.kind === "overflow") throw createGraphQLError("subscriber too slow: subscribe again (read the intent first)", { extensions: { code: "RESYNC_REQUIRED" } });
+          if (d.kind === "overflow") {
+            subscriptionOverflows.inc({ subscription: "controlIntentUpdated" });
+            yield tooSlow({ lastSeq });
+            return;
+          }
           const m = d.message;
           if (oneId && m.intentId !== oneId) continue;
           const intent = await db.controlIntent.findUnique({ where: { id: m.intentId } });
           if (!intent || !fresh(intent)) continue;
+          lastSeq = m.seq;
           yield intent;
           // one intent: the stream ends with its terminal stage
           if (oneId && ["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"].includes(intent.stage)) return;

@@ -1,6 +1,9 @@
 import { createGraphQLError } from "graphql-yoga";
 import type { Event } from "../../generated/prisma/client";
+import { NotFoundError } from "../../errors";
 import { builder } from "../builder";
+import { NotFoundRef } from "../errors";
+import { isResync, ResyncRequiredRef, tooSlow } from "../types/resync";
 import { subscriptionOverflows } from "../../observability/metrics";
 import { MAX_OUTBOUND_BYTES } from "../context";
 import { localId } from "../ids";
@@ -16,7 +19,6 @@ interface RunEventsBatch {
   events: Event[];
   cursor: string;
   hasMore: boolean;
-  resyncRequired: boolean;
 }
 
 const RunEventsBatchRef = builder.objectRef<RunEventsBatch>("RunEventsBatch").implement({
@@ -24,17 +26,20 @@ const RunEventsBatchRef = builder.objectRef<RunEventsBatch>("RunEventsBatch").im
     events: t.field({ type: [EventRef], resolve: (b) => b.events }),
     cursor: t.exposeString("cursor", { description: "Line number of the last event delivered so far; pass it as `after` to resume" }),
     hasMore: t.exposeBoolean("hasMore", { description: "More stored events follow at once (replay in progress)" }),
-    resyncRequired: t.exposeBoolean("resyncRequired", {
-      description: "The subscriber fell too far behind; the subscription ends. Resubscribe with `after: cursor`.",
-    }),
   }),
+});
+
+const RunEventsUpdateRef = builder.unionType("RunEventsUpdate", {
+  description: "A batch of events, or how the subscription ended: ResyncRequired (resubscribe with `after: lastCursor`) or NotFound",
+  types: [RunEventsBatchRef, ResyncRequiredRef, NotFoundRef],
+  resolveType: (v) => (v instanceof NotFoundError ? NotFoundRef : isResync(v) ? ResyncRequiredRef : RunEventsBatchRef),
 });
 
 const CHUNK = 500;
 
 builder.subscriptionFields((t) => ({
   runEvents: t.field({
-    type: RunEventsBatchRef,
+    type: RunEventsUpdateRef,
     description: 'Stored events after `after` (a line number; null = from the start; "HEAD" = live only), then live ones',
     args: {
       runId: t.arg.id({ required: true }),
@@ -47,8 +52,13 @@ builder.subscriptionFields((t) => ({
       }
       const runId = localId(String(args.runId), "Run");
       const run = runId ? await ctx.app.db.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
-      if (!run) throw new Error(`run ${String(args.runId)} not found`);
+      if (!run) {
+        yield new NotFoundError("Run", String(args.runId));
+        return;
+      }
       const sub = hold(ctx, ctx.app.bus.subscribe("events", run.id, 256));
+      // Someone watches this run's feed: its Sprite is kept awake until the subscription ends (src/ingest/watchers.ts).
+      const watching = ctx.app.watchers ? hold(ctx, ctx.app.watchers.watch(run.id)) : null;
       try {
         let last: number;
         if (args.after === "HEAD") {
@@ -69,14 +79,14 @@ builder.subscriptionFields((t) => ({
           if (rows.length === 0) break;
           const batch = rows.slice(0, CHUNK);
           last = batch[batch.length - 1]!.line;
-          yield { events: batch, cursor: String(last), hasMore: rows.length > CHUNK, resyncRequired: false };
+          yield { events: batch, cursor: String(last), hasMore: rows.length > CHUNK };
           if (rows.length <= CHUNK) break;
         }
         // Live: each notice means "lines up to toLine are committed".
         for await (const d of sub) {
           if (d.kind === "overflow" || (ctx.outboundBytes?.() ?? 0) > MAX_OUTBOUND_BYTES) {
             subscriptionOverflows.inc({ subscription: "runEvents" });
-            yield { events: [], cursor: String(last), hasMore: false, resyncRequired: true };
+            yield tooSlow({ lastCursor: String(last) });
             return;
           }
           const upTo = d.message.toLine;
@@ -85,11 +95,12 @@ builder.subscriptionFields((t) => ({
             if (rows.length === 0) break;
             const batch = rows.slice(0, CHUNK);
             last = batch[batch.length - 1]!.line;
-            yield { events: batch, cursor: String(last), hasMore: last < upTo, resyncRequired: false };
+            yield { events: batch, cursor: String(last), hasMore: last < upTo };
           }
         }
       } finally {
         sub.close();
+        watching?.close();
       }
     },
     resolve: (batch) => batch,

@@ -4,7 +4,9 @@ import type { RunChanged } from "../../pubsub/topics";
 import { builder } from "../builder";
 import { localId } from "../ids";
 import { LifecycleStateEnum } from "../types/enums";
-import { RunLifecycleUpdateRef, type Resync } from "../types/lifecycle-change";
+import { NotFoundError } from "../../errors";
+import { RunLifecycleUpdateRef } from "../types/lifecycle-change";
+import { tooSlow } from "../types/resync";
 import { hold } from "../../pubsub/subscription-scope";
 
 const RunLifecycleFilter = builder.inputType("RunLifecycleFilter", {
@@ -33,17 +35,28 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: async function* (_root, { filter, afterSeq }, ctx) {
       const runId = filter?.run ? localId(String(filter.run), "Run") : null;
-      if (afterSeq != null && !runId) throw createGraphQLError("afterSeq needs filter.run: seq is a per-run position");
+      if (afterSeq != null && !filter?.run) throw createGraphQLError("afterSeq needs filter.run: seq is a per-run position");
+      if (filter?.run && !runId) {
+        yield new NotFoundError("Run", String(filter.run));
+        return;
+      }
       let spriteId: string | null = null;
       if (filter?.sprite) {
         const sprite = await ctx.app.db.sprite.findUnique({ where: { name: filter.sprite }, select: { id: true } });
-        if (!sprite) return;
+        if (!sprite) {
+          yield new NotFoundError("Sprite", filter.sprite);
+          return;
+        }
         spriteId = sprite.id;
       }
       const states = filter?.states?.length ? new Set<string>(filter.states) : null;
       // Each run's reason before subscribing: a change committed after this read is still compared against the
       // reason it replaced, so a real change is never mistaken for a no-op.
       const current = await ctx.app.db.run.findMany({ where: runId ? { id: runId } : { removedAt: null }, select: { id: true, stateReason: true, spriteId: true } });
+      if (runId && !current[0]) {
+        yield new NotFoundError("Run", String(filter?.run));
+        return;
+      }
       // Subscribe before reading the backlog, so nothing committed in between is lost (duplicates are dropped by seq).
       const sub = hold(ctx, ctx.app.bus.subscribe("run", runId ?? "*", 1000));
       let lastSeq: number | null = null;
@@ -54,8 +67,7 @@ builder.subscriptionFields((t) => ({
       const isNoop = (c: RunChanged) => c.previousState === c.state && reasons.get(c.runId) === c.reason;
       try {
         if (afterSeq != null && runId) {
-          const run = current[0];
-          if (!run) return;
+          const run = current[0]!;
           const backlog = await ctx.app.db.lifecycleTransition.findMany({
             where: { runId, seq: { gt: afterSeq }, trigger: { notIn: NOT_LIFECYCLE } },
             orderBy: { seq: "asc" },
@@ -82,8 +94,7 @@ builder.subscriptionFields((t) => ({
         for await (const d of sub) {
           if (d.kind === "overflow") {
             subscriptionOverflows.inc({ subscription: "runLifecycleChanged" });
-            const resync: Resync = { resyncRequired: true, reason: "subscriber_too_slow", lastSeq, lastCursor: null };
-            yield resync;
+            yield tooSlow({ lastSeq });
             return;
           }
           const c: RunChanged = d.message;

@@ -6,6 +6,8 @@ import { needsIntervention, type Intervention } from "../../lifecycle/interventi
 import type { Divergence, LifecycleState } from "../../lifecycle/types";
 import { builder } from "../builder";
 import { RunRef } from "./run";
+import { isResync, ResyncRequiredRef, tooSlow } from "./resync";
+import { subscriptionOverflows } from "../../observability/metrics";
 import { divergenceOf, healthOf } from "./run-status";
 import { hold } from "../../pubsub/subscription-scope";
 
@@ -123,9 +125,15 @@ const InterventionChangeRef = builder.objectRef<InterventionChange>("Interventio
   }),
 });
 
+const InterventionsUpdateRef = builder.unionType("InterventionsUpdate", {
+  description: "A change of the intervention queue, or ResyncRequired (re-read `interventions`, subscribe again)",
+  types: [InterventionChangeRef, ResyncRequiredRef],
+  resolveType: (v) => (isResync(v) ? ResyncRequiredRef : InterventionChangeRef),
+});
+
 builder.subscriptionFields((t) => ({
   interventionsChanged: t.field({
-    type: InterventionChangeRef,
+    type: InterventionsUpdateRef,
     subscribe: async function* (_root, _args, ctx) {
       const sub = hold(ctx, ctx.app.bus.subscribe("run", "*", 1000));
       // Seed with the queue as it is now, so a run that leaves it after we subscribed is reported resolved.
@@ -139,7 +147,11 @@ builder.subscriptionFields((t) => ({
       }
       try {
         for await (const d of sub) {
-          if (d.kind === "overflow") return; // the client re-reads `interventions` on reconnect
+          if (d.kind === "overflow") {
+            subscriptionOverflows.inc({ subscription: "interventionsChanged" });
+            yield tooSlow();
+            return;
+          }
           const run = await ctx.app.db.run.findUnique({ where: { id: d.message.runId } });
           if (!run) continue;
           const found = run.removedAt ? null : interventionOf(run);

@@ -1,5 +1,8 @@
 import type { RunChanged } from "../../pubsub/topics";
+import { NotFoundError } from "../../errors";
 import { builder } from "../builder";
+import { NotFoundRef } from "../errors";
+import { isResync, ResyncRequiredRef } from "./resync";
 import { LifecycleStateEnum } from "./enums";
 import { RunRef } from "./run";
 
@@ -21,27 +24,9 @@ export const RunLifecycleChangeRef = builder.objectRef<RunChanged>("RunLifecycle
   }),
 });
 
-export interface Resync {
-  resyncRequired: true;
-  reason: string;
-  lastSeq: number | null;
-  lastCursor: string | null;
-}
-
-export const ResyncRequiredRef = builder.objectRef<Resync>("ResyncRequired").implement({
-  description:
-    "The subscriber fell too far behind; the server dropped its buffer and ends the subscription. Re-read current state with a query, then subscribe again from the last cursor.",
-  fields: (t) => ({
-    resyncRequired: t.boolean({ resolve: () => true }),
-    reason: t.exposeString("reason"),
-    lastSeq: t.exposeInt("lastSeq", { nullable: true }),
-    lastCursor: t.exposeString("lastCursor", { nullable: true }),
-  }),
-});
-
 export const RunLifecycleUpdateRef = builder.unionType("RunLifecycleUpdate", {
-  types: [RunLifecycleChangeRef, ResyncRequiredRef],
-  resolveType: (v) => ("resyncRequired" in v ? ResyncRequiredRef : RunLifecycleChangeRef),
+  types: [RunLifecycleChangeRef, ResyncRequiredRef, NotFoundRef],
+  resolveType: (v) => (v instanceof NotFoundError ? NotFoundRef : isResync(v) ? ResyncRequiredRef : RunLifecycleChangeRef),
 });
 
 void RunRef;

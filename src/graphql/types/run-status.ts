@@ -65,6 +65,10 @@ export const IngestInfoRef = builder.simpleObject("IngestInfo", {
     cursorLine: t.int({ description: "Lines of events.jsonl stored" }),
     cursorByteOffset: t.string({ description: "Byte offset after the last stored line (a string: it can exceed 2^31)" }),
     lastError: t.string({ nullable: true }),
+    forkReason: t.string({
+      nullable: true,
+      description: "When FORKED: checkpoint_restored (the Sprites API reports a checkpoint restore since the last good poll) or log_changed (truncated or rewritten, cause unknown)",
+    }),
     lastPolledAt: t.field({ type: "DateTime", nullable: true }),
   }),
 });
@@ -75,6 +79,7 @@ export function ingestOf(run: Run) {
     cursorLine: run.cursorLine,
     cursorByteOffset: String(run.cursorByteOffset),
     lastError: run.ingestError,
+    forkReason: run.ingestStatus !== "FORKED" ? null : run.ingestError?.startsWith("checkpoint_restored:") ? "checkpoint_restored" : "log_changed",
     lastPolledAt: run.lastPolledAt,
   };
 }

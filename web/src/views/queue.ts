@@ -254,12 +254,17 @@ export function queueView(api: Api): View {
     void loadResolved();
   };
 
-  const sub = api.subscribe<{ interventionsChanged: InterventionChange }>(
+  const sub = api.subscribe<{ interventionsChanged: InterventionChange & { __typename: string } }>(
     { query: INTERVENTIONS_CHANGED, variables: {} },
     {
       next: (r) => {
         const c = r.data?.interventionsChanged;
         if (!c) return;
+        if (c.__typename !== "InterventionChange") {
+          // ResyncRequired: this subscriber missed changes; read the queue again.
+          refreshAll();
+          return;
+        }
         // Changes for one run carry its increasing seq: an older one arriving late must not win.
         const id = rawRunId(c.runId);
         if ((seqs.get(id) ?? -1) > c.seq) return;

@@ -2,7 +2,7 @@ import { actionBar, actionsForState } from "../actions";
 import type { Api, GqlResult } from "../api";
 import { progressBar, swimlane } from "../charts";
 import { absolute, badge, clock, duration, h, healthBadge, replace, time } from "../dom";
-import { FeedState, type FeedBatch, type FeedEvent } from "../feed";
+import { FeedState, type FeedEvent, type FeedUpdate } from "../feed";
 import { completionMarks } from "../marks";
 import { INTENT_UPDATED, LIFECYCLE_CHANGED, RUN, RUN_EVENTS, RUN_INTENTS } from "../queries";
 import type { Attempt, Intent, RunDetail, SignOff } from "../types";
@@ -257,10 +257,11 @@ export function runView(api: Api, runId: string): View {
     // The same variables object is re-sent by the client after a reconnect: keeping `after` current here is
     // what makes the feed resume from the last line shown instead of replaying (or missing) anything.
     const payload = { query: RUN_EVENTS, variables: { runId, after: String(feed.cursor) } };
-    feedSub = api.subscribe<{ runEvents: FeedBatch }>(payload, {
-      next: (r: GqlResult<{ runEvents: FeedBatch }>) => {
+    feedSub = api.subscribe<{ runEvents: FeedUpdate }>(payload, {
+      next: (r: GqlResult<{ runEvents: FeedUpdate }>) => {
         const batch = r.data?.runEvents;
-        if (!batch || !feed) return;
+        // ResyncRequired or NotFound ends the subscription: `complete` below picks up again from our cursor.
+        if (batch?.__typename !== "RunEventsBatch" || !feed) return;
         const stick = feedList.scrollTop + feedList.clientHeight >= feedList.scrollHeight - 40;
         const fresh = feed.accept(batch);
         payload.variables.after = String(feed.cursor);
@@ -274,7 +275,7 @@ export function runView(api: Api, runId: string): View {
       error: (e) => {
         feedInfo.textContent = `Event feed error: ${Array.isArray(e) ? (e as { message: string }[]).map((x) => x.message).join("; ") : String(e)}`;
       },
-      // The server ends a subscriber that fell behind (resyncRequired): pick up again from our cursor.
+      // The server ends a subscriber that fell behind (ResyncRequired): pick up again from our cursor.
       complete: () => {
         if (!disposed) setTimeout(() => !disposed && startFeed(feed?.cursor ?? after), 200);
       },
@@ -332,7 +333,13 @@ export function runView(api: Api, runId: string): View {
           ? h("ul", { class: "reasons" }, run.health.reasons.map((r) => h("li", {}, healthBadge(r.severity), " ", h("code", {}, r.code), " ", r.message, " ", h("span", { class: "muted small" }, "since "), time(r.since))))
           : null,
         run.ingest.lastError ? h("p", { class: "error small" }, run.ingest.lastError) : null,
-        h("p", { class: "muted small" }, `repo ${run.repoPath} · runtime run ${run.runtimeRunId ?? "—"} · ${run.sprite.transport ?? ""}`),
+        h(
+          "p",
+          { class: "muted small" },
+          `repo ${run.repoPath} · runtime run ${run.runtimeRunId ?? "—"} · ${run.sprite.transport ?? ""}`,
+          run.eventsRetainedFrom > 1 ? ` · stored history starts at line ${run.eventsRetainedFrom} (earlier lines pruned)` : "",
+          run.archive ? ` · lines 1–${run.archive.lines} archived to ${run.archive.file}` : "",
+        ),
       );
       // Rebuild the buttons only when they change: that would wipe a note being typed.
       const kinds = actionsForState(run.state, run.ingest.status);
@@ -380,12 +387,12 @@ export function runView(api: Api, runId: string): View {
   const reload = debounce(() => void load(), 200);
   const liveReload = throttle(() => void load(), 2000);
   const subs = [
-    api.subscribe<{ controlIntentUpdated: Intent }>(
+    api.subscribe<{ controlIntentUpdated: Intent & { __typename: string } }>(
       { query: INTENT_UPDATED, variables: { runId } },
       {
         next: (r) => {
           const i = r.data?.controlIntentUpdated;
-          if (!i) return;
+          if (i?.__typename !== "ControlIntent") return;
           intentMap.set(i.id, i);
           renderIntents(true);
           reload();

@@ -1,0 +1,78 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { gunzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningServer } from "../../src/server";
+import { gql } from "../support/clients";
+import { eventsPath, repoFromRecording } from "../support/fixtures";
+import { register, sync, waitFor } from "../support/runs";
+import { startTestServer } from "../support/server";
+
+// Issue 18: a finished run is archived as its original events.jsonl (gzip) and then pruned; the archive is the
+// file, byte for byte. Through the mutation and through `opsctl archive`.
+
+const OPSCTL = path.resolve(import.meta.dirname, "../../bin/opsctl.mjs");
+const archiveDir = mkdtempSync(path.join(tmpdir(), "ops-archive-"));
+let server: RunningServer;
+beforeAll(async () => {
+  server = await startTestServer({ OPS_ARCHIVE_DIR: archiveDir, OPS_RETENTION_INTERVAL_MS: "3600000", OPS_POLL_INTERVAL_MS: "100" });
+});
+afterAll(() => server?.close());
+
+const ARCHIVE = `mutation($id: ID!) { archiveRun(runId: $id) { __typename ... on RunArchive { file lines bytes sha256 by } ... on Error { message } } }`;
+type Archive = { __typename: string; file: string; lines: number; bytes: number; sha256: string; message?: string };
+const lines = async (raw: string) => (await server.app.db.event.findMany({ where: { runId: raw }, select: { line: true }, orderBy: { line: "asc" } })).map((e) => e.line);
+
+describe("archiveRun", () => {
+  it("a finished run's archive is its events.jsonl byte for byte; then its lines are pruned but the cursor's", async () => {
+    const repo = repoFromRecording("approved-complete");
+    const run = await register(server, "arch-1", repo);
+    const done = await sync(server, run.id);
+    expect(done).toMatchObject({ state: "COMPLETE", ingest: { cursorLine: 30 } });
+    const a = ((await gql(server.url, ARCHIVE, { id: run.id })).data as { archiveRun: Archive }).archiveRun;
+    expect(a.__typename, a.message).toBe("RunArchive");
+    const original = readFileSync(eventsPath(repo));
+    const archived = gunzipSync(readFileSync(a.file));
+    expect(archived.equals(original)).toBe(true);
+    expect(a).toMatchObject({ lines: 30, bytes: original.length, sha256: createHash("sha256").update(original).digest("hex") });
+    expect(path.dirname(a.file)).toBe(path.join(archiveDir, "arch-1"));
+
+    await server.app.retention!.tick();
+    expect(await lines(run.raw)).toEqual([30]);
+    const q = await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { eventsRetainedFrom archive { lines sha256 } } } }`, { id: run.id });
+    expect(q.data).toMatchObject({ run: { eventsRetainedFrom: 30, archive: { lines: 30, sha256: a.sha256 } } });
+    // Archived again: refused, the file would not be the whole history any more.
+    const again = ((await gql(server.url, ARCHIVE, { id: run.id })).data as { archiveRun: Archive }).archiveRun;
+    expect(again.message).toMatch(/already pruned/);
+  });
+
+  it("a run that is not finished is refused; opsctl archive archives a finished one", async () => {
+    const waiting = await register(server, "arch-2", repoFromRecording("approval"));
+    await waitFor(() => sync(server, waiting.id), (r) => r.state === "AWAITING_APPROVAL", 10_000, "awaiting approval");
+    const refused = ((await gql(server.url, ARCHIVE, { id: waiting.id })).data as { archiveRun: Archive }).archiveRun;
+    expect(refused.__typename).toBe("InvalidInput");
+    expect(refused.message).toMatch(/only a finished run/);
+
+    const repo = repoFromRecording("complete");
+    const run = await register(server, "arch-3", repo);
+    expect((await sync(server, run.id)).state).toBe("COMPLETE");
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [OPSCTL, "archive", run.raw, "-o", "json"], {
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", OPS_URL: server.url },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(out.code, out.stderr).toBe(0);
+    const printed = JSON.parse(out.stdout) as { file: string; lines: number };
+    expect(printed.lines).toBe(26);
+    expect(gunzipSync(readFileSync(printed.file)).equals(readFileSync(eventsPath(repo)))).toBe(true);
+  });
+});
