@@ -253,7 +253,7 @@ export class AlertDispatcher {
   }
 
   private pump(): void {
-    while (!this.stopped && this.inFlight.size < this.config.delivery.concurrency && this.queue.length) this.launch(this.queue.shift()!);
+    while (!this.stopped && this.inFlight.size < this.config.delivery.concurrency && this.queue.length) void this.launch(this.queue.shift()!);
   }
 
   private launch(row: ClaimedDelivery): Promise<void> {

@@ -22,6 +22,7 @@ import {
   computeDeadline,
   intentDeadlineMs,
   isTerminalStage,
+  stampsOf,
   type IntentKind,
   type IntentStage,
   type Observation,
@@ -117,11 +118,6 @@ async function bumpSeq(c: pg.PoolClient, runId: string): Promise<number> {
   return r.rows[0]!.seq;
 }
 
-const STAMP_COLUMN: Partial<Record<IntentStage, "dispatchedAt" | "acceptedAt" | "confirmedAt">> = {
-  DISPATCHED: "dispatchedAt",
-  ACCEPTED: "acceptedAt",
-  CONFIRMED: "confirmedAt",
-};
 
 export class ControlService {
   constructor(private readonly opts: ControlServiceOptions) {}
@@ -411,9 +407,7 @@ export class ControlService {
       let error: string | null = null;
       for (const t of transitions) {
         records.push({ stage: t.to, at: t.at, observation: t.observation, evidence: t.evidence, ...(t.followUp ? { followUp: t.followUp } : {}) });
-        const column = STAMP_COLUMN[t.to];
-        if (column) set[column] ??= column === "dispatchedAt" && stamps.dispatchedAt ? stamps.dispatchedAt : new Date(t.at);
-        if (isTerminalStage(t.to)) set["endedAt"] ??= new Date(t.at);
+        for (const column of stampsOf(t.to)) set[column] ??= column === "dispatchedAt" && stamps.dispatchedAt ? stamps.dispatchedAt : new Date(t.at);
         if (t.error) error = t.error;
       }
       const columns = Object.keys(set);

@@ -28,6 +28,21 @@ export function isTerminalStage(stage: IntentStage): boolean {
   return TERMINAL_STAGES.has(stage);
 }
 
+export type StageStamp = "dispatchedAt" | "acceptedAt" | "confirmedAt" | "endedAt";
+
+/** The one table of stage timestamps: the column a stage stamps when first entered; a terminal stage also ends. */
+const STAGE_STAMP: Readonly<Partial<Record<IntentStage, StageStamp>>> = {
+  DISPATCHED: "dispatchedAt",
+  ACCEPTED: "acceptedAt",
+  CONFIRMED: "confirmedAt",
+};
+
+/** The ControlIntent columns entering `stage` sets (each only if still null): used by every stage writer. */
+export function stampsOf(stage: IntentStage): StageStamp[] {
+  const stamp = STAGE_STAMP[stage];
+  return [...(stamp ? [stamp] : []), ...(isTerminalStage(stage) ? (["endedAt"] as const) : [])];
+}
+
 // ---------------------------------------------------------------------------------------------- deadlines
 
 /** How long an intent of `kind` waits for evidence: its per-kind override (OPS_INTENT_DEADLINES_MS), else the

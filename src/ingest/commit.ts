@@ -1,3 +1,4 @@
+import type { StageStamp } from "../control/stages";
 import type pg from "pg";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
 import type { EventRow } from "./rows";
@@ -47,7 +48,7 @@ export interface IntentUpdate {
   /** Last event line offered to the intent as evidence (see ControlIntent.observedLine). */
   observedLine: number | null;
   /** stage timestamp column to set: dispatchedAt | acceptedAt | confirmedAt | endedAt */
-  stamps: ("dispatchedAt" | "acceptedAt" | "confirmedAt" | "endedAt")[];
+  stamps: StageStamp[];
   evidence: unknown;
   error: string | null;
   /** the stage machine asks for a follow-up action after commit (approve with resumeAfterApprove → start) */

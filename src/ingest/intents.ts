@@ -1,4 +1,4 @@
-import { advanceIntent, type IntentKind, type IntentStage, type StageTransition } from "../control/stages";
+import { advanceIntent, isTerminalStage, stampsOf, type IntentKind, type IntentStage, type StageTransition } from "../control/stages";
 import type { ControlIntent } from "../generated/prisma/client";
 import type { RunFacts } from "../lifecycle/types";
 import type { IntentUpdate } from "./commit";
@@ -15,12 +15,6 @@ export interface StageRecord {
   followUp?: "START";
 }
 
-const STAMP: Partial<Record<IntentStage, IntentUpdate["stamps"][number]>> = {
-  DISPATCHED: "dispatchedAt",
-  ACCEPTED: "acceptedAt",
-  CONFIRMED: "confirmedAt",
-};
-const TERMINAL = new Set<IntentStage>(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);
 
 export function viewOf(i: ControlIntent) {
   const records = (Array.isArray(i.evidence) ? i.evidence : []) as unknown as StageRecord[];
@@ -44,9 +38,7 @@ export function toUpdate(i: ControlIntent, transitions: readonly StageTransition
   let error: string | null = null;
   for (const t of transitions) {
     records.push({ stage: t.to, at: t.at, observation: t.observation, evidence: t.evidence, ...(t.followUp ? { followUp: t.followUp } : {}) });
-    const stamp = STAMP[t.to];
-    if (stamp) stamps.add(stamp);
-    if (TERMINAL.has(t.to)) stamps.add("endedAt");
+    for (const stamp of stampsOf(t.to)) stamps.add(stamp);
     if (t.error) error = t.error;
   }
   return {
@@ -86,7 +78,7 @@ export function advanceIntents(
   };
   const all = [...backlog, ...newRows];
   for (const intent of intents) {
-    if (TERMINAL.has(intent.stage as IntentStage) || intent.stage === "REQUESTED") continue;
+    if (isTerminalStage(intent.stage as IntentStage) || intent.stage === "REQUESTED") continue;
     const from = intent.observedLine;
     const offered = from === null ? newRows : all.filter((r) => r.line > from);
     const newEvents = offered.map((r) => ({ name: r.name, status: r.status, line: r.line, timestamp: r.timestamp.toISOString(), data: r.payload }));

@@ -76,7 +76,7 @@ export function sse<T = Record<string, any>>(url: string, query: string, variabl
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let buf = "";
-    (async () => {
+    void (async () => {
       try {
         for (;;) {
           const { value, done } = await reader.read();
