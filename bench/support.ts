@@ -1,4 +1,5 @@
-import { chmodSync, mkdtempSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig } from "../src/config/config";
@@ -42,4 +43,19 @@ export function realisticLine(i: number, runId: string): string {
         ? { promise: true, tests: "ok", checklist: "ok", evidence: "skipped", approval: "none" }
         : { duration_ms: 1000 + (i % 977) };
   return JSON.stringify({ timestamp: new Date(Date.UTC(2026, 10, 24) + i * 250).toISOString().replace(".000", ""), event: name, loop_id: "demo-loop", run_id: runId, iteration, ...(role ? { role } : {}), data });
+}
+
+/** A CPU profile of this process from now until stop(file) (PROFILE=file of a bench): only the measured window. */
+export async function startProfile(): Promise<{ stop: (file: string) => Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return {
+    stop: async (file: string) => {
+      const { profile } = await session.post("Profiler.stop");
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }

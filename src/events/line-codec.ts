@@ -23,6 +23,9 @@ export interface LineColumns {
  */
 export const VERBATIM = "\u001f";
 
+/** Lines longer than this (UTF-16 units) are stored verbatim. */
+export const MAX_PACKED_LENGTH = 4096;
+
 /** Substrings common to every Superloop line: the keys in the runtime's own order, and its usual paths. */
 const STATIC_TOKENS: readonly string[] = [
   "/home/sprite/repo/.superloop/loops/",
@@ -115,7 +118,9 @@ function take(line: string, code: number, text: string): void {
 
 /** The stored form of `line` (the line's text without its newline). `unpackLine(packLine(l, c), c) === l`. */
 export function packLine(line: string, columns: LineColumns): string {
-  if (CONTROL.test(line)) return VERBATIM + line;
+  // A long line gains little from a few dozen bytes (PostgreSQL compresses values over ~2 KB itself), and
+  // scanning it for every token would cost milliseconds per line.
+  if (line.length > MAX_PACKED_LENGTH || CONTROL.test(line)) return VERBATIM + line;
   // Every occurrence of every token, the row's own values first (a value may contain a static token, not the
   // other way round), skipping any that overlaps one already taken; then the line is assembled once.
   const { starts, ends, codes } = found;

@@ -80,6 +80,9 @@ function oneLine(e: unknown): string {
   return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
 }
 
+/** Polls in flight at once (bench:fleet at 10,000 runs: more only queue on the connection pool and time out). */
+const MAX_CONCURRENT_POLLS = 32;
+
 /** A page read after a cursor and its rows, or why not (a prefetch never rejects: see pollChanged). */
 type PreparedPage = { page: EventsPage; rows: EventRow[] } | { error: unknown };
 
@@ -93,6 +96,7 @@ export class Ingestor {
     this.batchSize = opts.batchSize ?? 5000;
     this.scheduler = new Scheduler({
       intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? opts.config.OPS_POLL_INTERVAL_MS,
+      maxConcurrent: MAX_CONCURRENT_POLLS,
       poll: async (runId) => {
         await this.poll(runId);
         const entry = this.entries.get(runId);

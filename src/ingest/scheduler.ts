@@ -8,6 +8,11 @@ export interface SchedulerOptions {
   /** Whether the last poll of the run failed, for backoff; the poll function reports through onResult. */
   maxBackoffMs?: number;
   jitter?: number;
+  /**
+   * Polls running at once, the rest wait their turn: 10,000 runs registered or started together would otherwise
+   * all ask the connection pool at once, and every other user of the pool (the API) would time out behind them.
+   */
+  maxConcurrent?: number;
   onError?: (runId: string, error: unknown) => void;
 }
 
@@ -22,6 +27,8 @@ interface Slot {
 export class Scheduler {
   private slots = new Map<string, Slot>();
   private stopped = false;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly opts: SchedulerOptions) {}
 
@@ -77,8 +84,7 @@ export class Scheduler {
 
   private run(runId: string, slot: Slot): void {
     const waiters = slot.waiters.splice(0);
-    slot.inFlight = this.opts
-      .poll(runId)
+    slot.inFlight = this.gated(() => this.opts.poll(runId))
       .then(
         () => {
           slot.failures = 0;
@@ -99,6 +105,22 @@ export class Scheduler {
           this.arm(runId, this.delay(runId, slot.failures));
         }
       });
+  }
+
+  /** Runs `poll` once fewer than maxConcurrent polls are running (skipped if the scheduler stopped meanwhile). */
+  private async gated(poll: () => Promise<void>): Promise<void> {
+    if (this.active >= (this.opts.maxConcurrent ?? Infinity)) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.stopped) {
+      this.waiting.shift()?.();
+      return;
+    }
+    this.active++;
+    try {
+      await poll();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
   }
 
   private arm(runId: string, ms: number): void {

@@ -1,5 +1,4 @@
-import { watch, type FSWatcher } from "node:fs";
-import { stat } from "node:fs/promises";
+import { statSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import { executeControl, readEventsAfter, readRuntimeFacts, type EventCursor } from "../../adapters";
 import type { ControlRequest, RunTarget, SpriteObservation, Transport } from "./transport";
@@ -27,6 +26,9 @@ const ARTIFACTS = (t: RunTarget) => {
 export class LocalTransport implements Transport {
   readonly kind = "LOCAL" as const;
 
+  /** The artifact paths of each run target (the same object for a run's whole life in the ingestor). */
+  private readonly artifacts = new WeakMap<RunTarget, string[]>();
+
   constructor(private readonly opts: { superloopBin: string; logDir: string; debounceMs?: number }) {}
 
   async spriteStatus(): Promise<SpriteObservation> {
@@ -34,7 +36,13 @@ export class LocalTransport implements Transport {
   }
 
   async fingerprint(target: RunTarget): Promise<string> {
-    const stats = await Promise.all(ARTIFACTS(target).map((f) => stat(f).catch(() => null)));
+    // The idle poll of every run, many times a second in a large fleet (bench:fleet): synchronous stats of local
+    // files cost a few microseconds each, where a promise per file through the thread pool, and an ENOENT error
+    // with its stack for each file that does not exist (most of them, most of the time), cost ten times that.
+    // stat never opens the file, so a FIFO or a device in the run's directory cannot block here.
+    let paths = this.artifacts.get(target);
+    if (!paths) this.artifacts.set(target, (paths = ARTIFACTS(target)));
+    const stats = paths.map((f) => statSync(f, { throwIfNoEntry: false }) ?? null);
     const parts = stats.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-"));
     // Liveness changes without any file changing (a crashed runtime): fold the pid's state in.
     // Checked on every poll while active-run.json or a launch record exists: a SIGKILLed run changes no file, and

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { packLine, unpackLine, VERBATIM, type LineColumns } from "../../src/events/line-codec";
+import { MAX_PACKED_LENGTH, packLine, unpackLine, VERBATIM, type LineColumns } from "../../src/events/line-codec";
 import { originalJsonl, payloadOf, rawObject } from "../../src/events/stored-event";
 
 // The stored form of a line must give the exact bytes back (forensics, fork checks, the JSONL export), and be
@@ -68,6 +68,13 @@ describe("packLine / unpackLine", () => {
     const packed = packLine(line, cols);
     expect(packed).toBe(VERBATIM + line);
     expect(unpackLine(packed, cols)).toBe(line);
+  });
+
+  it("stores a long line verbatim (PostgreSQL compresses it; scanning it for tokens would only cost time)", () => {
+    const line = JSON.stringify({ timestamp: "2026-11-24T00:00:00Z", event: "e", data: { blob: "x".repeat(MAX_PACKED_LENGTH) } });
+    const cols = columnsOf(line);
+    expect(packLine(line, cols)).toBe(VERBATIM + line);
+    expect(unpackLine(packLine(line, cols), cols)).toBe(line);
   });
 
   it("a verbatim row (migrated from jsonb) unpacks to its text whatever the columns say", () => {

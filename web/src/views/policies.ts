@@ -9,6 +9,8 @@ import { debounce, type View } from "./view";
 // them here), and the recent actions with the outcome of the intent each became. Live: the candidates come
 // from policyCandidatesChanged; everything else is re-read when they change.
 
+const TERMINAL = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);
+
 interface Answer {
   r?: { __typename: string; message?: string; status?: string } | null;
 }
@@ -165,6 +167,8 @@ export function policiesView(api: Api): View {
       ),
     );
     renderCandidates(p.policyCandidates);
+    // an outcome still pending is looked at again even if its stage change was not pushed to us
+    if (p.policyActions.some((a) => a.intent && !TERMINAL.has(a.intent.stage))) reload();
     replace(
       actions,
       h("h3", { id: "actions-title" }, "Recent actions"),
@@ -190,7 +194,7 @@ export function policiesView(api: Api): View {
       error.textContent = `Cannot load the policies: ${e instanceof Error ? e.message : String(e)}`;
     }
   };
-  const reload = debounce(() => void load(), 200);
+  const reload = debounce(() => void load(), 1000);
   const unsubscribe = api.subscribe<{ policyCandidatesChanged: PolicyCandidateRow[] }>({ query: POLICY_CANDIDATES_CHANGED, variables: {} }, { next: () => reload() });
   // the outcomes of the recent actions: a policy's intent moving to its next stage
   const unsubscribeIntents = api.subscribe<{ controlIntentUpdated: { requestedBy: string } }>(
