@@ -147,10 +147,12 @@ describe("command intents run the exact argv (never a shell)", () => {
     const repo = await copyRecording("approval");
     const stub = await writeStub({ sleepMs: 20_000 });
     const started = Date.now();
-    const result = await executeControl({ repoPath: repo, loopId: LOOP, intent: "cancel", superloopBin: stub.bin, timeoutMs: 300 });
+    const result = await executeControl({ repoPath: repo, loopId: LOOP, intent: "cancel", superloopBin: stub.bin, timeoutMs: 2_000 });
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(result).toMatchObject({ ok: false, error: { code: "control_timeout" } });
+    // the stub records its pid first thing; 2 s (not less) lets a node stub start on a loaded machine
     const [call] = await stub.calls();
+    expect(call, "the stub never started").toBeDefined();
     await expect.poll(() => readProcStat(call!.pid)).toBeNull();
   });
 

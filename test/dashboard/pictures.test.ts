@@ -117,7 +117,7 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     if ((await rows.nth(0).getAttribute("data-outcome")) !== "FAILED") {
       // say what the history holds, not just that the outcome differs
       const h = await api(`query($id: ID!) { run(id: $id) { ... on Run { attempts { outcome stopReason startedAt endedAt } transitions(last: 20) { edges { node { seq from to reason at } } } } } }`, { id });
-      const ev = await server.app.pool.query(`SELECT line, name, "timestamp", "ingestedAt" FROM "Event" e JOIN "Run" r ON r.id = e."runId" JOIN "Sprite" s ON s.id = r."spriteId" WHERE s.name = 'demo-crash' AND name IN ('loop_start','loop_complete') ORDER BY line`);
+      const ev = await server.app.pool.query(`SELECT e.line, e.name, e."timestamp", e."ingestedAt" FROM "Event" e JOIN "Run" r ON r.id = e."runId" JOIN "Sprite" s ON s.id = r."spriteId" WHERE s.name = 'demo-crash' AND e.name IN ('loop_start','loop_complete') ORDER BY e.line`);
       throw new Error(`attempts: ${JSON.stringify(h.data)}\nevents: ${JSON.stringify(ev.rows)}`);
     }
     expect(await rows.nth(0).getAttribute("data-started-by")).toBe("runtime");

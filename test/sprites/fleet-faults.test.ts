@@ -94,7 +94,7 @@ describe("50 sprites, three transports, injected faults", () => {
     await syncAll();
     for (const m of fleet) {
       const r = await runOf(m.name);
-      expect({ name: m.name, state: r.state, health: r.health, ingest: r.ingestStatus }).toEqual({ name: m.name, state: TRUTH[m.recording], health: "HEALTHY", ingest: "OK" });
+      expect({ name: m.name, state: r.state, health: r.health, ingest: r.ingestStatus }, JSON.stringify(r.reasons)).toEqual({ name: m.name, state: TRUTH[m.recording], health: "HEALTHY", ingest: "OK" });
     }
     const f = await gql(server.url, `{ fleet { sprites runs byTransport { transport sprites runs } bySpriteStatus { status count } } }`);
     expect(f.data!.fleet).toMatchObject({
