@@ -18,7 +18,7 @@ const SECONDS = Number(process.env.SECONDS ?? 30);
 const SETTLE_SECONDS = Number(process.env.SETTLE_SECONDS ?? 600);
 const INTERVAL_MS = 2000;
 const ROOT = path.resolve(import.meta.dirname, "..");
-const FIXTURE = path.resolve(ROOT, "../../shared/fixtures/superloop-runtime/complete/.superloop");
+const FIXTURE = path.resolve(ROOT, "test/fixtures/recordings/complete/.superloop");
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "ops-bench-cluster-"));
 chmodSync(dataDir, 0o755);
