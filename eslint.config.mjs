@@ -6,9 +6,24 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 const nodeGlobals = Object.fromEntries(
-  ["process", "console", "Buffer", "URL", "URLSearchParams", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "setImmediate", "TextEncoder", "TextDecoder", "AbortController", "fetch", "performance", "structuredClone"].map(
-    (g) => [g, "readonly"],
-  ),
+  [
+    "process",
+    "console",
+    "Buffer",
+    "URL",
+    "URLSearchParams",
+    "setTimeout",
+    "clearTimeout",
+    "setInterval",
+    "clearInterval",
+    "setImmediate",
+    "TextEncoder",
+    "TextDecoder",
+    "AbortController",
+    "fetch",
+    "performance",
+    "structuredClone",
+  ].map((g) => [g, "readonly"]),
 );
 
 export default tseslint.config(

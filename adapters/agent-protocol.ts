@@ -1,10 +1,4 @@
-import {
-  type EventsResponseCursor,
-  EventsResponseCursorSchema,
-  EventsResponseSchema,
-  FactsResponseSchema,
-  type LoopRunEvent,
-} from "../src/contract";
+import { type EventsResponseCursor, EventsResponseCursorSchema, EventsResponseSchema, FactsResponseSchema, type LoopRunEvent } from "../src/contract";
 import { z } from "zod";
 import { summarizeIssues } from "./artifacts";
 import { ADAPTER_ERROR_CODES, AdapterError, type AdapterErrorCode } from "./errors";

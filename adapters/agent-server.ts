@@ -3,16 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { z } from "zod";
-import {
-  AGENT_PROTOCOL,
-  AGENT_VERSION,
-  ControlRequestSchema,
-  EventsQuerySchema,
-  FactsQuerySchema,
-  SCHEMA_VERSION,
-  SnapshotQuerySchema,
-  type ControlResult,
-} from "../src/contract";
+import { AGENT_PROTOCOL, AGENT_VERSION, ControlRequestSchema, EventsQuerySchema, FactsQuerySchema, SCHEMA_VERSION, SnapshotQuerySchema, type ControlResult } from "../src/contract";
 import { responseCursor } from "./agent-protocol";
 import { executeControl, parseIntent } from "./control";
 import { AdapterError, errorMessage, httpStatusFor, httpStatusForCode, isAdapterError, type AdapterErrorCode } from "./errors";
@@ -134,7 +125,6 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-
 /** The sprite agent: `/healthz` and `/ops/*`, wire-compatible with the earlier Python sprite service. */
 /** Addresses only this machine can reach. */
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -173,18 +163,14 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
 
   async function handleFacts(url: URL, traceId: string | null): Promise<[number, unknown]> {
     const query = parseWith(FactsQuerySchema, queryObject(url), "query");
-    const [facts, eventsStat] = await Promise.all([
-      readRuntimeFacts({ repoPath, loopId: query.loopId }),
-      statEvents({ repoPath, loopId: query.loopId }),
-    ]);
+    const [facts, eventsStat] = await Promise.all([readRuntimeFacts({ repoPath, loopId: query.loopId }), statEvents({ repoPath, loopId: query.loopId })]);
     return [200, { ok: true, schemaVersion: SCHEMA_VERSION, ...(traceId !== null ? { traceId } : {}), source: { repoPath, loopId: query.loopId }, facts, eventsStat }];
   }
 
   async function handleEvents(url: URL, traceId: string | null, res: http.ServerResponse): Promise<[number, unknown]> {
     const query = parseWith(EventsQuerySchema, queryObject(url), "query");
     const line = query.cursor ?? 0;
-    const cursor: EventCursor | LineOnlyCursor =
-      query.byteOffset !== undefined ? { line, byteOffset: query.byteOffset, lastLineHash: query.lastLineHash ?? null } : { line };
+    const cursor: EventCursor | LineOnlyCursor = query.byteOffset !== undefined ? { line, byteOffset: query.byteOffset, lastLineHash: query.lastLineHash ?? null } : { line };
     const limit = Math.min(query.maxEvents === undefined || query.maxEvents === 0 ? DEFAULT_MAX_EVENTS : query.maxEvents, MAX_EVENTS_CAP);
     const read = (): Promise<EventsPage> => readEventsAfter({ repoPath, loopId: query.loopId, cursor, limit, traceId });
 

@@ -38,11 +38,7 @@ export function countNewlinesIn(bytes: Uint8Array): number {
  * Reads one JSON artifact. Missing file = null (every artifact but events.jsonl is optional). The parsed
  * value and the ref (size, hash, ...) come from the same bytes, so they never describe two different versions.
  */
-export async function readJsonArtifact<S extends z.ZodType>(
-  absolutePath: string,
-  relativePath: string,
-  schema: S,
-): Promise<JsonArtifact<z.infer<S>>> {
+export async function readJsonArtifact<S extends z.ZodType>(absolutePath: string, relativePath: string, schema: S): Promise<JsonArtifact<z.infer<S>>> {
   let bytes: Buffer;
   let mtimeMs: number;
   // the repository root: the absolute path without the relative one (both name the same file)
@@ -53,11 +49,10 @@ export async function readJsonArtifact<S extends z.ZodType>(
     try {
       const stat = await fh.stat();
       if (stat.size > MAX_JSON_ARTIFACT_BYTES) {
-        throw new AdapterError(
-          "invalid_artifact",
-          `${relativePath} is ${stat.size} bytes, above the ${MAX_JSON_ARTIFACT_BYTES}-byte limit for JSON artifacts`,
-          { path: relativePath, sizeBytes: stat.size },
-        );
+        throw new AdapterError("invalid_artifact", `${relativePath} is ${stat.size} bytes, above the ${MAX_JSON_ARTIFACT_BYTES}-byte limit for JSON artifacts`, {
+          path: relativePath,
+          sizeBytes: stat.size,
+        });
       }
       // read what stat promised, not "until EOF": a file growing meanwhile cannot push past the budget
       bytes = await readAt(fh, 0, stat.size);
@@ -89,19 +84,14 @@ export async function readJsonArtifact<S extends z.ZodType>(
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new AdapterError(
-      "invalid_json",
-      `invalid JSON in ${relativePath}: ${jsonErrorReason(error)}; the runtime may be mid-write, retry, or inspect the file`,
-      { path: relativePath },
-    );
+    throw new AdapterError("invalid_json", `invalid JSON in ${relativePath}: ${jsonErrorReason(error)}; the runtime may be mid-write, retry, or inspect the file`, { path: relativePath });
   }
   const result = schema.safeParse(parsed);
   if (!result.success) {
-    throw new AdapterError(
-      "invalid_artifact",
-      `${relativePath} does not have the expected shape: ${summarizeIssues(result.error)}`,
-      { path: relativePath, issues: result.error.issues.map((issue) => ({ path: issue.path.map(String), message: issue.message })) },
-    );
+    throw new AdapterError("invalid_artifact", `${relativePath} does not have the expected shape: ${summarizeIssues(result.error)}`, {
+      path: relativePath,
+      issues: result.error.issues.map((issue) => ({ path: issue.path.map(String), message: issue.message })),
+    });
   }
   return { value: result.data, ref };
 }

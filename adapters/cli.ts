@@ -77,10 +77,16 @@ const intArg = z
 const ArgsSchema = z.object({
   repo: z.string().min(1).optional(),
   loop: z.string().min(1).optional(),
-  "trace-id": z.string().regex(/^[\x21-\x7e]{1,256}$/, "must be 1-256 printable ASCII characters").optional(),
+  "trace-id": z
+    .string()
+    .regex(/^[\x21-\x7e]{1,256}$/, "must be 1-256 printable ASCII characters")
+    .optional(),
   cursor: intArg.optional(),
   "byte-offset": intArg.optional(),
-  "last-line-hash": z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters").optional(),
+  "last-line-hash": z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters")
+    .optional(),
   max: intArg.optional(),
   intent: z.string().min(1).optional(),
   by: z.string().min(1).optional(),
@@ -147,10 +153,7 @@ async function runEvents(args: Args, io: CliIo): Promise<number> {
     throw new UsageError("--last-line-hash needs --byte-offset");
   }
   const line = args.cursor ?? 0;
-  const cursor: EventCursor | LineOnlyCursor =
-    args["byte-offset"] !== undefined
-      ? { line, byteOffset: args["byte-offset"], lastLineHash: args["last-line-hash"] ?? null }
-      : { line };
+  const cursor: EventCursor | LineOnlyCursor = args["byte-offset"] !== undefined ? { line, byteOffset: args["byte-offset"], lastLineHash: args["last-line-hash"] ?? null } : { line };
   const page = await readEventsAfter({ repoPath, loopId, cursor, limit: args.max ?? 1_000, traceId: args["trace-id"] ?? null });
   const body: Record<string, unknown> = {
     ok: page.error === undefined,

@@ -55,11 +55,7 @@ export function defaultSuperloopBin(): string {
 export function parseIntent(intent: unknown): ControlIntent {
   const parsed = ControlIntentSchema.safeParse(intent);
   if (!parsed.success) {
-    throw new AdapterError(
-      "unsupported_intent",
-      `unsupported intent ${JSON.stringify(intent)}: expected one of ${ControlIntentSchema.options.join(", ")}`,
-      { intent },
-    );
+    throw new AdapterError("unsupported_intent", `unsupported intent ${JSON.stringify(intent)}: expected one of ${ControlIntentSchema.options.join(", ")}`, { intent });
   }
   return parsed.data;
 }
@@ -75,10 +71,7 @@ function assertArgText(name: string, value: string, allowLeadingDash: boolean): 
 }
 
 /** The exact argv for a command intent; null for the signal intents (pause/resume). Pure. */
-export function buildControlArgv(
-  intent: ControlIntent,
-  ctx: { bin: string; repoPath: string; loopId: string; by?: string; note?: string },
-): string[] | null {
+export function buildControlArgv(intent: ControlIntent, ctx: { bin: string; repoPath: string; loopId: string; by?: string; note?: string }): string[] | null {
   const { bin, repoPath, loopId } = ctx;
   switch (intent) {
     case "cancel":
@@ -103,11 +96,7 @@ export function buildControlArgv(
   }
 }
 
-function failure(
-  base: Omit<ControlResult, "ok" | "error">,
-  code: AdapterErrorCode,
-  message: string,
-): ControlResult {
+function failure(base: Omit<ControlResult, "ok" | "error">, code: AdapterErrorCode, message: string): ControlResult {
   return { ...base, ok: false, error: { code, message } };
 }
 
@@ -119,7 +108,15 @@ function lastLine(text: string): string {
 async function runCommandIntent(intent: ControlIntent, argv: string[], paths: LoopPaths, timeoutMs: number): Promise<ControlResult> {
   const [file, ...args] = argv as [string, ...string[]];
   const run = await runBounded({ file, args, cwd: paths.repoPath, timeoutMs });
-  const base = { intent, argv, exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, ...(run.pid !== undefined ? { pid: run.pid } : {}), ...(run.signal !== null ? { signal: run.signal } : {}) };
+  const base = {
+    intent,
+    argv,
+    exitCode: run.exitCode,
+    stdout: run.stdout,
+    stderr: run.stderr,
+    ...(run.pid !== undefined ? { pid: run.pid } : {}),
+    ...(run.signal !== null ? { signal: run.signal } : {}),
+  };
   if (run.spawnError !== undefined) {
     const hint = run.spawnError.code === "ENOENT" ? ` (not found: set SUPERLOOP_BIN or put superloop.sh on PATH)` : "";
     return failure(base, "control_failed", `cannot run ${file}: ${run.spawnError.message}${hint}`);
@@ -393,4 +390,3 @@ async function finishCancel(first: ControlResult, argv: string[], paths: LoopPat
   }
   return { ...first, stdout, verified: { runGone: groups.length === 0 } };
 }
-

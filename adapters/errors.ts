@@ -84,15 +84,13 @@ export function httpStatusFor(code: AdapterErrorCode): number {
 
 /** Like httpStatusFor, for a code that arrived as a plain string (e.g. a stored control result). */
 export function httpStatusForCode(code: string | undefined): number {
-  return code !== undefined && (ADAPTER_ERROR_CODES as readonly string[]).includes(code)
-    ? httpStatusFor(code as AdapterErrorCode)
-    : 500;
+  return code !== undefined && (ADAPTER_ERROR_CODES as readonly string[]).includes(code) ? httpStatusFor(code as AdapterErrorCode) : 500;
 }
 
 /** Node's errno code of a failed fs/child_process call, if any. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
-    const code = (error as { code: unknown }).code;
+    const code = error.code;
     return typeof code === "string" ? code : undefined;
   }
   return undefined;

@@ -1,19 +1,10 @@
-import {
-  RawEventSchema,
-  SCHEMA_VERSION,
-  SEQUENCE_SOURCE,
-  type LoopRunEvent,
-  type RawEvent,
-  type Source,
-} from "../src/contract";
+import { RawEventSchema, SCHEMA_VERSION, SEQUENCE_SOURCE, type LoopRunEvent, type RawEvent, type Source } from "../src/contract";
 import { summarizeIssues } from "./artifacts";
 import { jsonErrorReason, type AdapterErrorCode } from "./errors";
 import { decodeUtf8 } from "./file-io";
 import { MAX_LINE_BYTES } from "./limits";
 
-export type ParsedLine =
-  | { ok: true; text: string; raw: RawEvent }
-  | { ok: false; code: AdapterErrorCode; message: string };
+export type ParsedLine = { ok: true; text: string; raw: RawEvent } | { ok: false; code: AdapterErrorCode; message: string };
 
 /** Validates one events.jsonl line (bytes without the newline). `lineNumber` is 1-based and only used in messages. */
 export function parseEventLine(bytes: Uint8Array, lineNumber: number, fileLabel = "events.jsonl"): ParsedLine {

@@ -3,16 +3,7 @@ import type { LoopRunEvent, RawEvent } from "../src/contract";
 import { SHA256_HEX_PATTERN } from "../src/contract";
 import { AdapterError, type AdapterErrorCode } from "./errors";
 import { envelopeFromLine, isoNow, parseEventLine } from "./event-envelope";
-import {
-  NEWLINE,
-  byteOffsetOfLine,
-  countNewlines,
-  openArtifact,
-  readAt,
-  readLineEndingAt,
-  sha256Hex,
-  statOrNull,
-} from "./file-io";
+import { NEWLINE, byteOffsetOfLine, countNewlines, openArtifact, readAt, readLineEndingAt, sha256Hex, statOrNull } from "./file-io";
 import { MAX_LINE_BYTES, MAX_PAGE_BYTES, READ_CHUNK_BYTES } from "./limits";
 import { loopPaths } from "./paths";
 
@@ -114,11 +105,7 @@ interface ResolvedStart {
 
 /** The file no longer matches what was ingested. Exported so every transport fails with the same words. */
 export function cursorForkError(message: string, details: Record<string, unknown>): AdapterError {
-  return new AdapterError(
-    "cursor_fork",
-    `${message}; ingestion must stop until an operator resets the cursor (replay from start or adopt the new file)`,
-    details,
-  );
+  return new AdapterError("cursor_fork", `${message}; ingestion must stop until an operator resets the cursor (replay from start or adopt the new file)`, details);
 }
 
 /**
@@ -182,11 +169,10 @@ async function resolveLineOnlyCursor(fh: FileHandle, size: number, line: number)
   const byteOffset = await byteOffsetOfLine(fh, size, line);
   if (byteOffset === null) {
     const available = (await countNewlines(fh, 0, size, Number.MAX_SAFE_INTEGER)).count;
-    throw new AdapterError(
-      "cursor_beyond_end",
-      `cursor line ${line} is beyond the end of events.jsonl (${available} complete lines); reset the cursor or replay from the start`,
-      { expected: { line }, actual: { lineCount: available, fileSize: size } },
-    );
+    throw new AdapterError("cursor_beyond_end", `cursor line ${line} is beyond the end of events.jsonl (${available} complete lines); reset the cursor or replay from the start`, {
+      expected: { line },
+      actual: { lineCount: available, fileSize: size },
+    });
   }
   const previous = await readLineEndingAt(fh, byteOffset - 1);
   const lastLineHash = previous.kind === "line" ? sha256Hex(previous.bytes) : null;
@@ -238,9 +224,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
     }
     // Reading stops at the size seen here: bytes appended meanwhile belong to the next page.
     const size = stat.size;
-    const start = isFullCursor(opts.cursor)
-      ? await verifyFullCursor(fh, size, opts.cursor)
-      : await resolveLineOnlyCursor(fh, size, opts.cursor.line);
+    const start = isFullCursor(opts.cursor) ? await verifyFullCursor(fh, size, opts.cursor) : await resolveLineOnlyCursor(fh, size, opts.cursor.line);
 
     const good: GoodLine[] = [];
     let pageError: EventsPageError | undefined;
@@ -316,8 +300,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
       eventLineCount += rest.count;
       eventLineCountExact = rest.exact;
     }
-    const pendingBytes =
-      reachedEof && pageError === undefined ? size - lineStart : await trailingFragmentBytes(fh, size, cursorOffset);
+    const pendingBytes = reachedEof && pageError === undefined ? size - lineStart : await trailingFragmentBytes(fh, size, cursorOffset);
 
     const envelopes = good.map((entry) =>
       envelopeFromLine({

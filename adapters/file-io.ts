@@ -121,10 +121,7 @@ export function decodeUtf8(bytes: Uint8Array): string | null {
   }
 }
 
-export type LineBeforeResult =
-  | { kind: "line"; start: number; bytes: Buffer }
-  | { kind: "too_long"; scannedFrom: number }
-  | { kind: "short_read" };
+export type LineBeforeResult = { kind: "line"; start: number; bytes: Buffer } | { kind: "too_long"; scannedFrom: number } | { kind: "short_read" };
 
 /**
  * Returns the line that ends with the newline at `newlinePos` (exclusive of that newline), reading backwards
@@ -210,12 +207,7 @@ export async function byteOffsetOfLine(fh: FileHandle, size: number, line: numbe
 }
 
 /** Counts newlines in [from, size), reading at most `budget` bytes; `exact` is false if the budget ran out. */
-export async function countNewlines(
-  fh: FileHandle,
-  from: number,
-  size: number,
-  budget: number,
-): Promise<{ count: number; exact: boolean; lastNewlinePos: number }> {
+export async function countNewlines(fh: FileHandle, from: number, size: number, budget: number): Promise<{ count: number; exact: boolean; lastNewlinePos: number }> {
   const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES * 4);
   let position = from;
   let count = 0;

@@ -66,11 +66,9 @@ export class IdempotencyStore {
       parsed = StoreFileSchema.parse(JSON.parse(text));
     } catch (error) {
       // Written only by rename, so a bad file means outside interference: refuse to guess which keys ran.
-      throw new AdapterError(
-        "invalid_artifact",
-        `idempotency store ${this.filePath} is unreadable (${error instanceof Error ? error.message : String(error)}); move it aside to start fresh`,
-        { path: this.filePath },
-      );
+      throw new AdapterError("invalid_artifact", `idempotency store ${this.filePath} is unreadable (${error instanceof Error ? error.message : String(error)}); move it aside to start fresh`, {
+        path: this.filePath,
+      });
     }
     for (const entry of parsed.entries.slice(-this.maxEntries)) this.entries.set(entry.key, entry);
   }
@@ -87,11 +85,7 @@ export class IdempotencyStore {
    * Returns the stored response for `key`, or runs `execute` once (concurrent callers with the same key
    * share that one execution) and stores its response. A failed `execute` (throws) stores nothing.
    */
-  async run(
-    key: string,
-    fingerprint: string,
-    execute: () => Promise<{ status: number; body: Record<string, unknown> }>,
-  ): Promise<IdempotencyOutcome> {
+  async run(key: string, fingerprint: string, execute: () => Promise<{ status: number; body: Record<string, unknown> }>): Promise<IdempotencyOutcome> {
     const existing = this.entries.get(key);
     if (existing !== undefined) {
       this.assertSameRequest(key, existing.fingerprint, fingerprint);
@@ -130,11 +124,7 @@ export class IdempotencyStore {
 
   private assertSameRequest(key: string, stored: string, requested: string): void {
     if (stored !== requested) {
-      throw new AdapterError(
-        "idempotency_key_conflict",
-        `idempotency key ${JSON.stringify(key)} was already used for a different request; use a new key`,
-        { key },
-      );
+      throw new AdapterError("idempotency_key_conflict", `idempotency key ${JSON.stringify(key)} was already used for a different request; use a new key`, { key });
     }
   }
 

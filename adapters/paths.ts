@@ -5,11 +5,7 @@ import { AdapterError } from "./errors";
 /** Rejects anything that is not a plain directory name, so a loop id can never escape `.superloop/loops/`. */
 export function assertLoopId(loopId: unknown): asserts loopId is string {
   if (typeof loopId !== "string" || !LOOP_ID_PATTERN.test(loopId) || loopId === "." || loopId === "..") {
-    throw new AdapterError(
-      "invalid_loop_id",
-      `invalid loop id ${JSON.stringify(loopId)}: expected a plain name matching ${String(LOOP_ID_PATTERN)}`,
-      { loopId },
-    );
+    throw new AdapterError("invalid_loop_id", `invalid loop id ${JSON.stringify(loopId)}: expected a plain name matching ${String(LOOP_ID_PATTERN)}`, { loopId });
   }
 }
 

@@ -101,7 +101,7 @@ export function isRunArgvForRepo(argv: readonly string[], repoPath: string, cwd:
   const want = path.resolve(repoPath);
   for (let i = runAt + 1; i < argv.length - 1; i++) {
     if (argv[i] !== "--repo") continue;
-    const value = argv[i + 1]!;
+    const value = argv[i + 1];
     const resolved = path.isAbsolute(value) ? path.resolve(value) : cwd !== null ? path.resolve(cwd, value) : null;
     if (resolved === want) return true;
   }

@@ -15,7 +15,7 @@ export class TailBuffer {
     this.chunks.push(chunk);
     this.length += chunk.length;
     while (this.length > this.max && this.chunks.length > 0) {
-      const first = this.chunks[0]!;
+      const first = this.chunks[0];
       const excess = this.length - this.max;
       if (first.length <= excess) {
         this.chunks.shift();

@@ -65,9 +65,7 @@ async function optional<S extends z.ZodType>(absolute: string, relative: string,
 }
 
 const UsageConfigSchema = z.looseObject({
-  loops: z
-    .array(z.looseObject({ id: z.unknown(), usage_check: z.looseObject({ wait_on_limit: z.unknown(), max_wait_seconds: z.unknown() }).nullish() }))
-    .nullish(),
+  loops: z.array(z.looseObject({ id: z.unknown(), usage_check: z.looseObject({ wait_on_limit: z.unknown(), max_wait_seconds: z.unknown() }).nullish() })).nullish(),
 });
 
 async function usageWaitMaxSeconds(paths: LoopPaths): Promise<number | null> {

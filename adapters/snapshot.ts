@@ -42,11 +42,7 @@ interface EventsScan {
 async function scanEvents(paths: LoopPaths, relativePath: string): Promise<EventsScan> {
   const fh = await openArtifact(paths.events, paths.repoPath, relativePath);
   if (fh === null) {
-    throw new AdapterError(
-      "events_missing",
-      `required artifact ${relativePath} is missing: the loop has not emitted events yet (or the loop id is wrong)`,
-      { path: relativePath },
-    );
+    throw new AdapterError("events_missing", `required artifact ${relativePath} is missing: the loop has not emitted events yet (or the loop id is wrong)`, { path: relativePath });
   }
   try {
     const stat = await fh.stat();
@@ -111,12 +107,7 @@ export function resolveRunId(lastEvent: RawEvent | null, summary: RunSummaryEntr
 }
 
 /** Iteration: last event, then state (only when it is about this loop), then latest summary, else 0. */
-export function resolveIteration(
-  loopId: string,
-  lastEvent: RawEvent | null,
-  state: SuperloopState | null,
-  summary: RunSummaryEntry | null,
-): number {
+export function resolveIteration(loopId: string, lastEvent: RawEvent | null, state: SuperloopState | null, summary: RunSummaryEntry | null): number {
   const fromEvent = iterationOf(lastEvent?.iteration);
   if (fromEvent !== null) return fromEvent;
   if (state !== null && state.current_loop_id === loopId) {
@@ -145,11 +136,10 @@ export async function readSnapshotWithCursor(opts: ReadSnapshotOptions): Promise
 
   const loopDir = await statOrNull(paths.loopDir);
   if (loopDir === null || !loopDir.isDirectory()) {
-    throw new AdapterError(
-      "artifact_root_missing",
-      `artifact root ${paths.loopDir} is missing: check the repo path and loop id, or start the loop first`,
-      { repoPath: paths.repoPath, loopId: paths.loopId },
-    );
+    throw new AdapterError("artifact_root_missing", `artifact root ${paths.loopDir} is missing: check the repo path and loop id, or start the loop first`, {
+      repoPath: paths.repoPath,
+      loopId: paths.loopId,
+    });
   }
 
   const [events, artifacts] = await Promise.all([scanEvents(paths, rel.events), readLoopArtifacts(paths)]);

@@ -49,7 +49,7 @@ async function startReceiver(): Promise<{ url: string; count: () => Promise<numb
     { stdio: ["ignore", "pipe", "ignore"] },
   );
   process.once("exit", () => child.kill());
-  const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
+  const port = await new Promise<number>((resolve) => child.stdout.once("data", (d) => resolve(Number(String(d).trim()))));
   const url = `http://127.0.0.1:${port}`;
   return { url: `${url}/hook`, count: async () => Number(await (await fetch(`${url}/count`)).text()), stop: () => child.kill() };
 }
@@ -82,20 +82,18 @@ await writeAlertsConfig(
 server.app.alerts?.invalidateConfig();
 
 // The runs that will raise the conditions: rows only (not polled), as many as conditions.
-const sprite = await pool.query<{ id: string }>(
-  `INSERT INTO "Sprite" (id, name, transport, "updatedAt") VALUES (gen_random_uuid()::text, 'alert-bench', 'LOCAL', now()) RETURNING id`,
-);
+const sprite = await pool.query<{ id: string }>(`INSERT INTO "Sprite" (id, name, transport, "updatedAt") VALUES (gen_random_uuid()::text, 'alert-bench', 'LOCAL', now()) RETURNING id`);
 const ids = (
   await pool.query<{ id: string }>(
     `INSERT INTO "Run" (id, "spriteId", "loopId", "repoPath", state, "updatedAt")
      SELECT gen_random_uuid()::text, $1, 'loop-' || g, '/bench/' || g, 'RUNNING', now() FROM generate_series(1, $2) g RETURNING id`,
-    [sprite.rows[0]!.id, CONDITIONS],
+    [sprite.rows[0].id, CONDITIONS],
   )
 ).rows.map((r) => r.id);
-const backlog = async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlertSignal"`)).rows[0]!.n;
+const backlog = async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlertSignal"`)).rows[0].n;
 while ((await backlog()) > 0) await new Promise((r) => setTimeout(r, 50));
 
-const baselineA = await ingest(server, "bench-a", repos[0]!);
+const baselineA = await ingest(server, "bench-a", repos[0]);
 
 // Conditions at a steady rate, in small transactions, while the second ingest runs.
 const produced = (async () => {
@@ -109,25 +107,25 @@ const produced = (async () => {
   }
   return performance.now() - t0;
 })();
-const withAlerts = await ingest(server, "bench-b", repos[1]!);
+const withAlerts = await ingest(server, "bench-b", repos[1]);
 const produceMs = await produced;
 
 const drain0 = performance.now();
-const delivered = async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlertDelivery" WHERE status = 'DELIVERED'`)).rows[0]!.n;
+const delivered = async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlertDelivery" WHERE status = 'DELIVERED'`)).rows[0].n;
 while ((await delivered()) < CONDITIONS) {
   if (performance.now() - drain0 > 120_000) throw new Error(`only ${await delivered()} of ${CONDITIONS} delivered after 120 s`);
   await new Promise((r) => setTimeout(r, 50));
 }
-const baselineC = await ingest(server, "bench-c", repos[2]!);
+const baselineC = await ingest(server, "bench-c", repos[2]);
 
-const lat = (
-  await pool.query<{ ms: number }>(`SELECT extract(epoch FROM "firstAttemptAt" - "createdAt")::float8 * 1000 AS ms FROM "AlertDelivery" WHERE event = 'trigger'`)
-).rows
+const lat = (await pool.query<{ ms: number }>(`SELECT extract(epoch FROM "firstAttemptAt" - "createdAt")::float8 * 1000 AS ms FROM "AlertDelivery" WHERE event = 'trigger'`)).rows
   .map((r) => r.ms)
   .sort((a, b) => a - b);
-const stats = (await pool.query<{ dead: number; attempts: number; maxAttempts: number }>(
-  `SELECT count(*) FILTER (WHERE status = 'DEAD')::int AS dead, sum(attempts)::int AS attempts, max(attempts)::int AS "maxAttempts" FROM "AlertDelivery"`,
-)).rows[0]!;
+const stats = (
+  await pool.query<{ dead: number; attempts: number; maxAttempts: number }>(
+    `SELECT count(*) FILTER (WHERE status = 'DEAD')::int AS dead, sum(attempts)::int AS attempts, max(attempts)::int AS "maxAttempts" FROM "AlertDelivery"`,
+  )
+).rows[0];
 const received = await receiver.count();
 await server.close();
 receiver.stop();

@@ -43,7 +43,7 @@ async function clientMain(): Promise<void> {
         // The hot path: a `next` frame; pick the seq out without parsing the whole message.
         const next = /^\{"id":"1","type":"next","payload":\{"data":\{"runLifecycleChanged":\{"seq":(\d+)/.exec(text);
         if (next) {
-          (times[next[1]!] ??= []).push(t);
+          (times[next[1]] ??= []).push(t);
           return;
         }
         const m = JSON.parse(text) as { type: string; payload?: { data?: { runLifecycleChanged?: { seq?: number } } } };
@@ -141,7 +141,7 @@ async function benchMain(): Promise<void> {
         `UPDATE "Run" r SET seq = r.seq + 1, state = $2::"LifecycleState", "stateReason" = $3 FROM "Run" old WHERE r.id = $1 AND old.id = r.id RETURNING r.seq, old.state::text AS prev`,
         [run.id, state, reason],
       );
-      const { seq, prev } = r.rows[0]!;
+      const { seq, prev } = r.rows[0];
       await c.query(`INSERT INTO "LifecycleTransition" ("runId", seq, "from", "to", reason, trigger) VALUES ($1, $2, $3::"LifecycleState", $4::"LifecycleState", $5, 'ingest')`, [
         run.id,
         seq,
@@ -232,19 +232,28 @@ async function benchMain(): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "ops-fanout-b-"));
   const b = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts")], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", DATABASE_URL: a.app.databaseUrl, PORT: "0", OPS_DATA_DIR: dataDir, OPS_REPLICA_ID: "bench-b", OPS_POLL_INTERVAL_MS: "600000", LOG_LEVEL: "error" },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      DATABASE_URL: a.app.databaseUrl,
+      PORT: "0",
+      OPS_DATA_DIR: dataDir,
+      OPS_REPLICA_ID: "bench-b",
+      OPS_POLL_INTERVAL_MS: "600000",
+      LOG_LEVEL: "error",
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(b);
   const bUrl = await new Promise<string>((resolve, reject) => {
     let out = "";
     const t = setTimeout(() => reject(new Error(`replica B did not start:\n${out}`)), 60_000);
-    b.stdout!.on("data", (d) => {
+    b.stdout.on("data", (d) => {
       out += d;
       const m = /GraphiQL: (\S+)/.exec(out);
       if (m) {
         clearTimeout(t);
-        resolve(m[1]!);
+        resolve(m[1]);
       }
     });
   });

@@ -56,8 +56,8 @@ function startReplica(id: string): Replica {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const r: Replica = { id, child, output: "" };
-  child.stdout!.on("data", (d) => (r.output = (r.output + d).slice(-4000)));
-  child.stderr!.on("data", (d) => (r.output = (r.output + d).slice(-4000)));
+  child.stdout.on("data", (d) => (r.output = (r.output + d).slice(-4000)));
+  child.stderr.on("data", (d) => (r.output = (r.output + d).slice(-4000)));
   child.on("exit", (code) => {
     if (code === null || code === 0) return;
     console.error(`${id} exited ${code}: ${r.output}`);
@@ -81,7 +81,7 @@ const leases = async () =>
 // Settled: every run leased and read once (a run's first poll commits seq 1), on every replica.
 const started = Date.now();
 for (;;) {
-  const polled = Number((await db.query<{ n: string }>(`SELECT count(*) n FROM "Run" WHERE seq > 0`)).rows[0]!.n);
+  const polled = Number((await db.query<{ n: string }>(`SELECT count(*) n FROM "Run" WHERE seq > 0`)).rows[0].n);
   const held = [...(await leases()).values()].reduce((a, b) => a + b, 0);
   if (polled >= RUNS && held >= RUNS) break;
   if (Date.now() - started > SETTLE_SECONDS * 1000) throw new Error(`not settled after ${SETTLE_SECONDS} s: ${polled} of ${RUNS} runs read, ${held} leased`);
@@ -99,8 +99,8 @@ const held = await leases();
 const perReplica = replicas.map((r, i) => ({
   replica: r.id,
   runs: held.get(r.id) ?? 0,
-  cpuPercentOfOneCore: round(((after[i]!.cpuSeconds - before[i]!.cpuSeconds) / wall) * 100, 1),
-  rssMB: after[i]!.rssMB,
+  cpuPercentOfOneCore: round(((after[i].cpuSeconds - before[i].cpuSeconds) / wall) * 100, 1),
+  rssMB: after[i].rssMB,
 }));
 const counts = perReplica.map((p) => p.runs);
 const imbalance = round(Math.max(...counts) / (RUNS / REPLICAS), 2);

@@ -27,7 +27,10 @@ for (let i = 0; i < RUNS; i++) {
   repos.push(repo);
 }
 await app.pool.query(`INSERT INTO "Sprite" (id, name, transport, "updatedAt") SELECT 'fs-' || g, 'idle-' || g, 'LOCAL', now() FROM generate_series(0, $1 - 1) g`, [RUNS]);
-await app.pool.query(`INSERT INTO "Run" (id, "spriteId", "loopId", "repoPath", "updatedAt") SELECT 'fr-' || (g - 1), 'fs-' || (g - 1), 'demo-loop', r, now() FROM unnest($1::text[]) WITH ORDINALITY AS t(r, g)`, [repos]);
+await app.pool.query(
+  `INSERT INTO "Run" (id, "spriteId", "loopId", "repoPath", "updatedAt") SELECT 'fr-' || (g - 1), 'fs-' || (g - 1), 'demo-loop', r, now() FROM unnest($1::text[]) WITH ORDINALITY AS t(r, g)`,
+  [repos],
+);
 for (let i = 0; i < RUNS; i++) await app.ingestor.add(`fr-${i}`);
 // Every run ingested once (its whole history) before anything is measured.
 for (;;) {

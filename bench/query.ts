@@ -93,7 +93,7 @@ await new Promise((r) => setTimeout(r, 3000));
 async function gql(query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
   const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
   const body = (await res.json()) as { data?: unknown; errors?: { message: string }[] };
-  if (body.errors?.length) throw new Error(`${query.slice(0, 60)}: ${body.errors[0]!.message}`);
+  if (body.errors?.length) throw new Error(`${query.slice(0, 60)}: ${body.errors[0].message}`);
   return body.data;
 }
 const bigRun = Buffer.from("Run:br-00001").toString("base64");
@@ -102,17 +102,28 @@ const cases: { name: string; target: number; run: () => Promise<unknown> }[] = [
   {
     name: "runs(filter) first page",
     target: 20,
-    run: () => gql(`{ runs(first: 50, filter: { state: [RUNNING, AWAITING_APPROVAL, FAILED] }) { edges { node { id loopId state stateReason stateSince lastEventAt health { status reasons { code severity } } sprite { name status } } } pageInfo { hasNextPage endCursor } } }`),
+    run: () =>
+      gql(
+        `{ runs(first: 50, filter: { state: [RUNNING, AWAITING_APPROVAL, FAILED] }) { edges { node { id loopId state stateReason stateSince lastEventAt health { status reasons { code severity } } sprite { name status } } } pageInfo { hasNextPage endCursor } } }`,
+      ),
   },
   { name: "run.events start", target: 10, run: () => gql(EVENTS, { id: bigRun, after: "0" }) },
   { name: "run.events middle", target: 10, run: () => gql(EVENTS, { id: bigRun, after: String(Math.floor(EVENTS_BIG / 2)) }) },
   { name: "run.events end", target: 10, run: () => gql(EVENTS, { id: bigRun, after: String(EVENTS_BIG - 100) }) },
-  { name: "fleet", target: 20, run: () => gql(`{ fleet { sprites runs needsIntervention byState { state count } byHealth { status count } byTransport { transport sprites runs } bySpriteStatus { status count } } }`) },
+  {
+    name: "fleet",
+    target: 20,
+    run: () => gql(`{ fleet { sprites runs needsIntervention byState { state count } byHealth { status count } byTransport { transport sprites runs } bySpriteStatus { status count } } }`),
+  },
   { name: "interventions", target: 20, run: () => gql(`{ interventions { severity since reasons { code severity message } suggestedActions run { id loopId state sprite { name } } } }`) },
   {
     name: "audit(since)",
     target: 20,
-    run: () => gql(`query($since: DateTime) { audit(since: $since, first: 50) { edges { cursor node { at source run { id loopId } intent { kind stage requestedBy } transition { from to reason actor } } } pageInfo { hasNextPage } } }`, { since: new Date(Date.now() - 24 * 3600_000).toISOString() }),
+    run: () =>
+      gql(
+        `query($since: DateTime) { audit(since: $since, first: 50) { edges { cursor node { at source run { id loopId } intent { kind stage requestedBy } transition { from to reason actor } } } pageInfo { hasNextPage } } }`,
+        { since: new Date(Date.now() - 24 * 3600_000).toISOString() },
+      ),
   },
 ];
 
@@ -134,7 +145,9 @@ const eventsStored = Number((await owner.query(`SELECT count(*) n FROM "Event"`)
 await owner.end();
 await server.close();
 
-console.log(`bench:query — ${RUNS} runs, ${eventsStored} events (one run with ${EVENTS_BIG}), loaded in ${loadSeconds} s; a live run ingesting ${LIVE_RATE} events/s (${liveRow.cursorLine} of ${written} lines stored at the end); ${SAMPLES} samples each over HTTP`);
+console.log(
+  `bench:query — ${RUNS} runs, ${eventsStored} events (one run with ${EVENTS_BIG}), loaded in ${loadSeconds} s; a live run ingesting ${LIVE_RATE} events/s (${liveRow.cursorLine} of ${written} lines stored at the end); ${SAMPLES} samples each over HTTP`,
+);
 let met = true;
 for (const [name, r] of Object.entries(results)) {
   const ok = r.p99 < r.target;
@@ -142,5 +155,17 @@ for (const [name, r] of Object.entries(results)) {
   console.log(`  ${name.padEnd(24)} p50 ${String(r.p50).padStart(6)} ms   p99 ${String(r.p99).padStart(6)} ms   target p99 < ${r.target} ms: ${ok ? "met" : "NOT met"}`);
 }
 console.log("  (a shared 2-core machine: figures are pessimistic)");
-console.log(JSON.stringify({ bench: "query", runs: RUNS, events: eventsStored, bigRunEvents: EVENTS_BIG, liveEventsPerSec: LIVE_RATE, liveLagLines: written - liveRow.cursorLine, samples: SAMPLES, allMet: met, results }));
+console.log(
+  JSON.stringify({
+    bench: "query",
+    runs: RUNS,
+    events: eventsStored,
+    bigRunEvents: EVENTS_BIG,
+    liveEventsPerSec: LIVE_RATE,
+    liveLagLines: written - liveRow.cursorLine,
+    samples: SAMPLES,
+    allMet: met,
+    results,
+  }),
+);
 process.exit(0);

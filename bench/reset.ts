@@ -52,7 +52,10 @@ async function measure(mode: "REPLAY_FROM_START" | "ADOPT_CURRENT") {
   const res = await fetch(server.url, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: `mutation($id: ID!, $m: CursorResetMode!) { resetRunCursor(runId: $id, mode: $m) { __typename ... on CursorReset { deletedEvents newLine } ... on Error { message } } }`, variables: { id: globalId, m: mode } }),
+    body: JSON.stringify({
+      query: `mutation($id: ID!, $m: CursorResetMode!) { resetRunCursor(runId: $id, mode: $m) { __typename ... on CursorReset { deletedEvents newLine } ... on Error { message } } }`,
+      variables: { id: globalId, m: mode },
+    }),
   });
   const body = (await res.json()) as { data?: { resetRunCursor?: { __typename: string; deletedEvents?: number; newLine?: number } } };
   const mutationMs = performance.now() - t0;

@@ -53,7 +53,7 @@ const p0 = performance.now();
 let pruneMs = 0;
 const pruner = (async () => {
   while (pruning) {
-    const { pruned: n } = await server.app.retention!.tick();
+    const { pruned: n } = await server.app.retention.tick();
     pruned += n;
     if (n === 0) {
       pruneMs ||= performance.now() - p0;

@@ -39,7 +39,7 @@ export async function readStoredRows(pool: pg.Pool, runId: string): Promise<Stor
 /** Table + indexes (+ TOAST) of a relation, divided by its rows. */
 export async function bytesPerRow(client: pg.Pool | pg.PoolClient, table: string, rows: number): Promise<number> {
   const res = await client.query<{ bytes: string }>(`SELECT pg_total_relation_size($1::regclass) AS bytes`, [table]);
-  return Math.round(Number(res.rows[0]!.bytes) / rows);
+  return Math.round(Number(res.rows[0].bytes) / rows);
 }
 
 const slice = <T>(a: T[], from: number, to: number) => a.slice(from, to);
@@ -52,7 +52,18 @@ export async function rawInsert(pool: pg.Pool, runId: string, rows: StoredRows, 
     await pool.query(
       `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","packed")
        SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])`,
-      [runId, slice(rows.line, from, to), slice(rows.timestamp, from, to), slice(rows.name, from, to), slice(rows.role, from, to), slice(rows.status, from, to), slice(rows.message, from, to), slice(rows.runtimeRunId, from, to), slice(rows.iteration, from, to), slice(rows.packed, from, to)],
+      [
+        runId,
+        slice(rows.line, from, to),
+        slice(rows.timestamp, from, to),
+        slice(rows.name, from, to),
+        slice(rows.role, from, to),
+        slice(rows.status, from, to),
+        slice(rows.message, from, to),
+        slice(rows.runtimeRunId, from, to),
+        slice(rows.iteration, from, to),
+        slice(rows.packed, from, to),
+      ],
     );
   }
   return performance.now() - t0;
@@ -75,7 +86,14 @@ export async function previousLayoutBytes(pool: pg.Pool, rows: StoredRows, chunk
       const payload: (string | null)[] = [];
       const raw: string[] = [];
       for (let i = from; i < to; i++) {
-        const row: StoredEventLine = { packed: rows.packed[i]!, timestamp: rows.timestamp[i]!, name: rows.name[i]!, role: rows.role[i]!, runtimeRunId: rows.runtimeRunId[i]!, iteration: rows.iteration[i]! };
+        const row: StoredEventLine = {
+          packed: rows.packed[i],
+          timestamp: rows.timestamp[i],
+          name: rows.name[i],
+          role: rows.role[i]!,
+          runtimeRunId: rows.runtimeRunId[i]!,
+          iteration: rows.iteration[i]!,
+        };
         const p = payloadOf(row);
         payload.push(p === null ? null : JSON.stringify(p));
         raw.push(originalLine(row));
@@ -83,7 +101,19 @@ export async function previousLayoutBytes(pool: pg.Pool, rows: StoredRows, chunk
       await client.query(
         `INSERT INTO event_jsonb ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","payload","raw")
          SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::jsonb[], $11::jsonb[])`,
-        [runId, slice(rows.line, from, to), slice(rows.timestamp, from, to), slice(rows.name, from, to), slice(rows.role, from, to), slice(rows.status, from, to), slice(rows.message, from, to), slice(rows.runtimeRunId, from, to), slice(rows.iteration, from, to), payload, raw],
+        [
+          runId,
+          slice(rows.line, from, to),
+          slice(rows.timestamp, from, to),
+          slice(rows.name, from, to),
+          slice(rows.role, from, to),
+          slice(rows.status, from, to),
+          slice(rows.message, from, to),
+          slice(rows.runtimeRunId, from, to),
+          slice(rows.iteration, from, to),
+          payload,
+          raw,
+        ],
       );
     }
     return await bytesPerRow(client, "event_jsonb", rows.line.length);

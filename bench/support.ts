@@ -17,7 +17,7 @@ export async function benchServer(env: Record<string, string> = {}): Promise<Run
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
+  return sorted[i];
 }
 
 export const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
@@ -33,7 +33,7 @@ export function rssSampler(everyMs = 25) {
 export function realisticLine(i: number, runId: string): string {
   const roles = ["planner", "implementer", "tester", "reviewer"];
   const names = ["role_start", "role_end", "tests_start", "tests_end", "gates_evaluated", "iteration_start", "iteration_end", "promise_checked"];
-  const name = i === 1 ? "loop_start" : names[i % names.length]!;
+  const name = i === 1 ? "loop_start" : names[i % names.length];
   const iteration = 1 + Math.floor(i / 40);
   const role = name.startsWith("role_") ? roles[Math.floor(i / 2) % 4] : undefined;
   const data =
@@ -42,7 +42,15 @@ export function realisticLine(i: number, runId: string): string {
       : name === "gates_evaluated"
         ? { promise: true, tests: "ok", checklist: "ok", evidence: "skipped", approval: "none" }
         : { duration_ms: 1000 + (i % 977) };
-  return JSON.stringify({ timestamp: new Date(Date.UTC(2026, 10, 24) + i * 250).toISOString().replace(".000", ""), event: name, loop_id: "demo-loop", run_id: runId, iteration, ...(role ? { role } : {}), data });
+  return JSON.stringify({
+    timestamp: new Date(Date.UTC(2026, 10, 24) + i * 250).toISOString().replace(".000", ""),
+    event: name,
+    loop_id: "demo-loop",
+    run_id: runId,
+    iteration,
+    ...(role ? { role } : {}),
+    data,
+  });
 }
 
 /** A CPU profile of this process from now until stop(file) (PROFILE=file of a bench): only the measured window. */

@@ -19,7 +19,11 @@ function bundleIsCurrent() {
   // ~16 small files: hashing them costs about a millisecond (mtimes do not survive npm pack/install)
   return Object.entries(hashes).every(([file, sha]) => {
     try {
-      return createHash("sha256").update(readFileSync(new URL(file, root))).digest("hex") === sha;
+      return (
+        createHash("sha256")
+          .update(readFileSync(new URL(file, root)))
+          .digest("hex") === sha
+      );
     } catch {
       return true; // an installed package without the sources: the bundle is all there is
     }

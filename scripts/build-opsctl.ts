@@ -31,7 +31,14 @@ export async function buildOpsctl(): Promise<{ outfile: string; inputs: string[]
     logLevel: "warning",
   });
   const inputs = Object.keys(result.metafile.inputs).map((f) => path.relative(repoRoot, path.resolve(repoRoot, f)));
-  const hashes = Object.fromEntries(inputs.map((f) => [f, createHash("sha256").update(readFileSync(path.join(repoRoot, f))).digest("hex")]));
+  const hashes = Object.fromEntries(
+    inputs.map((f) => [
+      f,
+      createHash("sha256")
+        .update(readFileSync(path.join(repoRoot, f)))
+        .digest("hex"),
+    ]),
+  );
   const outfile = path.join(OPSCTL_DIST, "opsctl.mjs");
   // the bundle first, then the list that vouches for it: a launcher in between sees old hashes, finds them
   // wrong for the new sources and falls back to tsx (never a bundle with hashes it was not built from)

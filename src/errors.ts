@@ -4,17 +4,26 @@
 
 export class DomainError extends Error {}
 export class NotFoundError extends DomainError {
-  constructor(readonly entity: string, readonly id: string) {
+  constructor(
+    readonly entity: string,
+    readonly id: string,
+  ) {
     super(`${entity} ${id} not found`);
   }
 }
 export class DuplicateNameError extends DomainError {
-  constructor(readonly field: string, readonly value: string) {
+  constructor(
+    readonly field: string,
+    readonly value: string,
+  ) {
     super(`${field} "${value}" is already taken`);
   }
 }
 export class InvalidInputError extends DomainError {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }

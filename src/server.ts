@@ -68,7 +68,7 @@ type SubscriptionResult = ExecutionResult | AsyncIterable<ExecutionResult>;
 function rootFieldOf(document: DocumentNode, operationName: string | null | undefined): string | null {
   const op = getOperationAST(document, operationName ?? undefined);
   if (!op || op.operation !== "subscription" || op.selectionSet.selections.length !== 1) return null;
-  const only = op.selectionSet.selections[0]!;
+  const only = op.selectionSet.selections[0];
   return only.kind === Kind.FIELD && !only.alias ? only.name.value : null;
 }
 type ServerContext = { req: IncomingMessage };
@@ -170,7 +170,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     spriteChanged,
   });
   const dispatchIntent = opts.dispatchIntent ?? ((intentId: string) => control.dispatch(intentId));
-  const alerts = new AlertDispatcher({ pool, log, owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(), leaseTtlMs: config.OPS_LEASE_TTL_MS, takeover: !cluster, secretPolicy: alertSecretPolicy(config), wallClock: opts.alertsWallClock });
+  const alerts = new AlertDispatcher({
+    pool,
+    log,
+    owner: cluster?.replicaId ?? config.OPS_REPLICA_ID ?? defaultReplicaId(),
+    leaseTtlMs: config.OPS_LEASE_TTL_MS,
+    takeover: !cluster,
+    secretPolicy: alertSecretPolicy(config),
+    wallClock: opts.alertsWallClock,
+  });
   const policy = new PolicyEngine(
     { pool, log, alerts, control },
     {
@@ -315,10 +323,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (await graphiql.handle(req, res, path)) return;
     if (web.handle(req, res, path)) return;
     // Everything this request causes runs under its trace id (log lines, intents, agent calls); echoed back.
-    const traceId = incomingTraceId((h) => {
-      const v = req.headers[h];
-      return Array.isArray(v) ? v[0] : v;
-    }) ?? newTraceId();
+    const traceId =
+      incomingTraceId((h) => {
+        const v = req.headers[h];
+        return Array.isArray(v) ? v[0] : v;
+      }) ?? newTraceId();
     res.setHeader("x-trace-id", traceId);
     const parentSpanId = incomingParentSpanId((h) => {
       const v = req.headers[h];
@@ -354,7 +363,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         return true;
       },
       onSubscribe: async (ctx, _id, params) => {
-        const { schema: s, execute, subscribe, parse, validate } = yoga.getEnveloped({
+        const {
+          schema: s,
+          execute,
+          subscribe,
+          parse,
+          validate,
+        } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,

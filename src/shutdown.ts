@@ -33,7 +33,7 @@ export function watchForShutdown(): ShutdownWatch {
     resolveWait(why);
   };
 
-  const ttys: WriteStream[] = [process.stdout, process.stderr].filter((s) => s.isTTY) as unknown as WriteStream[];
+  const ttys: WriteStream[] = [process.stdout, process.stderr].filter((s) => s.isTTY);
   const hungUp = (): boolean => {
     for (const s of ttys) {
       // On a hung-up tty the window-size ioctl fails (EIO): Node reports it as an `error` event on the stream.

@@ -128,7 +128,7 @@ export class Harness {
     git("add", "README.md");
     git("commit", "-q", "-m", "init");
     if (this.binary.supportsInit) {
-      const r = spawnSync(this.binary.argv[0]!, [...this.binary.argv.slice(1), "init", "--repo", this.repo], { env: this.env(), encoding: "utf8" });
+      const r = spawnSync(this.binary.argv[0], [...this.binary.argv.slice(1), "init", "--repo", this.repo], { env: this.env(), encoding: "utf8" });
       if (r.status !== 0) throw new Error(`init failed: ${r.stderr}`);
     } else {
       mkdirSync(path.join(this.repo, ".superloop", "specs"), { recursive: true });
@@ -142,14 +142,9 @@ export class Harness {
     const modes: MockMode[] = ["success", "failure", "timeout", "rate-limit", "no-promise"];
     // mock-runner.sh's rate-limit mode prints its JSON over several lines, which the runtime's line-by-line
     // detector never recognises (it dies as a plain runner failure); a provider's one-line error is detected.
-    const command = (mode: MockMode): string[] =>
-      mode === "rate-limit"
-        ? ["bash", "-c", `echo '${RATE_LIMIT_LINE}' >&2; exit 1`]
-        : [this.binary.mockRunner, mode];
+    const command = (mode: MockMode): string[] => (mode === "rate-limit" ? ["bash", "-c", `echo '${RATE_LIMIT_LINE}' >&2; exit 1`] : [this.binary.mockRunner, mode]);
     const runners = Object.fromEntries(modes.map((mode) => [`mock-${mode}`, { command: command(mode), args: ["{last_message_file}"], prompt_mode: "stdin" }]));
-    const roles = Object.fromEntries(
-      (["planner", "implementer", "tester", "reviewer"] as const).map((role) => [role, { runner: `mock-${loop.roles?.[role] ?? "success"}` }]),
-    );
+    const roles = Object.fromEntries((["planner", "implementer", "tester", "reviewer"] as const).map((role) => [role, { runner: `mock-${loop.roles?.[role] ?? "success"}` }]));
     const config = {
       runners,
       loops: [
@@ -184,7 +179,7 @@ export class Harness {
   /** One CLI call in its own process group (like the manager's launch); resolves when it exits. */
   spawnCall(label: string, command: string, extra: string[] = []): { pid: number; exit: Promise<CallRecord> } {
     const [file, ...prefix] = this.binary.argv;
-    const child = spawn(file!, [...prefix, ...this.args(command, extra)], { cwd: this.repo, env: this.env(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(file, [...prefix, ...this.args(command, extra)], { cwd: this.repo, env: this.env(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -15,7 +15,10 @@ export const runSnapshotSchema = z.object({
   ingestError: z.string().nullable(),
   removed: z.boolean(),
   // Since migration 20261201140000 (absent in signals written before it):
-  escalation: z.object({ status: z.string().nullable().optional(), reason: z.string().nullable().optional(), type: z.string().nullable().optional(), proposal: z.string().nullable().optional() }).nullable().optional(),
+  escalation: z
+    .object({ status: z.string().nullable().optional(), reason: z.string().nullable().optional(), type: z.string().nullable().optional(), proposal: z.string().nullable().optional() })
+    .nullable()
+    .optional(),
   /** request times (ISO) of the run's recent START/RESTART intents that were not refused: its recovery attempts */
   recoveries: z.array(z.string()).optional(),
   /** the writing transaction: signals of one transaction happened together */
@@ -129,7 +132,15 @@ export function runConditions(runId: string, label: string, s: RunSnapshot, now:
 export function intentConditions(runId: string, label: string, s: IntentSnapshot): Condition[] {
   const details = { intentId: s.intentId, kind: s.kind, stage: s.stage, error: s.error, requestedBy: s.requestedBy, runId, tx: s.tx ?? null };
   if (s.stage === "AMBIGUOUS") {
-    return [{ key: `intent:${s.intentId}:intent_ambiguous`, condition: "intent_ambiguous", severity: "warning", summary: `${label}: ${s.kind} intent is AMBIGUOUS (no evidence of its effect by its deadline)`, details }];
+    return [
+      {
+        key: `intent:${s.intentId}:intent_ambiguous`,
+        condition: "intent_ambiguous",
+        severity: "warning",
+        summary: `${label}: ${s.kind} intent is AMBIGUOUS (no evidence of its effect by its deadline)`,
+        details,
+      },
+    ];
   }
   if (s.stage === "FAILED") {
     return [{ key: `intent:${s.intentId}:intent_failed`, condition: "intent_failed", severity: "warning", summary: `${label}: ${s.kind} intent FAILED${s.error ? `: ${s.error}` : ""}`, details }];
@@ -169,8 +180,10 @@ export function policyConditions(label: string | null, s: PolicySnapshot): Condi
 
 export function spriteConditions(spriteId: string, s: SpriteSnapshot): Condition[] {
   if (s.removed) return [];
-  if (s.status === "MISSING") return [{ key: `sprite:${spriteId}:sprite_missing`, condition: "sprite_missing", severity: "critical", summary: `Sprite ${s.name} no longer exists`, details: { status: s.status } }];
-  if (s.status === "UNREACHABLE") return [{ key: `sprite:${spriteId}:sprite_unreachable`, condition: "sprite_unreachable", severity: "warning", summary: `Sprite ${s.name} is unreachable`, details: { status: s.status } }];
+  if (s.status === "MISSING")
+    return [{ key: `sprite:${spriteId}:sprite_missing`, condition: "sprite_missing", severity: "critical", summary: `Sprite ${s.name} no longer exists`, details: { status: s.status } }];
+  if (s.status === "UNREACHABLE")
+    return [{ key: `sprite:${spriteId}:sprite_unreachable`, condition: "sprite_unreachable", severity: "warning", summary: `Sprite ${s.name} is unreachable`, details: { status: s.status } }];
   return [];
 }
 

@@ -139,7 +139,11 @@ export const deliverySettingsSchema = z.strictObject({
   baseBackoffMs: z.number().int().min(10).max(600_000).default(1000),
   maxBackoffMs: z.number().int().min(100).max(3_600_000).default(300_000),
   /** A delivery still failing this long after it was raised is dead-lettered. */
-  deadLetterAfterSeconds: z.number().min(1).max(30 * 86_400).default(86_400),
+  deadLetterAfterSeconds: z
+    .number()
+    .min(1)
+    .max(30 * 86_400)
+    .default(86_400),
   defaultTimeoutSeconds: z.number().min(0.1).max(120).default(5),
   /** Sends in flight at once (all sinks). */
   concurrency: z.number().int().min(1).max(512).default(32),
@@ -227,7 +231,10 @@ export function parseAlertsConfig(
 ): { ok: true; config: AlertsConfig } | { ok: false; errors: ConfigIssue[] } {
   const parsed = alertsConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => ({ path: [prefix, ...i.path.map((p) => (typeof p === "number" ? `[${p}]` : String(p)))].join(".").replace(/\.\[/g, "["), message: i.message })) };
+    return {
+      ok: false,
+      errors: parsed.error.issues.map((i) => ({ path: [prefix, ...i.path.map((p) => (typeof p === "number" ? `[${p}]` : String(p)))].join(".").replace(/\.\[/g, "["), message: i.message })),
+    };
   }
   const missing = missingSecrets(parsed.data, env, prefix, policy);
   return missing.length ? { ok: false, errors: missing } : { ok: true, config: parsed.data };

@@ -8,7 +8,18 @@ import { SingletonLease } from "./lease";
 import { route } from "./routing";
 import { sendDelivery, sinkTimeoutMs } from "./send";
 import { labelsOf, SignalListener, Waker } from "./waker";
-import { beginIntakeBatch, claimDue, consumeSignalsAndCommit, insertDeliveries, insertEpisodes, readAlertsConfig, recordAttempts, updateEpisodes, type AttemptResult, type ClaimedDelivery } from "./store";
+import {
+  beginIntakeBatch,
+  claimDue,
+  consumeSignalsAndCommit,
+  insertDeliveries,
+  insertEpisodes,
+  readAlertsConfig,
+  recordAttempts,
+  updateEpisodes,
+  type AttemptResult,
+  type ClaimedDelivery,
+} from "./store";
 
 // The alert dispatcher: one per cluster (SingletonLease "alert-dispatcher"). It drains the outbox the triggers
 // fill (AlertSignal) into episodes and deliveries, sends due deliveries with bounded concurrency and timeouts,
@@ -41,7 +52,6 @@ export interface TestResult {
   error: string | null;
   latencyMs: number;
 }
-
 
 export class AlertDispatcher {
   private readonly lease: SingletonLease;
@@ -98,9 +108,7 @@ export class AlertDispatcher {
     const unsent = this.queue.map((q) => q.id);
     this.queue = [];
     if (unsent.length) {
-      await this.opts.pool
-        .query(`UPDATE "AlertDelivery" SET attempts = attempts - 1, "nextAttemptAt" = clock_timestamp() WHERE id = ANY($1::text[]) AND status = 'PENDING'`, [unsent])
-        .catch(() => {});
+      await this.opts.pool.query(`UPDATE "AlertDelivery" SET attempts = attempts - 1, "nextAttemptAt" = clock_timestamp() WHERE id = ANY($1::text[]) AND status = 'PENDING'`, [unsent]).catch(() => {});
     }
     // Sends in flight finish (each is bounded by its timeout) and are recorded; anything else is retried later.
     await Promise.allSettled([...this.inFlight]);
@@ -195,8 +203,14 @@ export class AlertDispatcher {
         this.opts.wallClock?.(),
       );
       for (const bad of plan.invalid) this.opts.log.error("alert signal unreadable (dropped)", { signal: bad.id, error: bad.error });
-      await insertEpisodes(client, plan.episodes.filter((e) => e.isNew));
-      await updateEpisodes(client, plan.episodes.filter((e) => !e.isNew && e.changed));
+      await insertEpisodes(
+        client,
+        plan.episodes.filter((e) => e.isNew),
+      );
+      await updateEpisodes(
+        client,
+        plan.episodes.filter((e) => !e.isNew && e.changed),
+      );
       const raisedAt = new Map(plan.episodes.map((e) => [e.id, e.openedAt]));
       // Fresh triggers due now are claimed in this same transaction and queued for sending right after the
       // commit (no claim round trip): only the first of a dedup key and sink in the batch, and only when nothing
@@ -213,7 +227,10 @@ export class AlertDispatcher {
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
       const claimed = await insertDeliveries(client, rows, this.claimMs());
-      await consumeSignalsAndCommit(client, batch.signals.map((s) => s.id));
+      await consumeSignalsAndCommit(
+        client,
+        batch.signals.map((s) => s.id),
+      );
       if (claimed.length && !this.stopped) {
         this.queue.push(...claimed);
         this.pump();
@@ -305,7 +322,12 @@ export class AlertDispatcher {
     const rows = [];
     const notified: string[] = [];
     for (const ep of eps.rows) {
-      const routed = route(this.config, { condition: ep.condition as never, severity: ep.severity, spriteName: ep.subject.sprite?.name ?? null, labels: labelsOf(ep.labels) }, now, this.opts.wallClock?.());
+      const routed = route(
+        this.config,
+        { condition: ep.condition as never, severity: ep.severity, spriteName: ep.subject.sprite?.name ?? null, labels: labelsOf(ep.labels) },
+        now,
+        this.opts.wallClock?.(),
+      );
       const due = routed.filter((r) => r.reminderMs > 0 && now.getTime() - new Date(ep.lastNotifiedAt).getTime() >= r.reminderMs);
       if (!due.length) continue;
       notified.push(ep.id);

@@ -19,21 +19,17 @@ export function post(url: string, headers: Record<string, string>, body: string,
     const u = new URL(url);
     const mod = u.protocol === "https:" ? https : http;
     const payload = Buffer.from(body);
-    const req = mod.request(
-      u,
-      { method: "POST", headers: { ...headers, "content-length": String(payload.length) }, agent: agents[u.protocol as keyof typeof agents] },
-      (res) => {
-        // The answer's body is not needed: read (and drop) at most 64 KiB of it so the connection can be reused.
-        let seen = 0;
-        res.on("data", (d: Buffer) => {
-          seen += d.length;
-          if (seen > 65_536) res.destroy();
-        });
-        res.on("end", () => done(() => resolve({ status: res.statusCode ?? 0, retryAfter: (res.headers["retry-after"] as string | undefined) ?? null })));
-        res.on("error", () => done(() => resolve({ status: res.statusCode ?? 0, retryAfter: null })));
-        res.on("close", () => done(() => resolve({ status: res.statusCode ?? 0, retryAfter: (res.headers["retry-after"] as string | undefined) ?? null })));
-      },
-    );
+    const req = mod.request(u, { method: "POST", headers: { ...headers, "content-length": String(payload.length) }, agent: agents[u.protocol as keyof typeof agents] }, (res) => {
+      // The answer's body is not needed: read (and drop) at most 64 KiB of it so the connection can be reused.
+      let seen = 0;
+      res.on("data", (d: Buffer) => {
+        seen += d.length;
+        if (seen > 65_536) res.destroy();
+      });
+      res.on("end", () => done(() => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] ?? null })));
+      res.on("error", () => done(() => resolve({ status: res.statusCode ?? 0, retryAfter: null })));
+      res.on("close", () => done(() => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] ?? null })));
+    });
     let settled = false;
     const timer = setTimeout(() => {
       req.destroy(new PostTimeout(`timed out after ${timeoutMs} ms`));

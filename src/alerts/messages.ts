@@ -78,12 +78,7 @@ export function buildRequest(sink: SinkConfig, m: AlertMessage, env: NodeJS.Proc
       return { url: sink.url ?? secret(env, sink.urlEnv!), headers, body };
     }
     case "slack": {
-      const fields = [
-        `*Condition:* ${m.condition}`,
-        `*Severity:* ${m.severity}`,
-        ...(m.sprite ? [`*Sprite:* ${m.sprite.name}`] : []),
-        ...(m.run ? [`*Loop:* ${m.run.loopId}`] : []),
-      ];
+      const fields = [`*Condition:* ${m.condition}`, `*Severity:* ${m.severity}`, ...(m.sprite ? [`*Sprite:* ${m.sprite.name}`] : []), ...(m.run ? [`*Loop:* ${m.run.loopId}`] : [])];
       const body = JSON.stringify({
         text: slackText(m),
         blocks: [

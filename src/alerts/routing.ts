@@ -26,7 +26,12 @@ export function effectiveSeverity(config: AlertsConfig, condition: ConditionName
 }
 
 export function globMatch(glob: string, value: string): boolean {
-  const re = new RegExp(`^${glob.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  const re = new RegExp(
+    `^${glob
+      .split("*")
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".*")}$`,
+  );
   return re.test(value);
 }
 
@@ -69,7 +74,7 @@ export function quietUntil(now: Date, qh: QuietHours | undefined, severity: Seve
  */
 export function route(config: AlertsConfig, ctx: RouteContext, now: Date, wallClock: Date = now): Routed[] {
   const { routing } = config;
-  const enabled = (name: string) => config.sinks[name]?.enabled === true;
+  const enabled = (name: string) => config.sinks[name]?.enabled;
   const out = new Map<string, Routed>();
   const add = (sink: string, qh: QuietHours | undefined, reminderMinutes: number | undefined) => {
     if (!enabled(sink)) return;

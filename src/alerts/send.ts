@@ -20,7 +20,7 @@ export interface SendContext {
 export const sinkTimeoutMs = (config: AlertsConfig, sink: SinkConfig | undefined): number => Math.round((sink?.timeoutSeconds ?? config.delivery.defaultTimeoutSeconds) * 1000);
 
 export async function sendDelivery(row: ClaimedDelivery, ctx: SendContext): Promise<AttemptResult> {
-const { config } = ctx;
+  const { config } = ctx;
   const startedAt = new Date();
   if (row.firstAttempt) alertQueueSeconds.observe(Math.max(0, startedAt.getTime() - new Date(row.createdAt).getTime()) / 1000);
   const t0 = performance.now();

@@ -162,7 +162,12 @@ export async function beginIntakeBatch(db: Q, limit: number): Promise<IntakeBatc
          UNION ALL
          SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
           WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" IN (SELECT id FROM sid)) e) AS open`)) as unknown as pg.QueryResult[];
-  const row = results[1]!.rows[0] as { signals: (Omit<Signal, "at"> & { at: string })[]; runs: IntakeBatch["runs"]; sprites: IntakeBatch["sprites"]; open: (Omit<EpisodeRow, "openedAt" | "resolvedAt"> & { openedAt: string; resolvedAt: string | null })[] };
+  const row = results[1].rows[0] as {
+    signals: (Omit<Signal, "at"> & { at: string })[];
+    runs: IntakeBatch["runs"];
+    sprites: IntakeBatch["sprites"];
+    open: (Omit<EpisodeRow, "openedAt" | "resolvedAt"> & { openedAt: string; resolvedAt: string | null })[];
+  };
   return {
     signals: row.signals.map((s) => ({ ...s, at: new Date(s.at) })),
     runs: row.runs,

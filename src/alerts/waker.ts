@@ -34,7 +34,7 @@ export class Waker {
 /** Sprite labels, if the Sprite row carries any (an object, or ["k=v", ...]). */
 export function labelsOf(raw: unknown): Record<string, string> {
   if (Array.isArray(raw)) {
-    return Object.fromEntries(raw.filter((x): x is string => typeof x === "string").map((x) => [x.split("=")[0]!, x.includes("=") ? x.slice(x.indexOf("=") + 1) : ""]));
+    return Object.fromEntries(raw.filter((x): x is string => typeof x === "string").map((x) => [x.split("=")[0], x.includes("=") ? x.slice(x.indexOf("=") + 1) : ""]));
   }
   if (raw && typeof raw === "object") return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === "string"));
   return {};

@@ -6,8 +6,7 @@ import type { Context } from "../graphql/context";
 // client would otherwise hold a stream open (and learn when things change). This refuses the operation before
 // it executes or subscribes, the same for HTTP, SSE and graphql-ws (which also refuses at connection_init).
 
-export const refusal = () =>
-  createGraphQLError("authentication required: send Authorization: Bearer <token>", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
+export const refusal = () => createGraphQLError("authentication required: send Authorization: Bearer <token>", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
 
 export function requirePrincipal(): Plugin<Context> {
   return {

@@ -15,7 +15,11 @@ const digest = (s: string) => createHash("sha256").update(s).digest();
 export function parseTokens(spec: string | undefined): TokenTable {
   const entries: { name: string; role: Role; digest: Buffer }[] = [];
   const problems: string[] = [];
-  for (const [i, part] of (spec ?? "").split(",").map((s) => s.trim()).filter(Boolean).entries()) {
+  for (const [i, part] of (spec ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .entries()) {
     const [name, role, ...rest] = part.split(":");
     const token = rest.join(":");
     if (!name || !role || !token) problems.push(`entry ${i + 1}: expected name:role:token`);

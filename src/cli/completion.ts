@@ -49,7 +49,9 @@ ${all.map((n) => `    ${q(n.path)}) echo ${q(n.options.join(" "))} ;;`).join("\n
 }
 ${fn}_values() {
   case "$1" in
-${Object.entries(VALUES).map(([k, v]) => `    ${q(k)}) echo ${q(v)} ;;`).join("\n")}
+${Object.entries(VALUES)
+  .map(([k, v]) => `    ${q(k)}) echo ${q(v)} ;;`)
+  .join("\n")}
     *) return 1 ;;
   esac
 }
@@ -86,7 +88,8 @@ export function fishCompletion(program: Command): string {
   for (const n of nodes(program)) {
     const parts = n.path ? n.path.split(" ") : [];
     // the node's words are offered when its path has been typed and none of its children yet
-    const cond = parts.length === 0 ? "__fish_use_subcommand" : `__fish_seen_subcommand_from ${parts[parts.length - 1]}${n.words.length ? `; and not __fish_seen_subcommand_from ${n.words.join(" ")}` : ""}`;
+    const cond =
+      parts.length === 0 ? "__fish_use_subcommand" : `__fish_seen_subcommand_from ${parts[parts.length - 1]}${n.words.length ? `; and not __fish_seen_subcommand_from ${n.words.join(" ")}` : ""}`;
     if (n.words.length) lines.push(`complete -c ${name} -n ${q(cond)} -a ${q(n.words.join(" "))}`);
     for (const o of n.options) {
       const flag = o.startsWith("--") ? `-l ${o.slice(2)}` : `-s ${o.slice(1)}`;

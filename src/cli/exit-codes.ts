@@ -104,5 +104,5 @@ export function exitForStage(stage: string, waited: boolean): ExitCode {
 export function combineExits(codes: readonly ExitCode[]): ExitCode {
   const failures = codes.filter((c) => c !== EXIT.ok);
   if (failures.length === 0) return EXIT.ok;
-  return failures.every((c) => c === failures[0]) ? failures[0]! : EXIT.failed;
+  return failures.every((c) => c === failures[0]) ? failures[0] : EXIT.failed;
 }

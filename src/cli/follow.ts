@@ -60,14 +60,16 @@ export async function follow<T>(api: Api, o: FollowOptions<T>): Promise<FollowEn
         { query: o.query, variables: o.variables() },
         {
           next: (r: ExecutionResult<T>) => {
-            chain = chain.then(async () => {
-              if (settled) return;
-              if (r.errors?.length) {
-                finish({ kind: "lost", error: r.errors, connected: true });
-                return;
-              }
-              if (r.data && (await o.onData(r.data)) === "stop") finish({ kind: "stopped" });
-            }).catch(fail);
+            chain = chain
+              .then(async () => {
+                if (settled) return;
+                if (r.errors?.length) {
+                  finish({ kind: "lost", error: r.errors, connected: true });
+                  return;
+                }
+                if (r.data && (await o.onData(r.data)) === "stop") finish({ kind: "stopped" });
+              })
+              .catch(fail);
           },
           error: (e) => void chain.then(() => finish({ kind: "lost", error: e, connected })),
           complete: () => void chain.then(() => finish({ kind: "completed" })),
@@ -76,11 +78,13 @@ export async function follow<T>(api: Api, o: FollowOptions<T>): Promise<FollowEn
       if (o.onConnected) {
         // re-read after subscribing: anything newer arrives on the subscription, anything older is in the answer
         client.on("connected", () => {
-          chain = chain.then(async () => {
-            // the subscribe message goes out right after the ack: give the server a moment to register it
-            await sleep(150);
-            if (!settled && o.onConnected && (await o.onConnected()) === "stop") finish({ kind: "stopped" });
-          }).catch(fail);
+          chain = chain
+            .then(async () => {
+              // the subscribe message goes out right after the ack: give the server a moment to register it
+              await sleep(150);
+              if (!settled && o.onConnected && (await o.onConnected()) === "stop") finish({ kind: "stopped" });
+            })
+            .catch(fail);
         });
       }
     });

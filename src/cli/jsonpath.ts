@@ -82,15 +82,15 @@ function parseTemplate(template: string): Part[] {
   while (i < template.length) {
     const open = template.indexOf("{", i);
     if (open < 0) {
-      stack[stack.length - 1]!.push({ kind: "text", text: template.slice(i) });
+      stack[stack.length - 1].push({ kind: "text", text: template.slice(i) });
       break;
     }
-    if (open > i) stack[stack.length - 1]!.push({ kind: "text", text: template.slice(i, open) });
+    if (open > i) stack[stack.length - 1].push({ kind: "text", text: template.slice(i, open) });
     const close = closingBrace(template, open);
     const inner = template.slice(open + 1, close).trim();
     i = close + 1;
     if (/^"(?:[^"\\]|\\.)*"$/.test(inner)) {
-      stack[stack.length - 1]!.push({ kind: "text", text: JSON.parse(inner) as string });
+      stack[stack.length - 1].push({ kind: "text", text: JSON.parse(inner) as string });
     } else if (inner.startsWith("range ")) {
       ranges.push(parseSteps(inner.slice(6)));
       stack.push([]);
@@ -98,13 +98,13 @@ function parseTemplate(template: string): Part[] {
       const body = stack.pop();
       const steps = ranges.pop();
       if (!body || !steps || stack.length === 0) throw new CliError(`jsonpath: {end} without {range}`, EXIT.usage);
-      stack[stack.length - 1]!.push({ kind: "range", steps, body });
+      stack[stack.length - 1].push({ kind: "range", steps, body });
     } else {
-      stack[stack.length - 1]!.push({ kind: "expr", steps: parseSteps(inner) });
+      stack[stack.length - 1].push({ kind: "expr", steps: parseSteps(inner) });
     }
   }
   if (stack.length !== 1) throw new CliError(`jsonpath: {range} without {end}`, EXIT.usage);
-  return stack[0]!;
+  return stack[0];
 }
 
 function closingBrace(s: string, open: number): number {

@@ -116,10 +116,7 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
     .option("--include-removed", "also Sprites that were removed")
     .action(act((ctx, opts: Record<string, unknown>) => getSprites(ctx, parseSelector(opts), opts["includeRemoved"] === true)));
   selectorOptions(
-    get
-      .command("interventions")
-      .description("runs that need an operator, critical first")
-      .option("--include-acknowledged", "also runs held out of the queue by an acknowledgement or a snooze"),
+    get.command("interventions").description("runs that need an operator, critical first").option("--include-acknowledged", "also runs held out of the queue by an acknowledgement or a snooze"),
     "interventions",
   ).action(
     act((ctx, opts: Record<string, unknown>) => {
@@ -145,9 +142,18 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
 
   // describe
   const describe = program.command("describe").description("one run, Sprite or intent in detail");
-  describe.command("run").argument("<run>", "run id, run/<id> or Sprite name").action(act((ctx, ref: string) => describeRun(ctx, ref)));
-  describe.command("sprite").argument("<name>").action(act((ctx, ref: string) => describeSprite(ctx, ref)));
-  describe.command("intent").argument("<id>", "intent id or intent/<id>").action(act((ctx, ref: string) => describeIntent(ctx, ref)));
+  describe
+    .command("run")
+    .argument("<run>", "run id, run/<id> or Sprite name")
+    .action(act((ctx, ref: string) => describeRun(ctx, ref)));
+  describe
+    .command("sprite")
+    .argument("<name>")
+    .action(act((ctx, ref: string) => describeSprite(ctx, ref)));
+  describe
+    .command("intent")
+    .argument("<id>", "intent id or intent/<id>")
+    .action(act((ctx, ref: string) => describeIntent(ctx, ref)));
 
   // streams
   program
@@ -243,8 +249,15 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
     .action(act((ctx, name: string, opts: SpriteSettings & { repo: string; loop: string }) => register(ctx, name, opts)));
   settings(program.command("update").description("change a Sprite's settings (admin)").argument("<name>")).action(act((ctx, name: string, opts: SpriteSettings) => update(ctx, name, opts)));
   const remove = program.command("remove").description("stop observing a Sprite or a run (admin); history is kept unless --purge");
-  remove.command("sprite").argument("<name>").option("--purge", "delete every row of the Sprite and its runs").action(act((ctx, name: string, opts: { purge?: boolean }) => removeSprite(ctx, name, opts.purge === true)));
-  remove.command("run").argument("<run>").action(act((ctx, ref: string) => removeRun(ctx, ref)));
+  remove
+    .command("sprite")
+    .argument("<name>")
+    .option("--purge", "delete every row of the Sprite and its runs")
+    .action(act((ctx, name: string, opts: { purge?: boolean }) => removeSprite(ctx, name, opts.purge === true)));
+  remove
+    .command("run")
+    .argument("<run>")
+    .action(act((ctx, ref: string) => removeRun(ctx, ref)));
   program
     .command("reset-cursor")
     .description("resume ingestion of a FORKED/ERROR run (admin)")
@@ -257,7 +270,10 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
     .description("write a finished run's events to OPS_ARCHIVE_DIR as its original events.jsonl, gzipped; retention then prunes them (admin)")
     .argument("<run>")
     .action(act((ctx, ref: string) => archive(ctx, ref)));
-  program.command("reload-fleet").description("load OPS_FLEET_FILE now, as SIGHUP does (admin)").action(act((ctx) => reloadFleet(ctx)));
+  program
+    .command("reload-fleet")
+    .description("load OPS_FLEET_FILE now, as SIGHUP does (admin)")
+    .action(act((ctx) => reloadFleet(ctx)));
 
   // local commands: no server needed
   program
@@ -285,30 +301,32 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
     act(async (ctx) => {
       const file = readConfig(configPath(io.env));
       const rows = Object.entries(file.contexts).map(([name, c]) => ({ name, current: name === file.currentContext, server: c.server, tokenFile: c.tokenFile ?? null }));
-      printList(ctx.p, {
-        kind: "Context",
-        columns: [
-          { header: "CURRENT", get: (r) => (r.current ? "*" : "") },
-          { header: "NAME", get: (r) => r.name },
-          { header: "SERVER", get: (r) => r.server },
-          { header: "TOKEN FILE", get: (r) => r.tokenFile ?? "-" },
-        ],
-        name: (r) => `context/${r.name}`,
-        json: (r) => r,
-      }, rows);
+      printList(
+        ctx.p,
+        {
+          kind: "Context",
+          columns: [
+            { header: "CURRENT", get: (r) => (r.current ? "*" : "") },
+            { header: "NAME", get: (r) => r.name },
+            { header: "SERVER", get: (r) => r.server },
+            { header: "TOKEN FILE", get: (r) => r.tokenFile ?? "-" },
+          ],
+          name: (r) => `context/${r.name}`,
+          json: (r) => r,
+        },
+        rows,
+      );
       return EXIT.ok;
     }),
   );
-  config
-    .command("current-context")
-    .action(
-      act(async () => {
-        const file = readConfig(configPath(io.env));
-        if (!file.currentContext) throw new CliError("no current context", EXIT.notFound);
-        io.out(file.currentContext);
-        return EXIT.ok;
-      }),
-    );
+  config.command("current-context").action(
+    act(async () => {
+      const file = readConfig(configPath(io.env));
+      if (!file.currentContext) throw new CliError("no current context", EXIT.notFound);
+      io.out(file.currentContext);
+      return EXIT.ok;
+    }),
+  );
   config
     .command("use-context")
     .argument("<name>")
@@ -346,7 +364,7 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
 /** Reads -o from the raw arguments: needed to print a usage error as JSON before the parser has finished. */
 function rawFormatIsJson(argv: readonly string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     const v = a === "-o" || a === "--output" ? argv[i + 1] : a.startsWith("--output=") ? a.slice(9) : a.startsWith("-o") && a.length > 2 ? a.slice(2).replace(/^=/, "") : undefined;
     if (v !== undefined) return v !== "table" && v !== "wide";
   }

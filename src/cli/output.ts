@@ -5,9 +5,7 @@ import { jsonpath } from "./jsonpath";
 // How results are printed: aligned tables for people (colour only on a terminal), json/jsonl/yaml/name/jsonpath
 // for scripts. Lists are {kind, items} documents under json/yaml, one item per line under jsonl.
 
-export type Format =
-  | { kind: "table" | "wide" | "json" | "jsonl" | "yaml" | "name" }
-  | { kind: "jsonpath"; template: string };
+export type Format = { kind: "table" | "wide" | "json" | "jsonl" | "yaml" | "name" } | { kind: "jsonpath"; template: string };
 
 export const FORMAT_NAMES = ["wide", "json", "jsonl", "yaml", "name", "jsonpath=TEMPLATE"] as const;
 
@@ -16,8 +14,8 @@ export function parseFormat(value: string | undefined): Format {
   if (value === "wide" || value === "json" || value === "jsonl" || value === "yaml" || value === "name") return { kind: value };
   const m = /^jsonpath=(.+)$/s.exec(value);
   if (m) {
-    jsonpath(m[1]!, {}); // fail early on a template that does not parse
-    return { kind: "jsonpath", template: m[1]! };
+    jsonpath(m[1], {}); // fail early on a template that does not parse
+    return { kind: "jsonpath", template: m[1] };
   }
   throw new CliError(`-o must be one of ${FORMAT_NAMES.join(", ")} (got ${value})`, EXIT.usage);
 }
@@ -51,18 +49,26 @@ export interface Column<T> {
 export function table<T>(p: Printer, columns: readonly Column<T>[], items: readonly T[]): string[] {
   const cols = columns.filter((c) => !c.wide || p.format.kind === "wide");
   const cells = items.map((it) => cols.map((c) => c.get(it).replace(/\s+/g, " ")));
-  const widths = cols.map((c, i) => Math.max(p.noHeaders ? 0 : c.header.length, ...cells.map((r) => r[i]!.length)));
+  const widths = cols.map((c, i) => Math.max(p.noHeaders ? 0 : c.header.length, ...cells.map((r) => r[i].length)));
   const line = (row: string[], item: T | null) =>
     row
       .map((cell, i) => {
-        const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
-        const colour = item && cols[i]!.colour ? cols[i]!.colour!(item) : null;
+        const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]);
+        const colour = item && cols[i].colour ? cols[i].colour(item) : null;
         return colour ? paint(p, colour, cell) + padded.slice(cell.length) : padded;
       })
       .join("   ")
       .trimEnd();
-  const lines = items.map((it, r) => line(cells[r]!, it));
-  return p.noHeaders ? lines : [line(cols.map((c) => c.header), null), ...lines];
+  const lines = items.map((it, r) => line(cells[r], it));
+  return p.noHeaders
+    ? lines
+    : [
+        line(
+          cols.map((c) => c.header),
+          null,
+        ),
+        ...lines,
+      ];
 }
 
 export interface Printable<T> {

@@ -46,7 +46,13 @@ export type Selector = z.infer<typeof Selector>;
 
 /** Commander hands options over as strings (repeatable ones as arrays); upper-case the enums and check them. */
 export function parseSelector(raw: Record<string, unknown>): Selector {
-  const list = (v: unknown) => (v === undefined ? undefined : (v as string[]).flatMap((s) => s.split(",")).map((s) => s.trim().toUpperCase()).filter(Boolean));
+  const list = (v: unknown) =>
+    v === undefined
+      ? undefined
+      : (v as string[])
+          .flatMap((s) => s.split(","))
+          .map((s) => s.trim().toUpperCase())
+          .filter(Boolean);
   const parsed = Selector.safeParse({
     state: list(raw["state"]),
     health: list(raw["health"]),
@@ -56,10 +62,7 @@ export function parseSelector(raw: Record<string, unknown>): Selector {
     limit: raw["limit"] === undefined ? undefined : Number(raw["limit"]),
   });
   if (!parsed.success) {
-    throw new CliError(
-      parsed.error.issues.map((i) => `--${String(i.path[0] ?? "").replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`).join("; "),
-      EXIT.usage,
-    );
+    throw new CliError(parsed.error.issues.map((i) => `--${String(i.path[0] ?? "").replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`).join("; "), EXIT.usage);
   }
   return parsed.data;
 }
@@ -99,9 +102,9 @@ export function matchesLabels(labels: unknown, selectors: readonly string[]): bo
 
 /** How the server spells Sprite labels, asked once: null when it has none (then --label cannot be served). */
 async function labelsSelection(api: Api): Promise<string | null> {
-  const r = await api.request<{ __type: { fields: { name: string; type: { kind: string; name: string | null; ofType: { kind: string; name: string | null; ofType: { name: string | null } | null } | null } }[] } | null }>(
-    `{ __type(name: "Sprite") { fields { name type { kind name ofType { kind name ofType { name } } } } } }`,
-  );
+  const r = await api.request<{
+    __type: { fields: { name: string; type: { kind: string; name: string | null; ofType: { kind: string; name: string | null; ofType: { name: string | null } | null } | null } }[] } | null;
+  }>(`{ __type(name: "Sprite") { fields { name type { kind name ofType { kind name ofType { name } } } } } }`);
   const field = r.__type?.fields.find((f) => f.name === "labels");
   if (!field) return null;
   // unwrap NON_NULL / LIST to the named type
@@ -170,7 +173,7 @@ export async function resolveRun(api: Api, ref: string, extra = ""): Promise<Run
   const runs = bySprite.sprite.runs?.edges ?? [];
   if (bySprite.sprite.__typename !== "Sprite" || runs.length === 0) throw new CliError(`no run or Sprite named ${ref}`, EXIT.notFound, "NotFound", { ref });
   if (runs.length > 1) throw new CliError(`Sprite ${ref} has several runs: name one by its run id`, EXIT.ambiguous, "AmbiguousRef", { ref });
-  return runs[0]!.node;
+  return runs[0].node;
 }
 
 /** Raw uuid of a Relay or raw id (tables show the raw one: shorter, and what the logs say). */

@@ -95,12 +95,7 @@ export async function waitForDispatch(deps: IntentDispatchDeps, intent: { id: st
 }
 
 /** The whole decision for a freshly requested intent: dispatch here if this replica holds the lease, else forward. */
-export async function dispatchOrForward(
-  deps: IntentDispatchDeps,
-  intent: { id: string; runId: string },
-  dispatch: () => Promise<void>,
-  opts: { waitMs?: number } = {},
-): Promise<DispatchOutcome> {
+export async function dispatchOrForward(deps: IntentDispatchDeps, intent: { id: string; runId: string }, dispatch: () => Promise<void>, opts: { waitMs?: number } = {}): Promise<DispatchOutcome> {
   if (shouldDispatchLocally(deps, intent.runId)) return dispatchOnce(deps, intent.id, dispatch);
   deps.cluster?.nudge(intent.runId);
   const stage = await waitForDispatch(deps, intent, opts.waitMs ?? 5000);

@@ -198,12 +198,7 @@ export class Fanout implements PublishRouter {
 
   private async round(ids: string[]): Promise<void> {
     const q = this.opts.query;
-    const runs = (
-      await q<RunRow>(
-        `SELECT id, "spriteId", seq, state::text AS state, "stateReason", "cursorLine" FROM "Run" WHERE id = ANY($1::text[])`,
-        [ids],
-      )
-    ).rows;
+    const runs = (await q<RunRow>(`SELECT id, "spriteId", seq, state::text AS state, "stateReason", "cursorLine" FROM "Run" WHERE id = ANY($1::text[])`, [ids])).rows;
     if (!runs.length) return;
     const behind = runs.filter((r) => r.seq > (this.published.get(r.id) ?? 0));
     let transitions: TransitionRow[] = [];

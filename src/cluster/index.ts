@@ -85,8 +85,7 @@ export class Cluster implements RunOwner {
     const pool = opts.pool;
     this.applicationName = `superloop-ops ${opts.replicaId}`.slice(0, 63);
     // Reads go over the dedicated session (never queued behind ingest in the pool); the pool only while it reconnects.
-    const query: Query = async <R extends pg.QueryResultRow>(text: string, values: unknown[]) =>
-      (await this.listener.query<R>(text, values)) ?? pool.query<R>(text, values);
+    const query: Query = async <R extends pg.QueryResultRow>(text: string, values: unknown[]) => (await this.listener.query<R>(text, values)) ?? pool.query<R>(text, values);
     this.fanout = new Fanout({
       bus: opts.bus,
       query,
@@ -135,10 +134,7 @@ export class Cluster implements RunOwner {
   async start(work: ClusterWork): Promise<void> {
     this.work = work;
     // Two live processes with one id would both believe they hold the same leases: refuse to be the second.
-    const twin = await this.opts.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
-      [this.applicationName],
-    );
+    const twin = await this.opts.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, [this.applicationName]);
     if ((twin.rows[0]?.n ?? 0) > 0) throw new Error(`OPS_REPLICA_ID ${this.opts.replicaId} is in use by a live replica; give each replica its own`);
     this.opts.bus.setRouter(this.fanout);
     await this.listener.start();
@@ -298,10 +294,7 @@ export class Cluster implements RunOwner {
 
   private async pickUpRequested(runIds: string[] = this.leases.heldRunIds()): Promise<void> {
     if (!runIds.length || !this.work) return;
-    const res = await this.opts.pool.query<{ id: string; runId: string }>(
-      `SELECT id, "runId" FROM "ControlIntent" WHERE stage = 'REQUESTED' AND "runId" = ANY($1::text[])`,
-      [runIds],
-    );
+    const res = await this.opts.pool.query<{ id: string; runId: string }>(`SELECT id, "runId" FROM "ControlIntent" WHERE stage = 'REQUESTED' AND "runId" = ANY($1::text[])`, [runIds]);
     for (const r of res.rows) this.dispatch(r.id, r.runId);
   }
 

@@ -186,10 +186,7 @@ export class LeaseManager {
   private async roundOnce(): Promise<void> {
     const { pool, replicaId, ttlMs } = this.opts;
     const t0 = performance.now();
-    await pool.query(
-      `INSERT INTO "OpsReplica" (id, "startedAt", "heartbeatAt") VALUES ($1, now(), now()) ON CONFLICT (id) DO UPDATE SET "heartbeatAt" = now()`,
-      [replicaId],
-    );
+    await pool.query(`INSERT INTO "OpsReplica" (id, "startedAt", "heartbeatAt") VALUES ($1, now(), now()) ON CONFLICT (id) DO UPDATE SET "heartbeatAt" = now()`, [replicaId]);
     const renewed = await pool.query<{ runId: string; token: number }>(
       `UPDATE "RunLease" l SET "expiresAt" = now() + make_interval(secs => $2::double precision / 1000)
          FROM "Run" r
@@ -224,8 +221,8 @@ export class LeaseManager {
               (SELECT count(*)::int FROM "Run" WHERE "removedAt" IS NULL) AS runs`,
       [ttlMs],
     );
-    this.liveReplicas = Math.max(1, counts.rows[0]!.live);
-    this.runs = counts.rows[0]!.runs;
+    this.liveReplicas = Math.max(1, counts.rows[0].live);
+    this.runs = counts.rows[0].runs;
     const target = this.target();
 
     if (this.held.size > target) {

@@ -12,9 +12,7 @@ export interface Setting {
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveMs = z.coerce.number().int().min(10);
-const bool = z
-  .enum(["1", "0", "true", "false", "yes", "no", ""])
-  .transform((v) => v === "1" || v === "true" || v === "yes");
+const bool = z.enum(["1", "0", "true", "false", "yes", "no", ""]).transform((v) => v === "1" || v === "true" || v === "yes");
 
 export const settings = {
   PORT: { schema: port.default(4000), help: "HTTP port for GraphQL, SSE, graphql-ws, /health and /ready (0 = any free port)" },
@@ -54,16 +52,29 @@ export const settings = {
     help: "Browser origins allowed to call the API (CORS, graphql-ws) besides the server's own. Unset: same origin only",
   },
   OPS_ALLOWED_HOSTS: {
-    schema: z.string().regex(/^[A-Za-z0-9.\[\]:-]+(,[A-Za-z0-9.\[\]:-]+)*$/, "expected host names separated by commas").optional(),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9.\[\]:-]+(,[A-Za-z0-9.\[\]:-]+)*$/, "expected host names separated by commas")
+      .optional(),
     help: "On a loopback bind, Host header names accepted besides localhost, 127.0.0.1 and [::1] (DNS-rebinding guard)",
   },
-  OPS_MAX_REQUEST_BYTES: { schema: z.coerce.number().int().min(1024).default(512 * 1024), help: "Largest request body (and graphql-ws message) accepted; larger ones get 413 before they are read" },
+  OPS_MAX_REQUEST_BYTES: {
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(512 * 1024),
+    help: "Largest request body (and graphql-ws message) accepted; larger ones get 413 before they are read",
+  },
   OPS_QUERY_LIMITS: {
     schema: queryLimitsSpec.optional(),
     help: "Overrides of the per-document limits checked before validation, e.g. cost=20000,aliases=10 (keys: tokens depth aliases fields directives cost; defaults tokens=30000 depth=20 aliases=50 fields=1000 directives=50 cost=50000)",
   },
   OPS_SECRET_ENV_PREFIXES: {
-    schema: z.string().regex(/^[A-Z_][A-Z0-9_]*(,[A-Z_][A-Z0-9_]*)*$/, "expected NAME_PREFIX,... (upper case, digits, _)").default("OPS_SECRET_,SPRITES_TOKEN"),
+    schema: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*(,[A-Z_][A-Z0-9_]*)*$/, "expected NAME_PREFIX,... (upper case, digits, _)")
+      .default("OPS_SECRET_,SPRITES_TOKEN"),
     help: "Prefixes a Sprite's agentTokenEnv/spritesApiTokenEnv must start with; the manager's own settings (OPS_TOKENS, DATABASE_URL, ...) are refused whatever the prefixes",
   },
   OPS_AGENT_URL_ALLOW: {
@@ -90,7 +101,10 @@ export const settings = {
     help: "on = leases (one replica polls each run) and LISTEN/NOTIFY fan-out, so several replicas can share DATABASE_URL; off = one process, in-process fan-out only. Default: on with DATABASE_URL, off with the embedded database (no other replica can reach it)",
   },
   OPS_REPLICA_ID: {
-    schema: z.string().regex(/^[A-Za-z0-9._:@-]{1,49}$/, "letters, digits and . _ : @ - only (at most 49)").optional(),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9._:@-]{1,49}$/, "letters, digits and . _ : @ - only (at most 49)")
+      .optional(),
     help: "This replica's name in leases and /ready; must be unique among live replicas. Default: hostname-pid",
   },
   OPS_LEASE_TTL_MS: { schema: z.coerce.number().int().min(500).default(10_000), help: "A run lease not renewed for this long expires; a dead replica's runs move within about this time" },
@@ -100,7 +114,10 @@ export const settings = {
   OPS_POLICY_TICK_MS: { schema: positiveMs.default(5000), help: "How often the policy engine evaluates its rules (one replica at a time, under a lease)" },
   OPS_POLICY_KILL_SWITCH: { schema: bool.default(false), help: "1 = no policy acts automatically (candidates are still proposed), whatever the policy or the kill-switch mutation says" },
   OPS_RETENTION_INTERVAL_MS: { schema: z.coerce.number().int().min(100).default(60_000), help: "How often the retention worker prunes events its policies allow (see Retention)" },
-  OPS_RETENTION_BATCH: { schema: z.coerce.number().int().min(1).max(1_000_000).default(10_000), help: "At most this many events pruned per retention pass (DELETEs of 1,000, each its own short transaction)" },
+  OPS_RETENTION_BATCH: {
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    help: "At most this many events pruned per retention pass (DELETEs of 1,000, each its own short transaction)",
+  },
   OPS_ARCHIVE_DIR: { schema: z.string().min(1).optional(), help: "Where archiveRun writes run archives (gzipped JSONL). Default: OPS_DATA_DIR/archive" },
   LOG_LEVEL: { schema: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"), help: "Log verbosity" },
 } satisfies Record<string, Omit<Setting, "name">>;

@@ -1,14 +1,5 @@
 import { z } from "zod";
-import {
-  ActiveRunSchema,
-  ApprovalSchema,
-  EscalationSchema,
-  HeartbeatSchema,
-  RateLimitSchema,
-  RunSummaryEntrySchema,
-  StuckFileSchema,
-  SuperloopStateSchema,
-} from "./artifacts";
+import { ActiveRunSchema, ApprovalSchema, EscalationSchema, HeartbeatSchema, RateLimitSchema, RunSummaryEntrySchema, StuckFileSchema, SuperloopStateSchema } from "./artifacts";
 import { LoopRunEventSchema, SCHEMA_VERSION, SourceSchema } from "./v1";
 
 // Request and response shapes of the sprite agent HTTP service (`/healthz`, `/ops/*`), wire-compatible with
@@ -57,10 +48,7 @@ export const EventsQuerySchema = z
     cursor: intFromQuery.optional(),
     maxEvents: intFromQuery.optional(),
     byteOffset: intFromQuery.optional(),
-    lastLineHash: z
-      .string()
-      .regex(SHA256_HEX_PATTERN, "lastLineHash must be 64 lowercase hex characters")
-      .optional(),
+    lastLineHash: z.string().regex(SHA256_HEX_PATTERN, "lastLineHash must be 64 lowercase hex characters").optional(),
     waitMs: intFromQuery.optional(),
     /** `1`: also return each event's exact line text (`lines`), for byte-exact parity with the local transport. */
     includeLines: z.enum(["0", "1", "true", "false"]).optional(),
@@ -96,9 +84,7 @@ export const EventsResponseSchema = z.looseObject({
   file: z.object({ size: z.number().int().nonnegative(), mtimeMs: z.number().nonnegative() }).optional(),
   /** Only with `includeLines=1`: the exact text of each event's line, same order as `events`. */
   lines: z.array(z.string()).optional(),
-  error: z
-    .looseObject({ code: z.string(), message: z.string(), line: z.number().int().positive().optional() })
-    .optional(),
+  error: z.looseObject({ code: z.string(), message: z.string(), line: z.number().int().positive().optional() }).optional(),
 });
 export type EventsResponse = z.infer<typeof EventsResponseSchema>;
 

@@ -54,15 +54,7 @@ export const StuckSchema = z.strictObject({
 });
 export type Stuck = z.infer<typeof StuckSchema>;
 
-export const RunStatusSchema = z.enum([
-  "running",
-  "awaiting_approval",
-  "complete",
-  "stopped",
-  "failed",
-  "idle",
-  "unknown",
-]);
+export const RunStatusSchema = z.enum(["running", "awaiting_approval", "complete", "stopped", "failed", "idle", "unknown"]);
 export type RunStatus = z.infer<typeof RunStatusSchema>;
 
 export const RunRefSchema = z.strictObject({

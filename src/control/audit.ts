@@ -5,9 +5,7 @@ import type { ControlIntent, LifecycleTransition } from "../generated/prisma/cli
 // control-mode switches: transitions that carry an actor), merged by time, newest first. Keyset pagination on
 // (at, source, id) so entries written while a client pages through never shift or repeat.
 
-export type AuditEntry =
-  | { source: "intent"; at: Date; intent: ControlIntent }
-  | { source: "transition"; at: Date; transition: LifecycleTransition };
+export type AuditEntry = { source: "intent"; at: Date; intent: ControlIntent } | { source: "transition"; at: Date; transition: LifecycleTransition };
 
 export interface AuditQuery {
   runId?: string | null;

@@ -66,4 +66,3 @@ export function catchUpFacts(events: readonly PolledEvent[], stored: RuntimeFact
     lastSummaryCompletionOk: stored.lastSummary?.completion_ok ?? null,
   };
 }
-

@@ -44,8 +44,7 @@ export interface Verdict {
   evidence: Evidence;
 }
 
-export type DispatchVerdict = ({ outcome: "accepted" } | { outcome: "failed"; error: string } | { outcome: "dispatched" }) &
-  Verdict;
+export type DispatchVerdict = ({ outcome: "accepted" } | { outcome: "failed"; error: string } | { outcome: "dispatched" }) & Verdict;
 
 // Recorded under `result` so a stored transition can be read back as the intent's `dispatchResult`.
 // stderr is capped: evidence is stored with every stage change.
@@ -66,7 +65,10 @@ function resultEvidence(result: DispatchResult): Evidence {
 const RUNTIME_REFUSAL = /reentrant run blocked|already running|stuck|another run is active|waiting for approval/i;
 
 function refusalLine(stderr: string | null | undefined): string | null {
-  const lines = (stderr ?? "").split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = (stderr ?? "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.find((l) => RUNTIME_REFUSAL.test(l)) ?? null;
 }
 
@@ -118,14 +120,8 @@ export function findApprovalDecision(events: readonly PolledEvent[], status: "ap
 }
 
 /** Approve is confirmed by the runtime consuming the approval or completing: only after the decision line. */
-export function findApprovalCompletion(
-  facts: PollFacts,
-  afterLine: number,
-): Verdict | null {
-  const event = facts.newEvents.find(
-    (candidate) =>
-      candidate.line > afterLine && (candidate.name === "approval_consumed" || candidate.name === "loop_complete"),
-  );
+export function findApprovalCompletion(facts: PollFacts, afterLine: number): Verdict | null {
+  const event = facts.newEvents.find((candidate) => candidate.line > afterLine && (candidate.name === "approval_consumed" || candidate.name === "loop_complete"));
   if (event !== undefined) return { observation: `${event.name} observed`, evidence: eventEvidence(event) };
   if (facts.lastSummaryCompletionOk === true) {
     return { observation: "last summary has completion_ok", evidence: { lastSummaryCompletionOk: true } };

@@ -24,7 +24,6 @@ import {
   isTerminalStage,
   stampsOf,
   type IntentKind,
-  type IntentStage,
   type Observation,
   type PreconditionError,
   type PreconditionRun,
@@ -115,9 +114,8 @@ async function lockRun(c: pg.PoolClient, runId: string): Promise<RunRow | null> 
 
 async function bumpSeq(c: pg.PoolClient, runId: string): Promise<number> {
   const r = await c.query<{ seq: number }>(`UPDATE "Run" SET seq = seq + 1 WHERE id = $1 RETURNING seq`, [runId]);
-  return r.rows[0]!.seq;
+  return r.rows[0].seq;
 }
-
 
 export class ControlService {
   constructor(private readonly opts: ControlServiceOptions) {}
@@ -184,7 +182,7 @@ export class ControlService {
       );
       if (inserted.rowCount !== 1) {
         const existing = await c.query<{ id: string }>(`SELECT id FROM "ControlIntent" WHERE "runId" = $1 AND "idempotencyKey" = $2`, [run.id, key]);
-        return { id: existing.rows[0]!.id, fresh: false };
+        return { id: existing.rows[0].id, fresh: false };
       }
       if (via.followUpOf) await this.linkFollowUp(c, via.followUpOf.id, id);
       const seq = await bumpSeq(c, run.id);
@@ -212,7 +210,7 @@ export class ControlService {
     const after = await app.db.controlIntent.findUniqueOrThrow({ where: { id: intent.id } });
     // An intent that already ended (a START the runtime refused) must not leave the run reading RUNNING/starting
     // to the caller's next request: wait for the re-projection before answering.
-    if (isTerminalStage(after.stage as IntentStage)) await sync;
+    if (isTerminalStage(after.stage)) await sync;
     return { kind: "intent", intent: after, replayed: false };
   }
 
@@ -269,7 +267,7 @@ export class ControlService {
   /** Notes the follow-up start's intent id on the approve's ACCEPTED record (the one that asked for it). */
   private async linkFollowUp(c: pg.PoolClient, approveId: string, startId: string): Promise<void> {
     const r = await c.query<{ evidence: StageRecord[] }>(`SELECT evidence FROM "ControlIntent" WHERE id = $1`, [approveId]);
-    const records = Array.isArray(r.rows[0]?.evidence) ? r.rows[0]!.evidence : [];
+    const records = Array.isArray(r.rows[0]?.evidence) ? r.rows[0].evidence : [];
     const asking = [...records].reverse().find((x) => x.followUp === "START");
     if (asking) asking.evidence = { ...asking.evidence, followUpIntentId: startId };
     else records.push({ stage: "ACCEPTED", at: new Date().toISOString(), observation: "follow-up start requested", evidence: { followUpIntentId: startId } });
@@ -286,8 +284,10 @@ export class ControlService {
     if (!intent || intent.stage !== "REQUESTED") return;
     // Dispatch under the intent's trace, wherever it runs (the requesting replica, the lease holder, a retry).
     if (currentTraceId() !== intent.traceId) return withTrace(intent.traceId, () => this.dispatch(intentId));
-    return inSpan("control.dispatch", { "superloop.intent_id": intentId, "superloop.intent_kind": intent.kind, "superloop.run_id": intent.runId, "superloop.transport": intent.run.sprite.transport }, () =>
-      this.dispatchTraced(intent),
+    return inSpan(
+      "control.dispatch",
+      { "superloop.intent_id": intentId, "superloop.intent_kind": intent.kind, "superloop.run_id": intent.runId, "superloop.transport": intent.run.sprite.transport },
+      () => this.dispatchTraced(intent),
     );
   }
 
@@ -295,16 +295,13 @@ export class ControlService {
     const app = this.opts;
     const intentId = intent.id;
     const { run } = intent;
-    const kind = intent.kind as IntentKind;
+    const kind = intent.kind;
     const startedAt = new Date();
     const fromLine = run.cursorLine;
     // Durably mark the dispatch as started before the command runs. A REQUESTED intent that already carries the
     // mark was being dispatched by a process that died before recording the outcome: the command may or may not
     // have run, so it ends AMBIGUOUS — never dispatched a second time.
-    const claimed = await app.pool.query(
-      `UPDATE "ControlIntent" SET "dispatchedAt" = $2, "updatedAt" = now() WHERE id = $1 AND stage = 'REQUESTED' AND "dispatchedAt" IS NULL`,
-      [intentId, startedAt],
-    );
+    const claimed = await app.pool.query(`UPDATE "ControlIntent" SET "dispatchedAt" = $2, "updatedAt" = now() WHERE id = $1 AND stage = 'REQUESTED' AND "dispatchedAt" IS NULL`, [intentId, startedAt]);
     if (claimed.rowCount === 0) {
       await this.advance(intentId, {}, async (current) =>
         current.stage === "REQUESTED" && current.dispatchedAt
@@ -345,7 +342,7 @@ export class ControlService {
       const view = { ...viewOf(current), dispatchedAt: startedAt.toISOString(), dispatchResult: null };
       const first = advanceIntent(view, observation) ?? [];
       if (first[0]) first[0] = { ...first[0], evidence: { ...first[0].evidence, dispatch: details } };
-      const stage = first.length ? first[first.length - 1]!.to : view.stage;
+      const stage = first.length ? first[first.length - 1].to : view.stage;
       if (stage !== "DISPATCHED" && stage !== "ACCEPTED") return first;
       // Evidence the poller ingested while this intent was REQUESTED (it skips those): offer it now.
       const events = await c.query<StoredEventLine & { status: string | null; line: number }>(
@@ -354,7 +351,7 @@ export class ControlService {
       );
       // From here on the poller offers this intent every stored line after the last one read here, however
       // its polls interleave with this transaction (ControlIntent.observedLine).
-      const observed = events.rows.length ? events.rows[events.rows.length - 1]!.line : fromLine;
+      const observed = events.rows.length ? events.rows[events.rows.length - 1].line : fromLine;
       await c.query(`UPDATE "ControlIntent" SET "observedLine" = $2 WHERE id = $1`, [current.id, observed]);
       const polledAfter = runRow.lastPolledAt !== null && runRow.lastPolledAt >= startedAt;
       const runtime = polledAfter ? parseStoredFacts(runRow.facts).runtime : null;
@@ -399,7 +396,7 @@ export class ControlService {
       const run = await c.query<{ facts: unknown; lastPolledAt: Date | null }>(`SELECT facts, "lastPolledAt" FROM "Run" WHERE id = $1 FOR UPDATE`, [runId]);
       if (!run.rows[0]) return null;
       const current = (await c.query<ControlIntent>(`SELECT * FROM "ControlIntent" WHERE id = $1`, [intentId])).rows[0];
-      if (!current || isTerminalStage(current.stage as IntentStage)) return null;
+      if (!current || isTerminalStage(current.stage)) return null;
       const transitions = await build(current, c, run.rows[0]);
       if (!transitions.length) return null;
       const records = (Array.isArray(current.evidence) ? [...current.evidence] : []) as unknown as StageRecord[];
@@ -412,11 +409,14 @@ export class ControlService {
       }
       const columns = Object.keys(set);
       const assignments = columns.map((k, i) => `, "${k}" = COALESCE("${k}", $${i + 5})`).join("");
-      const stage = transitions[transitions.length - 1]!.to;
-      await c.query(
-        `UPDATE "ControlIntent" SET stage = $2::"IntentStage", evidence = $3::jsonb, error = COALESCE($4, error), "updatedAt" = now()${assignments} WHERE id = $1`,
-        [intentId, stage, JSON.stringify(records), error, ...columns.map((k) => set[k])],
-      );
+      const stage = transitions[transitions.length - 1].to;
+      await c.query(`UPDATE "ControlIntent" SET stage = $2::"IntentStage", evidence = $3::jsonb, error = COALESCE($4, error), "updatedAt" = now()${assignments} WHERE id = $1`, [
+        intentId,
+        stage,
+        JSON.stringify(records),
+        error,
+        ...columns.map((k) => set[k]),
+      ]);
       const seq = await bumpSeq(c, runId);
       return { runId, seq, followUp: transitions.some((t) => t.followUp === "START") };
     });
@@ -464,9 +464,12 @@ export class ControlService {
 export function parseDeadlineOverrides(spec: string | undefined): Partial<Record<IntentKind, number>> {
   const out: Partial<Record<IntentKind, number>> = {};
   const kinds = new Set<string>(["CANCEL", "APPROVE", "REJECT", "PAUSE", "RESUME", "START", "RESTART"]);
-  for (const part of (spec ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of (spec ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([A-Z]+)=(\d{2,9})$/.exec(part);
-    if (!m || !kinds.has(m[1]!)) throw new Error(`OPS_INTENT_DEADLINES_MS: "${part}" is not KIND=milliseconds (kinds: ${[...kinds].join(", ")})`);
+    if (!m || !kinds.has(m[1])) throw new Error(`OPS_INTENT_DEADLINES_MS: "${part}" is not KIND=milliseconds (kinds: ${[...kinds].join(", ")})`);
     out[m[1] as IntentKind] = Number(m[2]);
   }
   return out;

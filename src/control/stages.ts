@@ -84,9 +84,7 @@ export function checkPrecondition(kind: IntentKind, run: PreconditionRun): Preco
     return {
       ok: false,
       error: "ControlFrozen",
-      message: run.divergenceOpen
-        ? "runtime facts diverge; control is frozen until an operator resolves it"
-        : "the event cursor forked; control is frozen until the cursor is reset",
+      message: run.divergenceOpen ? "runtime facts diverge; control is frozen until an operator resolves it" : "the event cursor forked; control is frozen until the cursor is reset",
     };
   }
   const where = `${run.state}/${run.reason}`;
@@ -100,9 +98,7 @@ export function checkPrecondition(kind: IntentKind, run: PreconditionRun): Preco
     case "RESUME":
       return run.state === "PAUSED" ? { ok: true } : failed(`resume needs a PAUSED run (run is ${where})`);
     case "CANCEL":
-      return run.state === "RUNNING" || run.state === "PAUSED"
-        ? { ok: true }
-        : failed(`cancel needs a RUNNING or PAUSED run (run is ${where})`);
+      return run.state === "RUNNING" || run.state === "PAUSED" ? { ok: true } : failed(`cancel needs a RUNNING or PAUSED run (run is ${where})`);
     case "START":
       if (START_REFUSED.has(run.state)) return failed(`start refused: run is ${where}`);
       if (run.reason === "sprite_missing") return failed("start refused: the Sprite no longer exists");
@@ -154,7 +150,10 @@ export interface StageTransition {
 
 class Steps {
   readonly list: StageTransition[] = [];
-  constructor(public stage: IntentStage, private readonly at: string) {}
+  constructor(
+    public stage: IntentStage,
+    private readonly at: string,
+  ) {}
   go(to: IntentStage, verdict: Verdict, extra: Pick<StageTransition, "error" | "followUp"> = {}): void {
     this.list.push({ from: this.stage, to, at: this.at, observation: verdict.observation, evidence: verdict.evidence, ...extra });
     this.stage = to;
@@ -222,8 +221,7 @@ function onPoll(intent: IntentView, steps: Steps, facts: PollFacts, now: Date): 
     }
     default: {
       if (steps.stage !== "ACCEPTED" || !ACCEPTED_BY_DISPATCH.has(intent.kind)) return;
-      const verdict =
-        intent.kind === "CANCEL" ? cancelConfirmed(facts, intent.acceptedAt, now) : intent.kind === "PAUSE" ? pauseConfirmed(facts) : resumeConfirmed(facts);
+      const verdict = intent.kind === "CANCEL" ? cancelConfirmed(facts, intent.acceptedAt, now) : intent.kind === "PAUSE" ? pauseConfirmed(facts) : resumeConfirmed(facts);
       if (verdict !== null) steps.go("CONFIRMED", verdict);
     }
   }

@@ -68,19 +68,16 @@ export async function tablesInDependencyOrder(client: pg.ClientBase): Promise<st
 }
 
 async function columnsOf(client: pg.ClientBase, table: string): Promise<string[]> {
-  const res = await client.query<{ name: string }>(
-    `SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
-    [ident(table)],
-  );
+  const res = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`, [
+    ident(table),
+  ]);
   return res.rows.map((r) => r.name);
 }
 
 async function appliedMigrationNames(client: pg.ClientBase): Promise<string[]> {
   const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('"_prisma_migrations"')::text AS t`);
   if (!exists.rows[0]?.t) return [];
-  const res = await client.query<{ name: string }>(
-    `SELECT migration_name AS name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name`,
-  );
+  const res = await client.query<{ name: string }>(`SELECT migration_name AS name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name`);
   return res.rows.map((r) => r.name);
 }
 
@@ -215,7 +212,7 @@ export async function restoreDatabase(client: pg.ClientBase, file: string, opts:
         await flush();
         const [, name, count] = line.split(" ");
         if (name !== table || Number(count) !== n) throw new Error(`${file}: table ${table} ends with ${n} rows, the file says ${line.slice(5)}`);
-        counts[table!] = n;
+        counts[table] = n;
         table = null;
       } else if (table) {
         batch.push(line);
@@ -233,10 +230,7 @@ export async function restoreDatabase(client: pg.ClientBase, file: string, opts:
         const seq = await client.query<{ s: string | null }>(`SELECT pg_get_serial_sequence($1, $2) AS s`, [ident(t.name), col]);
         const s = seq.rows[0]?.s;
         if (!s) continue;
-        await client.query(
-          `SELECT setval($1::regclass, COALESCE((SELECT max(${ident(col)})::bigint FROM ${ident(t.name)}), 1), (SELECT count(*) > 0 FROM ${ident(t.name)}))`,
-          [s],
-        );
+        await client.query(`SELECT setval($1::regclass, COALESCE((SELECT max(${ident(col)})::bigint FROM ${ident(t.name)}), 1), (SELECT count(*) > 0 FROM ${ident(t.name)}))`, [s]);
       }
     }
     await opts.migrate(client, null);

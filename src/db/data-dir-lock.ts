@@ -15,9 +15,7 @@ export class DataDirLockedError extends Error {
     readonly file: string,
     readonly holder: LockHolder,
   ) {
-    super(
-      `another superloop-ops manager (pid ${holder.pid}, started ${holder.startedAt}) is using the data directory ${path.dirname(file)}: stop it first, or give this one its own OPS_DATA_DIR`,
-    );
+    super(`another superloop-ops manager (pid ${holder.pid}, started ${holder.startedAt}) is using the data directory ${path.dirname(file)}: stop it first, or give this one its own OPS_DATA_DIR`);
   }
 }
 

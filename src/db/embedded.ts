@@ -70,7 +70,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function isPostgres(pid: number): boolean {
   if (!pidAlive(pid)) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]!.endsWith("postgres");
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0].endsWith("postgres");
   } catch {
     return true; // no /proc (macOS): trust the pid file as PostgreSQL itself does
   }
@@ -172,11 +172,12 @@ async function initdb(b: PgBinaries, pgdata: string, user: ServerUser | null, su
   writeFileSync(pwfile, `${superuserPassword}\n`, { mode: 0o600 });
   chownTo(pwfile, user);
   try {
-    const child = spawn(
-      b.initdb,
-      ["-D", pgdata, "-U", "postgres", `--pwfile=${pwfile}`, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"],
-      { stdio: ["ignore", logFd, logFd], cwd: "/", env: childEnv(), ...(user ? { uid: user.uid, gid: user.gid } : {}) },
-    );
+    const child = spawn(b.initdb, ["-D", pgdata, "-U", "postgres", `--pwfile=${pwfile}`, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"], {
+      stdio: ["ignore", logFd, logFd],
+      cwd: "/",
+      env: childEnv(),
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    });
     const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
     const { code, signal } = await Promise.race([waitExit(child), spawnError]);
     if (code !== 0) throw new Error(`initdb failed (${signal ?? `exit ${code}`}): ${logTail(dataDir)}`);
@@ -231,7 +232,11 @@ async function stopPostmaster(pid: number, child: ChildProcess | null): Promise<
     }
     return false;
   };
-  for (const [signal, ms] of [["SIGINT", 20_000], ["SIGQUIT", 5000], ["SIGKILL", 5000]] as const) {
+  for (const [signal, ms] of [
+    ["SIGINT", 20_000],
+    ["SIGQUIT", 5000],
+    ["SIGKILL", 5000],
+  ] as const) {
     try {
       process.kill(pid, signal);
     } catch {

@@ -24,9 +24,7 @@ export async function listMigrations(dir = MIGRATIONS_DIR): Promise<string[]> {
 }
 
 async function appliedMigrations(client: pg.ClientBase): Promise<Map<string, string>> {
-  const res = await client.query<{ migration_name: string; checksum: string }>(
-    `SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-  );
+  const res = await client.query<{ migration_name: string; checksum: string }>(`SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`);
   return new Map(res.rows.map((r) => [r.migration_name, r.checksum]));
 }
 

@@ -37,7 +37,9 @@ function binaries(root: string, version: string): PgBinaries {
 
 /** Can `user` run the server from `root`: execute the binary, read its share/ files and load its libraries. */
 function reachable(user: ServerUser | null, b: PgBinaries): boolean {
-  return userCan(user, "-x", b.postgres) && userCan(user, "-x", b.initdb) && userCan(user, "-r", path.join(b.root, "share", "postgresql", "postgres.bki")) && userCan(user, "-x", path.join(b.root, "lib"));
+  return (
+    userCan(user, "-x", b.postgres) && userCan(user, "-x", b.initdb) && userCan(user, "-r", path.join(b.root, "share", "postgresql", "postgres.bki")) && userCan(user, "-x", path.join(b.root, "lib"))
+  );
 }
 
 /** Files readable and directories searchable by everyone; executables stay executable. Symlinks are left alone. */

@@ -39,7 +39,7 @@ export async function bootstrapRoles(port: number, c: PgCredentials, database: s
     }
     const db = await su.query<{ owner: string }>("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [database]);
     if (db.rowCount === 0) await su.query(`CREATE DATABASE ${id(database)} OWNER ${id(c.owner.user)}`);
-    else if (db.rows[0]!.owner !== c.owner.user) await su.query(`ALTER DATABASE ${id(database)} OWNER TO ${id(c.owner.user)}`);
+    else if (db.rows[0].owner !== c.owner.user) await su.query(`ALTER DATABASE ${id(database)} OWNER TO ${id(c.owner.user)}`);
     await su.query(`REVOKE ALL ON DATABASE ${id(database)} FROM PUBLIC`);
     await su.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${id(database)} TO ${id(c.app.user)}`);
   } finally {

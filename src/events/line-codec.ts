@@ -47,7 +47,7 @@ const STATIC_TOKENS: readonly string[] = [
   '"skipped"',
   '"enabled":',
   '"false"',
-]
+];
 
 /**
  * Marker characters: U+0001–U+0006 for the row's own values (below), then one per static token from U+0007,
@@ -68,7 +68,7 @@ const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 /** What each marker stands for, static part (the row's values are filled in per row by tableOf). */
 const STATIC_TABLE: readonly string[] = (() => {
   const table = new Array<string>(0x1f).fill("");
-  STATIC_TOKENS.forEach((t, i) => (table[STATIC_CODES[i]!] = t));
+  STATIC_TOKENS.forEach((t, i) => (table[STATIC_CODES[i]] = t));
   return table;
 })();
 
@@ -107,7 +107,7 @@ function take(line: string, code: number, text: string): void {
   for (let at = line.indexOf(text); at !== -1; at = line.indexOf(text, at + 1)) {
     const end = at + text.length;
     let free = true;
-    for (let i = 0; i < starts.length && free; i++) free = at >= ends[i]! || starts[i]! >= end;
+    for (let i = 0; i < starts.length && free; i++) free = at >= ends[i] || starts[i] >= end;
     if (free) {
       starts.push(at);
       ends.push(end);
@@ -126,14 +126,14 @@ export function packLine(line: string, columns: LineColumns): string {
   const { starts, ends, codes } = found;
   starts.length = ends.length = codes.length = 0;
   const dynamic = dynamicTokens(columns);
-  for (let code = NAME; code <= ITERATION; code++) take(line, code, dynamic[code]!);
-  for (let i = 0; i < STATIC_TOKENS.length; i++) take(line, STATIC_CODES[i]!, STATIC_TOKENS[i]!);
+  for (let code = NAME; code <= ITERATION; code++) take(line, code, dynamic[code]);
+  for (let i = 0; i < STATIC_TOKENS.length; i++) take(line, STATIC_CODES[i], STATIC_TOKENS[i]);
   if (starts.length === 0) return line;
-  const order = starts.map((_, i) => i).sort((x, y) => starts[x]! - starts[y]!);
+  const order = starts.map((_, i) => i).sort((x, y) => starts[x] - starts[y]);
   let packed = "";
   let pos = 0;
   for (const i of order) {
-    packed += line.slice(pos, starts[i]) + String.fromCharCode(codes[i]!);
+    packed += line.slice(pos, starts[i]) + String.fromCharCode(codes[i]);
     pos = ends[i]!;
   }
   packed += line.slice(pos);
@@ -143,7 +143,7 @@ export function packLine(line: string, columns: LineColumns): string {
 }
 
 function unpack(packed: string, table: readonly string[]): string {
-  return packed.replace(MARKER_PATTERN, (m) => table[m.charCodeAt(0)]!);
+  return packed.replace(MARKER_PATTERN, (m) => table[m.charCodeAt(0)]);
 }
 
 /** The original line from its stored form and the same row's columns. */

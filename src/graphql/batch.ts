@@ -18,7 +18,7 @@ export function batched<T>(ctx: Context, name: string, key: string, load: Loader
   let batches = perRequest.get(ctx);
   if (!batches) perRequest.set(ctx, (batches = new Map()));
   let b = batches.get(name) as Batch<T> | undefined;
-  if (!b) batches.set(name, (b = { pending: new Map(), done: new Map(), scheduled: false }) as Batch<unknown>);
+  if (!b) batches.set(name, (b = { pending: new Map(), done: new Map(), scheduled: false }));
   const batch = b;
   const known = batch.done.get(key);
   if (known) return known;

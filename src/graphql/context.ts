@@ -2,7 +2,6 @@ import type { App } from "../app";
 import type { Principal } from "../auth/principal";
 import type { SubscriptionScope } from "../pubsub/subscription-scope";
 
-
 export interface Context {
   app: App;
   /** null = a request without valid credentials on a server that has tokens configured */

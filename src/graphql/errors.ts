@@ -45,7 +45,7 @@ interface FieldIssue {
 }
 const FieldIssueRef = builder.objectRef<FieldIssue>("ValidationIssue").implement({
   fields: (t) => ({
-    path: t.exposeStringList("path", { description: "The argument path, e.g. [\"input\", \"loopId\"]" }),
+    path: t.exposeStringList("path", { description: 'The argument path, e.g. ["input", "loopId"]' }),
     message: t.exposeString("message"),
   }),
 });

@@ -126,7 +126,7 @@ export function deriveAttempts(input: AttemptInput): Attempt[] {
 
     const endEvent = events.find((e) => inLines(e.line) && END_EVENTS[e.name]);
     if (endEvent) {
-      const end = END_EVENTS[endEvent.name]!;
+      const end = END_EVENTS[endEvent.name];
       outcome = end.outcome;
       stopReason = end.reason(endEvent);
       endedAt = endEvent.timestamp;

@@ -81,7 +81,7 @@ export function deriveSignOff(input: SignOffInput): SignOff | null {
   gates.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
 
   const matched = input.promise?.["matched"];
-  const promiseMatched = typeof matched === "boolean" ? matched : typeof input.gatesEvent?.["promise"] === "boolean" ? (input.gatesEvent["promise"] as boolean) : null;
+  const promiseMatched = typeof matched === "boolean" ? matched : typeof input.gatesEvent?.["promise"] === "boolean" ? input.gatesEvent["promise"] : null;
 
   let approval: Approver | null = null;
   if (input.decision) {

@@ -92,11 +92,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
   try {
     await client.query("BEGIN");
     if (input.fence) {
-      const lease = await client.query(`SELECT 1 FROM "RunLease" WHERE "runId" = $1 AND owner = $2 AND token = $3 AND "expiresAt" > now()`, [
-        input.runId,
-        input.fence.owner,
-        input.fence.token,
-      ]);
+      const lease = await client.query(`SELECT 1 FROM "RunLease" WHERE "runId" = $1 AND owner = $2 AND token = $3 AND "expiresAt" > now()`, [input.runId, input.fence.owner, input.fence.token]);
       if (lease.rowCount !== 1) throw new CursorConflict(`lease for run ${input.runId} is no longer held by ${input.fence.owner}`);
     }
     const current = await client.query<{ cursorLine: number; seq: number }>(`SELECT "cursorLine", seq FROM "Run" WHERE id = $1 FOR UPDATE`, [input.runId]);
@@ -129,7 +125,7 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
       const added = res.rowCount ?? 0;
       inserted += added;
       if (added !== e.length) {
-        throw new CursorConflict(`run ${input.runId}: ${e.length - added} of lines ${e[0]!.line}-${e[e.length - 1]!.line} were already stored`);
+        throw new CursorConflict(`run ${input.runId}: ${e.length - added} of lines ${e[0].line}-${e[e.length - 1].line} were already stored`);
       }
     }
     const seq = row.seq + 1;

@@ -60,7 +60,7 @@ export const POLL_FAILED = "poll_failed: ";
 
 export function evaluateRun(input: EvaluateInput): Evaluation {
   const { run, stored, problem, now } = input;
-  let ingestStatus = run.ingestStatus as "OK" | "FORKED" | "ERROR";
+  let ingestStatus = run.ingestStatus;
   let ingestError = run.ingestError;
   if (problem.fork) {
     ingestStatus = "FORKED";

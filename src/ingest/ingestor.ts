@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { AdapterError, type EventCursor, type EventsPage } from "../../adapters";
 import type { Config } from "../config/config";
-import { isTerminalStage, type IntentStage } from "../control/stages";
+import { isTerminalStage } from "../control/stages";
 import type { Db } from "../db/client";
 import type { Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
@@ -64,7 +64,6 @@ interface Entry {
   unwatch: (() => void) | null;
 }
 
-
 /** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
 export const CHECKPOINT_RESTORED = "checkpoint_restored";
 
@@ -76,7 +75,11 @@ export const FAILED_POLLS_BEFORE_ERROR = 3;
 /** An error as one short line for a viewer-readable field: first line, no control characters, bounded. */
 function oneLine(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
-  const first = text.split("\n").map((l) => l.trim()).find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
+  const first =
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
   return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
 }
 
@@ -130,7 +133,22 @@ export class Ingestor {
     if (!run || run.removedAt) return;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
-    const entry: Entry = { runId, target, transport, sprite: run.sprite, lastFingerprint: null, dirty: true, transportFailures: 0, pollFailures: 0, lastTransportError: null, spriteChange: null, timeSensitive: true, live: true, lastReadAt: 0, unwatch: null };
+    const entry: Entry = {
+      runId,
+      target,
+      transport,
+      sprite: run.sprite,
+      lastFingerprint: null,
+      dirty: true,
+      transportFailures: 0,
+      pollFailures: 0,
+      lastTransportError: null,
+      spriteChange: null,
+      timeSensitive: true,
+      live: true,
+      lastReadAt: 0,
+      unwatch: null,
+    };
     // The transport's own change feed (SPRITE_SERVICE: a long poll, which keeps the Sprite awake) only while
     // the manager means to keep the Sprite awake.
     entry.unwatch = transport.watch?.(target, () => void this.scheduler.trigger(runId), { active: () => this.keepAwake(entry) }) ?? null;
@@ -322,13 +340,7 @@ export class Ingestor {
     return false;
   }
 
-  private async pollChanged(
-    entry: Entry,
-    runId: string,
-    fingerprint: string | null,
-    spriteObservation: { status: Sprite["status"] },
-    fence: { owner: string; token: number } | null,
-  ): Promise<void> {
+  private async pollChanged(entry: Entry, runId: string, fingerprint: string | null, spriteObservation: { status: Sprite["status"] }, fence: { owner: string; token: number } | null): Promise<void> {
     const run = await this.loadRun(runId);
     if (!run) return;
 
@@ -369,7 +381,10 @@ export class Ingestor {
             // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
             const restore = await this.restoreBehind(entry, current);
             const fork = restore
-              ? { fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`, forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore } }
+              ? {
+                  fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`,
+                  forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore },
+                }
               : { fork: e.message, forkDetails: e.details };
             await this.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
             return;
@@ -399,7 +414,7 @@ export class Ingestor {
     }
     entry.lastFingerprint = fingerprint;
     // `current` is the run as committed by this poll (or as read, when nothing changed): no need to re-read it.
-    const openIntent = current.intents.some((i) => !isTerminalStage(i.stage as IntentStage));
+    const openIntent = current.intents.some((i) => !isTerminalStage(i.stage));
     entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
     entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
   }
@@ -443,9 +458,7 @@ export class Ingestor {
   /** Stores the Sprite's status (and when it was last seen answering); a change becomes a transition of the run. */
   /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */
   private async intentBacklog(run: RunWithIntents): Promise<EventRow[]> {
-    const marks = run.intents
-      .filter((i) => (i.stage === "DISPATCHED" || i.stage === "ACCEPTED") && i.observedLine !== null && i.observedLine < run.cursorLine)
-      .map((i) => i.observedLine!);
+    const marks = run.intents.filter((i) => (i.stage === "DISPATCHED" || i.stage === "ACCEPTED") && i.observedLine !== null && i.observedLine < run.cursorLine).map((i) => i.observedLine!);
     if (!marks.length) return [];
     const rows = await this.opts.db.event.findMany({
       where: { runId: run.id, line: { gt: Math.min(...marks), lte: run.cursorLine } },
@@ -572,7 +585,7 @@ export class Ingestor {
 
   private publish(run: RunWithIntents, entry: Entry, seq: number, evaluation: Evaluation, rows: EventRow[]): void {
     const bus = this.opts.bus;
-    if (rows.length) bus.publish("events", run.id, { runId: run.id, seq, fromLine: rows[0]!.line, toLine: rows[rows.length - 1]!.line });
+    if (rows.length) bus.publish("events", run.id, { runId: run.id, seq, fromLine: rows[0].line, toLine: rows[rows.length - 1].line });
     const change: RunChanged = {
       runId: run.id,
       spriteId: entry.sprite.id,
@@ -589,7 +602,9 @@ export class Ingestor {
       // An intent's later stages are part of the traced work that created it: logged under its trace id.
       const before = run.intents.find((x) => x.id === i.id);
       if (before && before.stage !== i.stage) {
-        withTrace(before.traceId, () => this.opts.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }));
+        withTrace(before.traceId, () =>
+          this.opts.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }),
+        );
       }
     }
     // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).

@@ -1,4 +1,4 @@
-import { advanceIntent, isTerminalStage, stampsOf, type IntentKind, type IntentStage, type StageTransition } from "../control/stages";
+import { advanceIntent, isTerminalStage, stampsOf, type IntentStage, type StageTransition } from "../control/stages";
 import type { ControlIntent } from "../generated/prisma/client";
 import type { RunFacts } from "../lifecycle/types";
 import type { IntentUpdate } from "./commit";
@@ -15,13 +15,12 @@ export interface StageRecord {
   followUp?: "START";
 }
 
-
 export function viewOf(i: ControlIntent) {
   const records = (Array.isArray(i.evidence) ? i.evidence : []) as unknown as StageRecord[];
   const dispatch = records.find((r) => r.stage === "DISPATCHED" || r.stage === "ACCEPTED");
   return {
-    kind: i.kind as IntentKind,
-    stage: i.stage as IntentStage,
+    kind: i.kind,
+    stage: i.stage,
     requestedAt: i.requestedAt.toISOString(),
     dispatchedAt: i.dispatchedAt?.toISOString() ?? null,
     acceptedAt: i.acceptedAt?.toISOString() ?? null,
@@ -44,7 +43,7 @@ export function toUpdate(i: ControlIntent, transitions: readonly StageTransition
   return {
     id: i.id,
     expectedStage: i.stage,
-    stage: transitions.length ? transitions[transitions.length - 1]!.to : i.stage,
+    stage: transitions.length ? transitions[transitions.length - 1].to : i.stage,
     observedLine: i.observedLine,
     stamps: [...stamps],
     evidence: records,
@@ -78,13 +77,13 @@ export function advanceIntents(
   };
   const all = [...backlog, ...newRows];
   for (const intent of intents) {
-    if (isTerminalStage(intent.stage as IntentStage) || intent.stage === "REQUESTED") continue;
+    if (isTerminalStage(intent.stage) || intent.stage === "REQUESTED") continue;
     const from = intent.observedLine;
     const offered = from === null ? newRows : all.filter((r) => r.line > from);
     const newEvents = offered.map((r) => ({ name: r.name, status: r.status, line: r.line, timestamp: r.timestamp.toISOString(), data: r.payload }));
     const view = viewOf(intent);
     const transitions = [...(advanceIntent(view, { type: "poll", now, facts: { ...poll, newEvents } }) ?? [])];
-    const after = transitions.length ? { ...view, stage: transitions[transitions.length - 1]!.to } : view;
+    const after = transitions.length ? { ...view, stage: transitions[transitions.length - 1].to } : view;
     transitions.push(...(advanceIntent(after, { type: "tick", now }) ?? []));
     const observed = throughLine !== null && (from === null || throughLine > from) ? throughLine : null;
     if (transitions.length || observed !== null) updates.push({ ...toUpdate(intent, transitions), observedLine: observed ?? intent.observedLine });

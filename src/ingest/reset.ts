@@ -23,15 +23,20 @@ export async function resetRunCursor(app: App, runId: string, mode: ResetMode, a
   let state: { state: string; stateReason: string; spriteId: string };
   try {
     await client.query("BEGIN");
-    const cur = await client.query<{ cursorLine: number; seq: number; state: string; stateReason: string; spriteId: string; facts: { events?: unknown; runtime?: unknown } | null; divergence: Record<string, unknown> }>(
-      `SELECT "cursorLine", seq, state, "stateReason", "spriteId", facts, divergence FROM "Run" WHERE id = $1 FOR UPDATE`,
-      [runId],
-    );
-    const row = cur.rows[0]!;
+    const cur = await client.query<{
+      cursorLine: number;
+      seq: number;
+      state: string;
+      stateReason: string;
+      spriteId: string;
+      facts: { events?: unknown; runtime?: unknown } | null;
+      divergence: Record<string, unknown>;
+    }>(`SELECT "cursorLine", seq, state, "stateReason", "spriteId", facts, divergence FROM "Run" WHERE id = $1 FOR UPDATE`, [runId]);
+    const row = cur.rows[0];
     const del = await client.query(`DELETE FROM "Event" WHERE "runId" = $1 AND line > $2`, [runId, end.line]);
     seq = row.seq + 1;
     // Replaying from the start folds the events again from nothing; adopting keeps what was folded.
-    const facts = mode === "REPLAY_FROM_START" ? { ...(row.facts ?? {}), events: emptyEventFacts() } : row.facts ?? {};
+    const facts = mode === "REPLAY_FROM_START" ? { ...(row.facts ?? {}), events: emptyEventFacts() } : (row.facts ?? {});
     const divergence = { ...row.divergence, cursorRegression: null };
     // The lines now stored start again where the reset left them: history starts no later than the next line,
     // and an archive of the old lines no longer describes what is stored (its file stays where it is).

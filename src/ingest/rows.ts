@@ -102,11 +102,11 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: rea
       role: env.event.role,
       status: env.event.status,
       message: env.event.message,
-      runtimeRunId: typeof raw.run_id === "string" ? raw.run_id : env.run?.runId ?? null,
+      runtimeRunId: typeof raw.run_id === "string" ? raw.run_id : (env.run?.runId ?? null),
       iteration: typeof raw.iteration === "number" && Number.isInteger(raw.iteration) ? raw.iteration : null,
       payload: env.event.payload,
     };
-    const text = lines[index++]!;
+    const text = lines[index++];
     rows.push({ ...columns, text, packed: packLine(text, columns) });
     expected++;
   }

@@ -52,7 +52,7 @@ export function runHealth(input: RunHealthInput): Health {
     lastIntent: latest ? { kind: latest.kind, stage: input.intents[0] ?? latest.stage, at: latest.updatedAt.toISOString(), error: latest.error } : null,
     spriteStatus: input.sprite.status,
     thresholds: spriteThresholds(input.sprite, input.defaultProfile),
-    loopNotFound: input.sprite.transport === "LOCAL" && facts.runtime.loopDirExists === false && facts.events.count === 0,
+    loopNotFound: input.sprite.transport === "LOCAL" && !facts.runtime.loopDirExists && facts.events.count === 0,
     quietUntil: quietUntil(facts, projection),
     agentIncompatible: input.agentIncompatible ?? null,
     previousReasons: (Array.isArray(run.healthReasons) ? run.healthReasons : []) as unknown as HealthReason[],

@@ -30,17 +30,20 @@ export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
   return {
     loopDirExists: f.loopDirExists,
     eventsFileExists: f.eventsFileExists,
-    state: f.state
-      ? { active: f.state.active === true, current_loop_id: str(f.state.current_loop_id), iteration: num(f.state.iteration), updated_at: str(f.state.updated_at) }
-      : null,
+    state: f.state ? { active: f.state.active === true, current_loop_id: str(f.state.current_loop_id), iteration: num(f.state.iteration), updated_at: str(f.state.updated_at) } : null,
     activeRun: f.activeRun
-      ? { pid: num(f.activeRun.pid), pgid: num(f.activeRun.pgid), loop_id: str(f.activeRun.loop_id), iteration: num(f.activeRun.iteration), stage: str(f.activeRun.stage), updated_at: str(f.activeRun.updated_at) }
+      ? {
+          pid: num(f.activeRun.pid),
+          pgid: num(f.activeRun.pgid),
+          loop_id: str(f.activeRun.loop_id),
+          iteration: num(f.activeRun.iteration),
+          stage: str(f.activeRun.stage),
+          updated_at: str(f.activeRun.updated_at),
+        }
       : null,
     activeRunAlive: f.activeRunAlive,
     processStopped: f.processStopped,
-    approval: f.approval
-      ? { status: String(f.approval.status), run_id: str(f.approval.run_id), iteration: num(f.approval.iteration), requested_at: str(f.approval.requested_at) }
-      : null,
+    approval: f.approval ? { status: String(f.approval.status), run_id: str(f.approval.run_id), iteration: num(f.approval.iteration), requested_at: str(f.approval.requested_at) } : null,
     lastSummary: f.lastSummary
       ? {
           run_id: str(f.lastSummary.run_id),
@@ -51,17 +54,11 @@ export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
           stuck: isStuck(f.lastSummary.stuck) ? f.lastSummary.stuck : null,
         }
       : null,
-    heartbeat: f.heartbeat
-      ? { timestamp: str(f.heartbeat.timestamp), updatedAt: str(f.heartbeat.updatedAt), status: str(f.heartbeat.status), stage: str(f.heartbeat.stage) }
-      : null,
-    ...(f.supervisor
-      ? { supervisor: { status: f.supervisor.status, pid: f.supervisor.pid, bootId: f.supervisor.bootId, currentBootId: f.supervisor.currentBootId } }
-      : {}),
+    heartbeat: f.heartbeat ? { timestamp: str(f.heartbeat.timestamp), updatedAt: str(f.heartbeat.updatedAt), status: str(f.heartbeat.status), stage: str(f.heartbeat.stage) } : null,
+    ...(f.supervisor ? { supervisor: { status: f.supervisor.status, pid: f.supervisor.pid, bootId: f.supervisor.bootId, currentBootId: f.supervisor.currentBootId } } : {}),
     launch: f.launch ?? null,
     launchAlive: f.launchAlive ?? null,
-    rateLimit: f.rateLimit
-      ? { role: str(f.rateLimit.role), occurred_at: str(f.rateLimit.occurred_at), message: rateLimitMessage(f.rateLimit.info), type: str(f.rateLimit.info?.type) }
-      : null,
+    rateLimit: f.rateLimit ? { role: str(f.rateLimit.role), occurred_at: str(f.rateLimit.occurred_at), message: rateLimitMessage(f.rateLimit.info), type: str(f.rateLimit.info?.type) } : null,
     stuck: f.stuck ? { streak: num(f.stuck.streak), threshold: num(f.stuck.threshold), reason: str(f.stuck.reason), updated_at: str(f.stuck.updated_at) } : null,
     escalation: f.escalation
       ? {
@@ -99,5 +96,4 @@ function proposalText(v: unknown): string | null {
 const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const isStuck = (v: unknown): v is { streak: number; threshold: number } =>
-  isRecord(v) && typeof v.streak === "number" && typeof v.threshold === "number";
+const isStuck = (v: unknown): v is { streak: number; threshold: number } => isRecord(v) && typeof v.streak === "number" && typeof v.threshold === "number";

@@ -57,9 +57,7 @@ export interface DivergenceFlagDoc {
 export const DIVERGENCE_FLAGS: readonly (DivergenceFlagDoc & { detect: (facts: RunFacts) => Flag | null })[] = [
   {
     name: "activeMismatch",
-    describe:
-      "state.json exists with `active: false`, yet an event that only happens inside an active iteration " +
-      "(iteration/role/gate phases) is newer than state.json's `updated_at`.",
+    describe: "state.json exists with `active: false`, yet an event that only happens inside an active iteration " + "(iteration/role/gate phases) is newer than state.json's `updated_at`.",
     facts: "runtime.state.active, runtime.state.updated_at, events.lastActivePhaseEventAt",
     detect: activeMismatch,
   },
@@ -73,9 +71,7 @@ export const DIVERGENCE_FLAGS: readonly (DivergenceFlagDoc & { detect: (facts: R
   },
   {
     name: "cursorRegression",
-    describe:
-      "events.jsonl now has fewer lines than were already ingested (truncated or replaced): ingestion is " +
-      "stopped for the run until an operator resets the cursor.",
+    describe: "events.jsonl now has fewer lines than were already ingested (truncated or replaced): ingestion is " + "stopped for the run until an operator resets the cursor.",
     facts: "ingest.regression.storedLines, ingest.regression.fileLines",
     detect: cursorRegression,
   },
@@ -90,11 +86,7 @@ export function detectDivergence(facts: RunFacts): Divergence {
 }
 
 export function hasDivergence(divergence: Divergence): boolean {
-  return (
-    divergence.activeMismatch !== null ||
-    divergence.approvalCompletionConflict !== null ||
-    divergence.cursorRegression !== null
-  );
+  return divergence.activeMismatch !== null || divergence.approvalCompletionConflict !== null || divergence.cursorRegression !== null;
 }
 
 export function raisedFlags(divergence: Divergence): DivergenceFlagName[] {

@@ -65,23 +65,11 @@ export function renderLifecycleDoc(): string {
   const ruleRows = LIFECYCLE_RULES.map((rule, index) => {
     const paths = factPaths(rule.facts);
     const reason = typeof rule.reason === "string" ? `\`${rule.reason}\`` : (rule.reasonDoc ?? "computed");
-    return [
-      String(index + 1),
-      `\`${rule.id}\``,
-      rule.state,
-      reason,
-      rule.describe,
-      code(paths.filter((path) => !isManagerFact(path))),
-      code(paths.filter(isManagerFact)),
-    ];
+    return [String(index + 1), `\`${rule.id}\``, rule.state, reason, rule.describe, code(paths.filter((path) => !isManagerFact(path))), code(paths.filter(isManagerFact))];
   });
   const profiles = (Object.keys(HEALTH_PROFILES) as HealthProfile[]).map((name) => {
     const p = HEALTH_PROFILES[name];
-    return [
-      `\`${name}\``,
-      `${p.ingestLagWarningSec} s / ${p.ingestLagCriticalSec} s`,
-      `${p.transportFailureWarning} / ${p.transportFailureCritical}`,
-    ];
+    return [`\`${name}\``, `${p.ingestLagWarningSec} s / ${p.ingestLagCriticalSec} s`, `${p.transportFailureWarning} / ${p.transportFailureCritical}`];
   });
 
   return [
@@ -97,11 +85,17 @@ export function renderLifecycleDoc(): string {
     "",
     "## 1. Runtime facts (read from the Sprite, never invented by the manager)",
     "",
-    table(["fact", "source", "meaning"], RUNTIME_FACTS.map((f) => [`\`${f.path}\``, f.source, f.meaning])),
+    table(
+      ["fact", "source", "meaning"],
+      RUNTIME_FACTS.map((f) => [`\`${f.path}\``, f.source, f.meaning]),
+    ),
     "",
     "## 2. Manager facts (what the manager itself knows)",
     "",
-    table(["fact", "source", "meaning"], MANAGER_FACTS.map((f) => [`\`${f.path}\``, f.source, f.meaning])),
+    table(
+      ["fact", "source", "meaning"],
+      MANAGER_FACTS.map((f) => [`\`${f.path}\``, f.source, f.meaning]),
+    ),
     "",
     "## 3. Manager interpretation: lifecycle rules (first match wins)",
     "",

@@ -13,15 +13,7 @@ export interface EventRecord {
 // Events the runtime only emits while a `superloop run` process is working on an iteration. Seeing one of
 // these after state.json said "inactive" means the state file and the event log disagree (activeMismatch).
 // `loop_start` is left out on purpose: it precedes the state write, so a fresh run would flag itself.
-const ACTIVE_PHASE_EVENTS = new Set([
-  "iteration_start",
-  "iteration_end",
-  "role_start",
-  "role_end",
-  "promise_checked",
-  "gates_evaluated",
-  "stuck_checked",
-]);
+const ACTIVE_PHASE_EVENTS = new Set(["iteration_start", "iteration_end", "role_start", "role_end", "promise_checked", "gates_evaluated", "stuck_checked"]);
 const GATE_PHASES = new Set(["checklist", "tests", "validation", "prerequisites", "evidence", "lifecycle"]);
 
 export function isActivePhaseEvent(name: string): boolean {

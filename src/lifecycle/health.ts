@@ -136,12 +136,7 @@ function ageSeverity(ageSec: number, thresholds: HealthThresholds): HealthSeveri
   return null;
 }
 
-function lagReason(
-  code: "ingest_stale" | "runtime_heartbeat_stale",
-  what: string,
-  at: string | null | undefined,
-  input: HealthInput,
-): Candidate | null {
+function lagReason(code: "ingest_stale" | "runtime_heartbeat_stale", what: string, at: string | null | undefined, input: HealthInput): Candidate | null {
   const age = ageMs(input.now, at);
   if (at === null || at === undefined || age === null) return null;
   const ageSec = age / 1000;
@@ -262,8 +257,6 @@ export function rollUpHealth(healths: readonly Health[]): Health {
       seen.count += 1;
     }
   }
-  const reasons = [...merged.values()]
-    .map(({ reason, count }) => (count > 1 ? { ...reason, message: `${reason.message} (${count} runs)` } : reason))
-    .sort(byPresentation);
+  const reasons = [...merged.values()].map(({ reason, count }) => (count > 1 ? { ...reason, message: `${reason.message} (${count} runs)` } : reason)).sort(byPresentation);
   return { status: statusOf(reasons), reasons };
 }

@@ -86,23 +86,13 @@ export function needsIntervention(run: InterventionRun): Intervention | null {
   };
 
   if (run.approvalPending) {
-    add(
-      { code: "approval_pending", severity: "warning", since: run.stateSince, message: "an approval is waiting for a decision" },
-      "APPROVE",
-      "REJECT",
-    );
+    add({ code: "approval_pending", severity: "warning", since: run.stateSince, message: "an approval is waiting for a decision" }, "APPROVE", "REJECT");
   }
   if (run.state === "IDLE" && run.reason === "approved_pending_run") {
-    add(
-      { code: "approved_pending_run", severity: "warning", since: run.stateSince, message: "approved; completion needs another run" },
-      "START",
-    );
+    add({ code: "approved_pending_run", severity: "warning", since: run.stateSince, message: "approved; completion needs another run" }, "START");
   }
   if (run.state === "IDLE" && run.reason === "rejected_pending_run") {
-    add(
-      { code: "rejected_pending_run", severity: "warning", since: run.stateSince, message: "rejected; the next iteration needs another run" },
-      "START",
-    );
+    add({ code: "rejected_pending_run", severity: "warning", since: run.stateSince, message: "rejected; the next iteration needs another run" }, "START");
   }
   const lag = healthReason(run.health, "ingest_stale", "runtime_heartbeat_stale");
   if (run.state === "RUNNING" && (run.stale === true || lag !== undefined)) {
@@ -146,10 +136,7 @@ export function needsIntervention(run: InterventionRun): Intervention | null {
   }
   const missing = healthReason(run.health, "sprite_missing");
   if (missing !== undefined || run.reason === "sprite_missing") {
-    add(
-      { code: "sprite_missing", severity: "critical", since: missing?.since ?? run.stateSince, message: "the Sprite no longer exists" },
-      "INSPECT",
-    );
+    add({ code: "sprite_missing", severity: "critical", since: missing?.since ?? run.stateSince, message: "the Sprite no longer exists" }, "INSPECT");
   }
   const unreachable = healthReason(run.health, "transport_unreachable");
   if (unreachable?.severity === "critical") {
@@ -160,18 +147,11 @@ export function needsIntervention(run: InterventionRun): Intervention | null {
   if (incompatible) add({ code: "agent_incompatible", severity: "critical", since: incompatible.since, message: incompatible.message }, "INSPECT");
   if (run.ingestStatus === "FORKED") {
     const fork = healthReason(run.health, "cursor_fork");
-    add(
-      { code: "cursor_fork", severity: "critical", since: fork?.since ?? run.stateSince, message: fork?.message ?? "event log forked" },
-      "RESET_CURSOR",
-      "INSPECT",
-    );
+    add({ code: "cursor_fork", severity: "critical", since: fork?.since ?? run.stateSince, message: fork?.message ?? "event log forked" }, "RESET_CURSOR", "INSPECT");
   }
   if (run.ingestStatus === "ERROR") {
     const invalid = healthReason(run.health, "invalid_payload");
-    add(
-      { code: "ingest_error", severity: "critical", since: invalid?.since ?? run.stateSince, message: invalid?.message ?? "ingestion stopped" },
-      "INSPECT",
-    );
+    add({ code: "ingest_error", severity: "critical", since: invalid?.since ?? run.stateSince, message: invalid?.message ?? "ingestion stopped" }, "INSPECT");
   }
   const frozen = hasDivergence(run.divergence) || run.ingestStatus === "FORKED";
   if (hasDivergence(run.divergence)) {

@@ -16,12 +16,7 @@ export function matchRule(facts: RunFacts, rules: readonly LifecycleRule[] = LIF
 // dispatch, otherwise an old run's last event would make a brand-new start look stale at once.
 function lastSignOfLife(facts: RunFacts, reason: string): string | null {
   if (reason === "starting") return facts.control.startDispatchedAt;
-  return (
-    facts.events.last?.timestamp ??
-    facts.runtime.activeRun?.updated_at ??
-    facts.runtime.state?.updated_at ??
-    null
-  );
+  return facts.events.last?.timestamp ?? facts.runtime.activeRun?.updated_at ?? facts.runtime.state?.updated_at ?? null;
 }
 
 /**

@@ -75,9 +75,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     state: "AWAITING_APPROVAL",
     reason: "awaiting_approval",
     when: approvalPending,
-    describe:
-      "approval.json has status `pending`. Also after a reject and a new `run` that asks again. Wins over a " +
-      "completed summary (that combination raises `approvalCompletionConflict`).",
+    describe: "approval.json has status `pending`. Also after a reject and a new `run` that asks again. Wins over a " + "completed summary (that combination raises `approvalCompletionConflict`).",
     facts: "runtime.approval.status, runtime.approval.run_id, runtime.approval.iteration, runtime.approval.requested_at",
   },
   {
@@ -89,8 +87,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
       "The manager's cancel was accepted (exit 0) and no live process remains. `superloop cancel` deletes " +
       "state.json and active-run.json and writes no event, so only the manager's own knowledge explains the " +
       "disappearance; without it the same files read as `runtime_died` or `unknown`.",
-    facts:
-      "control.cancelAcceptedAt, control.startDispatchedAt, events.latestLoopStartAt, runtime.state, runtime.activeRun, runtime.activeRunAlive",
+    facts: "control.cancelAcceptedAt, control.startDispatchedAt, events.latestLoopStartAt, runtime.state, runtime.activeRun, runtime.activeRunAlive",
   },
   {
     id: "start_requested",
@@ -152,7 +149,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     describe:
       "The last summary entry has `completion_ok: true` (or the last event is `loop_complete`) and state.json " +
       "does not show this loop active again. After an approved completion state.json is reset with " +
-      "`current_loop_id: \"\"`, which this rule accepts; a later `run` of the same loop sets `active` again and " +
+      '`current_loop_id: ""`, which this rule accepts; a later `run` of the same loop sets `active` again and ' +
       "the old completion stops counting.",
     facts: "runtime.lastSummary.completion_ok, runtime.lastSummary.run_id, events.last.name, runtime.state.active, runtime.state.current_loop_id",
   },
@@ -182,9 +179,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     state: "RUNNING",
     reason: "running",
     when: provenLiveProcess,
-    describe:
-      "active-run.json for this loop with a pid checked alive, while state.json does not (yet) say active: the " +
-      "window between `loop_start` and the first iteration's state write.",
+    describe: "active-run.json for this loop with a pid checked alive, while state.json does not (yet) say active: the " + "window between `loop_start` and the first iteration's state write.",
     facts: "runtime.activeRun.pid, runtime.activeRun.loop_id, runtime.activeRunAlive, runtime.state.active",
   },
   {
@@ -219,8 +214,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     id: "event_failure",
     state: "FAILED",
     reason: failureReason,
-    reasonDoc:
-      "`role_timeout` → `role_timeout`; `usage_limit_blocked` with no live process → `usage_limit`; else the event status: `error`, `timeout`, `blocked` or `rate_limited`",
+    reasonDoc: "`role_timeout` → `role_timeout`; `usage_limit_blocked` with no live process → `usage_limit`; else the event status: `error`, `timeout`, `blocked` or `rate_limited`",
     when: (f) => lastEventFailureStatus(f) !== null,
     describe: "The last event carries a failure status and no rule above shows the run still working past it.",
     facts: "events.last.name, events.last.status",
@@ -230,9 +224,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     state: "FAILED",
     reason: "runtime_died",
     when: (f) => stateActiveForLoop(f) && !liveProcess(f),
-    describe:
-      "state.json still says this loop is active but active-run.json is gone (or its pid is dead): the " +
-      "runtime crashed (e.g. a runner exited non-zero) without writing a final event.",
+    describe: "state.json still says this loop is active but active-run.json is gone (or its pid is dead): the " + "runtime crashed (e.g. a runner exited non-zero) without writing a final event.",
     facts: "runtime.state.active, runtime.state.current_loop_id, runtime.activeRun, runtime.activeRunAlive, events.last.name",
   },
   {
@@ -251,9 +243,7 @@ export const LIFECYCLE_RULES: readonly LifecycleRule[] = [
     state: "IDLE",
     reason: "rejected_pending_run",
     when: (f) => approvalStatus(f) === "rejected",
-    describe:
-      "approval.json has status `rejected`: the next `run` starts a new iteration with the reviewer's note; " +
-      "until then nothing runs.",
+    describe: "approval.json has status `rejected`: the next `run` starts a new iteration with the reviewer's note; " + "until then nothing runs.",
     facts: "runtime.approval.status, runtime.approval.run_id, events.last.name",
   },
   {

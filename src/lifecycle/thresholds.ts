@@ -31,10 +31,7 @@ export function isHealthProfile(value: string): value is HealthProfile {
  * meaningless (non-positive, non-finite, or a warning level above its critical level): such a config must be
  * rejected where it is entered, not silently "fixed".
  */
-export function resolveThresholds(
-  profile: HealthProfile,
-  overrides: Partial<HealthThresholds> = {},
-): HealthThresholds {
+export function resolveThresholds(profile: HealthProfile, overrides: Partial<HealthThresholds> = {}): HealthThresholds {
   const resolved: HealthThresholds = { ...HEALTH_PROFILES[profile] };
   for (const key of Object.keys(resolved) as (keyof HealthThresholds)[]) {
     const value = overrides[key];

@@ -2,15 +2,7 @@
 // pipeline builds `RunFacts` on every poll and the projection stays a pure function of it (invariant 1 of
 // docs/architecture.md: the manager's state is a recomputable projection of runtime facts).
 
-export type LifecycleState =
-  | "RUNNING"
-  | "PAUSED"
-  | "AWAITING_APPROVAL"
-  | "COMPLETE"
-  | "STOPPED"
-  | "FAILED"
-  | "IDLE"
-  | "UNKNOWN";
+export type LifecycleState = "RUNNING" | "PAUSED" | "AWAITING_APPROVAL" | "COMPLETE" | "STOPPED" | "FAILED" | "IDLE" | "UNKNOWN";
 
 export type SpriteStatus = "COLD" | "WARM" | "RUNNING" | "UNREACHABLE" | "MISSING" | "UNKNOWN";
 export type IngestStatus = "OK" | "FORKED" | "ERROR";

@@ -78,7 +78,7 @@ export function createMetricsHandler(src: ScrapeSources): (req: IncomingMessage,
         [confirmedWatermark],
       );
       for (const r of rows) intentConfirmSeconds.observe({ kind: r.kind }, Math.max(0, r.secs));
-      if (rows.length) confirmedWatermark = new Date(rows[rows.length - 1]!.confirmedAt);
+      if (rows.length) confirmedWatermark = new Date(rows[rows.length - 1].confirmedAt);
     },
   });
   new Gauge({
@@ -116,9 +116,7 @@ export function createMetricsHandler(src: ScrapeSources): (req: IncomingMessage,
     registers,
     async collect() {
       this.reset();
-      for (const r of await q<{ condition: string; severity: string; n: number }>(
-        `SELECT condition, severity, count(*)::int AS n FROM "AlertEpisode" WHERE "resolvedAt" IS NULL GROUP BY 1, 2`,
-      )) {
+      for (const r of await q<{ condition: string; severity: string; n: number }>(`SELECT condition, severity, count(*)::int AS n FROM "AlertEpisode" WHERE "resolvedAt" IS NULL GROUP BY 1, 2`)) {
         this.set({ condition: r.condition, severity: r.severity }, r.n);
       }
     },

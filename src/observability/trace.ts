@@ -19,7 +19,7 @@ export function incomingTraceId(get: (name: string) => string | null | undefined
   const explicit = get("x-trace-id")?.trim();
   if (explicit && TRACE_ID.test(explicit)) return explicit;
   const m = TRACEPARENT.exec(get("traceparent")?.trim().toLowerCase() ?? "");
-  if (m && !/^0+$/.test(m[1]!)) return m[1]!;
+  if (m && !/^0+$/.test(m[1])) return m[1];
   return null;
 }
 
@@ -28,7 +28,7 @@ export function incomingParentSpanId(get: (name: string) => string | null | unde
   const explicit = get("x-trace-id")?.trim();
   if (explicit && TRACE_ID.test(explicit)) return null;
   const m = TRACEPARENT.exec(get("traceparent")?.trim().toLowerCase() ?? "");
-  return m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!) ? m[2]! : null;
+  return m && !/^0+$/.test(m[1]) && !/^0+$/.test(m[2]) ? m[2] : null;
 }
 
 export function withTrace<T>(traceId: string, fn: () => T): T {

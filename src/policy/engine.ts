@@ -42,9 +42,7 @@ export interface PolicyEngineOptions {
   envKillSwitch: boolean;
 }
 
-export type ExecuteResult =
-  | { kind: "executed"; candidate: CandidateRow; outcome: ControlOutcome | null }
-  | { kind: "not_open"; candidate: CandidateRow | null };
+export type ExecuteResult = { kind: "executed"; candidate: CandidateRow; outcome: ControlOutcome | null } | { kind: "not_open"; candidate: CandidateRow | null };
 
 export interface EvaluationReport {
   candidates: number;
@@ -206,7 +204,10 @@ export class PolicyEngine {
       };
     });
     const rows = await upsertCandidates(pool, upserts);
-    await endCandidates(pool, rows.map((r) => r.id));
+    await endCandidates(
+      pool,
+      rows.map((r) => r.id),
+    );
     // with the policy off nothing is watched: the next evaluation starts afresh
     const caughtUp = policy.doc.mode === "off" ? ((this.lastEvaluation = null), 0) : await this.catchUp(runs, policy.doc.rules, policy.version, now);
 
@@ -265,13 +266,26 @@ export class PolicyEngine {
     const found = simulate(rules, replayed, from, now);
     return insertEnded(
       this.app.pool,
-      found.map((c) => ({ ruleId: c.ruleId, runId: c.runId, episodeKey: c.episodeKey, condition: c.condition, action: c.action, severity: byId.get(c.ruleId)?.severity ?? "warning", since: c.since, detail: c.detail, policyVersion: version })),
+      found.map((c) => ({
+        ruleId: c.ruleId,
+        runId: c.runId,
+        episodeKey: c.episodeKey,
+        condition: c.condition,
+        action: c.action,
+        severity: byId.get(c.ruleId)?.severity ?? "warning",
+        since: c.since,
+        detail: c.detail,
+        policyVersion: version,
+      })),
     );
   }
 
   /** Runs a state-like rule matches now get their (state, reason) history: the episode began where it last broke. */
   private async withHistories(runs: RunView[], rules: readonly Rule[]): Promise<RunView[]> {
-    const predicates = rules.filter((r) => r.mode !== "off").map((r) => statePredicate(r.condition)).filter((p) => p !== null);
+    const predicates = rules
+      .filter((r) => r.mode !== "off")
+      .map((r) => statePredicate(r.condition))
+      .filter((p) => p !== null);
     const need = runs.filter((run) => predicates.some((p) => p(run.state, run.stateReason))).map((r) => r.id);
     const histories = await loadHistories(this.app.pool, need, HISTORY);
     return runs.map((run) => (histories.has(run.id) ? { ...run, history: histories.get(run.id)! } : run));
@@ -285,14 +299,21 @@ export class PolicyEngine {
   }
 
   /** Pauses automation (and raises a policy_action alert, in the same transaction) when recent outcomes went bad. */
-  private async checkAutoPause(auto: readonly (AutoExecution & { stage: string | null })[], paused: string | null, resumedAt: Date | null, cfg: Parameters<typeof autoPauseVerdict>[1]): Promise<boolean> {
+  private async checkAutoPause(
+    auto: readonly (AutoExecution & { stage: string | null })[],
+    paused: string | null,
+    resumedAt: Date | null,
+    cfg: Parameters<typeof autoPauseVerdict>[1],
+  ): Promise<boolean> {
     if (paused) return false;
     const considered = auto.filter((e) => !resumedAt || e.at > resumedAt).map((e) => e.stage ?? "REQUESTED");
     const v = autoPauseVerdict(considered, cfg);
     if (!v.pause) return false;
     const reason = `${v.bad} of the last ${v.considered} automatic executions ended AMBIGUOUS or FAILED (threshold ${Math.round(cfg.maxBadShare * 100)}%)`;
     const done = await inTransaction(this.app.pool, async (c) => {
-      const next = await updateRuntime(c, "policy-engine", "paused", reason, (r) => (r.paused ? null : { ...r, paused: "auto", pausedBy: "policy-engine", pausedReason: reason, pausedAt: new Date() }));
+      const next = await updateRuntime(c, "policy-engine", "paused", reason, (r) =>
+        r.paused ? null : { ...r, paused: "auto", pausedBy: "policy-engine", pausedReason: reason, pausedAt: new Date() },
+      );
       if (!next) return false;
       await raisePolicyActionAlert(c, {
         policy: "policy-engine",

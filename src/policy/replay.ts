@@ -45,7 +45,7 @@ export function replayRun(rules: readonly Rule[], run: ReplayRun, from: Date, to
   const times = [...points].filter((t) => t <= to.getTime()).sort((a, b) => a - b);
   const out = new Map<string, SimulatedCandidate>();
   for (let k = 0; k < times.length; k++) {
-    const start = times[k]!;
+    const start = times[k];
     const end = Math.min((times[k + 1] ?? Infinity) - 1, to.getTime());
     if (end < from.getTime() || end < start) continue;
     const view = viewAt(run, start);
@@ -87,10 +87,10 @@ export function viewAt(run: ReplayRun, t: number): RunView | null {
   let hi = run.events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (run.events[mid]!.ingestedAt.getTime() <= t) lo = mid + 1;
+    if (run.events[mid].ingestedAt.getTime() <= t) lo = mid + 1;
     else hi = mid;
   }
-  const lastEventAt = lo > 0 ? run.events[lo - 1]!.timestamp : null;
+  const lastEventAt = lo > 0 ? run.events[lo - 1].timestamp : null;
   let lastIntent: RunView["lastIntent"] = null;
   for (const i of run.intents) {
     if (!i.endedAt || i.endedAt.getTime() > t) continue;

@@ -18,10 +18,17 @@ export const severityRank = (s: Severity): number => SEVERITIES.indexOf(s);
 /** APPROVE is never an automatic action: approving is an operator's decision by definition. */
 export const ACTIONS = ["CANCEL", "RESTART", "START", "PAUSE", "RESUME", "REJECT", "ALERT"] as const;
 export type Action = (typeof ACTIONS)[number];
-const actionSchema = z.string().refine((a) => a !== "APPROVE", "APPROVE is never taken by a policy: approving is an operator's decision").pipe(z.enum(ACTIONS));
+const actionSchema = z
+  .string()
+  .refine((a) => a !== "APPROVE", "APPROVE is never taken by a policy: approving is an operator's decision")
+  .pipe(z.enum(ACTIONS));
 
 const STATES = ["RUNNING", "PAUSED", "AWAITING_APPROVAL", "COMPLETE", "STOPPED", "FAILED", "IDLE", "UNKNOWN"] as const;
-const forMs = z.number().int().min(0).max(30 * 24 * 3600_000);
+const forMs = z
+  .number()
+  .int()
+  .min(0)
+  .max(30 * 24 * 3600_000);
 
 export const conditionSchema = z.discriminatedUnion("type", [
   /** The run is in one of `states` (and, if given, one of `reasons`) for at least forMs. */

@@ -101,10 +101,23 @@ interface RuntimeRow {
 export type RuntimeState = RuntimeRow & { envKillSwitch: boolean };
 
 const RUNTIME_ID = "default";
-const EMPTY_RUNTIME: RuntimeRow = { killSwitch: false, killSwitchBy: null, killSwitchNote: null, killSwitchAt: null, paused: null, pausedBy: null, pausedReason: null, pausedAt: null, resumedAt: null };
+const EMPTY_RUNTIME: RuntimeRow = {
+  killSwitch: false,
+  killSwitchBy: null,
+  killSwitchNote: null,
+  killSwitchAt: null,
+  paused: null,
+  pausedBy: null,
+  pausedReason: null,
+  pausedAt: null,
+  resumedAt: null,
+};
 
 export async function readRuntime(db: Q, envKillSwitch: boolean): Promise<RuntimeState> {
-  const r = await db.query<RuntimeRow>(`SELECT "killSwitch", "killSwitchBy", "killSwitchNote", "killSwitchAt", paused, "pausedBy", "pausedReason", "pausedAt", "resumedAt" FROM "PolicyRuntime" WHERE id = $1`, [RUNTIME_ID]);
+  const r = await db.query<RuntimeRow>(
+    `SELECT "killSwitch", "killSwitchBy", "killSwitchNote", "killSwitchAt", paused, "pausedBy", "pausedReason", "pausedAt", "resumedAt" FROM "PolicyRuntime" WHERE id = $1`,
+    [RUNTIME_ID],
+  );
   return { ...(r.rows[0] ?? EMPTY_RUNTIME), envKillSwitch };
 }
 
@@ -125,7 +138,7 @@ export async function updateRuntime(c: Q, actor: string, action: string, note: s
       `SELECT "killSwitch", "killSwitchBy", "killSwitchNote", "killSwitchAt", paused, "pausedBy", "pausedReason", "pausedAt", "resumedAt" FROM "PolicyRuntime" WHERE id = $1 FOR UPDATE`,
       [RUNTIME_ID],
     )
-  ).rows[0]!;
+  ).rows[0];
   const next = change(cur);
   if (!next) return null;
   await c.query(

@@ -55,12 +55,12 @@ export class Bus<Topics extends Record<string, unknown>> {
     };
     const detach = () => {
       const set = this.listeners.get(name);
-      set?.delete(listener as Listener<never>);
+      set?.delete(listener);
       if (set && set.size === 0) this.listeners.delete(name);
     };
     let set = this.listeners.get(name);
     if (!set) this.listeners.set(name, (set = new Set()));
-    set.add(listener as Listener<never>);
+    set.add(listener);
 
     const finish = (): IteratorResult<Delivery<Topics[K]>> => ({ value: undefined, done: true });
     const sub: Subscription<Topics[K]> = {

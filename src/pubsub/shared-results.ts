@@ -122,8 +122,7 @@ function member<R>(hub: Hub<R>): Member<R> {
   return m;
 }
 
-const isAsyncIterable = <R>(v: unknown): v is AsyncIterable<R> =>
-  typeof v === "object" && v !== null && typeof (v as Partial<AsyncIterable<R>>)[Symbol.asyncIterator] === "function";
+const isAsyncIterable = <R>(v: unknown): v is AsyncIterable<R> => typeof v === "object" && v !== null && typeof (v as Partial<AsyncIterable<R>>)[Symbol.asyncIterator] === "function";
 
 export class SharedResults<R> {
   private readonly hubs = new Map<string, Promise<Hub<R> | null>>();

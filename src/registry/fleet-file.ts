@@ -190,7 +190,7 @@ export async function applyFleet(app: App, fleet: FleetFile, file: string, actor
       const runs = runsOf(s);
       if (!existing || existing.removedAt) {
         const [first, ...rest] = runs;
-        await registerSprite(app, { name: s.name, transport: s.transport, ...first!, ...settingsOf(s) }, actor);
+        await registerSprite(app, { name: s.name, transport: s.transport, ...first, ...settingsOf(s) }, actor);
         for (const r of rest) await addRun(app, { sprite: s.name, ...r }, actor);
         await applySpriteRetention(app, s);
         report.created.push(s.name);

@@ -10,4 +10,8 @@ export const loopIdSchema = z
   .regex(LOOP_ID_PATTERN, "loop id must be a plain name (letters, digits, . _ -), not a path")
   .refine((s) => s !== "." && s !== "..", "loop id must be a plain name, not a path");
 export const spriteNameSchema = z.string().regex(SPRITE_NAME, "sprite name must be lowercase letters, digits and dashes (max 63)");
-export const repoPathSchema = z.string().min(1).max(4096).refine((p) => p.startsWith("/"), "repo path must be absolute");
+export const repoPathSchema = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => p.startsWith("/"), "repo path must be absolute");

@@ -9,7 +9,11 @@ import { RetentionWorker } from "./pruner";
 
 export { RetentionWorker } from "./pruner";
 
-export function createRetentionWorker(app: { pool: pg.Pool; log: Logger; config: Pick<Config, "OPS_LEASE_TTL_MS" | "OPS_RETENTION_INTERVAL_MS" | "OPS_RETENTION_BATCH"> }, owner: string, cluster: boolean): RetentionWorker {
+export function createRetentionWorker(
+  app: { pool: pg.Pool; log: Logger; config: Pick<Config, "OPS_LEASE_TTL_MS" | "OPS_RETENTION_INTERVAL_MS" | "OPS_RETENTION_BATCH"> },
+  owner: string,
+  cluster: boolean,
+): RetentionWorker {
   const lease = cluster ? new SingletonLease(app.pool, "retention", owner, Math.max(app.config.OPS_LEASE_TTL_MS, app.config.OPS_RETENTION_INTERVAL_MS * 2)) : null;
   return new RetentionWorker({ pool: app.pool, log: app.log, intervalMs: app.config.OPS_RETENTION_INTERVAL_MS, budget: app.config.OPS_RETENTION_BATCH, lease });
 }

@@ -60,10 +60,7 @@ export async function pruneChunk(pool: pg.Pool, c: Candidate, now: Date, max: nu
       await client.query("ROLLBACK");
       return 0;
     }
-    const intents = await client.query<{ observedLine: number | null }>(
-      `SELECT "observedLine" FROM "ControlIntent" WHERE "runId" = $1 AND stage IN ('REQUESTED', 'DISPATCHED', 'ACCEPTED')`,
-      [c.id],
-    );
+    const intents = await client.query<{ observedLine: number | null }>(`SELECT "observedLine" FROM "ControlIntent" WHERE "runId" = $1 AND stage IN ('REQUESTED', 'DISPATCHED', 'ACCEPTED')`, [c.id]);
     const guard = { cursorLine: row.cursorLine, ingestUnresolved: row.ingestStatus !== "OK", openIntents: intents.rows };
     const window = Math.min(max, CHUNK);
     // The furthest any rule may go: the cursor's line and every open intent's evidence stay.

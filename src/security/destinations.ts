@@ -40,7 +40,7 @@ export function destinationPolicy(opts: { allow?: readonly string[]; deny?: read
     if (family === 0) return l.names.has(host.toLowerCase());
     // an IPv4-mapped IPv6 address is the IPv4 address
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-    if (mapped) return l.list.check(mapped[1]!, "ipv4");
+    if (mapped) return l.list.check(mapped[1], "ipv4");
     return l.list.check(host, family === 6 ? "ipv6" : "ipv4");
   };
   const bare = (host: string) => host.replace(/^\[|\]$/g, "");

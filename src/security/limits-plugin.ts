@@ -9,7 +9,6 @@ import { checkDocument, parseWithinLimits, type QueryLimits } from "./query-limi
 // parsed (so no unauthenticated parse, validation or field suggestion); then the token-bounded parse and the
 // linear limits of ./query-limits.ts; only then Yoga's validation.
 
-
 export function authenticateFirst(tokens: TokenTable): Plugin<Context> {
   return {
     onParams({ request, setResult }) {

@@ -33,7 +33,11 @@ const MAX_COUNTED_PAGE = 10_000;
 export type LimitCode = "MAX_TOKENS" | "MAX_DEPTH" | "MAX_ALIASES" | "MAX_FIELDS" | "MAX_DIRECTIVES" | "QUERY_TOO_COSTLY" | "FRAGMENT_CYCLE";
 
 export class QueryLimitError extends GraphQLError {
-  constructor(readonly code: LimitCode, readonly limit: number, message: string) {
+  constructor(
+    readonly code: LimitCode,
+    readonly limit: number,
+    message: string,
+  ) {
     super(message, { extensions: { code, limit, http: { status: 400 } } });
   }
 }
@@ -41,9 +45,7 @@ export class QueryLimitError extends GraphQLError {
 const LIMIT_KEYS = ["tokens", "depth", "aliases", "fields", "directives", "cost"] as const;
 
 /** "cost=20000,aliases=10": overrides of DEFAULT_QUERY_LIMITS (OPS_QUERY_LIMITS). */
-export const queryLimitsSpec = z
-  .string()
-  .regex(new RegExp(`^((${LIMIT_KEYS.join("|")})=\\d+)(,(${LIMIT_KEYS.join("|")})=\\d+)*$`), `expected key=number,... (keys: ${LIMIT_KEYS.join(" ")})`);
+export const queryLimitsSpec = z.string().regex(new RegExp(`^((${LIMIT_KEYS.join("|")})=\\d+)(,(${LIMIT_KEYS.join("|")})=\\d+)*$`), `expected key=number,... (keys: ${LIMIT_KEYS.join(" ")})`);
 
 export function parseQueryLimits(spec: string | undefined): QueryLimits {
   const out = { ...DEFAULT_QUERY_LIMITS };

@@ -67,7 +67,7 @@ export function guardRequest(req: RequestFacts, policy: OriginPolicy): Refusal |
     return { status: 403, code: "ORIGIN_NOT_ALLOWED", message: "this Origin is not allowed (OPS_ALLOWED_ORIGINS)" };
   }
   if (req.graphql && !req.upgrade && req.method.toUpperCase() === "POST") {
-    const type = (req.contentType ?? "").split(";")[0]!.trim().toLowerCase();
+    const type = (req.contentType ?? "").split(";")[0].trim().toLowerCase();
     if (!JSON_MEDIA_TYPES.has(type)) {
       return { status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: "POST bodies must be application/json" };
     }

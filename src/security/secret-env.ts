@@ -8,17 +8,7 @@ import { settings } from "../config/config";
 export const DEFAULT_SECRET_ENV_PREFIXES = ["OPS_SECRET_", "SPRITES_TOKEN"];
 
 /** Never a token source, whatever the prefixes say: the manager's settings and the usual process secrets. */
-const NEVER = new Set<string>([
-  ...Object.keys(settings),
-  "OPS_SECRET_ENV_PREFIXES",
-  "DATABASE_URL",
-  "PGPASSWORD",
-  "PGPASSFILE",
-  "PGSERVICEFILE",
-  "NODE_OPTIONS",
-  "PATH",
-  "HOME",
-]);
+const NEVER = new Set<string>([...Object.keys(settings), "OPS_SECRET_ENV_PREFIXES", "DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE", "NODE_OPTIONS", "PATH", "HOME"]);
 
 export interface SecretEnvPolicy {
   prefixes: readonly string[];

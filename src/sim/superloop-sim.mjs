@@ -206,7 +206,9 @@ function mockRoles(config, entry) {
 
 function countLoopStarts(file) {
   if (!existsSync(file)) return 0;
-  return readFileSync(file, "utf8").split("\n").filter((l) => l.includes('"event":"loop_start"')).length;
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"event":"loop_start"')).length;
 }
 
 // One appendFileSync per line: a concurrent reader sees whole lines, or at worst a half line it must wait for.

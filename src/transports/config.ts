@@ -1,14 +1,12 @@
 import { z } from "zod";
-import { resolveThresholds, type HealthProfile, type HealthThresholds } from "../lifecycle/thresholds";
+import { resolveThresholds, type HealthProfile } from "../lifecycle/thresholds";
 
 // What Sprite.transportConfig may hold. Tokens are never stored: only the NAME of the environment variable
 // that holds one, read at request time (a missing variable is a health reason then, not a registration error).
 
 /** POSIX-style environment variable name. */
 export const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-export const envVarNameSchema = z
-  .string()
-  .regex(ENV_VAR_NAME, "must be an environment variable NAME (letters, digits, _; not starting with a digit), never the token itself");
+export const envVarNameSchema = z.string().regex(ENV_VAR_NAME, "must be an environment variable NAME (letters, digits, _; not starting with a digit), never the token itself");
 
 export const agentUrlSchema = z
   .string()
@@ -46,7 +44,7 @@ export type HealthOverrides = z.infer<typeof healthOverridesSchema>;
 /** The profile with the overrides applied, or the reason it would make health meaningless. */
 export function validateThresholds(profile: HealthProfile, overrides: HealthOverrides | undefined): string | null {
   try {
-    resolveThresholds(profile, (overrides ?? {}) as Partial<HealthThresholds>);
+    resolveThresholds(profile, overrides ?? {});
     return null;
   } catch (e) {
     return (e as Error).message;

@@ -54,7 +54,10 @@ class ResponseParser {
   private phase: "head" | "chunk-size" | "chunk-data" | "chunk-crlf" | "trailers" | "length" | "close" | "done" = "head";
   private remaining = 0;
 
-  constructor(private readonly maxBody: number, private readonly head: boolean) {}
+  constructor(
+    private readonly maxBody: number,
+    private readonly head: boolean,
+  ) {}
 
   get done(): boolean {
     return this.phase === "done";
@@ -101,7 +104,7 @@ class ResponseParser {
       if (this.phase === "chunk-size") {
         const end = this.buf.indexOf(CRLF);
         if (end === -1) return;
-        const size = parseInt(this.buf.subarray(0, end).toString("latin1").split(";")[0]!.trim(), 16);
+        const size = parseInt(this.buf.subarray(0, end).toString("latin1").split(";")[0].trim(), 16);
         if (!Number.isFinite(size) || size < 0) throw new Error("bad chunk size");
         this.buf = this.buf.subarray(end + 2);
         if (size === 0) {
@@ -203,13 +206,13 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
     ? (hostname, options, callback) =>
         dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
           if (err) return (callback as (e: Error) => void)(err);
-          const list = addresses as dns.LookupAddress[];
+          const list = addresses;
           for (const a of list) {
             const why = refuse(a.address, hostname);
             if (why) return (callback as (e: Error) => void)(Object.assign(new Error(why), { code: "EDESTINATIONDENIED" }));
           }
           if (options.all) (callback as (e: null, a: dns.LookupAddress[]) => void)(null, list);
-          else (callback as (e: null, a: string, f: number) => void)(null, list[0]!.address, list[0]!.family);
+          else (callback as (e: null, a: string, f: number) => void)(null, list[0].address, list[0].family);
         })
     : undefined;
 
@@ -232,14 +235,8 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       else resolve({ status: parser.status, headers: parser.headers, chunks: parser.chunks, body: Buffer.concat(parser.chunks) });
     };
     const onAbort = (): void => finish(new TransportError("aborted", `request to ${where} aborted`, false, { sent: connected }));
-    const connectTimer = setTimeout(
-      () => finish(new TransportError("unreachable", `cannot connect to ${url.host} within ${req.connectTimeoutMs} ms`, true, { sent: false })),
-      req.connectTimeoutMs,
-    );
-    const totalTimer = setTimeout(
-      () => finish(new TransportError("timeout", `${method} ${where} took longer than ${req.totalTimeoutMs} ms`, true, { sent: connected })),
-      req.totalTimeoutMs,
-    );
+    const connectTimer = setTimeout(() => finish(new TransportError("unreachable", `cannot connect to ${url.host} within ${req.connectTimeoutMs} ms`, true, { sent: false })), req.connectTimeoutMs);
+    const totalTimer = setTimeout(() => finish(new TransportError("timeout", `${method} ${where} took longer than ${req.totalTimeoutMs} ms`, true, { sent: connected })), req.totalTimeoutMs);
     if (req.signal?.aborted) return onAbort();
     req.signal?.addEventListener("abort", onAbort, { once: true });
 
@@ -267,7 +264,9 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       if (e.code === "EDESTINATIONDENIED") return finish(new TransportError("destination_denied", e.message, false, { sent: false }));
       const code = e.code ?? "ERR";
       const sent = connected;
-      finish(new TransportError(sent ? "connection_reset" : "unreachable", `${sent ? "connection to" : "cannot connect to"} ${url.host} failed: ${code} ${e.message}`.trim(), true, { sent, errno: code }));
+      finish(
+        new TransportError(sent ? "connection_reset" : "unreachable", `${sent ? "connection to" : "cannot connect to"} ${url.host} failed: ${code} ${e.message}`.trim(), true, { sent, errno: code }),
+      );
     });
   });
 }

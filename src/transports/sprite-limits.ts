@@ -53,10 +53,8 @@ export function spriteLimitOf(res: HttpResponse): SpriteLimit | null {
 
 /** One line for the intent's observation and the run's health reason. */
 export function describeSpriteLimit(l: SpriteLimit, action: string): string {
-  const numbers = [
-    l.limit !== null ? `limit ${l.limit}` : null,
-    l.current !== null ? `${l.current} now` : null,
-    l.retryAfterSeconds !== null ? `retry after ${l.retryAfterSeconds} s` : null,
-  ].filter((x): x is string => x !== null);
+  const numbers = [l.limit !== null ? `limit ${l.limit}` : null, l.current !== null ? `${l.current} now` : null, l.retryAfterSeconds !== null ? `retry after ${l.retryAfterSeconds} s` : null].filter(
+    (x): x is string => x !== null,
+  );
   return `the Sprites API refused ${action}: the organisation's limit on ${l.what} is reached (${l.code}${numbers.length ? `; ${numbers.join(", ")}` : ""}); stop or let another Sprite sleep, or raise the limit`;
 }

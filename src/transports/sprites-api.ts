@@ -77,7 +77,6 @@ interface RunCache {
   fingerprint?: string;
 }
 
-
 function parseArtifact<S extends z.ZodType>(bytes: Buffer, relativePath: string, schema: S): z.infer<S> {
   const text = decodeUtf8(bytes);
   if (text === null) throw new AdapterError("invalid_utf8", `${relativePath} is not valid UTF-8`, { path: relativePath });
@@ -165,7 +164,7 @@ export class SpritesApiTransport implements Transport {
     );
     const limit = spriteLimitOf(res);
     if (limit !== null) {
-      const action = pathAndQuery.slice(this.spritePath().length).split("?")[0]!.replace(/^\//, "") || "reading the Sprite";
+      const action = pathAndQuery.slice(this.spritePath().length).split("?")[0].replace(/^\//, "") || "reading the Sprite";
       throw new TransportError("sprite_limit_exceeded", describeSpriteLimit(limit, action), false, {
         status: 429,
         limit: limit.code,
@@ -481,7 +480,7 @@ export class SpritesApiTransport implements Transport {
       const out = await this.exec(["sh", "-c", script, "superloop-start", logFile, ...launch], { dir: p.repoPath, timeoutMs: this.controlTimeoutMs, replayable: false });
       const base = { intent: "start" as const, argv, exitCode: out.exitCode, stdout: truncate(out.stdout.toString("utf8")), stderr: truncate(out.stderr.toString("utf8")), logFile };
       if (out.exitCode === 0) return { ...base, ok: true };
-      return { ...base, ok: false, error: { code: "control_failed", message: `cannot start ${path.basename(argv[0]!)}: exit ${out.exitCode}: ${lastLine(base.stderr)}` } };
+      return { ...base, ok: false, error: { code: "control_failed", message: `cannot start ${path.basename(argv[0])}: exit ${out.exitCode}: ${lastLine(base.stderr)}` } };
     }
     const out = await this.exec(argv, { dir: p.repoPath, timeoutMs: this.controlTimeoutMs, replayable: false });
     const stdout = truncate(out.stdout.toString("utf8"));
@@ -492,7 +491,7 @@ export class SpritesApiTransport implements Transport {
     return {
       ...base,
       ok: false,
-      error: { code: "control_failed", message: `${path.basename(argv[0]!)} ${argv[1] ?? ""} exited with code ${out.exitCode}${detail ? `: ${detail}` : ""}` },
+      error: { code: "control_failed", message: `${path.basename(argv[0])} ${argv[1] ?? ""} exited with code ${out.exitCode}${detail ? `: ${detail}` : ""}` },
     };
   }
 

@@ -17,7 +17,7 @@ export function supervisorScript(): Promise<{ text: string; sha256: string }> {
   built ??= (async () => {
     const { build } = await import("esbuild");
     const out = await build({ entryPoints: [entry], bundle: true, platform: "node", format: "esm", target: "node20", write: false, logLevel: "warning", legalComments: "none" });
-    const text = `#!/usr/bin/env node\n${out.outputFiles[0]!.text}`;
+    const text = `#!/usr/bin/env node\n${out.outputFiles[0].text}`;
     return { text, sha256: createHash("sha256").update(text).digest("hex") };
   })().catch((e: unknown) => {
     built = null;

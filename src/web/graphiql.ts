@@ -81,7 +81,7 @@ export function createGraphiQL(opts: { endpoint: string; title: () => Promise<st
         res.writeHead(404, { ...HEADERS, "content-type": "text/plain; charset=utf-8" }).end("not found\n");
         return true;
       }
-      res.writeHead(200, { ...HEADERS, "content-type": FILES[urlPath]!.type, "cache-control": "public, max-age=3600" }).end(req.method === "HEAD" ? undefined : body);
+      res.writeHead(200, { ...HEADERS, "content-type": FILES[urlPath].type, "cache-control": "public, max-age=3600" }).end(req.method === "HEAD" ? undefined : body);
       return true;
     },
   };

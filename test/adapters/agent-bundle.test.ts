@@ -45,7 +45,7 @@ describe("bundled agent (dist/superloop-ops-agent.mjs)", () => {
     const text = await fsp.readFile(bundle, "utf8");
     expect(text.startsWith("#!/usr/bin/env node\n")).toBe(true);
     expect(text).not.toMatch(/from\s+["']zod["']|require\(["']zod["']\)/);
-    const imports = [...text.matchAll(/^import .* from ["']([^"']+)["'];?$/gm)].map((m) => m[1]!);
+    const imports = [...text.matchAll(/^import .* from ["']([^"']+)["'];?$/gm)].map((m) => m[1]);
     expect(imports.every((specifier) => specifier.startsWith("node:"))).toBe(true);
     console.log(`agent bundle: ${bundleBytes} bytes`);
     expect(bundleBytes).toBeLessThan(1_500_000);
@@ -69,14 +69,30 @@ describe("bundled agent (dist/superloop-ops-agent.mjs)", () => {
     expect(events.code).toBe(0);
     const page = JSON.parse(events.stdout) as { events: Array<{ sequence: { value: number } }>; cursor: { eventLineOffset: number; byteOffset: number; lastLineHash: string } };
     expect(page.events.map((e) => e.sequence.value)).toEqual([21, 22, 23]);
-    const more = await cli(["events", "--repo", repo, "--loop", LOOP, "--cursor", String(page.cursor.eventLineOffset), "--byte-offset", String(page.cursor.byteOffset), "--last-line-hash", page.cursor.lastLineHash]);
+    const more = await cli([
+      "events",
+      "--repo",
+      repo,
+      "--loop",
+      LOOP,
+      "--cursor",
+      String(page.cursor.eventLineOffset),
+      "--byte-offset",
+      String(page.cursor.byteOffset),
+      "--last-line-hash",
+      page.cursor.lastLineHash,
+    ]);
     expect((JSON.parse(more.stdout) as { events: unknown[] }).events).toHaveLength(3);
 
     const stateDir = await makeTempDir("cli-state-");
-    const control = await cli(["control", "--repo", repo, "--loop", LOOP, "--intent", "approve", "--by", "carol", "--note", "ok", "--key", "cli-1", "--state-dir", stateDir], { SUPERLOOP_BIN: stub.bin });
+    const control = await cli(["control", "--repo", repo, "--loop", LOOP, "--intent", "approve", "--by", "carol", "--note", "ok", "--key", "cli-1", "--state-dir", stateDir], {
+      SUPERLOOP_BIN: stub.bin,
+    });
     expect(control.code).toBe(0);
     expect(JSON.parse(control.stdout)).toMatchObject({ ok: true, intent: "approve", replayed: false });
-    const replay = await cli(["control", "--repo", repo, "--loop", LOOP, "--intent", "approve", "--by", "carol", "--note", "ok", "--key", "cli-1", "--state-dir", stateDir], { SUPERLOOP_BIN: stub.bin });
+    const replay = await cli(["control", "--repo", repo, "--loop", LOOP, "--intent", "approve", "--by", "carol", "--note", "ok", "--key", "cli-1", "--state-dir", stateDir], {
+      SUPERLOOP_BIN: stub.bin,
+    });
     expect(JSON.parse(replay.stdout)).toMatchObject({ ok: true, replayed: true });
     expect(await stub.calls()).toEqual([["approve", "--repo", repo, "--loop", LOOP, "--by", "carol", "--note", "ok"]]);
 
@@ -112,11 +128,11 @@ describe("bundled agent (dist/superloop-ops-agent.mjs)", () => {
     });
     children.push(child);
     let stderr = "";
-    child.stderr!.on("data", (chunk: Buffer) => {
+    child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
     });
     const firstLine = await new Promise<string>((resolve, reject) => {
-      const rl = createInterface({ input: child.stdout! });
+      const rl = createInterface({ input: child.stdout });
       rl.once("line", resolve);
       child.once("exit", (code) => reject(new Error(`agent exited ${code}: ${stderr}`)));
     });

@@ -43,7 +43,10 @@ setTimeout(() => process.exit(fail ? 1 : 0), slow ? 300 : 0);
     bin,
     calls: async () => {
       const text = await fsp.readFile(callsFile, "utf8").catch(() => "");
-      return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as string[]);
+      return text
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as string[]);
     },
   };
 }

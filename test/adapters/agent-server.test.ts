@@ -78,7 +78,10 @@ describe("agent: GET /ops/snapshot", () => {
     expect(await call(base, "/ops/snapshot")).toMatchObject({ status: 400, body: { ok: false, error: { code: "invalid_request" } } });
     expect(await call(base, `/ops/snapshot?loopId=${encodeURIComponent("../../etc")}`)).toMatchObject({ status: 400, body: { ok: false, error: { code: "invalid_loop_id" } } });
     expect(await call(base, "/ops/snapshot?loopId=..")).toMatchObject({ status: 400, body: { error: { code: "invalid_loop_id" } } });
-    expect(await call(base, "/ops/snapshot?loopId=nope", { headers: { "x-trace-id": "t-404" } })).toMatchObject({ status: 404, body: { ok: false, error: { code: "artifact_root_missing" }, traceId: "t-404" } });
+    expect(await call(base, "/ops/snapshot?loopId=nope", { headers: { "x-trace-id": "t-404" } })).toMatchObject({
+      status: 404,
+      body: { ok: false, error: { code: "artifact_root_missing" }, traceId: "t-404" },
+    });
     await fsp.writeFile(path.join(repo, ".superloop/state.json"), "{");
     const invalid = await call(base, `/ops/snapshot?loopId=${LOOP}`);
     expect(invalid).toMatchObject({ status: 422, body: { ok: false, error: { code: "invalid_json" } } });

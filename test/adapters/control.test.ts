@@ -40,13 +40,19 @@ setTimeout(() => process.exit(b.exitCode ?? 0), b.sleepMs ?? 0);
     bin,
     calls: async () => {
       const text = await fsp.readFile(callsFile, "utf8").catch(() => "");
-      return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as { argv: string[]; pid: number; pgid: number });
+      return text
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { argv: string[]; pid: number; pgid: number });
     },
   };
 }
 
 async function expectThrows(promise: Promise<unknown>, code: string): Promise<void> {
-  const error = await promise.then(() => null, (e: unknown) => e);
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(AdapterError);
   expect((error as AdapterError).code).toBe(code);
 }
@@ -87,7 +93,7 @@ describe("command intents run the exact argv (never a shell)", () => {
     try {
       const result = await executeControl({ repoPath: repo, loopId: LOOP, intent: "cancel" });
       expect(result.argv?.[0]).toBe(stub.bin);
-      expect((await stub.calls())).toHaveLength(1);
+      expect(await stub.calls()).toHaveLength(1);
     } finally {
       if (previous === undefined) delete process.env["SUPERLOOP_BIN"];
       else process.env["SUPERLOOP_BIN"] = previous;
@@ -111,9 +117,9 @@ describe("command intents run the exact argv (never a shell)", () => {
     // the detached stub records itself once node has started it, which may be after the grace on a busy machine
     await expect.poll(async () => (await stub.calls()).length, { timeout: 10_000 }).toBe(1);
     const calls = await stub.calls();
-    expect(calls[0]!.argv).toEqual(["run", "--repo", repo, "--loop", LOOP]);
-    expect(calls[0]!.pid).toBe(result.pid);
-    expect(calls[0]!.pgid).toBe(result.pid); // setsid: its own group, so pause/resume/cancel never hit the agent
+    expect(calls[0].argv).toEqual(["run", "--repo", repo, "--loop", LOOP]);
+    expect(calls[0].pid).toBe(result.pid);
+    expect(calls[0].pgid).toBe(result.pid); // setsid: its own group, so pause/resume/cancel never hit the agent
     expect(path.dirname(result.logFile!)).toBe(logDir);
     await expect.poll(() => fsp.readFile(result.logFile!, "utf8")).toContain("stub ran run");
   });
@@ -153,7 +159,7 @@ describe("command intents run the exact argv (never a shell)", () => {
     // the stub records its pid first thing; 2 s (not less) lets a node stub start on a loaded machine
     const [call] = await stub.calls();
     expect(call, "the stub never started").toBeDefined();
-    await expect.poll(() => readProcStat(call!.pid)).toBeNull();
+    await expect.poll(() => readProcStat(call.pid)).toBeNull();
   });
 
   it("missing binary → control_failed with a hint", async () => {

@@ -37,11 +37,11 @@ async function timeRead(repo: string, cursor: EventCursor, expected: string[]): 
     runs.push(Number(process.hrtime.bigint() - started) / 1e6);
     expect(page.error).toBeUndefined();
     expect(page.lines).toEqual(expected);
-    expect(page.envelopes[0]!.sequence.value).toBe(cursor.line + 1);
+    expect(page.envelopes[0].sequence.value).toBe(cursor.line + 1);
     expect(page.hasMore).toBe(false);
   }
   runs.sort((a, b) => a - b);
-  return runs[Math.floor(runs.length / 2)]!; // median
+  return runs[Math.floor(runs.length / 2)]; // median
 }
 
 describe("reading after a byte offset does not depend on the file's length", () => {

@@ -54,7 +54,7 @@ describe("readEventsAfter: paging", () => {
     expect(first.eventLineCount).toBe(all.length);
     expect(first.cursor.line).toBe(5);
     expect(first.cursor.byteOffset).toBe(Buffer.byteLength(all.slice(0, 5).join("\n") + "\n"));
-    expect(first.cursor.lastLineHash).toBe(sha(all[4]!));
+    expect(first.cursor.lastLineHash).toBe(sha(all[4]));
     expect(first.cursor.pendingBytes).toBe(0);
     expect(first.cursor.fileSize).toBe((await fsp.stat(eventsPath(repo))).size);
     for (const [i, envelope] of first.envelopes.entries()) {
@@ -62,7 +62,7 @@ describe("readEventsAfter: paging", () => {
       expect(envelope.traceId).toBe("t-1");
       expect(envelope.sequence).toEqual({ source: "cursor_event_line_offset", value: i + 1 });
       expect(envelope.cursor).toEqual({ eventLineOffset: i + 1, eventLineCount: all.length });
-      const raw = JSON.parse(all[i]!) as Record<string, unknown>;
+      const raw = JSON.parse(all[i]) as Record<string, unknown>;
       expect(envelope.event.raw).toEqual(raw);
       expect(envelope.event.name).toBe(raw["event"]);
       expect(envelope.event.payload).toEqual(raw["data"] ?? null);
@@ -77,7 +77,7 @@ describe("readEventsAfter: paging", () => {
     const repo = await copyRecording("approved");
     const page = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: { line: 26 }, limit: 10 });
     expect(page.envelopes).toHaveLength(1);
-    const decision = page.envelopes[0]!;
+    const decision = page.envelopes[0];
     expect(decision.event).toMatchObject({ name: "approval_decision", role: "human", status: "approved", message: null });
     expect(decision.event.payload).toMatchObject({ by: "operator", note: "looks good" });
     expect(decision.sequence.value).toBe(27);
@@ -92,7 +92,7 @@ describe("readEventsAfter: paging", () => {
     expect(page.cursor.byteOffset).toBe(page.cursor.fileSize);
     const empty = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: { line: 50 }, limit: 100 });
     expect(empty.envelopes).toHaveLength(0);
-    expect(empty.cursor).toMatchObject({ line: 50, lastLineHash: sha(all[49]!) });
+    expect(empty.cursor).toMatchObject({ line: 50, lastLineHash: sha(all[49]) });
   });
 
   it("limit 0 only verifies the cursor", async () => {
@@ -162,14 +162,14 @@ describe("readEventsAfter: a live, growing file", () => {
     await fsp.appendFile(file, `${line.slice(40)}\n`);
     const after = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: next(page), limit: 100 });
     expect(after.lines).toEqual([line]);
-    expect(after.envelopes[0]!.sequence.value).toBe(4);
+    expect(after.envelopes[0].sequence.value).toBe(4);
     expect(after.cursor.pendingBytes).toBe(0);
     expect(after.cursor.lastLineHash).toBe(sha(line));
   });
 
   it("pendingBytes is also reported when the page stops before the end", async () => {
     const repo = await copyRecording("complete");
-    await fsp.appendFile(eventsPath(repo), "{\"partial");
+    await fsp.appendFile(eventsPath(repo), '{"partial');
     const page = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: START, limit: 3 });
     expect(page.hasMore).toBe(true);
     expect(page.cursor.pendingBytes).toBe(9);
@@ -181,7 +181,7 @@ describe("readEventsAfter: a live, growing file", () => {
     const line = `${eventLine({ event: "role_end", message: "fertig ✓ — 完了" })}\r`;
     await fsp.appendFile(eventsPath(repo), `${line}\n`);
     const page = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: { line: 3 }, limit: 10 });
-    expect(page.envelopes[0]!.event.message).toBe("fertig ✓ — 完了");
+    expect(page.envelopes[0].event.message).toBe("fertig ✓ — 完了");
     expect(page.cursor.lastLineHash).toBe(sha(Buffer.from(line, "utf8")));
     const again = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: next(page), limit: 10 });
     expect(again.envelopes).toHaveLength(0);
@@ -204,12 +204,12 @@ describe("readEventsAfter: forks fail closed", () => {
     const page = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: START, limit: 10 });
     const lines = await readLines(eventsPath(repo));
     // Same byte length, different content in the ingested line 10.
-    lines[9] = lines[9]!.replace("2026-11-24T06:54", "2026-11-24T06:55");
+    lines[9] = lines[9].replace("2026-11-24T06:54", "2026-11-24T06:55");
     await fsp.writeFile(eventsPath(repo), `${lines.join("\n")}\n`);
     const error = await expectAdapterError(readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: next(page), limit: 10 }), "cursor_fork");
     expect(error.details).toMatchObject({
       expected: { line: 10, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash },
-      actual: { lastLineHash: sha(lines[9]!) },
+      actual: { lastLineHash: sha(lines[9]) },
     });
     expect(error.message).toMatch(/changed/);
   });
@@ -238,7 +238,7 @@ describe("readEventsAfter: forks fail closed", () => {
     await fsp.writeFile(eventsPath(repo), await fsp.readFile(eventsPath(await copyRecording("rejected"))));
     const more = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: next(page), limit: 1000 });
     expect(more.envelopes.map((e) => e.sequence.value)).toEqual(Array.from({ length: 28 }, (_, i) => 27 + i));
-    expect(more.envelopes[0]!.event.name).toBe("approval_decision");
+    expect(more.envelopes[0].event.name).toBe("approval_decision");
   });
 
   it("events.jsonl deleted after ingesting → cursor_fork; never-created → empty page", async () => {

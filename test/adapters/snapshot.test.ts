@@ -26,10 +26,46 @@ interface Expected {
 
 // Ground truth from the fixtures README, expressed as the v1 baseline (docs/contract.md).
 const EXPECTED: Record<Recording, Expected> = {
-  approval: { status: "awaiting_approval", eventCount: 26, lastEventName: "approval_requested", runId: "2026-11-24T06:54:18Z", iteration: 1, hasPendingApproval: true, approvalStatus: "pending", completionOk: false },
-  approved: { status: "idle", eventCount: 27, lastEventName: "approval_decision", runId: "2026-11-24T06:54:18Z", iteration: 1, hasPendingApproval: false, approvalStatus: "approved", completionOk: false },
-  "approved-complete": { status: "complete", eventCount: 30, lastEventName: "loop_complete", runId: "2026-11-24T06:54:18Z", iteration: 1, hasPendingApproval: false, approvalStatus: null, completionOk: true },
-  rejected: { status: "awaiting_approval", eventCount: 54, lastEventName: "approval_requested", runId: "2026-11-24T06:58:14Z", iteration: 1, hasPendingApproval: true, approvalStatus: "pending", completionOk: false },
+  approval: {
+    status: "awaiting_approval",
+    eventCount: 26,
+    lastEventName: "approval_requested",
+    runId: "2026-11-24T06:54:18Z",
+    iteration: 1,
+    hasPendingApproval: true,
+    approvalStatus: "pending",
+    completionOk: false,
+  },
+  approved: {
+    status: "idle",
+    eventCount: 27,
+    lastEventName: "approval_decision",
+    runId: "2026-11-24T06:54:18Z",
+    iteration: 1,
+    hasPendingApproval: false,
+    approvalStatus: "approved",
+    completionOk: false,
+  },
+  "approved-complete": {
+    status: "complete",
+    eventCount: 30,
+    lastEventName: "loop_complete",
+    runId: "2026-11-24T06:54:18Z",
+    iteration: 1,
+    hasPendingApproval: false,
+    approvalStatus: null,
+    completionOk: true,
+  },
+  rejected: {
+    status: "awaiting_approval",
+    eventCount: 54,
+    lastEventName: "approval_requested",
+    runId: "2026-11-24T06:58:14Z",
+    iteration: 1,
+    hasPendingApproval: true,
+    approvalStatus: "pending",
+    completionOk: false,
+  },
   complete: { status: "complete", eventCount: 26, lastEventName: "loop_complete", runId: "2026-11-24T06:54:25Z", iteration: 1, hasPendingApproval: false, approvalStatus: null, completionOk: true },
   maxiter: { status: "stopped", eventCount: 50, lastEventName: "loop_stop", runId: "2026-11-24T06:54:32Z", iteration: 3, hasPendingApproval: false, approvalStatus: null, completionOk: false },
   // The baseline's known blind spot: state.active stays true after the runner crashed. The facts expose it.
@@ -74,7 +110,7 @@ describe("readSnapshot on every runtime recording", () => {
       expect(snapshot.cursor).toEqual({ eventLineOffset: lines.length, eventLineCount: lines.length });
       expect(snapshot.health.eventCount).toBe(lines.length);
 
-      const last = JSON.parse(lines[lines.length - 1]!) as { timestamp: string; event: string };
+      const last = JSON.parse(lines[lines.length - 1]) as { timestamp: string; event: string };
       expect(snapshot.health.lastEventName).toBe(expected.lastEventName);
       expect(snapshot.health.lastEventName).toBe(last.event);
       expect(snapshot.health.lastEventAt).toBe(last.timestamp);
@@ -100,7 +136,7 @@ describe("readSnapshot on every runtime recording", () => {
         expect(snapshot.health.lastSummaryAt).toBeNull();
       } else {
         const summary = JSON.parse(summaryFile) as { updated_at: string; entries: Array<{ gates: Record<string, string>; stuck: { streak: number; threshold: number } }> };
-        const latest = summary.entries[summary.entries.length - 1]!;
+        const latest = summary.entries[summary.entries.length - 1];
         expect(snapshot.run.summary).toEqual(latest);
         expect(snapshot.health.gates).toEqual(latest.gates);
         expect(snapshot.health.gates?.["lifecycle"]).toBe("ok"); // the key a strict v1 reading would drop

@@ -160,11 +160,9 @@ describe("alert delivery", () => {
   });
 
   it("admin mutations refuse an enabled sink whose secret variable is unset, naming it", async () => {
-    const r = await gql(
-      server.url,
-      `mutation($s: JSON!) { setAlertSink(name: "new", sink: $s) { __typename ... on Error { message } ... on AlertConfig { source } } }`,
-      { s: { type: "webhook", url: "http://127.0.0.1:9/x", signingSecretEnv: "TEST_ALERT_NOT_SET_ANYWHERE" } },
-    );
+    const r = await gql(server.url, `mutation($s: JSON!) { setAlertSink(name: "new", sink: $s) { __typename ... on Error { message } ... on AlertConfig { source } } }`, {
+      s: { type: "webhook", url: "http://127.0.0.1:9/x", signingSecretEnv: "TEST_ALERT_NOT_SET_ANYWHERE" },
+    });
     expect(r.data!.setAlertSink.__typename).toBe("InvalidInput");
     expect(r.data!.setAlertSink.message).toContain("TEST_ALERT_NOT_SET_ANYWHERE");
     const ok = await gql(server.url, `mutation($s: JSON!) { setAlertSink(name: "new", sink: $s) { __typename ... on AlertConfig { source config } } }`, {

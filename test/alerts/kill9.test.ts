@@ -25,7 +25,8 @@ describe("alert delivery across kill -9", () => {
   it("an alert in flight when the manager is killed is delivered after restart", async () => {
     const held: import("node:http").ServerResponse[] = [];
     rx.on("/hold", (_r, i, res) => {
-      if (i === 0) held.push(res); // never answered: the manager dies waiting
+      if (i === 0)
+        held.push(res); // never answered: the manager dies waiting
       else res.writeHead(200).end();
     });
     const dir = mkdtempSync(path.join(tmpdir(), "ops-alerts-kill9-"));
@@ -40,7 +41,7 @@ describe("alert delivery across kill -9", () => {
     const env = { DATABASE_URL: await createTestDatabase(), OPS_CLUSTER: "off", OPS_FLEET_FILE: fleet, OPS_DATA_DIR: dir, OPS_POLL_INTERVAL_MS: "500" };
     manager = await spawnManager(env);
     const [first] = await rx.waitFor((r) => r.some((x) => x.path === "/hold"), 20_000, "the first attempt");
-    expect(first!.json).toMatchObject({ event: "trigger", condition: "awaiting_approval" });
+    expect(first.json).toMatchObject({ event: "trigger", condition: "awaiting_approval" });
     manager.child.kill("SIGKILL");
     await manager.exited;
     for (const res of held) res.destroy();
@@ -50,20 +51,20 @@ describe("alert delivery across kill -9", () => {
     await rx.waitFor((r) => r.filter((x) => x.path === "/hold").length >= 2, 20_000, "the attempt after restart");
     const tries = rx.requests.filter((x) => x.path === "/hold");
     expect(tries).toHaveLength(2);
-    expect(tries[1]!.at).toBeGreaterThan(restartedAt);
-    expect(tries[1]!.json.dedupKey).toBe(first!.json.dedupKey);
-    expect(tries[1]!.headers["idempotency-key"]).toBe(first!.headers["idempotency-key"]);
-    expect(tries[1]!.json.deliveryId).toBe(first!.json.deliveryId);
+    expect(tries[1].at).toBeGreaterThan(restartedAt);
+    expect(tries[1].json.dedupKey).toBe(first.json.dedupKey);
+    expect(tries[1].headers["idempotency-key"]).toBe(first.headers["idempotency-key"]);
+    expect(tries[1].json.deliveryId).toBe(first.json.deliveryId);
     const d = await (async () => {
       for (let i = 0; i < 200; i++) {
-        const r = await gql(manager!.url, `{ alertDeliveries { status attempts dedupKey } }`);
+        const r = await gql(manager.url, `{ alertDeliveries { status attempts dedupKey } }`);
         const rows = r.data!.alertDeliveries as { status: string }[];
         if (rows[0]?.status === "DELIVERED") return rows;
         await new Promise((res) => setTimeout(res, 50));
       }
       throw new Error("delivery not recorded as DELIVERED");
     })();
-    expect(d).toEqual([{ status: "DELIVERED", attempts: 2, dedupKey: first!.json.dedupKey }]);
+    expect(d).toEqual([{ status: "DELIVERED", attempts: 2, dedupKey: first.json.dedupKey }]);
     manager.child.kill("SIGTERM");
     await manager.exited;
     manager = null;

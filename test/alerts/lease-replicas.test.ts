@@ -50,22 +50,22 @@ it("two replicas: deliveries happen exactly once; killing the lease holder hands
       OPS_LEASE_RENEW_MS: "500",
     });
   const [a, b] = await Promise.all([spawnReplica("ra"), spawnReplica("rb")]);
-  managers.push(a!, b!);
-  const byId: Record<string, ManagerProcess> = { ra: a!, rb: b! };
+  managers.push(a, b);
+  const byId: Record<string, ManagerProcess> = { ra: a, rb: b };
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   try {
     const hook = () => rx!.requests.filter((r) => r.path === "/hook");
-    for (let i = 0; i < 8; i++) await registerFailed((i % 2 ? b : a)!.url, `lease-${i}`);
+    for (let i = 0; i < 8; i++) await registerFailed((i % 2 ? b : a).url, `lease-${i}`);
     await rx.waitFor(() => hook().length >= 8, 30_000, "8 alerts");
     await new Promise((r) => setTimeout(r, 1500));
     expect(hook()).toHaveLength(8);
     expect(new Set(hook().map((r) => r.json.deliveryId)).size).toBe(8);
     expect(new Set(hook().map((r) => r.json.dedupKey)).size).toBe(8);
 
-    const lease = (await db.query<{ owner: string; token: number }>(`SELECT owner, token FROM "OpsLease" WHERE name = 'alert-dispatcher'`)).rows[0]!;
-    const holder = byId[lease.owner]!;
-    const other = holder === a ? b! : a!;
+    const lease = (await db.query<{ owner: string; token: number }>(`SELECT owner, token FROM "OpsLease" WHERE name = 'alert-dispatcher'`)).rows[0];
+    const holder = byId[lease.owner];
+    const other = holder === a ? b : a;
     expect([await leaderGauge(holder), await leaderGauge(other)]).toEqual([1, 0]);
     const done = await db.query<{ status: string; attempts: number }>(`SELECT status, attempts FROM "AlertDelivery"`);
     expect(done.rows.every((d) => d.status === "DELIVERED" && d.attempts === 1)).toBe(true);
@@ -77,7 +77,7 @@ it("two replicas: deliveries happen exactly once; killing the lease holder hands
     await new Promise((r) => setTimeout(r, 1500));
     expect(hook()).toHaveLength(12);
     expect(new Set(hook().map((r) => r.json.deliveryId)).size).toBe(12);
-    const after = (await db.query<{ owner: string; token: number }>(`SELECT owner, token FROM "OpsLease" WHERE name = 'alert-dispatcher'`)).rows[0]!;
+    const after = (await db.query<{ owner: string; token: number }>(`SELECT owner, token FROM "OpsLease" WHERE name = 'alert-dispatcher'`)).rows[0];
     expect(after.owner).not.toBe(lease.owner);
     expect(after.token).toBeGreaterThan(lease.token);
     expect(await leaderGauge(other)).toBe(1);

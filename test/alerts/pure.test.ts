@@ -18,8 +18,22 @@ describe("run conditions", () => {
     ["awaiting approval", { state: "AWAITING_APPROVAL" }, [["awaiting_approval", "warning"]]],
     ["failed", { state: "FAILED", stateReason: "runtime_died" }, [["run_failed", "critical"]]],
     ["stopped", { state: "STOPPED", stateReason: "max_iterations" }, [["run_stopped", "warning"]]],
-    ["stale (warning)", { health: "DEGRADED", reasons: [{ code: "ingest_stale", severity: "warning" }] }, [["run_stale", "warning"], ["health_degraded", "info"]]],
-    ["stale (critical)", { health: "CRITICAL", reasons: [{ code: "runtime_heartbeat_stale", severity: "critical" }] }, [["run_stale", "critical"], ["health_critical", "info"]]],
+    [
+      "stale (warning)",
+      { health: "DEGRADED", reasons: [{ code: "ingest_stale", severity: "warning" }] },
+      [
+        ["run_stale", "warning"],
+        ["health_degraded", "info"],
+      ],
+    ],
+    [
+      "stale (critical)",
+      { health: "CRITICAL", reasons: [{ code: "runtime_heartbeat_stale", severity: "critical" }] },
+      [
+        ["run_stale", "critical"],
+        ["health_critical", "info"],
+      ],
+    ],
     ["cursor fork", { ingestStatus: "FORKED" }, [["cursor_fork", "critical"]]],
     ["ingest error", { ingestStatus: "ERROR", ingestError: "invalid_payload: bad line" }, [["ingest_error", "critical"]]],
     ["transport", { reasons: [{ code: "transport_unreachable", severity: "warning" }] }, [["transport_unreachable", "warning"]]],
@@ -28,7 +42,7 @@ describe("run conditions", () => {
   ] as const)("%s", (_n, s, want) => expect(conds(s as Partial<RunSnapshot>)).toEqual(want));
 
   it("keys are stable per run and condition", () => {
-    expect(runConditions("r1", "x", { ...base, state: "FAILED" })[0]!.key).toBe("run:r1:run_failed");
+    expect(runConditions("r1", "x", { ...base, state: "FAILED" })[0].key).toBe("run:r1:run_failed");
   });
 });
 
@@ -92,8 +106,8 @@ describe("routing", () => {
 
   it("quiet hours defer (to the window's end) instead of dropping; critical goes through", () => {
     const night = new Date("2026-11-30T23:30:00Z");
-    expect(route(config, ctx("awaiting_approval", "warning", "x", { team: "a" }), night)[0]!.notBefore).toEqual(new Date("2026-12-01T07:00:00Z"));
-    expect(quietUntil(night, config.routing.routes[1]!.quietHours, "critical")).toBeNull();
+    expect(route(config, ctx("awaiting_approval", "warning", "x", { team: "a" }), night)[0].notBefore).toEqual(new Date("2026-12-01T07:00:00Z"));
+    expect(quietUntil(night, config.routing.routes[1].quietHours, "critical")).toBeNull();
   });
   it.each([
     ["22:00", "07:00", "2026-11-30T06:59:00Z", "2026-11-30T07:00:00Z"],
@@ -206,7 +220,12 @@ describe("sink payloads", () => {
   });
   it("pagerduty: trigger with payload, resolve with the same dedup_key only", () => {
     const sink = { type: "pagerduty" as const, enabled: true, routingKeyEnv: "K", url: "http://pd/", source: "src" };
-    expect(JSON.parse(buildRequest(sink, m, { K: "k" }, 0).body)).toMatchObject({ routing_key: "k", event_action: "trigger", dedup_key: m.dedupKey, payload: { severity: "critical", source: "src", class: "run_failed" } });
+    expect(JSON.parse(buildRequest(sink, m, { K: "k" }, 0).body)).toMatchObject({
+      routing_key: "k",
+      event_action: "trigger",
+      dedup_key: m.dedupKey,
+      payload: { severity: "critical", source: "src", class: "run_failed" },
+    });
     expect(JSON.parse(buildRequest(sink, { ...m, event: "resolve" }, { K: "k" }, 0).body)).toEqual({ routing_key: "k", event_action: "resolve", dedup_key: m.dedupKey });
   });
   it("slack: text and blocks", () => {
@@ -228,7 +247,7 @@ describe("intake plan", () => {
       ["hook", "resolve", "run_failed"],
     ]);
     expect(p.episodes).toHaveLength(1);
-    expect(p.episodes[0]!.resolvedAt).not.toBeNull();
+    expect(p.episodes[0].resolvedAt).not.toBeNull();
   });
   it("an already open episode is not raised again; clearing resolves to the sinks that got the trigger", () => {
     const open: EpisodeRow = {
@@ -262,6 +281,6 @@ describe("intake plan", () => {
       now,
     );
     expect(p.deliveries.map((d) => [d.sink, d.event, d.condition, d.traceId, d.payload.traceId])).toEqual([["hook", "trigger", "intent_ambiguous", "trace-9", "trace-9"]]);
-    expect(p.episodes[0]!.resolvedAt).toBeNull();
+    expect(p.episodes[0].resolvedAt).toBeNull();
   });
 });

@@ -110,7 +110,18 @@ describe("policy_action", () => {
     subject: "policy",
     runId: "r1",
     spriteId: null,
-    snapshot: { actionId, policy: "restart-on-failure", action: "RESTART", summary: "restarted after runtime_died", severity: "warning", runId: "r1", spriteId: null, traceId: "tr-p", details: { attempt: 2 }, ...extra },
+    snapshot: {
+      actionId,
+      policy: "restart-on-failure",
+      action: "RESTART",
+      summary: "restarted after runtime_died",
+      severity: "warning",
+      runId: "r1",
+      spriteId: null,
+      traceId: "tr-p",
+      details: { attempt: 2 },
+      ...extra,
+    },
     at: now,
   });
   it("is announced once per action (one-shot, no resolve), with the run, the trace id and the details", () => {
@@ -119,7 +130,7 @@ describe("policy_action", () => {
       ["trigger", "policy_action", "superloop-ops:policy:a1:policy_action"],
       ["trigger", "policy_action", "superloop-ops:policy:a2:policy_action"],
     ]);
-    const d = p.deliveries[0]!.payload;
+    const d = p.deliveries[0].payload;
     expect(d).toMatchObject({ traceId: "tr-p", run: { id: "r1" }, sprite: { name: "sp" }, details: { attempt: 2, policy: "restart-on-failure", action: "RESTART" } });
     expect(d.summary).toBe("sp/loop: policy restart-on-failure: restarted after runtime_died");
     expect(p.episodes.every((e) => e.resolvedAt !== null)).toBe(true);

@@ -84,8 +84,8 @@ describe("reminders", () => {
     expect(new Set(got.map((j) => j.dedupKey))).toEqual(new Set([`superloop-ops:run:${run.raw}:awaiting_approval`]));
     // spaced by the interval, not a burst
     const times = at("/remind").map((r) => r.at);
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(500);
-    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(500);
+    expect(times[1] - times[0]).toBeGreaterThanOrEqual(500);
+    expect(times[2] - times[1]).toBeGreaterThanOrEqual(500);
   });
 });
 
@@ -102,14 +102,18 @@ describe("quiet hours", () => {
     expect((await sync(server, crit.id)).state).toBe("FAILED");
     await rx.waitFor(() => at("/quiet").length >= 1, 5000, "the critical alert");
     expect(at("/quiet").map((r) => [r.json.condition, r.json.severity])).toEqual([["run_failed", "critical"]]);
-    expect(at("/quiet")[0]!.at).toBeLessThan(windowEndsReal);
-    const rows = (await gql(server.url, `{ alertDeliveries(sink: "quiet") { condition attempts nextAttemptAt } }`)).data!.alertDeliveries as { condition: string; attempts: number; nextAttemptAt: string }[];
+    expect(at("/quiet")[0].at).toBeLessThan(windowEndsReal);
+    const rows = (await gql(server.url, `{ alertDeliveries(sink: "quiet") { condition attempts nextAttemptAt } }`)).data!.alertDeliveries as {
+      condition: string;
+      attempts: number;
+      nextAttemptAt: string;
+    }[];
     const waiting = rows.filter((d) => d.condition === "awaiting_approval");
     expect(waiting).toEqual([{ condition: "awaiting_approval", attempts: 0, nextAttemptAt: expect.any(String) }]);
     // deferred to the end of the window (07:00:00 on the fake clock = windowEndsReal), within clock rounding
-    expect(Math.abs(Date.parse(waiting[0]!.nextAttemptAt) - windowEndsReal)).toBeLessThan(1000);
+    expect(Math.abs(Date.parse(waiting[0].nextAttemptAt) - windowEndsReal)).toBeLessThan(1000);
     await rx.waitFor(() => at("/quiet").length >= 2, 10_000, "the deferred warning");
-    const deferred = at("/quiet")[1]!;
+    const deferred = at("/quiet")[1];
     expect(deferred.json).toMatchObject({ event: "trigger", condition: "awaiting_approval", severity: "warning" });
     expect(deferred.at).toBeGreaterThanOrEqual(windowEndsReal - 1000);
     offsetMs = 0;

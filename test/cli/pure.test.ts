@@ -64,7 +64,13 @@ describe("exit codes", () => {
 });
 
 describe("jsonpath (kubectl syntax)", () => {
-  const doc = { items: [{ id: "a", sprite: { name: "s1" }, n: 1, tags: ["x", "y"] }, { id: "b", sprite: { name: "s2" }, n: 2, tags: [] }], kind: "RunList" };
+  const doc = {
+    items: [
+      { id: "a", sprite: { name: "s1" }, n: 1, tags: ["x", "y"] },
+      { id: "b", sprite: { name: "s2" }, n: 2, tags: [] },
+    ],
+    kind: "RunList",
+  };
   it.each([
     ["{.kind}", "RunList"],
     [".kind", "RunList"],

@@ -31,7 +31,7 @@ async function replica(id: string): Promise<RunningServer> {
     try {
       await c.query("BEGIN");
       const r = await c.query<{ runId: string }>(`UPDATE "ControlIntent" SET stage = 'DISPATCHED', "dispatchedAt" = now(), "updatedAt" = now() WHERE id = $1 RETURNING "runId"`, [intentId]);
-      await c.query(`UPDATE "Run" SET seq = seq + 1 WHERE id = $1`, [r.rows[0]!.runId]);
+      await c.query(`UPDATE "Run" SET seq = seq + 1 WHERE id = $1`, [r.rows[0].runId]);
       await c.query("COMMIT");
     } finally {
       c.release();

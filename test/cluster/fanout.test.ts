@@ -40,16 +40,31 @@ describe("cross-replica fan-out", () => {
     const cb = wsClient(b.url);
     const sa = collect(ca, SUB);
     const sb = collect(cb, SUB);
-    await waitFor(async () => a.app.bus.listenerCount("run", "*") + b.app.bus.listenerCount("run", "*"), (n) => n >= 2, 5000, "subscribers");
+    await waitFor(
+      async () => a.app.bus.listenerCount("run", "*") + b.app.bus.listenerCount("run", "*"),
+      (n) => n >= 2,
+      5000,
+      "subscribers",
+    );
 
     const repo = freshRepo();
     const run = await register(a, "fan-1", repo);
     setRunning(repo);
     append(repo, line("loop_start"), line("iteration_start"), line("role_start", { role: "planner" }));
-    await waitFor(async () => (await db.query(`SELECT state FROM "Run" WHERE id = $1`, [run.raw])).rows[0]?.state, (s) => s === "RUNNING", 10_000, "RUNNING");
+    await waitFor(
+      async () => (await db.query(`SELECT state FROM "Run" WHERE id = $1`, [run.raw])).rows[0]?.state,
+      (s) => s === "RUNNING",
+      10_000,
+      "RUNNING",
+    );
     setStopped(repo);
     append(repo, line("loop_stop", { data: { reason: "max_iterations" } }));
-    await waitFor(async () => (await db.query(`SELECT state FROM "Run" WHERE id = $1`, [run.raw])).rows[0]?.state, (s) => s === "STOPPED", 10_000, "STOPPED");
+    await waitFor(
+      async () => (await db.query(`SELECT state FROM "Run" WHERE id = $1`, [run.raw])).rows[0]?.state,
+      (s) => s === "STOPPED",
+      10_000,
+      "STOPPED",
+    );
 
     const stored = (
       await db.query<{ seq: number; from: string | null; to: string; reason: string }>(
@@ -71,7 +86,7 @@ describe("cross-replica fan-out", () => {
     const repos = Array.from({ length: 6 }, () => freshRepo());
     for (const [i, repo] of repos.entries()) await register(i % 2 ? a : b, `lease-${i}`, repo);
     const leases = await waitFor(
-      async () => (await db.query<{ n: string }>(`SELECT count(*) n FROM "RunLease" WHERE "expiresAt" > now()`)).rows[0]!.n,
+      async () => (await db.query<{ n: string }>(`SELECT count(*) n FROM "RunLease" WHERE "expiresAt" > now()`)).rows[0].n,
       (n) => Number(n) === 7,
       10_000,
       "every run leased",
@@ -82,7 +97,12 @@ describe("cross-replica fan-out", () => {
     expect(heldA.filter((id) => heldB.includes(id))).toEqual([]);
     expect(heldA.length + heldB.length).toBe(7);
     // a lease row exists a moment before its holder's scheduler has added the run (ingestor.add is async)
-    await waitFor(async () => a.app.ingestor.scheduler.size + b.app.ingestor.scheduler.size, (n) => n === 7, 5000, "7 runs scheduled");
+    await waitFor(
+      async () => a.app.ingestor.scheduler.size + b.app.ingestor.scheduler.size,
+      (n) => n === 7,
+      5000,
+      "7 runs scheduled",
+    );
     // balance: at most ceil(7 / 2) + 1 each
     expect(Math.max(heldA.length, heldB.length)).toBeLessThanOrEqual(5);
   });
@@ -103,15 +123,20 @@ describe("cross-replica fan-out", () => {
     const run = await register(a, "reconnect-1", repo);
     const cb = wsClient(b.url);
     const sb = collect(cb, `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { ... on RunLifecycleChange { seq state reason } } }`, { f: { run: run.id } });
-    await waitFor(async () => b.app.bus.listenerCount("run", run.raw), (n) => n >= 1, 5000, "subscriber");
+    await waitFor(
+      async () => b.app.bus.listenerCount("run", run.raw),
+      (n) => n >= 1,
+      5000,
+      "subscriber",
+    );
     const before = b.app.cluster!.status().listener.reconnects;
     // Cut b's LISTEN session, then commit three changes at once, before it can be back.
     await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'superloop-ops b'`);
-    const seq0 = (await db.query<{ seq: number }>(`SELECT seq FROM "Run" WHERE id = $1`, [run.raw])).rows[0]!.seq;
+    const seq0 = (await db.query<{ seq: number }>(`SELECT seq FROM "Run" WHERE id = $1`, [run.raw])).rows[0].seq;
     for (let i = 1; i <= 3; i++) {
       // As a writer does it: seq + 1 under the row lock, a transition with that seq, one transaction.
       await db.query("BEGIN");
-      const { seq } = (await db.query<{ seq: number }>(`UPDATE "Run" SET seq = seq + 1, "stateReason" = $2 WHERE id = $1 RETURNING seq`, [run.raw, `manual_${i}`])).rows[0]!;
+      const { seq } = (await db.query<{ seq: number }>(`UPDATE "Run" SET seq = seq + 1, "stateReason" = $2 WHERE id = $1 RETURNING seq`, [run.raw, `manual_${i}`])).rows[0];
       await db.query(`INSERT INTO "LifecycleTransition" ("runId", seq, "from", "to", reason, trigger) VALUES ($1, $2, 'IDLE', 'IDLE', $3, 'test')`, [run.raw, seq, `manual_${i}`]);
       await db.query("COMMIT");
     }
@@ -127,7 +152,12 @@ describe("cross-replica fan-out", () => {
     await waitFor(async () => received().length >= (await stored()).length && received().length >= 3, Boolean, 10_000, "changes after the reconnect");
     expect(received()).toEqual(await stored());
     expect(received().map((c) => c.reason)).toEqual(expect.arrayContaining(["manual_1", "manual_2", "manual_3"]));
-    await waitFor(async () => b.app.cluster!.status().listener, (l) => l.connected && l.reconnects > before, 5000, "reconnected");
+    await waitFor(
+      async () => b.app.cluster!.status().listener,
+      (l) => l.connected && l.reconnects > before,
+      5000,
+      "reconnected",
+    );
     await cb.dispose();
   });
 
@@ -136,7 +166,7 @@ describe("cross-replica fan-out", () => {
     await expect(replica("a")).rejects.toThrow(/OPS_REPLICA_ID a is in use/);
     // ...and leaves the live one's leases and heartbeat alone
     const live = await db.query<{ n: number }>(`SELECT count(*)::int n FROM "RunLease" WHERE owner = 'a' AND "expiresAt" > now()`);
-    expect(live.rows[0]!.n).toBe(before);
+    expect(live.rows[0].n).toBe(before);
     expect((await db.query(`SELECT 1 FROM "OpsReplica" WHERE id = 'a'`)).rowCount).toBe(1);
   });
 

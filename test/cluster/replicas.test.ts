@@ -33,7 +33,7 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     chmodSync(dataDir, 0o755);
     return spawnManager({ DATABASE_URL: url, OPS_DATA_DIR: dataDir, OPS_REPLICA_ID: id, OPS_POLL_INTERVAL_MS: "500", LOG_LEVEL: "warn", SUPERLOOP_BIN: SIM, SIM_ARGV_LOG: argvLog });
   };
-  const [r1, r2, r3] = await Promise.all(["r1", "r2", "r3"].map(spawnReplica)) as [ManagerProcess, ManagerProcess, ManagerProcess];
+  const [r1, r2, r3] = (await Promise.all(["r1", "r2", "r3"].map(spawnReplica))) as [ManagerProcess, ManagerProcess, ManagerProcess];
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   const survivors = [r1, r3];
@@ -55,7 +55,7 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
       Array.from({ length: RUNS }, async (_, i) => {
         const repo = freshRepo("ops-3r-");
         const r = await gql(
-          replicas[i % 3]!.url,
+          replicas[i % 3].url,
           `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`,
           { i: { name: `run-${i}`, transport: "LOCAL", repoPath: repo, loopId: "demo-loop" } },
         );
@@ -72,7 +72,7 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     let k = 0;
     while (Date.now() - started < 12_000) {
       for (let j = 0; j < 3; j++) {
-        const run = runs[k++ % RUNS]!;
+        const run = runs[k++ % RUNS];
         if (!run.running) {
           setRunning(run.repo);
           append(run.repo, line("loop_start"), line("iteration_start"));
@@ -110,11 +110,15 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     const takeoverMs = Date.now() - killedAt;
 
     // Everything ingested: every run's cursor at the end of its file and every run STOPPED.
-    const lines = runs.map((r) => readFileSync(path.join(r.repo, ".superloop", "loops", "demo-loop", "events.jsonl"), "utf8").split("\n").filter(Boolean));
+    const lines = runs.map((r) =>
+      readFileSync(path.join(r.repo, ".superloop", "loops", "demo-loop", "events.jsonl"), "utf8")
+        .split("\n")
+        .filter(Boolean),
+    );
     const caughtUp = async () => {
       const rows = (await db.query<{ id: string; cursorLine: number; state: string }>(`SELECT id, "cursorLine", state::text FROM "Run"`)).rows;
       const byId = new Map(rows.map((r) => [r.id, r]));
-      return runs.every((r, i) => byId.get(r.raw)?.cursorLine === lines[i]!.length && byId.get(r.raw)?.state === "STOPPED");
+      return runs.every((r, i) => byId.get(r.raw)?.cursorLine === lines[i].length && byId.get(r.raw)?.state === "STOPPED");
     };
     const until = Date.now() + 30_000;
     while (!(await caughtUp()) && Date.now() < until) await new Promise((res) => setTimeout(res, 200));
@@ -130,7 +134,7 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     }
     for (const [i, run] of runs.entries()) {
       const got = byRun.get(run.raw) ?? [];
-      expect(got.map((e) => e.line)).toEqual(lines[i]!.map((_, j) => j + 1));
+      expect(got.map((e) => e.line)).toEqual(lines[i].map((_, j) => j + 1));
       expect(got.map((e) => originalLine(e))).toEqual(lines[i]);
     }
 
@@ -161,13 +165,17 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     // that does, and confirmed as seen through the other replica.
     const repo = emptyRepo();
     startSim(repo, { SIM_STEP_MS: "30", SIM_OUTCOME: "hang" });
-    const reg = await gql(r1.url, `mutation($r: String!) { registerSprite(input: {name: "ctl", transport: LOCAL, repoPath: $r, loopId: "demo-loop"}) { ... on RegisterSpritePayload { run { id } } } }`, { r: repo });
+    const reg = await gql(
+      r1.url,
+      `mutation($r: String!) { registerSprite(input: {name: "ctl", transport: LOCAL, repoPath: $r, loopId: "demo-loop"}) { ... on RegisterSpritePayload { run { id } } } }`,
+      { r: repo },
+    );
     const ctlId = reg.data!.registerSprite.run.id as string;
     const ctlRaw = Buffer.from(ctlId, "base64").toString().split(":").slice(1).join(":");
     const stateOf = async () => (await db.query<{ state: string }>(`SELECT state::text FROM "Run" WHERE id = $1`, [ctlRaw])).rows[0]?.state;
     for (let i = 0; i < 300 && (await stateOf()) !== "RUNNING"; i++) await new Promise((res) => setTimeout(res, 50));
     expect(await stateOf()).toBe("RUNNING");
-    const owner = (await db.query<{ owner: string }>(`SELECT owner FROM "RunLease" WHERE "runId" = $1 AND "expiresAt" > now()`, [ctlRaw])).rows[0]!.owner;
+    const owner = (await db.query<{ owner: string }>(`SELECT owner FROM "RunLease" WHERE "runId" = $1 AND "expiresAt" > now()`, [ctlRaw])).rows[0].owner;
     const [via, holder] = owner === "r1" ? [r3, r1] : [r1, r3];
     const cancel = await gql(via.url, `mutation($id: ID!) { cancelRun(runId: $id, note: "cross-replica") { __typename ... on ControlIntent { id stage } ... on Error { message } } }`, { id: ctlId });
     expect(cancel.data!.cancelRun.__typename).toBe("ControlIntent");
@@ -185,7 +193,9 @@ it("3 replicas, kill -9 one mid-ingest: exactly-once events, leases move, subscr
     const intents = await db.query(`SELECT count(*)::int n FROM "ControlIntent" WHERE "runId" = $1`, [ctlRaw]);
     expect(intents.rows[0].n).toBe(1);
     // The Superloop CLI ran `cancel` exactly once, whichever replicas saw the intent.
-    const cancels = readFileSync(argvLog, "utf8").split("\n").filter((l) => l.includes('"cancel"'));
+    const cancels = readFileSync(argvLog, "utf8")
+      .split("\n")
+      .filter((l) => l.includes('"cancel"'));
     expect(cancels).toHaveLength(1);
   } finally {
     killSims();

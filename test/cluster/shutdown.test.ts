@@ -24,7 +24,10 @@ it("a replica stopped with SIGTERM closes subscriptions with 1001 and hands its 
   await db.connect();
   try {
     for (let i = 0; i < 6; i++) {
-      const r = await gql(i % 2 ? s1.url : s2.url, `mutation($r: String!, $n: String!) { registerSprite(input: {name: $n, transport: LOCAL, repoPath: $r, loopId: "demo-loop"}) { __typename } }`, { r: freshRepo(), n: `sd-${i}` });
+      const r = await gql(i % 2 ? s1.url : s2.url, `mutation($r: String!, $n: String!) { registerSprite(input: {name: $n, transport: LOCAL, repoPath: $r, loopId: "demo-loop"}) { __typename } }`, {
+        r: freshRepo(),
+        n: `sd-${i}`,
+      });
       expect(r.data!.registerSprite.__typename).toBe("RegisterSpritePayload");
     }
     const held = async (owner: string) => Number((await db.query(`SELECT count(*) n FROM "RunLease" WHERE owner = $1 AND "expiresAt" > now()`, [owner])).rows[0].n);

@@ -29,32 +29,12 @@ const ALLOWED: Record<IntentKind, readonly string[]> = {
   PAUSE: ["RUNNING/running"],
   RESUME: ["PAUSED/paused"],
   CANCEL: ["RUNNING/running", "RUNNING/starting", "PAUSED/paused"],
-  START: [
-    "IDLE/not_started",
-    "IDLE/idle",
-    "IDLE/approved_pending_run",
-    "COMPLETE/completed",
-    "STOPPED/max_iterations",
-    "STOPPED/cancelled",
-    "FAILED/runtime_died",
-    "UNKNOWN/unknown",
-  ],
+  START: ["IDLE/not_started", "IDLE/idle", "IDLE/approved_pending_run", "COMPLETE/completed", "STOPPED/max_iterations", "STOPPED/cancelled", "FAILED/runtime_died", "UNKNOWN/unknown"],
   // the same states as START: the service refuses it over a live process on top of this (test/control/truth.test.ts)
-  RESTART: [
-    "IDLE/not_started",
-    "IDLE/idle",
-    "IDLE/approved_pending_run",
-    "COMPLETE/completed",
-    "STOPPED/max_iterations",
-    "STOPPED/cancelled",
-    "FAILED/runtime_died",
-    "UNKNOWN/unknown",
-  ],
+  RESTART: ["IDLE/not_started", "IDLE/idle", "IDLE/approved_pending_run", "COMPLETE/completed", "STOPPED/max_iterations", "STOPPED/cancelled", "FAILED/runtime_died", "UNKNOWN/unknown"],
 };
 
-const MATRIX = INTENT_KINDS.flatMap((kind) =>
-  STATES.map(([state, reason]) => ({ kind, state, reason, ok: ALLOWED[kind].includes(`${state}/${reason}`) })),
-);
+const MATRIX = INTENT_KINDS.flatMap((kind) => STATES.map(([state, reason]) => ({ kind, state, reason, ok: ALLOWED[kind].includes(`${state}/${reason}`) })));
 
 describe("checkPrecondition", () => {
   it.each(MATRIX)("$kind on $state/$reason → ok=$ok", ({ kind, state, reason, ok }) => {
@@ -87,6 +67,6 @@ describe("checkPrecondition", () => {
 
   it("messages name the run's state", () => {
     const result = checkPrecondition("RESUME", run("COMPLETE", "completed"));
-    expect(result.ok === false && result.message).toContain("COMPLETE/completed");
+    expect(!result.ok && result.message).toContain("COMPLETE/completed");
   });
 });

@@ -12,10 +12,7 @@ let server: RunningServer;
 let passive: RunningServer;
 
 beforeAll(async () => {
-  [server, passive] = await Promise.all([
-    startControlServer({ SUPERLOOP_BIN: "/bin/true", OPS_INTENT_DEADLINE_MS: "1500" }),
-    startControlServer({ OPS_CONTROL_MODE: "disabled" }),
-  ]);
+  [server, passive] = await Promise.all([startControlServer({ SUPERLOOP_BIN: "/bin/true", OPS_INTENT_DEADLINE_MS: "1500" }), startControlServer({ OPS_CONTROL_MODE: "disabled" })]);
 });
 afterAll(async () => {
   await Promise.all([server?.close(), passive?.close()]);
@@ -24,7 +21,12 @@ afterAll(async () => {
 describe("deadlines", () => {
   it("approve without evidence → DISPATCHED, then AMBIGUOUS (deadline_exceeded) once the deadline passes", async () => {
     const run = await register(server, "amb-1", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "AWAITING_APPROVAL",
+      15_000,
+      "AWAITING_APPROVAL",
+    );
     const r = await mutate(server, "approveRun", "runId: $runId", { runId: run.id });
     expect(r).toMatchObject({ __typename: "ControlIntent", stage: "DISPATCHED" });
     expect(new Date(r.deadlineAt).getTime() - new Date(r.requestedAt).getTime()).toBe(1500);
@@ -34,7 +36,12 @@ describe("deadlines", () => {
     expect(second).toMatchObject({ __typename: "PreconditionFailed", intent: { stage: "REJECTED" } });
     expect(second.message).toMatch(/in flight/);
 
-    const done = await waitFor(() => intentById(server, r.id), (i) => i.stage !== "DISPATCHED", 10_000, "a terminal stage");
+    const done = await waitFor(
+      () => intentById(server, r.id),
+      (i) => i.stage !== "DISPATCHED",
+      10_000,
+      "a terminal stage",
+    );
     expect(done).toMatchObject({ stage: "AMBIGUOUS", error: "deadline_exceeded" });
     expect(new Date(done.endedAt).getTime()).toBeGreaterThanOrEqual(new Date(r.deadlineAt).getTime());
     expect(done.stages.map((s: { stage: string }) => s.stage)).toEqual(["REQUESTED", "DISPATCHED", "AMBIGUOUS"]);
@@ -46,7 +53,12 @@ describe("deadlines", () => {
 describe("passive mode (OPS_CONTROL_MODE=disabled)", () => {
   it("refuses every intent with ControlDisabled, recorded as REJECTED", async () => {
     const run = await register(passive, "passive-all", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(passive, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+    await waitFor(
+      () => runState(passive, run.id),
+      (s) => s.state === "AWAITING_APPROVAL",
+      15_000,
+      "AWAITING_APPROVAL",
+    );
     for (const name of ["approveRun", "rejectRun", "cancelRun", "startRun"]) {
       const r = await mutate(passive, name, "runId: $runId", { runId: run.id });
       expect(r).toMatchObject({ __typename: "ControlDisabled", intent: { stage: "REJECTED", error: "ControlDisabled" } });
@@ -58,7 +70,12 @@ describe("opsctl exit code for AMBIGUOUS", () => {
   it("approve --wait whose evidence never comes exits 4 (ambiguous)", async () => {
     const { opsctl } = await import("./helpers");
     const run = await register(server, "amb-cli", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "AWAITING_APPROVAL",
+      15_000,
+      "AWAITING_APPROVAL",
+    );
     const r = await opsctl(server, ["approve", "amb-cli", "--no-resume", "--wait"]);
     expect(r.stdout).toMatch(/AMBIGUOUS \(deadline_exceeded\)/);
     expect(r.code).toBe(4);

@@ -31,7 +31,12 @@ function viewerSocket() {
 
 async function registered(name: string, repo: string, expectState: string) {
   const run = await register(server, name, repo, "demo-loop", TOKENS.admin);
-  await waitFor(() => runState(server, run.id), (r) => r.state === expectState, 15_000, `${name} ${expectState}`);
+  await waitFor(
+    () => runState(server, run.id),
+    (r) => r.state === expectState,
+    15_000,
+    `${name} ${expectState}`,
+  );
   return run;
 }
 
@@ -65,9 +70,14 @@ describe("cancel", () => {
 
     const confirmed = await untilStage(sub, r.id, "CONFIRMED");
     expect(confirmed.stages.map((s) => s.stage)).toEqual(["REQUESTED", "DISPATCHED", "ACCEPTED", "CONFIRMED"]);
-    expect(confirmed.stages[1]!.evidence).toMatchObject({ result: { exitCode: 0 }, dispatch: { argv: [expect.any(String), "cancel", "--repo", repo] } });
+    expect(confirmed.stages[1].evidence).toMatchObject({ result: { exitCode: 0 }, dispatch: { argv: [expect.any(String), "cancel", "--repo", repo] } });
     expect(confirmed.confirmedAt).toBeTruthy();
-    await waitFor(() => runState(server, run.id), (s) => s.state === "STOPPED" && s.stateReason === "cancelled", 10_000, "STOPPED/cancelled");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "STOPPED" && s.stateReason === "cancelled",
+      10_000,
+      "STOPPED/cancelled",
+    );
     expect(() => process.kill(pid, 0)).toThrow();
     expect(existsSync(path.join(repo, ".superloop/state.json"))).toBe(false);
   });
@@ -93,13 +103,16 @@ describe("approve and reject", () => {
     const confirmed = await untilStage(sub, r.id, "CONFIRMED", 20_000);
     expect(sub.items.findIndex((i) => i.data?.controlIntentUpdated === accepted)).toBeLessThan(sub.items.findIndex((i) => i.data?.controlIntentUpdated === confirmed));
     expect(confirmed.stages.map((s) => s.stage)).toEqual(["REQUESTED", "DISPATCHED", "ACCEPTED", "CONFIRMED"]);
-    const acceptedRecord = confirmed.stages[2]! as { evidence: Record<string, unknown>; followUp?: string };
+    const acceptedRecord = confirmed.stages[2] as { evidence: Record<string, unknown>; followUp?: string };
     expect(acceptedRecord.followUp).toBe("START");
     expect(acceptedRecord.evidence).toMatchObject({ event: "approval_decision", followUpIntentId: expect.any(String) });
 
     // the follow-up start is an intent of its own, requested once, on behalf of the approver
     const start = await waitFor(
-      async () => (await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { intents(first: 10) { edges { node { ${INTENT} } } } } } }`, { id: run.id }, TOKENS.viewer)).data!.run.intents.edges.map((e: { node: Intent }) => e.node),
+      async () =>
+        (await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { intents(first: 10) { edges { node { ${INTENT} } } } } } }`, { id: run.id }, TOKENS.viewer)).data!.run.intents.edges.map(
+          (e: { node: Intent }) => e.node,
+        ),
       (list: Intent[]) => list.some((i) => i.kind === "START" && i.stage === "CONFIRMED"),
       15_000,
       "follow-up START confirmed",
@@ -107,7 +120,12 @@ describe("approve and reject", () => {
     expect(start.filter((i) => i.kind === "START")).toHaveLength(1);
     expect(start.map((i) => i.kind)).toEqual(["START", "APPROVE"]); // newest first
     expect(start[0]).toMatchObject({ requestedBy: "alice", idempotencyKey: `follow-up:${Buffer.from(r.id, "base64").toString().split(":")[1]}` });
-    await waitFor(() => runState(server, run.id), (s) => s.state === "COMPLETE", 15_000, "COMPLETE");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "COMPLETE",
+      15_000,
+      "COMPLETE",
+    );
     expect(existsSync(path.join(repo, ".superloop/loops/demo-loop/approval.json"))).toBe(false);
     const events = readFileSync(path.join(repo, ".superloop/loops/demo-loop/events.jsonl"), "utf8");
     expect(events.match(/"event":"approval_decision".*"by":"alice".*"note":"looks good"/)).not.toBeNull();
@@ -121,7 +139,7 @@ describe("approve and reject", () => {
     const sub = collect<{ controlIntentUpdated: Intent }>(viewerSocket(), SUB, { intentId: r.id });
     const done = await untilStage(sub, r.id, "CONFIRMED");
     expect(done.stages.map((s) => s.stage)).toEqual(["REQUESTED", "DISPATCHED", "ACCEPTED", "CONFIRMED"]);
-    expect(done.stages[3]!.evidence).toMatchObject({ event: "approval_decision", status: "rejected" });
+    expect(done.stages[3].evidence).toMatchObject({ event: "approval_decision", status: "rejected" });
     await waitFor(async () => sub.done, Boolean, 5000, "the per-intent subscription to end at the terminal stage");
   });
 
@@ -141,13 +159,18 @@ describe("pause and resume", () => {
     const run = await registered("pause-1", repo, "RUNNING");
     const sub = collect<{ controlIntentUpdated: Intent }>(viewerSocket(), SUB, { runId: run.id });
     await new Promise((r) => setTimeout(r, 100));
-    const procState = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[0];
+    const procState = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[0];
 
     const p = await mutate(server, "pauseRun", "runId: $runId", { runId: run.id });
     expect(p.__typename).toBe("ControlIntent");
     await untilStage(sub, p.id, "CONFIRMED");
     expect(procState()).toBe("T");
-    await waitFor(() => runState(server, run.id), (s) => s.state === "PAUSED", 10_000, "PAUSED");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "PAUSED",
+      10_000,
+      "PAUSED",
+    );
 
     const again = await mutate(server, "pauseRun", "runId: $runId", { runId: run.id });
     expect(again).toMatchObject({ __typename: "PreconditionFailed", state: "PAUSED" });
@@ -157,7 +180,12 @@ describe("pause and resume", () => {
     const resumed = await untilStage(sub, r.id, "CONFIRMED");
     expect(resumed.stages.at(-1)!.evidence).toMatchObject({ processStopped: false });
     expect(procState()).not.toBe("T");
-    await waitFor(() => runState(server, run.id), (s) => s.state === "RUNNING", 10_000, "RUNNING again");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "RUNNING",
+      10_000,
+      "RUNNING again",
+    );
   });
 });
 
@@ -168,9 +196,7 @@ describe("idempotency", () => {
     try {
       const repo = repoFromRecording("approval");
       const run = await registered("idem-1", repo, "AWAITING_APPROVAL");
-      const results = await Promise.all(
-        Array.from({ length: 10 }, () => mutate(server, "approveRun", "runId: $runId, idempotencyKey: $key", { runId: run.id, key: "approve-once-0001" })),
-      );
+      const results = await Promise.all(Array.from({ length: 10 }, () => mutate(server, "approveRun", "runId: $runId, idempotencyKey: $key", { runId: run.id, key: "approve-once-0001" })));
       expect(new Set(results.map((r) => r.__typename))).toEqual(new Set(["ControlIntent"]));
       expect(new Set(results.map((r) => r.id)).size).toBe(1);
       // without resumeAfterApprove an approve ends at ACCEPTED until someone runs the loop again
@@ -178,7 +204,10 @@ describe("idempotency", () => {
       // and later: the same key still returns the first outcome, without acting again
       const later = await mutate(server, "approveRun", "runId: $runId, idempotencyKey: $key", { runId: run.id, key: "approve-once-0001" });
       expect(later).toMatchObject({ id: results[0]!.id, stage: "ACCEPTED" });
-      const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
+      const lines = readFileSync(log, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as string[]);
       expect(lines.filter((a) => a[0] === "approve")).toHaveLength(1);
     } finally {
       delete process.env["SIM_ARGV_LOG"];
@@ -227,8 +256,8 @@ describe("authentication and roles", () => {
     const s = sse(server.url, `subscription { controlIntentUpdated { ... on ControlIntent { id } } }`, {}, "wrong-token-123");
     try {
       const items = await s.next(1, 5000);
-      expect(items[0]!.errors?.[0]?.message).toBeTruthy();
-      expect(items[0]!.data?.controlIntentUpdated ?? null).toBeNull();
+      expect(items[0].errors?.[0]?.message).toBeTruthy();
+      expect(items[0].data?.controlIntentUpdated ?? null).toBeNull();
     } finally {
       s.close();
     }

@@ -22,11 +22,17 @@ it("an interrupted dispatch is never dispatched twice: it ends AMBIGUOUS", async
   const startedAt = new Date(Date.now() - 5000);
   const intent = await server.app.db.controlIntent.create({
     data: {
-      runId: run.raw, kind: "APPROVE", stage: "REQUESTED", idempotencyKey: "interrupted-1", requestedBy: "op", traceId: "t",
-      deadlineAt: new Date(Date.now() + 60_000), dispatchedAt: startedAt,
+      runId: run.raw,
+      kind: "APPROVE",
+      stage: "REQUESTED",
+      idempotencyKey: "interrupted-1",
+      requestedBy: "op",
+      traceId: "t",
+      deadlineAt: new Date(Date.now() + 60_000),
+      dispatchedAt: startedAt,
     },
   });
-  await server.app.control!.dispatch(intent.id);
+  await server.app.control.dispatch(intent.id);
   const after = await server.app.db.controlIntent.findUniqueOrThrow({ where: { id: intent.id } });
   expect(after).toMatchObject({ stage: "AMBIGUOUS", error: "dispatch_interrupted", dispatchedAt: startedAt });
   expect(JSON.stringify(after.evidence)).toContain("not dispatched again");
@@ -35,6 +41,6 @@ it("an interrupted dispatch is never dispatched twice: it ends AMBIGUOUS", async
   const fresh = await server.app.db.controlIntent.create({
     data: { runId: run.raw, kind: "REJECT", stage: "REQUESTED", idempotencyKey: "fresh-0001", requestedBy: "op", traceId: "t2", deadlineAt: new Date(Date.now() + 60_000) },
   });
-  await server.app.control!.dispatch(fresh.id);
+  await server.app.control.dispatch(fresh.id);
   expect((await server.app.db.controlIntent.findUniqueOrThrow({ where: { id: fresh.id } })).stage).toBe("FAILED");
 });

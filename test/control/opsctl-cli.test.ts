@@ -90,8 +90,18 @@ beforeAll(async () => {
   [server, failing] = await Promise.all([startControlServer(), startControlServer({ SUPERLOOP_BIN: noBin }), buildOpsctl()]);
   approval = await register(server, "cli-approval", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
   complete = await register(server, "cli-complete", repoFromRecording("complete"), "demo-loop", TOKENS.admin);
-  await waitFor(() => runState(server, approval.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
-  await waitFor(() => runState(server, complete.id), (s) => s.state === "COMPLETE", 15_000, "COMPLETE");
+  await waitFor(
+    () => runState(server, approval.id),
+    (s) => s.state === "AWAITING_APPROVAL",
+    15_000,
+    "AWAITING_APPROVAL",
+  );
+  await waitFor(
+    () => runState(server, complete.id),
+    (s) => s.state === "COMPLETE",
+    15_000,
+    "COMPLETE",
+  );
 });
 afterAll(async () => {
   await Promise.all([server?.close(), failing?.close()]);
@@ -115,13 +125,13 @@ describe("strict parsing", () => {
       cli(["completion", "powershell"]),
     ]);
     for (const r of cases) expect(r.code, r.stderr).toBe(64);
-    expect(cases[1]!.stderr).toMatch(/too many arguments/);
-    expect(cases[1]!.stderr).toMatch(/Usage: opsctl get runs/);
-    expect(cases[2]!.stderr).toMatch(/unknown option '--bogus'/);
-    expect(cases[6]!.stderr).toMatch(/--state/);
-    expect(cases[7]!.stderr).toMatch(/--key/);
-    expect(cases[8]!.stderr).toMatch(/name at least one run, or select runs/);
-    expect(cases[9]!.stderr).toMatch(/--for/);
+    expect(cases[1].stderr).toMatch(/too many arguments/);
+    expect(cases[1].stderr).toMatch(/Usage: opsctl get runs/);
+    expect(cases[2].stderr).toMatch(/unknown option '--bogus'/);
+    expect(cases[6].stderr).toMatch(/--state/);
+    expect(cases[7].stderr).toMatch(/--key/);
+    expect(cases[8].stderr).toMatch(/name at least one run, or select runs/);
+    expect(cases[9].stderr).toMatch(/--for/);
   }, 90_000);
 
   it("under -o json a usage error is one JSON document on stderr", async () => {
@@ -164,7 +174,12 @@ describe("exit codes per failure class", () => {
 
     // 1: the operation was tried and failed (the runtime's start command exits non-zero)
     const run = await register(failing, "cli-fails", repoFromRecording("complete"), "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(failing, run.id), (s) => s.state === "COMPLETE", 15_000, "COMPLETE");
+    await waitFor(
+      () => runState(failing, run.id),
+      (s) => s.state === "COMPLETE",
+      15_000,
+      "COMPLETE",
+    );
     const failed = await cli(["start", "cli-fails", "--wait", "--timeout", "20s", "-o", "json"], { server: failing });
     expect(failed.code).toBe(1);
     const doc = JSON.parse(failed.stdout) as { items: { ok: boolean; exit: number; intent: { stage: string } }[] };
@@ -174,7 +189,7 @@ describe("exit codes per failure class", () => {
     const jsonErr = await cli(["approve", "cli-complete", "-o", "json"]);
     expect(jsonErr.code).toBe(2);
     const refusedDoc = JSON.parse(jsonErr.stdout) as { items: { error: { type: string } }[] };
-    expect(refusedDoc.items[0]!.error.type).toBe("PreconditionFailed");
+    expect(refusedDoc.items[0].error.type).toBe("PreconditionFailed");
     const nf = await cli(["describe", "run", "nope", "-o", "json"]);
     expect(JSON.parse(nf.stderr)).toMatchObject({ error: { type: "NotFound", exit: 3 } });
     const down = await cli(["get", "runs", "-o", "json"], { server: closed });
@@ -191,7 +206,7 @@ describe("get and describe, every output format", () => {
       cli(["get", "runs", "-o", "jsonl"]),
       cli(["get", "runs", "-o", "yaml"]),
       cli(["get", "runs", "-o", "name"]),
-      cli(["get", "runs", "-o", "jsonpath={range .items[*]}{.sprite.name}={.state}{\"\\n\"}{end}"]),
+      cli(["get", "runs", "-o", 'jsonpath={range .items[*]}{.sprite.name}={.state}{"\\n"}{end}']),
       cli(["get", "runs", "--no-headers"]),
     ]);
     for (const r of [table, wide, json, jsonl, yaml, name, jp, noHeaders]) expect(r.code, r.stderr).toBe(0);
@@ -199,7 +214,7 @@ describe("get and describe, every output format", () => {
     expect(lines[0]).toMatch(/^SPRITE\s+LOOP\s+STATE\s+HEALTH\s+ITER\s+AGE\s+LAST EVENT\s+RUN$/);
     // aligned: every column starts at the same offset on every line
     const at = (l: string, col: string) => l.indexOf(col);
-    const stateCol = at(lines[0]!, "STATE");
+    const stateCol = at(lines[0], "STATE");
     const row = lines.find((l) => l.startsWith("cli-approval"))!;
     expect(row.slice(stateCol)).toMatch(/^AWAITING_APPROVAL\s+(HEALTHY|DEGRADED|CRITICAL)\s+/);
     expect(row.endsWith(approval.raw)).toBe(true);
@@ -208,7 +223,12 @@ describe("get and describe, every output format", () => {
     const doc = JSON.parse(json.stdout) as { kind: string; items: { sprite: { name: string }; state: string; health: { status: string } }[] };
     expect(doc.kind).toBe("RunList");
     expect(doc.items.map((r) => r.sprite.name)).toEqual(expect.arrayContaining(["cli-approval", "cli-complete"]));
-    expect(jsonl.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { sprite: { name: string } }).sprite.name)).toEqual(doc.items.map((r) => r.sprite.name));
+    expect(
+      jsonl.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { sprite: { name: string } }).sprite.name),
+    ).toEqual(doc.items.map((r) => r.sprite.name));
     expect(parseYaml(yaml.stdout)).toEqual(JSON.parse(json.stdout));
     expect(name.stdout.trim().split("\n")).toEqual(expect.arrayContaining([`run/${approval.raw}`, `run/${complete.raw}`]));
     expect(jp.stdout).toContain("cli-approval=AWAITING_APPROVAL\n");
@@ -283,10 +303,18 @@ describe("get and describe, every output format", () => {
     expect(noLabels.code, noLabels.stderr).toBe(0);
     expect(noLabels.stdout).toBe("");
     expect(noLabels.stderr).toMatch(/No runs found/);
-    const lines = eventsJson.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { line: number }).line);
+    const lines = eventsJson.stdout
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { line: number }).line);
     expect(lines).toEqual(lines.map((_, i) => i + 1));
     expect(events.stdout.trim().split("\n")).toHaveLength(lines.length);
-    expect(eventsAfter.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { line: number }).line)).toEqual([3, 4]);
+    expect(
+      eventsAfter.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { line: number }).line),
+    ).toEqual([3, 4]);
   }, 90_000);
 });
 
@@ -294,8 +322,14 @@ describe("control", () => {
   it("bulk cancel by selector: one result per run, each followed to CONFIRMED; a mixed batch exits 1 with per-run codes", async () => {
     const repos = [emptyRepo(), emptyRepo()];
     for (const repo of repos) startSim(repo, { SIM_OUTCOME: "hang" });
-    const runs = [await register(server, "bulk-a", repos[0]!, "demo-loop", TOKENS.admin), await register(server, "bulk-b", repos[1]!, "demo-loop", TOKENS.admin)];
-    for (const r of runs) await waitFor(() => runState(server, r.id), (s) => s.state === "RUNNING" && s.stateReason !== "starting", 15_000, "RUNNING");
+    const runs = [await register(server, "bulk-a", repos[0], "demo-loop", TOKENS.admin), await register(server, "bulk-b", repos[1], "demo-loop", TOKENS.admin)];
+    for (const r of runs)
+      await waitFor(
+        () => runState(server, r.id),
+        (s) => s.state === "RUNNING" && s.stateReason !== "starting",
+        15_000,
+        "RUNNING",
+      );
 
     const bulk = await cli(["cancel", "--state", "RUNNING", "--note", "bulk stop", "--wait", "--timeout", "30s", "-o", "json"]);
     expect(bulk.code, bulk.stderr).toBe(0);
@@ -347,7 +381,9 @@ describe("contexts, completion, version", () => {
     const script = path.join(mkdtempSync(path.join(tmpdir(), "opsctl-compl-")), "opsctl.bash");
     writeFileSync(script, bash.stdout);
     const complete = (words: string[]) => {
-      const r = spawnSync("bash", ["-c", `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _opsctl; echo "\${COMPREPLY[*]}"`], { encoding: "utf8" });
+      const r = spawnSync("bash", ["-c", `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _opsctl; echo "\${COMPREPLY[*]}"`], {
+        encoding: "utf8",
+      });
       expect(r.stderr).toBe("");
       return r.stdout.trim().split(" ");
     };
@@ -388,10 +424,7 @@ describe("installed as a bin", () => {
   it("npx opsctl from the repo, from source and from the bundle; a packed tarball carries the bundle and runs it", async () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string; bin: Record<string, string> };
     expect(pkg.bin["opsctl"]).toBe("./bin/opsctl.mjs");
-    const [npx, fromSource] = await Promise.all([
-      run("npx", ["--no-install", "opsctl", "version"], ROOT),
-      run(process.execPath, [OPSCTL, "version"], ROOT, { OPSCTL_FROM_SOURCE: "1" }),
-    ]);
+    const [npx, fromSource] = await Promise.all([run("npx", ["--no-install", "opsctl", "version"], ROOT), run(process.execPath, [OPSCTL, "version"], ROOT, { OPSCTL_FROM_SOURCE: "1" })]);
     expect(npx.code, npx.stderr).toBe(0);
     expect(npx.stdout).toMatch(new RegExp(`^opsctl ${pkg.version} `));
     expect(fromSource.stdout).toBe(npx.stdout);
@@ -425,17 +458,42 @@ describe("across a server restart", () => {
     let restartable = await startControlServer(env);
     try {
       const run = await register(restartable, "restart-1", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
-      await waitFor(() => runState(restartable, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+      await waitFor(
+        () => runState(restartable, run.id),
+        (s) => s.state === "AWAITING_APPROVAL",
+        15_000,
+        "AWAITING_APPROVAL",
+      );
       const url = restartable.url;
       const follower = start(["events", "restart-1", "-f", "-o", "jsonl"], { server: url });
       const waiter = start(["wait", "restart-1", "--for", "state=COMPLETE", "--timeout", "60s"], { server: url });
-      const linesOf = () => follower.stdout.trim().split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { line: number }).line);
-      await waitFor(async () => linesOf().length, (n) => n > 0, 20_000, "the replayed events");
-      await waitFor(async () => waiter.stderr, (e) => /waiting for restart-1\/demo-loop to be COMPLETE \(now AWAITING_APPROVAL\)/.test(e), 20_000, "the waiter to listen");
+      const linesOf = () =>
+        follower.stdout
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as { line: number }).line);
+      await waitFor(
+        async () => linesOf().length,
+        (n) => n > 0,
+        20_000,
+        "the replayed events",
+      );
+      await waitFor(
+        async () => waiter.stderr,
+        (e) => /waiting for restart-1\/demo-loop to be COMPLETE \(now AWAITING_APPROVAL\)/.test(e),
+        20_000,
+        "the waiter to listen",
+      );
       const before = linesOf().length;
 
       await restartable.close();
-      await waitFor(async () => follower.stderr, (s) => /reconnecting/.test(s), 15_000, "the follower to notice");
+      await waitFor(
+        async () => follower.stderr,
+        (s) => /reconnecting/.test(s),
+        15_000,
+        "the follower to notice",
+      );
       restartable = await startControlServer(env);
       expect(restartable.url).toBe(url);
 
@@ -447,9 +505,17 @@ describe("across a server restart", () => {
       expect(waited.stdout).toMatch(/restart-1\/demo-loop is COMPLETE/);
 
       const stored = await cli(["events", "restart-1", "-o", "jsonl"], { server: url });
-      const all = stored.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { line: number }).line);
+      const all = stored.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { line: number }).line);
       expect(all.length).toBeGreaterThan(before);
-      await waitFor(async () => linesOf().length, (n) => n >= all.length, 20_000, "the follower to catch up");
+      await waitFor(
+        async () => linesOf().length,
+        (n) => n >= all.length,
+        20_000,
+        "the follower to catch up",
+      );
       follower.stop();
       const followed = await follower.done;
       expect(followed.code).toBe(0);
@@ -507,11 +573,21 @@ describe("admin, the other intents, watch and wait", () => {
     const repo = emptyRepo();
     startSim(repo, { SIM_OUTCOME: "hang" });
     const run = await register(server, "pr-1", repo, "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (s) => s.state === "RUNNING" && s.stateReason !== "starting", 15_000, "RUNNING");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "RUNNING" && s.stateReason !== "starting",
+      15_000,
+      "RUNNING",
+    );
     // one run: ends at STOPPED (terminal); the fleet form (a selector) ends when every selected run is STOPPED
     const watchOne = start(["watch", "pr-1", "-o", "jsonl"], { token: TOKENS.viewer });
     const watchFleet = start(["watch", "--sprite", "pr-1", "--until", "STOPPED"], { token: TOKENS.viewer });
-    await waitFor(async () => watchOne.stdout + watchFleet.stdout, () => watchOne.stdout.includes('"type":"state"') && /pr-1\/demo-loop/.test(watchFleet.stdout), 20_000, "the watchers");
+    await waitFor(
+      async () => watchOne.stdout + watchFleet.stdout,
+      () => watchOne.stdout.includes('"type":"state"') && /pr-1\/demo-loop/.test(watchFleet.stdout),
+      20_000,
+      "the watchers",
+    );
 
     const paused = await cli(["pause", "pr-1", "--note", "hold", "--wait", "--timeout", "30s"]);
     expect(paused.code, paused.stderr).toBe(0);
@@ -538,7 +614,12 @@ describe("admin, the other intents, watch and wait", () => {
 
     // reject, then wait for the latest intent to be CONFIRMED; a STOPPED run cannot become COMPLETE: exit 1
     const rj = await register(server, "rj-1", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, rj.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+    await waitFor(
+      () => runState(server, rj.id),
+      (s) => s.state === "AWAITING_APPROVAL",
+      15_000,
+      "AWAITING_APPROVAL",
+    );
     expect((await cli(["reject", "rj-1", "--note", "not this one"])).code).toBe(0);
     const confirmed = await cli(["wait", "rj-1", "--for", "intent=CONFIRMED", "--timeout", "30s", "-o", "json"]);
     expect(confirmed.code, confirmed.stderr).toBe(0);

@@ -32,7 +32,12 @@ describe("opsctl", () => {
 
   it("approve --wait by Sprite name: streams the stages over graphql-ws, exits 0 at CONFIRMED; the run is COMPLETE", async () => {
     const run = await register(server, "cli-1", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (s) => s.state === "AWAITING_APPROVAL", 15_000, "AWAITING_APPROVAL");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "AWAITING_APPROVAL",
+      15_000,
+      "AWAITING_APPROVAL",
+    );
 
     // no signal: watch ends by itself once the run is COMPLETE (and its open intents have settled)
     const watching = opsctl(server, ["watch", "cli-1", "-o", "json"], TOKENS.viewer);
@@ -42,7 +47,12 @@ describe("opsctl", () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/APPROVE .* on cli-1\/demo-loop: (DISPATCHED|ACCEPTED)/);
     expect(human.stdout).toMatch(/: CONFIRMED — (approval_consumed|loop_complete) observed/);
-    await waitFor(() => runState(server, run.id), (s) => s.state === "COMPLETE", 15_000, "COMPLETE");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "COMPLETE",
+      15_000,
+      "COMPLETE",
+    );
 
     const watched = await watching;
     expect(watched.code).toBe(0);
@@ -58,12 +68,17 @@ describe("opsctl", () => {
     const doc = JSON.parse(json.stdout) as { items: { ok: boolean; intent: { kind: string; stage: string; id: string } }[] };
     expect(doc.items[0]).toMatchObject({ ok: true, intent: { kind: "START", stage: "CONFIRMED" } });
     const again = JSON.parse((await opsctl(server, ["start", run.raw, "-o", "json", "--key", "cli-start-0001"])).stdout) as typeof doc;
-    expect(again.items[0]!.intent.id).toBe(doc.items[0]!.intent.id);
+    expect(again.items[0].intent.id).toBe(doc.items[0].intent.id);
   }, 60_000); // several real processes and a loop run to completion: slow on a loaded machine
 
   it("refusals exit 2, missing rights 77, an unknown run 3", async () => {
     const run = await register(server, "cli-2", repoFromRecording("complete"), "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (s) => s.state === "COMPLETE", 15_000, "COMPLETE");
+    await waitFor(
+      () => runState(server, run.id),
+      (s) => s.state === "COMPLETE",
+      15_000,
+      "COMPLETE",
+    );
     const refused = await opsctl(server, ["approve", "cli-2"]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/PreconditionFailed/);

@@ -39,19 +39,35 @@ function scriptedRepo(invocations: string[]): string {
 
 const eventNames = (repo: string) => {
   const file = path.join(repo, ".superloop", "loops", "demo-loop", "events.jsonl");
-  return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { event: string }).event) : [];
+  return existsSync(file)
+    ? readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { event: string }).event)
+    : [];
 };
 type Intent = { id: string; kind: string; stage: string; error: string | null; stages: { stage: string; observation: string; evidence: Record<string, unknown> }[] };
 
 async function intentStage(id: string, stages: string[], timeoutMs = 30_000): Promise<Intent> {
-  return waitFor(() => intentById(server, id) as Promise<Intent>, (i) => stages.includes(i.stage), timeoutMs, `intent ${id} in ${stages.join("/")}`);
+  return waitFor(
+    () => intentById(server, id) as Promise<Intent>,
+    (i) => stages.includes(i.stage),
+    timeoutMs,
+    `intent ${id} in ${stages.join("/")}`,
+  );
 }
 
 describe("cancel in the first second of a run", () => {
   it("is CONFIRMED only when the run's processes are gone, and the run does not go on", async () => {
     const repo = scriptedRepo(["stuck"]);
     const run = await register(server, "truth-cancel-early", repo, "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (r) => r.stateReason === "not_started", 15_000, "not_started");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.stateReason === "not_started",
+      15_000,
+      "not_started",
+    );
 
     // START (not awaited: its dispatch waits for the runtime's answer), then CANCEL while the run is starting
     const start = mutate(server, "startRun", "runId: $runId", { runId: run.id });
@@ -67,7 +83,12 @@ describe("cancel in the first second of a run", () => {
       10_000,
       "the launch record",
     );
-    await waitFor(() => runState(server, run.id), (r) => r.state === "RUNNING", 10_000, "RUNNING/starting");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "RUNNING",
+      10_000,
+      "RUNNING/starting",
+    );
     expect(existsSync(path.join(repo, ".superloop", "active-run.json"))).toBe(false); // still in the startup window
     const cancel = await mutate(server, "cancelRun", "runId: $runId", { runId: run.id });
     expect(cancel.__typename).toBe("ControlIntent");
@@ -90,7 +111,16 @@ describe("cancel in the first second of a run", () => {
   }, 60_000);
 
   it("the evidence rule: never confirmed while a process of the run lives, nor before the startup window has passed", () => {
-    const quiet: PollFacts = { stateExists: false, stateActive: false, activeRunExists: false, processStopped: null, processAlive: null, launchAlive: false, newEvents: [], lastSummaryCompletionOk: null };
+    const quiet: PollFacts = {
+      stateExists: false,
+      stateActive: false,
+      activeRunExists: false,
+      processStopped: null,
+      processAlive: null,
+      launchAlive: false,
+      newEvents: [],
+      lastSummaryCompletionOk: null,
+    };
     const acceptedAt = "2026-11-30T01:00:00.000Z";
     const later = new Date(Date.parse(acceptedAt) + CANCEL_SETTLE_MS + 1);
     expect(cancelConfirmed(quiet, acceptedAt, later)).not.toBeNull();
@@ -108,10 +138,20 @@ describe("START over a dead run's stale state, then RESTART", () => {
   it("START is FAILED/runtime_refused in seconds with the runtime's message; RESTART cancels, runs and completes", async () => {
     const repo = scriptedRepo(["crash", "pass"]);
     const run = await register(server, "truth-restart", repo, "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (r) => r.stateReason === "not_started", 15_000, "not_started");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.stateReason === "not_started",
+      15_000,
+      "not_started",
+    );
     const first = await mutate(server, "startRun", "runId: $runId", { runId: run.id });
     await intentStage(first.id, ["CONFIRMED"]);
-    await waitFor(() => runState(server, run.id), (r) => r.state === "FAILED" && r.stateReason === "runtime_died", 20_000, "FAILED/runtime_died");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "FAILED" && r.stateReason === "runtime_died",
+      20_000,
+      "FAILED/runtime_died",
+    );
 
     const t0 = Date.now();
     const again = await mutate(server, "startRun", "runId: $runId", { runId: run.id });
@@ -120,24 +160,39 @@ describe("START over a dead run's stale state, then RESTART", () => {
     expect(refused).toMatchObject({ stage: "FAILED", error: "runtime_refused" });
     expect(refused.stages.at(-1)!.observation).toMatch(/runtime refused the run \(exit 1\): Error: loop 'demo-loop' is already running \(reentrant run blocked\)/);
     // RUNNING/starting while the start was in flight; the next poll shows the dead run again
-    await waitFor(() => runState(server, run.id), (r) => r.state === "FAILED" && r.stateReason === "runtime_died", 10_000, "FAILED/runtime_died again");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "FAILED" && r.stateReason === "runtime_died",
+      10_000,
+      "FAILED/runtime_died again",
+    );
 
     const restart = await mutate(server, "restartRun", "runId: $runId", { runId: run.id });
     expect(restart.__typename).toBe("ControlIntent");
     const done = await intentStage(restart.id, ["CONFIRMED", "FAILED", "AMBIGUOUS"]);
     expect(done.stage).toBe("CONFIRMED");
     const dispatched = done.stages.find((s) => s.stage === "DISPATCHED")!.evidence["dispatch"] as Record<string, Record<string, unknown>>;
-    expect(dispatched["cancel"]!["exitCode"]).toBe(0);
+    expect(dispatched["cancel"]["exitCode"]).toBe(0);
     expect(dispatched["cleared"]).toMatchObject({ stateActive: false, activeRunExists: false });
-    expect(dispatched["start"]!["pid"]).toEqual(expect.any(Number));
-    await waitFor(() => runState(server, run.id), (r) => r.state === "COMPLETE", 20_000, "COMPLETE after restart");
+    expect(dispatched["start"]["pid"]).toEqual(expect.any(Number));
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "COMPLETE",
+      20_000,
+      "COMPLETE after restart",
+    );
   }, 90_000);
 
   it("RESTART is refused (PreconditionFailed) over a live run", async () => {
     const repo = emptyRepo();
     startSim(repo, { SIM_OUTCOME: "hang", SIM_STARTUP_MS: "0" });
     const run = await register(server, "truth-restart-live", repo, "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (r) => r.state === "RUNNING" && r.stateReason === "running", 15_000, "RUNNING");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "RUNNING" && r.stateReason === "running",
+      15_000,
+      "RUNNING",
+    );
     const refused = await mutate(server, "restartRun", "runId: $runId", { runId: run.id });
     expect(refused).toMatchObject({ __typename: "PreconditionFailed", intent: { stage: "REJECTED" } });
   }, 30_000);
@@ -148,10 +203,20 @@ describe("what the runtime's stops and deaths read as", () => {
     const repo = emptyRepo();
     const pid = startSim(repo, { SIM_OUTCOME: "hang", SIM_STARTUP_MS: "0" });
     const run = await register(server, "truth-sigkill", repo, "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (r) => r.state === "RUNNING" && r.stateReason === "running", 15_000, "RUNNING");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "RUNNING" && r.stateReason === "running",
+      15_000,
+      "RUNNING",
+    );
     const killedAt = Date.now();
     process.kill(-pid, "SIGKILL");
-    await waitFor(() => runState(server, run.id), (r) => r.state === "FAILED", 10_000, "FAILED");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "FAILED",
+      10_000,
+      "FAILED",
+    );
     // the next poll sees it: one interval, plus the poll itself on a loaded machine
     expect(Date.now() - killedAt).toBeLessThan(POLL_MS * 1.2 + 1000);
     expect(await runState(server, run.id)).toMatchObject({ state: "FAILED", stateReason: "killed" });
@@ -176,9 +241,19 @@ describe("what the runtime's stops and deaths read as", () => {
     };
     writeFileSync(path.join(repo, ".superloop", "config.json"), JSON.stringify(config));
     const run = await register(server, "truth-rate-limit", repo, "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (r) => r.stateReason === "not_started", 15_000, "not_started");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.stateReason === "not_started",
+      15_000,
+      "not_started",
+    );
     await mutate(server, "startRun", "runId: $runId", { runId: run.id });
-    await waitFor(() => runState(server, run.id), (r) => r.state === "STOPPED", 20_000, "STOPPED");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "STOPPED",
+      20_000,
+      "STOPPED",
+    );
     expect(await runState(server, run.id)).toMatchObject({ state: "STOPPED", stateReason: "rate_limited" });
     const q = await gql(server.url, `{ interventions { run { id } reasons { code message } suggestedActions } }`, {}, TOKENS.viewer);
     const mine = (q.data!.interventions as { run: { id: string }; reasons: { code: string; message: string }[]; suggestedActions: string[] }[]).find((i) => i.run.id === run.id);

@@ -60,7 +60,12 @@ describe("dashboard API", () => {
   it("approval, acknowledgement, approve + resume: attempts, swimlane, sign-off, queue and recently resolved", async () => {
     const { repo, events, loopDir } = repoAwaitingApproval();
     const run = await register(server, "dash-approval", repo);
-    await waitFor(() => sync(server, run.id), (r) => r.state === "AWAITING_APPROVAL", 10_000, "AWAITING_APPROVAL");
+    await waitFor(
+      () => sync(server, run.id),
+      (r) => r.state === "AWAITING_APPROVAL",
+      10_000,
+      "AWAITING_APPROVAL",
+    );
 
     const before = (await gql(server.url, HISTORY, { id: run.id })).data!.run;
     expect(before.attempts).toEqual([{ index: 1, runtimeRunId: "r-1", outcome: "AWAITING_APPROVAL", stopReason: "approval_requested", startedBy: "runtime", restart: false }]);
@@ -78,13 +83,27 @@ describe("dashboard API", () => {
     expect((await queue()).some((i) => i.run.id === run.id)).toBe(true);
     const client = wsClient(server.url);
     const changes = collect(client, `subscription { interventionsChanged { ... on InterventionChange { runId intervention { run { id } } } } }`);
-    await waitFor(async () => server.app.bus.listenerCount("run", "*"), (c) => c >= 1, 5000, "subscriber");
-    const ack = await gql(server.url, `mutation($id: ID!) { acknowledgeIntervention(runId: $id, note: "asking the author") { __typename ... on InterventionAck { kind by note until active reasonCodes } } }`, { id: run.id });
+    await waitFor(
+      async () => server.app.bus.listenerCount("run", "*"),
+      (c) => c >= 1,
+      5000,
+      "subscriber",
+    );
+    const ack = await gql(
+      server.url,
+      `mutation($id: ID!) { acknowledgeIntervention(runId: $id, note: "asking the author") { __typename ... on InterventionAck { kind by note until active reasonCodes } } }`,
+      { id: run.id },
+    );
     expect(ack.data!.acknowledgeIntervention).toMatchObject({ __typename: "InterventionAck", kind: "ACKNOWLEDGED", note: "asking the author", until: null, active: true });
     expect(ack.data!.acknowledgeIntervention.reasonCodes.length).toBeGreaterThan(0);
     expect((await queue()).some((i) => i.run.id === run.id)).toBe(false);
     expect((await queue(true)).find((i) => i.run.id === run.id)?.acknowledgement).toMatchObject({ kind: "ACKNOWLEDGED", note: "asking the author" });
-    await waitFor(async () => changes.items.map((c) => c.data!.interventionsChanged), (cs) => cs.some((c: { runId: string; intervention: unknown }) => c.runId === run.raw && c.intervention === null), 5000, "left the queue");
+    await waitFor(
+      async () => changes.items.map((c) => c.data!.interventionsChanged),
+      (cs) => cs.some((c: { runId: string; intervention: unknown }) => c.runId === run.raw && c.intervention === null),
+      5000,
+      "left the queue",
+    );
     changes.dispose();
     await client.dispose();
 
@@ -97,11 +116,21 @@ describe("dashboard API", () => {
 
     // The runtime's approval decision, then a second `run`: consumed and complete.
     appendFileSync(events, line("approval_decision", "r-1", { role: "human", status: "approved", data: { status: "approved", by: "operator", note: "looks good", at: "2026-11-24T09:01:00Z" } }));
-    appendFileSync(events, line("loop_start", "r-2", { data: { max_iterations: 3 } }) + line("approval_consumed", "r-1", { data: { status: "approved", by: "operator", note: "looks good" } }) + line("loop_complete", "r-1"));
+    appendFileSync(
+      events,
+      line("loop_start", "r-2", { data: { max_iterations: 3 } }) +
+        line("approval_consumed", "r-1", { data: { status: "approved", by: "operator", note: "looks good" } }) +
+        line("loop_complete", "r-1"),
+    );
     rmSync(path.join(loopDir, "approval.json"));
     writeJson(path.join(loopDir, "run-summary.json"), { version: 1, loop_id: "demo-loop", entries: [{ run_id: "r-1", iteration: 1, gates: { ...GATES, approval: "approved" }, completion_ok: true }] });
     writeJson(path.join(repo, ".superloop", "state.json"), { active: false, loop_index: 1, iteration: 0, current_loop_id: "" });
-    await waitFor(() => sync(server, run.id), (r) => r.state === "COMPLETE", 10_000, "COMPLETE");
+    await waitFor(
+      () => sync(server, run.id),
+      (r) => r.state === "COMPLETE",
+      10_000,
+      "COMPLETE",
+    );
 
     const after = (await gql(server.url, HISTORY, { id: run.id })).data!.run;
     expect(after.attempts.map((a: { outcome: string; runtimeRunId: string }) => [a.outcome, a.runtimeRunId])).toEqual([
@@ -114,27 +143,42 @@ describe("dashboard API", () => {
     expect(after.stateSpans.map((s: { state: string }) => s.state)).toEqual(["IDLE", "AWAITING_APPROVAL", "COMPLETE"]);
     expect(after.stateSpans.at(-1).to).toBeNull();
 
-    const resolved = (await gql(server.url, `{ recentlyResolved { kind by note outcome run { id } } }`)).data!.recentlyResolved as { kind: string; outcome: string; note: string | null; run: { id: string } }[];
+    const resolved = (await gql(server.url, `{ recentlyResolved { kind by note outcome run { id } } }`)).data!.recentlyResolved as {
+      kind: string;
+      outcome: string;
+      note: string | null;
+      run: { id: string };
+    }[];
     const mine = resolved.filter((r) => r.run.id === run.id);
     expect(mine.map((r) => `${r.kind}:${r.outcome}`)).toEqual(["SNOOZED:CLEARED", "ACKNOWLEDGED:CLEARED"]);
-    expect(mine[1]!.note).toBe("asking the author");
+    expect(mine[1].note).toBe("asking the author");
   });
 
   it("runLifecycleChanged from afterSeq replays the committed changes after it, then live ones, none twice", async () => {
     const { repo } = repoAwaitingApproval();
     const run = await register(server, "dash-resume", repo);
-    await waitFor(() => sync(server, run.id), (r) => r.state === "AWAITING_APPROVAL", 10_000, "AWAITING_APPROVAL");
+    await waitFor(
+      () => sync(server, run.id),
+      (r) => r.state === "AWAITING_APPROVAL",
+      10_000,
+      "AWAITING_APPROVAL",
+    );
     const stored = await server.app.db.lifecycleTransition.findMany({ where: { runId: run.raw }, orderBy: { seq: "asc" } });
     expect(stored.map((t) => t.to)).toEqual(["IDLE", "AWAITING_APPROVAL"]);
 
     const client = wsClient(server.url);
     const SUB = `subscription($f: RunLifecycleFilter, $after: Int) { runLifecycleChanged(filter: $f, afterSeq: $after) { ... on RunLifecycleChange { seq previousState state reason } } }`;
-    const resumed = collect(client, SUB, { f: { run: run.id }, after: stored[0]!.seq });
+    const resumed = collect(client, SUB, { f: { run: run.id }, after: stored[0].seq });
     const replay = await resumed.next(1, 5000);
-    expect(replay[0]!.data!.runLifecycleChanged).toMatchObject({ seq: stored[1]!.seq, previousState: "IDLE", state: "AWAITING_APPROVAL" });
+    expect(replay[0].data!.runLifecycleChanged).toMatchObject({ seq: stored[1].seq, previousState: "IDLE", state: "AWAITING_APPROVAL" });
 
     // A live change after the replay, then a no-op publish (same state, same reason) that must not be delivered.
-    await waitFor(async () => server.app.bus.listenerCount("run", run.raw), (c) => c >= 1, 5000, "live subscriber");
+    await waitFor(
+      async () => server.app.bus.listenerCount("run", run.raw),
+      (c) => c >= 1,
+      5000,
+      "live subscriber",
+    );
     // As a writer does it (seq + 1 under the row lock, a transition row with that seq, one transaction), then the
     // publish a writer makes: the no-op first, then a real change.
     const commit = async (to: string, reason: string) => {
@@ -144,7 +188,16 @@ describe("dashboard API", () => {
         return r.seq;
       });
       const cur = await server.app.db.run.findUniqueOrThrow({ where: { id: run.raw } });
-      server.app.bus.publish("run", run.raw, { runId: run.raw, spriteId: cur.spriteId, seq, previousState: "AWAITING_APPROVAL", state: to as "STOPPED", reason, lifecycleChanged: true, at: new Date() });
+      server.app.bus.publish("run", run.raw, {
+        runId: run.raw,
+        spriteId: cur.spriteId,
+        seq,
+        previousState: "AWAITING_APPROVAL",
+        state: to as "STOPPED",
+        reason,
+        lifecycleChanged: true,
+        at: new Date(),
+      });
       return seq;
     };
     const reason = (await server.app.db.run.findUniqueOrThrow({ where: { id: run.raw } })).stateReason;
@@ -153,7 +206,7 @@ describe("dashboard API", () => {
     const all = await resumed.next(2, 5000);
     await new Promise((r) => setTimeout(r, 200)); // a duplicate or the no-op would have arrived by now
     expect(resumed.items.map((i) => i.data!.runLifecycleChanged.state)).toEqual(["AWAITING_APPROVAL", "STOPPED"]);
-    expect(all[1]!.data!.runLifecycleChanged.seq).toBe(stopSeq);
+    expect(all[1].data!.runLifecycleChanged.seq).toBe(stopSeq);
 
     // afterSeq without a run is refused: seq is a per-run position
     const bad = collect(client, SUB, { f: null, after: 3 });

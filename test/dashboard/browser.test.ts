@@ -108,7 +108,14 @@ describe.skipIf(skip)("dashboard in a browser", () => {
     await card.locator('button[data-action="APPROVE"]').click();
     // the status line follows the intent's stage (it may already be CONFIRMED), or the card has left the queue
     await expect
-      .poll(() => card.locator(".action-status").textContent({ timeout: 1000 }).catch(() => "gone"), { timeout: 20_000 })
+      .poll(
+        () =>
+          card
+            .locator(".action-status")
+            .textContent({ timeout: 1000 })
+            .catch(() => "gone"),
+        { timeout: 20_000 },
+      )
       .toMatch(/Approve requested: (DISPATCHED|ACCEPTED|CONFIRMED)|gone/);
     // resolved: the run leaves the queue
     await page.locator('article.queue-item[data-sprite="demo-approval"]').waitFor({ state: "detached", timeout: 40_000 });
@@ -120,7 +127,12 @@ describe.skipIf(skip)("dashboard in a browser", () => {
       .waitFor({ timeout: 40_000 })
       .catch(async (e: Error) => {
         // say where the control flow stopped, not just that the badge never came
-        const r = await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { state stateReason intents(first: 5) { edges { node { kind stage error stages { stage at observation } } } } } } }`, { id: runId }, TOKEN);
+        const r = await gql(
+          server.url,
+          `query($id: ID!) { run(id: $id) { ... on Run { state stateReason intents(first: 5) { edges { node { kind stage error stages { stage at observation } } } } } } }`,
+          { id: runId },
+          TOKEN,
+        );
         throw new Error(`${e.message}\nrun: ${JSON.stringify(r.data)}`);
       });
     // the approve, and the start the manager issued to resume the loop after it
@@ -153,14 +165,14 @@ describe.skipIf(skip)("dashboard in a browser", () => {
     await expect.poll(async () => Math.max(...(await lines(page))), { timeout: 20_000 }).toBeGreaterThan(shownBefore + 10);
     const all = await lines(page);
     expect(new Set(all).size).toBe(all.length);
-    for (let i = 1; i < all.length; i++) expect(all[i]).toBe(all[i - 1]! + 1);
+    for (let i = 1; i < all.length; i++) expect(all[i]).toBe(all[i - 1] + 1);
 
     // the resubscription asked for what came after the last line shown, not for the original backlog
     const mine = subscribes.filter((s) => s.runId === runId);
     expect(mine.length).toBe(2);
-    const resumedFrom = Number(mine[1]!.after);
+    const resumedFrom = Number(mine[1].after);
     expect(resumedFrom).toBeGreaterThanOrEqual(shownBefore);
-    expect(resumedFrom).toBeGreaterThan(Number(mine[0]!.after));
+    expect(resumedFrom).toBeGreaterThan(Number(mine[0].after));
 
     // the same from the client side: the page drops its own socket (graphql-ws terminate, as on a frozen link)
     const before2 = Math.max(...(await lines(page)));
@@ -169,7 +181,7 @@ describe.skipIf(skip)("dashboard in a browser", () => {
     await page.locator("#banner").waitFor({ state: "hidden", timeout: 20_000 });
     await expect.poll(async () => Math.max(...(await lines(page))), { timeout: 20_000 }).toBeGreaterThan(before2 + 10);
     const again = await lines(page);
-    for (let i = 1; i < again.length; i++) expect(again[i]).toBe(again[i - 1]! + 1);
+    for (let i = 1; i < again.length; i++) expect(again[i]).toBe(again[i - 1] + 1);
     expect(subscribes.filter((s) => s.runId === runId)).toHaveLength(3);
 
     await page.screenshot({ path: path.join(ARTIFACTS, "run-live.png"), fullPage: true });
@@ -185,5 +197,5 @@ async function withToken(page: Page, base: string): Promise<void> {
 }
 
 async function lines(page: Page): Promise<number[]> {
-  return (await page.locator(".feed li").evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-line")))));
+  return await page.locator(".feed li").evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-line"))));
 }

@@ -47,10 +47,10 @@ describe("attempts", () => {
       [1, "FAILED", "runtime_died", "runtime", false],
       [2, "COMPLETE", "loop_complete", "alice", true],
     ]);
-    expect(attempts[0]!.endedAt).toEqual(T(20));
-    expect(attempts[1]!.intentId).toBe("i1");
-    expect(attempts[1]!.lastIteration).toBe(2);
-    expect(attempts[1]!.maxIterations).toBe(3);
+    expect(attempts[0].endedAt).toEqual(T(20));
+    expect(attempts[1].intentId).toBe("i1");
+    expect(attempts[1].lastIteration).toBe(2);
+    expect(attempts[1].maxIterations).toBe(3);
     expect(restartCount(attempts)).toBe(1);
   });
 
@@ -104,7 +104,7 @@ describe("attempts", () => {
       ["FAILED", "runtime_died", "runtime", false],
       ["FAILED", "runtime_died", "alice", true],
     ]);
-    expect(a[0]!.endedAt).toEqual(T(5));
+    expect(a[0].endedAt).toEqual(T(5));
   });
 
   it("an attempt ended by an event takes its own transition along: the next attempt does not end with it", () => {
@@ -168,7 +168,7 @@ describe("role spans", () => {
       [1, 2, "planner", "died", null],
       [2, 1, "planner", "running", null],
     ]);
-    expect(deriveRoleSpans([r("role_start", 0, "planner")], false)[0]!.status).toBe("died");
+    expect(deriveRoleSpans([r("role_start", 0, "planner")], false)[0].status).toBe("died");
   });
 });
 
@@ -266,16 +266,50 @@ describe("acknowledgements", () => {
 describe("completion marks (fleet row and run page)", () => {
   const so = (allGreen: boolean, approvalSkipped: boolean, gates: { name: string; verdict: string }[]) => ({ allGreen, approvalSkipped, promiseMatched: true, gates });
   it.each([
-    ["green and approved: no mark", "COMPLETE", so(true, false, [{ name: "tests", verdict: "PASS" }, { name: "approval", verdict: "PASS" }]), 0, []],
-    ["skipped tests", "COMPLETE", so(false, false, [{ name: "tests", verdict: "SKIPPED" }, { name: "approval", verdict: "PASS" }]), 0, ["unverified"]],
-    ["no approval", "COMPLETE", so(true, true, [{ name: "tests", verdict: "PASS" }, { name: "approval", verdict: "SKIPPED" }]), 0, ["no-approval"]],
+    [
+      "green and approved: no mark",
+      "COMPLETE",
+      so(true, false, [
+        { name: "tests", verdict: "PASS" },
+        { name: "approval", verdict: "PASS" },
+      ]),
+      0,
+      [],
+    ],
+    [
+      "skipped tests",
+      "COMPLETE",
+      so(false, false, [
+        { name: "tests", verdict: "SKIPPED" },
+        { name: "approval", verdict: "PASS" },
+      ]),
+      0,
+      ["unverified"],
+    ],
+    [
+      "no approval",
+      "COMPLETE",
+      so(true, true, [
+        { name: "tests", verdict: "PASS" },
+        { name: "approval", verdict: "SKIPPED" },
+      ]),
+      0,
+      ["no-approval"],
+    ],
     ["restarted", "COMPLETE", so(true, false, []), 2, ["restarted"]],
     ["not complete: only restarts", "RUNNING", so(false, true, []), 1, ["restarted"]],
   ] as const)("%s", (_n, state, signOff, restarts, kinds) => {
     expect(completionMarks(state, { ...signOff, gates: [...signOff.gates] }, restarts).map((m) => m.kind)).toEqual(kinds);
   });
   it("says which gates were not green", () => {
-    const [m] = completionMarks("COMPLETE", so(false, false, [{ name: "tests", verdict: "SKIPPED" }, { name: "lifecycle", verdict: "FAIL" }]), 0);
-    expect(m!.detail).toBe("Completed, but not every gate passed: tests skipped, lifecycle fail");
+    const [m] = completionMarks(
+      "COMPLETE",
+      so(false, false, [
+        { name: "tests", verdict: "SKIPPED" },
+        { name: "lifecycle", verdict: "FAIL" },
+      ]),
+      0,
+    );
+    expect(m.detail).toBe("Completed, but not every gate passed: tests skipped, lifecycle fail");
   });
 });

@@ -55,7 +55,12 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     await page.goto(base);
     await page.evaluate((t) => localStorage.setItem("superloop-ops.token", t), TOKEN);
     await page.reload(); // the page reads the token when it loads; later hash-only navigations keep that page
-    runs = await waitFor(() => demoRuns(server, TOKEN), (m) => m.size === FLEET.length, 30_000, "demo runs");
+    runs = await waitFor(
+      () => demoRuns(server, TOKEN),
+      (m) => m.size === FLEET.length,
+      30_000,
+      "demo runs",
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -72,7 +77,15 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     expect(await page.locator("#demo-marker").getAttribute("title")).toContain("demo-stuck");
     const spark = (name: string) => page.locator(`tr[data-sprite="${name}"] svg.spark`);
     // The stuck agent wrote its first events at start-up, then nothing: once 30 s have passed, its newest buckets are empty.
-    await expect.poll(async () => (await spark("demo-stuck").getAttribute("data-recent").catch(() => null)) ?? "none", { timeout: 70_000, interval: 2000 }).toBe("0");
+    await expect
+      .poll(
+        async () =>
+          (await spark("demo-stuck")
+            .getAttribute("data-recent")
+            .catch(() => null)) ?? "none",
+        { timeout: 70_000, interval: 2000 },
+      )
+      .toBe("0");
     expect(await spark("demo-stuck").getAttribute("class")).toContain("flat");
     expect(await spark("demo-stuck").getAttribute("class")).toContain("silent");
     expect(await spark("demo-stuck").getAttribute("aria-label")).toContain("silent while running");
@@ -99,7 +112,12 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
   }, 120_000);
 
   it("a crash and a restart are two attempts; the COMPLETE says it came after a crash and a restart", async () => {
-    await waitFor(() => demoRuns(server, TOKEN), (m) => m.get("demo-crash")?.state === "FAILED", 30_000, "demo-crash FAILED");
+    await waitFor(
+      () => demoRuns(server, TOKEN),
+      (m) => m.get("demo-crash")?.state === "FAILED",
+      30_000,
+      "demo-crash FAILED",
+    );
     const id = runs.get("demo-crash")!.id;
     // after a crash the runtime refuses a plain `run` (state.active is still true): RESTART clears it first
     const r = await api(`mutation($id: ID!) { restartRun(runId: $id, note: "try again") { __typename ... on Error { message } } }`, { id });
@@ -116,8 +134,12 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     const rows = page.locator("table.attempts tbody tr");
     if ((await rows.nth(0).getAttribute("data-outcome")) !== "FAILED") {
       // say what the history holds, not just that the outcome differs
-      const h = await api(`query($id: ID!) { run(id: $id) { ... on Run { attempts { outcome stopReason startedAt endedAt } transitions(last: 20) { edges { node { seq from to reason at } } } } } }`, { id });
-      const ev = await server.app.pool.query(`SELECT e.line, e.name, e."timestamp", e."ingestedAt" FROM "Event" e JOIN "Run" r ON r.id = e."runId" JOIN "Sprite" s ON s.id = r."spriteId" WHERE s.name = 'demo-crash' AND e.name IN ('loop_start','loop_complete') ORDER BY e.line`);
+      const h = await api(`query($id: ID!) { run(id: $id) { ... on Run { attempts { outcome stopReason startedAt endedAt } transitions(last: 20) { edges { node { seq from to reason at } } } } } }`, {
+        id,
+      });
+      const ev = await server.app.pool.query(
+        `SELECT e.line, e.name, e."timestamp", e."ingestedAt" FROM "Event" e JOIN "Run" r ON r.id = e."runId" JOIN "Sprite" s ON s.id = r."spriteId" WHERE s.name = 'demo-crash' AND e.name IN ('loop_start','loop_complete') ORDER BY e.line`,
+      );
       throw new Error(`attempts: ${JSON.stringify(h.data)}\nevents: ${JSON.stringify(ev.rows)}`);
     }
     expect(await rows.nth(0).getAttribute("data-started-by")).toBe("runtime");
@@ -157,7 +179,12 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
 
     // An approved completion names who approved, with the note.
     const approval = runs.get("demo-approval")!.id;
-    await waitFor(() => demoRuns(server, TOKEN), (m) => m.get("demo-approval")?.state === "AWAITING_APPROVAL", 30_000, "awaiting approval");
+    await waitFor(
+      () => demoRuns(server, TOKEN),
+      (m) => m.get("demo-approval")?.state === "AWAITING_APPROVAL",
+      30_000,
+      "awaiting approval",
+    );
     await api(`mutation($id: ID!) { approveRun(runId: $id, note: "ship it", resumeAfterApprove: true) { __typename } }`, { id: approval });
     await page.goto(runUrl("demo-approval"));
     await page.locator(".status-line .badge.state-COMPLETE").waitFor({ timeout: 40_000 });
@@ -191,9 +218,11 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     // the status line follows the intent to its current stage instead of keeping "DISPATCHED": once the server
     // has confirmed the cancel (its own pace), the line says CONFIRMED
     const cancelStage = async () =>
-      ((await api(`query($id: ID!) { run(id: $id) { ... on Run { intents(first: 20) { edges { node { kind stage } } } } } }`, { id })).data!.run.intents.edges as { node: { kind: string; stage: string } }[]).find(
-        (e) => e.node.kind === "CANCEL",
-      )?.node.stage;
+      (
+        (await api(`query($id: ID!) { run(id: $id) { ... on Run { intents(first: 20) { edges { node { kind stage } } } } } }`, { id })).data!.run.intents.edges as {
+          node: { kind: string; stage: string };
+        }[]
+      ).find((e) => e.node.kind === "CANCEL")?.node.stage;
     await expect.poll(cancelStage, { timeout: 60_000, interval: 500 }).toBe("CONFIRMED");
     // (the cancelRun answer itself may come only after the runtime's cancel command has finished waiting for the process)
     await expect.poll(() => page.locator(".run-actions .action-status").textContent(), { timeout: 40_000 }).toMatch(/Cancel run requested: CONFIRMED \(done\)/);

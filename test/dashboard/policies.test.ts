@@ -50,7 +50,12 @@ describe.skipIf(skip)("Policies page in a browser", () => {
     const repo = emptyRepo();
     startSim(repo, { SIM_OUTCOME: "hang" });
     const run = await register(server, "page-hung", repo, "demo-loop", TOKENS.admin);
-    await waitFor(() => runState(server, run.id), (r) => r.state === "RUNNING", 15_000, "RUNNING");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "RUNNING",
+      15_000,
+      "RUNNING",
+    );
 
     await page.goto(base);
     await page.evaluate((t) => localStorage.setItem("superloop-ops.token", t), TOKENS.admin);

@@ -72,7 +72,7 @@ describe("dashboard assets", () => {
   ])("answers 404 for %s", async (p) => {
     const r = await raw("GET", p);
     expect(r.status).toBe(404);
-    expect(r.body).not.toContain("superloop-ops\"");
+    expect(r.body).not.toContain('superloop-ops"');
   });
 
   it("refuses other methods", async () => {

@@ -70,9 +70,9 @@ async function fileRows(file: string): Promise<Record<string, string[]>> {
       table = line.slice(7);
       out[table] = [];
     } else if (line.startsWith("#end ")) {
-      out[table!]!.sort();
+      out[table!].sort();
       table = null;
-    } else if (table) out[table]!.push(line);
+    } else if (table) out[table].push(line);
   }
   return out;
 }
@@ -94,7 +94,12 @@ describe("db:backup / db:restore", () => {
         await new Promise((r) => setTimeout(r, 5));
       }
     })();
-    await waitFor(() => server.app.db.event.count(), (n) => n > lines.length + 20, 20_000, "ingest under way");
+    await waitFor(
+      () => server.app.db.event.count(),
+      (n) => n > lines.length + 20,
+      20_000,
+      "ingest under way",
+    );
     const live = path.join(work, "live.backup.gz");
     const b = await npmRun("db:backup", live, { DATABASE_URL: source });
     writing = false;
@@ -112,23 +117,28 @@ describe("db:backup / db:restore", () => {
       `SELECT r.id, r."cursorLine", count(e.id)::int AS n, max(e.line) AS max FROM "Run" r LEFT JOIN "Event" e ON e."runId" = r.id GROUP BY r.id`,
     );
     expect(runs.rows).toHaveLength(1);
-    expect(runs.rows[0]!.n).toBeGreaterThan(lines.length);
-    expect(runs.rows[0]).toMatchObject({ cursorLine: runs.rows[0]!.n, max: runs.rows[0]!.n });
+    expect(runs.rows[0].n).toBeGreaterThan(lines.length);
+    expect(runs.rows[0]).toMatchObject({ cursorLine: runs.rows[0].n, max: runs.rows[0].n });
     // The rows are the source's rows (the source has only moved on since).
     const src = await connect(source);
     const sample = await target.query<{ j: string }>(`SELECT row_to_json(e)::text AS j FROM "Event" e ORDER BY id`);
     const same = await src.query<{ j: string }>(`SELECT row_to_json(e)::text AS j FROM "Event" e WHERE id <= $1 ORDER BY id`, [
-      (await target.query<{ m: string }>(`SELECT max(id)::text AS m FROM "Event"`)).rows[0]!.m,
+      (await target.query<{ m: string }>(`SELECT max(id)::text AS m FROM "Event"`)).rows[0].m,
     ]);
     expect(sample.rows.map((x) => x.j)).toEqual(same.rows.map((x) => x.j));
     // Restored ids continue after the restored ones.
     await target.query(`INSERT INTO "OpsReplica" (id, "heartbeatAt") VALUES ('x', now())`);
     const nextEventId = await target.query<{ n: string }>(`SELECT nextval(pg_get_serial_sequence('"Event"', 'id'))::text AS n`);
-    expect(BigInt(nextEventId.rows[0]!.n)).toBeGreaterThan(BigInt(runs.rows[0]!.n));
+    expect(BigInt(nextEventId.rows[0].n)).toBeGreaterThan(BigInt(runs.rows[0].n));
     await target.end();
 
     // Quiet now: a backup of the stopped manager's database restores into another fresh one with identical rows.
-    await waitFor(() => server.app.db.run.findUnique({ where: { id: run.raw } }), (x) => x?.cursorLine === lines.length + appended, 20_000, "ingest caught up");
+    await waitFor(
+      () => server.app.db.run.findUnique({ where: { id: run.raw } }),
+      (x) => x?.cursorLine === lines.length + appended,
+      20_000,
+      "ingest caught up",
+    );
     await server.close();
     const quiet = path.join(work, "quiet.backup.gz");
     expect((await npmRun("db:backup", quiet, { DATABASE_URL: source })).code).toBe(0);
@@ -188,11 +198,9 @@ describe("db:backup / db:restore", () => {
     const manager = await spawnManager({ ...a.env, OPS_POLL_INTERVAL_MS: "100" });
     try {
       const repo = repoFromRecording("complete");
-      const reg = await gql(
-        manager.url,
-        `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } } }`,
-        { i: { name: "embedded-1", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" } },
-      );
+      const reg = await gql(manager.url, `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } } }`, {
+        i: { name: "embedded-1", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" },
+      });
       const runId = (reg.data as { registerSprite: { run: { id: string } } }).registerSprite.run.id;
       const total = fileLines(repo).length;
       await waitFor(

@@ -35,7 +35,7 @@ describe("lockDataDir", () => {
 
     // A dead holder (kill -9 left the file): taken over, and reported as such.
     const dead = spawnSync(process.execPath, ["-e", "0"]);
-    const deadPid = dead.pid!;
+    const deadPid = dead.pid;
     writeFileSync(file, JSON.stringify({ pid: deadPid, startTicks: 1, host, startedAt: "x" }));
     const lock = lockDataDir(dir);
     expect(lock.tookOver?.pid).toBe(deadPid);

@@ -22,7 +22,13 @@ it("starts an embedded PostgreSQL, refuses a second manager on it, survives kill
   // and the first one and its PostgreSQL carry on.
   const refused = await runToExit({ OPS_DATA_DIR: dataDir, LOG_LEVEL: "error" });
   expect(refused.code).toBe(2);
-  expect(refused.output.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^superloop-ops: cannot start: another superloop-ops manager \\(pid ${first.child.pid}, started [^)]+\\) is using the data directory ${dataDir}: stop it first, or give this one its own OPS_DATA_DIR$`))]);
+  expect(refused.output.trim().split("\n")).toEqual([
+    expect.stringMatching(
+      new RegExp(
+        `^superloop-ops: cannot start: another superloop-ops manager \\(pid ${first.child.pid}, started [^)]+\\) is using the data directory ${dataDir}: stop it first, or give this one its own OPS_DATA_DIR$`,
+      ),
+    ),
+  ]);
   expect(alive(pid)).toBe(true);
   expect((await gql(first.url, `{ sprites { edges { node { name } } } }`)).data!.sprites.edges).toHaveLength(1);
 

@@ -24,7 +24,15 @@ afterAll(async () => {
 });
 
 const line = (i: number) =>
-  JSON.stringify({ timestamp: new Date(Date.UTC(2026, 10, 24, 0, 0, i)).toISOString(), event: i === 1 ? "loop_start" : "role_end", loop_id: "demo-loop", run_id: "r1", iteration: 1, role: "tester", data: { i } }) + "\n";
+  JSON.stringify({
+    timestamp: new Date(Date.UTC(2026, 10, 24, 0, 0, i)).toISOString(),
+    event: i === 1 ? "loop_start" : "role_end",
+    loop_id: "demo-loop",
+    run_id: "r1",
+    iteration: 1,
+    role: "tester",
+    data: { i },
+  }) + "\n";
 
 async function ready(server: RunningServer): Promise<number> {
   const res = await fetch(server.url.replace(/\/graphql$/, "/ready"));
@@ -101,10 +109,14 @@ describe("database outages", () => {
     expect(reg.data!.registerSprite.__typename).toBe("RegisterSpritePayload");
     const first = postmaster(d.dataDir)!;
     process.kill(first.pid, "SIGKILL");
-    await until("a new postmaster", () => {
-      const now = postmaster(d.dataDir);
-      return !!now && now.pid !== first.pid && alive(now.pid);
-    }, 30_000);
+    await until(
+      "a new postmaster",
+      () => {
+        const now = postmaster(d.dataDir);
+        return !!now && now.pid !== first.pid && alive(now.pid);
+      },
+      30_000,
+    );
     await until("/ready 200", async () => (await fetch(m.url.replace(/\/graphql$/, "/ready"))).status === 200, 30_000);
     expect(m.child.exitCode).toBeNull();
     const list = await gql<{ sprites: { edges: { node: { name: string } }[] } }>(m.url, `{ sprites { edges { node { name } } } }`);

@@ -53,9 +53,9 @@ describe.runIf(isRoot)("as root in a 0700 directory", () => {
     // The binaries were copied where the postgres user can reach them, and the server runs from there, as postgres.
     const copies = readdirSync(runtimeDir).filter((n) => n.startsWith("pg-"));
     expect(copies).toHaveLength(1);
-    expect(existsSync(path.join(runtimeDir, copies[0]!, ".complete"))).toBe(true);
+    expect(existsSync(path.join(runtimeDir, copies[0], ".complete"))).toBe(true);
     const pm = postmaster(dataDir)!;
-    expect(readFileSync(`/proc/${pm.pid}/cmdline`, "utf8").split("\0")[0]).toBe(path.join(runtimeDir, copies[0]!, "bin", "postgres"));
+    expect(readFileSync(`/proc/${pm.pid}/cmdline`, "utf8").split("\0")[0]).toBe(path.join(runtimeDir, copies[0], "bin", "postgres"));
     expect(execFileSync("ps", ["-o", "user=", "-p", String(pm.pid)], { encoding: "utf8" }).trim()).toBe("postgres");
     expect(first.output()).toContain(`its data lives in ${runtimeDir}/data/`);
 

@@ -40,14 +40,16 @@ describe("control intents on the demo fleet", () => {
     const crash = runs.get("demo-crash")!.id;
     const stuck = runs.get("demo-stuck")!.id;
 
-    expect(await mutate(server, "approveRun", ", resumeAfterApprove: true, note: \"ok\"", { runId: approval })).toMatchObject({ __typename: "ControlIntent" });
+    expect(await mutate(server, "approveRun", ', resumeAfterApprove: true, note: "ok"', { runId: approval })).toMatchObject({ __typename: "ControlIntent" });
     expect(await mutate(server, "cancelRun", "", { runId: stuck })).toMatchObject({ __typename: "ControlIntent" });
 
     const started = Date.now();
     const start = await mutate(server, "startRun", "", { runId: crash });
     expect(start).toMatchObject({ __typename: "ControlIntent", stage: "FAILED" });
     expect(Date.now() - started).toBeLessThan(15_000);
-    const refused = (await runWithIntents(server, crash)).intents.edges.map((e) => e.node as { kind: string; stage: string; error: string | null; stages: { observation: string }[] }).find((i) => i.kind === "START")!;
+    const refused = (await runWithIntents(server, crash)).intents.edges
+      .map((e) => e.node as { kind: string; stage: string; error: string | null; stages: { observation: string }[] })
+      .find((i) => i.kind === "START")!;
     expect(refused.error).toBe("runtime_refused");
     expect(refused.stages.at(-1)!.observation).toMatch(/reentrant run blocked/);
     const restarted = await mutate(server, "restartRun", "", { runId: crash });
@@ -58,7 +60,12 @@ describe("control intents on the demo fleet", () => {
     await waitFor(() => runWithIntents(server, crash), done, 30_000, "demo-crash COMPLETE after restart");
     const restart = (await runWithIntents(server, crash)).intents.edges.map((e) => e.node).find((i) => i.kind === "RESTART");
     expect(restart?.stage).toBe("CONFIRMED");
-    await waitFor(() => runWithIntents(server, stuck), (r) => r.state === "STOPPED" && r.stateReason === "cancelled", 30_000, "demo-stuck cancelled");
+    await waitFor(
+      () => runWithIntents(server, stuck),
+      (r) => r.state === "STOPPED" && r.stateReason === "cancelled",
+      30_000,
+      "demo-stuck cancelled",
+    );
     const approvals = (await runWithIntents(server, approval)).intents.edges.map((e) => e.node);
     expect(approvals.find((i) => i.kind === "APPROVE")?.stage).toBe("CONFIRMED");
     expect(approvals.find((i) => i.kind === "START")?.stage).toBe("CONFIRMED");

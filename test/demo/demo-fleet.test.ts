@@ -102,7 +102,12 @@ describe("demo fleet", () => {
 
     const second = await startDemoServer({ dataDir: first.dataDir, databaseUrl: first.databaseUrl });
     servers.push(second.server);
-    await waitFor(async () => alive(leftover.pid!) && leftover.exitCode === null && leftover.signalCode === null, (a) => !a, 5000, "the leftover to be killed");
+    await waitFor(
+      async () => alive(leftover.pid!) && leftover.exitCode === null && leftover.signalCode === null,
+      (a) => !a,
+      5000,
+      "the leftover to be killed",
+    );
 
     const runs = await demoRuns(second.server);
     expect([...runs.keys()].sort()).toEqual(DEMO_FLEET.map((s) => s.name).sort());
@@ -112,7 +117,7 @@ describe("demo fleet", () => {
       `query($id: ID!) { run(id: $id) { ... on Run { transitions(first: 1) { edges { node { trigger actor } } } } } }`,
       { id: runs.get("demo-complete")!.id },
     );
-    expect(r.data!.run.transitions.edges[0]!.node).toMatchObject({ trigger: "register", actor: "demo" });
+    expect(r.data!.run.transitions.edges[0].node).toMatchObject({ trigger: "register", actor: "demo" });
     await waitFor(() => demoRuns(second.server), settled, 40_000, "the demo stories to settle again");
   }, 90_000);
 });

@@ -44,17 +44,32 @@ describe("demo isolation", () => {
 
     const r = await gql<{ r: { __typename: string } }>(server.url, APPROVE, { runId: mine.id });
     expect(r.data!.r.__typename).toBe("ControlIntent");
-    const calls = await waitFor(() => stub.calls(), (c) => c.some((a) => a.includes("approve")), 20_000, "SUPERLOOP_BIN to be run for approve");
+    const calls = await waitFor(
+      () => stub.calls(),
+      (c) => c.some((a) => a.includes("approve")),
+      20_000,
+      "SUPERLOOP_BIN to be run for approve",
+    );
     const approve = calls.find((a) => a.includes("approve"))!;
     expect(approve).toContain(repo);
     // The simulator would have consumed the approval; the stub does nothing, so no such event is in the repo.
     expect(readFileSync(events, "utf8")).not.toContain("approval_consumed");
 
     // And the demo Sprite next to it still runs the simulator: its approval completes the loop.
-    const runs = await waitFor(() => demoRuns(server), (m) => m.get("demo-approval")?.state === "AWAITING_APPROVAL", 30_000, "demo-approval waiting");
+    const runs = await waitFor(
+      () => demoRuns(server),
+      (m) => m.get("demo-approval")?.state === "AWAITING_APPROVAL",
+      30_000,
+      "demo-approval waiting",
+    );
     const demoApprove = await gql<{ r: { __typename: string } }>(server.url, APPROVE.replace('note: "ok"', 'note: "ok", resumeAfterApprove: true'), { runId: runs.get("demo-approval")!.id });
     expect(demoApprove.data!.r.__typename).toBe("ControlIntent");
-    await waitFor(() => demoRuns(server), (m) => m.get("demo-approval")?.state === "COMPLETE", 30_000, "demo-approval COMPLETE through the simulator");
+    await waitFor(
+      () => demoRuns(server),
+      (m) => m.get("demo-approval")?.state === "COMPLETE",
+      30_000,
+      "demo-approval COMPLETE through the simulator",
+    );
     expect((await stub.calls()).every((a) => !a.some((x) => x.includes(path.join("demo", "demo-approval"))))).toBe(true);
   }, 90_000);
 });

@@ -42,7 +42,12 @@ describe("--demo in a real manager process", () => {
       expect(alive(pid)).toBe(true);
       m.child.kill("SIGTERM");
       expect(await m.exited).toBe(0);
-      await waitFor(async () => alive(pid), (a) => !a, 5000, "the stuck simulator to be stopped");
+      await waitFor(
+        async () => alive(pid),
+        (a) => !a,
+        5000,
+        "the stuck simulator to be stopped",
+      );
     } finally {
       if (m.child.exitCode === null) m.child.kill("SIGKILL");
     }

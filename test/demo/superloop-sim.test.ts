@@ -78,7 +78,7 @@ describe("superloop-sim", () => {
     await sim("run", "--repo", r);
     expect(json(r, "loops/demo-loop/approval.json")).toMatchObject({ status: "pending", loop_id: "demo-loop" });
     expect(names(r).at(-1)).toBe("approval_requested");
-    const firstRunId = events(r)[0]!.run_id;
+    const firstRunId = events(r)[0].run_id;
 
     // a run while approval is pending only says so, like the real runtime (test/fixtures/runtime/approval-wait):
     // loop_start, approval_wait, state inactive, exit 0; approval.json untouched
@@ -98,8 +98,8 @@ describe("superloop-sim", () => {
     await sim("run", "--repo", r, "--loop", "demo-loop");
     const tail = events(r).slice(-3);
     expect(tail.map((e) => e.event)).toEqual(["loop_start", "approval_consumed", "loop_complete"]);
-    expect(tail[1]!.run_id).toBe(firstRunId);
-    expect(tail[2]!.run_id).toBe(firstRunId);
+    expect(tail[1].run_id).toBe(firstRunId);
+    expect(tail[2].run_id).toBe(firstRunId);
     expect(existsSync(file(r, "loops/demo-loop/approval.json"))).toBe(false);
     expect(json(r, "state.json")).toMatchObject({ active: false, current_loop_id: "demo-loop" });
   });
@@ -139,7 +139,10 @@ describe("superloop-sim", () => {
     expect(existsSync(file(r, "active-run.json"))).toBe(false);
     // over the stale state the real runtime refuses: exit 1, no event (test/fixtures/runtime/start-refused-stale)
     const count = names(r).length;
-    const refused = await sim("run", "--repo", r, "--loop", "demo-loop").then(() => null, (e: { code: number; stderr: string }) => e);
+    const refused = await sim("run", "--repo", r, "--loop", "demo-loop").then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(refused).toMatchObject({ code: 1 });
     expect(refused!.stderr).toMatch(/^Error: loop 'demo-loop' is already running \(reentrant run blocked\)/);
     expect(names(r).length).toBe(count);

@@ -35,7 +35,10 @@ function recordedLines(): string[] {
 
 describe("packLine / unpackLine", () => {
   const cases: [string, string][] = [
-    ["runtime shape", '{"timestamp":"2026-11-24T06:54:18Z","event":"role_start","loop_id":"demo-loop","run_id":"2026-11-24T06:54:18Z","iteration":1,"role":"planner","data":{"prompt_file":"/home/sprite/repo/.superloop/loops/demo-loop/prompts/planner.md"}}'],
+    [
+      "runtime shape",
+      '{"timestamp":"2026-11-24T06:54:18Z","event":"role_start","loop_id":"demo-loop","run_id":"2026-11-24T06:54:18Z","iteration":1,"role":"planner","data":{"prompt_file":"/home/sprite/repo/.superloop/loops/demo-loop/prompts/planner.md"}}',
+    ],
     ["milliseconds", '{"timestamp":"2026-11-24T00:00:01.250Z","event":"iteration_start","loop_id":"demo-loop","run_id":"x","iteration":1,"data":{"duration_ms":1005}}'],
     ["zero milliseconds written out", '{"timestamp":"2026-11-24T00:00:01.000Z","event":"e","iteration":2}'],
     ["offset timestamp (not the column's rendering)", '{"timestamp":"2026-11-24T01:00:00+01:00","event":"e"}'],
@@ -102,7 +105,12 @@ describe("packLine / unpackLine", () => {
     const row = { ...columnsOf(line), packed: packLine(line, columnsOf(line)) };
     expect(Object.keys(rawObject(row))).toEqual(["timestamp", "event", "data"]);
     expect(payloadOf(row)).toEqual({ z: 1, a: 2 });
-    expect(payloadOf({ ...columnsOf('{"timestamp":"2026-11-24T00:00:00Z","event":"e","data":[1]}'), packed: packLine('{"timestamp":"2026-11-24T00:00:00Z","event":"e","data":[1]}', columnsOf('{"timestamp":"2026-11-24T00:00:00Z","event":"e","data":[1]}')) })).toBeNull();
+    expect(
+      payloadOf({
+        ...columnsOf('{"timestamp":"2026-11-24T00:00:00Z","event":"e","data":[1]}'),
+        packed: packLine('{"timestamp":"2026-11-24T00:00:00Z","event":"e","data":[1]}', columnsOf('{"timestamp":"2026-11-24T00:00:00Z","event":"e","data":[1]}')),
+      }),
+    ).toBeNull();
     expect(originalJsonl([row, row])).toBe(`${line}\n${line}\n`);
   });
 });

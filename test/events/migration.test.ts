@@ -34,10 +34,15 @@ it("converts payload+raw jsonb rows to packed lines with the same content, then 
   ];
   for (const [i, line] of lines.entries()) {
     const o = JSON.parse(line) as { timestamp: string; event: string; run_id: string; iteration: number; data?: unknown };
-    await db.query(
-      `INSERT INTO "Event" ("runId", line, "timestamp", name, "runtimeRunId", iteration, payload, raw) VALUES ('r1', $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)`,
-      [i + 1, o.timestamp, o.event, o.run_id, o.iteration, o.data === undefined ? null : JSON.stringify(o.data), line],
-    );
+    await db.query(`INSERT INTO "Event" ("runId", line, "timestamp", name, "runtimeRunId", iteration, payload, raw) VALUES ('r1', $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)`, [
+      i + 1,
+      o.timestamp,
+      o.event,
+      o.run_id,
+      o.iteration,
+      o.data === undefined ? null : JSON.stringify(o.data),
+      line,
+    ]);
   }
   expect(await runMigrations(url)).toContain(MIGRATION);
 
@@ -45,10 +50,10 @@ it("converts payload+raw jsonb rows to packed lines with the same content, then 
   expect(rows).toHaveLength(2);
   for (const [i, row] of rows.entries()) {
     // jsonb never kept the bytes: the migrated line is jsonb's rendering of it, with the same content.
-    expect(JSON.parse(originalLine(row))).toEqual(JSON.parse(lines[i]!));
+    expect(JSON.parse(originalLine(row))).toEqual(JSON.parse(lines[i]));
   }
-  expect(payloadOf(rows[0]!)).toEqual({ max_iterations: 3, tests_mode: "disabled" });
-  expect(payloadOf(rows[1]!)).toBeNull();
+  expect(payloadOf(rows[0])).toEqual({ max_iterations: 3, tests_mode: "disabled" });
+  expect(payloadOf(rows[1])).toBeNull();
   const columns = (await db.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_name = 'Event'`)).rows.map((r) => r.column_name);
   expect(columns).toContain("packed");
   expect(columns).not.toContain("raw");

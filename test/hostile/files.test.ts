@@ -42,13 +42,28 @@ describe("artifacts that are not regular files inside the repository", () => {
     const healthy = await register(server, name("healthy"), healthyRepo);
     expect(await ready()).toBe(200);
     for (const id of fifoRuns) {
-      const run = await waitFor(() => getRun(server, id), (r) => r.ingest.status === "ERROR", 20_000, "ingest ERROR on a FIFO");
+      const run = await waitFor(
+        () => getRun(server, id),
+        (r) => r.ingest.status === "ERROR",
+        20_000,
+        "ingest ERROR on a FIFO",
+      );
       expect(run.ingest.lastError).toMatch(/is a FIFO, not a regular file/);
     }
-    await waitFor(() => getRun(server, healthy.id), (r) => r.ingest.cursorLine > 0, 20_000, "the healthy run ingested");
+    await waitFor(
+      () => getRun(server, healthy.id),
+      (r) => r.ingest.cursorLine > 0,
+      20_000,
+      "the healthy run ingested",
+    );
     appendFileSync(eventsPath(healthyRepo), JSON.stringify({ timestamp: "2026-11-24T07:00:00Z", event: "role_start", loop_id: "demo-loop", run_id: "x", iteration: 1 }) + "\n");
     const before = (await getRun(server, healthy.id)).ingest.cursorLine;
-    await waitFor(() => getRun(server, healthy.id), (r) => r.ingest.cursorLine === before + 1, 20_000, "the new line ingested");
+    await waitFor(
+      () => getRun(server, healthy.id),
+      (r) => r.ingest.cursorLine === before + 1,
+      20_000,
+      "the new line ingested",
+    );
     expect(await ready()).toBe(200);
   });
 
@@ -62,7 +77,12 @@ describe("artifacts that are not regular files inside the repository", () => {
     rmSync(state);
     symlinkSync(secret, state);
     const { id } = await register(server, name("symlink"), repo);
-    const run = await waitFor(() => getRun(server, id), (r) => r.ingest.status === "ERROR", 20_000, "ingest ERROR on the symlink");
+    const run = await waitFor(
+      () => getRun(server, id),
+      (r) => r.ingest.status === "ERROR",
+      20_000,
+      "ingest ERROR on the symlink",
+    );
     expect(run.ingest.lastError).toMatch(/state\.json resolves outside the repository/);
     const all = JSON.stringify(await gql(server.url, `{ interventions { reasons { message } } runs { edges { node { ingest { lastError } health { reasons { message } } } } } }`));
     expect(all).not.toContain("TOPSECRET");
@@ -78,7 +98,12 @@ describe("artifacts that are not regular files inside the repository", () => {
     execFileSync("mv", [path.join(repo3, ".superloop", "state.json"), real]);
     symlinkSync(real, path.join(repo3, ".superloop", "state.json"));
     const inside = await register(server, name("inside-link"), repo3);
-    const ok = await waitFor(() => getRun(server, inside.id), (r) => r.ingest.cursorLine > 0, 20_000, "ingest through an inside link");
+    const ok = await waitFor(
+      () => getRun(server, inside.id),
+      (r) => r.ingest.cursorLine > 0,
+      20_000,
+      "ingest through an inside link",
+    );
     expect(ok.ingest.status).toBe("OK");
   });
 });
@@ -98,11 +123,16 @@ describe("byte budgets per page", () => {
     const page = await readEventsAfter({ repoPath: repo, loopId: "demo-loop", cursor: { line: 0, byteOffset: 0, lastLineHash: null }, limit: 5000 });
     expect(page.envelopes.length).toBeGreaterThan(0);
     expect(page.envelopes.length).toBeLessThan(40);
-    expect(page.lines!.reduce((n, l) => n + Buffer.byteLength(l), 0)).toBeLessThanOrEqual(MAX_PAGE_BYTES);
+    expect(page.lines.reduce((n, l) => n + Buffer.byteLength(l), 0)).toBeLessThanOrEqual(MAX_PAGE_BYTES);
     expect(page.hasMore).toBe(true);
 
     const { id } = await register(server, name("big-lines"), repo);
-    const run = await waitFor(() => getRun(server, id), (r) => r.ingest.cursorLine === 40, 60_000, "all 40 lines");
+    const run = await waitFor(
+      () => getRun(server, id),
+      (r) => r.ingest.cursorLine === 40,
+      60_000,
+      "all 40 lines",
+    );
     expect(run.ingest.status).toBe("OK");
     const raw = Buffer.from(id, "base64").toString().split(":").slice(1).join(":");
     const rows = await server.app.pool.query<{ line: number }>(`SELECT line FROM "Event" WHERE "runId" = $1 ORDER BY line`, [raw]);

@@ -34,14 +34,15 @@ it(`a live run survives seeded hostile appends (seed ${SEED}, ${STEPS} steps)`, 
   writeFileSync(file, "");
   const { id, raw } = await register(server, "fuzz", repo);
   let n = 0;
-  const valid = () => JSON.stringify({ timestamp: new Date(Date.UTC(2026, 0, 1) + ++n * 1000).toISOString(), event: "role_end", loop_id: "demo-loop", run_id: "f", iteration: 1, data: { n, s: "é✓".repeat(int(4)) } });
+  const valid = () =>
+    JSON.stringify({ timestamp: new Date(Date.UTC(2026, 0, 1) + ++n * 1000).toISOString(), event: "role_end", loop_id: "demo-loop", run_id: "f", iteration: 1, data: { n, s: "é✓".repeat(int(4)) } });
   const hostile: (() => Buffer)[] = [
     () => Buffer.from(Array.from({ length: 1 + int(200) }, () => int(256)).filter((b) => b !== 0x0a)),
     () => Buffer.from(`${valid().slice(0, -1)},"x":"a\\u0000b"}`),
     () => Buffer.from(`{"timestamp":"2026-01-01T00:00:00Z","event":"x","loop_id":"demo-loop","bad":"\u0000"}`),
     () => Buffer.from(`${valid().slice(0, -1)},"deep":${"[".repeat(200)}${"]".repeat(200)}}`),
     () => Buffer.from(valid().replace(/"timestamp":"[^"]+"/, `"timestamp":"+099999-01-01T00:00:00Z"`)),
-    () => Buffer.from(["[]", "42", "null", '"str"', "{", '{"event":5}', "{}"][int(7)]!),
+    () => Buffer.from(["[]", "42", "null", '"str"', "{", '{"event":5}', "{}"][int(7)]),
     () => Buffer.concat([Buffer.from('{"timestamp":"2026-01-01T00:00:00Z","event":"x","pad":"'), Buffer.alloc(1_100_000, 0x61), Buffer.from('"}')]),
     () => Buffer.from([0xff, 0xfe, 0x7b, 0x7d]),
   ];
@@ -61,14 +62,19 @@ it(`a live run survives seeded hostile appends (seed ${SEED}, ${STEPS} steps)`, 
       await new Promise((res) => setTimeout(res, 20 + int(100)));
       appendFileSync(file, l.slice(cut));
     } else {
-      appendFileSync(file, Buffer.concat([hostile[int(hostile.length)]!(), Buffer.from("\n")]));
+      appendFileSync(file, Buffer.concat([hostile[int(hostile.length)](), Buffer.from("\n")]));
     }
     const lines = lineCount();
-    const run = await waitFor(() => getRun(server, id), (x) => x.ingest.status !== "OK" || x.ingest.cursorLine === lines, 30_000, `step ${step}: ingest to line ${lines} or a rejection`);
+    const run = await waitFor(
+      () => getRun(server, id),
+      (x) => x.ingest.status !== "OK" || x.ingest.cursorLine === lines,
+      30_000,
+      `step ${step}: ingest to line ${lines} or a rejection`,
+    );
     if (run.ingest.status !== "OK") {
       const code = String(run.ingest.lastError).replace(/^.*?\b(?=[a-z_]+(:| at line))/, "");
       expect(code, String(run.ingest.lastError)).toMatch(NAMED);
-      rejections.push(code.split(/[: ]/)[0]!);
+      rejections.push(code.split(/[: ]/)[0]);
       // the operator removes the bad line (and what follows it), then resumes from what the file now holds
       const bytes = readFileSync(file);
       let end = 0;
@@ -76,7 +82,12 @@ it(`a live run survives seeded hostile appends (seed ${SEED}, ${STEPS} steps)`, 
       writeFileSync(file, bytes.subarray(0, end));
       const reset = await gql(server.url, `mutation($id: ID!) { resetRunCursor(runId: $id, mode: ADOPT_CURRENT) { __typename } }`, { id });
       expect(reset.data?.resetRunCursor.__typename).toBe("CursorReset");
-      await waitFor(() => getRun(server, id), (x) => x.ingest.status === "OK" && x.ingest.cursorLine === lineCount(), 30_000, `step ${step}: adopted`);
+      await waitFor(
+        () => getRun(server, id),
+        (x) => x.ingest.status === "OK" && x.ingest.cursorLine === lineCount(),
+        30_000,
+        `step ${step}: adopted`,
+      );
     }
     rssMax = Math.max(rssMax, process.memoryUsage().rss);
   }
@@ -86,7 +97,7 @@ it(`a live run survives seeded hostile appends (seed ${SEED}, ${STEPS} steps)`, 
   const rows = await server.app.pool.query<StoredEventLine & { line: number }>(`SELECT line, ${LINE_SQL_COLUMNS} FROM "Event" WHERE "runId" = $1 ORDER BY line`, [raw]);
   const lines = rows.rows.map((x) => x.line);
   expect(new Set(lines).size).toBe(lines.length);
-  for (const row of rows.rows) expect(originalLine(row), `line ${row.line}`).toBe(fileLines[row.line - 1]!);
+  for (const row of rows.rows) expect(originalLine(row), `line ${row.line}`).toBe(fileLines[row.line - 1]);
   expect(lines).toEqual(Array.from({ length: fileLines.length - 1 }, (_, i) => i + 1)); // every line of the file, once
   expect(rows.rows.length).toBeGreaterThan(STEPS);
   expect(rejections.length).toBeGreaterThan(3);

@@ -28,10 +28,20 @@ async function intervenedOn(runId: string): Promise<{ reasons: { code: string; m
 }
 
 async function expectVisible(runId: string, pattern: RegExp) {
-  const run = await waitFor(() => getRun(server, runId), (r) => r.ingest.status === "ERROR", 20_000, "ingest ERROR");
+  const run = await waitFor(
+    () => getRun(server, runId),
+    (r) => r.ingest.status === "ERROR",
+    20_000,
+    "ingest ERROR",
+  );
   expect(run.ingest.lastError).toMatch(pattern);
   expect(run.health.status).toBe("CRITICAL");
-  const intervention = await waitFor(() => intervenedOn(runId), (i) => i !== undefined, 10_000, "an intervention");
+  const intervention = await waitFor(
+    () => intervenedOn(runId),
+    (i) => i !== undefined,
+    10_000,
+    "an intervention",
+  );
   expect(intervention!.reasons.length).toBeGreaterThan(0);
   return run;
 }
@@ -44,7 +54,12 @@ describe("hostile lines and artifacts are visible failures, never silent retries
   ])("%s: a named rejection at that line, the run ERROR, health CRITICAL, an intervention", async (what, bad, pattern) => {
     const repo = repoFromRecording("complete");
     const { id } = await register(server, `bad-${Math.random().toString(36).slice(2, 8)}`, repo);
-    const before = await waitFor(() => getRun(server, id), (r) => r.ingest.cursorLine > 0, 20_000, "first ingest");
+    const before = await waitFor(
+      () => getRun(server, id),
+      (r) => r.ingest.cursorLine > 0,
+      20_000,
+      "first ingest",
+    );
     appendFileSync(eventsPath(repo), bad + "\n");
     const run = await expectVisible(id, pattern);
     // nothing after the bad line is stored, and the lines before it are
@@ -55,14 +70,24 @@ describe("hostile lines and artifacts are visible failures, never silent retries
   it("a 2 GB sparse state.json fails every poll: after a few the run is ERROR with the reason, and recovers once it is gone", async () => {
     const repo = repoFromRecording("complete");
     const { id } = await register(server, "sparse-state", repo);
-    await waitFor(() => getRun(server, id), (r) => r.ingest.cursorLine > 0, 20_000, "first ingest");
+    await waitFor(
+      () => getRun(server, id),
+      (r) => r.ingest.cursorLine > 0,
+      20_000,
+      "first ingest",
+    );
     const state = path.join(repo, ".superloop", "state.json");
     const fd = openSync(state, "w");
     ftruncateSync(fd, 2 * 1024 ** 3);
     closeSync(fd);
     await expectVisible(id, /poll_failed: \d+ polls in a row failed: .*state\.json.*bytes/);
     rmSync(state);
-    const ok = await waitFor(() => getRun(server, id), (r) => r.ingest.status === "OK", 30_000, "ingest OK again");
+    const ok = await waitFor(
+      () => getRun(server, id),
+      (r) => r.ingest.status === "OK",
+      30_000,
+      "ingest OK again",
+    );
     expect(ok.ingest.lastError).toBeNull();
   });
 });

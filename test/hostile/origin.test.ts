@@ -39,7 +39,11 @@ describe("CSRF and origin safety in open mode", () => {
     expect(errorCode(form.body)).toBe("UNSUPPORTED_MEDIA_TYPE");
     const text = await rawRequest(server.url, { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ query: register }) });
     expect(text.status).toBe(415);
-    const multipart = await rawRequest(server.url, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=x" }, body: `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: register })}\r\n--x--\r\n` });
+    const multipart = await rawRequest(server.url, {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=x" },
+      body: `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: register })}\r\n--x--\r\n`,
+    });
     expect(multipart.status).toBe(415);
     expect(await spriteNames()).not.toContain("csrf");
   });
@@ -55,7 +59,10 @@ describe("CSRF and origin safety in open mode", () => {
     expect(post.status).toBe(403);
     expect(errorCode(post.body)).toBe("ORIGIN_NOT_ALLOWED");
     expect(post.headers["access-control-allow-origin"]).toBeUndefined();
-    const preflight = await rawRequest(server.url, { method: "OPTIONS", headers: { origin: "http://evil.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" } });
+    const preflight = await rawRequest(server.url, {
+      method: "OPTIONS",
+      headers: { origin: "http://evil.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
     expect(preflight.headers["access-control-allow-origin"]).toBeUndefined();
     expect(preflight.headers["access-control-allow-credentials"]).toBeUndefined();
     expect(await spriteNames()).not.toContain("csrf");
@@ -67,7 +74,11 @@ describe("CSRF and origin safety in open mode", () => {
     expect(same.status).toBe(200);
     const preflight = await rawRequest(server.url, { method: "OPTIONS", headers: { origin: ALLOWED, "access-control-request-method": "POST" } });
     expect(preflight.headers["access-control-allow-origin"]).toBe(ALLOWED);
-    const allowed = await rawRequest(server.url, { method: "POST", headers: { "content-type": "application/json; charset=utf-8", origin: ALLOWED }, body: JSON.stringify({ query: `{ fleet { sprites } }` }) });
+    const allowed = await rawRequest(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json; charset=utf-8", origin: ALLOWED },
+      body: JSON.stringify({ query: `{ fleet { sprites } }` }),
+    });
     expect(allowed.status).toBe(200);
     expect(allowed.headers["access-control-allow-origin"]).toBe(ALLOWED);
   });
@@ -95,7 +106,10 @@ describe("CSRF and origin safety in open mode", () => {
     expect(refused).toBe(403);
     const ok = await new Promise<boolean>((resolve) => {
       const ws = new WebSocket(wsUrl, "graphql-transport-ws");
-      ws.on("open", () => { ws.close(); resolve(true); });
+      ws.on("open", () => {
+        ws.close();
+        resolve(true);
+      });
       ws.on("error", () => resolve(false));
     });
     expect(ok).toBe(true);

@@ -83,18 +83,21 @@ describe("end to end: a hostile agent's loop id in a viewer-readable field", () 
   });
 
   const register = async (name: string, agentUrl: string) => {
-    const r = await gql(
-      server.url,
-      `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`,
-      { i: { name, transport: "SPRITE_SERVICE", agentUrl, repoPath: "/home/sprite/repo", loopId: "demo-loop" } },
-    );
+    const r = await gql(server.url, `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`, {
+      i: { name, transport: "SPRITE_SERVICE", agentUrl, repoPath: "/home/sprite/repo", loopId: "demo-loop" },
+    });
     expect(r.data?.registerSprite.__typename, JSON.stringify(r)).toBe("RegisterSpritePayload");
     return r.data!.registerSprite.run.id as string;
   };
 
   it("envelopes for another loop: wrong_loop_id with the id quoted, escaped and cut", async () => {
     const id = await register("echo-events", events.url);
-    const run = await waitFor(() => getRun(server, id), (r) => r.ingest.status === "ERROR", 20_000, "wrong_loop_id");
+    const run = await waitFor(
+      () => getRun(server, id),
+      (r) => r.ingest.status === "ERROR",
+      20_000,
+      "wrong_loop_id",
+    );
     const error = run.ingest.lastError as string;
     expect(error).toMatch(/^wrong_loop_id: line 1: envelope is for loop "evil\\u000aline 2: all good\\u001b\[31m\\u202ex+"… \(10\d{3} characters\), expected "demo-loop"$/);
     expect(error.length).toBeLessThan(300);
@@ -103,7 +106,12 @@ describe("end to end: a hostile agent's loop id in a viewer-readable field", () 
 
   it("facts for another loop: the same, in the transport error", async () => {
     const id = await register("echo-facts", facts.url);
-    const run = await waitFor(() => getRun(server, id), (r) => (r.ingest.lastError ?? "").includes("answered for loop"), 20_000, "facts for another loop");
+    const run = await waitFor(
+      () => getRun(server, id),
+      (r) => (r.ingest.lastError ?? "").includes("answered for loop"),
+      20_000,
+      "facts for another loop",
+    );
     const error = run.ingest.lastError as string;
     expect(error).toContain('answered for loop "evil\\u000aline 2');
     expect(error).not.toMatch(/[\n\u001b\u202e]/);

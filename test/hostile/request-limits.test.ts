@@ -64,7 +64,7 @@ describe("request limits before any expensive work", () => {
   });
 
   it("depth, alias, field and directive limits are named errors", async () => {
-    const deep = `{ ${"run(id: \"x\") { ... on Run { sprite { ".repeat(15)}name${" } } }".repeat(15)} }`;
+    const deep = `{ ${'run(id: "x") { ... on Run { sprite { '.repeat(15)}name${" } } }".repeat(15)} }`;
     expect(errorCode((await post(deep, VIEWER)).body)).toBe("MAX_DEPTH");
     const aliases = `{ ${Array.from({ length: 60 }, (_, i) => `t${i}: __typename`).join(" ")} }`;
     expect(errorCode((await post(aliases, VIEWER)).body)).toBe("MAX_ALIASES");

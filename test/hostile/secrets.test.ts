@@ -61,7 +61,15 @@ describe("secrets and destinations", () => {
   });
 
   it("link-local, metadata and denied destinations are refused at registration", async () => {
-    for (const url of ["http://169.254.169.254/latest", "http://[fe80::1]:8787", "http://metadata.google.internal", "http://0.0.0.0:8787", "http://[::ffff:169.254.169.254]/", "http://127.0.0.3:80", "http://forbidden.example"]) {
+    for (const url of [
+      "http://169.254.169.254/latest",
+      "http://[fe80::1]:8787",
+      "http://metadata.google.internal",
+      "http://0.0.0.0:8787",
+      "http://[::ffff:169.254.169.254]/",
+      "http://127.0.0.3:80",
+      "http://forbidden.example",
+    ]) {
       const r = await register({ name: `dst-${Math.random().toString(36).slice(2, 8)}`, agentUrl: url });
       expect(r.data!.registerSprite, url).toMatchObject({ __typename: "InvalidInput", field: "agentUrl" });
     }

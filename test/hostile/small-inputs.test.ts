@@ -20,11 +20,17 @@ afterAll(async () => {
 
 describe("hostile small inputs are validation errors", () => {
   it("a NUL in a note: ValidationError on `note` for control and cursor resets", async () => {
-    const cancel = await gql(server.url, `mutation($id: ID!, $n: String) { cancelRun(runId: $id, note: $n) { __typename ... on ValidationError { issues { path message } } } }`, { id: runId, n: "bad\u0000note" });
+    const cancel = await gql(server.url, `mutation($id: ID!, $n: String) { cancelRun(runId: $id, note: $n) { __typename ... on ValidationError { issues { path message } } } }`, {
+      id: runId,
+      n: "bad\u0000note",
+    });
     expect(cancel.errors).toBeUndefined();
     expect(cancel.data!.cancelRun.__typename).toBe("ValidationError");
     expect(cancel.data!.cancelRun.issues).toContainEqual({ path: ["note"], message: expect.stringMatching(/NUL/) });
-    const reset = await gql(server.url, `mutation($id: ID!, $n: String) { resetRunCursor(runId: $id, mode: REPLAY_FROM_START, note: $n) { __typename ... on ValidationError { issues { path } } } }`, { id: runId, n: "x\u0000" });
+    const reset = await gql(server.url, `mutation($id: ID!, $n: String) { resetRunCursor(runId: $id, mode: REPLAY_FROM_START, note: $n) { __typename ... on ValidationError { issues { path } } } }`, {
+      id: runId,
+      n: "x\u0000",
+    });
     expect(reset.errors).toBeUndefined();
     expect(reset.data!.resetRunCursor.__typename).toBe("ValidationError");
   });

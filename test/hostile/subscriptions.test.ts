@@ -24,19 +24,20 @@ async function subscriptions(): Promise<number> {
   return ((await r.json()) as { checks: { subscriptions: number } }).checks.subscriptions;
 }
 
-const QUERIES = () => [
-  [`subscription($id: ID!) { runEvents(runId: $id) { ... on RunEventsBatch { cursor } } }`, { id: runId }],
-  [`subscription($id: ID!) { runLifecycleChanged(filter: { run: $id }) { __typename } }`, { id: runId }],
-  [`subscription { controlIntentUpdated { ... on ControlIntent { id } } }`, {}],
-  [`subscription { interventionsChanged { ... on InterventionChange { runId } } }`, {}],
-] as const;
+const QUERIES = () =>
+  [
+    [`subscription($id: ID!) { runEvents(runId: $id) { ... on RunEventsBatch { cursor } } }`, { id: runId }],
+    [`subscription($id: ID!) { runLifecycleChanged(filter: { run: $id }) { __typename } }`, { id: runId }],
+    [`subscription { controlIntentUpdated { ... on ControlIntent { id } } }`, {}],
+    [`subscription { interventionsChanged { ... on InterventionChange { runId } } }`, {}],
+  ] as const;
 
 describe("subscriptions are freed as soon as their client is gone", () => {
   it("SSE churn: 5 rounds of 12 streams opened and aborted, the count returns to its baseline each time", async () => {
     const baseline = await subscriptions();
     for (let round = 0; round < 5; round++) {
       const streams = Array.from({ length: 12 }, (_, i) => {
-        const [q, v] = QUERIES()[i % 4]!;
+        const [q, v] = QUERIES()[i % 4];
         return sse(server.url, q, v);
       });
       await Promise.all(streams.map((s) => s.ready));
@@ -58,7 +59,7 @@ describe("subscriptions are freed as soon as their client is gone", () => {
     await new Promise<void>((resolve) => raw.once("open", () => resolve()));
     raw.send(JSON.stringify({ type: "connection_init", payload: {} }));
     await new Promise<void>((resolve) => raw.once("message", () => resolve()));
-    for (let i = 0; i < 4; i++) raw.send(JSON.stringify({ id: `s${i}`, type: "subscribe", payload: { query: QUERIES()[i]![0], variables: QUERIES()[i]![1] } }));
+    for (let i = 0; i < 4; i++) raw.send(JSON.stringify({ id: `s${i}`, type: "subscribe", payload: { query: QUERIES()[i][0], variables: QUERIES()[i][1] } }));
     await waitFor(subscriptions, (n) => n >= baseline + 4, 10_000, "4 live subscriptions on the raw socket");
     raw.terminate();
     await waitFor(subscriptions, (n) => n === baseline, 10_000, "back to the baseline after the socket was cut");

@@ -61,7 +61,7 @@ describe("cursor forks fail closed", () => {
     const run = await register(server, "fork-rewrite", repo);
     await sync(server, run.id);
     const lines = fileLines(repo);
-    const last = lines[lines.length - 1]!;
+    const last = lines[lines.length - 1];
     lines[lines.length - 1] = last.replace("max_iterations", "max_iterationz");
     writeFileSync(eventsPath(repo), lines.join("\n") + "\n");
     expect((await sync(server, run.id)).ingest.status).toBe("FORKED");
@@ -87,8 +87,22 @@ describe("cursor forks fail closed", () => {
       events: [],
       cursor: { line: before.cursorLine, byteOffset: Number(before.cursorByteOffset), lastLineHash: "0".repeat(64) },
       projection: {
-        state: "FAILED", stateReason: "stale_view", runtimeRunId: null, iteration: null, divergence: {}, health: "CRITICAL", healthReasons: [],
-        approval: null, gates: null, stuck: null, lastEventName: null, lastEventAt: null, facts: {}, ingestStatus: "FORKED", ingestError: "stale", needsIntervention: true,
+        state: "FAILED",
+        stateReason: "stale_view",
+        runtimeRunId: null,
+        iteration: null,
+        divergence: {},
+        health: "CRITICAL",
+        healthReasons: [],
+        approval: null,
+        gates: null,
+        stuck: null,
+        lastEventName: null,
+        lastEventAt: null,
+        facts: {},
+        ingestStatus: "FORKED",
+        ingestError: "stale",
+        needsIntervention: true,
       },
       stateChanged: true,
       transition: null,

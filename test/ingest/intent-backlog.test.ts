@@ -9,20 +9,50 @@ import type { RunFacts } from "../../src/lifecycle/types";
 // The dispatch of an intent and the poller race: evidence ingested while the intent was still REQUESTED
 // (the poller skips those) must still reach it once it is DISPATCHED, through the stored backlog.
 const now = new Date("2026-11-24T10:00:05Z");
-const intent = (over: Partial<ControlIntent>): ControlIntent =>
-  ({
-    id: "i1", runId: "r1", kind: "REJECT", stage: "DISPATCHED", idempotencyKey: "k-123456789", requestedBy: "op", note: null,
-    resumeAfterApprove: false, traceId: "t", evidence: [], error: null, observedLine: 10,
-    deadlineAt: new Date("2026-11-24T10:01:00Z"), requestedAt: new Date("2026-11-24T10:00:00Z"), dispatchedAt: new Date("2026-11-24T10:00:00Z"),
-    acceptedAt: null, confirmedAt: null, endedAt: null, updatedAt: now, ...over,
-  }) as ControlIntent;
+const intent = (over: Partial<ControlIntent>): ControlIntent => ({
+  id: "i1",
+  runId: "r1",
+  kind: "REJECT",
+  stage: "DISPATCHED",
+  idempotencyKey: "k-123456789",
+  requestedBy: "op",
+  note: null,
+  resumeAfterApprove: false,
+  traceId: "t",
+  evidence: [],
+  error: null,
+  observedLine: 10,
+  deadlineAt: new Date("2026-11-24T10:01:00Z"),
+  requestedAt: new Date("2026-11-24T10:00:00Z"),
+  dispatchedAt: new Date("2026-11-24T10:00:00Z"),
+  acceptedAt: null,
+  confirmedAt: null,
+  endedAt: null,
+  updatedAt: now,
+  ...over,
+});
 const row = (line: number, name: string, status: string | null = null, payload: Record<string, unknown> | null = null): EventRow => ({
-  line, timestamp: new Date("2026-11-24T10:00:01Z"), name, role: null, status, message: null, runtimeRunId: "x", iteration: 1, payload, text: JSON.stringify({ event: name }), packed: JSON.stringify({ event: name }),
+  line,
+  timestamp: new Date("2026-11-24T10:00:01Z"),
+  name,
+  role: null,
+  status,
+  message: null,
+  runtimeRunId: "x",
+  iteration: 1,
+  payload,
+  text: JSON.stringify({ event: name }),
+  packed: JSON.stringify({ event: name }),
 });
 const facts: RunFacts = {
-  loopId: "demo-loop", now, runtime: EMPTY_RUNTIME, events: emptyEventFacts(),
+  loopId: "demo-loop",
+  now,
+  runtime: EMPTY_RUNTIME,
+  events: emptyEventFacts(),
   control: { cancelAcceptedAt: null, pauseConfirmedAt: null, startDispatchedAt: null },
-  ingest: { status: "OK", error: null, regression: null }, sprite: { status: "RUNNING" }, thresholds: { staleAfterMs: 300_000 },
+  ingest: { status: "OK", error: null, regression: null },
+  sprite: { status: "RUNNING" },
+  thresholds: { staleAfterMs: 300_000 },
 };
 
 describe("intent evidence backlog", () => {

@@ -29,7 +29,7 @@ describe("the intervention queue", () => {
     const run = await register(server, "queue-1", repo);
     await sync(server, run.id);
     const [entered] = await stream.next(1);
-    expect(entered!.data!.interventionsChanged.intervention).toMatchObject({
+    expect(entered.data!.interventionsChanged.intervention).toMatchObject({
       reasons: [{ code: "approval_pending" }],
       suggestedActions: ["APPROVE", "REJECT"],
       run: { sprite: { name: "queue-1" }, state: "AWAITING_APPROVAL" },
@@ -39,16 +39,16 @@ describe("the intervention queue", () => {
     const sl = path.join(repo, ".superloop");
     cpSync(path.join(FIXTURES, "approved", ".superloop"), sl, { recursive: true });
     await sync(server, run.id);
-    const changed = (await stream.next(2))[1]!.data!.interventionsChanged.intervention;
+    const changed = (await stream.next(2))[1].data!.interventionsChanged.intervention;
     expect(changed).toMatchObject({ reasons: [{ code: "approved_pending_run" }], suggestedActions: ["START"] });
 
     // ... and it ran to completion: the run leaves the queue
     rmSync(path.join(sl, "loops", "demo-loop", "approval.json"));
     cpSync(path.join(FIXTURES, "approved-complete", ".superloop"), sl, { recursive: true });
     await sync(server, run.id);
-    const left = (await stream.next(3))[2]!.data!.interventionsChanged;
+    const left = (await stream.next(3))[2].data!.interventionsChanged;
     expect(left.intervention).toBeNull();
-    expect(left.seq).toBeGreaterThan(entered!.data!.interventionsChanged.seq);
+    expect(left.seq).toBeGreaterThan(entered.data!.interventionsChanged.seq);
     stream.dispose();
     await client.dispose();
   });
@@ -84,7 +84,7 @@ describe("the intervention queue", () => {
     const s = sse(server.url, `subscription($id: ID!) { runEvents(runId: $id, after: "20") { ... on RunEventsBatch { events { line } cursor hasMore } } }`, { id: run.id });
     await s.ready;
     const [batch] = await s.next(1);
-    expect(batch!.data!.runEvents).toEqual({ events: [21, 22, 23, 24, 25, 26].map((line) => ({ line })), cursor: "26", hasMore: false });
+    expect(batch.data!.runEvents).toEqual({ events: [21, 22, 23, 24, 25, 26].map((line) => ({ line })), cursor: "26", hasMore: false });
     s.close();
   });
 });

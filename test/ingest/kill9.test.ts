@@ -20,7 +20,17 @@ it("no duplicated or skipped event across a kill -9 in the middle of ingestion",
   const TOTAL = 120_000;
   const parts: string[] = [];
   for (let i = 1; i <= TOTAL; i++) {
-    parts.push(JSON.stringify({ timestamp: new Date(Date.UTC(2026, 10, 24, 0, 0, 0, i)).toISOString(), event: i === 1 ? "loop_start" : "role_end", loop_id: "demo-loop", run_id: "big", iteration: 1, role: "tester", data: { i, pad: "x".repeat(60) } }));
+    parts.push(
+      JSON.stringify({
+        timestamp: new Date(Date.UTC(2026, 10, 24, 0, 0, 0, i)).toISOString(),
+        event: i === 1 ? "loop_start" : "role_end",
+        loop_id: "demo-loop",
+        run_id: "big",
+        iteration: 1,
+        role: "tester",
+        data: { i, pad: "x".repeat(60) },
+      }),
+    );
   }
   writeFileSync(eventsPath(repo), parts.join("\n") + "\n");
 
@@ -50,7 +60,7 @@ it("no duplicated or skipped event across a kill -9 in the middle of ingestion",
   // spot-check content against the file
   const fileLines = readFileSync(eventsPath(repo), "utf8").trimEnd().split("\n");
   const sample = await db.query<StoredEventLine & { line: number }>(`SELECT line, ${LINE_SQL_COLUMNS} FROM "Event" WHERE line IN ($1, $2, $3, $4) ORDER BY line`, [1, atKill, atKill + 1, TOTAL + 1]);
-  for (const row of sample.rows) expect(originalLine(row)).toBe(fileLines[row.line - 1]!);
+  for (const row of sample.rows) expect(originalLine(row)).toBe(fileLines[row.line - 1]);
   await db.end();
   second.child.kill("SIGTERM");
   await second.exited;

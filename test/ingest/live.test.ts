@@ -51,16 +51,27 @@ describe("live ingestion", () => {
   it("a loop that never ran is IDLE/not_started, then follows appends as they land", async () => {
     const repo = freshRepo();
     const run = await register(server, "live-1", repo);
-    const first = await waitFor(() => getRun(server, run.id), (r) => r.ingest.status === "OK", 5000);
+    const first = await waitFor(
+      () => getRun(server, run.id),
+      (r) => r.ingest.status === "OK",
+      5000,
+    );
     expect(first).toMatchObject({ state: "IDLE", stateReason: "not_started", ingest: { cursorLine: 0 } });
 
     const client = wsClient(server.url);
-    const changes = collect(client, `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { ... on RunLifecycleChange { seq previousState state reason } } }`, { f: { run: run.id } });
+    const changes = collect(client, `subscription($f: RunLifecycleFilter) { runLifecycleChanged(filter: $f) { ... on RunLifecycleChange { seq previousState state reason } } }`, {
+      f: { run: run.id },
+    });
     for (let i = 0; i < 100 && server.app.bus.listenerCount("run", run.raw) < 1; i++) await new Promise((r) => setTimeout(r, 20));
 
     await setRunning(repo);
     appendFileSync(eventsPath(repo), line("loop_start") + line("iteration_start") + line("role_start", { role: "planner" }));
-    const running = await waitFor(() => getRun(server, run.id), (r) => r.state === "RUNNING", 5000, "RUNNING via fs.watch");
+    const running = await waitFor(
+      () => getRun(server, run.id),
+      (r) => r.state === "RUNNING",
+      5000,
+      "RUNNING via fs.watch",
+    );
     expect(running).toMatchObject({ stateReason: "running", runtimeRunId: "r-1", ingest: { cursorLine: 3 } });
 
     // a half-written line is left for later, then completed
@@ -69,18 +80,31 @@ describe("live ingestion", () => {
     await server.app.ingestor.syncRun(run.raw);
     expect((await getRun(server, run.id)).ingest.cursorLine).toBe(3);
     appendFileSync(eventsPath(repo), tail.slice(20));
-    await waitFor(() => getRun(server, run.id), (r) => r.ingest.cursorLine === 4, 5000);
+    await waitFor(
+      () => getRun(server, run.id),
+      (r) => r.ingest.cursorLine === 4,
+      5000,
+    );
 
     // the runtime's normal end: loop_stop, active-run.json removed, state inactive
     appendFileSync(eventsPath(repo), line("loop_stop", { data: { reason: "max_iterations" } }));
     rmSync(path.join(repo, ".superloop", "active-run.json"));
     writeJson(path.join(repo, ".superloop", "state.json"), { active: false, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: "2026-11-24T09:01:00Z" });
-    const stopped = await waitFor(() => getRun(server, run.id), (r) => r.state === "STOPPED", 5000);
+    const stopped = await waitFor(
+      () => getRun(server, run.id),
+      (r) => r.state === "STOPPED",
+      5000,
+    );
     expect(stopped.stateReason).toBe("max_iterations");
 
     // Files land one at a time, so a poll may see a moment in between (e.g. events before state.json): the
     // subscriber must see every committed change, in seq order, ending at STOPPED after RUNNING.
-    await waitFor(async () => changes.items.map((g) => g.data!.runLifecycleChanged.state).at(-1), (s) => s === "STOPPED", 5000, "STOPPED delivered");
+    await waitFor(
+      async () => changes.items.map((g) => g.data!.runLifecycleChanged.state).at(-1),
+      (s) => s === "STOPPED",
+      5000,
+      "STOPPED delivered",
+    );
     const got = changes.items.map((g) => g.data!.runLifecycleChanged);
     const seqs = got.map((c) => c.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
@@ -104,10 +128,17 @@ describe("live ingestion", () => {
     for (let i = 0; i < 1200; i++) text += line(i === 0 ? "loop_start" : "role_end", { i });
     appendFileSync(eventsPath(repo), text);
     const run = await register(server, "live-2", repo);
-    await waitFor(() => getRun(server, run.id), (r) => r.ingest.cursorLine === 1200, 10_000);
+    await waitFor(
+      () => getRun(server, run.id),
+      (r) => r.ingest.cursorLine === 1200,
+      10_000,
+    );
 
     const client = wsClient(server.url);
-    const sub = collect(client, `subscription($id: ID!, $after: String) { runEvents(runId: $id, after: $after) { __typename ... on RunEventsBatch { events { line } cursor hasMore } } }`, { id: run.id, after: "100" });
+    const sub = collect(client, `subscription($id: ID!, $after: String) { runEvents(runId: $id, after: $after) { __typename ... on RunEventsBatch { events { line } cursor hasMore } } }`, {
+      id: run.id,
+      after: "100",
+    });
     // append while the replay is in flight, in many small writes
     const appender = (async () => {
       for (let k = 0; k < 40; k++) {
@@ -117,7 +148,12 @@ describe("live ingestion", () => {
     })();
     await appender;
     const total = 1200 + 80;
-    await waitFor(async () => sub.items.flatMap((b) => b.data!.runEvents.events ?? []).length, (c) => c >= total - 100, 15_000, "all events delivered");
+    await waitFor(
+      async () => sub.items.flatMap((b) => b.data!.runEvents.events ?? []).length,
+      (c) => c >= total - 100,
+      15_000,
+      "all events delivered",
+    );
     const delivered = sub.items.flatMap((b) => (b.data!.runEvents.events ?? []).map((e: { line: number }) => e.line));
     expect(delivered).toEqual(Array.from({ length: total - 100 }, (_, i) => 101 + i));
     expect(sub.items.at(-1)!.data!.runEvents.cursor).toBe(String(total));
@@ -128,7 +164,7 @@ describe("live ingestion", () => {
     await new Promise((r) => setTimeout(r, 200));
     appendFileSync(eventsPath(repo), line("role_end"));
     const h = await head.next(1);
-    expect(h[0]!.data!.runEvents.events.map((e: { line: number }) => e.line)).toEqual([total + 1]);
+    expect(h[0].data!.runEvents.events.map((e: { line: number }) => e.line)).toEqual([total + 1]);
     sub.dispose();
     head.dispose();
     await client.dispose();
@@ -138,11 +174,20 @@ describe("live ingestion", () => {
     const repo = freshRepo();
     const run = await register(server, "live-3", repo);
     const client = wsClient(server.url);
-    const sub = collect(client, `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { __typename ... on RunEventsBatch { events { line } cursor } ... on ResyncRequired { resyncRequired lastCursor } } }`, { id: run.id });
+    const sub = collect(
+      client,
+      `subscription($id: ID!) { runEvents(runId: $id, after: "HEAD") { __typename ... on RunEventsBatch { events { line } cursor } ... on ResyncRequired { resyncRequired lastCursor } } }`,
+      { id: run.id },
+    );
     for (let i = 0; i < 100 && server.app.bus.listenerCount("events", run.raw) < 1; i++) await new Promise((r) => setTimeout(r, 20));
     // A burst of notices far beyond the subscriber's buffer, faster than it can read them.
     for (let i = 1; i <= 5000; i++) server.app.bus.publish("events", run.raw, { runId: run.raw, seq: i, fromLine: i, toLine: i });
-    await waitFor(async () => sub.done, (d) => d, 10_000, "subscription to end");
+    await waitFor(
+      async () => sub.done,
+      (d) => d,
+      10_000,
+      "subscription to end",
+    );
     // the last message says resync, from the cursor of the last event delivered (none were: HEAD of an empty log)
     expect(sub.items.at(-1)!.data!.runEvents).toEqual({ __typename: "ResyncRequired", resyncRequired: true, lastCursor: "0" });
     await client.dispose();

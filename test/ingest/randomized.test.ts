@@ -32,7 +32,14 @@ it(`stored events always equal the file (seed ${SEED}, ${STEPS} steps)`, { timeo
   const run = await register(server, "chaos", repo);
   let n = 0;
   const mkLine = () =>
-    JSON.stringify({ timestamp: new Date(Date.UTC(2026, 0, 1) + ++n * 1000).toISOString(), event: ["role_start", "role_end", "tests_end"][int(3)], loop_id: "demo-loop", run_id: "c", iteration: 1, data: { n, s: "é✓".repeat(int(5)) } });
+    JSON.stringify({
+      timestamp: new Date(Date.UTC(2026, 0, 1) + ++n * 1000).toISOString(),
+      event: ["role_start", "role_end", "tests_end"][int(3)],
+      loop_id: "demo-loop",
+      run_id: "c",
+      iteration: 1,
+      data: { n, s: "é✓".repeat(int(5)) },
+    });
   const completeLines = () => {
     const text = readFileSync(file, "utf8");
     const end = text.lastIndexOf("\n");
@@ -65,7 +72,7 @@ it(`stored events always equal the file (seed ${SEED}, ${STEPS} steps)`, { timeo
       counts.rewrite++;
       const lines = completeLines();
       const i = lines.length - 1;
-      lines[i] = lines[i]!.replace(/"n":(\d+)/, (_m, d: string) => `"n":${String((Number(d) + 1) % 10 ** d.length).padStart(d.length, "0")}`);
+      lines[i] = lines[i].replace(/"n":(\d+)/, (_m, d: string) => `"n":${String((Number(d) + 1) % 10 ** d.length).padStart(d.length, "0")}`);
       writeFileSync(file, lines.join("\n") + "\n" + text.slice(text.lastIndexOf("\n") + 1));
       expectFork = lines.length > 0;
     }
@@ -86,12 +93,18 @@ it(`stored events always equal the file (seed ${SEED}, ${STEPS} steps)`, { timeo
     expect(after.cursorLine, `step ${step}`).toBe(lines.length);
     if (step % 250 === 0 || step === STEPS || lines.length < 3) {
       const stored = await server.app.db.event.findMany({ where: { runId: run.raw }, orderBy: { line: "asc" }, select: { line: true, ...LINE_COLUMNS } });
-      expect(stored.map((e) => e.line), `step ${step}`).toEqual(lines.map((_, i) => i + 1));
-      expect(stored.map((e) => originalLine(e)), `step ${step}`).toEqual(lines);
+      expect(
+        stored.map((e) => e.line),
+        `step ${step}`,
+      ).toEqual(lines.map((_, i) => i + 1));
+      expect(
+        stored.map((e) => originalLine(e)),
+        `step ${step}`,
+      ).toEqual(lines);
     } else {
       const last = await server.app.db.event.findFirst({ where: { runId: run.raw }, orderBy: { line: "desc" }, select: { line: true, ...LINE_COLUMNS } });
       expect(last?.line ?? 0).toBe(lines.length);
-      if (last) expect(originalLine(last)).toBe(lines[lines.length - 1]!);
+      if (last) expect(originalLine(last)).toBe(lines[lines.length - 1]);
     }
   }
   expect(counts.forks).toBeGreaterThan(10);

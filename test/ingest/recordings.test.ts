@@ -31,7 +31,7 @@ describe("every recording of the real runtime", () => {
     const repo = repoFromRecording(rec);
     const run = await register(server, `rec-${rec}`, repo);
     const s = await sync(server, run.id);
-    const t = TRUTH[rec]!;
+    const t = TRUTH[rec];
     expect({ state: s.state, reason: s.stateReason, runtimeRunId: s.runtimeRunId, iteration: s.iteration }).toEqual({
       state: t.state,
       reason: t.reason,

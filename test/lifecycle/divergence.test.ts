@@ -49,7 +49,7 @@ describe("divergence flags", () => {
     const divergence = detectDivergence(makeFacts(row.patch));
     expect(raisedFlags(divergence)).toEqual(row.raised);
     expect(hasDivergence(divergence)).toBe(row.raised.length > 0);
-    if (row.evidence) expect(divergence[row.raised[0]!]?.evidence).toMatchObject(row.evidence);
+    if (row.evidence) expect(divergence[row.raised[0]]?.evidence).toMatchObject(row.evidence);
   });
 
   it("the approval recording plus a late role_start raises activeMismatch next to its state", () => {

@@ -50,16 +50,13 @@ describe("summarizeEvents over the recordings", () => {
     expect(facts.last?.name).toBe(lastName);
   });
 
-  it.each(["approval", "approved-complete", "rejected", "maxiter", "complete"])(
-    "%s: folding in any two batches equals one pass",
-    (recording) => {
-      const all = recordingEvents(recording);
-      const whole = summarizeEvents(all);
-      for (let split = 0; split <= all.length; split += 1) {
-        expect(foldEventFacts(foldEventFacts(emptyEventFacts(), all.slice(0, split)), all.slice(split))).toEqual(whole);
-      }
-    },
-  );
+  it.each(["approval", "approved-complete", "rejected", "maxiter", "complete"])("%s: folding in any two batches equals one pass", (recording) => {
+    const all = recordingEvents(recording);
+    const whole = summarizeEvents(all);
+    for (let split = 0; split <= all.length; split += 1) {
+      expect(foldEventFacts(foldEventFacts(emptyEventFacts(), all.slice(0, split)), all.slice(split))).toEqual(whole);
+    }
+  });
 });
 
 describe("run identity", () => {

@@ -68,10 +68,13 @@ describe("threshold profiles", () => {
     expect(HEALTH_PROFILES.strict.ingestLagWarningSec).toBe(120);
   });
 
-  it.each([["strict", true], ["balanced", true], ["relaxed", true], ["lenient", false], ["toString", false]] as const)(
-    "isHealthProfile(%s) → %s",
-    (name, ok) => expect(isHealthProfile(name)).toBe(ok),
-  );
+  it.each([
+    ["strict", true],
+    ["balanced", true],
+    ["relaxed", true],
+    ["lenient", false],
+    ["toString", false],
+  ] as const)("isHealthProfile(%s) → %s", (name, ok) => expect(isHealthProfile(name)).toBe(ok));
 });
 
 describe("ingest_stale per profile", () => {

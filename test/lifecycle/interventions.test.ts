@@ -43,7 +43,12 @@ const ROWS: readonly { name: string; run: InterventionRun; codes: string[] | nul
   { name: "FAILED/sprite_missing: nothing to start on", run: run({ state: "FAILED", reason: "sprite_missing" }), codes: ["sprite_missing"], actions: ["INSPECT"] },
   { name: "STOPPED/max_iterations", run: run({ state: "STOPPED", reason: "max_iterations" }), codes: ["run_stopped"], actions: ["START"] },
   { name: "STOPPED/rate_limited", run: run({ state: "STOPPED", reason: "rate_limited" }), codes: ["run_stopped"], actions: ["RESTART"] },
-  { name: "cursor fork freezes everything but reset/inspect", run: run({ state: "FAILED", reason: "runtime_died", ingestStatus: "FORKED" }), codes: ["run_failed", "cursor_fork"], actions: ["RESET_CURSOR", "INSPECT"] },
+  {
+    name: "cursor fork freezes everything but reset/inspect",
+    run: run({ state: "FAILED", reason: "runtime_died", ingestStatus: "FORKED" }),
+    codes: ["run_failed", "cursor_fork"],
+    actions: ["RESET_CURSOR", "INSPECT"],
+  },
   { name: "ingest error", run: run({ state: "COMPLETE", reason: "completed", ingestStatus: "ERROR" }), codes: ["ingest_error"], actions: ["INSPECT"] },
   {
     name: "divergence on a pending approval: approve/reject would be refused",

@@ -135,9 +135,7 @@ describe("cases derived from the recordings", () => {
 
 describe("reference snapshot: approval pending while completion_ok is true", () => {
   it("stays AWAITING_APPROVAL and raises approvalCompletionConflict", () => {
-    const snapshot = JSON.parse(
-      readFileSync(path.join(REFERENCE_DIR, "snapshot-approval-completion-conflict.v1.json"), "utf8"),
-    ) as {
+    const snapshot = JSON.parse(readFileSync(path.join(REFERENCE_DIR, "snapshot-approval-completion-conflict.v1.json"), "utf8")) as {
       run: { summary: RunFacts["runtime"]["lastSummary"] };
       runtime: { superloopState: RunFacts["runtime"]["state"]; activeRun: RunFacts["runtime"]["activeRun"]; approval: RunFacts["runtime"]["approval"] };
       health: { eventCount: number; lastEventAt: string; lastEventName: string };

@@ -72,7 +72,13 @@ describe("interventions for the runtime's edges", () => {
   });
 
   it("a pending recovery escalation is an attention item with its proposal and reason, on a healthy running run", () => {
-    const escalation = { status: "pending", type: "recovery_approval_required", proposal: "rm -rf node_modules && npm install", reason: "unknown command requires approval", timestamp: "2026-11-24T06:58:00Z" };
+    const escalation = {
+      status: "pending",
+      type: "recovery_approval_required",
+      proposal: "rm -rf node_modules && npm install",
+      reason: "unknown command requires approval",
+      timestamp: "2026-11-24T06:58:00Z",
+    };
     const i = needsIntervention({ ...base, state: "RUNNING", reason: "running", runtime: { escalation } });
     expect(i?.reasons).toEqual([
       {

@@ -33,10 +33,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "ops-trace-api-"));
   const fleet = path.join(dir, "fleet.json");
   writeFileSync(fleet, JSON.stringify({ sprites: [], alerts: { sinks: { hook: { type: "webhook", url: `${rx.url}/hook` } }, routing: { routes: [{ category: "intent_failed", sinks: ["hook"] }] } } }));
-  server = await startTestServer(
-    { OPS_POLL_INTERVAL_MS: "60000", SPRITES_API_URL: api.url, SUPERLOOP_BIN: stub.bin, OPS_FLEET_FILE: fleet },
-    { log: createLogger("debug", (l) => lines.push(l)) },
-  );
+  server = await startTestServer({ OPS_POLL_INTERVAL_MS: "60000", SPRITES_API_URL: api.url, SUPERLOOP_BIN: stub.bin, OPS_FLEET_FILE: fleet }, { log: createLogger("debug", (l) => lines.push(l)) });
 });
 afterAll(async () => {
   await server?.close();
@@ -54,10 +51,9 @@ const traced = (trace: string) => lines.map((l) => JSON.parse(l) as { msg: strin
 
 describe("trace ids through the Sprites API", () => {
   it("reach the Sprites API request headers, the intent, the log lines and the alert the failed intent raises", async () => {
-    const reg = await post(
-      `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`,
-      { i: { name: "trace-api", transport: "SPRITES_API", spritesApiTokenEnv: "TEST_TRACE_SPRITES_TOKEN", repoPath: repo, loopId: "demo-loop" } },
-    );
+    const reg = await post(`mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`, {
+      i: { name: "trace-api", transport: "SPRITES_API", spritesApiTokenEnv: "TEST_TRACE_SPRITES_TOKEN", repoPath: repo, loopId: "demo-loop" },
+    });
     const runId = reg.data!.registerSprite.run.id as string;
     const raw = Buffer.from(runId, "base64").toString().split(":").slice(1).join(":");
     await waitFor(
@@ -88,7 +84,12 @@ describe("trace ids through the Sprites API", () => {
     expect(api.requests.slice(0, before).every((q) => q.traceId !== trace)).toBe(true);
 
     // Log lines of the work: the dispatch and the intent's end.
-    await waitFor(async () => traced(trace), (t) => t.some((l) => l.msg === "control intent advanced" && l.to === "FAILED") || t.some((l) => l.msg === "control intent dispatched"), 5000, "traced log lines");
+    await waitFor(
+      async () => traced(trace),
+      (t) => t.some((l) => l.msg === "control intent advanced" && l.to === "FAILED") || t.some((l) => l.msg === "control intent dispatched"),
+      5000,
+      "traced log lines",
+    );
     expect(traced(trace).map((l) => l.msg)).toContain("control intent dispatched");
 
     // The alert for the failed intent carries the same trace id.

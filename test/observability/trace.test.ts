@@ -45,10 +45,9 @@ describe("trace ids", () => {
   });
 
   it("requestControl's X-Trace-Id is on the intent, in the agent's request headers and in the log lines", async () => {
-    const reg = await post(
-      `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id state } } ... on Error { message } } }`,
-      { i: { name: "traced", transport: "SPRITE_SERVICE", repoPath: "/ignored/by/agent", loopId: "demo-loop", agentUrl: proxy.url, agentTokenEnv: "TEST_TRACE_AGENT_TOKEN" } },
-    );
+    const reg = await post(`mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { __typename ... on RegisterSpritePayload { run { id state } } ... on Error { message } } }`, {
+      i: { name: "traced", transport: "SPRITE_SERVICE", repoPath: "/ignored/by/agent", loopId: "demo-loop", agentUrl: proxy.url, agentTokenEnv: "TEST_TRACE_AGENT_TOKEN" },
+    });
     const runId = reg.body.data!.registerSprite.run.id as string;
     for (let i = 0; i < 200; i++) {
       const r = await post(`query($id: ID!) { run(id: $id) { ... on Run { state } } }`, { id: runId });

@@ -33,7 +33,12 @@ async function hangingRun(name: string) {
   const repo = emptyRepo();
   startSim(repo, { SIM_OUTCOME: "hang" });
   const run = await register(server, name, repo, "demo-loop", TOKENS.admin);
-  await waitFor(() => runState(server, run.id), (r) => r.state === "RUNNING", 15_000, `${name} RUNNING`);
+  await waitFor(
+    () => runState(server, run.id),
+    (r) => r.state === "RUNNING",
+    15_000,
+    `${name} RUNNING`,
+  );
   return run;
 }
 
@@ -50,7 +55,12 @@ describe("auto-pause", () => {
     });
     const runs = await Promise.all(["amb-1", "amb-2", "amb-3"].map(hangingRun));
     for (const run of runs) {
-      await waitFor(() => policyIntents(server, run.raw), (i) => i.length === 1 && i[0]!.stage === "AMBIGUOUS", 20_000, `${run.raw} AMBIGUOUS`);
+      await waitFor(
+        () => policyIntents(server, run.raw),
+        (i) => i.length === 1 && i[0].stage === "AMBIGUOUS",
+        20_000,
+        `${run.raw} AMBIGUOUS`,
+      );
     }
     const rt = await waitFor(
       async () => (await admin(`{ policyRuntime { paused pausedBy pausedReason } }`)).policyRuntime,
@@ -61,20 +71,25 @@ describe("auto-pause", () => {
     expect(rt.pausedBy).toBe("policy-engine");
     expect(rt.pausedReason).toContain("3 of the last 3");
     const [alert] = (await rx.waitFor((r) => r.some((x) => x.path === "/hook"), 10_000, "the policy_action alert")).filter((x) => x.path === "/hook");
-    expect(alert!.json).toMatchObject({ condition: "policy_action", severity: "critical", event: "trigger" });
-    expect(alert!.json.summary).toContain("paused itself");
+    expect(alert.json).toMatchObject({ condition: "policy_action", severity: "critical", event: "trigger" });
+    expect(alert.json.summary).toContain("paused itself");
 
     // a fourth stale run is proposed, held back by the pause
     const fourth = await hangingRun("amb-4");
     const cs = await waitCandidate(server, fourth.id, (c) => c.some((x) => x.status === "open"), "the fourth candidate");
-    expect(cs[0]!.reasons.map((r) => r.code)).toContain("paused_auto");
+    expect(cs[0].reasons.map((r) => r.code)).toContain("paused_auto");
     await ticks(server, 3);
     expect(await policyIntents(server, fourth.raw)).toHaveLength(0);
     // the pause is in the audit; an admin resumes (also audited), and the fourth run is acted on
     const audit = (await admin(`{ policyAudit { action actor } }`)).policyAudit as { action: string; actor: string }[];
     expect(audit).toContainEqual({ action: "paused", actor: "policy-engine" });
     await admin(`mutation { setPolicyAutomationPaused(paused: false, note: "bin fixed") { __typename } }`);
-    await waitFor(() => policyIntents(server, fourth.raw), (i) => i.length === 1, 10_000, "the fourth run's cancel");
+    await waitFor(
+      () => policyIntents(server, fourth.raw),
+      (i) => i.length === 1,
+      10_000,
+      "the fourth run's cancel",
+    );
     expect(rx.requests.filter((x) => x.path === "/hook")).toHaveLength(1);
   });
 });

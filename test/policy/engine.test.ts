@@ -25,7 +25,12 @@ async function hangingRun(name: string) {
   const repo = emptyRepo();
   startSim(repo, { SIM_OUTCOME: "hang" });
   const run = await register(server, name, repo, "demo-loop", TOKENS.admin);
-  await waitFor(() => runState(server, run.id), (r) => r.state === "RUNNING", 15_000, `${name} RUNNING`);
+  await waitFor(
+    () => runState(server, run.id),
+    (r) => r.state === "RUNNING",
+    15_000,
+    `${name} RUNNING`,
+  );
   return run;
 }
 
@@ -58,7 +63,10 @@ describe("advisory", () => {
     expect(codes((await candidates(server, run.id)).find((c) => c.id === s.id))).toContain("suppressed");
     // a viewer cannot execute; a suppressed candidate is not open
     expect((await mutation("executeCandidate", "id: $id", "$id: ID!", { id: s.id }, TOKENS.viewer, "")).__typename).toBe("Unauthorized");
-    expect(await mutation("executeCandidate", "id: $id", "$id: ID!", { id: s.id }, TOKENS.op, "... on CandidateNotOpen { status }")).toMatchObject({ __typename: "CandidateNotOpen", status: "suppressed" });
+    expect(await mutation("executeCandidate", "id: $id", "$id: ID!", { id: s.id }, TOKENS.op, "... on CandidateNotOpen { status }")).toMatchObject({
+      __typename: "CandidateNotOpen",
+      status: "suppressed",
+    });
 
     // another run: the operator executes the proposal, which becomes an ordinary intent by policy:<rule>
     const run2 = await hangingRun("adv-2");
@@ -67,8 +75,16 @@ describe("advisory", () => {
     expect(ex).toMatchObject({ __typename: "PolicyCandidate", status: "executed", executedBy: "alice", executedAuto: false });
     expect(ex.intent).toMatchObject({ kind: "CANCEL", requestedBy: "policy:stale-cancel" });
     expect(ex.intent.note).toContain("executed by alice: looks dead");
-    await waitFor(() => runState(server, run2.id), (r) => r.state === "STOPPED" && r.stateReason === "cancelled", 15_000, "cancelled");
-    expect(await mutation("executeCandidate", "id: $id", "$id: ID!", { id: c2.id }, TOKENS.op, "... on CandidateNotOpen { status }")).toMatchObject({ __typename: "CandidateNotOpen", status: "executed" });
+    await waitFor(
+      () => runState(server, run2.id),
+      (r) => r.state === "STOPPED" && r.stateReason === "cancelled",
+      15_000,
+      "cancelled",
+    );
+    expect(await mutation("executeCandidate", "id: $id", "$id: ID!", { id: c2.id }, TOKENS.op, "... on CandidateNotOpen { status }")).toMatchObject({
+      __typename: "CandidateNotOpen",
+      status: "executed",
+    });
     // free the first run for the next tests
     await mutate(server, "cancelRun", "runId: $runId", { runId: run.id });
   });
@@ -84,7 +100,12 @@ describe("guarded_auto", () => {
     const done = cs.find((x) => x.intent?.stage === "CONFIRMED")!;
     expect(done).toMatchObject({ status: "executed", executedAuto: true, executedBy: "policy:stale-cancel", eligible: true, reasons: [] });
     expect(done.intent).toMatchObject({ kind: "CANCEL", requestedBy: "policy:stale-cancel" });
-    await waitFor(() => runState(server, run.id), (r) => r.state === "STOPPED" && r.stateReason === "cancelled", 15_000, "cancelled");
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "STOPPED" && r.stateReason === "cancelled",
+      15_000,
+      "cancelled",
+    );
 
     // started again, it goes stale again: a new episode, held back by the cooldown
     const start = await mutate(server, "startRun", "runId: $runId", { runId: run.id });
@@ -100,7 +121,7 @@ describe("guarded_auto", () => {
     await setPolicy(server, { ...GUARDED, limits: { maxPerRun: 1, maxPerSprite: 5, maxTotal: 50, cooldownMs: 0 } });
     const cs = await waitCandidate(server, run.id, (c) => codes(open(c)).join() === "cap_exceeded", "cap_exceeded");
     expect(codes(open(cs))).toEqual(["cap_exceeded"]);
-    expect(open(cs)!.reasons[0]!.message).toContain("per run: 1 of 1");
+    expect(open(cs)!.reasons[0].message).toContain("per run: 1 of 1");
     await ticks(server, 3);
     expect(await policyIntents(server, run.raw)).toHaveLength(1);
   });
@@ -126,7 +147,12 @@ describe("guarded_auto", () => {
     expect(await policyIntents(server, run.raw)).toHaveLength(1);
 
     await mutation("setPolicyKillSwitch", "on: false, note: $n", "$n: String", {}, TOKENS.admin);
-    await waitFor(() => policyIntents(server, run.raw), (i) => i.length === 2 && i[1]!.stage === "CONFIRMED", 20_000, "the second automatic cancel");
+    await waitFor(
+      () => policyIntents(server, run.raw),
+      (i) => i.length === 2 && i[1].stage === "CONFIRMED",
+      20_000,
+      "the second automatic cancel",
+    );
 
     // every change is in the immutable audit, with before and after
     const audit = await gql(server.url, `{ policyAudit(first: 50) { actor action version rationale before after } }`, {}, TOKENS.viewer);

@@ -40,7 +40,10 @@ describe("policies in the fleet file", () => {
     expect((await policy()).policy.version).toBe(1);
 
     // a changed policy: version 2, audited with before and after
-    writeFileSync(file, JSON.stringify({ sprites: [], policies: policies([RULE, { id: "failed-alert", condition: { type: "state", states: ["FAILED"] }, action: "ALERT" }], "alert on failures too") }));
+    writeFileSync(
+      file,
+      JSON.stringify({ sprites: [], policies: policies([RULE, { id: "failed-alert", condition: { type: "state", states: ["FAILED"] }, action: "ALERT" }], "alert on failures too") }),
+    );
     m.child.kill("SIGHUP");
     const second = await waitFor(policy, (p) => p.policy.version === 2, 10_000, "version 2");
     expect(second.policy.rules.map((r: { id: string }) => r.id)).toEqual(["stale-cancel", "failed-alert"]);

@@ -53,7 +53,7 @@ export async function policyIntents(server: RunningServer, rawRunId: string) {
 
 /** Lets the engine evaluate `n` more times (its ticks are short in tests). */
 export async function ticks(server: RunningServer, n = 3): Promise<void> {
-  for (let i = 0; i < n; i++) await server.app.policy!.tick();
+  for (let i = 0; i < n; i++) await server.app.policy.tick();
 }
 
 /**

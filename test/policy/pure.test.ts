@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { evaluateCondition, selects, type RunView } from "../../src/policy/conditions";
-import { autoPauseVerdict, canaryBucket, capExceeded, cooldownLeftMs, effectiveGlobalMode, eligibilityReasons, inCanary, retryGuarded, type AutoExecution, type EligibilityInput } from "../../src/policy/eligibility";
+import {
+  autoPauseVerdict,
+  canaryBucket,
+  capExceeded,
+  cooldownLeftMs,
+  effectiveGlobalMode,
+  eligibilityReasons,
+  inCanary,
+  retryGuarded,
+  type AutoExecution,
+  type EligibilityInput,
+} from "../../src/policy/eligibility";
 import { replayRun, type ReplayRun } from "../../src/policy/replay";
 import { policyChangeSchema, policyDocSchema, ruleSchema, type Rule } from "../../src/policy/schema";
 
@@ -111,7 +122,13 @@ describe("guards", () => {
   it.each([
     [[], false],
     [[{ auto: true, stage: "AMBIGUOUS" }], true],
-    [[{ auto: false, stage: "CONFIRMED" }, { auto: true, stage: "AMBIGUOUS" }], false],
+    [
+      [
+        { auto: false, stage: "CONFIRMED" },
+        { auto: true, stage: "AMBIGUOUS" },
+      ],
+      false,
+    ],
     [[{ auto: false, stage: "AMBIGUOUS" }], false],
   ])("retry guard %j → %s", (intents, guarded) => {
     expect(retryGuarded(intents)).toBe(guarded);

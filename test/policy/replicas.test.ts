@@ -29,7 +29,12 @@ async function hangingRun(name: string) {
   const repo = emptyRepo();
   startSim(repo, { SIM_OUTCOME: "hang" });
   const run = await register(a, name, repo, "demo-loop", TOKENS.admin);
-  await waitFor(() => runState(a, run.id), (r) => r.state === "RUNNING", 15_000, `${name} RUNNING`);
+  await waitFor(
+    () => runState(a, run.id),
+    (r) => r.state === "RUNNING",
+    15_000,
+    `${name} RUNNING`,
+  );
   return run;
 }
 
@@ -39,10 +44,22 @@ const execute = (server: RunningServer, id: string) =>
 describe("two replicas", () => {
   it("one engine holds the lease; a candidate executed on both replicas at once becomes one intent", async () => {
     await setPolicy(a, { mode: "advisory", rules: [{ ...STALE_RULE, mode: "advisory" }] });
-    await waitFor(async () => [a.app.policy!.isLeader, b.app.policy!.isLeader], (l) => l.filter(Boolean).length === 1, 10_000, "one leader");
+    await waitFor(
+      async () => [a.app.policy.isLeader, b.app.policy.isLeader],
+      (l) => l.filter(Boolean).length === 1,
+      10_000,
+      "one leader",
+    );
     const runs = await Promise.all(["rep-1", "rep-2", "rep-3"].map(hangingRun));
     for (const run of runs) {
-      const open = (await waitFor(() => candidates(b, run.id, ["open"]), (c) => c.length === 1, 20_000, "an open candidate"))[0]!;
+      const open = (
+        await waitFor(
+          () => candidates(b, run.id, ["open"]),
+          (c) => c.length === 1,
+          20_000,
+          "an open candidate",
+        )
+      )[0];
       const [x, y] = await Promise.all([execute(a, open.id), execute(b, open.id)]);
       const kinds = [x.data!.executeCandidate.__typename, y.data!.executeCandidate.__typename].sort();
       expect(kinds).toEqual(["CandidateNotOpen", "PolicyCandidate"]);
@@ -51,14 +68,24 @@ describe("two replicas", () => {
   });
 
   it("in guarded_auto both engines ticking at once still cancel each run once", async () => {
-    await setPolicy(a, { mode: "guarded_auto", allowlist: { actions: ["CANCEL"] }, limits: { maxPerRun: 5, maxPerSprite: 5, maxTotal: 50, cooldownMs: 0 }, rules: [{ ...STALE_RULE, mode: "guarded_auto" }] });
+    await setPolicy(a, {
+      mode: "guarded_auto",
+      allowlist: { actions: ["CANCEL"] },
+      limits: { maxPerRun: 5, maxPerSprite: 5, maxTotal: 50, cooldownMs: 0 },
+      rules: [{ ...STALE_RULE, mode: "guarded_auto" }],
+    });
     const runs = await Promise.all(["rep-4", "rep-5"].map(hangingRun));
     // both replicas try, repeatedly, while the episodes are open
-    for (let i = 0; i < 20; i++) await Promise.all([a.app.policy!.tick(), b.app.policy!.tick()]);
+    for (let i = 0; i < 20; i++) await Promise.all([a.app.policy.tick(), b.app.policy.tick()]);
     for (const run of runs) {
-      const intents = await waitFor(() => policyIntents(a, run.raw), (i) => i.length >= 1 && i[0]!.stage === "CONFIRMED", 20_000, "the automatic cancel");
+      const intents = await waitFor(
+        () => policyIntents(a, run.raw),
+        (i) => i.length >= 1 && i[0].stage === "CONFIRMED",
+        20_000,
+        "the automatic cancel",
+      );
       expect(intents).toHaveLength(1);
-      const done = (await candidates(a, run.id, ["executed"]))[0]!;
+      const done = (await candidates(a, run.id, ["executed"]))[0];
       expect(done.executedAuto).toBe(true);
     }
   });

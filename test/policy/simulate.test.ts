@@ -42,13 +42,43 @@ describe("simulatePolicy", () => {
     const hung = await register(server, "sim-hung", repo, "demo-loop", TOKENS.admin);
     const approval = await register(server, "sim-approval", repoFromRecording("approval"), "demo-loop", TOKENS.admin);
     const failed = await register(server, "sim-failed", repoFromRecording("failure"), "demo-loop", TOKENS.admin);
-    await waitFor(() => candidates(server, hung.id), (c) => c.some((x) => x.rule === "stale-cancel"), 20_000, "the stale candidate");
-    await waitFor(async () => sub.items, (items) => items.some((i) => i.data?.policyCandidatesChanged.some((c) => c.rule === "stale-cancel")), 10_000, "the subscription");
+    await waitFor(
+      () => candidates(server, hung.id),
+      (c) => c.some((x) => x.rule === "stale-cancel"),
+      20_000,
+      "the stale candidate",
+    );
+    await waitFor(
+      async () => sub.items,
+      (items) => items.some((i) => i.data?.policyCandidatesChanged.some((c) => c.rule === "stale-cancel")),
+      10_000,
+      "the subscription",
+    );
     await mutate(server, "cancelRun", "runId: $runId", { runId: hung.id });
-    await waitFor(() => runState(server, hung.id), (r) => r.state === "STOPPED", 15_000, "STOPPED");
-    await waitFor(() => candidates(server, hung.id), (c) => c.some((x) => x.rule === "stopped-alert"), 10_000, "the stopped candidate");
-    await waitFor(() => candidates(server, approval.id), (c) => c.some((x) => x.rule === "approval-wait"), 10_000, "the approval candidate");
-    await waitFor(() => candidates(server, failed.id), (c) => c.some((x) => x.rule === "stopped-alert"), 10_000, "the failed candidate");
+    await waitFor(
+      () => runState(server, hung.id),
+      (r) => r.state === "STOPPED",
+      15_000,
+      "STOPPED",
+    );
+    await waitFor(
+      () => candidates(server, hung.id),
+      (c) => c.some((x) => x.rule === "stopped-alert"),
+      10_000,
+      "the stopped candidate",
+    );
+    await waitFor(
+      () => candidates(server, approval.id),
+      (c) => c.some((x) => x.rule === "approval-wait"),
+      10_000,
+      "the approval candidate",
+    );
+    await waitFor(
+      () => candidates(server, failed.id),
+      (c) => c.some((x) => x.rule === "stopped-alert"),
+      10_000,
+      "the failed candidate",
+    );
     await ticks(server, 3);
 
     const live = (await Promise.all([hung, approval, failed].map((r) => candidates(server, r.id)))).flat();
@@ -69,7 +99,12 @@ describe("simulatePolicy", () => {
     const tuned = await gql(
       server.url,
       `query($r: JSON) { simulatePolicy(rules: $r) { ... on PolicySimulation { skippedRules candidates { rule runId } } ... on Error { message } } }`,
-      { r: [{ id: "only-failed", condition: { type: "state", states: ["FAILED"] }, action: "ALERT" }, { id: "h", condition: { type: "health_reason", codes: ["ingest_stale"] }, action: "ALERT" }] },
+      {
+        r: [
+          { id: "only-failed", condition: { type: "state", states: ["FAILED"] }, action: "ALERT" },
+          { id: "h", condition: { type: "health_reason", codes: ["ingest_stale"] }, action: "ALERT" },
+        ],
+      },
       TOKENS.viewer,
     );
     // (the cancelled run may pass through FAILED/killed on its way to STOPPED/cancelled: also an episode)

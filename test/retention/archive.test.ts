@@ -40,7 +40,7 @@ describe("archiveRun", () => {
     expect(a).toMatchObject({ lines: 30, bytes: original.length, sha256: createHash("sha256").update(original).digest("hex") });
     expect(path.dirname(a.file)).toBe(path.join(archiveDir, "arch-1"));
 
-    await server.app.retention!.tick();
+    await server.app.retention.tick();
     expect(await lines(run.raw)).toEqual([30]);
     const q = await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { eventsRetainedFrom archive { lines sha256 } } } }`, { id: run.id });
     expect(q.data).toMatchObject({ run: { eventsRetainedFrom: 30, archive: { lines: 30, sha256: a.sha256 } } });
@@ -51,7 +51,12 @@ describe("archiveRun", () => {
 
   it("a run that is not finished is refused; opsctl archive archives a finished one", async () => {
     const waiting = await register(server, "arch-2", repoFromRecording("approval"));
-    await waitFor(() => sync(server, waiting.id), (r) => r.state === "AWAITING_APPROVAL", 10_000, "awaiting approval");
+    await waitFor(
+      () => sync(server, waiting.id),
+      (r) => r.state === "AWAITING_APPROVAL",
+      10_000,
+      "awaiting approval",
+    );
     const refused = ((await gql(server.url, ARCHIVE, { id: waiting.id })).data as { archiveRun: Archive }).archiveRun;
     expect(refused.__typename).toBe("InvalidInput");
     expect(refused.message).toMatch(/only a finished run/);

@@ -62,7 +62,7 @@ async function setRetention(policy: RetentionPolicy | null, sprite?: string) {
 async function pruneAll(): Promise<number[]> {
   const passes: number[] = [];
   for (;;) {
-    const { pruned } = await server.app.retention!.tick();
+    const { pruned } = await server.app.retention.tick();
     if (!pruned) return passes;
     passes.push(pruned);
   }
@@ -84,16 +84,20 @@ describe("retention on a real database", () => {
     expect(v.events.edges.map((e) => e.node.line)).toEqual([41, 42, 43]);
     // Paging across the gap: a cursor before it continues at the first retained line; one after it as before.
     const page = async (after: string) =>
-      ((await gql(server.url, `query($id: ID!, $a: String) { run(id: $id) { ... on Run { events(first: 2, after: $a) { edges { node { line } } } } } }`, { id: run.id, a: after })).data as {
-        run: { events: { edges: { node: { line: number } }[] } };
-      }).run.events.edges.map((e) => e.node.line);
+      (
+        (await gql(server.url, `query($id: ID!, $a: String) { run(id: $id) { ... on Run { events(first: 2, after: $a) { edges { node { line } } } } } }`, { id: run.id, a: after })).data as {
+          run: { events: { edges: { node: { line: number } }[] } };
+        }
+      ).run.events.edges.map((e) => e.node.line);
     expect(await page("3")).toEqual([41, 42]);
     expect(await page("44")).toEqual([45, 46]);
     // The runEvents subscription replays from the same place.
     const ws = wsClient(server.url);
-    const sub = collect<{ runEvents: { events: { line: number }[] } }>(ws, `subscription($id: ID!) { runEvents(runId: $id, after: "0") { ... on RunEventsBatch { events { line } cursor } } }`, { id: run.id });
+    const sub = collect<{ runEvents: { events: { line: number }[] } }>(ws, `subscription($id: ID!) { runEvents(runId: $id, after: "0") { ... on RunEventsBatch { events { line } cursor } } }`, {
+      id: run.id,
+    });
     const [first] = await sub.next(1);
-    expect(first!.data!.runEvents.events.map((e) => e.line)).toEqual(range(41, 50));
+    expect(first.data!.runEvents.events.map((e) => e.line)).toEqual(range(41, 50));
     sub.dispose();
     await ws.dispose();
     // New lines keep coming after pruning; the window slides.
@@ -111,7 +115,16 @@ describe("retention on a real database", () => {
     expect((await sync(server, run.id)).ingest.cursorLine).toBe(26);
     // An intent in flight that has been offered lines up to 5: every line after 5 is its evidence.
     const intent = await server.app.db.controlIntent.create({
-      data: { runId: run.raw, kind: "CANCEL", stage: "DISPATCHED", idempotencyKey: "ret-guard-1", requestedBy: "test", traceId: "t-ret", observedLine: 5, deadlineAt: new Date(Date.now() + 3_600_000) },
+      data: {
+        runId: run.raw,
+        kind: "CANCEL",
+        stage: "DISPATCHED",
+        idempotencyKey: "ret-guard-1",
+        requestedBy: "test",
+        traceId: "t-ret",
+        observedLine: 5,
+        deadlineAt: new Date(Date.now() + 3_600_000),
+      },
     });
     await setRetention({ maxEventsPerRun: 1 }, "ret-guard");
     await pruneAll();
@@ -134,7 +147,12 @@ describe("retention on a real database", () => {
     // Resolved by replaying from the start: history starts at line 1 again, and retention applies again.
     const reset = await gql(server.url, `mutation($id: ID!) { resetRunCursor(runId: $id, mode: REPLAY_FROM_START) { __typename } }`, { id: forked.id });
     expect(reset.errors).toBeUndefined();
-    await waitFor(() => view(forked.id), (v) => v.ingest.status === "OK" && v.ingest.cursorLine === 10, 10_000, "replayed");
+    await waitFor(
+      () => view(forked.id),
+      (v) => v.ingest.status === "OK" && v.ingest.cursorLine === 10,
+      10_000,
+      "replayed",
+    );
     expect((await view(forked.id)).eventsRetainedFrom).toBe(1);
     await pruneAll();
     expect(await lines(forked.raw)).toEqual([10]);
@@ -202,9 +220,14 @@ describe("retention on a real database", () => {
     for (let i = 0; i < 30; i++) {
       appendFileSync(eventsPath(repo), `${source[i % source.length]}\n`);
       total++;
-      await server.app.retention!.tick();
+      await server.app.retention.tick();
     }
-    await waitFor(() => view(run.id), (v) => v.ingest.cursorLine === total, 10_000, "ingest caught up");
+    await waitFor(
+      () => view(run.id),
+      (v) => v.ingest.cursorLine === total,
+      10_000,
+      "ingest caught up",
+    );
     const stored = await lines(run.raw);
     const from = (await view(run.id)).eventsRetainedFrom;
     expect(stored).toEqual(range(from, total));

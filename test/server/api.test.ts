@@ -47,7 +47,10 @@ describe("HTTP API", () => {
     const byId = await gql(server.url, `query($id: ID!) { run(id: $id) { __typename ... on Run { loopId } } node(id: $id) { ... on Run { loopId } } }`, { id: p.run.id });
     expect(byId.data).toEqual({ run: { __typename: "Run", loopId: "demo-loop" }, node: { loopId: "demo-loop" } });
 
-    const filtered = await gql(server.url, `{ idle: runs(filter: { state: [IDLE], sprite: "alpha" }) { edges { node { loopId } } } running: runs(filter: { state: [RUNNING] }) { edges { node { loopId } } } }`);
+    const filtered = await gql(
+      server.url,
+      `{ idle: runs(filter: { state: [IDLE], sprite: "alpha" }) { edges { node { loopId } } } running: runs(filter: { state: [RUNNING] }) { edges { node { loopId } } } }`,
+    );
     expect(filtered.data!.idle.edges).toHaveLength(1);
     expect(filtered.data!.running.edges).toHaveLength(0);
   });
@@ -79,7 +82,11 @@ describe("HTTP API", () => {
     const raw = Buffer.from(runId, "base64").toString().split(":")[1];
     await server.app.db.event.createMany({
       data: Array.from({ length: 10 }, (_, i) => ({
-        runId: raw, line: i + 1, timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)), name: `e${i + 1}`, packed: JSON.stringify({ event: `e${i + 1}` }),
+        runId: raw,
+        line: i + 1,
+        timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)),
+        name: `e${i + 1}`,
+        packed: JSON.stringify({ event: `e${i + 1}` }),
       })),
     });
     const q = `query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) { run(id: $id) { ... on Run {

@@ -56,7 +56,10 @@ describe("configuration", () => {
   it("fails fast with one line on an unreachable DATABASE_URL", async () => {
     const r = await runMain([], { PORT: "0", DATABASE_URL: "postgresql://u:secret@127.0.0.1:1/nope" });
     expect(r.code).toBe(1);
-    const lines = r.stderr.trim().split("\n").filter((l) => !l.includes("OPS_TOKENS"));
+    const lines = r.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => !l.includes("OPS_TOKENS"));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/cannot start: cannot connect to PostgreSQL at postgresql:\/\/u:\*\*\*@127\.0\.0\.1:1\/nope/);
     expect(r.stderr).not.toContain("secret");

@@ -35,7 +35,7 @@ describe("GraphiQL from local assets", () => {
     const html = await res.text();
     expect(html).not.toMatch(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/i); // no absolute or protocol-relative URL
     expect(html).toContain("<title>superloop-ops</title>");
-    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!).filter((u) => !u.startsWith("data:"));
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]).filter((u) => !u.startsWith("data:"));
     expect(assets.sort()).toEqual(["/graphiql/env.js", "/graphiql/graphiql.css", "/graphiql/start.js", "/graphiql/yoga-graphiql.umd.js"]);
     for (const a of [...assets, "/graphiql/editor.worker.js", "/graphiql/json.worker.js", "/graphiql/graphql.worker.js"]) {
       const r = await fetch(new URL(a, server.url));
@@ -82,7 +82,6 @@ describe("GraphiQL from local assets", () => {
       expect(await tab.title()).toBe("superloop-ops");
       expect(foreign).toEqual([]);
       expect(problems).toEqual([]);
-
     });
   });
 

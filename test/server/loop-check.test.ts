@@ -55,14 +55,24 @@ describe("loop id check at registration", () => {
     expect(r.warnings[0]).toContain(`loop "alpah" not found`);
     expect(r.warnings[0]).toContain("existing loops: alpha, beta, gamma");
 
-    const degraded = await waitFor(() => health(r.run.id), (h) => h.health.reasons.some((x) => x.code === "loop_not_found"), 15_000, "loop_not_found");
+    const degraded = await waitFor(
+      () => health(r.run.id),
+      (h) => h.health.reasons.some((x) => x.code === "loop_not_found"),
+      15_000,
+      "loop_not_found",
+    );
     expect(degraded).toMatchObject({ state: "IDLE", health: { status: "DEGRADED" } });
     expect(degraded.health.reasons.find((x) => x.code === "loop_not_found")?.severity).toBe("warning");
 
     // The loop appears (it runs for the first time): the reason goes away.
     mkdirSync(path.join(repo, ".superloop", "loops", "alpah"), { recursive: true });
     writeFileSync(eventsPath(repo, "alpah"), JSON.stringify({ timestamp: "2026-11-30T00:00:00Z", event: "loop_start", loop_id: "alpah", run_id: "r1", iteration: 1, data: {} }) + "\n");
-    const healed = await waitFor(() => health(r.run.id), (h) => !h.health.reasons.some((x) => x.code === "loop_not_found"), 15_000, "loop_not_found gone");
+    const healed = await waitFor(
+      () => health(r.run.id),
+      (h) => !h.health.reasons.some((x) => x.code === "loop_not_found"),
+      15_000,
+      "loop_not_found gone",
+    );
     expect(healed.health.reasons.map((x) => x.code)).not.toContain("loop_not_found");
   });
 

@@ -100,7 +100,17 @@ describe("clean stop on the terminal's signals (embedded PostgreSQL)", () => {
     const TOTAL = 40_000;
     const lines: string[] = [];
     for (let i = 1; i <= TOTAL; i++) {
-      lines.push(JSON.stringify({ timestamp: new Date(Date.UTC(2026, 10, 24, 0, 0, 0, i)).toISOString(), event: i === 1 ? "loop_start" : "role_end", loop_id: "demo-loop", run_id: "big", iteration: 1, role: "tester", data: { i, pad: "x".repeat(60) } }));
+      lines.push(
+        JSON.stringify({
+          timestamp: new Date(Date.UTC(2026, 10, 24, 0, 0, 0, i)).toISOString(),
+          event: i === 1 ? "loop_start" : "role_end",
+          loop_id: "demo-loop",
+          run_id: "big",
+          iteration: 1,
+          role: "tester",
+          data: { i, pad: "x".repeat(60) },
+        }),
+      );
     }
     writeFileSync(eventsPath(repo), lines.join("\n") + "\n");
 

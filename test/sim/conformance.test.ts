@@ -49,11 +49,15 @@ describe("the simulator matches the recordings of the real runtime", () => {
     expect(SCENARIOS.filter((s) => recording(s.name) === null).map((s) => s.name)).toEqual([]);
   });
 
-  it.each(SCENARIOS.map((s) => [s.name, s] as const))("%s", async (name, scenario) => {
-    const real = recording(name)!;
-    const { recording: sim } = await runScenario(SIM, scenario);
-    const liveness = LIVENESS_MATTERS.has(name);
-    expect(calls(sim)).toEqual(calls(real));
-    expect(sim.checkpoints.map((cp) => comparable(cp, liveness))).toEqual(real.checkpoints.map((cp) => comparable(cp, liveness)));
-  }, 60_000);
+  it.each(SCENARIOS.map((s) => [s.name, s] as const))(
+    "%s",
+    async (name, scenario) => {
+      const real = recording(name)!;
+      const { recording: sim } = await runScenario(SIM, scenario);
+      const liveness = LIVENESS_MATTERS.has(name);
+      expect(calls(sim)).toEqual(calls(real));
+      expect(sim.checkpoints.map((cp) => comparable(cp, liveness))).toEqual(real.checkpoints.map((cp) => comparable(cp, liveness)));
+    },
+    60_000,
+  );
 });

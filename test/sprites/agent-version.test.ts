@@ -85,13 +85,23 @@ describe("agent/manager protocol compatibility", () => {
     expect(health).toMatchObject({ ok: true, agentProtocol: AGENT_PROTOCOL, agentVersion: expect.any(String) });
     const id = await registerService("agent-ok", agentUrl);
     const total = fileLines(repoFromRecording("complete")).length;
-    const run = await waitFor(() => runOf(id), (r) => r.ingest.cursorLine === total, 20_000, "the real agent's events ingested");
+    const run = await waitFor(
+      () => runOf(id),
+      (r) => r.ingest.cursorLine === total,
+      20_000,
+      "the real agent's events ingested",
+    );
     expect(run.health.reasons.map((r) => r.code)).not.toContain("agent_incompatible");
   });
 
   it("an agent claiming an incompatible protocol: agent_incompatible (critical, naming what is accepted), nothing read, control refused", async () => {
     const id = await registerService("agent-future", `http://127.0.0.1:${(foreign.address() as AddressInfo).port}`);
-    const run = await waitFor(() => runOf(id), (r) => r.health.reasons.some((x) => x.code === "agent_incompatible"), 20_000, "agent_incompatible");
+    const run = await waitFor(
+      () => runOf(id),
+      (r) => r.health.reasons.some((x) => x.code === "agent_incompatible"),
+      20_000,
+      "agent_incompatible",
+    );
     const reason = run.health.reasons.find((x) => x.code === "agent_incompatible")!;
     expect(run.health.status).toBe("CRITICAL");
     expect(reason.severity).toBe("critical");
@@ -115,9 +125,11 @@ describe("agent/manager protocol compatibility", () => {
     expect((r.data as { r: { __typename: string } }).r.__typename, JSON.stringify(r)).toBe("ControlIntent");
     const intent = await waitFor(
       async () =>
-        ((await gql(server.url, `query($id: ID!) { node(id: $id) { ... on ControlIntent { stage error stages { stage observation evidence } } } }`, { id: intentId }, TOKENS.viewer)).data as {
-          node: { stage: string; error: string | null; stages: unknown[] };
-        }).node,
+        (
+          (await gql(server.url, `query($id: ID!) { node(id: $id) { ... on ControlIntent { stage error stages { stage observation evidence } } } }`, { id: intentId }, TOKENS.viewer)).data as {
+            node: { stage: string; error: string | null; stages: unknown[] };
+          }
+        ).node,
       (i) => i.stage === "FAILED",
       20_000,
       "the START to fail",

@@ -24,7 +24,14 @@ describe("restoreSince reads the checkpoint listing", () => {
     ["no Current entry", [v1, v0], null],
     ["a source the listing does not have", [{ id: "Current", create_time: "2026-11-24T10:05:00Z", source_id: "v9" }, v0], null],
     ["not a list", { checkpoints: [] }, null],
-    ["a hostile id", [{ id: "Current", create_time: "2026-11-24T10:05:00Z", source_id: "v0\nforged" }, { id: "v0\nforged", create_time: v0.create_time }], null],
+    [
+      "a hostile id",
+      [
+        { id: "Current", create_time: "2026-11-24T10:05:00Z", source_id: "v0\nforged" },
+        { id: "v0\nforged", create_time: v0.create_time },
+      ],
+      null,
+    ],
   ])("%s", (_name, listing, want) => expect(restoreSince(listing, since)).toEqual(want));
 });
 

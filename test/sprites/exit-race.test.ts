@@ -40,13 +40,18 @@ it("a run that completes between the read of active-run.json and its pid check i
   const repo = realpathSync(mkdtempSync(path.join(tmpdir(), "exit-race-")));
   cpSync(FINAL, repo, { recursive: true });
   // The moment before the exit trap: every event but loop_complete, state active, active-run.json present.
-  const events = readFileSync(path.join(repo, LOOP, "events.jsonl"), "utf8").trimEnd().split("\n");
+  const events = readFileSync(path.join(repo, LOOP, "events.jsonl"), "utf8")
+    .trimEnd()
+    .split("\n");
   const finalEvents = `${events.join("\n")}\n`;
   const finalState = readFileSync(path.join(repo, ".superloop/state.json"), "utf8");
   writeFileSync(path.join(repo, LOOP, "events.jsonl"), `${events.slice(0, -1).join("\n")}\n`);
   writeFileSync(path.join(repo, ".superloop/state.json"), JSON.stringify({ ...JSON.parse(finalState), active: true }));
   const pid = deadPid();
-  writeFileSync(path.join(repo, ".superloop/active-run.json"), JSON.stringify({ repo, pid, pgid: pid, loop_id: "demo-loop", iteration: 1, stage: "loop_complete", updated_at: new Date().toISOString() }));
+  writeFileSync(
+    path.join(repo, ".superloop/active-run.json"),
+    JSON.stringify({ repo, pid, pgid: pid, loop_id: "demo-loop", iteration: 1, stage: "loop_complete", updated_at: new Date().toISOString() }),
+  );
 
   let swapped = false;
   api.beforeExec = (_s, cmds) => {

@@ -16,7 +16,14 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 const req = (pathAndQuery: string, method: "GET" | "POST" = "GET") =>
-  httpRequest({ url: new URL(api.url + pathAndQuery), method, headers: { authorization: `Bearer ${api.token}` }, ...(method === "POST" ? { body: Buffer.alloc(0) } : {}), connectTimeoutMs: 2000, totalTimeoutMs: 10_000 });
+  httpRequest({
+    url: new URL(api.url + pathAndQuery),
+    method,
+    headers: { authorization: `Bearer ${api.token}` },
+    ...(method === "POST" ? { body: Buffer.alloc(0) } : {}),
+    connectTimeoutMs: 2000,
+    totalTimeoutMs: 10_000,
+  });
 
 async function until<T>(what: string, probe: () => T | null | false | Promise<T | null | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -79,8 +86,8 @@ describe("fake Sprites API: the documented parameters and error shapes", () => {
     expect((await req("/v1/sprites/ex-1/exec?cmd=true", "POST")).status).toBe(400); // no path
     const res = await req(`/v1/sprites/ex-1/exec?${execQuery(["sh", "-c", "printf out; printf err >&2; exit 3"])}`, "POST");
     expect(res.status).toBe(200);
-    expect(res.chunks.every((c) => [1, 2, 3].includes(c[0]!))).toBe(true);
-    expect(res.chunks[res.chunks.length - 1]!.equals(Buffer.from([3, 3]))).toBe(true);
+    expect(res.chunks.every((c) => [1, 2, 3].includes(c[0]))).toBe(true);
+    expect(res.chunks[res.chunks.length - 1].equals(Buffer.from([3, 3]))).toBe(true);
     expect(decodeFrames(res.chunks)).toEqual({ exitCode: 3, stdout: Buffer.from("out"), stderr: Buffer.from("err") });
   });
 });
@@ -115,18 +122,18 @@ describe("fake Sprites API: exec outliving its connection, and the lifecycle", (
     };
     const [pid] = await until("the detached sleep alone", () => {
       const pids = api.processes("lc-1");
-      return pids.length === 1 && isSleep(pids[0]!) ? pids : null;
+      return pids.length === 1 && isSleep(pids[0]) ? pids : null;
     });
     await until("warm", () => s.status === "warm");
     // SIGSTOP is delivered asynchronously: on a loaded machine the state lags the signal by a scheduling slice
-    await until("the process stopped (T)", () => procState(pid!) === "T", 5000);
+    await until("the process stopped (T)", () => procState(pid) === "T", 5000);
     await req("/v1/sprites/lc-1"); // a status read
     expect(s.status).toBe("warm");
     await req(`/v1/sprites/lc-1/exec?${execQuery(["true"])}`, "POST");
-    await until("the process continued", () => procState(pid!) !== "T", 5000);
+    await until("the process continued", () => procState(pid) !== "T", 5000);
     const boot = s.bootId;
     await until("cold", () => s.status === "cold");
-    expect([null, "Z"]).toContain(procState(pid!)); // killed (a zombie until whoever adopted it reaps it)
+    expect([null, "Z"]).toContain(procState(pid)); // killed (a zombie until whoever adopted it reaps it)
     expect(s.bootId).not.toBe(boot);
     const bootRead = await req(`/v1/sprites/lc-1/exec?${execQuery(["cat", "/proc/sys/kernel/random/boot_id"])}`, "POST");
     expect(decodeFrames(bootRead.chunks).stdout.toString("utf8").trim()).toBe(s.bootId);

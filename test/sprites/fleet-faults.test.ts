@@ -45,7 +45,7 @@ beforeAll(async () => {
   const common = { loopId: "demo-loop", requestTimeoutMs: 1500, connectTimeoutMs: 500, retryAttempts: 2 };
   for (let i = 0; i < 50; i++) {
     const kind = i < 17 ? "LOCAL" : i < 34 ? "SPRITE_SERVICE" : "SPRITES_API";
-    const recording = RECORDINGS[i % RECORDINGS.length]!;
+    const recording = RECORDINGS[i % RECORDINGS.length];
     const name = `${kind === "LOCAL" ? "loc" : kind === "SPRITE_SERVICE" ? "svc" : "api"}-${i}`;
     const repo = repoFromRecording(recording);
     const m: Member = { name, kind, recording, repo, runId: "" };
@@ -62,7 +62,9 @@ beforeAll(async () => {
     const r = await gql(server.url, `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`, {
       i: { name, transport: kind, repoPath: repo, ...common, ...extra },
     });
-    m.runId = Buffer.from(r.data!.registerSprite.run.id as string, "base64").toString().split(":")[1]!;
+    m.runId = Buffer.from(r.data!.registerSprite.run.id as string, "base64")
+      .toString()
+      .split(":")[1]!;
     fleet.push(m);
   }
 }, 60_000);
@@ -94,7 +96,12 @@ describe("50 sprites, three transports, injected faults", () => {
     await syncAll();
     for (const m of fleet) {
       const r = await runOf(m.name);
-      expect({ name: m.name, state: r.state, health: r.health, ingest: r.ingestStatus }, JSON.stringify(r.reasons)).toEqual({ name: m.name, state: TRUTH[m.recording], health: "HEALTHY", ingest: "OK" });
+      expect({ name: m.name, state: r.state, health: r.health, ingest: r.ingestStatus }, JSON.stringify(r.reasons)).toEqual({
+        name: m.name,
+        state: TRUTH[m.recording],
+        health: "HEALTHY",
+        ingest: "OK",
+      });
     }
     const f = await gql(server.url, `{ fleet { sprites runs byTransport { transport sprites runs } bySpriteStatus { status count } } }`);
     expect(f.data!.fleet).toMatchObject({
@@ -116,7 +123,10 @@ describe("50 sprites, three transports, injected faults", () => {
     byName("svc-19").proxy!.match = /^\/ops\//;
     byName("svc-20").proxy!.fault = { kind: "rewrite", fn: (b) => ({ ...b, events: (b.events as object[] | undefined)?.map((e) => ({ ...e, schemaVersion: "v2" })) }) };
     byName("svc-20").proxy!.match = /^\/ops\/events/;
-    byName("svc-21").proxy!.fault = { kind: "rewrite", fn: (b) => ({ ...b, events: (b.events as { source: object }[] | undefined)?.map((e) => ({ ...e, source: { ...e.source, loopId: "someone-else" } })) }) };
+    byName("svc-21").proxy!.fault = {
+      kind: "rewrite",
+      fn: (b) => ({ ...b, events: (b.events as { source: object }[] | undefined)?.map((e) => ({ ...e, source: { ...e.source, loopId: "someone-else" } })) }),
+    };
     byName("svc-21").proxy!.match = /^\/ops\/events/;
     await gql(server.url, `mutation { updateSprite(name: "svc-22", input: { agentTokenEnv: "FLEET_WRONG_TOKEN" }) { __typename } }`); // 401
     await gql(server.url, `mutation { updateSprite(name: "svc-23", input: { agentTokenEnv: "FLEET_UNSET_TOKEN" }) { __typename } }`); // no variable
@@ -213,7 +223,10 @@ describe("50 sprites, three transports, injected faults", () => {
     const q = await gql(server.url, `{ interventions { reasons { code } run { sprite { name } } } }`);
     for (const i of q.data!.interventions as { reasons: { code: string }[]; run: { sprite: { name: string } } }[]) {
       if (i.run.sprite.name === "api-35") continue;
-      expect({ n: i.run.sprite.name, codes: i.reasons.map((r) => r.code).filter((c) => ["transport_unreachable", "ingest_error", "sprite_missing", "cursor_fork"].includes(c)) }).toEqual({ n: i.run.sprite.name, codes: [] });
+      expect({ n: i.run.sprite.name, codes: i.reasons.map((r) => r.code).filter((c) => ["transport_unreachable", "ingest_error", "sprite_missing", "cursor_fork"].includes(c)) }).toEqual({
+        n: i.run.sprite.name,
+        codes: [],
+      });
     }
   });
 });

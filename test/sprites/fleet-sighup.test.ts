@@ -23,7 +23,15 @@ describe("fleet file in a running manager", () => {
   it("refuses to start on an invalid file, listing each error with its path", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "ops-fleet-bad-"));
     const file = path.join(dir, "fleet.json");
-    writeFileSync(file, JSON.stringify({ sprites: [{ name: "a", transport: "SPRITE_SERVICE", repoPath: "/r", loopId: "l" }, { name: "B", transport: "LOCAL", repoPath: "/r", loopId: "l" }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        sprites: [
+          { name: "a", transport: "SPRITE_SERVICE", repoPath: "/r", loopId: "l" },
+          { name: "B", transport: "LOCAL", repoPath: "/r", loopId: "l" },
+        ],
+      }),
+    );
     const err = await spawnManager({ DATABASE_URL: await createTestDatabase(), OPS_DATA_DIR: dir, OPS_FLEET_FILE: file }).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/sprites\[0\]\.agentUrl: .*sprites\[1\]\.name/);
@@ -38,7 +46,15 @@ describe("fleet file in a running manager", () => {
     procs.push(m);
     const names = async () => ((await gql(m.url, `{ sprites { edges { node { name run { state } } } } }`)).data!.sprites.edges as { node: { name: string } }[]).map((e) => e.node.name);
     expect(await names()).toEqual(["hup-a"]);
-    writeFileSync(file, JSON.stringify({ sprites: [{ name: "hup-a", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" }, { name: "hup-b", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        sprites: [
+          { name: "hup-a", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" },
+          { name: "hup-b", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" },
+        ],
+      }),
+    );
     m.child.kill("SIGHUP");
     await waitFor(names, (n) => n.length === 2, 10_000, "hup-b after SIGHUP");
     expect(m.child.exitCode).toBeNull();

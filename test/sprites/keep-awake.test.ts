@@ -75,7 +75,7 @@ describe("SPRITES_API: a watched run's Sprite is kept awake, and only then", () 
     const client = wsClient(server.url);
     try {
       const sub = collect(client, EVENTS, { id });
-      await until("the watcher registered", () => server.app.watchers!.isWatched(rawId(id)));
+      await until("the watcher registered", () => server.app.watchers.isWatched(rawId(id)));
       const watchedFrom = Date.now();
       await new Promise((r) => setTimeout(r, IDLE_MS * 3));
       // running all along, kept so by the manager's own reads (exec/fs), not by the status reads
@@ -84,7 +84,7 @@ describe("SPRITES_API: a watched run's Sprite is kept awake, and only then", () 
       expect(api.requests.filter((q) => q.at >= watchedFrom && q.path.startsWith("/v1/sprites/awake-1/")).length).toBeGreaterThan(4);
       expect(sub.error).toBeNull();
       sub.dispose();
-      await until("the watcher released", () => !server.app.watchers!.isWatched(rawId(id)));
+      await until("the watcher released", () => !server.app.watchers.isWatched(rawId(id)));
     } finally {
       await client.dispose();
     }
@@ -97,8 +97,8 @@ describe("SPRITES_API: a watched run's Sprite is kept awake, and only then", () 
 });
 
 describe("SPRITE_SERVICE: the long poll and the status requests only for a live or watched run", () => {
-  let agents: AgentServer[] = [];
-  let proxies: FaultProxy[] = [];
+  const agents: AgentServer[] = [];
+  const proxies: FaultProxy[] = [];
   afterAll(async () => {
     for (const p of proxies) await p.close();
     for (const a of agents) await a.close();
@@ -130,7 +130,7 @@ describe("SPRITE_SERVICE: the long poll and the status requests only for a live 
       await until("long polls while watched", () => longPolls(proxy, quietFrom) > 0, 10_000);
       await until("status reads while watched", () => proxy.seen.slice(quietFrom).some((s) => s.path.startsWith("/healthz")), 10_000);
       sub.dispose();
-      await until("the watcher released", () => !server.app.watchers!.isWatched(rawId(id)));
+      await until("the watcher released", () => !server.app.watchers.isWatched(rawId(id)));
     } finally {
       await client.dispose();
     }
@@ -146,7 +146,10 @@ describe("SPRITE_SERVICE: the long poll and the status requests only for a live 
     try {
       const dir = path.join(repo, ".superloop");
       mkdirSync(path.join(dir, "loops", "demo-loop"), { recursive: true });
-      writeFileSync(path.join(dir, "loops", "demo-loop", "events.jsonl"), `${JSON.stringify({ timestamp: new Date().toISOString(), event: "loop_start", loop_id: "demo-loop", run_id: "r1", iteration: 1 })}\n`);
+      writeFileSync(
+        path.join(dir, "loops", "demo-loop", "events.jsonl"),
+        `${JSON.stringify({ timestamp: new Date().toISOString(), event: "loop_start", loop_id: "demo-loop", run_id: "r1", iteration: 1 })}\n`,
+      );
       writeFileSync(path.join(dir, "state.json"), JSON.stringify({ active: true, loop_index: 0, iteration: 1, current_loop_id: "demo-loop", updated_at: new Date().toISOString() }));
       writeFileSync(path.join(dir, "active-run.json"), JSON.stringify({ repo, pid: run.pid, pgid: run.pid, loop_id: "demo-loop", iteration: 1, stage: "loop_start" }));
       const proxy = await agentFor(repo);
@@ -154,7 +157,7 @@ describe("SPRITE_SERVICE: the long poll and the status requests only for a live 
       await until("RUNNING", async () => (await stateOf(id)) === "RUNNING");
       const from = proxy.seen.length;
       await until("long polls while live", () => longPolls(proxy, from) > 0, 40_000);
-      expect(server.app.watchers!.isWatched(rawId(id))).toBe(false);
+      expect(server.app.watchers.isWatched(rawId(id))).toBe(false);
     } finally {
       run.kill();
     }

@@ -14,14 +14,30 @@ import { startTestServer } from "../support/server";
 
 const SIM = path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs");
 
-const answer = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse =>
-  ({ status, headers, body: Buffer.from(typeof body === "string" ? body : JSON.stringify(body)), chunks: [] }) as unknown as HttpResponse;
+const answer = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
+  status,
+  headers,
+  body: Buffer.from(typeof body === "string" ? body : JSON.stringify(body)),
+  chunks: [],
+});
 
 describe("spriteLimitOf reads a 429 as the official SDK does", () => {
   it.each([
-    ["the SDK's concurrent limit", answer(429, { error: "concurrent_sprite_limit_exceeded", message: "Too many concurrent sprites", current_count: 5, limit: 5 }), { code: "concurrent_sprite_limit_exceeded", what: "running Sprites", limit: 5, current: 5, retryAfterSeconds: null }],
-    ["warm, Retry-After only", answer(429, { error: "warm_sprite_limit_exceeded" }, { "retry-after": "12" }), { code: "warm_sprite_limit_exceeded", what: "warm Sprites", limit: null, current: null, retryAfterSeconds: 12 }],
-    ["the body's retry_after_seconds first", answer(429, { error: "sprite_creation_rate_limited", limit: 10, window_seconds: 60, retry_after_seconds: 30 }, { "retry-after": "5" }), { code: "sprite_creation_rate_limited", what: "Sprite creations", limit: 10, current: null, retryAfterSeconds: 30 }],
+    [
+      "the SDK's concurrent limit",
+      answer(429, { error: "concurrent_sprite_limit_exceeded", message: "Too many concurrent sprites", current_count: 5, limit: 5 }),
+      { code: "concurrent_sprite_limit_exceeded", what: "running Sprites", limit: 5, current: 5, retryAfterSeconds: null },
+    ],
+    [
+      "warm, Retry-After only",
+      answer(429, { error: "warm_sprite_limit_exceeded" }, { "retry-after": "12" }),
+      { code: "warm_sprite_limit_exceeded", what: "warm Sprites", limit: null, current: null, retryAfterSeconds: 12 },
+    ],
+    [
+      "the body's retry_after_seconds first",
+      answer(429, { error: "sprite_creation_rate_limited", limit: 10, window_seconds: 60, retry_after_seconds: 30 }, { "retry-after": "5" }),
+      { code: "sprite_creation_rate_limited", what: "Sprite creations", limit: 10, current: null, retryAfterSeconds: 30 },
+    ],
     ["an unknown *_limit_exceeded", answer(429, { error: "gpu_limit_exceeded", limit: 1 }), { code: "gpu_limit_exceeded", what: "gpu", limit: 1, current: null, retryAfterSeconds: null }],
   ])("%s", (_name, res, want) => expect(spriteLimitOf(res)).toEqual(want));
 

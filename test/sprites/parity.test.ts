@@ -49,7 +49,9 @@ beforeAll(async () => {
     const r = await gql(server.url, `mutation($i: RegisterSpriteInput!) { registerSprite(input: $i) { ... on RegisterSpritePayload { run { id } } ... on Error { message } } }`, {
       i: { ...inputs[k], repoPath: repos[k], loopId: "demo-loop" },
     });
-    runIds[k] = Buffer.from(r.data!.registerSprite.run.id as string, "base64").toString().split(":")[1]!;
+    runIds[k] = Buffer.from(r.data!.registerSprite.run.id as string, "base64")
+      .toString()
+      .split(":")[1]!;
   }
   transports.LOCAL = new LocalTransport({ superloopBin: stub.bin, logDir: path.join(repos.LOCAL, ".superloop", "logs") });
   transports.SPRITE_SERVICE = new SpriteServiceTransport({ agentUrl: `http://127.0.0.1:${port}`, tokenEnv: "PARITY_AGENT_TOKEN" });
@@ -133,7 +135,14 @@ describe("one scenario through the three transports", () => {
     const tail = readFileSync(path.join(FIXTURES, "approved-complete/.superloop/loops/demo-loop/events.jsonl"), "utf8").split("\n").filter(Boolean).slice(before);
     expect(tail.length).toBeGreaterThan(2);
     for (let i = 0; i < tail.length; i += 2) {
-      for (const k of KINDS) appendFileSync(eventsPath(repos[k]), tail.slice(i, i + 2).map((l) => l + "\n").join(""));
+      for (const k of KINDS)
+        appendFileSync(
+          eventsPath(repos[k]),
+          tail
+            .slice(i, i + 2)
+            .map((l) => l + "\n")
+            .join(""),
+        );
       await syncAll();
       const step = await Promise.all(KINDS.map(snapshot));
       expect(step[1]).toEqual(step[0]);

@@ -31,8 +31,13 @@ afterAll(() => server?.close());
 describe("registry mutations", () => {
   it("registers each transport; tokens only by env var NAME; cross-field rules come back as InvalidInput", async () => {
     const repo = repoFromRecording("complete");
-    const ok = await gql(server.url, REGISTER, { i: { name: "svc-1", transport: "SPRITE_SERVICE", repoPath: "/home/sprite/repo", loopId: "demo-loop", agentUrl: "http://127.0.0.1:9/", agentTokenEnv: "AGENT_TOKEN_SVC1" } });
-    expect(ok.data!.registerSprite).toMatchObject({ __typename: "RegisterSpritePayload", sprite: { transport: "SPRITE_SERVICE", agentTokenEnv: "AGENT_TOKEN_SVC1", maxConcurrentRuns: 1, healthProfile: "default" } });
+    const ok = await gql(server.url, REGISTER, {
+      i: { name: "svc-1", transport: "SPRITE_SERVICE", repoPath: "/home/sprite/repo", loopId: "demo-loop", agentUrl: "http://127.0.0.1:9/", agentTokenEnv: "AGENT_TOKEN_SVC1" },
+    });
+    expect(ok.data!.registerSprite).toMatchObject({
+      __typename: "RegisterSpritePayload",
+      sprite: { transport: "SPRITE_SERVICE", agentTokenEnv: "AGENT_TOKEN_SVC1", maxConcurrentRuns: 1, healthProfile: "default" },
+    });
     const api = await gql(server.url, REGISTER, { i: { name: "api-1", transport: "SPRITES_API", repoPath: "/home/sprite/repo", loopId: "demo-loop" } });
     expect(api.data!.registerSprite.sprite).toMatchObject({ spritesApiName: "api-1", spritesApiTokenEnv: "SPRITES_TOKEN" });
     const local = await gql(server.url, REGISTER, { i: { name: "loc-1", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" } });
@@ -71,7 +76,7 @@ describe("registry mutations", () => {
     const repo = repoFromRecording("maxiter");
     const reg = await gql(server.url, REGISTER, { i: { name: "upd-1", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" } });
     const runId = reg.data!.registerSprite.run.id as string;
-    await server.app.ingestor.syncRun(Buffer.from(runId, "base64").toString().split(":")[1]!);
+    await server.app.ingestor.syncRun(Buffer.from(runId, "base64").toString().split(":")[1]);
     const upd = await gql(server.url, UPDATE, { n: "upd-1", i: { healthProfile: "strict", healthOverrides: { transportFailureWarning: 2, transportFailureCritical: 3 }, pollIntervalMs: 500 } });
     expect(upd.data!.updateSprite).toMatchObject({ healthProfile: "strict", healthOverrides: { transportFailureWarning: 2, transportFailureCritical: 3 }, pollIntervalMs: 500 });
     const cleared = await gql(server.url, UPDATE, { n: "upd-1", i: { healthOverrides: null, healthProfile: null } });
@@ -82,7 +87,7 @@ describe("registry mutations", () => {
     const listed = await gql(server.url, `{ sprites { edges { node { name } } } all: sprites(includeRemoved: true) { edges { node { name removedAt } } } }`);
     expect(listed.data!.sprites.edges.map((e: { node: { name: string } }) => e.node.name)).not.toContain("upd-1");
     expect(listed.data!.all.edges.find((e: { node: { name: string } }) => e.node.name === "upd-1").node.removedAt).not.toBeNull();
-    const raw = Buffer.from(runId, "base64").toString().split(":")[1]!;
+    const raw = Buffer.from(runId, "base64").toString().split(":")[1];
     expect(await server.app.db.event.count({ where: { runId: raw } })).toBeGreaterThan(0);
 
     // registering the name again revives the Sprite and its run, with its history
@@ -98,7 +103,7 @@ describe("registry mutations", () => {
     const reg = await gql(server.url, REGISTER, {
       i: { name: "tok-1", transport: "SPRITES_API", repoPath: "/home/sprite/repo", loopId: "demo-loop", spritesApiTokenEnv: "OPS_TEST_UNSET_TOKEN", healthProfile: "strict" },
     });
-    const raw = Buffer.from(reg.data!.registerSprite.run.id, "base64").toString().split(":")[1]!;
+    const raw = Buffer.from(reg.data!.registerSprite.run.id, "base64").toString().split(":")[1];
     for (let i = 0; i < 2; i++) await server.app.ingestor.syncRun(raw);
     const run = await server.app.db.run.findUniqueOrThrow({ where: { id: raw }, include: { sprite: true } });
     expect(run.health).toBe("CRITICAL");
@@ -109,7 +114,10 @@ describe("registry mutations", () => {
   });
 
   it("fleet counts by state, health, transport and sprite status", async () => {
-    const r = await gql(server.url, `{ fleet { sprites runs needsIntervention byState { state count } byHealth { status count } byTransport { transport sprites runs } bySpriteStatus { status count } } }`);
+    const r = await gql(
+      server.url,
+      `{ fleet { sprites runs needsIntervention byState { state count } byHealth { status count } byTransport { transport sprites runs } bySpriteStatus { status count } } }`,
+    );
     expect(r.errors).toBeUndefined();
     const f = r.data!.fleet;
     const liveRuns = await server.app.db.run.count({ where: { removedAt: null } });
@@ -129,7 +137,14 @@ describe("OPS_FLEET_FILE", () => {
         sprites: [
           { name: "ok-one", transport: "LOCAL", repoPath: "/r", loopId: "l" },
           { name: "Bad Name", transport: "SPRITE_SERVICE", repoPath: "relative", loopId: "l", agentTokenEnv: "has-dash" },
-          { name: "ok-one", transport: "sprites_api", runs: [{ repoPath: "/a", loopId: "x" }, { repoPath: "/b", loopId: "y" }] },
+          {
+            name: "ok-one",
+            transport: "sprites_api",
+            runs: [
+              { repoPath: "/a", loopId: "x" },
+              { repoPath: "/b", loopId: "y" },
+            ],
+          },
         ],
         extra: true,
       }),
@@ -150,7 +165,15 @@ describe("OPS_FLEET_FILE", () => {
       JSON.stringify({
         sprites: [
           { name: "ff-a", transport: "LOCAL", repoPath: a, loopId: "demo-loop", healthProfile: "relaxed" },
-          { name: "ff-b", transport: "local", maxConcurrentRuns: 2, runs: [{ repoPath: b, loopId: "demo-loop" }, { repoPath: b, loopId: "other-loop" }] },
+          {
+            name: "ff-b",
+            transport: "local",
+            maxConcurrentRuns: 2,
+            runs: [
+              { repoPath: b, loopId: "demo-loop" },
+              { repoPath: b, loopId: "other-loop" },
+            ],
+          },
           { name: "ff-svc", transport: "SPRITE_SERVICE", repoPath: "/home/sprite/repo", loopId: "demo-loop", agentUrl: "http://127.0.0.1:9", agentTokenEnv: "FF_TOKEN" },
         ],
       }),

@@ -72,8 +72,7 @@ async function start(id: string): Promise<void> {
   const r = await gql(server.url, `mutation($id: ID!) { startRun(runId: $id) { __typename ... on Error { message } } }`, { id });
   expect(r.data?.startRun?.__typename, JSON.stringify(r)).toBe("ControlIntent");
 }
-const wakingRequests = (name: string, since: number) =>
-  api.requests.filter((q) => q.at >= since && q.path.startsWith(`/v1/sprites/${name}/`)).map((q) => `${q.method} ${q.path} ${q.cmds.join(" ")}`);
+const wakingRequests = (name: string, since: number) => api.requests.filter((q) => q.at >= since && q.path.startsWith(`/v1/sprites/${name}/`)).map((q) => `${q.method} ${q.path} ${q.cmds.join(" ")}`);
 
 describe("a run whose Sprite goes cold", () => {
   it("leaves RUNNING for FAILED/sprite_slept within 40 s, without a request that wakes the Sprite; the new boot id confirms it once awake", async () => {
@@ -94,7 +93,14 @@ describe("a run whose Sprite goes cold", () => {
     expect(sprite.bootId).not.toBe(bootBefore);
 
     // Someone else wakes the Sprite: the manager reads it once, and the boot id confirms what happened.
-    await httpRequest({ url: new URL(`${api.url}/v1/sprites/sleep-1/exec?${execQuery(["true"])}`), method: "POST", body: "", headers: { authorization: `Bearer ${api.token}` }, connectTimeoutMs: 2000, totalTimeoutMs: 5000 });
+    await httpRequest({
+      url: new URL(`${api.url}/v1/sprites/sleep-1/exec?${execQuery(["true"])}`),
+      method: "POST",
+      body: "",
+      headers: { authorization: `Bearer ${api.token}` },
+      connectTimeoutMs: 2000,
+      totalTimeoutMs: 5000,
+    });
     const wokeAt = Date.now();
     await waitRun(id, "the Sprite seen awake", (r) => r.sprite.status === "RUNNING");
     await new Promise((r) => setTimeout(r, 1500)); // a few polls, with reads this time

@@ -34,7 +34,12 @@ function simRepo(iterations: number): string {
 
 const eventsOf = (repo: string) => {
   const file = path.join(repo, ".superloop/loops/demo-loop/events.jsonl");
-  return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { event: string }) : [];
+  return existsSync(file)
+    ? readFileSync(file, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { event: string })
+    : [];
 };
 const recordOf = (repo: string) => {
   const file = supervisorRecordPath(repo, "demo-loop");
@@ -110,7 +115,13 @@ describe("START over SPRITE_SERVICE", () => {
       port: 0,
       superloopBin: SIM,
       // The agent CLI from source (tsx by absolute URL: the run's cwd is the repo, with no node_modules).
-      superviseCommand: [process.execPath, "--import", pathToFileURL(path.resolve(import.meta.dirname, "../../node_modules/tsx/dist/loader.mjs")).href, path.resolve(import.meta.dirname, "../../adapters/cli.ts"), "supervise"],
+      superviseCommand: [
+        process.execPath,
+        "--import",
+        pathToFileURL(path.resolve(import.meta.dirname, "../../node_modules/tsx/dist/loader.mjs")).href,
+        path.resolve(import.meta.dirname, "../../adapters/cli.ts"),
+        "supervise",
+      ],
     });
     const { port } = await agent.listen();
     const previous = process.env.SPRITE_API_SOCK;

@@ -55,8 +55,7 @@ describe("sprites_api transport against the fake Sprites API", () => {
     process.env.TEST_WRONG_TOKEN = "nope";
   });
   afterAll(() => api.close());
-  const transport = (name: string, tokenEnv = "TEST_SPRITES_TOKEN", bin = "superloop.sh") =>
-    new SpritesApiTransport({ baseUrl: api.url, spriteName: name, tokenEnv, superloopBin: bin, ...FAST });
+  const transport = (name: string, tokenEnv = "TEST_SPRITES_TOKEN", bin = "superloop.sh") => new SpritesApiTransport({ baseUrl: api.url, spriteName: name, tokenEnv, superloopBin: bin, ...FAST });
 
   it("maps status, 404 to MISSING, and a wrong or missing token to unauthorized / token_missing", async () => {
     api.create("st-1", { status: "warm" });
@@ -71,7 +70,9 @@ describe("sprites_api transport against the fake Sprites API", () => {
     s.failNext = { status: 429, count: 1, retryAfterSec: 0 };
     expect((await transport("st-2").spriteStatus()).status).toBe("RUNNING");
     s.failAlways = { status: 500, body: '{"error":"database on fire"}' };
-    const err = await transport("st-2").spriteStatus().catch((e: unknown) => e);
+    const err = await transport("st-2")
+      .spriteStatus()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     // issue 13: a peer's words never reach viewer-readable fields; the status and the body's size do
     expect((err as TransportError).message).toMatch(/HTTP 500 \(\d+ bytes\)/);
@@ -238,7 +239,11 @@ describe("http client", () => {
     const stubServer = await startFaultProxy("http://127.0.0.1:1");
     stubServer.fault = { kind: "reset" };
     await expect(
-      sendWithRetry({ url: new URL(stubServer.url + "/ops/control"), method: "POST", body: "{}", connectTimeoutMs: 500, totalTimeoutMs: 1000 }, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 }, { replayable: false }),
+      sendWithRetry(
+        { url: new URL(stubServer.url + "/ops/control"), method: "POST", body: "{}", connectTimeoutMs: 500, totalTimeoutMs: 1000 },
+        { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
+        { replayable: false },
+      ),
     ).rejects.toBeInstanceOf(TransportError);
     expect(stubServer.seen).toHaveLength(1);
     await stubServer.close();

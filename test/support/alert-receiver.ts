@@ -35,7 +35,7 @@ export async function startReceiver(): Promise<Receiver> {
       } catch {
         /* not JSON */
       }
-      const path = (req.url ?? "/").split("?")[0]!;
+      const path = (req.url ?? "/").split("?")[0];
       const r: Received = { path, headers: req.headers, body, json, at: Date.now() };
       requests.push(r);
       const i = counts.get(path) ?? 0;
@@ -54,7 +54,8 @@ export async function startReceiver(): Promise<Receiver> {
     async waitFor(pred, timeoutMs = 10_000, what = "requests") {
       const deadline = Date.now() + timeoutMs;
       while (!pred(requests)) {
-        if (Date.now() > deadline) throw new Error(`receiver: timed out waiting for ${what}; got ${requests.length}: ${JSON.stringify(requests.map((r) => [r.path, r.json?.event ?? r.json?.event_action]))}`);
+        if (Date.now() > deadline)
+          throw new Error(`receiver: timed out waiting for ${what}; got ${requests.length}: ${JSON.stringify(requests.map((r) => [r.path, r.json?.event ?? r.json?.event_action]))}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       return requests;

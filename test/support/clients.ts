@@ -6,12 +6,7 @@ export interface GqlResult<T = Record<string, unknown>> {
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
 
-export async function gql<T = Record<string, any>>(
-  url: string,
-  query: string,
-  variables: Record<string, unknown> = {},
-  token?: string,
-): Promise<GqlResult<T>> {
+export async function gql<T = Record<string, any>>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlResult<T>> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -37,23 +32,49 @@ export function collect<T = Record<string, any>>(client: Client, query: string, 
   let error: unknown = null;
   let done = false;
   const wake = () => {
-    for (const w of [...waiters]) if (items.length >= w.n || error || done) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+    for (const w of [...waiters])
+      if (items.length >= w.n || error || done) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
   };
-  const dispose = client.subscribe<T>({ query, variables }, {
-    next: (v) => { items.push(v as GqlResult<T>); wake(); },
-    error: (e) => { error = e; wake(); },
-    complete: () => { done = true; wake(); },
-  });
+  const dispose = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (v) => {
+        items.push(v as GqlResult<T>);
+        wake();
+      },
+      error: (e) => {
+        error = e;
+        wake();
+      },
+      complete: () => {
+        done = true;
+        wake();
+      },
+    },
+  );
   return {
     items,
-    get error() { return error; },
-    get done() { return done; },
+    get error() {
+      return error;
+    },
+    get done() {
+      return done;
+    },
     dispose,
     async next(n: number, timeoutMs = 10_000): Promise<GqlResult<T>[]> {
       if (items.length < n && !error && !done) {
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(() => reject(new Error(`timed out waiting for ${n} results (have ${items.length})`)), timeoutMs);
-          waiters.push({ n, resolve: () => { clearTimeout(t); resolve(); } });
+          waiters.push({
+            n,
+            resolve: () => {
+              clearTimeout(t);
+              resolve();
+            },
+          });
         });
       }
       if (error && items.length < n) throw error instanceof Error ? error : new Error(JSON.stringify(error));
@@ -86,11 +107,20 @@ export function sse<T = Record<string, any>>(url: string, query: string, variabl
           while ((idx = buf.indexOf("\n\n")) >= 0) {
             const frame = buf.slice(0, idx);
             buf = buf.slice(idx + 2);
-            const data = frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-            if (data) { items.push(JSON.parse(data)); notify?.(); }
+            const data = frame
+              .split("\n")
+              .filter((l) => l.startsWith("data:"))
+              .map((l) => l.slice(5).trim())
+              .join("\n");
+            if (data) {
+              items.push(JSON.parse(data));
+              notify?.();
+            }
           }
         }
-      } catch { /* aborted */ }
+      } catch {
+        /* aborted */
+      }
     })();
     return res;
   });
@@ -102,7 +132,10 @@ export function sse<T = Record<string, any>>(url: string, query: string, variabl
       const deadline = Date.now() + timeoutMs;
       while (items.length < n) {
         if (Date.now() > deadline) throw new Error(`SSE: timed out waiting for ${n} results (have ${items.length})`);
-        await new Promise<void>((r) => { notify = r; setTimeout(r, 50); });
+        await new Promise<void>((r) => {
+          notify = r;
+          setTimeout(r, 50);
+        });
       }
       return items;
     },

@@ -63,7 +63,7 @@ export async function connectAs(dataDir: string, role: "app" | "owner" | "superu
   const creds = JSON.parse(readFileSync(path.join(dataDir, "pg-credentials.json"), "utf8")) as Record<string, { user: string; password: string }>;
   const pm = postmaster(dataDir);
   if (!pm) throw new Error("no postmaster running");
-  const client = new pg.Client({ host: "127.0.0.1", port: pm.port, user: creds[role]!.user, password: creds[role]!.password, database: "ops" });
+  const client = new pg.Client({ host: "127.0.0.1", port: pm.port, user: creds[role].user, password: creds[role].password, database: "ops" });
   client.on("error", () => {});
   await client.connect();
   return client;

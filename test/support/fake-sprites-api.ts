@@ -308,7 +308,11 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
       if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
       try {
         const entries = await fsp.readdir(abs, { withFileTypes: true });
-        return sendJson(res, 200, entries.map((e) => ({ name: e.name, path: path.join(abs, e.name), isDir: e.isDirectory() })));
+        return sendJson(
+          res,
+          200,
+          entries.map((e) => ({ name: e.name, path: path.join(abs, e.name), isDir: e.isDirectory() })),
+        );
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? "EIO";
         return fsError(res, code === "ENOENT" ? 404 : 500, code, (e as Error).message, p);
@@ -364,7 +368,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
     };
     // detached: the command leads its own process group, which max_run_after_disconnect kills as a whole
     // (a setsid'd grandchild has left that group and survives it, as on a real Sprite).
-    const child = spawn(cmds[0]!, cmds.slice(1), { cwd, env, detached: true, stdio: [wantStdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const child = spawn(cmds[0], cmds.slice(1), { cwd, env, detached: true, stdio: [wantStdin ? "pipe" : "ignore", "pipe", "pipe"] });
     children.add(child);
     if (wantStdin && child.stdin) child.stdin.end(stdin);
     let exited = false;
@@ -411,7 +415,7 @@ export async function startFakeSpritesApi(opts: { token?: string; idleMs?: numbe
     requests.push({ at: Date.now(), method: req.method ?? "GET", path: url.pathname, cmds, traceId: typeof traceHeader === "string" ? traceHeader : null });
     if ((req.headers.authorization ?? "") !== `Bearer ${token}`) return sendJson(res, 401, { error: "unauthorized" });
     if (!m) return sendJson(res, 404, { error: "not found" });
-    const sprite = sprites.get(decodeURIComponent(m[1]!));
+    const sprite = sprites.get(decodeURIComponent(m[1]));
     if (!sprite) return sendJson(res, 404, { error: "sprite not found" });
     if (sprite.delayMs > 0) await new Promise((r) => setTimeout(r, sprite.delayMs));
     if (sprite.failAlways) return sendJson(res, sprite.failAlways.status, JSON.parse(sprite.failAlways.body ?? `{"error":"injected ${sprite.failAlways.status}"}`));

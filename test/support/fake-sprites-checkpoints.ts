@@ -75,7 +75,10 @@ export function handleCheckpoints(sub: string, method: string, body: Buffer, res
     const createTime = new Date().toISOString();
     h.state.list.push({ id, createTime, sourceId: h.state.current.sourceId, comment, dir });
     h.state.current = { createTime, sourceId: id };
-    ndjson(res, [{ type: "info", data: "Creating checkpoint..." }, { type: "complete", data: `Checkpoint ${id} created` }]);
+    ndjson(res, [
+      { type: "info", data: "Creating checkpoint..." },
+      { type: "complete", data: `Checkpoint ${id} created` },
+    ]);
     return true;
   }
   const m = /^\/checkpoints(?:\/([^/]+)(\/restore)?)?$/.exec(sub);
@@ -98,6 +101,9 @@ export function handleCheckpoints(sub: string, method: string, body: Buffer, res
   h.reboot();
   replaceContents(h.dir, checkpoint.dir);
   h.state.current = { createTime: new Date().toISOString(), sourceId: checkpoint.id };
-  ndjson(res, [{ type: "info", data: `Restoring ${checkpoint.id}...` }, { type: "complete", data: `Restored ${checkpoint.id}` }]);
+  ndjson(res, [
+    { type: "info", data: `Restoring ${checkpoint.id}...` },
+    { type: "complete", data: `Restored ${checkpoint.id}` },
+  ]);
   return true;
 }

@@ -3,7 +3,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/recordings");
-export const RECORDINGS = readdirSync(FIXTURES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+export const RECORDINGS = readdirSync(FIXTURES, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
 
 /** A writable copy of a recording as a repo root (the recordings themselves are read-only). */
 export function repoFromRecording(name: string): string {
@@ -17,5 +20,7 @@ export function eventsPath(repo: string, loopId = "demo-loop"): string {
 }
 
 export function fileLines(repo: string, loopId = "demo-loop"): string[] {
-  return readFileSync(eventsPath(repo, loopId), "utf8").split("\n").filter((l) => l.length > 0);
+  return readFileSync(eventsPath(repo, loopId), "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0);
 }

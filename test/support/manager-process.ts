@@ -24,15 +24,15 @@ export interface SpawnOptions {
 export async function spawnManager(env: Record<string, string>, args: string[] = [], timeoutMs = 60_000, opts: SpawnOptions = {}): Promise<ManagerProcess> {
   const root = opts.root ?? ROOT;
   const [cmd, ...cmdArgs] = opts.command ?? [process.execPath, "--import", "tsx", path.join(root, "src/main.ts")];
-  const child = spawn(cmd!, [...cmdArgs, ...args], {
+  const child = spawn(cmd, [...cmdArgs, ...args], {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", PORT: "0", OPS_SECRET_ENV_PREFIXES: TEST_SECRET_ENV_PREFIXES, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: opts.detached ?? false,
   });
   let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`manager did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
@@ -40,10 +40,10 @@ export async function spawnManager(env: Record<string, string>, args: string[] =
       const m = /GraphiQL: (\S+)/.exec(out);
       if (m) {
         clearTimeout(t);
-        resolve(m[1]!);
+        resolve(m[1]);
       }
     };
-    child.stdout!.on("data", check);
+    child.stdout.on("data", check);
     void exited.then((code) => {
       clearTimeout(t);
       reject(new Error(`manager exited with ${code}:\n${out}`));

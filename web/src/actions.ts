@@ -25,7 +25,12 @@ const DESTRUCTIVE: Partial<Record<ActionKind, (label: string, mode: string) => {
   REJECT: (label) => ({ title: `Reject ${label}?`, body: "The pending approval is rejected: the loop iterates again and asks again.", confirm: "Reject", cancel: "Keep it pending" }),
   RESET_CURSOR: (label, mode) =>
     mode === "REPLAY_FROM_START"
-      ? { title: `Replay ${label} from the start?`, body: "Every stored event of this run is deleted and the file is ingested again from line 1.", confirm: "Replay from start", cancel: "Keep the events" }
+      ? {
+          title: `Replay ${label} from the start?`,
+          body: "Every stored event of this run is deleted and the file is ingested again from line 1.",
+          confirm: "Replay from start",
+          cancel: "Keep the events",
+        }
       : null,
 };
 
@@ -57,7 +62,7 @@ async function perform(api: Api, kind: ActionKind, runId: string, note: string, 
   else vars["key"] = idempotencyKey();
   const r = await api.request<ActionResult>(ACTIONS[kind], vars);
   const none = { intentId: null, stage: null };
-  if (r.errors?.length) return { text: `${LABELS[kind]} failed: ${r.errors[0]!.message}`, ...none };
+  if (r.errors?.length) return { text: `${LABELS[kind]} failed: ${r.errors[0].message}`, ...none };
   const res = r.data?.result;
   if (!res) return { text: `${LABELS[kind]}: no answer`, ...none };
   if (res.__typename === "ControlIntent") return { text: stageText(kind, res.stage ?? "?", res.error ?? null), intentId: res.id ?? null, stage: res.stage ?? null };
@@ -124,12 +129,7 @@ export function actionBar(api: Api, runId: string, actions: readonly string[], l
   const noteId = `note-${runId}-${Math.random().toString(36).slice(2, 7)}`;
   const note = h("input", { id: noteId, type: "text", placeholder: "optional", maxlength: 500 });
   const modeId = `${noteId}-mode`;
-  const mode = h(
-    "select",
-    { id: modeId },
-    h("option", { value: "ADOPT_CURRENT" }, "adopt current file"),
-    h("option", { value: "REPLAY_FROM_START" }, "replay from start"),
-  );
+  const mode = h("select", { id: modeId }, h("option", { value: "ADOPT_CURRENT" }, "adopt current file"), h("option", { value: "REPLAY_FROM_START" }, "replay from start"));
   const buttons = kinds.map((kind) =>
     h(
       "button",

@@ -41,7 +41,16 @@ export function sparkline(values: readonly number[], bucketSeconds: number, opts
   const label = `${total} events in the last ${minutes} min; ${recent} in the last ${SILENT_BUCKETS * bucketSeconds} s${silent ? " — silent while running" : ""}`;
   const el = svg(
     "svg",
-    { class: `spark${recent === 0 ? " flat" : ""}${silent ? " silent" : ""}`, viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label, "data-recent": recent, "data-total": total },
+    {
+      class: `spark${recent === 0 ? " flat" : ""}${silent ? " silent" : ""}`,
+      viewBox: `0 0 ${width} ${height}`,
+      width,
+      height,
+      role: "img",
+      "aria-label": label,
+      "data-recent": recent,
+      "data-total": total,
+    },
     svg("line", { x1: 0, x2: width, y1: height - 2, y2: height - 2, class: "base" }),
     svg("polyline", { points, fill: "none" }),
   );
@@ -97,7 +106,14 @@ export function swimlane(spans: readonly RoleSpanRow[], now = Date.now()): SVGSV
   const top = 18;
   const width = labelW + colW * iterKeys.length + 4;
   const height = top + laneH * roles.length + 4;
-  const root = svg("svg", { class: "swimlane", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": `Roles per iteration: ${iterKeys.length} iterations, ${spans.length} role turns` });
+  const root = svg("svg", {
+    class: "swimlane",
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    role: "img",
+    "aria-label": `Roles per iteration: ${iterKeys.length} iterations, ${spans.length} role turns`,
+  });
   const multiAttempt = new Set(spans.map((s) => s.attempt)).size > 1;
   iterKeys.forEach((k, i) => {
     const [attempt, iteration] = k.split("/");
@@ -154,7 +170,13 @@ export function fleetTimeline(rows: readonly TimelineRow[], hours: number, now =
   const height = top + rows.length * rowH + 4;
   const start = now - hours * 3600_000;
   const x = (t: number) => labelW + ((Math.max(t, start) - start) / (now - start)) * plotW;
-  const root = svg("svg", { class: "fleet-timeline", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "xMinYMin meet", role: "img", "aria-label": `Lifecycle state of ${rows.length} runs over the last ${hours} h` });
+  const root = svg("svg", {
+    class: "fleet-timeline",
+    viewBox: `0 0 ${width} ${height}`,
+    preserveAspectRatio: "xMinYMin meet",
+    role: "img",
+    "aria-label": `Lifecycle state of ${rows.length} runs over the last ${hours} h`,
+  });
   for (let h = 0; h <= hours; h += hours <= 24 ? 6 : 24) {
     const t = svg("text", { x: x(start + h * 3600_000), y: 11, class: "tick", "text-anchor": h === 0 ? "start" : h === hours ? "end" : "middle" });
     t.textContent = h === hours ? "now" : `-${hours - h} h`;
@@ -170,7 +192,14 @@ export function fleetTimeline(rows: readonly TimelineRow[], hours: number, now =
       const from = Date.parse(s.from);
       const to = s.to ? Date.parse(s.to) : now;
       if (to < start) continue;
-      const rect = svg("rect", { x: x(from).toFixed(1), y: top + i * rowH + 2, width: Math.max(1, x(to) - x(from)).toFixed(1), height: rowH - 4, class: `tl state-fill-${s.state}`, "data-state": s.state });
+      const rect = svg("rect", {
+        x: x(from).toFixed(1),
+        y: top + i * rowH + 2,
+        width: Math.max(1, x(to) - x(from)).toFixed(1),
+        height: rowH - 4,
+        class: `tl state-fill-${s.state}`,
+        "data-state": s.state,
+      });
       root.appendChild(titled(rect, `${row.label}: ${s.state} from ${new Date(from).toLocaleString()} ${s.to ? `to ${new Date(to).toLocaleString()}` : "until now"}`));
     }
   });

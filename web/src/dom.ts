@@ -48,18 +48,23 @@ const KIND_LABEL = { state: "State", health: "Health", severity: "Severity", sta
  */
 export function badge(kind: keyof typeof KIND_LABEL, value: string): HTMLElement {
   const meaning = kind === "state" ? (STATE_HELP[value] ?? value) : value.toLowerCase();
-  return h(
-    "span",
-    { class: `badge ${kind}-${value.toUpperCase()}`, title: `${KIND_LABEL[kind]}: ${meaning}`, "data-value": value },
-    h("span", { class: "sr-only" }, `${KIND_LABEL[kind]}: `),
-    value,
-  );
+  return h("span", { class: `badge ${kind}-${value.toUpperCase()}`, title: `${KIND_LABEL[kind]}: ${meaning}`, "data-value": value }, h("span", { class: "sr-only" }, `${KIND_LABEL[kind]}: `), value);
 }
 
 /** "Mon 30 Nov 2026, 01:02:03 UTC": a day and a timezone, so a screenshot or a pasted line is unambiguous. */
 export function absolute(iso: string | Date): string {
   const d = typeof iso === "string" ? new Date(iso) : iso;
-  return d.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" });
+  return d.toLocaleString(undefined, {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+    timeZoneName: "short",
+  });
 }
 
 /** A relative time ("3m ago") with the absolute one on hover; kept current by refreshTimes(). */

@@ -24,7 +24,7 @@ const TITLES: Record<Route["name"], string> = { fleet: "Fleet", queue: "Interven
 function route(): Route {
   const hash = location.hash.replace(/^#/, "") || "/";
   const run = /^\/run\/(.+)$/.exec(hash);
-  if (run) return { name: "run", runId: decodeURIComponent(run[1]!) };
+  if (run) return { name: "run", runId: decodeURIComponent(run[1]) };
   if (hash === "/queue") return { name: "queue" };
   if (hash === "/sprites") return { name: "sprites" };
   if (hash === "/policies") return { name: "policies" };
@@ -34,8 +34,7 @@ function route(): Route {
 function mount(): void {
   current?.dispose();
   const r = route();
-  current =
-    r.name === "run" ? runView(api, r.runId!) : r.name === "queue" ? queueView(api) : r.name === "sprites" ? spritesView(api) : r.name === "policies" ? policiesView(api) : fleetView(api);
+  current = r.name === "run" ? runView(api, r.runId!) : r.name === "queue" ? queueView(api) : r.name === "sprites" ? spritesView(api) : r.name === "policies" ? policiesView(api) : fleetView(api);
   replace(main, current.el);
   for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>("nav a[data-nav]"))) {
     if (a.dataset["nav"] === r.name) a.setAttribute("aria-current", "page");

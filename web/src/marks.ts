@@ -22,7 +22,11 @@ export function completionMarks(state: string, signOff: SignOff | null | undefin
     if (signOff.approvalSkipped) out.push({ text: "no approval", detail: "Completed without a human approval (the approval gate was skipped)", kind: "no-approval" });
   }
   if (restartCount && restartCount > 0) {
-    out.push({ text: `${restartCount} restart${restartCount > 1 ? "s" : ""}`, detail: `Restarted ${restartCount} time${restartCount > 1 ? "s" : ""} after a crash or stop: see its attempts`, kind: "restarted" });
+    out.push({
+      text: `${restartCount} restart${restartCount > 1 ? "s" : ""}`,
+      detail: `Restarted ${restartCount} time${restartCount > 1 ? "s" : ""} after a crash or stop: see its attempts`,
+      kind: "restarted",
+    });
   }
   return out;
 }

@@ -143,7 +143,6 @@ export const RUN_EVENTS = `subscription RunEvents($runId: ID!, $after: String) {
 
 const RESULT = `__typename ... on ControlIntent { ${INTENT} } ... on Error { message }`;
 
-
 /** One mutation per action; every one returns ControlIntent | an Error type. */
 export const ACTIONS = {
   APPROVE: `mutation Approve($runId: ID!, $note: String, $key: String) { result: approveRun(runId: $runId, note: $note, idempotencyKey: $key, resumeAfterApprove: true) { ${RESULT} } }`,

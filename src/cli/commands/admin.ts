@@ -58,10 +58,12 @@ function fail(v: Typed & { issues?: { path: string[]; message: string }[] }, wan
 
 export async function register(ctx: Ctx, name: string, o: SpriteSettings & { repo: string; loop: string }): Promise<number> {
   if (!o.transport) throw new CliError("register: --transport is required", EXIT.usage);
-  const r = await ctx.api().request<{ r: Typed & { sprite?: { name: string }; run?: { id: string } } }>(
-    `mutation($i: RegisterSpriteInput!) { r: registerSprite(input: $i) { __typename ... on RegisterSpritePayload { sprite { name transport } run { id loopId state } } ${ERRORS} ${ISSUES} } }`,
-    { i: { name, repoPath: o.repo, loopId: o.loop, ...settingsInput(o) } },
-  );
+  const r = await ctx
+    .api()
+    .request<{ r: Typed & { sprite?: { name: string }; run?: { id: string } } }>(
+      `mutation($i: RegisterSpriteInput!) { r: registerSprite(input: $i) { __typename ... on RegisterSpritePayload { sprite { name transport } run { id loopId state } } ${ERRORS} ${ISSUES} } }`,
+      { i: { name, repoPath: o.repo, loopId: o.loop, ...settingsInput(o) } },
+    );
   if (r.r.__typename !== "RegisterSpritePayload") fail(r.r, "RegisterSpritePayload", `register ${name}`);
   printOne(ctx.p, r.r, () => [`sprite/${name} registered; run ${rawId(r.r.run!.id)}`], `sprite/${name}`);
   return EXIT.ok;
@@ -70,20 +72,24 @@ export async function register(ctx: Ctx, name: string, o: SpriteSettings & { rep
 export async function update(ctx: Ctx, name: string, o: SpriteSettings): Promise<number> {
   const input = settingsInput(o);
   if (Object.keys(input).length === 0) throw new CliError("update: nothing to change (give at least one setting)", EXIT.usage);
-  const r = await ctx.api().request<{ r: Typed }>(
-    `mutation($n: String!, $i: UpdateSpriteInput!) { r: updateSprite(name: $n, input: $i) { __typename ... on Sprite { name transport controlMode pollIntervalMs maxConcurrentRuns healthProfile agentUrl } ${ERRORS} ${ISSUES} } }`,
-    { n: name, i: input },
-  );
+  const r = await ctx
+    .api()
+    .request<{ r: Typed }>(
+      `mutation($n: String!, $i: UpdateSpriteInput!) { r: updateSprite(name: $n, input: $i) { __typename ... on Sprite { name transport controlMode pollIntervalMs maxConcurrentRuns healthProfile agentUrl } ${ERRORS} ${ISSUES} } }`,
+      { n: name, i: input },
+    );
   if (r.r.__typename !== "Sprite") fail(r.r, "Sprite", `update ${name}`);
   printOne(ctx.p, r.r, () => [`sprite/${name} updated`], `sprite/${name}`);
   return EXIT.ok;
 }
 
 export async function removeSprite(ctx: Ctx, name: string, purge: boolean): Promise<number> {
-  const r = await ctx.api().request<{ r: Typed & { removedRuns?: number; purged?: boolean } }>(
-    `mutation($n: String!, $p: Boolean) { r: removeSprite(name: $n, purge: $p) { __typename ... on RemoveSpritePayload { name purged removedRuns } ${ERRORS} } }`,
-    { n: name.replace(/^sprite\//, ""), p: purge },
-  );
+  const r = await ctx
+    .api()
+    .request<{ r: Typed & { removedRuns?: number; purged?: boolean } }>(
+      `mutation($n: String!, $p: Boolean) { r: removeSprite(name: $n, purge: $p) { __typename ... on RemoveSpritePayload { name purged removedRuns } ${ERRORS} } }`,
+      { n: name.replace(/^sprite\//, ""), p: purge },
+    );
   if (r.r.__typename !== "RemoveSpritePayload") fail(r.r, "RemoveSpritePayload", `remove sprite ${name}`);
   printOne(ctx.p, r.r, () => [`sprite/${name} removed (${r.r.removedRuns} run(s) no longer observed${r.r.purged ? "; purged" : ""})`], `sprite/${name}`);
   return EXIT.ok;
@@ -109,7 +115,12 @@ export async function resetCursor(ctx: Ctx, ref: string, mode: string, note: str
     { id: run.id, m, note: note ?? null },
   );
   if (r.r.__typename !== "CursorReset") fail(r.r, "CursorReset", `reset-cursor ${ref}`);
-  printOne(ctx.p, r.r, () => [`run/${rawId(run.id)} cursor ${m}: line ${r.r.previousLine} → ${r.r.newLine}${r.r.deletedEvents ? ` (${r.r.deletedEvents} stored events deleted)` : ""}`], `run/${rawId(run.id)}`);
+  printOne(
+    ctx.p,
+    r.r,
+    () => [`run/${rawId(run.id)} cursor ${m}: line ${r.r.previousLine} → ${r.r.newLine}${r.r.deletedEvents ? ` (${r.r.deletedEvents} stored events deleted)` : ""}`],
+    `run/${rawId(run.id)}`,
+  );
   return EXIT.ok;
 }
 
@@ -138,9 +149,9 @@ interface FleetReport {
 }
 
 export async function reloadFleet(ctx: Ctx): Promise<number> {
-  const r = await ctx.api().request<{ r: Typed }>(
-    `mutation { r: reloadFleetFile { __typename ... on FleetFileReport { ok file created updated removed unchanged notInFile errors { path message } } ${ERRORS} } }`,
-  );
+  const r = await ctx
+    .api()
+    .request<{ r: Typed }>(`mutation { r: reloadFleetFile { __typename ... on FleetFileReport { ok file created updated removed unchanged notInFile errors { path message } } ${ERRORS} } }`);
   // InvalidInput here means the server has no OPS_FLEET_FILE: nothing wrong with the command, the server refuses
   if (r.r.__typename === "InvalidInput") throw new CliError(`reload-fleet: ${r.r.message ?? "refused"}`, EXIT.refused, "InvalidInput");
   if (r.r.__typename !== "FleetFileReport") fail(r.r, "FleetFileReport", "reload-fleet");

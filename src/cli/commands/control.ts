@@ -37,7 +37,7 @@ const RESULTS: Printable<Outcome> = {
     { header: "LOOP", get: (o) => o.run.loop },
     { header: "INTENT", get: (o) => (o.intent ? `${o.intent.kind} ${rawId(o.intent.id)}` : "-") },
     { header: "STAGE", get: (o) => o.intent?.stage ?? "-", colour: (o) => stageColour(o.intent?.stage) },
-    { header: "RESULT", get: (o) => (o.ok ? "ok" : o.error?.type ?? o.intent?.error ?? "failed"), colour: (o) => (o.ok ? "green" : "red") },
+    { header: "RESULT", get: (o) => (o.ok ? "ok" : (o.error?.type ?? o.intent?.error ?? "failed")), colour: (o) => (o.ok ? "green" : "red") },
     { header: "EXIT", get: (o) => String(o.exit) },
     { header: "MESSAGE", get: (o) => o.error?.message ?? o.intent?.stages[o.intent.stages.length - 1]?.observation ?? "" },
   ],

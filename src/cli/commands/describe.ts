@@ -57,7 +57,8 @@ export async function describeRun(ctx: Ctx, ref: string): Promise<number> {
       for (const t of doc.transitions) lines.push(`  #${t.seq}  ${t.at}  ${t.from ?? "-"} → ${t.to}  ${t.reason}  (${t.trigger}${t.actor ? ` by ${t.actor}` : ""})`);
       lines.push("Intents (latest 10):");
       if (doc.intents.length === 0) lines.push("  none");
-      for (const i of doc.intents) lines.push(`  ${i.requestedAt}  ${i.kind.padEnd(7)}  ${paint(p, stageColour(i.stage), i.stage)}${i.error ? ` (${i.error})` : ""}  by ${i.requestedBy}  ${rawId(i.id)}`);
+      for (const i of doc.intents)
+        lines.push(`  ${i.requestedAt}  ${i.kind.padEnd(7)}  ${paint(p, stageColour(i.stage), i.stage)}${i.error ? ` (${i.error})` : ""}  by ${i.requestedBy}  ${rawId(i.id)}`);
       return lines;
     },
     `run/${rawId(run.id)}`,
@@ -74,8 +75,17 @@ export async function describeSprite(ctx: Ctx, ref: string): Promise<number> {
     { n: stripKind(ref, "sprite") },
   );
   const s = expectType<Typed & Record<string, unknown>>(r.sprite, "Sprite", `sprite ${ref}`) as unknown as {
-    name: string; transport: string; status: string; controlMode: string; agentUrl: string | null; pollIntervalMs: number | null; healthProfile: string;
-    maxConcurrentRuns: number; lastSeenAt: string | null; createdAt: string; removedAt: string | null;
+    name: string;
+    transport: string;
+    status: string;
+    controlMode: string;
+    agentUrl: string | null;
+    pollIntervalMs: number | null;
+    healthProfile: string;
+    maxConcurrentRuns: number;
+    lastSeenAt: string | null;
+    createdAt: string;
+    removedAt: string | null;
     health: { status: string; reasons: { code: string; severity: string; message: string }[] };
     runs: { edges: { node: { id: string; loopId: string; state: string; stateReason: string; health: { status: string } } }[] };
   };
@@ -113,10 +123,11 @@ export async function describeIntent(ctx: Ctx, ref: string): Promise<number> {
   // raw ids are accepted by node() only as Relay ids: encode a raw uuid as one
   const relay = /^[0-9a-f-]{36}$/i.test(id) ? Buffer.from(`ControlIntent:${id}`).toString("base64") : id;
   // node() answers null (with an error) for an id it cannot load: that is "not found" for this command
-  const r = await ctx.api().requestNullable<{ node: (IntentView & { __typename: string }) | null }>(
-    `query($id: ID!) { node(id: $id) { __typename ... on ControlIntent { ${INTENT_FIELDS} stages { evidence } } } }`,
-    { id: relay },
-  );
+  const r = await ctx
+    .api()
+    .requestNullable<{ node: (IntentView & { __typename: string }) | null }>(`query($id: ID!) { node(id: $id) { __typename ... on ControlIntent { ${INTENT_FIELDS} stages { evidence } } } }`, {
+      id: relay,
+    });
   const i = r.data?.node;
   if (!i || i.__typename !== "ControlIntent") throw new CliError(`no intent ${ref}${r.errors.length ? ` (${r.errors.join("; ")})` : ""}`, EXIT.notFound, "NotFound", { ref });
   printOne(

@@ -100,9 +100,11 @@ export async function getSprites(ctx: Ctx, sel: Selector, includeRemoved: boolea
 }
 
 async function hasLabels(ctx: Ctx): Promise<boolean> {
-  const r = await ctx.api().request<{ __type: { fields: { name: string; type: { kind: string; ofType: { kind: string } | null } }[] } | null }>(
-    `{ __type(name: "Sprite") { fields { name type { kind ofType { kind } } } } }`,
-  );
+  const r = await ctx
+    .api()
+    .request<{ __type: { fields: { name: string; type: { kind: string; ofType: { kind: string } | null } }[] } | null }>(
+      `{ __type(name: "Sprite") { fields { name type { kind ofType { kind } } } } }`,
+    );
   const f = r.__type?.fields.find((x) => x.name === "labels");
   // a scalar or a list of scalars ([String!]!) can be selected without knowing more of its shape
   return Boolean(f && (f.type.kind === "SCALAR" || f.type.ofType?.kind === "SCALAR" || f.type.ofType?.kind === "LIST"));

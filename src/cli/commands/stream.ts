@@ -148,7 +148,9 @@ export async function watch(ctx: Ctx, ref: string | undefined, sel: Selector, o:
       header();
       const lastStage = i.stages[i.stages.length - 1];
       const at = lastStage?.at ?? i.requestedAt;
-      p.out(`${time(at)}   ${`${i.run.sprite.name}/${i.run.loopId}`.padEnd(24)}   ${paint(p, stageColour(i.stage), `${i.kind} ${i.stage}`.padEnd(30))}   ${i.error ? `${i.error}: ` : ""}${lastStage?.observation ?? ""}`);
+      p.out(
+        `${time(at)}   ${`${i.run.sprite.name}/${i.run.loopId}`.padEnd(24)}   ${paint(p, stageColour(i.stage), `${i.kind} ${i.stage}`.padEnd(30))}   ${i.error ? `${i.error}: ` : ""}${lastStage?.observation ?? ""}`,
+      );
     }
   };
   for (const r of runs) stateLine(rawId(r.id), r.stateSince, null, r.state, r.stateReason, r.seq, "state");
@@ -267,15 +269,15 @@ export type WaitFor = { kind: "state"; states: string[] } | { kind: "intent"; st
 export function parseWaitFor(value: string): WaitFor {
   const m = /^(state|intent)=([A-Z_,]+)$/i.exec(value.trim());
   if (!m) throw new CliError(`--for takes state=STATE[,STATE] or intent=STAGE (got ${value})`, EXIT.usage);
-  const values = m[2]!.toUpperCase().split(",").filter(Boolean);
-  if (m[1]!.toLowerCase() === "state") {
+  const values = m[2].toUpperCase().split(",").filter(Boolean);
+  if (m[1].toLowerCase() === "state") {
     const bad = values.filter((v) => !["AWAITING_APPROVAL", "COMPLETE", "FAILED", "IDLE", "PAUSED", "RUNNING", "STOPPED", "UNKNOWN"].includes(v));
     if (bad.length) throw new CliError(`--for state=: unknown state ${bad.join(",")}`, EXIT.usage);
     return { kind: "state", states: values };
   }
   const stages = ["REQUESTED", "DISPATCHED", "ACCEPTED", "CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"];
-  if (values.length !== 1 || !stages.includes(values[0]!)) throw new CliError(`--for intent=: one of ${stages.join(", ")}`, EXIT.usage);
-  return { kind: "intent", stage: values[0]! };
+  if (values.length !== 1 || !stages.includes(values[0])) throw new CliError(`--for intent=: one of ${stages.join(", ")}`, EXIT.usage);
+  return { kind: "intent", stage: values[0] };
 }
 
 const STAGE_ORDER = ["REQUESTED", "DISPATCHED", "ACCEPTED", "CONFIRMED"];
@@ -370,10 +372,10 @@ export async function waitFor(ctx: Ctx, ref: string, what: WaitFor, timeoutMs: n
     if (end === "interrupted") return EXIT.ambiguous;
   }
   const r = result as { code: number; message: string; doc: Record<string, unknown> } | null;
-  if (!r) throw new CliError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what.kind === "state" ? `state ${what.states.join("|")}` : `intent ${what.stage}`}`, EXIT.ambiguous, "Timeout");
+  if (!r)
+    throw new CliError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what.kind === "state" ? `state ${what.states.join("|")}` : `intent ${what.stage}`}`, EXIT.ambiguous, "Timeout");
   if (r.code !== EXIT.ok) throw new CliError(r.message, r.code as never, "Unmet", r.doc);
   if (machine(p)) p.out(JSON.stringify({ ok: true, ...r.doc }));
   else p.out(r.message);
   return EXIT.ok;
 }
-

@@ -84,8 +84,7 @@ builder.mutationFields((t) => ({
           idempotencyKey: t.arg.string({ required: false, validate: keyValidation }),
           ...(kind === "APPROVE" ? { resumeAfterApprove: t.arg.boolean({ required: false, description: "Run the loop again once the decision is recorded" }) } : {}),
         },
-        resolve: (_root, args, ctx) =>
-          control(ctx, String(args.runId), kind, args.note, args.idempotencyKey, (args as { resumeAfterApprove?: boolean | null }).resumeAfterApprove),
+        resolve: (_root, args, ctx) => control(ctx, String(args.runId), kind, args.note, args.idempotencyKey, (args as { resumeAfterApprove?: boolean | null }).resumeAfterApprove),
       }),
     ]),
   ),

@@ -28,7 +28,14 @@ export const InterventionAckRef = builder.prismaObject("InterventionAck", {
       resolve: async (a, _args, ctx) => {
         const run = await ctx.app.db.run.findUnique({ where: { id: a.runId } });
         const view = run ? interventionOf(run) : null;
-        return view !== null && ackHolds(a, view.reasons.map((r) => r.code), new Date());
+        return (
+          view !== null &&
+          ackHolds(
+            a,
+            view.reasons.map((r) => r.code),
+            new Date(),
+          )
+        );
       },
     }),
     run: t.relation("run"),
@@ -36,11 +43,7 @@ export const InterventionAckRef = builder.prismaObject("InterventionAck", {
 });
 
 /** Holds an acknowledgement: bumps the run's seq so every subscriber (any replica) re-reads the queue entry. */
-async function recordAck(
-  ctx: Context,
-  runId: string,
-  data: { kind: string; by: string; note: string | null; until: Date | null; reasonCodes: string[] } | null,
-): Promise<InterventionAck | null> {
+async function recordAck(ctx: Context, runId: string, data: { kind: string; by: string; note: string | null; until: Date | null; reasonCodes: string[] } | null): Promise<InterventionAck | null> {
   const { db, bus } = ctx.app;
   const out = await db.$transaction(async (tx) => {
     const run = await tx.run.update({ where: { id: runId }, data: { seq: { increment: 1 } } });
@@ -64,8 +67,7 @@ async function findRun(ctx: Context, id: string) {
 builder.mutationFields((t) => ({
   acknowledgeIntervention: t.field({
     type: InterventionAckRef,
-    description:
-      "Take a run out of the intervention queue (operator): until a reason the operator did not see appears, or, with snoozeMinutes, at most that long. Recorded with who and why.",
+    description: "Take a run out of the intervention queue (operator): until a reason the operator did not see appears, or, with snoozeMinutes, at most that long. Recorded with who and why.",
     errors: { types: [UnauthorizedError, NotFoundError] },
     args: {
       runId: t.arg.id({ required: true }),

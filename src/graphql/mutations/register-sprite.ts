@@ -41,8 +41,16 @@ const RegisterSpriteInput = builder.inputType("RegisterSpriteInput", {
     loopId: t.string({ required: true, validate: { schema: loopIdSchema } }),
     agentUrl: t.string({ required: false, description: "SPRITE_SERVICE: the agent's base URL", validate: { url: true, maxLength: 2048 } }),
     agentTokenEnv: t.string({ required: false, description: "SPRITE_SERVICE: NAME of the env var holding the agent token", validate: { regex: [ENV_VAR_NAME, { message: ENV_NAME_MESSAGE }] } }),
-    spritesApiName: t.string({ required: false, description: "SPRITES_API: the Sprite's name in the API (default: name)", validate: { regex: [SPRITE_NAME, { message: "must be lowercase letters, digits and dashes" }] } }),
-    spritesApiTokenEnv: t.string({ required: false, description: "SPRITES_API: NAME of the env var holding the API token (default SPRITES_TOKEN)", validate: { regex: [ENV_VAR_NAME, { message: ENV_NAME_MESSAGE }] } }),
+    spritesApiName: t.string({
+      required: false,
+      description: "SPRITES_API: the Sprite's name in the API (default: name)",
+      validate: { regex: [SPRITE_NAME, { message: "must be lowercase letters, digits and dashes" }] },
+    }),
+    spritesApiTokenEnv: t.string({
+      required: false,
+      description: "SPRITES_API: NAME of the env var holding the API token (default SPRITES_TOKEN)",
+      validate: { regex: [ENV_VAR_NAME, { message: ENV_NAME_MESSAGE }] },
+    }),
     pollIntervalMs: t.int({ required: false, validate: { min: 100, max: 3_600_000 } }),
     healthProfile: t.field({ type: HealthProfileNameEnum, required: false }),
     healthOverrides: t.field({ type: HealthOverridesInput, required: false }),
@@ -116,8 +124,7 @@ builder.mutationFields((t) => ({
   }),
   addRun: t.field({
     type: RegisterSpritePayload,
-    description:
-      "Observe another loop run on a registered Sprite (admin). One run per Sprite is the default policy: beyond the Sprite's maxConcurrentRuns this is a PolicyViolation.",
+    description: "Observe another loop run on a registered Sprite (admin). One run per Sprite is the default policy: beyond the Sprite's maxConcurrentRuns this is a PolicyViolation.",
     errors: { types: [ZodError, UnauthorizedError, NotFoundError, DuplicateNameError, InvalidInputError, PolicyViolationError] },
     args: { input: t.arg({ type: AddRunInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {

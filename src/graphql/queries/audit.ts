@@ -23,7 +23,10 @@ const AuditEntryRef = builder.objectRef<AuditEntry>("AuditEntry").implement({
     at: t.field({ type: "DateTime", resolve: (e) => e.at }),
     source: t.field({ type: AuditSourceEnum, resolve: (e) => (e.source === "intent" ? "INTENT" : "TRANSITION") }),
     actor: t.string({ resolve: (e) => (e.source === "intent" ? e.intent.requestedBy : (e.transition.actor ?? "")), description: "The token name of who did it" }),
-    action: t.string({ resolve: (e) => (e.source === "intent" ? e.intent.kind : e.transition.trigger), description: "Intent kind (CANCEL, APPROVE, ...) or transition trigger (cursor_reset, control_mode)" }),
+    action: t.string({
+      resolve: (e) => (e.source === "intent" ? e.intent.kind : e.transition.trigger),
+      description: "Intent kind (CANCEL, APPROVE, ...) or transition trigger (cursor_reset, control_mode)",
+    }),
     note: t.string({
       nullable: true,
       resolve: (e) => (e.source === "intent" ? e.intent.note : str((e.transition.evidence as Record<string, unknown> | null)?.["note"])),

@@ -49,7 +49,10 @@ builder.subscriptionFields((t) => ({
     subscribe: async function* (_root, _args, ctx) {
       const app = ctx.app;
       let closed = false;
-      const wake = hold(ctx, waker(app.config.OPS_POLICY_TICK_MS, (fn) => app.policy?.onChange(fn) ?? (() => {})));
+      const wake = hold(
+        ctx,
+        waker(app.config.OPS_POLICY_TICK_MS, (fn) => app.policy?.onChange(fn) ?? (() => {})),
+      );
       const close = { close: () => (closed = true) };
       hold(ctx, close);
       let last = "";

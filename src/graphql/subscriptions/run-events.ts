@@ -78,7 +78,7 @@ builder.subscriptionFields((t) => ({
           const rows = await readFrom(last, null);
           if (rows.length === 0) break;
           const batch = rows.slice(0, CHUNK);
-          last = batch[batch.length - 1]!.line;
+          last = batch[batch.length - 1].line;
           yield { events: batch, cursor: String(last), hasMore: rows.length > CHUNK };
           if (rows.length <= CHUNK) break;
         }
@@ -94,7 +94,7 @@ builder.subscriptionFields((t) => ({
             const rows = await readFrom(last, upTo);
             if (rows.length === 0) break;
             const batch = rows.slice(0, CHUNK);
-            last = batch[batch.length - 1]!.line;
+            last = batch[batch.length - 1].line;
             yield { events: batch, cursor: String(last), hasMore: last < upTo };
           }
         }

@@ -23,14 +23,12 @@ const NOT_LIFECYCLE = ["cursor_reset", "sprite", "control_mode"];
 builder.subscriptionFields((t) => ({
   runLifecycleChanged: t.field({
     type: RunLifecycleUpdateRef,
-    description:
-      "Lifecycle changes as they commit, in seq order per run. A change that moves neither the state nor its reason (X → X, same reason) is not delivered.",
+    description: "Lifecycle changes as they commit, in seq order per run. A change that moves neither the state nor its reason (X → X, same reason) is not delivered.",
     args: {
       filter: t.arg({ type: RunLifecycleFilter, required: false }),
       afterSeq: t.arg.int({
         required: false,
-        description:
-          "Resume position (needs filter.run): first deliver the run's committed changes with a higher seq, then live ones, none twice. Pass the seq of the last change received.",
+        description: "Resume position (needs filter.run): first deliver the run's committed changes with a higher seq, then live ones, none twice. Pass the seq of the last change received.",
       }),
     },
     subscribe: async function* (_root, { filter, afterSeq }, ctx) {
@@ -67,7 +65,7 @@ builder.subscriptionFields((t) => ({
       const isNoop = (c: RunChanged) => c.previousState === c.state && reasons.get(c.runId) === c.reason;
       try {
         if (afterSeq != null && runId) {
-          const run = current[0]!;
+          const run = current[0];
           const backlog = await ctx.app.db.lifecycleTransition.findMany({
             where: { runId, seq: { gt: afterSeq }, trigger: { notIn: NOT_LIFECYCLE } },
             orderBy: { seq: "asc" },

@@ -215,7 +215,7 @@ builder.mutationFields((t) => ({
   }),
   testAlertSink: t.field({
     type: TestRef,
-    description: "Send a test message to one sink now (admin); recorded as a delivery with event \"test\"",
+    description: 'Send a test message to one sink now (admin); recorded as a delivery with event "test"',
     errors: { types: [UnauthorizedError, NotFoundError] },
     args: { name: t.arg.string({ required: true }) },
     resolve: async (_r, { name }, ctx) => {

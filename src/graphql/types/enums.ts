@@ -1,13 +1,4 @@
-import {
-  ControlMode,
-  HealthStatus,
-  IngestStatus,
-  IntentKind,
-  IntentStage,
-  LifecycleState,
-  SpriteStatus,
-  TransportKind,
-} from "../../generated/prisma/enums";
+import { ControlMode, HealthStatus, IngestStatus, IntentKind, IntentStage, LifecycleState, SpriteStatus, TransportKind } from "../../generated/prisma/enums";
 import { builder } from "../builder";
 
 export const LifecycleStateEnum = builder.enumType(LifecycleState, { name: "LifecycleState" });

@@ -16,7 +16,6 @@ export const EventRef = builder.prismaNode("Event", {
     payload: t.field({ type: "JSON", nullable: true, description: "The line's `data` object", resolve: (e) => payloadOf(e) }),
     raw: t.field({ type: "JSON", description: "The original line, parsed (keys in the line's order)", resolve: (e) => rawObject(e) }),
     rawLine: t.string({
-     
       description: "The original line exactly as events.jsonl holds it (without the newline): byte-exact, for forensics and diffs",
       resolve: (e) => originalLine(e),
     }),

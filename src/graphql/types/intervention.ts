@@ -3,7 +3,7 @@ import { activeAck } from "../../interventions/ack";
 import type { Health } from "../../lifecycle/health";
 import { parseStoredFacts } from "../../ingest/stored-facts";
 import { needsIntervention, type Intervention } from "../../lifecycle/interventions";
-import type { Divergence, LifecycleState } from "../../lifecycle/types";
+import type { Divergence } from "../../lifecycle/types";
 import { builder } from "../builder";
 import { RunRef } from "./run";
 import { isResync, ResyncRequiredRef, tooSlow } from "./resync";
@@ -32,7 +32,14 @@ export async function openAcks(db: { interventionAck: { findMany(a: object): Pro
 
 /** The intervention with its holding acknowledgement attached (or null when none holds). */
 export function withAck(view: InterventionView, acks: readonly InterventionAck[], now = new Date()): InterventionView {
-  return { ...view, acknowledgement: activeAck(acks, view.reasons.map((r) => r.code), now) };
+  return {
+    ...view,
+    acknowledgement: activeAck(
+      acks,
+      view.reasons.map((r) => r.code),
+      now,
+    ),
+  };
 }
 
 export function interventionOf(run: Run): InterventionView | null {
@@ -44,7 +51,7 @@ export function interventionOf(run: Run): InterventionView | null {
     cursorRegression: d.cursorRegression.raised ? { evidence: (d.cursorRegression.evidence ?? {}) as Record<string, unknown> } : null,
   };
   const found = needsIntervention({
-    state: run.state as LifecycleState,
+    state: run.state,
     reason: run.stateReason,
     health: { status: health.status, reasons: health.reasons.map((r) => ({ ...r, since: r.since.toISOString() })) } as Health,
     divergence,
@@ -89,8 +96,7 @@ export const InterventionRef = builder.objectRef<InterventionView>("Intervention
   }),
 });
 
-const bySeverityThenAge = (a: InterventionView, b: InterventionView) =>
-  a.severity !== b.severity ? (a.severity === "critical" ? -1 : 1) : a.since.getTime() - b.since.getTime();
+const bySeverityThenAge = (a: InterventionView, b: InterventionView) => (a.severity !== b.severity ? (a.severity === "critical" ? -1 : 1) : a.since.getTime() - b.since.getTime());
 
 builder.queryFields((t) => ({
   interventions: t.field({
@@ -99,7 +105,10 @@ builder.queryFields((t) => ({
     args: { includeAcknowledged: t.arg.boolean({ required: false, defaultValue: false }) },
     resolve: async (_root, { includeAcknowledged }, ctx) => {
       const runs = await ctx.app.db.run.findMany({ where: { removedAt: null, needsIntervention: true } });
-      const acks = await openAcks(ctx.app.db, runs.map((r) => r.id));
+      const acks = await openAcks(
+        ctx.app.db,
+        runs.map((r) => r.id),
+      );
       return runs
         .map(interventionOf)
         .filter((i): i is InterventionView => i !== null)
@@ -140,7 +149,10 @@ builder.subscriptionFields((t) => ({
       const last = new Map<string, string>();
       const keyOf = (v: InterventionView | null) => (v ? JSON.stringify([v.reasons.map((r) => r.code), v.suggestedActions, v.severity]) : "none");
       const queued = await ctx.app.db.run.findMany({ where: { removedAt: null, needsIntervention: true } });
-      const acks = await openAcks(ctx.app.db, queued.map((r) => r.id));
+      const acks = await openAcks(
+        ctx.app.db,
+        queued.map((r) => r.id),
+      );
       for (const run of queued) {
         const v = interventionOf(run);
         last.set(run.id, keyOf(v && !withAck(v, acks.get(run.id) ?? []).acknowledgement ? v : null));

@@ -46,7 +46,10 @@ export const PolicyRef = builder.objectRef<StoredPolicy>("Policy").implement({
   fields: (t) => ({
     version: t.exposeInt("version"),
     mode: t.string({ description: "The declared global mode", resolve: (p) => p.doc.mode }),
-    effectiveMode: t.string({ description: "The global mode after governance: guarded_auto with an expired review acts as advisory", resolve: (p) => effectiveGlobalMode(p.doc, p.reviewBy, new Date()).mode }),
+    effectiveMode: t.string({
+      description: "The global mode after governance: guarded_auto with an expired review acts as advisory",
+      resolve: (p) => effectiveGlobalMode(p.doc, p.reviewBy, new Date()).mode,
+    }),
     reviewExpired: t.boolean({ resolve: (p) => effectiveGlobalMode(p.doc, p.reviewBy, new Date()).reviewExpired }),
     rationale: t.exposeString("rationale", { nullable: true }),
     reviewBy: t.expose("reviewBy", { type: "DateTime", nullable: true }),

@@ -12,8 +12,7 @@ export interface Resync {
 }
 
 export const ResyncRequiredRef = builder.objectRef<Resync>("ResyncRequired").implement({
-  description:
-    "The subscriber fell too far behind; the server dropped its buffer and ends the subscription. Re-read current state with a query, then subscribe again from the last cursor.",
+  description: "The subscriber fell too far behind; the server dropped its buffer and ends the subscription. Re-read current state with a query, then subscribe again from the last cursor.",
   fields: (t) => ({
     resyncRequired: t.boolean({ resolve: () => true }),
     reason: t.exposeString("reason"),
@@ -28,5 +27,5 @@ export function tooSlow(last: { lastSeq?: number | null; lastCursor?: string | n
 }
 
 export function isResync(v: object): v is Resync {
-  return "resyncRequired" in v && (v as Resync).resyncRequired === true;
+  return "resyncRequired" in v && (v as Resync).resyncRequired;
 }

@@ -13,7 +13,8 @@ import "./sprite";
 // the fleet's and each Sprite's policy, and the admin mutations setRetention and archiveRun.
 
 const RetentionPolicyRef = builder.objectRef<RetentionPolicy>("RetentionPolicy").implement({
-  description: "Event retention: lines older than maxAgeDays, and lines beyond the latest maxEventsPerRun, are pruned (never the cursor's line, an open intent's evidence, or anything of a run whose ingest is FORKED/ERROR)",
+  description:
+    "Event retention: lines older than maxAgeDays, and lines beyond the latest maxEventsPerRun, are pruned (never the cursor's line, an open intent's evidence, or anything of a run whose ingest is FORKED/ERROR)",
   fields: (t) => ({
     maxAgeDays: t.float({ nullable: true, resolve: (p) => p.maxAgeDays ?? null }),
     maxEventsPerRun: t.int({ nullable: true, resolve: (p) => p.maxEventsPerRun ?? null }),

@@ -266,7 +266,7 @@ builder.prismaObjectFields("Run", (t) => ({
         for (const r of res.rows) {
           const row = out.get(r.runId) ?? new Array<number>(buckets).fill(0);
           const i = buckets - 1 - Math.max(0, r.b);
-          if (i >= 0 && i < buckets) row[i]! += r.n;
+          if (i >= 0 && i < buckets) row[i] += r.n;
           out.set(r.runId, row);
         }
         return out;

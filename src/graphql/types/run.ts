@@ -35,21 +35,18 @@ export const RunRef = builder.prismaNode("Run", {
     events: t.connection(
       {
         type: EventRef,
-        description: "Stored events ordered by line; cursors are line numbers, so `after: \"120\"` starts at line 121",
+        description: 'Stored events ordered by line; cursors are line numbers, so `after: "120"` starts at line 121',
         resolve: (run, args, ctx) =>
-          resolveCursorConnection(
-            { args, toCursor: (e) => String(e.line), defaultSize: 50, maxSize: 500 },
-            ({ before, after, limit, inverted }: ResolveCursorConnectionArgs) => {
-              const line: Prisma.IntFilter = {};
-              if (after) line.gt = parseLineCursor(after);
-              if (before) line.lt = parseLineCursor(before);
-              return ctx.app.db.event.findMany({
-                where: { runId: run.id, line },
-                orderBy: { line: inverted ? "desc" : "asc" },
-                take: limit,
-              });
-            },
-          ),
+          resolveCursorConnection({ args, toCursor: (e) => String(e.line), defaultSize: 50, maxSize: 500 }, ({ before, after, limit, inverted }: ResolveCursorConnectionArgs) => {
+            const line: Prisma.IntFilter = {};
+            if (after) line.gt = parseLineCursor(after);
+            if (before) line.lt = parseLineCursor(before);
+            return ctx.app.db.event.findMany({
+              where: { runId: run.id, line },
+              orderBy: { line: inverted ? "desc" : "asc" },
+              take: limit,
+            });
+          }),
       },
       { name: "RunEventsConnection" },
       { name: "RunEventsEdge" },
@@ -86,8 +83,7 @@ builder.queryFields((t) => ({
     type: "Run",
     cursor: "id",
     args: { filter: t.arg({ type: RunFilter, required: false }) },
-    resolve: (query, _root, { filter }, ctx) =>
-      ctx.app.db.run.findMany({ ...query, where: runWhere(filter), orderBy: { createdAt: "asc" } }),
+    resolve: (query, _root, { filter }, ctx) => ctx.app.db.run.findMany({ ...query, where: runWhere(filter), orderBy: { createdAt: "asc" } }),
   }),
   run: t.prismaField({
     type: "Run",

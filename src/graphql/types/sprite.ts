@@ -49,8 +49,7 @@ export const SpriteRef = builder.prismaNode("Sprite", {
     run: t.prismaField({
       type: "Run",
       nullable: true,
-      resolve: (query, sprite, _args, ctx) =>
-        ctx.app.db.run.findFirst({ ...query, where: { spriteId: sprite.id, removedAt: null }, orderBy: { createdAt: "desc" } }),
+      resolve: (query, sprite, _args, ctx) => ctx.app.db.run.findFirst({ ...query, where: { spriteId: sprite.id, removedAt: null }, orderBy: { createdAt: "desc" } }),
     }),
     runs: t.relatedConnection("runs", { cursor: "id", query: { where: { removedAt: null }, orderBy: { createdAt: "asc" } } }),
   }),

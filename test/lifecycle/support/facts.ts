@@ -1,15 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { summarizeEvents, type EventRecord } from "../../../src/lifecycle/event-facts";
-import type {
-  ControlFacts,
-  EventFacts,
-  IngestFacts,
-  RunFacts,
-  RuntimeFacts,
-  SpriteStatus,
-  SummaryFacts,
-} from "../../../src/lifecycle/types";
+import type { ControlFacts, EventFacts, IngestFacts, RunFacts, RuntimeFacts, SpriteStatus, SummaryFacts } from "../../../src/lifecycle/types";
 
 export const RECORDINGS_DIR = path.resolve(__dirname, "../../fixtures/recordings");
 export const REFERENCE_DIR = path.resolve(__dirname, "../../fixtures/ops-contract-v1");

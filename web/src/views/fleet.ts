@@ -42,7 +42,16 @@ function stateCell(r: RunRow): HTMLElement {
 }
 
 function runsTable(runs: RunRow[]): HTMLElement {
-  if (!runs.length) return h("p", { class: "muted" }, "No runs registered yet. Register a Sprite on the ", h("a", { href: "#/sprites" }, "Sprites"), " page, or start with ", h("code", {}, "npm start -- --demo"), ".");
+  if (!runs.length)
+    return h(
+      "p",
+      { class: "muted" },
+      "No runs registered yet. Register a Sprite on the ",
+      h("a", { href: "#/sprites" }, "Sprites"),
+      " page, or start with ",
+      h("code", {}, "npm start -- --demo"),
+      ".",
+    );
   const sorted = [...runs].sort((a, b) => STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) || a.sprite.name.localeCompare(b.sprite.name));
   const history = runs.some((r) => r.eventRate !== undefined);
   const cols = ["Sprite", "Loop", "State", "Reason", "Health", "Progress", ...(history ? ["Activity (5 min)", "Restarts"] : []), "Last event"];
@@ -50,7 +59,15 @@ function runsTable(runs: RunRow[]): HTMLElement {
     "table",
     { class: "runs" },
     h("caption", {}, "Runs"),
-    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        cols.map((c) => h("th", { scope: "col" }, c)),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -85,7 +102,11 @@ function timelineCard(runs: RunRow[]): HTMLElement | null {
     { class: "card timeline-card", "aria-labelledby": "tl24-title" },
     h("h3", { id: "tl24-title" }, "Last 24 hours"),
     h("div", { class: "chart-scroll" }, fleetTimeline(rows, 24)),
-    h("ul", { class: "legend", "aria-label": "Colours" }, states.map((s) => h("li", {}, h("span", { class: `swatch state-fill-${s}`, "aria-hidden": "true" }), badge("state", s)))),
+    h(
+      "ul",
+      { class: "legend", "aria-label": "Colours" },
+      states.map((s) => h("li", {}, h("span", { class: `swatch state-fill-${s}`, "aria-hidden": "true" }), badge("state", s))),
+    ),
   );
 }
 
@@ -128,8 +149,18 @@ export function fleetView(api: Api): View {
         h(
           "div",
           { class: "cards" },
-          tally("By state", "state", STATE_ORDER, fleet.byState.map((s) => ({ key: s.state, count: s.count }))),
-          tally("By health", "health", HEALTH_ORDER, fleet.byHealth.map((s) => ({ key: s.status, count: s.count }))),
+          tally(
+            "By state",
+            "state",
+            STATE_ORDER,
+            fleet.byState.map((s) => ({ key: s.state, count: s.count })),
+          ),
+          tally(
+            "By health",
+            "health",
+            HEALTH_ORDER,
+            fleet.byHealth.map((s) => ({ key: s.status, count: s.count })),
+          ),
         ),
       );
       replace(table, runsTable(runs));
@@ -142,10 +173,7 @@ export function fleetView(api: Api): View {
   };
   const reload = debounce(() => void load(), 250);
   // State changes come through runLifecycleChanged; health-only changes (a run going stale) through the queue.
-  const subs = [
-    api.subscribe({ query: LIFECYCLE_CHANGED, variables: { filter: null } }, { next: reload }),
-    api.subscribe({ query: INTERVENTIONS_CHANGED, variables: {} }, { next: reload }),
-  ];
+  const subs = [api.subscribe({ query: LIFECYCLE_CHANGED, variables: { filter: null } }, { next: reload }), api.subscribe({ query: INTERVENTIONS_CHANGED, variables: {} }, { next: reload })];
   // Sparklines, "12s ago" and lag-based health move with the clock, not with lifecycle changes: re-read often.
   const timer = setInterval(reload, SPARK_SECONDS * 1000);
   void load();

@@ -1,7 +1,17 @@
 import type { Api } from "../api";
 import { confirmAction } from "../confirm";
 import { badge, h, replace, time } from "../dom";
-import { EXECUTE_CANDIDATE, POLICY_CANDIDATES_CHANGED, POLICY_INTENTS_UPDATED, POLICY_PAGE, SET_AUTOMATION_PAUSED, SET_KILL_SWITCH, SUPPRESS_CANDIDATE, type PolicyCandidateRow, type PolicyPage } from "../policy-queries";
+import {
+  EXECUTE_CANDIDATE,
+  POLICY_CANDIDATES_CHANGED,
+  POLICY_INTENTS_UPDATED,
+  POLICY_PAGE,
+  SET_AUTOMATION_PAUSED,
+  SET_KILL_SWITCH,
+  SUPPRESS_CANDIDATE,
+  type PolicyCandidateRow,
+  type PolicyPage,
+} from "../policy-queries";
 import { debounce, type View } from "./view";
 
 // Policies: the rules in force (mode, review date, what each proposes), the kill switch and the automation
@@ -16,7 +26,7 @@ interface Answer {
 }
 
 function answerText(what: string, res: { data?: Answer; errors?: { message: string }[] }): string {
-  if (res.errors?.length) return `${what} failed: ${res.errors[0]!.message}`;
+  if (res.errors?.length) return `${what} failed: ${res.errors[0].message}`;
   const r = res.data?.r;
   if (!r) return `${what}: no answer`;
   if (r.message !== undefined) return `${what} refused (${r.__typename}): ${r.message}`;
@@ -30,7 +40,11 @@ const conditionText = (c: Record<string, unknown>): string =>
 
 function reasonsList(c: PolicyCandidateRow): HTMLElement {
   if (!c.reasons.length) return h("span", { class: "badge health-HEALTHY", "data-eligible": "true" }, "eligible");
-  return h("ul", { class: "reasons" }, c.reasons.map((r) => h("li", { "data-code": r.code }, h("code", {}, r.code), " ", h("span", { class: "muted small" }, r.message))));
+  return h(
+    "ul",
+    { class: "reasons" },
+    c.reasons.map((r) => h("li", { "data-code": r.code }, h("code", {}, r.code), " ", h("span", { class: "muted small" }, r.message))),
+  );
 }
 
 function candidateRow(api: Api, c: PolicyCandidateRow, say: (t: string) => void, reload: () => void): HTMLElement {
@@ -44,7 +58,12 @@ function candidateRow(api: Api, c: PolicyCandidateRow, say: (t: string) => void,
       "aria-label": `Execute ${c.action} proposed by ${c.rule}`,
       disabled: c.status !== "open",
       onclick: async () => {
-        const ok = await confirmAction({ title: `${c.action} now?`, body: `Rule ${c.rule} proposes ${c.action}: ${c.detail}. It becomes a control intent requested by policy:${c.rule}, with you as the executor.`, confirm: `Execute ${c.action}`, cancel: "Not now" });
+        const ok = await confirmAction({
+          title: `${c.action} now?`,
+          body: `Rule ${c.rule} proposes ${c.action}: ${c.detail}. It becomes a control intent requested by policy:${c.rule}, with you as the executor.`,
+          confirm: `Execute ${c.action}`,
+          cancel: "Not now",
+        });
         if (!ok) return;
         say(answerText(`Execute ${c.action}`, await api.request<Answer>(EXECUTE_CANDIDATE, { id: c.id })));
         reload();
@@ -53,12 +72,7 @@ function candidateRow(api: Api, c: PolicyCandidateRow, say: (t: string) => void,
     "Execute",
   );
   const note = h("input", { type: "text", name: "note", required: true, placeholder: "why", "aria-label": `Why suppress ${c.rule}`, maxlength: 500 });
-  const suppress = h(
-    "form",
-    { class: "inline", "data-action": "suppress" },
-    note,
-    h("button", { type: "submit", disabled: c.status !== "open" }, "Suppress"),
-  );
+  const suppress = h("form", { class: "inline", "data-action": "suppress" }, note, h("button", { type: "submit", disabled: c.status !== "open" }, "Suppress"));
   suppress.addEventListener("submit", async (e) => {
     e.preventDefault();
     say(answerText(`Suppress ${c.rule}`, await api.request<Answer>(SUPPRESS_CANDIDATE, { id: c.id, note: note.value.trim() })));
@@ -92,7 +106,20 @@ function actionRow(c: PolicyCandidateRow): HTMLElement {
 
 function table(head: string[], rows: HTMLElement[], empty: string, cls: string): HTMLElement {
   if (!rows.length) return h("p", { class: "empty" }, empty);
-  return h("table", { class: `table ${cls}` }, h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows));
+  return h(
+    "table",
+    { class: `table ${cls}` },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        head.map((t) => h("th", { scope: "col" }, t)),
+      ),
+    ),
+    h("tbody", {}, rows),
+  );
 }
 
 export function policiesView(api: Api): View {
@@ -119,10 +146,14 @@ export function policiesView(api: Api): View {
         pol.reviewBy ? [" · review by ", time(pol.reviewBy)] : "",
         pol.reviewExpired ? h("span", { class: "badge health-CRITICAL", role: "note" }, "review expired: guarded_auto acts as advisory") : "",
       ),
-      pol.rationale ? h("p", { class: "muted small" }, `${pol.source ?? ""} · ${pol.actor ?? ""}: ${pol.rationale}`) : h("p", { class: "muted" }, "No policy set yet (setPolicy or the fleet file's \"policies\")."),
+      pol.rationale
+        ? h("p", { class: "muted small" }, `${pol.source ?? ""} · ${pol.actor ?? ""}: ${pol.rationale}`)
+        : h("p", { class: "muted" }, 'No policy set yet (setPolicy or the fleet file\'s "policies").'),
       table(
         ["Rule", "Mode", "When", "Proposes", "Severity"],
-        pol.rules.map((r) => h("tr", { "data-rule": r.id }, h("td", {}, h("code", {}, r.id)), h("td", {}, r.mode), h("td", {}, conditionText(r.condition)), h("td", {}, r.action), h("td", {}, r.severity))),
+        pol.rules.map((r) =>
+          h("tr", { "data-rule": r.id }, h("td", {}, h("code", {}, r.id)), h("td", {}, r.mode), h("td", {}, conditionText(r.condition)), h("td", {}, r.action), h("td", {}, r.severity)),
+        ),
         "No rules.",
         "rules",
       ),
@@ -131,7 +162,13 @@ export function policiesView(api: Api): View {
     replace(
       switches,
       h("h3", { id: "switches-title" }, "Automation"),
-      h("p", { "data-kill-switch": String(rt.killSwitch) }, "Kill switch: ", h("strong", {}, rt.killSwitch ? "ON" : "off"), rt.killSwitchSource ? h("span", { class: "muted small" }, ` (${rt.killSwitchSource})`) : ""),
+      h(
+        "p",
+        { "data-kill-switch": String(rt.killSwitch) },
+        "Kill switch: ",
+        h("strong", {}, rt.killSwitch ? "ON" : "off"),
+        rt.killSwitchSource ? h("span", { class: "muted small" }, ` (${rt.killSwitchSource})`) : "",
+      ),
       h("p", { "data-paused": rt.paused ?? "no" }, "Paused: ", h("strong", {}, rt.paused ?? "no"), rt.pausedReason ? h("span", { class: "muted small" }, ` — ${rt.pausedReason}`) : ""),
       h(
         "div",
@@ -144,7 +181,12 @@ export function policiesView(api: Api): View {
             "data-action": "kill-switch",
             onclick: async () => {
               const on = !rt.killSwitch;
-              const ok = await confirmAction({ title: on ? "Turn the kill switch on?" : "Turn the kill switch off?", body: on ? "No policy will act automatically; candidates are still proposed." : "Policies in guarded_auto act again within their limits.", confirm: on ? "Kill switch on" : "Kill switch off", cancel: "Leave it" });
+              const ok = await confirmAction({
+                title: on ? "Turn the kill switch on?" : "Turn the kill switch off?",
+                body: on ? "No policy will act automatically; candidates are still proposed." : "Policies in guarded_auto act again within their limits.",
+                confirm: on ? "Kill switch on" : "Kill switch off",
+                cancel: "Leave it",
+              });
               if (!ok) return;
               say(answerText(`Kill switch ${on ? "on" : "off"}`, await api.request<Answer>(SET_KILL_SWITCH, { on })));
               void load();
@@ -179,7 +221,12 @@ export function policiesView(api: Api): View {
     replace(
       candidates,
       h("h3", { id: "candidates-title" }, `Candidates (${rows.length})`),
-      table(["Run", "Rule", "Proposes", "Status", "Automatic execution", "Since", ""], rows.map((c) => candidateRow(api, c, say, () => void load())), "No run needs a policy's attention.", "candidates-table"),
+      table(
+        ["Run", "Rule", "Proposes", "Status", "Automatic execution", "Since", ""],
+        rows.map((c) => candidateRow(api, c, say, () => void load())),
+        "No run needs a policy's attention.",
+        "candidates-table",
+      ),
     );
 
   const load = async () => {
@@ -201,7 +248,16 @@ export function policiesView(api: Api): View {
     { query: POLICY_INTENTS_UPDATED, variables: {} },
     { next: (r) => (r.data?.controlIntentUpdated.requestedBy.startsWith("policy:") ? reload() : undefined) },
   );
-  const el = h("section", { class: "view policies-view", "aria-labelledby": "policies-title" }, h("h2", { id: "policies-title" }, "Policies"), error, status, h("div", { class: "run-grid" }, policyBox, switches), candidates, actions);
+  const el = h(
+    "section",
+    { class: "view policies-view", "aria-labelledby": "policies-title" },
+    h("h2", { id: "policies-title" }, "Policies"),
+    error,
+    status,
+    h("div", { class: "run-grid" }, policyBox, switches),
+    candidates,
+    actions,
+  );
   void load();
   return {
     el,

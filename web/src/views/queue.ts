@@ -41,7 +41,7 @@ interface AckResult {
 
 async function acknowledge(api: Api, runId: string, note: string, snooze: number | null): Promise<string> {
   const r = await api.request<AckResult>(ACKNOWLEDGE, { runId, note: note || null, snooze });
-  if (r.errors?.length) return `Acknowledge failed: ${r.errors[0]!.message}`;
+  if (r.errors?.length) return `Acknowledge failed: ${r.errors[0].message}`;
   const res = r.data?.result;
   if (res?.__typename !== "InterventionAck") return `Acknowledge refused (${res?.__typename ?? "no answer"}): ${res?.message ?? ""}`;
   return res.kind === "SNOOZED" && res.until
@@ -89,7 +89,11 @@ function card(api: Api, i: Intervention, statuses: Map<string, string>, onStatus
         },
       },
       extra: (say, note) => {
-        const snoozeSel = h("select", { "aria-label": `Snooze ${label} for`, class: "snooze-for" }, SNOOZES.map(([m, text]) => h("option", { value: m }, text)));
+        const snoozeSel = h(
+          "select",
+          { "aria-label": `Snooze ${label} for`, class: "snooze-for" },
+          SNOOZES.map(([m, text]) => h("option", { value: m }, text)),
+        );
         const ackBtn = (snooze: boolean) =>
           h(
             "button",

@@ -41,20 +41,20 @@ function transitionsList(run: RunDetail): HTMLElement {
             h("span", { class: "muted small" }, t.actor ? ` by ${t.actor}` : ""),
           )
         : h(
-        "li",
-        { "data-seq": t.seq },
-        h("span", { class: "seq" }, `#${t.seq}`),
-        " ",
-        time(t.at),
-        " ",
-        t.from ? badge("state", t.from) : h("span", { class: "muted" }, "new"),
-        h("span", { "aria-hidden": "true" }, " → "),
-        h("span", { class: "sr-only" }, " to "),
-        badge("state", t.to),
-        " ",
-        h("code", {}, t.reason),
-        h("span", { class: "muted small" }, ` via ${t.trigger}${t.actor ? ` by ${t.actor}` : ""}`),
-      ),
+            "li",
+            { "data-seq": t.seq },
+            h("span", { class: "seq" }, `#${t.seq}`),
+            " ",
+            time(t.at),
+            " ",
+            t.from ? badge("state", t.from) : h("span", { class: "muted" }, "new"),
+            h("span", { "aria-hidden": "true" }, " → "),
+            h("span", { class: "sr-only" }, " to "),
+            badge("state", t.to),
+            " ",
+            h("code", {}, t.reason),
+            h("span", { class: "muted small" }, ` via ${t.trigger}${t.actor ? ` by ${t.actor}` : ""}`),
+          ),
     ),
   );
 }
@@ -88,7 +88,9 @@ function intentItem(i: Intent): HTMLElement {
       terminalOff ? h("li", { class: "end", "aria-current": "step" }, badge("stage", i.stage)) : null,
     ),
     // The intent's current stage and what was last observed (never an old DISPATCHED line once it moved on).
-    latest ? h("p", { class: "muted small observation" }, badge("stage", i.stage), " ", h("time", { datetime: latest.at, title: absolute(latest.at) }, clock(latest.at)), ` ${latest.observation}`) : null,
+    latest
+      ? h("p", { class: "muted small observation" }, badge("stage", i.stage), " ", h("time", { datetime: latest.at, title: absolute(latest.at) }, clock(latest.at)), ` ${latest.observation}`)
+      : null,
     i.error ? h("p", { class: "error small" }, i.error) : null,
     i.note ? h("p", { class: "muted small" }, `Note: ${i.note}`) : null,
   );
@@ -126,8 +128,22 @@ function signOffCard(run: RunDetail): HTMLElement {
     h(
       "ul",
       { class: "gates", "aria-label": "Gates of the last summary" },
-      h("li", { "data-gate": "promise", "data-verdict": s.promiseMatched === null ? "UNKNOWN" : s.promiseMatched ? "PASS" : "FAIL" }, h("span", { class: `badge verdict-${s.promiseMatched ? "PASS" : s.promiseMatched === false ? "FAIL" : "UNKNOWN"}` }, s.promiseMatched ? "pass" : s.promiseMatched === false ? "FAIL" : "?"), " promise", s.promiseExpected ? h("span", { class: "muted small" }, ` (${s.promiseExpected})`) : null),
-      s.gates.map((g) => h("li", { "data-gate": g.name, "data-verdict": g.verdict }, h("span", { class: `badge verdict-${g.verdict}` }, VERDICT_WORD[g.verdict] ?? g.verdict), ` ${g.name}`, h("span", { class: "muted small" }, ` (${g.status ?? ""})`))),
+      h(
+        "li",
+        { "data-gate": "promise", "data-verdict": s.promiseMatched === null ? "UNKNOWN" : s.promiseMatched ? "PASS" : "FAIL" },
+        h("span", { class: `badge verdict-${s.promiseMatched ? "PASS" : s.promiseMatched === false ? "FAIL" : "UNKNOWN"}` }, s.promiseMatched ? "pass" : s.promiseMatched === false ? "FAIL" : "?"),
+        " promise",
+        s.promiseExpected ? h("span", { class: "muted small" }, ` (${s.promiseExpected})`) : null,
+      ),
+      s.gates.map((g) =>
+        h(
+          "li",
+          { "data-gate": g.name, "data-verdict": g.verdict },
+          h("span", { class: `badge verdict-${g.verdict}` }, VERDICT_WORD[g.verdict] ?? g.verdict),
+          ` ${g.name}`,
+          h("span", { class: "muted small" }, ` (${g.status ?? ""})`),
+        ),
+      ),
     ),
     h("p", { class: "small" }, "Tests mode: ", h("code", { "data-tests-mode": "" }, s.testsMode ?? "unknown")),
     a
@@ -154,7 +170,15 @@ function attemptsTable(attempts: Attempt[]): HTMLElement {
     h(
       "table",
       { class: "runs attempts" },
-      h("thead", {}, h("tr", {}, ["#", "Started", "By", "Runtime run id", "Iterations", "Outcome", "Ended"].map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["#", "Started", "By", "Runtime run id", "Iterations", "Outcome", "Ended"].map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -164,9 +188,20 @@ function attemptsTable(attempts: Attempt[]): HTMLElement {
             { "data-attempt": a.index, "data-outcome": a.outcome, "data-started-by": a.startedBy },
             h("td", { "data-label": "#" }, String(a.index), a.restart ? h("span", { class: "mark mark-restarted" }, " restart") : null),
             h("td", { "data-label": "Started" }, time(a.startedAt)),
-            h("td", { "data-label": "By" }, a.startedBy === "runtime" ? h("span", { class: "muted", title: "Not started through this manager" }, "runtime") : [a.startedBy, a.intentKind ? h("span", { class: "muted small" }, ` (${a.intentKind})`) : null]),
+            h(
+              "td",
+              { "data-label": "By" },
+              a.startedBy === "runtime"
+                ? h("span", { class: "muted", title: "Not started through this manager" }, "runtime")
+                : [a.startedBy, a.intentKind ? h("span", { class: "muted small" }, ` (${a.intentKind})`) : null],
+            ),
             h("td", { "data-label": "Runtime run id" }, h("code", {}, a.runtimeRunId ?? "—")),
-            h("td", { "data-label": "Iterations" }, a.firstIteration === null ? "—" : a.firstIteration === a.lastIteration ? String(a.firstIteration) : `${a.firstIteration}–${a.lastIteration}`, a.maxIterations ? h("span", { class: "muted" }, ` of ${a.maxIterations}`) : null),
+            h(
+              "td",
+              { "data-label": "Iterations" },
+              a.firstIteration === null ? "—" : a.firstIteration === a.lastIteration ? String(a.firstIteration) : `${a.firstIteration}–${a.lastIteration}`,
+              a.maxIterations ? h("span", { class: "muted" }, ` of ${a.maxIterations}`) : null,
+            ),
             h(
               "td",
               { "data-label": "Outcome" },
@@ -174,7 +209,11 @@ function attemptsTable(attempts: Attempt[]): HTMLElement {
               a.stopReason ? [" ", h("code", { class: "reason" }, a.stopReason)] : null,
               a.stoppedBy ? h("span", { class: "muted small" }, ` by ${a.stoppedBy}`) : null,
             ),
-            h("td", { "data-label": "Ended" }, a.endedAt ? [time(a.endedAt), h("span", { class: "muted small" }, ` after ${duration((Date.parse(a.endedAt) - Date.parse(a.startedAt)) / 1000)}`)] : "—"),
+            h(
+              "td",
+              { "data-label": "Ended" },
+              a.endedAt ? [time(a.endedAt), h("span", { class: "muted small" }, ` after ${duration((Date.parse(a.endedAt) - Date.parse(a.startedAt)) / 1000)}`)] : "—",
+            ),
           ),
         ),
       ),
@@ -188,7 +227,13 @@ function historySentence(run: RunDetail): HTMLElement | null {
   const restarts = run.attempts.filter((a) => a.restart).length;
   if (!crashes && !restarts) return null;
   const parts = [crashes ? `${crashes} crash${crashes === 1 ? "" : "es"}` : null, restarts ? `${restarts} restart${restarts === 1 ? "" : "s"}` : null].filter(Boolean).join(" and ");
-  return h("p", { class: "history-sentence", "data-crashes": crashes, "data-restarts": restarts }, badge("state", run.state), ` after ${parts}`, h("span", { class: "muted small" }, ` (${run.attempts.length} attempts below)`));
+  return h(
+    "p",
+    { class: "history-sentence", "data-crashes": crashes, "data-restarts": restarts },
+    badge("state", run.state),
+    ` after ${parts}`,
+    h("span", { class: "muted small" }, ` (${run.attempts.length} attempts below)`),
+  );
 }
 
 export function runView(api: Api, runId: string): View {
@@ -330,7 +375,11 @@ export function runView(api: Api, runId: string): View {
         historySentence(run),
         h("p", { class: "progress-line" }, "Iteration ", progressBar(run.iteration, run.maxIterations ?? null)),
         run.health.reasons.length
-          ? h("ul", { class: "reasons" }, run.health.reasons.map((r) => h("li", {}, healthBadge(r.severity), " ", h("code", {}, r.code), " ", r.message, " ", h("span", { class: "muted small" }, "since "), time(r.since))))
+          ? h(
+              "ul",
+              { class: "reasons" },
+              run.health.reasons.map((r) => h("li", {}, healthBadge(r.severity), " ", h("code", {}, r.code), " ", r.message, " ", h("span", { class: "muted small" }, "since "), time(r.since))),
+            )
           : null,
         run.ingest.lastError ? h("p", { class: "error small" }, run.ingest.lastError) : null,
         h(

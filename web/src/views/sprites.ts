@@ -20,7 +20,7 @@ interface MutationAnswer {
 }
 
 function answerText(what: string, r: { data?: MutationAnswer; errors?: { message: string }[] }): { ok: boolean; text: string } {
-  if (r.errors?.length) return { ok: false, text: `${what} failed: ${r.errors[0]!.message}` };
+  if (r.errors?.length) return { ok: false, text: `${what} failed: ${r.errors[0].message}` };
   const res = r.data?.result;
   if (!res) return { ok: false, text: `${what}: no answer` };
   if (res.issues?.length) return { ok: false, text: `${what} refused: ${res.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}` };
@@ -37,7 +37,11 @@ function field(labelText: string, input: HTMLInputElement | HTMLSelectElement, h
 
 const text = (name: string, attrs: Record<string, string | number | boolean> = {}) => h("input", { name, type: "text", autocomplete: "off", ...attrs });
 const select = (name: string, options: readonly (readonly [string, string])[], value?: string) =>
-  h("select", { name }, options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
+  h(
+    "select",
+    { name },
+    options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)),
+  );
 
 /** Reads the form's non-empty fields; numbers for the numeric ones. */
 function values(form: HTMLFormElement, numeric: string[]): Record<string, string | number> {
@@ -70,8 +74,18 @@ function registerForm(api: Api, onDone: () => void): HTMLElement {
     field("Transport", transport),
     field("Repo path", text("repoPath", { required: true, placeholder: "/home/sprite/repo" }), "absolute path of the repo inside the Sprite"),
     field("Loop id", text("loopId", { required: true, placeholder: "demo-loop" }), "a folder under .superloop/loops/"),
-    h("div", { "data-for": "SPRITE_SERVICE" }, field("Agent URL", text("agentUrl", { placeholder: "http://10.0.0.5:7777" })), field("Agent token env var", text("agentTokenEnv", { placeholder: "OPS_SECRET_AGENT_TOKEN" }), "the NAME of an env var (OPS_SECRET_… by default); never the token")),
-    h("div", { "data-for": "SPRITES_API" }, field("Sprites API name", text("spritesApiName", { placeholder: "defaults to the name" })), field("API token env var", text("spritesApiTokenEnv", { placeholder: "SPRITES_TOKEN" }))),
+    h(
+      "div",
+      { "data-for": "SPRITE_SERVICE" },
+      field("Agent URL", text("agentUrl", { placeholder: "http://10.0.0.5:7777" })),
+      field("Agent token env var", text("agentTokenEnv", { placeholder: "OPS_SECRET_AGENT_TOKEN" }), "the NAME of an env var (OPS_SECRET_… by default); never the token"),
+    ),
+    h(
+      "div",
+      { "data-for": "SPRITES_API" },
+      field("Sprites API name", text("spritesApiName", { placeholder: "defaults to the name" })),
+      field("API token env var", text("spritesApiTokenEnv", { placeholder: "SPRITES_TOKEN" })),
+    ),
     field("Poll interval (ms)", text("pollIntervalMs", { inputmode: "numeric", placeholder: "server default" })),
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Register")),
     status,
@@ -107,11 +121,38 @@ function updateForm(api: Api, s: SpriteRow, onDone: () => void): HTMLElement {
     "form",
     { class: "sprite-form update", "data-sprite": s.name, "aria-label": `Settings of ${s.name}` },
     field("Transport", transport),
-    h("div", { "data-for": "SPRITE_SERVICE" }, field("Agent URL", text("agentUrl", { value: s.agentUrl ?? "" })), field("Agent token env var", text("agentTokenEnv", { value: s.agentTokenEnv ?? "" }))),
+    h(
+      "div",
+      { "data-for": "SPRITE_SERVICE" },
+      field("Agent URL", text("agentUrl", { value: s.agentUrl ?? "" })),
+      field("Agent token env var", text("agentTokenEnv", { value: s.agentTokenEnv ?? "" })),
+    ),
     h("div", { "data-for": "SPRITES_API" }, field("Sprites API name", text("spritesApiName", { value: s.spritesApiName ?? "" }))),
     field("Poll interval (ms)", text("pollIntervalMs", { inputmode: "numeric", value: s.pollIntervalMs ?? "" })),
-    field("Health profile", select("healthProfile", [["default", "default"], ["strict", "strict"], ["balanced", "balanced"], ["relaxed", "relaxed"]], s.healthProfile)),
-    field("Control", select("controlMode", [["ENABLED", "enabled"], ["DISABLED", "disabled (observe only)"]], s.controlMode)),
+    field(
+      "Health profile",
+      select(
+        "healthProfile",
+        [
+          ["default", "default"],
+          ["strict", "strict"],
+          ["balanced", "balanced"],
+          ["relaxed", "relaxed"],
+        ],
+        s.healthProfile,
+      ),
+    ),
+    field(
+      "Control",
+      select(
+        "controlMode",
+        [
+          ["ENABLED", "enabled"],
+          ["DISABLED", "disabled (observe only)"],
+        ],
+        s.controlMode,
+      ),
+    ),
     h("div", { class: "buttons" }, h("button", { type: "submit" }, `Save ${s.name}`)),
     status,
   );
@@ -160,9 +201,19 @@ function spriteCard(api: Api, s: SpriteRow, reload: () => void, say: (t: string)
   return h(
     "article",
     { class: "card sprite", "data-sprite": s.name },
-    h("header", { class: "sprite-head" }, h("h3", {}, s.name), h("span", { class: "badge state-IDLE", title: `Sprite status: ${s.status.toLowerCase()}` }, s.status), h("span", { class: "muted small" }, ` ${s.transport} · control ${s.controlMode.toLowerCase()}`)),
+    h(
+      "header",
+      { class: "sprite-head" },
+      h("h3", {}, s.name),
+      h("span", { class: "badge state-IDLE", title: `Sprite status: ${s.status.toLowerCase()}` }, s.status),
+      h("span", { class: "muted small" }, ` ${s.transport} · control ${s.controlMode.toLowerCase()}`),
+    ),
     runs.length
-      ? h("ul", { class: "sprite-runs" }, runs.map((r) => h("li", {}, h("a", { href: `#/run/${encodeURIComponent(r.id)}` }, r.loopId), " ", badge("state", r.state), " ", h("code", { class: "small" }, r.repoPath))))
+      ? h(
+          "ul",
+          { class: "sprite-runs" },
+          runs.map((r) => h("li", {}, h("a", { href: `#/run/${encodeURIComponent(r.id)}` }, r.loopId), " ", badge("state", r.state), " ", h("code", { class: "small" }, r.repoPath))),
+        )
       : h("p", { class: "muted" }, "No run observed."),
     details,
     h("div", { class: "actions" }, remove, h("label", { class: "note" }, purge, " also delete its history")),
@@ -180,7 +231,19 @@ export function spritesView(api: Api): View {
       if (disposed) return;
       error.hidden = true;
       const sprites = data.sprites.edges.map((e) => e.node);
-      replace(list, sprites.length ? sprites.map((s) => spriteCard(api, s, () => void load(), (t) => (status.textContent = t))) : h("p", { class: "empty" }, "No Sprite registered yet: use the form."));
+      replace(
+        list,
+        sprites.length
+          ? sprites.map((s) =>
+              spriteCard(
+                api,
+                s,
+                () => void load(),
+                (t) => (status.textContent = t),
+              ),
+            )
+          : h("p", { class: "empty" }, "No Sprite registered yet: use the form."),
+      );
     } catch (e) {
       if (disposed) return;
       error.hidden = false;
@@ -193,7 +256,16 @@ export function spritesView(api: Api): View {
     h("h2", { id: "sprites-title" }, "Sprites"),
     error,
     status,
-    h("div", { class: "run-grid" }, h("section", { class: "card" }, registerForm(api, () => void load())), h("div", {}, list)),
+    h(
+      "div",
+      { class: "run-grid" },
+      h(
+        "section",
+        { class: "card" },
+        registerForm(api, () => void load()),
+      ),
+      h("div", {}, list),
+    ),
   );
   void load();
   return { el, refresh: () => void load(), dispose: () => (disposed = true) };
