@@ -21,6 +21,7 @@ import {
 import { relativeArtifactPaths, summarizeIssues } from "../../adapters/artifacts";
 import { supervisorFacts } from "../../adapters/runtime-facts";
 import { BOOT_ID_PATH, supervisorRecordPath } from "../../adapters/supervise";
+import { isRunArgvForRepo } from "../../adapters/process-info";
 import { decodeUtf8 } from "../../adapters/file-io";
 import { MAX_JSON_ARTIFACT_BYTES } from "../../adapters/limits";
 import { ActiveRunSchema, ApprovalSchema, HeartbeatSchema, RunSummarySchema, SuperloopStateSchema, type ActiveRun } from "../contract";
@@ -512,6 +513,11 @@ export class SpritesApiTransport implements Transport {
     }
     const pgid = activeRun.pgid ?? activeRun.pid ?? null;
     if (pgid === null || !Number.isSafeInteger(pgid) || pgid < 2) return fail("control_failed", `refusing to signal process group ${String(pgid)} from active-run.json`);
+    // A file naming a group is not proof the group is the run (pids are reused; the file may be forged): only a
+    // group whose leader is this repo's `superloop run` is signalled, as the local adapter does (docs/runtime.md).
+    const leader = await this.runLeader(pgid, repoPath);
+    if (leader === "gone") return fail("no_active_run", `process group ${pgid} from active-run.json no longer exists (stale file)`, { pid: pgid });
+    if (leader === "other") return fail("control_failed", `refusing to signal process group ${pgid}: it is not this repo's superloop run (pid reused)`, { pid: pgid });
     const out = await this.exec(["kill", "-s", intent === "pause" ? "STOP" : "CONT", "--", `-${pgid}`], { replayable: false });
     if (out.exitCode !== 0) {
       const err = out.stderr.toString("utf8");
@@ -529,6 +535,18 @@ export class SpritesApiTransport implements Transport {
       await sleep(50);
     }
     return { ...base, pid: pgid, ok: true, verified: observed === null ? {} : { processStopped: observed } };
+  }
+
+  /** Whether `pgid`'s leader in the Sprite is this repo's `superloop run` (its cwd read only for a relative --repo). */
+  private async runLeader(pgid: number, repoPath: string): Promise<"run" | "other" | "gone"> {
+    const cmd = await this.exec(["cat", `/proc/${pgid}/cmdline`], { replayable: true });
+    const raw = cmd.stdout.toString("utf8");
+    if (cmd.exitCode !== 0 || raw.length === 0) return "gone"; // no such process, or a zombie
+    const argv = raw.replace(/\0$/, "").split("\0");
+    if (isRunArgvForRepo(argv, repoPath, null)) return "run";
+    const cwd = await this.exec(["readlink", `/proc/${pgid}/cwd`], { replayable: true });
+    const dir = cwd.exitCode === 0 ? cwd.stdout.toString("utf8").trim() : "";
+    return dir.length > 0 && isRunArgvForRepo(argv, repoPath, dir) ? "run" : "other";
   }
 
   /** GET .../checkpoints is an API read, not a request to the Sprite: it neither wakes it nor counts as activity. */

@@ -134,7 +134,20 @@ describe("sprites_api transport against the fake Sprites API", () => {
     expect(bad).toMatchObject({ ok: false, exitCode: 1, error: { code: "control_failed" } });
     expect(await stub.calls()).toHaveLength(2);
 
-    const sleeper = spawn("sleep", ["30"], { detached: true, stdio: "ignore" });
+    // a process group that is not the run (a reused pid, a forged file): never signalled
+    const other = spawn("sleep", ["30"], { detached: true, stdio: "ignore" });
+    writeFileSync(path.join(repo, ".superloop", "active-run.json"), JSON.stringify({ repo, pid: other.pid, pgid: other.pid, loop_id: "demo-loop", iteration: 1, stage: "planner" }));
+    try {
+      const refused = await t.control(target(repo), { intent: "pause", by: "a", idempotencyKey: "k5", traceId: "t5" });
+      expect(refused).toMatchObject({ ok: false, error: { code: "control_failed" } });
+      expect(refused.error?.message).toMatch(/not this repo's superloop run/);
+      expect(readFileSync(`/proc/${other.pid}/stat`, "utf8").split(") ")[1][0]).not.toBe("T");
+    } finally {
+      process.kill(-other.pid!, "SIGKILL");
+    }
+
+    // the run: a group whose leader's command line is `... run --repo <repo>` (a shell that stays the leader)
+    const sleeper = spawn("sh", ["-c", "sleep 30; :", "superloop.sh", "run", "--repo", repo, "--loop", "demo-loop"], { detached: true, stdio: "ignore" });
     const pid = sleeper.pid!;
     writeFileSync(path.join(repo, ".superloop", "active-run.json"), JSON.stringify({ repo, pid, pgid: pid, loop_id: "demo-loop", iteration: 1, stage: "planner" }));
     try {
