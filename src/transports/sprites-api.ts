@@ -279,7 +279,7 @@ export class SpritesApiTransport implements Transport {
       read(p.runSummary, rel.runSummary, RunSummarySchema),
       read(p.heartbeat, rel.heartbeat, HeartbeatSchema),
     ]);
-    const { alive, stopped } = await this.liveness(activeRun);
+    const { alive, stopped } = await this.liveness(activeRun, p.repoPath);
     cache.pid = alive ? (activeRun?.pid ?? null) : null;
     const recordPath = supervisorRecordPath(p.repoPath, p.loopId);
     const recordBytes = stats.files.get(recordPath)?.type === "regular file" ? await this.readFile(recordPath, p.repoPath) : null;
@@ -321,7 +321,7 @@ export class SpritesApiTransport implements Transport {
   }
 
   /** Same meaning as the adapters' isProcessAlive/isProcessStopped, read through one `cat /proc/.../stat`. */
-  private async liveness(activeRun: ActiveRun | null): Promise<{ alive: boolean | null; stopped: boolean | null }> {
+  private async liveness(activeRun: ActiveRun | null, repoPath: string): Promise<{ alive: boolean | null; stopped: boolean | null }> {
     const pid = activeRun?.pid ?? null;
     if (pid === null || !Number.isSafeInteger(pid) || pid <= 0) return { alive: null, stopped: null };
     const leader = activeRun?.pgid ?? pid;
@@ -330,7 +330,9 @@ export class SpritesApiTransport implements Transport {
     const out = await this.exec(["cat", ...files], { replayable: true });
     const states = procStates(out.stdout.toString("utf8"));
     const own = states.get(pid);
-    const alive = own !== undefined && own !== "Z";
+    // A live pid running something else is not the run (pids are reused, e.g. after a cold boot): the same
+    // command-line check as the local adapter's isRunProcessAlive.
+    const alive = own !== undefined && own !== "Z" && (await this.runLeader(pid, repoPath)) === "run";
     const leaderState = states.get(leader);
     const stopped = !alive || leaderState === undefined ? null : leaderState === "T" || leaderState === "t";
     return { alive, stopped };
@@ -537,7 +539,7 @@ export class SpritesApiTransport implements Transport {
     return { ...base, pid: pgid, ok: true, verified: observed === null ? {} : { processStopped: observed } };
   }
 
-  /** Whether `pgid`'s leader in the Sprite is this repo's `superloop run` (its cwd read only for a relative --repo). */
+  /** Whether process `pgid` in the Sprite is this repo's `superloop run` (its cwd read only for a relative --repo). */
   private async runLeader(pgid: number, repoPath: string): Promise<"run" | "other" | "gone"> {
     const cmd = await this.exec(["cat", `/proc/${pgid}/cmdline`], { replayable: true });
     const raw = cmd.stdout.toString("utf8");

@@ -142,6 +142,7 @@ describe("sprites_api transport against the fake Sprites API", () => {
       expect(refused).toMatchObject({ ok: false, error: { code: "control_failed" } });
       expect(refused.error?.message).toMatch(/not this repo's superloop run/);
       expect(readFileSync(`/proc/${other.pid}/stat`, "utf8").split(") ")[1][0]).not.toBe("T");
+      expect((await t.readFacts(target(repo))).activeRunAlive).toBe(false); // alive, but not the run
     } finally {
       process.kill(-other.pid!, "SIGKILL");
     }
