@@ -5,6 +5,7 @@ import type pg from "pg";
 import { dispatchOrForward, type IntentDispatchDeps } from "../cluster/dispatch-once";
 import type { Config } from "../config/config";
 import type { Db } from "../db/client";
+import { inTransaction } from "../db/transaction";
 import type { ControlIntent, Prisma, Sprite } from "../generated/prisma/client";
 import type { Principal } from "../auth/principal";
 import { viewOf, type StageRecord } from "../ingest/intents";
@@ -84,21 +85,6 @@ const IN_FLIGHT = "an intent of this kind is in flight";
 function divergenceOpen(d: Record<string, unknown> | null): boolean {
   if (!d) return false;
   return ["activeMismatch", "approvalCompletionConflict", "cursorRegression"].some((k) => d[k] !== null && d[k] !== undefined);
-}
-
-async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    const out = await fn(client);
-    await client.query("COMMIT");
-    return out;
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
 }
 
 async function lockRun(c: pg.PoolClient, runId: string): Promise<RunRow | null> {

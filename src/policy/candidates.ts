@@ -9,8 +9,7 @@ import type { AutoExecution, Reason } from "./eligibility";
 
 type Q = Pick<pg.PoolClient, "query">;
 
-export interface CandidateRow {
-  id: string;
+export interface Upsert {
   ruleId: string;
   runId: string;
   episodeKey: string;
@@ -22,6 +21,11 @@ export interface CandidateRow {
   policyVersion: number;
   eligible: boolean;
   reasons: Reason[];
+}
+
+/** A stored candidate: what the engine upserts plus its lifecycle. */
+export interface CandidateRow extends Upsert {
+  id: string;
   status: "open" | "executing" | "executed" | "suppressed" | "ended";
   firstSeenAt: Date;
   lastSeenAt: Date;
@@ -131,20 +135,6 @@ export async function loadRunIntents(db: Q, runIds: readonly string[]): Promise<
     if (list.length < 20) list.push({ auto: row.auto, stage: row.stage });
   }
   return out;
-}
-
-export interface Upsert {
-  ruleId: string;
-  runId: string;
-  episodeKey: string;
-  condition: string;
-  action: string;
-  severity: string;
-  since: Date;
-  detail: string;
-  policyVersion: number;
-  eligible: boolean;
-  reasons: Reason[];
 }
 
 /** Creates or refreshes the candidate of each episode; returns the rows as stored. */

@@ -24,7 +24,8 @@ import { HISTORY, simulate } from "./replay";
 import { loadReplayRuns } from "./simulate";
 import { autoPauseVerdict, eligibilityReasons, effectiveGlobalMode, type AutoExecution, type Reason } from "./eligibility";
 import type { Rule } from "./schema";
-import { inTransaction, readPolicy, readRuntime, switchesOf, updateRuntime } from "./store";
+import { inTransaction } from "../db/transaction";
+import { readPolicy, readRuntime, switchesOf, updateRuntime } from "./store";
 
 // The policy engine's shell: one replica at a time evaluates (SingletonLease "policy-engine"), every tick:
 // rules × runs → candidates (one per condition episode) with their eligibility reasons; in guarded_auto the

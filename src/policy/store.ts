@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { isDeepStrictEqual } from "node:util";
+import { inTransaction } from "../db/transaction";
 import type { RuntimeSwitches } from "./eligibility";
 import { EMPTY_POLICY, policyDocSchema, type PolicyChange, type PolicyDoc } from "./schema";
 
@@ -30,21 +31,6 @@ export async function readPolicy(db: Q): Promise<StoredPolicy> {
   const doc = policyDocSchema.safeParse(row.doc);
   // A stored version that no longer parses (written by a newer manager) acts on nothing.
   return { ...row, doc: doc.success ? doc.data : { ...EMPTY_POLICY, mode: "off" } };
-}
-
-export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    const out = await fn(client);
-    await client.query("COMMIT");
-    return out;
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
 }
 
 /** Serializes policy writers (a SIGHUP reload racing a mutation) on one advisory lock. */
