@@ -83,7 +83,8 @@ it(
       await probe;
       expect(health.every((s) => s === 200)).toBe(true);
       expect(answeredDuring).toBeGreaterThan(0);
-      expect(health.length).toBeGreaterThan(answeredDuring);
+      // and while the replay went on after the answer, if it did (on a fast machine it fits in the answer's wait)
+      if (atAnswer < LINES) expect(health.length).toBeGreaterThan(answeredDuring);
     } finally {
       probing = false;
       await probe.catch(() => undefined);
