@@ -198,6 +198,15 @@ export async function claimCandidate(db: Q, id: string, by: string, auto: boolea
   return r.rows[0] ?? null;
 }
 
+/**
+ * Candidates claimed longer ago than `olderThanMs` and still `executing`: their executor died between the claim
+ * and recording the result. Performing them again is safe (the intent's idempotency key and the alert's action id
+ * are the candidate's), so the engine finishes them instead of leaving a state that is no longer true.
+ */
+export async function staleExecuting(db: Q, olderThanMs: number): Promise<CandidateRow[]> {
+  return (await db.query<CandidateRow>(`SELECT ${COLUMNS} FROM "PolicyCandidate" WHERE status = 'executing' AND "executedAt" < now() - make_interval(secs => $1::float8 / 1000)`, [olderThanMs])).rows;
+}
+
 export async function finishCandidate(db: Q, id: string, intentId: string | null): Promise<void> {
   await db.query(`UPDATE "PolicyCandidate" SET status = 'executed', "intentId" = $2 WHERE id = $1`, [id, intentId]);
 }

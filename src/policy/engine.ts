@@ -6,6 +6,7 @@ import type { IntentKind } from "../control/stages";
 import { raisePolicyActionAlert } from "../alerts/policy-action";
 import {
   claimCandidate,
+  staleExecuting,
   endCandidates,
   finishCandidate,
   getCandidate,
@@ -53,6 +54,8 @@ export interface EvaluationReport {
 
 /** Transactions commit after their now(): the catch-up replays from a little before the previous evaluation. */
 const CATCH_UP_MARGIN_MS = 5000;
+/** A claim older than this with no recorded result was interrupted (a crash, a kill -9): perform it again. */
+const STALE_EXECUTING_MS = 120_000;
 
 const viewFingerprint = (r: RunView): string => `${r.state}|${r.stateReason}|${r.stateSince.getTime()}|${r.lastEventAt?.getTime() ?? ""}|${r.lastIntent?.id ?? ""}|${r.lastIntent?.stage ?? ""}`;
 
@@ -168,6 +171,10 @@ export class PolicyEngine {
     const runtime = await readRuntime(pool, this.opts.envKillSwitch);
     const switches = switchesOf(runtime);
     await reopenExpired(pool);
+    for (const stale of await staleExecuting(pool, STALE_EXECUTING_MS)) {
+      this.app.log.warn("policy candidate left executing by an interrupted executor: performing it again", { candidateId: stale.id, replica: stale.executedReplica });
+      await this.perform(stale, stale.executedBy ?? `policy:${stale.ruleId}`, stale.executedAuto, "resumed after an interrupted execution");
+    }
     const runs = policy.doc.mode === "off" ? [] : await this.withHistories(await loadRunViews(pool), policy.doc.rules);
     const proposals = runs.flatMap((run) => proposalsFor(policy.doc.rules, run, now).map((p) => ({ ...p, run })));
     const auto = await loadAutoExecutions(pool);
@@ -341,6 +348,14 @@ export class PolicyEngine {
     const { app } = this;
     const claimed = await claimCandidate(app.pool, candidateId, by, auto, this.opts.owner);
     if (!claimed) return { kind: "not_open", candidate: await getCandidate(app.pool, candidateId) };
+    const outcome = await this.perform(claimed, by, auto, note);
+    return { kind: "executed", candidate: (await getCandidate(app.pool, candidateId))!, outcome };
+  }
+
+  /** Carries out a claimed candidate's action and records it executed; safe to repeat (idempotent keys). */
+  private async perform(claimed: CandidateRow, by: string, auto: boolean, note: string): Promise<ControlOutcome | null> {
+    const { app } = this;
+    const candidateId = claimed.id;
     let intentId: string | null = null;
     let outcome: ControlOutcome | null = null;
     try {
@@ -377,6 +392,6 @@ export class PolicyEngine {
       this.notify();
     }
     app.log.info("policy candidate executed", { candidateId, ruleId: claimed.ruleId, runId: claimed.runId, action: claimed.action, by, auto, intentId });
-    return { kind: "executed", candidate: (await getCandidate(app.pool, candidateId))!, outcome };
+    return outcome;
   }
 }

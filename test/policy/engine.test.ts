@@ -90,6 +90,31 @@ describe("advisory", () => {
   });
 });
 
+describe("an executor that died between the claim and its result", () => {
+  it("is finished by the engine: the intent is requested once (same idempotency key), never left 'executing'", async () => {
+    await setPolicy(server, { mode: "advisory", rules: [{ ...STALE_RULE, mode: "advisory" }] });
+    const run = await hangingRun("crash-1");
+    const c = open(await waitCandidate(server, run.id, (cs) => open(cs) !== undefined, "an open candidate"))!;
+    // what a kill -9 right after claimCandidate leaves: claimed, no intent, no result
+    const claim = `UPDATE "PolicyCandidate" SET status = 'executing', "executedBy" = 'alice', "executedAuto" = false, "executedAt" = now() - interval '1 hour' WHERE id = $1`;
+    await server.app.pool.query(claim, [c.id]);
+    await ticks(server, 2);
+    const done = (await candidates(server, run.id)).find((x) => x.id === c.id)!;
+    expect(done).toMatchObject({ status: "executed", executedBy: "alice", intent: { kind: "CANCEL", requestedBy: "policy:stale-cancel" } });
+    await waitFor(
+      () => runState(server, run.id),
+      (r) => r.state === "STOPPED" && r.stateReason === "cancelled",
+      15_000,
+      "cancelled",
+    );
+    // interrupted again after its intent existed: performing it again replays that intent, no second one
+    await server.app.pool.query(claim, [c.id]);
+    await ticks(server, 2);
+    expect((await candidates(server, run.id)).find((x) => x.id === c.id)).toMatchObject({ status: "executed", intent: { id: done.intent!.id } });
+    expect(await policyIntents(server, run.raw)).toHaveLength(1);
+  });
+});
+
 describe("guarded_auto", () => {
   let run: { id: string; raw: string };
 
