@@ -76,6 +76,8 @@ interface RunCache {
   stats?: { at: number; files: Map<string, FileStat>; text: string };
   pid?: number | null;
   fingerprint?: string;
+  /** The last command-line verdict, for one process (pid + start time): a process's command line is checked once. */
+  runProcess?: { key: string; isRun: boolean };
 }
 
 function parseArtifact<S extends z.ZodType>(bytes: Buffer, relativePath: string, schema: S): z.infer<S> {
@@ -97,14 +99,15 @@ function parseArtifact<S extends z.ZodType>(bytes: Buffer, relativePath: string,
 }
 
 /** `/proc/<pid>/stat` lines (several files cat'ed together) → pid → one-letter state. */
-function procStates(text: string): Map<number, string> {
-  const out = new Map<number, string>();
+/** pid → its state letter and start time (clock ticks since boot: a reused pid has another) from /proc/<pid>/stat lines. */
+function procStates(text: string): Map<number, { state: string; start: string }> {
+  const out = new Map<number, { state: string; start: string }>();
   for (const line of text.split("\n")) {
     const close = line.lastIndexOf(")");
     const pid = Number(line.slice(0, line.indexOf(" ")));
     if (close === -1 || !Number.isSafeInteger(pid)) continue;
-    const state = line.slice(close + 2).split(" ")[0];
-    if (state) out.set(pid, state);
+    const fields = line.slice(close + 2).split(" "); // fields[0] is field 3 (state), fields[19] field 22 (starttime)
+    if (fields[0]) out.set(pid, { state: fields[0], start: fields[19] ?? "" });
   }
   return out;
 }
@@ -279,7 +282,7 @@ export class SpritesApiTransport implements Transport {
       read(p.runSummary, rel.runSummary, RunSummarySchema),
       read(p.heartbeat, rel.heartbeat, HeartbeatSchema),
     ]);
-    const { alive, stopped } = await this.liveness(activeRun, p.repoPath);
+    const { alive, stopped } = await this.liveness(activeRun, p.repoPath, cache);
     cache.pid = alive ? (activeRun?.pid ?? null) : null;
     const recordPath = supervisorRecordPath(p.repoPath, p.loopId);
     const recordBytes = stats.files.get(recordPath)?.type === "regular file" ? await this.readFile(recordPath, p.repoPath) : null;
@@ -321,7 +324,7 @@ export class SpritesApiTransport implements Transport {
   }
 
   /** Same meaning as the adapters' isProcessAlive/isProcessStopped, read through one `cat /proc/.../stat`. */
-  private async liveness(activeRun: ActiveRun | null, repoPath: string): Promise<{ alive: boolean | null; stopped: boolean | null }> {
+  private async liveness(activeRun: ActiveRun | null, repoPath: string, cache: RunCache): Promise<{ alive: boolean | null; stopped: boolean | null }> {
     const pid = activeRun?.pid ?? null;
     if (pid === null || !Number.isSafeInteger(pid) || pid <= 0) return { alive: null, stopped: null };
     const leader = activeRun?.pgid ?? pid;
@@ -331,9 +334,14 @@ export class SpritesApiTransport implements Transport {
     const states = procStates(out.stdout.toString("utf8"));
     const own = states.get(pid);
     // A live pid running something else is not the run (pids are reused, e.g. after a cold boot): the same
-    // command-line check as the local adapter's isRunProcessAlive.
-    const alive = own !== undefined && own !== "Z" && (await this.runLeader(pid, repoPath)) === "run";
-    const leaderState = states.get(leader);
+    // command-line check as the local adapter's isRunProcessAlive, read once per process rather than every poll.
+    let alive = own !== undefined && own.state !== "Z";
+    if (own !== undefined && alive) {
+      const key = `${pid}:${own.start}`;
+      if (cache.runProcess?.key !== key) cache.runProcess = { key, isRun: (await this.runLeader(pid, repoPath)) === "run" };
+      alive = cache.runProcess.isRun;
+    }
+    const leaderState = states.get(leader)?.state;
     const stopped = !alive || leaderState === undefined ? null : leaderState === "T" || leaderState === "t";
     return { alive, stopped };
   }
@@ -531,7 +539,7 @@ export class SpritesApiTransport implements Transport {
     let observed: boolean | null = null;
     for (;;) {
       const stat = await this.exec(["cat", `/proc/${pgid}/stat`], { replayable: true });
-      const state = procStates(stat.stdout.toString("utf8")).get(pgid);
+      const state = procStates(stat.stdout.toString("utf8")).get(pgid)?.state;
       observed = state === undefined ? null : state === "T" || state === "t";
       if (observed === want || observed === null || Date.now() >= deadline) break;
       await sleep(50);
