@@ -18,6 +18,7 @@ import { Scheduler } from "./scheduler";
 import { sendNothing, statusOnly, type PollSituation } from "./cost-aware";
 import type { WatchedRuns } from "./watchers";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
+import type { RuntimeFacts } from "../lifecycle/types";
 import type { Logger } from "../util/log";
 
 // Observes every registered run: polls it through its Sprite's transport, stores new events exactly once,
@@ -344,7 +345,7 @@ export class Ingestor {
     const run = await this.loadRun(runId);
     if (!run) return;
 
-    const facts = spriteObservation.status === "MISSING" ? null : await this.readSettledFacts(entry);
+    const facts = spriteObservation.status === "MISSING" ? null : await this.readSettledFacts(entry, parseStoredFacts(run.facts).runtime);
     // Reads work again: the failure streak ends here, and this poll's commit clears the health reason.
     entry.transportFailures = 0;
     entry.lastTransportError = null;
@@ -437,9 +438,11 @@ export class Ingestor {
    * written by the exit, the file gone) is the truth. Without this a poll landing in that window reported
    * FAILED/killed for a completed run, and cost-aware polling then never read the Sprite again to correct it.
    */
-  private async readSettledFacts(entry: Entry): Promise<ReturnType<typeof toRuntimeFacts>> {
+  private async readSettledFacts(entry: Entry, stored: RuntimeFacts | null): Promise<RuntimeFacts> {
     const first = toRuntimeFacts(await entry.transport.readFacts(entry.target));
     if (first.activeRun === null || first.activeRunAlive !== false) return first;
+    // Already settled by an earlier poll (stored facts are a settled read): no second read on every poll after.
+    if (stored?.activeRunAlive === false && stored.activeRun?.pid === first.activeRun.pid) return first;
     return toRuntimeFacts(await entry.transport.readFacts(entry.target));
   }
 
