@@ -1,6 +1,7 @@
 import type { StageStamp } from "../control/stages";
 import type pg from "pg";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
+import { insertEvents, isDuplicateLine } from "../events/insert";
 import type { EventRow } from "./rows";
 
 // The one write path for events, cursors and run projections (invariant 2 of docs/architecture.md): everything a poll
@@ -80,13 +81,6 @@ export interface CommitResult {
   inserted: number;
 }
 
-const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","packed")
-SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
-ON CONFLICT ("runId","line") DO NOTHING`;
-
-/** Rows per INSERT statement within one commit. */
-const INSERT_SLICE = 1000;
-
 export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<CommitResult> {
   const client = await pool.connect();
   try {
@@ -104,30 +98,18 @@ export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<Com
     if (row.cursorLine !== input.expectedLine) {
       throw new CursorConflict(`run ${input.runId}: stored cursor is at line ${row.cursorLine}, this poll started at ${input.expectedLine}`);
     }
+    // The page's events (src/events/insert.ts): all of them or none, with the cursor below, in this transaction.
     let inserted = 0;
-    // In slices: the driver serializes a statement's parameters in one synchronous step, and a 5,000-row page
-    // of large events in one statement held the event loop for hundreds of ms (a replay after a cursor reset
-    // is 40 such pages for 200,000 events). Same transaction, so still all or nothing.
-    for (let from = 0; from < input.events.length; from += INSERT_SLICE) {
-      const e = input.events.slice(from, from + INSERT_SLICE);
-      const res = await client.query(INSERT_EVENTS, [
-        input.runId,
-        e.map((r) => r.line),
-        e.map((r) => r.timestamp.toISOString()),
-        e.map((r) => r.name),
-        e.map((r) => r.role),
-        e.map((r) => r.status),
-        e.map((r) => r.message),
-        e.map((r) => r.runtimeRunId),
-        e.map((r) => r.iteration),
-        e.map((r) => r.packed),
-      ]);
-      const added = res.rowCount ?? 0;
-      inserted += added;
-      if (added !== e.length) {
-        throw new CursorConflict(`run ${input.runId}: ${e.length - added} of lines ${e[0].line}-${e[e.length - 1].line} were already stored`);
+    try {
+      inserted = await insertEvents(client, input.runId, input.events);
+    } catch (e) {
+      if (isDuplicateLine(e)) {
+        const lines = input.events.length ? `lines ${input.events[0].line}-${input.events[input.events.length - 1].line}` : "no lines";
+        throw new CursorConflict(`run ${input.runId}: some of ${lines} were already stored`);
       }
+      throw e;
     }
+    if (inserted !== input.events.length) throw new Error(`run ${input.runId}: stored ${inserted} of ${input.events.length} events`);
     const seq = row.seq + 1;
     const p = input.projection;
     await client.query(
