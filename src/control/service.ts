@@ -14,7 +14,7 @@ import type { LifecycleState } from "../lifecycle/types";
 import type { OpsBus } from "../pubsub/topics";
 import type { Logger } from "../util/log";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
-import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
+import type { RuntimeFacts as AdapterRuntimeFacts } from "../contract";
 import { LINE_SQL_COLUMNS, payloadOf, type StoredEventLine } from "../events/stored-event";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import {

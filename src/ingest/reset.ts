@@ -1,6 +1,6 @@
 import type { App } from "../app";
 import { emptyEventFacts } from "../lifecycle/event-facts";
-import type { EventCursor } from "../../adapters";
+import type { EventCursor } from "../contract";
 
 // The operator's way out of a fork (invariant 3 of docs/architecture.md): ingestion stays stopped until someone decides
 // what the changed file means. Part of the ingest write path, and guarded by the same row lock.
