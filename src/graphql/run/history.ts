@@ -8,7 +8,7 @@ import { parseStoredFacts } from "../../ingest/stored-facts";
 import { batched, groupBy } from "../batch";
 import { builder } from "../builder";
 import type { Context } from "../context";
-import { ControlIntentRef } from "./intent";
+import { ControlIntentRef } from "../intent";
 
 // What the dashboard draws from a run's history: attempts (runtime invocations), the swimlane of roles, the
 // sign-off of its last summary, its event rate and its state over the last hours. Each is a pure derivation in

@@ -3,8 +3,8 @@ import { rollUpHealth, type Health, type HealthReason } from "../../lifecycle/he
 import { parseTransportConfig } from "../../transports/config";
 import { builder } from "../builder";
 import { NotFoundError } from "../../errors";
-import { ControlModeEnum, SpriteStatusEnum, TransportKindEnum } from "./enums";
-import { HealthRef } from "./run-status";
+import { ControlModeEnum, SpriteStatusEnum, TransportKindEnum } from "../enums";
+import { HealthRef } from "../run/status";
 
 const configOf = (json: unknown) => {
   const parsed = parseTransportConfig(json);

@@ -1,4 +1,4 @@
-import { builder } from "../builder";
+import { builder } from "./builder";
 
 // How every subscription ends when it cannot go on: one union member each, never a masked error. A subscriber
 // that fell too far behind gets ResyncRequired (with where it was); a subscription to something that does not

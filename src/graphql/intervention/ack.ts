@@ -5,8 +5,8 @@ import { type Context } from "../context";
 import { hasRole } from "../../auth/principal";
 import { NotFoundError, UnauthorizedError } from "../../errors";
 import { localId } from "../ids";
-import { interventionOf } from "../types/intervention";
-import { RunRef } from "../types/run";
+import { interventionOf } from "./intervention";
+import { RunRef } from "../run/run";
 import { noteValidation } from "../validation";
 
 // Acknowledge / snooze an intervention (operator), take it back, and "recently resolved": what happened to the

@@ -1,10 +1,10 @@
 import { createGraphQLError } from "graphql-yoga";
-import { decodeAuditCursor, encodeAuditCursor, positionOf, queryAudit, type AuditEntry } from "../../control/audit";
-import { builder } from "../builder";
-import { localId } from "../ids";
-import { ControlIntentRef, stageRecords } from "../types/intent";
-import { RunRef } from "../types/run";
-import { LifecycleTransitionRef } from "../types/transition";
+import { decodeAuditCursor, encodeAuditCursor, positionOf, queryAudit, type AuditEntry } from "../control/audit";
+import { builder } from "./builder";
+import { localId } from "./ids";
+import { ControlIntentRef, stageRecords } from "./intent";
+import { RunRef } from "./run/run";
+import { LifecycleTransitionRef } from "./run/lifecycle";
 
 // audit(runId, since, until, first, after): who did what to which run, when, why, with what evidence and outcome.
 

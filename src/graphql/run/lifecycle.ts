@@ -1,13 +1,54 @@
 import { createGraphQLError } from "graphql-yoga";
+import { NotFoundError } from "../../errors";
 import { subscriptionOverflows } from "../../observability/metrics";
 import type { RunChanged } from "../../pubsub/topics";
-import { builder } from "../builder";
-import { localId } from "../ids";
-import { LifecycleStateEnum } from "../types/enums";
-import { NotFoundError } from "../../errors";
-import { RunLifecycleUpdateRef } from "../types/lifecycle-change";
-import { tooSlow } from "../types/resync";
 import { hold } from "../../pubsub/subscription-scope";
+import { builder } from "../builder";
+import { NotFoundRef } from "../errors";
+import { localId } from "../ids";
+import { LifecycleStateEnum } from "../enums";
+import { isResync, ResyncRequiredRef, tooSlow } from "../resync";
+
+// A run's lifecycle: its stored transitions (Run.transitions) and runLifecycleChanged, the committed changes
+// as they happen (or resumed after a seq).
+
+export const LifecycleTransitionRef = builder.prismaNode("LifecycleTransition", {
+  id: { field: "id" },
+  description: "A change of a run's lifecycle state and the evidence that caused it",
+  fields: (t) => ({
+    seq: t.exposeInt("seq"),
+    from: t.expose("from", { type: LifecycleStateEnum, nullable: true }),
+    to: t.expose("to", { type: LifecycleStateEnum }),
+    reason: t.exposeString("reason"),
+    trigger: t.exposeString("trigger", { description: "ingest | ingest_error | control | cursor_reset | register | sprite" }),
+    actor: t.exposeString("actor", { nullable: true, description: "Who caused it, for operator actions" }),
+    evidence: t.expose("evidence", { type: "JSON" }),
+    at: t.expose("at", { type: "DateTime" }),
+  }),
+});
+
+export const RunLifecycleChangeRef = builder.objectRef<RunChanged>("RunLifecycleChange").implement({
+  description: "A committed change of a run's lifecycle state",
+  fields: (t) => ({
+    runId: t.exposeID("runId", { description: "Raw run id" }),
+    run: t.prismaField({
+      type: "Run",
+      nullable: true,
+      description: "The run as it is now (null if it was purged since)",
+      resolve: (query, c, _args, ctx) => ctx.app.db.run.findUnique({ ...query, where: { id: c.runId } }),
+    }),
+    seq: t.exposeInt("seq", { description: "The run's change counter at this change; strictly increasing per run" }),
+    previousState: t.expose("previousState", { type: LifecycleStateEnum, nullable: true }),
+    state: t.expose("state", { type: LifecycleStateEnum }),
+    reason: t.exposeString("reason"),
+    at: t.expose("at", { type: "DateTime" }),
+  }),
+});
+
+export const RunLifecycleUpdateRef = builder.unionType("RunLifecycleUpdate", {
+  types: [RunLifecycleChangeRef, ResyncRequiredRef, NotFoundRef],
+  resolveType: (v) => (v instanceof NotFoundError ? NotFoundRef : isResync(v) ? ResyncRequiredRef : RunLifecycleChangeRef),
+});
 
 const RunLifecycleFilter = builder.inputType("RunLifecycleFilter", {
   fields: (t) => ({

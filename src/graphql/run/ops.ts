@@ -5,7 +5,7 @@ import { builder } from "../builder";
 import { hasRole } from "../../auth/principal";
 import { NotFoundError, UnauthorizedError } from "../../errors";
 import { localId } from "../ids";
-import { RunRef } from "../types/run";
+import { RunRef } from "./run";
 import { noteValidation } from "../validation";
 
 async function findRun(ctx: { app: { db: { run: { findUnique(a: { where: { id: string } }): Promise<Run | null> } } } }, id: string): Promise<Run> {

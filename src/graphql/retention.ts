@@ -1,13 +1,13 @@
-import type { Run } from "../../generated/prisma/client";
-import { archiveRun, type RunArchive } from "../../retention/archive";
-import { retentionPolicySchema, type RetentionPolicy } from "../../retention/policy";
-import { parsePolicy, readFleetRetention, writeFleetRetention } from "../../retention/store";
-import { builder } from "../builder";
-import { hasRole } from "../../auth/principal";
-import { InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors";
-import { localId } from "../ids";
-import "./run";
-import "./sprite";
+import type { Run } from "../generated/prisma/client";
+import { archiveRun, type RunArchive } from "../retention/archive";
+import { retentionPolicySchema, type RetentionPolicy } from "../retention/policy";
+import { parsePolicy, readFleetRetention, writeFleetRetention } from "../retention/store";
+import { builder } from "./builder";
+import { hasRole } from "../auth/principal";
+import { InvalidInputError, NotFoundError, UnauthorizedError } from "../errors";
+import { localId } from "./ids";
+import "./run/run";
+import "./sprite/sprite";
 
 // Retention and archives in the API: where a run's stored history starts (Run.eventsRetainedFrom), its archive,
 // the fleet's and each Sprite's policy, and the admin mutations setRetention and archiveRun.

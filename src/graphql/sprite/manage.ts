@@ -8,10 +8,10 @@ import { builder } from "../builder";
 import { hasRole } from "../../auth/principal";
 import { InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors";
 import { localId } from "../ids";
-import { ControlModeEnum, TransportKindEnum } from "../types/enums";
-import { RunRef } from "../types/run";
-import { SpriteRef } from "../types/sprite";
-import { HealthOverridesInput, HealthProfileNameEnum, stripNulls } from "./register-sprite";
+import { ControlModeEnum, TransportKindEnum } from "../enums";
+import { RunRef } from "../run/run";
+import { SpriteRef } from "./sprite";
+import { HealthOverridesInput, HealthProfileNameEnum, stripNulls } from "./register";
 
 // updateSprite / removeSprite / removeRun / reloadFleetFile (admin). In updateSprite an omitted field is left
 // as it is and an explicit null clears it back to its default.

@@ -1,5 +1,5 @@
-import { ControlMode, HealthStatus, IngestStatus, IntentKind, IntentStage, LifecycleState, SpriteStatus, TransportKind } from "../../generated/prisma/enums";
-import { builder } from "../builder";
+import { ControlMode, HealthStatus, IngestStatus, IntentKind, IntentStage, LifecycleState, SpriteStatus, TransportKind } from "../generated/prisma/enums";
+import { builder } from "./builder";
 
 export const LifecycleStateEnum = builder.enumType(LifecycleState, { name: "LifecycleState" });
 export const TransportKindEnum = builder.enumType(TransportKind, { name: "TransportKind" });

@@ -4,10 +4,9 @@ import type { Prisma } from "../../generated/prisma/client";
 import { builder } from "../builder";
 import { NotFoundError } from "../../errors";
 import { localId } from "../ids";
-import { LifecycleStateEnum } from "./enums";
-import { EventRef } from "./event";
-import { divergenceOf, DivergenceRef, healthOf, HealthRef, ingestOf, IngestInfoRef } from "./run-status";
-import "./transition";
+import { LifecycleStateEnum } from "../enums";
+import { EventRef } from "./events";
+import { divergenceOf, DivergenceRef, healthOf, HealthRef, ingestOf, IngestInfoRef } from "./status";
 import { isLineCursor, MAX_LINE } from "../validation";
 
 export const RunRef = builder.prismaNode("Run", {

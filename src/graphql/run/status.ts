@@ -1,6 +1,6 @@
 import type { Run } from "../../generated/prisma/client";
 import { builder } from "../builder";
-import { HealthStatusEnum, IngestStatusEnum } from "./enums";
+import { HealthStatusEnum, IngestStatusEnum } from "../enums";
 
 // The run's derived status blocks, as the ingest pipeline stored them.
 

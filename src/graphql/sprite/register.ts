@@ -8,9 +8,9 @@ import { builder } from "../builder";
 import { hasRole } from "../../auth/principal";
 import { ErrorInterface } from "../errors";
 import { DuplicateNameError, InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors";
-import { ControlModeEnum, TransportKindEnum } from "../types/enums";
-import { RunRef } from "../types/run";
-import { SpriteRef } from "../types/sprite";
+import { ControlModeEnum, TransportKindEnum } from "../enums";
+import { RunRef } from "../run/run";
+import { SpriteRef } from "./sprite";
 
 // Registry inputs. Validation here is field by field (zod, errors as ValidationError with paths); rules that
 // span fields (agentUrl needed for SPRITE_SERVICE, overrides vs profile) live in src/registry and come back

@@ -5,10 +5,10 @@ import { parseStoredFacts } from "../../ingest/stored-facts";
 import { needsIntervention, type Intervention } from "../../lifecycle/interventions";
 import type { Divergence } from "../../lifecycle/types";
 import { builder } from "../builder";
-import { RunRef } from "./run";
-import { isResync, ResyncRequiredRef, tooSlow } from "./resync";
+import { RunRef } from "../run/run";
+import { isResync, ResyncRequiredRef, tooSlow } from "../resync";
 import { subscriptionOverflows } from "../../observability/metrics";
-import { divergenceOf, healthOf } from "./run-status";
+import { divergenceOf, healthOf } from "../run/status";
 import { hold } from "../../pubsub/subscription-scope";
 
 // "What needs me?": every run an operator should look at, with why, since when, and what to do.

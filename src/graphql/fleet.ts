@@ -1,5 +1,5 @@
-import type { HealthStatus, LifecycleState, SpriteStatus, TransportKind } from "../../generated/prisma/enums";
-import { builder } from "../builder";
+import type { HealthStatus, LifecycleState, SpriteStatus, TransportKind } from "../generated/prisma/enums";
+import { builder } from "./builder";
 import { HealthStatusEnum, LifecycleStateEnum, SpriteStatusEnum, TransportKindEnum } from "./enums";
 
 // "How is the fleet doing?" in one query: counts of observed (not removed) runs and Sprites, by lifecycle

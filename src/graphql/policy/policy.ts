@@ -1,28 +1,95 @@
 import { ZodError, z } from "zod";
-import { getCandidate, suppressCandidate } from "../../policy/candidates";
-import { notReplayable, type SimulatedCandidate } from "../../policy/replay";
-import { policyChangeSchema, policyDocSchema, ruleSchema } from "../../policy/schema";
-import { simulatePolicy } from "../../policy/simulate";
 import { inTransaction } from "../../db/transaction";
-import { readPolicy, updateRuntime, writePolicy } from "../../policy/store";
+import { effectiveGlobalMode } from "../../policy/eligibility";
+import { notReplayable, type SimulatedCandidate } from "../../policy/replay";
+import { policyChangeSchema, policyDocSchema, ruleSchema, type Rule } from "../../policy/schema";
+import { simulatePolicy } from "../../policy/simulate";
+import { readAudit, readPolicy, readRuntime, switchesOf, updateRuntime, writePolicy, type AuditRow, type RuntimeState, type StoredPolicy } from "../../policy/store";
+import { hasRole } from "../../auth/principal";
+import { InvalidInputError, UnauthorizedError } from "../../errors";
 import { builder } from "../builder";
 import type { Context } from "../context";
-import { hasRole } from "../../auth/principal";
-import { InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors";
+import { RunRef } from "../run/run";
 import { noteValidation } from "../validation";
-import { CandidateNotOpenError, CandidateRef, PolicyRef, PolicyRuntimeRef, runtimeView } from "../types/policy";
-import { RunRef } from "../types/run";
 
-// Policy mutations: setPolicy (admin; needs a rationale and a review-by date; audited before/after), the kill
-// switch and the automation pause (admin; audited), executeCandidate / suppressCandidate (operator), and
-// simulatePolicy (a read: what rules would have proposed over stored history).
+// The fleet policy over GraphQL: the policy in force with its governance, the engine's switches (kill switch,
+// automation pause), the immutable audit, and simulatePolicy (a read: what rules would have proposed over
+// stored history). setPolicy needs a rationale and a review-by date; every change and switch is audited (admin).
+// The candidates the rules propose are in ./candidates.ts.
 
-function requireRole(ctx: Context, role: "operator" | "admin"): string {
+export function requireRole(ctx: Context, role: "operator" | "admin"): string {
   if (!hasRole(ctx.principal, role)) throw new UnauthorizedError(role);
   return ctx.principal!.name;
 }
 
 const issuesText = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+
+const RuleRef = builder.objectRef<Rule>("PolicyRule").implement({
+  fields: (t) => ({
+    id: t.exposeString("id"),
+    description: t.string({ nullable: true, resolve: (r) => r.description ?? null }),
+    mode: t.exposeString("mode", { description: "off | advisory | guarded_auto (never beyond the global mode)" }),
+    severity: t.exposeString("severity"),
+    action: t.exposeString("action", { description: "CANCEL | RESTART | START | PAUSE | RESUME | REJECT | ALERT (never APPROVE)" }),
+    condition: t.field({ type: "JSON", resolve: (r) => r.condition }),
+    selector: t.field({ type: "JSON", resolve: (r) => r.selector }),
+    cooldownMs: t.int({ nullable: true, resolve: (r) => r.cooldownMs ?? null }),
+  }),
+});
+
+export const PolicyRef = builder.objectRef<StoredPolicy>("Policy").implement({
+  description: "The fleet policy in force (the highest version); version 0 = none set yet",
+  fields: (t) => ({
+    version: t.exposeInt("version"),
+    mode: t.string({ description: "The declared global mode", resolve: (p) => p.doc.mode }),
+    effectiveMode: t.string({
+      description: "The global mode after governance: guarded_auto with an expired review acts as advisory",
+      resolve: (p) => effectiveGlobalMode(p.doc, p.reviewBy, new Date()).mode,
+    }),
+    reviewExpired: t.boolean({ resolve: (p) => effectiveGlobalMode(p.doc, p.reviewBy, new Date()).reviewExpired }),
+    rationale: t.exposeString("rationale", { nullable: true }),
+    reviewBy: t.expose("reviewBy", { type: "DateTime", nullable: true }),
+    source: t.exposeString("source", { nullable: true, description: "fleet-file | graphql" }),
+    actor: t.exposeString("actor", { nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime", nullable: true }),
+    rules: t.field({ type: [RuleRef], resolve: (p) => p.doc.rules }),
+    document: t.field({ type: "JSON", description: "The whole policy document (limits, allowlist, canary, autoPause, rules)", resolve: (p) => p.doc }),
+  }),
+});
+
+export const PolicyRuntimeRef = builder.objectRef<RuntimeState & { leader: boolean }>("PolicyRuntime").implement({
+  fields: (t) => ({
+    killSwitch: t.boolean({ description: "No automatic execution (the mutation or OPS_POLICY_KILL_SWITCH)", resolve: (r) => switchesOf(r).killSwitch }),
+    killSwitchSource: t.string({ nullable: true, resolve: (r) => switchesOf(r).killSwitchSource }),
+    envKillSwitch: t.exposeBoolean("envKillSwitch", { description: "OPS_POLICY_KILL_SWITCH is set on this replica" }),
+    killSwitchBy: t.exposeString("killSwitchBy", { nullable: true }),
+    killSwitchNote: t.exposeString("killSwitchNote", { nullable: true }),
+    killSwitchAt: t.expose("killSwitchAt", { type: "DateTime", nullable: true }),
+    paused: t.exposeString("paused", { nullable: true, description: "manual | auto | null" }),
+    pausedBy: t.exposeString("pausedBy", { nullable: true }),
+    pausedReason: t.exposeString("pausedReason", { nullable: true }),
+    pausedAt: t.expose("pausedAt", { type: "DateTime", nullable: true }),
+    leader: t.exposeBoolean("leader", { description: "This replica holds the policy engine's lease" }),
+  }),
+});
+
+const AuditRef = builder.objectRef<AuditRow>("PolicyAuditEntry").implement({
+  description: "An immutable record of a policy change or switch",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    at: t.expose("at", { type: "DateTime" }),
+    actor: t.exposeString("actor"),
+    action: t.exposeString("action", { description: "policy_changed | kill_switch_on | kill_switch_off | paused | resumed" }),
+    version: t.exposeInt("version", { nullable: true }),
+    rationale: t.exposeString("rationale", { nullable: true }),
+    before: t.field({ type: "JSON", nullable: true, resolve: (a) => a.before }),
+    after: t.field({ type: "JSON", nullable: true, resolve: (a) => a.after }),
+  }),
+});
+
+export async function runtimeView(ctx: { app: { pool: import("pg").Pool; config: { OPS_POLICY_KILL_SWITCH: boolean }; policy?: { isLeader: boolean } } }) {
+  return { ...(await readRuntime(ctx.app.pool, ctx.app.config.OPS_POLICY_KILL_SWITCH)), leader: ctx.app.policy?.isLeader ?? false };
+}
 
 const SetPolicyInput = builder.inputType("SetPolicyInput", {
   fields: (t) => ({
@@ -95,6 +162,17 @@ builder.queryFields((t) => ({
   }),
 }));
 
+builder.queryFields((t) => ({
+  policy: t.field({ type: PolicyRef, description: "The fleet policy in force (viewer)", resolve: (_r, _a, ctx) => readPolicy(ctx.app.pool) }),
+  policyRuntime: t.field({ type: PolicyRuntimeRef, description: "Kill switch and automation pause (viewer)", resolve: (_r, _a, ctx) => runtimeView(ctx) }),
+  policyAudit: t.field({
+    type: [AuditRef],
+    description: "Policy changes and switches, newest first (viewer)",
+    args: { first: t.arg.int({ required: false, validate: { min: 1, max: 1000 } }) },
+    resolve: (_r, a, ctx) => readAudit(ctx.app.pool, a.first ?? 50),
+  }),
+}));
+
 builder.mutationFields((t) => ({
   setPolicy: t.field({
     type: PolicyRef,
@@ -146,42 +224,6 @@ builder.mutationFields((t) => ({
       );
       ctx.app.policy?.wake();
       return runtimeView(ctx);
-    },
-  }),
-  executeCandidate: t.field({
-    type: CandidateRef,
-    description: "Execute an open candidate now (operator): it becomes an ordinary control intent with requestedBy policy:<rule>, you as the executor",
-    errors: { types: [ZodError, UnauthorizedError, NotFoundError, CandidateNotOpenError] },
-    args: { id: t.arg.id({ required: true }), note: t.arg.string({ required: false, validate: noteValidation }) },
-    resolve: async (_r, { id, note }, ctx) => {
-      const actor = requireRole(ctx, "operator");
-      const engine = ctx.app.policy;
-      if (!engine) throw new NotFoundError("PolicyCandidate", String(id));
-      const r = await engine.execute(String(id), actor, false, `executed by ${actor}${note ? `: ${note}` : ""}`);
-      if (r.kind === "executed") return r.candidate;
-      if (!r.candidate) throw new NotFoundError("PolicyCandidate", String(id));
-      throw new CandidateNotOpenError(r.candidate.id, r.candidate.status);
-    },
-  }),
-  suppressCandidate: t.field({
-    type: CandidateRef,
-    description: "Suppress a candidate (operator): never executed automatically; with `until` it opens again then",
-    errors: { types: [ZodError, UnauthorizedError, NotFoundError, CandidateNotOpenError] },
-    args: {
-      id: t.arg.id({ required: true }),
-      note: t.arg.string({ required: true, validate: { ...noteValidation, minLength: 1 }, description: "Why" }),
-      until: t.arg({ type: "DateTime", required: false }),
-    },
-    resolve: async (_r, { id, note, until }, ctx) => {
-      const actor = requireRole(ctx, "operator");
-      const row = await suppressCandidate(ctx.app.pool, String(id), actor, note, until ?? null);
-      if (row) {
-        ctx.app.policy?.notify();
-        return row;
-      }
-      const existing = await getCandidate(ctx.app.pool, String(id));
-      if (!existing) throw new NotFoundError("PolicyCandidate", String(id));
-      throw new CandidateNotOpenError(existing.id, existing.status);
     },
   }),
 }));

@@ -1,9 +1,9 @@
-import { alertSecretPolicy, alertsConfigSchema, missingSecrets, routingSchema, sinkSchema, type AlertsConfig } from "../../alerts/config";
-import { readAlertsConfig, writeAlertsConfig } from "../../alerts/store";
-import type { App } from "../../app";
-import { builder } from "../builder";
-import { hasRole } from "../../auth/principal";
-import { InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors";
+import { alertSecretPolicy, alertsConfigSchema, missingSecrets, routingSchema, sinkSchema, type AlertsConfig } from "../alerts/config";
+import { readAlertsConfig, writeAlertsConfig } from "../alerts/store";
+import type { App } from "../app";
+import { builder } from "./builder";
+import { hasRole } from "../auth/principal";
+import { InvalidInputError, NotFoundError, UnauthorizedError } from "../errors";
 
 // Alerts over GraphQL: the sinks and routing (admin writes; env var names only, never secrets), the deliveries
 // with their attempts (dead letters included), and testAlertSink.

@@ -1,19 +1,41 @@
 import { createGraphQLError } from "graphql-yoga";
 import type { Event } from "../../generated/prisma/client";
 import { NotFoundError } from "../../errors";
-import { builder } from "../builder";
-import { NotFoundRef } from "../errors";
-import { isResync, ResyncRequiredRef, tooSlow } from "../types/resync";
+import { originalLine, payloadOf, rawObject } from "../../events/stored-event";
 import { subscriptionOverflows } from "../../observability/metrics";
-import { MAX_OUTBOUND_BYTES } from "../context";
-import { localId } from "../ids";
-import { EventRef } from "../types/event";
 import { hold } from "../../pubsub/subscription-scope";
+import { builder } from "../builder";
+import { MAX_OUTBOUND_BYTES } from "../context";
+import { NotFoundRef } from "../errors";
+import { localId } from "../ids";
+import { isResync, ResyncRequiredRef, tooSlow } from "../resync";
 import { isLineCursor, MAX_LINE } from "../validation";
 
-// Replays stored events after the client's cursor, then continues live, with no gap and no duplicate at the
-// seam: we subscribe before replaying, and every batch (replayed or live) is read from the database by
-// line number, so the bus only says "there is more", never what it is.
+// A run's stored events: the Event node (Run.events is in ./run.ts) and runEvents, which replays stored events
+// after the client's cursor, then continues live, with no gap and no duplicate at the seam: we subscribe before
+// replaying, and every batch (replayed or live) is read from the database by line number, so the bus only says
+// "there is more", never what it is.
+
+export const EventRef = builder.prismaNode("Event", {
+  id: { field: "id" },
+  description: "One line of the run's events.jsonl, stored exactly once",
+  fields: (t) => ({
+    line: t.exposeInt("line", { description: "1-based line number in events.jsonl (the v1 sequence value)" }),
+    timestamp: t.expose("timestamp", { type: "DateTime" }),
+    name: t.exposeString("name"),
+    role: t.exposeString("role", { nullable: true }),
+    status: t.exposeString("status", { nullable: true }),
+    message: t.exposeString("message", { nullable: true }),
+    runtimeRunId: t.exposeString("runtimeRunId", { nullable: true }),
+    iteration: t.exposeInt("iteration", { nullable: true }),
+    payload: t.field({ type: "JSON", nullable: true, description: "The line's `data` object", resolve: (e) => payloadOf(e) }),
+    raw: t.field({ type: "JSON", description: "The original line, parsed (keys in the line's order)", resolve: (e) => rawObject(e) }),
+    rawLine: t.string({
+      description: "The original line exactly as events.jsonl holds it (without the newline): byte-exact, for forensics and diffs",
+      resolve: (e) => originalLine(e),
+    }),
+  }),
+});
 
 interface RunEventsBatch {
   events: Event[];
