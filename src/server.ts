@@ -24,7 +24,7 @@ import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
 import { createPool } from "./db/health";
 import { pendingMigrations } from "./db/migrate";
-import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/driver";
+import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "../demo/driver";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";

@@ -5,7 +5,7 @@ import { parseStoredFacts } from "../ingest/stored-facts";
 import type { RunWriter } from "../runs/writer";
 import type { Logger } from "../util/log";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
-import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
+import type { RuntimeFacts as AdapterRuntimeFacts } from "../contract";
 import { writeStageStep } from "./advance";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import { viewOf } from "./stage-write";

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { AdapterError, type EventCursor, type EventsPage } from "../../adapters";
+import { AdapterError, type EventCursor, type EventsPage } from "../contract";
 import type { Config } from "../config/config";
 import { isTerminalStage } from "../control/stages";
 import type { Db } from "../db/client";

@@ -1,7 +1,7 @@
 import type { App } from "../app";
 import { NotFoundError } from "../errors";
 import { emptyEventFacts } from "../lifecycle/event-facts";
-import type { EventCursor } from "../../adapters";
+import type { EventCursor } from "../contract";
 
 // The operator's way out of a fork (invariant 3 of docs/architecture.md): ingestion stays stopped until someone decides
 // what the changed file means. Written through the run writer (src/runs/writer.ts), under the poller's row lock.
