@@ -13,16 +13,7 @@ import type { Transport } from "../transports/transport";
 import type { LockedRun, RunWriter } from "../runs/writer";
 import { dispatchThroughTransport, liveRunDescription } from "./dispatch-intent";
 import { stageRecords, type StageRecord } from "./stage-write";
-import {
-  advanceIntent,
-  checkPrecondition,
-  computeDeadline,
-  intentDeadlineMs,
-  isTerminalStage,
-  type IntentKind,
-  type PreconditionError,
-  type PreconditionRun,
-} from "./stages";
+import { advanceIntent, checkPrecondition, computeDeadline, intentDeadlineMs, isTerminalStage, type IntentKind, type PreconditionError, type PreconditionRun } from "./stages";
 
 // The control service (invariant 4 of docs/architecture.md): a request becomes a ControlIntent row (REQUESTED, or REJECTED
 // when a precondition refuses it — refusals are audited too), is dispatched once through the run's transport,

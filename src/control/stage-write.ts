@@ -56,11 +56,7 @@ export function viewOf(i: ControlIntent): IntentView {
  * Applies transitions to an intent's stored record. Each stamp takes the time of the first transition entering
  * its stage; `dispatchedAt` overrides that for the dispatch stamp (the dispatch's start, marked before the command ran).
  */
-export function recordStages(
-  i: Pick<ControlIntent, "id" | "stage" | "evidence" | "observedLine">,
-  transitions: readonly StageTransition[],
-  dispatchedAt?: Date,
-): IntentStageChange {
+export function recordStages(i: Pick<ControlIntent, "id" | "stage" | "evidence" | "observedLine">, transitions: readonly StageTransition[], dispatchedAt?: Date): IntentStageChange {
   const records = stageRecords(i);
   const stamps = new Map<StageStamp, Date>();
   let error: string | null = null;
