@@ -24,10 +24,11 @@ import type { Config } from "./config/config";
 import { openDatabase, type Database } from "./db/database";
 import { createPool } from "./db/health";
 import { pendingMigrations } from "./db/migrate";
-import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "./demo/driver";
+import { removeDemoFleet, startDemo, type Demo, type DemoOptions } from "../demo/driver";
 import type { Context } from "./graphql/context";
 import { schema } from "./graphql/schema";
 import { Ingestor } from "./ingest/ingestor";
+import { RunWriter } from "./runs/writer";
 import { RunWatchers } from "./ingest/watchers";
 import { startFleetFile } from "./registry/fleet-file";
 import { createRetentionWorker } from "./retention";
@@ -139,17 +140,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const db = database.db;
   const dispatch: IntentDispatchDeps = { databaseUrl: database.url, db, bus, cluster };
   const watchers = new RunWatchers();
+  // Every change of a run row goes through this writer; an approve it commits as accepted with
+  // resumeAfterApprove asks control for the follow-up start.
+  const runs = new RunWriter({ pool, bus, log, onFollowUp: (runId, intentId) => control.followUp(runId, intentId) });
   // Only runs this replica holds a lease for are polled (cluster); the cluster adds and removes them as leases move.
   const ingestor = new Ingestor({
     db,
     pool,
-    bus,
     log,
     config,
     transportFor: transports.transportFor,
     watched: watchers,
     ...(cluster ? { fenceFor: (runId: string) => cluster.leases.fence(runId) } : {}),
-    onFollowUp: (runId, intentId) => control.followUp(runId, intentId),
+    runs,
   });
   // In a cluster a run polled elsewhere is synced by the holder of its lease (asked over NOTIFY, answered once done).
   const requestSync = (runId: string): Promise<void> => (cluster && !ingestor.observes(runId) ? cluster.forwardSync(runId) : ingestor.syncRun(runId));
@@ -160,7 +163,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const control: ControlService = new ControlService({
     db,
     pool,
-    bus,
+    runs,
     log,
     config,
     transportFor: transports.transportFor,
@@ -198,6 +201,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     bus,
     log,
     tokens,
+    runs,
     ingestor,
     watchers,
     control,

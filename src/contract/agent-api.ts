@@ -155,7 +155,7 @@ export function agentIncompatibility(health: HealthResponse): string | null {
 }
 
 /**
- * The record `superloop-ops-agent supervise` keeps next to a loop's artifacts (adapters/supervise.ts writes it
+ * The record `superloop-ops-agent supervise` keeps next to a loop's artifacts (agent/supervise.ts writes it
  * without zod, so it can ship as one small file; everything that reads it parses it with this schema).
  */
 export const SupervisorRecordSchema = z.looseObject({

@@ -2,7 +2,7 @@ import path from "node:path";
 import type { App } from "../app";
 import type { Sprite } from "../generated/prisma/client";
 import { parseTransportConfig } from "./config";
-import { DEMO_SUPERLOOP_BIN } from "../demo/simulator-bin";
+import { DEMO_SUPERLOOP_BIN } from "../../demo/simulator-bin";
 import { transportConfigProblem, transportPolicy } from "../security/transport-policy";
 import { DEFAULT_RETRY } from "./http";
 import { LocalTransport } from "./local";

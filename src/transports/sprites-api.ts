@@ -17,13 +17,13 @@ import {
   type EventsPage,
   type EventsPageError,
   type RuntimeFacts,
-} from "../../adapters";
-import { relativeArtifactPaths, summarizeIssues } from "../../adapters/artifacts";
-import { supervisorFacts } from "../../adapters/runtime-facts";
-import { BOOT_ID_PATH, supervisorRecordPath } from "../../adapters/supervise";
-import { isRunArgvForRepo } from "../../adapters/process-info";
-import { decodeUtf8 } from "../../adapters/file-io";
-import { MAX_JSON_ARTIFACT_BYTES } from "../../adapters/limits";
+} from "../../agent";
+import { relativeArtifactPaths, summarizeIssues } from "../../agent/artifacts";
+import { supervisorFacts } from "../../agent/runtime-facts";
+import { BOOT_ID_PATH, supervisorRecordPath } from "../../agent/supervise";
+import { isRunArgvForRepo } from "../../agent/process-info";
+import { decodeUtf8 } from "../../agent/file-io";
+import { MAX_JSON_ARTIFACT_BYTES } from "../../agent/limits";
 import { ActiveRunSchema, ApprovalSchema, HeartbeatSchema, RunSummarySchema, SuperloopStateSchema, type ActiveRun } from "../contract";
 import type { SpriteStatus } from "../generated/prisma/enums";
 import { tokenFromEnv } from "./config";
@@ -38,7 +38,7 @@ import { TransportError, type ControlRequest, type RunTarget, type SpriteObserva
 // SPRITES_API: nothing of ours runs inside the Sprite. Status comes from the Sprites REST API, JSON artifacts
 // through fs/read, and everything byte-ranged or process-related through exec of plain argv (stat, dd, cat,
 // kill, the superloop CLI). New events cost a read from the cursor's byte offset, never the whole log, and
-// envelopes are built with the adapters' helpers so they equal the local transport's for the same bytes.
+// envelopes are built with the agent's helpers so they equal the local transport's for the same bytes.
 
 export interface SpritesApiOptions {
   baseUrl: string;
@@ -323,7 +323,7 @@ export class SpritesApiTransport implements Transport {
     return file;
   }
 
-  /** Same meaning as the adapters' isProcessAlive/isProcessStopped, read through one `cat /proc/.../stat`. */
+  /** Same meaning as the agent's isProcessAlive/isProcessStopped, read through one `cat /proc/.../stat`. */
   private async liveness(activeRun: ActiveRun | null, repoPath: string, cache: RunCache): Promise<{ alive: boolean | null; stopped: boolean | null }> {
     const pid = activeRun?.pid ?? null;
     if (pid === null || !Number.isSafeInteger(pid) || pid <= 0) return { alive: null, stopped: null };
@@ -404,7 +404,7 @@ export class SpritesApiTransport implements Transport {
       lastLineHash = actualHash;
     }
 
-    // Forward: complete lines after the cursor, exactly as the adapters' reader walks them.
+    // Forward: complete lines after the cursor, exactly as the agent's reader walks them.
     const good: { line: number; text: string; raw: Parameters<typeof envelopeFromLine>[0]["raw"]; endOffset: number; hash: string }[] = [];
     let pageError: EventsPageError | undefined;
     let hasMore = false;

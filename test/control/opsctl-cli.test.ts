@@ -434,7 +434,7 @@ describe("installed as a bin", () => {
     const packed = await run("npm", ["pack", "--json", "--pack-destination", dest], ROOT);
     expect(packed.code, packed.stderr).toBe(0);
     const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as { filename: string; files: { path: string }[] }[];
-    expect(files.map((f) => f.path)).toEqual(expect.arrayContaining(["bin/opsctl.mjs", "dist/opsctl/opsctl.mjs", "dist/opsctl/inputs.json", "src/cli/opsctl.ts"]));
+    expect(files.map((f) => f.path)).toEqual(expect.arrayContaining(["bin/opsctl.mjs", "dist/opsctl/opsctl.mjs", "dist/opsctl/inputs.json", "cli/opsctl.ts"]));
     expect(files.map((f) => f.path).filter((f) => f.startsWith("node_modules/") || f.startsWith("src/generated/"))).toEqual([]);
     expect((await run("tar", ["xzf", path.join(dest, filename)], dest)).code).toBe(0);
     const installed = path.join(dest, "package");

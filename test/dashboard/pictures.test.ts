@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_FLEET } from "../../src/demo/fleet";
+import { DEMO_FLEET } from "../../demo/fleet";
 import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
 import { waitFor } from "../support/runs";

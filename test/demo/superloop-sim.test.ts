@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { executeControl } from "../../adapters/control";
-import { DEMO_SUPERLOOP_BIN } from "../../src/demo/driver";
+import { executeControl } from "../../agent/control";
+import { DEMO_SUPERLOOP_BIN } from "../../demo/driver";
 
 // The simulator against the artifact contract the recordings show: what each command writes, and what it
 // must not write (cancel: no event; approve: no completion until another run).

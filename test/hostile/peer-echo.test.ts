@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentServer, type AgentServer } from "../../adapters";
+import { createAgentServer, type AgentServer } from "../../agent";
 import { rowsFromEnvelopes, EnvelopeRejected } from "../../src/ingest/rows";
 import type { RunningServer } from "../../src/server";
 import { peerText } from "../../src/util/peer-text";

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentServer } from "../../adapters";
-import { supervise, supervisorRecordPath } from "../../adapters/supervise";
+import { createAgentServer } from "../../agent";
+import { supervise, supervisorRecordPath } from "../../agent/supervise";
 import { SupervisorRecordSchema } from "../../src/contract";
 import { SpritesApiTransport } from "../../src/transports/sprites-api";
 import { SpriteServiceTransport } from "../../src/transports/sprite-service";
@@ -119,7 +119,7 @@ describe("START over SPRITE_SERVICE", () => {
         process.execPath,
         "--import",
         pathToFileURL(path.resolve(import.meta.dirname, "../../node_modules/tsx/dist/loader.mjs")).href,
-        path.resolve(import.meta.dirname, "../../adapters/cli.ts"),
+        path.resolve(import.meta.dirname, "../../agent/cli.ts"),
         "supervise",
       ],
     });
