@@ -12,7 +12,7 @@ import { type Context } from "./context";
 import { ErrorInterface, NotFoundRef } from "./errors";
 import { localId } from "./ids";
 import { ControlModeEnum, IntentKindEnum, IntentStageEnum, LifecycleStateEnum } from "./enums";
-import { isResync, ResyncRequiredRef, tooSlow } from "./resync";
+import { endOf, notFound, ResyncRequiredRef, tooSlow } from "./subscription-end";
 import { SpriteRef } from "./sprite/sprite";
 import { noteValidation } from "./validation";
 import "./run/run";
@@ -98,7 +98,7 @@ for (const [cls, name, description] of [
 const ControlIntentUpdateRef = builder.unionType("ControlIntentUpdate", {
   description: "An intent as it is now, or how the subscription ended: ResyncRequired (read the intent, subscribe again) or NotFound",
   types: [ControlIntentRef, ResyncRequiredRef, NotFoundRef],
-  resolveType: (v) => (v instanceof NotFoundError ? NotFoundRef : isResync(v) ? ResyncRequiredRef : ControlIntentRef),
+  resolveType: (v) => endOf(v) ?? ControlIntentRef,
 });
 
 builder.subscriptionFields((t) => ({
@@ -117,14 +117,14 @@ builder.subscriptionFields((t) => ({
       if (intentId) {
         first = oneId ? await db.controlIntent.findUnique({ where: { id: oneId } }) : null;
         if (!first) {
-          yield new NotFoundError("ControlIntent", String(intentId));
+          yield notFound("ControlIntent", String(intentId));
           return;
         }
         runKey = first.runId;
       } else if (runId) {
         const run = runKey ? await db.run.findUnique({ where: { id: runKey }, select: { id: true } }) : null;
         if (!run) {
-          yield new NotFoundError("Run", String(runId));
+          yield notFound("Run", String(runId));
           return;
         }
       }

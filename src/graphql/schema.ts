@@ -4,7 +4,7 @@ import { builder } from "./builder";
 import "./scalars";
 import "./errors";
 import "./enums";
-import "./resync";
+import "./subscription-end";
 import "./run/run";
 import "./run/status";
 import "./run/history";

@@ -6,7 +6,7 @@ import { needsIntervention, type Intervention } from "../../lifecycle/interventi
 import type { Divergence } from "../../lifecycle/types";
 import { builder } from "../builder";
 import { RunRef } from "../run/run";
-import { isResync, ResyncRequiredRef, tooSlow } from "../resync";
+import { isResync, ResyncRequiredRef, tooSlow } from "../subscription-end";
 import { subscriptionOverflows } from "../../observability/metrics";
 import { divergenceOf, healthOf } from "../run/status";
 import { hold } from "../../pubsub/subscription-scope";

@@ -1,6 +1,5 @@
 import { createGraphQLError } from "graphql-yoga";
 import type { Event } from "../../generated/prisma/client";
-import { NotFoundError } from "../../errors";
 import { originalLine, payloadOf, rawObject } from "../../events/stored-event";
 import { subscriptionOverflows } from "../../observability/metrics";
 import { hold } from "../../pubsub/subscription-scope";
@@ -8,7 +7,7 @@ import { builder } from "../builder";
 import { MAX_OUTBOUND_BYTES } from "../context";
 import { NotFoundRef } from "../errors";
 import { localId } from "../ids";
-import { isResync, ResyncRequiredRef, tooSlow } from "../resync";
+import { endOf, notFound, ResyncRequiredRef, tooSlow } from "../subscription-end";
 import { isLineCursor, MAX_LINE } from "../validation";
 
 // A run's stored events: the Event node (Run.events is in ./run.ts) and runEvents, which replays stored events
@@ -54,7 +53,7 @@ const RunEventsBatchRef = builder.objectRef<RunEventsBatch>("RunEventsBatch").im
 const RunEventsUpdateRef = builder.unionType("RunEventsUpdate", {
   description: "A batch of events, or how the subscription ended: ResyncRequired (resubscribe with `after: lastCursor`) or NotFound",
   types: [RunEventsBatchRef, ResyncRequiredRef, NotFoundRef],
-  resolveType: (v) => (v instanceof NotFoundError ? NotFoundRef : isResync(v) ? ResyncRequiredRef : RunEventsBatchRef),
+  resolveType: (v) => endOf(v) ?? RunEventsBatchRef,
 });
 
 const CHUNK = 500;
@@ -75,7 +74,7 @@ builder.subscriptionFields((t) => ({
       const runId = localId(String(args.runId), "Run");
       const run = runId ? await ctx.app.db.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
       if (!run) {
-        yield new NotFoundError("Run", String(args.runId));
+        yield notFound("Run", String(args.runId));
         return;
       }
       const sub = hold(ctx, ctx.app.bus.subscribe("events", run.id, 256));

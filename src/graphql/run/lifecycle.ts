@@ -1,5 +1,4 @@
 import { createGraphQLError } from "graphql-yoga";
-import { NotFoundError } from "../../errors";
 import { subscriptionOverflows } from "../../observability/metrics";
 import type { RunChanged } from "../../pubsub/topics";
 import { hold } from "../../pubsub/subscription-scope";
@@ -7,7 +6,7 @@ import { builder } from "../builder";
 import { NotFoundRef } from "../errors";
 import { localId } from "../ids";
 import { LifecycleStateEnum } from "../enums";
-import { isResync, ResyncRequiredRef, tooSlow } from "../resync";
+import { endOf, notFound, ResyncRequiredRef, tooSlow } from "../subscription-end";
 
 // A run's lifecycle: its stored transitions (Run.transitions) and runLifecycleChanged, the committed changes
 // as they happen (or resumed after a seq).
@@ -47,7 +46,7 @@ export const RunLifecycleChangeRef = builder.objectRef<RunChanged>("RunLifecycle
 
 export const RunLifecycleUpdateRef = builder.unionType("RunLifecycleUpdate", {
   types: [RunLifecycleChangeRef, ResyncRequiredRef, NotFoundRef],
-  resolveType: (v) => (v instanceof NotFoundError ? NotFoundRef : isResync(v) ? ResyncRequiredRef : RunLifecycleChangeRef),
+  resolveType: (v) => endOf(v) ?? RunLifecycleChangeRef,
 });
 
 const RunLifecycleFilter = builder.inputType("RunLifecycleFilter", {
@@ -76,14 +75,14 @@ builder.subscriptionFields((t) => ({
       const runId = filter?.run ? localId(String(filter.run), "Run") : null;
       if (afterSeq != null && !filter?.run) throw createGraphQLError("afterSeq needs filter.run: seq is a per-run position");
       if (filter?.run && !runId) {
-        yield new NotFoundError("Run", String(filter.run));
+        yield notFound("Run", String(filter.run));
         return;
       }
       let spriteId: string | null = null;
       if (filter?.sprite) {
         const sprite = await ctx.app.db.sprite.findUnique({ where: { name: filter.sprite }, select: { id: true } });
         if (!sprite) {
-          yield new NotFoundError("Sprite", filter.sprite);
+          yield notFound("Sprite", filter.sprite);
           return;
         }
         spriteId = sprite.id;
@@ -93,7 +92,7 @@ builder.subscriptionFields((t) => ({
       // reason it replaced, so a real change is never mistaken for a no-op.
       const current = await ctx.app.db.run.findMany({ where: runId ? { id: runId } : { removedAt: null }, select: { id: true, stateReason: true, spriteId: true } });
       if (runId && !current[0]) {
-        yield new NotFoundError("Run", String(filter?.run));
+        yield notFound("Run", String(filter?.run));
         return;
       }
       // Subscribe before reading the backlog, so nothing committed in between is lost (duplicates are dropped by seq).

@@ -1,4 +1,7 @@
+import { errorTypeMap, wrapErrorIfMatches } from "@pothos/plugin-errors";
+import { NotFoundError } from "../errors";
 import { builder } from "./builder";
+import { NotFoundRef } from "./errors";
 
 // How every subscription ends when it cannot go on: one union member each, never a masked error. A subscriber
 // that fell too far behind gets ResyncRequired (with where it was); a subscription to something that does not
@@ -28,4 +31,22 @@ export function tooSlow(last: { lastSeq?: number | null; lastCursor?: string | n
 
 export function isResync(v: object): v is Resync {
   return "resyncRequired" in v && (v as Resync).resyncRequired;
+}
+
+/**
+ * The NotFound a subscription ends with. graphql-js treats an Error a resolver returns as thrown (and Yoga masks
+ * it as "Unexpected error"), so it is wrapped the way the errors plugin wraps a query's NotFound; the NotFound
+ * type's isTypeOf unwraps it.
+ */
+export function notFound(entity: string, id: string): NotFoundError {
+  return wrapErrorIfMatches(new NotFoundError(entity, id), [NotFoundError]) as NotFoundError;
+}
+
+function isNotFound(v: object): boolean {
+  return errorTypeMap.get(v) === NotFoundError || v instanceof NotFoundError;
+}
+
+/** The member of a subscription's union a message ends it with (NotFound, ResyncRequired), or null for its payload. */
+export function endOf(v: object): typeof NotFoundRef | typeof ResyncRequiredRef | null {
+  return isNotFound(v) ? NotFoundRef : isResync(v) ? ResyncRequiredRef : null;
 }
