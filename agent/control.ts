@@ -289,7 +289,7 @@ async function signalRunGroup(intent: "pause" | "resume", paths: LoopPaths, veri
   }
   const wantStopped = intent === "pause";
   const deadline = Date.now() + verifyTimeoutMs;
-  let observed: boolean | null = null;
+  let observed: boolean | null;
   while (true) {
     const stat = await readProcStat(pgid);
     observed = stat === null ? null : isStoppedState(stat.state);
@@ -337,12 +337,10 @@ async function liveRunGroups(paths: LoopPaths): Promise<number[]> {
   const groups = new Set<number>();
   const launch = await readLaunchRecord(paths);
   if (launch !== null && (await isRunGroupAlive(launch.pgid, paths.repoPath)) === true) groups.add(launch.pgid);
-  let activeRun = null;
-  try {
-    activeRun = (await readJsonArtifact(paths.activeRun, ".superloop/active-run.json", ActiveRunSchema)).value;
-  } catch {
-    activeRun = null;
-  }
+  const activeRun = await readJsonArtifact(paths.activeRun, ".superloop/active-run.json", ActiveRunSchema).then(
+    (r) => r.value,
+    () => null,
+  );
   const pid = activeRun?.pid ?? null;
   if (pid !== null && (await isRunProcessAlive(pid, paths.repoPath)) === true) {
     const pgid = activeRun?.pgid ?? pid;

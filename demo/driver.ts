@@ -63,7 +63,7 @@ async function killRepoProcesses(root: string): Promise<void> {
   for (const name of names) {
     const raw = await readFile(path.join(root, name, ".superloop", "active-run.json"), "utf8").catch(() => null);
     if (raw === null) continue;
-    let parsed: { pid?: unknown } = {};
+    let parsed: { pid?: unknown };
     try {
       parsed = JSON.parse(raw) as { pid?: unknown };
     } catch {

@@ -223,7 +223,7 @@ export class Harness {
   }
 
   events(): EventRecord[] {
-    let text = "";
+    let text: string;
     try {
       text = readFileSync(this.file(`.superloop/loops/${LOOP}/events.jsonl`), "utf8");
     } catch {

@@ -96,7 +96,7 @@ export async function backupDatabase(client: pg.ClientBase, file: string): Promi
   });
   gzip.pipe(sink);
   const counts: Record<string, number> = {};
-  let migrations: string[] = [];
+  let migrations: string[];
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     try {

@@ -119,8 +119,8 @@ export function deriveAttempts(input: AttemptInput): Attempt[] {
     const windowEnd = next ? next.ingestedAt.getTime() : Infinity;
     const terminal = transitions.filter((x) => x.at.getTime() > consumedUntil && x.at.getTime() < windowEnd && !OPEN_STATES.has(x.to) && x.to !== "IDLE");
 
-    let outcome: string | null = null;
-    let stopReason: string | null = null;
+    let outcome: string | null;
+    let stopReason: string | null;
     let stoppedBy: string | null = null;
     let endedAt: Date | null = null;
 

@@ -252,7 +252,7 @@ export class Ingestor {
       if (entry.spriteChange || entry.timeSensitive) await this.evaluateAndCommit(entry, null, [], null, {}, fence);
       return;
     }
-    let fingerprint: string | null = null;
+    let fingerprint: string | null;
     let spriteObservation;
     try {
       try {
@@ -350,7 +350,7 @@ export class Ingestor {
     entry.transportFailures = 0;
     entry.lastTransportError = null;
     entry.dirty = false;
-    let cursor: EventCursor = { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash };
+    const cursor: EventCursor = { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash };
     let stored = parseStoredFacts(run.facts);
     let current: RunWithIntents = run;
 
@@ -405,7 +405,6 @@ export class Ingestor {
         if (!committed) return;
         current = committed.run;
         stored = committed.stored;
-        if (nextCursor) cursor = nextCursor;
         if (!more) break;
       }
     } else {

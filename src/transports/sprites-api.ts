@@ -536,7 +536,7 @@ export class SpritesApiTransport implements Transport {
     }
     const want = intent === "pause";
     const deadline = Date.now() + 2_000;
-    let observed: boolean | null = null;
+    let observed: boolean | null;
     for (;;) {
       const stat = await this.exec(["cat", `/proc/${pgid}/stat`], { replayable: true });
       const state = procStates(stat.stdout.toString("utf8")).get(pgid)?.state;

@@ -60,7 +60,7 @@ async function runOf(id: string): Promise<RunView> {
 }
 async function waitRun(id: string, what: string, pred: (r: RunView) => boolean, timeoutMs = 30_000): Promise<RunView> {
   const deadline = Date.now() + timeoutMs;
-  let last: RunView | null = null;
+  let last: RunView | null;
   for (;;) {
     last = await runOf(id);
     if (pred(last)) return last;
