@@ -2,9 +2,9 @@
 // RUNS idle runs (default 3 × 30,000): how the runs' leases are balanced across the replicas, and each replica's CPU
 // and RSS once every run has been read once. The runs are inserted with one INSERT … SELECT (registering 30,000
 // through the API would measure registration, not the fleet); all read the same finished loop's files, copied
-// once (the idle path stats them like any other). Env: RUNS, REPLICAS, SECONDS, SETTLE_SECONDS.
+// once (the idle path stats them like any other). Env: RUNS, REPLICAS, SECONDS, SETTLE_SECONDS, PROGRESS (print the settle every 2 s), LOG_LEVEL (replicas; logs kept as r<N>.log in the data dir).
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, cpSync, mkdtempSync, readFileSync } from "node:fs";
+import { appendFileSync, chmodSync, cpSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -51,13 +51,19 @@ function startReplica(id: string): Replica {
       OPS_DATA_DIR: path.join(dataDir, id),
       OPS_POLL_INTERVAL_MS: String(INTERVAL_MS),
       PORT: "0",
-      LOG_LEVEL: "error",
+      LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const r: Replica = { id, child, output: "" };
-  child.stdout.on("data", (d) => (r.output = (r.output + d).slice(-4000)));
-  child.stderr.on("data", (d) => (r.output = (r.output + d).slice(-4000)));
+  // Each replica's log (warnings and up) is kept whole in the data dir, for a settle that goes wrong.
+  const log = path.join(dataDir, `${id}.log`);
+  const keep = (d: Buffer) => {
+    r.output = (r.output + d).slice(-4000);
+    appendFileSync(log, d);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   child.on("exit", (code) => {
     if (code === null || code === 0) return;
     console.error(`${id} exited ${code}: ${r.output}`);
@@ -84,7 +90,8 @@ for (;;) {
   const polled = Number((await db.query<{ n: string }>(`SELECT count(*) n FROM "Run" WHERE seq > 0`)).rows[0].n);
   const held = [...(await leases()).values()].reduce((a, b) => a + b, 0);
   if (polled >= RUNS && held >= RUNS) break;
-  if (Date.now() - started > SETTLE_SECONDS * 1000) throw new Error(`not settled after ${SETTLE_SECONDS} s: ${polled} of ${RUNS} runs read, ${held} leased`);
+  if (Date.now() - started > SETTLE_SECONDS * 1000) throw new Error(`not settled after ${SETTLE_SECONDS} s: ${polled} of ${RUNS} runs read, ${held} leased (replica logs: ${dataDir}/r*.log)`);
+  if (process.env.PROGRESS) console.error(`${round((Date.now() - started) / 1000, 0)} s: ${polled} read, ${held} leased ${JSON.stringify(Object.fromEntries(await leases()))}`);
   await new Promise((r) => setTimeout(r, 2000));
 }
 const settleSeconds = round((Date.now() - started) / 1000, 0);

@@ -50,6 +50,8 @@ export interface ClusterStatus {
 /** What the cluster drives on this replica: the poller, for the runs whose lease it holds. */
 export interface RunPoller {
   add(runId: string): Promise<void>;
+  /** Many at once (a lease round's batch), loaded in few queries rather than one each. */
+  addMany?(runIds: readonly string[]): Promise<void>;
   remove(runId: string): void;
   /** Poll a run this replica polls, now (never forwarded: this is the holder's side of a forwarded sync). */
   syncRun(runId: string): Promise<void>;
@@ -281,9 +283,9 @@ export class Cluster implements RunOwner {
   private onAcquired(ids: string[]): void {
     const work = this.work;
     if (!work) return;
-    for (const id of ids) {
-      work.poller.add(id).catch((e: unknown) => this.opts.log.warn("could not start polling a leased run", { runId: id, error: (e as Error).message }));
-    }
+    const failed = (e: unknown) => this.opts.log.warn("could not start polling leased runs", { runs: ids.length, error: (e as Error).message });
+    if (work.poller.addMany) work.poller.addMany(ids).catch(failed);
+    else for (const id of ids) work.poller.add(id).catch(failed);
     void this.pickUpRequested(ids).catch(() => {});
   }
 

@@ -3,7 +3,7 @@ import { AdapterError, type EventCursor, type EventsPage } from "../../adapters"
 import type { Config } from "../config/config";
 import { isTerminalStage } from "../control/stages";
 import type { Db } from "../db/client";
-import type { Sprite } from "../generated/prisma/client";
+import type { Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { OpsBus, RunChanged } from "../pubsub/topics";
 import { pollErrors } from "../observability/metrics";
@@ -87,6 +87,9 @@ function oneLine(e: unknown): string {
 /** Polls in flight at once (bench:fleet at 10,000 runs: more only queue on the connection pool and time out). */
 const MAX_CONCURRENT_POLLS = 32;
 
+/** Runs loaded per query when polling starts (see addMany). */
+const ADD_BATCH = 500;
+
 /** A page read after a cursor and its rows, or why not (a prefetch never rejects: see pollChanged). */
 type PreparedPage = { page: EventsPage; rows: EventRow[] } | { error: unknown };
 
@@ -125,13 +128,27 @@ export class Ingestor {
 
   async start(): Promise<void> {
     const runs = await this.opts.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
-    for (const r of runs) await this.add(r.id);
+    await this.addMany(runs.map((r) => r.id));
   }
 
   async add(runId: string): Promise<void> {
-    if (this.entries.has(runId)) return;
-    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
-    if (!run || run.removedAt) return;
+    await this.addMany([runId]);
+  }
+
+  /**
+   * Starts polling runs, loaded ADD_BATCH at a time: a replica that takes 10,000 leases at once would otherwise
+   * queue 10,000 single-row reads on its connection pool, and its lease renewal would time out behind them.
+   */
+  async addMany(runIds: readonly string[]): Promise<void> {
+    const fresh = [...new Set(runIds)].filter((id) => !this.entries.has(id));
+    for (let i = 0; i < fresh.length; i += ADD_BATCH) {
+      const runs = await this.opts.db.run.findMany({ where: { id: { in: fresh.slice(i, i + ADD_BATCH) }, removedAt: null }, include: { sprite: true } });
+      for (const run of runs) if (!this.entries.has(run.id)) this.register(run);
+    }
+  }
+
+  private register(run: Run & { sprite: Sprite }): void {
+    const runId = run.id;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
     const entry: Entry = {
