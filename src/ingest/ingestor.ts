@@ -15,6 +15,7 @@ import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
 import { Scheduler } from "./scheduler";
+import { SeenSprites } from "./seen-sprites";
 import { sendNothing, statusOnly, type PollSituation } from "./cost-aware";
 import type { WatchedRuns } from "./watchers";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
@@ -98,9 +99,11 @@ export class Ingestor {
   private entries = new Map<string, Entry>();
   private readonly batchSize: number;
   private readonly unwatchWatchers: (() => void) | null;
+  private readonly seenSprites: SeenSprites;
 
   constructor(private readonly opts: IngestorOptions) {
     this.batchSize = opts.batchSize ?? 5000;
+    this.seenSprites = new SeenSprites(opts.pool, (e) => opts.log.warn("could not record when Sprites were last seen", { error: (e as Error).message }));
     this.scheduler = new Scheduler({
       intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? opts.config.OPS_POLL_INTERVAL_MS,
       maxConcurrent: MAX_CONCURRENT_POLLS,
@@ -237,6 +240,7 @@ export class Ingestor {
     this.unwatchWatchers?.();
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
+    await this.seenSprites.stop().catch(() => {});
     await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.()));
     this.entries.clear();
   }
@@ -505,6 +509,13 @@ export class Ingestor {
     const lastSeen = entry.sprite.lastSeenAt?.getTime() ?? 0;
     const labelsChanged = labels !== undefined && JSON.stringify(labels) !== JSON.stringify(entry.sprite.labels);
     if (status === entry.sprite.status && !labelsChanged && (!seen || Date.now() - lastSeen < 60_000)) return;
+    if (status === entry.sprite.status && !labelsChanged) {
+      // Only "still seen": written in batches (src/ingest/seen-sprites.ts), not one UPDATE per Sprite per minute.
+      const at = new Date();
+      entry.sprite = { ...entry.sprite, lastSeenAt: at };
+      this.seenSprites.mark(entry.sprite.id, at);
+      return;
+    }
     const from = entry.sprite.status;
     entry.sprite = await this.opts.db.sprite.update({
       where: { id: entry.sprite.id },
