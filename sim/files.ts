@@ -1,0 +1,128 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { z } from "zod/mini";
+
+// The simulator's file and process helpers: the artifacts it reads and writes under `.superloop/`, written the
+// way the runtime writes them (pretty JSON, whole lines, whole seconds).
+
+export const ROLES = ["planner", "implementer", "tester", "reviewer"] as const;
+export type Role = (typeof ROLES)[number];
+export const PROMISE = "SUPERLOOP_COMPLETE";
+export const GATES = { tests: "skipped", validation: "skipped", prerequisites: "skipped", checklist: "ok", evidence: "skipped", lifecycle: "ok" } as const;
+
+/** A usage error (exit 2) or a failure (exit 1): one line on stderr, then exit. */
+export function fail(message: string, code = 1): never {
+  process.stderr.write(`superloop-sim: ${message}\n`);
+  process.exit(code);
+}
+
+/** The runtime's refusals: its own lines on stderr, exit 1, nothing written. */
+export function refuse(lines: string[]): never {
+  process.stderr.write(`${lines.join("\n")}\n`);
+  process.exit(1);
+}
+
+// The runtime writes whole seconds.
+export const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function parseJsonFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** A JSON artifact checked by `schema`: null when missing, unreadable or not of that shape. */
+export function readJson<S extends z.ZodMiniType>(file: string, schema: S): z.infer<S> | null {
+  const parsed = schema.safeParse(parseJsonFile(file));
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * Like readJson, for an artifact the simulator writes back changed: the value as read (not zod's copy, which puts
+ * the schema's keys first), so that its fields keep their order. Only for schemas that transform nothing.
+ */
+export function readJsonAsWritten<S extends z.ZodMiniType>(file: string, schema: S): z.infer<S> | null {
+  const value = parseJsonFile(file);
+  return schema.safeParse(value).success ? (value as z.infer<S>) : null;
+}
+
+// A reader must never see half a JSON file: write aside, then rename over.
+export function writeJson(file: string, value: unknown): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+// One appendFileSync per line: a concurrent reader sees whole lines, or at worst a half line it must wait for.
+export function appendEvent(file: string, line: Record<string, unknown>): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  appendFileSync(file, `${JSON.stringify(line)}\n`);
+}
+
+export function countLoopStarts(file: string): number {
+  if (!existsSync(file)) return 0;
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"event":"loop_start"')).length;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Our process group as `ps -o pgid` reports it (field 5 of /proc/self/stat). */
+export function ownPgid(): number {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+    return Number.isInteger(pgid) && pgid > 0 ? pgid : process.pid;
+  } catch {
+    return process.pid;
+  }
+}
+
+/** The real cancel only signals a pid whose command line reads like a superloop `run` (pids are reused). */
+export function isRunCommand(pid: number): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv.includes("run") && argv.some((a) => a.includes("superloop"));
+  } catch {
+    return false;
+  }
+}
+
+export interface SimPaths {
+  config: string;
+  state: string;
+  activeRun: string;
+  loopDir: string;
+  events: string;
+  summary: string;
+  approval: string;
+  /** a loop file's path relative to the repo, as the runtime names it in events */
+  rel(name: string): string;
+}
+
+export function paths(repo: string, loop?: string): SimPaths {
+  const sl = path.join(repo, ".superloop");
+  const loopDir = path.join(sl, "loops", loop ?? "_");
+  return {
+    config: path.join(sl, "config.json"),
+    state: path.join(sl, "state.json"),
+    activeRun: path.join(sl, "active-run.json"),
+    loopDir,
+    events: path.join(loopDir, "events.jsonl"),
+    summary: path.join(loopDir, "run-summary.json"),
+    approval: path.join(loopDir, "approval.json"),
+    rel: (name) => `.superloop/loops/${loop}/${name}`,
+  };
+}
