@@ -3,9 +3,8 @@
 // Tests and the demo fleet spawn it hundreds of times, and the tsx loader would add about half a second to each
 // spawn on a busy machine, so it runs from a bundle, dist/sim/superloop-sim.mjs, which esbuild writes the first
 // time and again whenever a source file it was built from has changed (sha256 of each in dist/sim/inputs.json;
-// mtimes do not survive a checkout): a bundle is never run with sources it was not built from. zod is bundled in
-// (about as fast to load as from node_modules). Without esbuild or a writable dist/ it runs the TypeScript through
-// tsx.
+// mtimes do not survive a checkout): a bundle is never run with sources it was not built from. Without esbuild or
+// a writable dist/ it runs the TypeScript through tsx.
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -47,7 +46,7 @@ async function build() {
     legalComments: "none",
     logLevel: "warning",
   });
-  // our sources by content; a bundled package (zod) by its package.json, whose version changes with its files
+  // our sources by content; a bundled package (none today) by its package.json, whose version changes with its files
   const files = new Set(Object.keys(result.metafile.inputs).map((file) => file.replace(/^(node_modules\/(?:@[^/]+\/)?[^/]+\/).*$/, "$1package.json")));
   const hashes = Object.fromEntries([...files].map((file) => [file, sha256(file)]));
   renameSync(tmp, bundle);

@@ -1,30 +1,25 @@
-import { z } from "zod/mini";
+// The artifacts the simulator reads back from `.superloop/`, checked by small type guards rather than zod: the
+// simulator is spawned like a CLI, hundreds of times per test run, and loading zod would add about half again to
+// each start (timing-sensitive tests launch it in a Sprite that goes warm 1.2 s after the launch). A file that is
+// not a JSON object, or a summary whose entries are not objects, reads as absent, as a missing one does.
 
-// The shapes the simulator reads back from `.superloop/`: only the fields it looks at, everything else kept as
-// is. A file of another shape reads as absent, as a missing one does.
+export type JsonObject = Record<string, unknown>;
 
-/** A field the simulator looks at, of any JSON type, possibly missing (zod/mini keys are required otherwise). */
-export const maybe = () => z.optional(z.unknown());
+export const isJsonObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
 
-export const StateSchema = z.looseObject({ active: maybe(), current_loop_id: maybe(), iteration: maybe() });
+/** `value[key]` when value is a JSON object, else undefined (what optional chaining on parsed JSON gives). */
+export function field(value: unknown, key: string): unknown {
+  return isJsonObject(value) ? value[key] : undefined;
+}
 
-export const ActiveRunSchema = z.looseObject({ pid: maybe(), pgid: maybe(), loop_id: maybe(), iteration: maybe(), stage: maybe() });
+export interface SummaryEntry extends JsonObject {
+  gates?: JsonObject;
+}
 
-export const StuckSchema = z.looseObject({ threshold: maybe(), streak: maybe() });
+export interface RunSummaryFile extends JsonObject {
+  entries: SummaryEntry[];
+}
 
-/** approval.json: pending, or decided (approve writes the decision into it; the next `run` consumes it). */
-export const ApprovalSchema = z.looseObject({
-  status: maybe(),
-  run_id: maybe(),
-  iteration: maybe(),
-  decision: maybe(),
-  decided_at: maybe(),
-  decided_by: maybe(),
-  decided_note: maybe(),
-});
-export type ApprovalFile = z.infer<typeof ApprovalSchema>;
-
-export const RunSummarySchema = z.looseObject({
-  entries: z.array(z.looseObject({ gates: z.optional(z.record(z.string(), z.unknown())) })),
-});
-export type RunSummaryFile = z.infer<typeof RunSummarySchema>;
+export function isRunSummary(value: JsonObject): value is RunSummaryFile {
+  return Array.isArray(value.entries) && value.entries.every((e) => isJsonObject(e) && (e.gates === undefined || isJsonObject(e.gates)));
+}

@@ -1,7 +1,6 @@
 import { appendFileSync, existsSync, rmSync } from "node:fs";
 import path from "node:path";
-import { ActiveRunSchema, ApprovalSchema, StateSchema } from "./artifacts";
-import { appendEvent, fail, isAlive, isRunCommand, now, paths, readJson, readJsonAsWritten, sleep, writeJson } from "./files";
+import { appendEvent, fail, isAlive, isRunCommand, now, paths, readJson, sleep, writeJson } from "./files";
 
 // `superloop-sim cancel | approve | status`: what the real CLI's commands of those names do to the artifacts and
 // print (docs/runtime.md).
@@ -25,7 +24,7 @@ export async function cancel(opts: CommandOptions): Promise<void> {
   let stopped = false;
   let forced = false;
   if (hadActiveRun) {
-    const active = readJson(p.activeRun, ActiveRunSchema);
+    const active = readJson(p.activeRun);
     const pid = typeof active?.pid === "number" ? active.pid : null;
     const pgid = typeof active?.pgid === "number" ? active.pgid : null;
     if (pid !== null && isAlive(pid) && isRunCommand(pid)) {
@@ -63,7 +62,7 @@ export async function cancel(opts: CommandOptions): Promise<void> {
 export function approve(opts: CommandOptions): void {
   if (!opts.repo || !opts.loop || !opts.by) fail("approve needs --repo, --loop and --by", 2);
   const p = paths(path.resolve(opts.repo), opts.loop);
-  const approval = readJsonAsWritten(p.approval, ApprovalSchema);
+  const approval = readJson(p.approval);
   if (!approval) {
     process.stderr.write(`error: no approval request found for loop '${opts.loop}'\n`);
     process.exit(1);
@@ -79,8 +78,8 @@ export function approve(opts: CommandOptions): void {
 export function status(opts: CommandOptions): void {
   if (!opts.repo) fail("status needs --repo", 2);
   const p = paths(path.resolve(opts.repo));
-  const state = readJson(p.state, StateSchema);
-  const active = readJson(p.activeRun, ActiveRunSchema);
+  const state = readJson(p.state);
+  const active = readJson(p.activeRun);
   const alive = active && typeof active.pid === "number" && isAlive(active.pid);
   process.stdout.write(
     [

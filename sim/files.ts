@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { z } from "zod/mini";
+import { isJsonObject, type JsonObject } from "./artifacts";
 
 // The simulator's file and process helpers: the artifacts it reads and writes under `.superloop/`, written the
 // way the runtime writes them (pretty JSON, whole lines, whole seconds).
@@ -26,27 +26,18 @@ export function refuse(lines: string[]): never {
 export const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function parseJsonFile(file: string): unknown {
+/**
+ * A JSON artifact as read (its fields keep their order when it is written back): null when missing, unreadable,
+ * not a JSON object, or not what `guard` expects.
+ */
+export function readJson<T extends JsonObject = JsonObject>(file: string, guard: (value: JsonObject) => value is T = (_v): _v is T => true): T | null {
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(file, "utf8"));
+    value = JSON.parse(readFileSync(file, "utf8"));
   } catch {
     return null;
   }
-}
-
-/** A JSON artifact checked by `schema`: null when missing, unreadable or not of that shape. */
-export function readJson<S extends z.ZodMiniType>(file: string, schema: S): z.infer<S> | null {
-  const parsed = schema.safeParse(parseJsonFile(file));
-  return parsed.success ? parsed.data : null;
-}
-
-/**
- * Like readJson, for an artifact the simulator writes back changed: the value as read (not zod's copy, which puts
- * the schema's keys first), so that its fields keep their order. Only for schemas that transform nothing.
- */
-export function readJsonAsWritten<S extends z.ZodMiniType>(file: string, schema: S): z.infer<S> | null {
-  const value = parseJsonFile(file);
-  return schema.safeParse(value).success ? (value as z.infer<S>) : null;
+  return isJsonObject(value) && guard(value) ? value : null;
 }
 
 // A reader must never see half a JSON file: write aside, then rename over.

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import path from "node:path";
-import { ApprovalSchema, RunSummarySchema, StateSchema, StuckSchema, type RunSummaryFile } from "./artifacts";
-import { appendEvent, countLoopStarts, fail, GATES, now, ownPgid, paths, PROMISE, readJson, readJsonAsWritten, refuse, ROLES, sleep, writeJson, type Role } from "./files";
+import { isRunSummary, type RunSummaryFile, type SummaryEntry } from "./artifacts";
+import { appendEvent, countLoopStarts, fail, GATES, now, ownPgid, paths, PROMISE, readJson, refuse, ROLES, sleep, writeJson, type Role } from "./files";
 import { loadScript } from "./script";
 
 // `superloop-sim run`: one run of a loop, event by event, with the real runtime's refusals and quirks (the header
@@ -17,7 +17,7 @@ interface EmitFields {
   iteration?: unknown;
   role?: Role;
   status?: string;
-  data?: Record<string, unknown>;
+  data?: unknown;
 }
 
 const emptySummary = (loop: string): RunSummaryFile => ({ version: 1, loop_id: loop, updated_at: now(), entries: [] });
@@ -35,7 +35,7 @@ export async function run(opts: RunOptions): Promise<void> {
   await sleep(Math.max(0, Number(process.env.SIM_STARTUP_MS ?? 600) || 0));
 
   // Refusals of the real runtime (docs/runtime.md): no event, exit 1, the stale state left as it is.
-  const state = readJson(stateFile, StateSchema);
+  const state = readJson(stateFile);
   if (state?.active === true) {
     if (!opts.loop) refuse(["Error: A loop is already running (state.json shows active: true)"]);
     if (state.current_loop_id === loop) {
@@ -50,12 +50,12 @@ export async function run(opts: RunOptions): Promise<void> {
     }
   }
   const stuckFile = path.join(p.loopDir, "stuck.json");
-  const stuck = readJson(stuckFile, StuckSchema);
+  const stuck = readJson(stuckFile);
   if (stuck && Number(stuck.threshold) > 0 && Number(stuck.streak) >= Number(stuck.threshold)) {
     refuse([`Error: Loop has reached stuck threshold (${stuck.streak}/${stuck.threshold} iterations)`, "", `  1. Review the stuck state: cat ${stuckFile}`]);
   }
 
-  const decided = readJsonAsWritten(p.approval, ApprovalSchema);
+  const decided = readJson(p.approval);
   // env scripting: every run has the same outcome; config scripting: the n-th run of the loop, then "pass"
   let behaviour = cfg.scripted ? (cfg.invocations[countLoopStarts(p.events)] ?? "pass") : cfg.invocations[0];
   const runId = now();
@@ -78,7 +78,7 @@ export async function run(opts: RunOptions): Promise<void> {
   };
   const step = () => sleep(cfg.stepMs);
   const logFile = (iteration: number, role: Role) => `${repo}/${p.rel(`logs/iter-${iteration}/${role}.log`)}`;
-  const readSummary = () => readJsonAsWritten(p.summary, RunSummarySchema) ?? emptySummary(loop);
+  const readSummary = () => readJson(p.summary, isRunSummary) ?? emptySummary(loop);
 
   setActiveRun("run_start");
   setActiveRun("loop_start");
@@ -103,10 +103,10 @@ export async function run(opts: RunOptions): Promise<void> {
   if (decided?.status === "approved") {
     // Completion after an approval: consumed and completed under the ORIGINAL run id; approval.json goes.
     const decision = decided.decision ?? { status: "approved", by: decided.decided_by ?? "", note: decided.decided_note ?? "", at: decided.decided_at ?? now() };
-    emit("approval_consumed", { run_id: decided.run_id, iteration: decided.iteration, data: decision as Record<string, unknown> });
+    emit("approval_consumed", { run_id: decided.run_id, iteration: decided.iteration, data: decision });
     await sleep(Math.min(cfg.stepMs, 500));
     const summary = readSummary();
-    const last: RunSummaryFile["entries"][number] = summary.entries[summary.entries.length - 1] ?? { run_id: decided.run_id, iteration: decided.iteration };
+    const last: SummaryEntry = summary.entries[summary.entries.length - 1] ?? { run_id: decided.run_id, iteration: decided.iteration };
     summary.entries.push({ ...last, gates: { ...(last.gates ?? GATES), approval: "approved" }, completion_ok: true });
     summary.updated_at = now();
     writeJson(p.summary, summary);

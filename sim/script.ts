@@ -1,6 +1,5 @@
 import path from "node:path";
-import { z } from "zod/mini";
-import { maybe } from "./artifacts";
+import { field, isJsonObject, type JsonObject } from "./artifacts";
 import { paths, readJson, ROLES, type Role } from "./files";
 
 // What a `run` does for a loop, decided before it starts: scripted by the loop's `simulator` entry in
@@ -25,42 +24,17 @@ export interface Script {
   stuckThreshold: number;
 }
 
-const JsonObject = z.record(z.string(), z.unknown());
-
-/** `value[key]` when value is a JSON object, else undefined (what optional chaining on parsed JSON gives). */
-function field(value: unknown, key: string): unknown {
-  const object = JsonObject.safeParse(value);
-  return object.success ? object.data[key] : undefined;
+/** A loop entry of config.json: an object with a string id. */
+interface LoopEntry extends JsonObject {
+  id: string;
 }
 
+const isLoopEntry = (value: unknown): value is LoopEntry => isJsonObject(value) && typeof value.id === "string";
+
 /** An optional sub-object of a loop entry: anything else (a string, an array, null) reads as absent. */
-const section = <T extends z.core.$ZodLooseShape>(shape: T) => z.catch(z.optional(z.looseObject(shape)), undefined);
+const section = (value: unknown): JsonObject | undefined => (isJsonObject(value) ? value : undefined);
 
-const LoopEntrySchema = z.looseObject({
-  id: z.string(),
-  max_iterations: maybe(),
-  approval: section({ enabled: maybe(), require_on_completion: maybe() }),
-  timeouts: section({ enabled: maybe(), default: maybe() }),
-  stuck: section({ enabled: maybe(), threshold: maybe() }),
-  simulator: z.catch(
-    z.optional(
-      z.union([
-        z.looseObject({ step_ms: maybe(), pass_on_iteration: maybe(), invocations: maybe() }),
-        // an array is an object too: a `simulator: []` entry scripts the loop with every default
-        z.pipe(
-          z.array(z.unknown()),
-          z.transform(() => ({ step_ms: undefined, pass_on_iteration: undefined, invocations: undefined })),
-        ),
-      ]),
-    ),
-    undefined,
-  ),
-  roles: maybe(),
-});
-type LoopEntry = z.infer<typeof LoopEntrySchema>;
-
-const ConfigSchema = z.looseObject({ loops: z.catch(z.optional(z.array(z.unknown())), undefined), runners: maybe() });
-type Config = z.infer<typeof ConfigSchema>;
+const listOrEmpty = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 
 /** A non-negative number of milliseconds from the environment; 0 when it is not a number. */
 function envMs(name: string, fallback: number): number {
@@ -72,25 +46,23 @@ function envMs(name: string, fallback: number): number {
  * Without --loop, the first loop in config.json (the real CLI runs every configured loop), else "demo-loop".
  */
 export function loadScript(repo: string, loopId: string | undefined): Script {
-  const config = readJson(paths(repo).config, ConfigSchema);
-  const loops = (config?.loops ?? []).flatMap((l) => {
-    const entry = LoopEntrySchema.safeParse(l);
-    return entry.success ? [entry.data] : [];
-  });
+  const config = readJson(paths(repo).config);
+  const loops = Array.isArray(config?.loops) ? config.loops.filter(isLoopEntry) : [];
   const id = loopId ?? loops[0]?.id ?? "demo-loop";
   const entry = loops.find((l) => l.id === id);
+  // an array is an object too: a `simulator: []` entry scripts the loop with every default
   const sim = entry?.simulator;
   const none = { mock: null, timeoutSeconds: 0, stuckThreshold: 0 };
-  if (entry && sim) {
+  if (entry && typeof sim === "object" && sim !== null) {
     return {
       ...none,
       id,
       scripted: true,
       maxIterations: Number(entry.max_iterations ?? 3),
-      approval: entry.approval?.enabled === true,
-      stepMs: Number(sim.step_ms ?? 1000),
-      passOnIteration: Number(sim.pass_on_iteration ?? 1),
-      invocations: Array.isArray(sim.invocations) ? sim.invocations : [],
+      approval: section(entry.approval)?.enabled === true,
+      stepMs: Number(field(sim, "step_ms") ?? 1000),
+      passOnIteration: Number(field(sim, "pass_on_iteration") ?? 1),
+      invocations: listOrEmpty(field(sim, "invocations")),
     };
   }
   const mock = entry ? mockRoles(config, entry) : null;
@@ -100,11 +72,11 @@ export function loadScript(repo: string, loopId: string | undefined): Script {
       scripted: false,
       mock,
       maxIterations: Number(entry.max_iterations ?? 3),
-      approval: entry.approval?.enabled === true && entry.approval.require_on_completion === true,
+      approval: section(entry.approval)?.enabled === true && section(entry.approval)?.require_on_completion === true,
       stepMs: envMs("SIM_STEP_MS", 50),
       passOnIteration: 1,
-      timeoutSeconds: entry.timeouts?.enabled === true ? Number(entry.timeouts.default ?? 0) : 0,
-      stuckThreshold: entry.stuck?.enabled === true ? Number(entry.stuck.threshold ?? 0) : 0,
+      timeoutSeconds: section(entry.timeouts)?.enabled === true ? Number(field(entry.timeouts, "default") ?? 0) : 0,
+      stuckThreshold: section(entry.stuck)?.enabled === true ? Number(field(entry.stuck, "threshold") ?? 0) : 0,
       invocations: ["mock"],
     };
   }
@@ -127,8 +99,8 @@ export function loadScript(repo: string, loopId: string | undefined): Script {
  * Per role, the mode of the runtime's mock runner the loop's config points it at (null when the loop does not
  * use the mock runner): `mock-runner.sh <mode>`, or a command that prints a provider's rate-limit error.
  */
-function mockRoles(config: Config | null, entry: LoopEntry): Record<Role, string> | null {
-  if (!JsonObject.safeParse(entry.roles).success) return null;
+function mockRoles(config: JsonObject | null, entry: LoopEntry): Record<Role, string> | null {
+  if (!isJsonObject(entry.roles)) return null;
   const out: Partial<Record<Role, string>> = {};
   for (const role of ROLES) {
     const name = field(field(entry.roles, role), "runner");
