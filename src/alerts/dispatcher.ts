@@ -213,20 +213,21 @@ export class AlertDispatcher {
       );
       const raisedAt = new Map(plan.episodes.map((e) => [e.id, e.openedAt]));
       // Fresh triggers due now are claimed in this same transaction and queued for sending right after the
-      // commit (no claim round trip): only the first of a dedup key and sink in the batch, and only when nothing
-      // older for them is pending (order per key and sink).
-      let room = 2 * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
+      // commit (no claim round trip, no second row version per alert): only the first of a dedup key and sink in
+      // the batch, and only when nothing older for them is pending (order per key and sink). Their claim window
+      // covers the wait behind everything already queued.
       const seen = new Set<string>();
       const nowMs = Date.now();
+      let preclaims = 0;
       const rows = plan.deliveries.map((d) => {
         const k = `${d.dedupKey}\n${d.sink}`;
         const first = !seen.has(k);
         seen.add(k);
-        const preclaim = first && room > 0 && d.event === "trigger" && d.nextAttemptAt.getTime() <= nowMs;
-        if (preclaim) room--;
+        const preclaim = first && d.event === "trigger" && d.nextAttemptAt.getTime() <= nowMs;
+        if (preclaim) preclaims++;
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
-      const claimed = await insertDeliveries(client, rows, this.claimMs());
+      const claimed = await insertDeliveries(client, rows, this.claimMs(preclaims));
       await consumeSignalsAndCommit(
         client,
         batch.signals.map((s) => s.id),
@@ -252,18 +253,21 @@ export class AlertDispatcher {
   }
 
   /**
-   * How long a claimed delivery is invisible to other claims: its wait in the send queue (at most two rounds
-   * of sends), its own send, and slack. A process that dies holding claims delays those by this much.
+   * How long a claimed delivery is invisible to other claims: its wait in the send queue (one round of sends
+   * per `concurrency` ahead of it, each bounded by the longest timeout), its own send, and slack. A process that
+   * dies holding claims delays those by this much.
    */
-  private claimMs(): number {
-    return 3 * this.maxTimeoutMs() + 2000;
+  private claimMs(adding = 0): number {
+    const ahead = this.inFlight.size + this.queue.length + adding;
+    const rounds = Math.max(2, Math.ceil(ahead / Math.max(1, this.config.delivery.concurrency)) + 1);
+    return rounds * this.maxTimeoutMs() + 2000;
   }
 
   /** Fills the send queue (twice the concurrency) with due deliveries. */
   private async claim(): Promise<number> {
     const capacity = 2 * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
     if (capacity <= 0) return 0;
-    const rows = await claimDue(this.opts.pool, capacity, this.claimMs());
+    const rows = await claimDue(this.opts.pool, capacity, this.claimMs(capacity));
     this.queue.push(...rows);
     this.pump();
     return rows.length;
@@ -312,7 +316,7 @@ export class AlertDispatcher {
     const minMs = Math.min(...intervals) * 60_000;
     const eps = await this.opts.pool.query<EpisodeRow & { lastNotifiedAt: Date; labels: unknown }>(
       `SELECT e.id, e.key, e.condition, e.severity, e."runId", e."spriteId", e.subject, e.sinks, e."traceId", e."openedAt", e."resolvedAt", e."lastNotifiedAt",
-              to_jsonb(s) -> 'labels' AS labels
+              to_jsonb(s.labels) AS labels
          FROM "AlertEpisode" e LEFT JOIN "Sprite" s ON s.id = e."spriteId"
         WHERE e."resolvedAt" IS NULL AND e."lastNotifiedAt" <= now() - make_interval(secs => $1::double precision / 1000) LIMIT 1000`,
       [minMs],

@@ -149,19 +149,19 @@ export async function beginIntakeBatch(db: Q, limit: number): Promise<IntakeBatc
   const n = Math.max(1, Math.floor(limit));
   const results = (await db.query(`BEGIN;
     WITH sig AS MATERIALIZED (SELECT id, subject, "runId", "spriteId", snapshot, at FROM "AlertSignal" ORDER BY id LIMIT ${n} FOR UPDATE SKIP LOCKED),
-         rid AS (SELECT DISTINCT "runId" AS id FROM sig WHERE "runId" IS NOT NULL),
-         sid AS (SELECT DISTINCT "spriteId" AS id FROM sig WHERE "spriteId" IS NOT NULL AND subject IN ('sprite', 'policy'))
+         rid AS MATERIALIZED (SELECT DISTINCT "runId" AS id FROM sig WHERE "runId" IS NOT NULL),
+         sid AS MATERIALIZED (SELECT DISTINCT "spriteId" AS id FROM sig WHERE "spriteId" IS NOT NULL AND subject IN ('sprite', 'policy'))
     SELECT
       (SELECT COALESCE(json_agg(json_build_object('id', id::text, 'subject', subject, 'runId', "runId", 'spriteId', "spriteId", 'snapshot', snapshot, 'at', at) ORDER BY id), '[]') FROM sig) AS signals,
-      (SELECT COALESCE(json_agg(json_build_object('id', r.id, 'loopId', r."loopId", 'repoPath', r."repoPath", 'spriteId', s.id, 'spriteName', s.name, 'labels', to_jsonb(s) -> 'labels')), '[]')
-         FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId" WHERE r.id IN (SELECT id FROM rid)) AS runs,
-      (SELECT COALESCE(json_agg(json_build_object('id', s.id, 'name', s.name, 'labels', to_jsonb(s) -> 'labels')), '[]') FROM "Sprite" s WHERE s.id IN (SELECT id FROM sid)) AS sprites,
+      (SELECT COALESCE(json_agg(json_build_object('id', r.id, 'loopId', r."loopId", 'repoPath', r."repoPath", 'spriteId', s.id, 'spriteName', s.name, 'labels', to_jsonb(s.labels))), '[]')
+         FROM rid JOIN "Run" r ON r.id = rid.id JOIN "Sprite" s ON s.id = r."spriteId") AS runs,
+      (SELECT COALESCE(json_agg(json_build_object('id', s.id, 'name', s.name, 'labels', to_jsonb(s.labels))), '[]') FROM sid JOIN "Sprite" s ON s.id = sid.id) AS sprites,
       (SELECT COALESCE(json_agg(to_jsonb(e)), '[]') FROM (
-         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%') AND "runId" IN (SELECT id FROM rid)
+         SELECT x.id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM rid JOIN "AlertEpisode" x ON x."runId" = rid.id
+          WHERE x."resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%')
          UNION ALL
-         SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
-          WHERE "resolvedAt" IS NULL AND key LIKE 'sprite:%' AND "spriteId" IN (SELECT id FROM sid)) e) AS open`)) as unknown as pg.QueryResult[];
+         SELECT x.id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM sid JOIN "AlertEpisode" x ON x."spriteId" = sid.id
+          WHERE x."resolvedAt" IS NULL AND key LIKE 'sprite:%') e) AS open`)) as unknown as pg.QueryResult[];
   const row = results[1].rows[0] as {
     signals: (Omit<Signal, "at"> & { at: string })[];
     runs: IntakeBatch["runs"];
