@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, rmSync } from "node:fs";
 import path from "node:path";
-import { appendEvent, fail, isAlive, isRunCommand, now, paths, readJson, sleep, writeJson } from "./files";
+import { appendEvent, fail, isAlive, isRunCommand, now, paths, readJson, show, sleep, writeJson } from "./files";
 
 // `superloop-sim cancel | approve | status`: what the real CLI's commands of those names do to the artifacts and
 // print (docs/runtime.md).
@@ -49,7 +49,7 @@ export async function cancel(opts: CommandOptions): Promise<void> {
       stopped = !isAlive(pid);
     }
     rmSync(p.activeRun, { force: true });
-    if (active?.loop_id) process.stdout.write(`Cancelled loop: ${active.loop_id}\n`);
+    if (active?.loop_id) process.stdout.write(`Cancelled loop: ${show(active.loop_id)}\n`);
   }
   if (!hadState && !hadActiveRun && !stopped) {
     process.stdout.write("No active state file found.\n");
@@ -83,8 +83,8 @@ export function status(opts: CommandOptions): void {
   const alive = active && typeof active.pid === "number" && isAlive(active.pid);
   process.stdout.write(
     [
-      `state: ${state ? `active=${state.active} loop=${state.current_loop_id || "-"} iteration=${state.iteration}` : "none"}`,
-      `active run: ${active ? `pid ${active.pid} (${alive ? "alive" : "dead"}) loop ${active.loop_id} iteration ${active.iteration} stage ${active.stage}` : "none"}`,
+      `state: ${state ? `active=${show(state.active)} loop=${show(state.current_loop_id || "-")} iteration=${show(state.iteration)}` : "none"}`,
+      `active run: ${active ? `pid ${show(active.pid)} (${alive ? "alive" : "dead"}) loop ${show(active.loop_id)} iteration ${show(active.iteration)} stage ${show(active.stage)}` : "none"}`,
       `state file: ${existsSync(p.state) ? "present" : "missing"}`,
     ].join("\n") + "\n",
   );

@@ -22,6 +22,11 @@ export function refuse(lines: string[]): never {
   process.exit(1);
 }
 
+/** A value read from a JSON file, as a message shows it (an object as JSON rather than "[object Object]"). */
+export function show(value: unknown): string {
+  return typeof value === "object" && value !== null ? JSON.stringify(value) : `${value as string | number | boolean | null | undefined}`;
+}
+
 // The runtime writes whole seconds.
 export const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { isRunSummary, type RunSummaryFile, type SummaryEntry } from "./artifacts";
-import { appendEvent, countLoopStarts, fail, GATES, now, ownPgid, paths, PROMISE, readJson, refuse, ROLES, sleep, writeJson, type Role } from "./files";
+import { appendEvent, countLoopStarts, fail, GATES, now, ownPgid, paths, PROMISE, readJson, refuse, show, ROLES, sleep, writeJson, type Role } from "./files";
 import { loadScript } from "./script";
 
 // `superloop-sim run`: one run of a loop, event by event, with the real runtime's refusals and quirks (the header
@@ -52,7 +52,7 @@ export async function run(opts: RunOptions): Promise<void> {
   const stuckFile = path.join(p.loopDir, "stuck.json");
   const stuck = readJson(stuckFile);
   if (stuck && Number(stuck.threshold) > 0 && Number(stuck.streak) >= Number(stuck.threshold)) {
-    refuse([`Error: Loop has reached stuck threshold (${stuck.streak}/${stuck.threshold} iterations)`, "", `  1. Review the stuck state: cat ${stuckFile}`]);
+    refuse([`Error: Loop has reached stuck threshold (${show(stuck.streak)}/${show(stuck.threshold)} iterations)`, "", `  1. Review the stuck state: cat ${stuckFile}`]);
   }
 
   const decided = readJson(p.approval);
@@ -113,7 +113,7 @@ export async function run(opts: RunOptions): Promise<void> {
     emit("loop_complete", { run_id: decided.run_id, iteration: decided.iteration, data: { iteration: decided.iteration, run_id: decided.run_id, approval: true } });
     rmSync(p.approval, { force: true });
     setState({ active: false, loop_index: 0, iteration: decided.iteration ?? 1, current_loop_id: loop });
-    process.stdout.write(`Loop '${loop}' complete at iteration ${decided.iteration ?? 1} (approved).\n`);
+    process.stdout.write(`Loop '${loop}' complete at iteration ${show(decided.iteration ?? 1)} (approved).\n`);
     finish(0);
   }
 
