@@ -56,7 +56,7 @@ export async function updateEpisodes(db: Q, rows: readonly EpisodeRow[]): Promis
  */
 export async function insertDeliveries(db: Q, rows: readonly (DeliveryRow & { raisedAt?: Date; preclaim?: boolean })[], claimMs = 0): Promise<ClaimedDelivery[]> {
   if (!rows.length) return [];
-  const res = await db.query<ClaimedDelivery>(
+  const res = await db.query<{ id: string; attempts: number; createdAt: Date }>(
     `WITH x AS (
        SELECT e.n, x.*, (x.preclaim AND NOT EXISTS (SELECT 1 FROM "AlertDelivery" o WHERE o.status = 'PENDING' AND o."dedupKey" = x."dedupKey" AND o.sink = x.sink)) AS claim
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n),
@@ -69,10 +69,17 @@ export async function insertDeliveries(db: Q, rows: readonly (DeliveryRow & { ra
             CASE WHEN x.claim THEN 1 ELSE 0 END,
             CASE WHEN x.claim THEN clock_timestamp() END
        FROM x ORDER BY x.n
-     RETURNING id, sink, event, payload, attempts, "createdAt", attempts = 1 AS "firstAttempt"`,
+     RETURNING id, attempts, "createdAt"`,
     [JSON.stringify(rows.map((r) => ({ ...r, preclaim: r.preclaim ?? false, raisedAt: r.raisedAt?.toISOString() ?? null, nextAttemptAt: r.nextAttemptAt.toISOString() }))), claimMs],
   );
-  return res.rows.filter((r) => r.attempts === 1);
+  // The payloads are at hand: only what the database decided comes back (not every payload, parsed again).
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return res.rows
+    .filter((r) => r.attempts === 1)
+    .map((r) => {
+      const row = byId.get(r.id)!;
+      return { id: r.id, sink: row.sink, event: row.event, payload: row.payload, attempts: 1, createdAt: r.createdAt, firstAttempt: true };
+    });
 }
 
 export interface ClaimedDelivery {
