@@ -106,10 +106,13 @@ export class Harness {
   normalise(text: string): string {
     let out = text.split(this.repo).join("<repo>");
     for (const part of this.binary.argv) if (part.length > 3) out = out.split(path.dirname(part)).join("<bin>");
-    return out
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, "<ts>")
-      .replace(/\b(pid|PID|pgid|process group)\s+\d+/g, "$1 <pid>")
-      .replace(/\x1b\[[0-9;]*m/g, "");
+    return (
+      out
+        .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, "<ts>")
+        .replace(/\b(pid|PID|pgid|process group)\s+\d+/g, "$1 <pid>")
+        // eslint-disable-next-line no-control-regex -- strips ANSI colour codes
+        .replace(/\x1b\[[0-9;]*m/g, "")
+    );
   }
 
   private keyLines(stdout: string, stderr: string): string[] {

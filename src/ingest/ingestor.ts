@@ -80,6 +80,7 @@ function oneLine(e: unknown): string {
       .split("\n")
       .map((l) => l.trim())
       .find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
+  // eslint-disable-next-line no-control-regex -- a database error shown to operators: control characters become spaces
   return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
 }
 
@@ -219,7 +220,7 @@ export class Ingestor {
     this.unwatchWatchers?.();
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
-    await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.()));
+    await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.() ?? Promise.resolve()));
     this.entries.clear();
   }
 

@@ -82,7 +82,7 @@ export function wsCloseCode(server: RunningServer, params: Record<string, unknow
     const t = setTimeout(() => reject(new Error("socket was not closed")), 5000);
     ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: params })));
     ws.on("message", (m) => {
-      const msg = JSON.parse(String(m)) as { type: string };
+      const msg = JSON.parse((m as Buffer).toString()) as { type: string };
       if (msg.type === "connection_ack") {
         clearTimeout(t);
         ws.close();
