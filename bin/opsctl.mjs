@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// opsctl launcher. The CLI is TypeScript (src/cli/opsctl.ts): it runs from the bundle `npm run build:opsctl`
+// opsctl launcher. The CLI is TypeScript (cli/opsctl.ts): it runs from the bundle `npm run build:opsctl`
 // writes (dist/opsctl/; `npm pack` builds it) while every source file it was built from still has the same
 // content, and through tsx otherwise — so a checkout works without a build and a stale bundle is never used.
 import { createHash } from "node:crypto";
@@ -36,7 +36,7 @@ if (bundleIsCurrent()) {
 } else {
   const { register } = await import("tsx/esm/api");
   register();
-  ({ main } = await import("../src/cli/opsctl.ts"));
+  ({ main } = await import("../cli/opsctl.ts"));
 }
 const interrupted = new Promise((resolve) => {
   process.once("SIGINT", resolve);

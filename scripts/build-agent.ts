@@ -2,9 +2,9 @@ import { statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
-import { isMainModule } from "../adapters/main-module";
+import { isMainModule } from "../agent/main-module";
 
-// Bundles the sprite agent (adapters/cli.ts + src/contract + zod) into one ESM file that runs with plain
+// Bundles the sprite agent (agent/cli.ts + src/contract + zod) into one ESM file that runs with plain
 // `node` inside a Sprite: no node_modules to install there.
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -32,7 +32,7 @@ export interface BuildAgentResult {
 export async function buildAgent(opts: { outfile?: string; minify?: boolean } = {}): Promise<BuildAgentResult> {
   const outfile = opts.outfile ?? path.join(repoRoot, "dist", "superloop-ops-agent.mjs");
   await build({
-    entryPoints: [path.join(repoRoot, "adapters", "cli.ts")],
+    entryPoints: [path.join(repoRoot, "agent", "cli.ts")],
     outfile,
     bundle: true,
     platform: "node",

@@ -3,9 +3,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { isMainModule } from "../adapters/main-module";
+import { isMainModule } from "../agent/main-module";
 
-// Bundles opsctl's own TypeScript (src/cli + the few modules it imports) into dist/opsctl/opsctl.mjs so that
+// Bundles opsctl's own TypeScript (cli/ + the few modules it imports) into dist/opsctl/opsctl.mjs so that
 // each invocation starts without the tsx loader (about half the start-up time). npm packages stay external.
 // bin/opsctl.mjs uses the bundle only while every source file listed in inputs.json still has the content it was
 // built from (sha256; mtimes do not survive npm pack/install), and runs the TypeScript through tsx otherwise: a
@@ -19,7 +19,7 @@ export async function buildOpsctl(): Promise<{ outfile: string; inputs: string[]
   // written beside, then renamed: a concurrently starting opsctl sees the old or the new file, never half
   const tmp = path.join(OPSCTL_DIST, `opsctl.${process.pid}.${Date.now()}.mjs`);
   const result = await build({
-    entryPoints: [path.join(repoRoot, "src", "cli", "opsctl.ts")],
+    entryPoints: [path.join(repoRoot, "cli", "opsctl.ts")],
     outfile: tmp,
     bundle: true,
     platform: "node",

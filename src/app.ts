@@ -11,6 +11,7 @@ import type { RunWatchers } from "./ingest/watchers";
 import type { PolicyEngine } from "./policy/engine";
 import type { OpsBus } from "./pubsub/topics";
 import type { RetentionWorker } from "./retention";
+import type { RunWriter } from "./runs/writer";
 import type { Logger } from "./util/log";
 
 // What a request (through the GraphQL context) and the registry can reach, built once and complete by
@@ -25,6 +26,8 @@ export interface App {
   bus: OpsBus;
   log: Logger;
   tokens: TokenTable;
+  /** The one writer of run rows: lock, seq, transition, intent stages, commit, publish (src/runs/writer.ts). */
+  runs: RunWriter;
   /** The poller of this process (the runs it holds a lease for, in a cluster). */
   ingestor: Ingestor;
   /** Control intents (src/control/service.ts). */

@@ -126,6 +126,8 @@ export const SCENARIOS: readonly Scenario[] = [
       h.checkpoint("running");
       await h.call("cancel", "cancel");
       await run.exit;
+      // the CLI exits before every member of its group has died: record the settled state, not the race
+      await h.waitFor("the cancelled group to be gone", () => !h.runAlive(), 10_000);
       h.checkpoint("cancelled");
     },
   },
@@ -142,6 +144,7 @@ export const SCENARIOS: readonly Scenario[] = [
       h.checkpoint("run-goes-on");
       await h.call("cancel-again", "cancel");
       await run.exit;
+      await h.waitFor("the cancelled group to be gone", () => !h.runAlive(), 10_000);
       h.checkpoint("cancelled");
     },
   },

@@ -1,5 +1,10 @@
 import { createGraphQLError, type Plugin } from "graphql-yoga";
-import type { Context } from "../graphql/context";
+import type { Principal } from "./principal";
+
+/** What this plugin reads of a request's context (the GraphQL context has it; auth/ does not depend on graphql/). */
+interface WithPrincipal {
+  principal: Principal | null;
+}
 
 // Every operation needs a principal when tokens are configured. Scope auth on Query covers reads, but a
 // subscription's type-level scope is only checked when an event is resolved: over SSE an unauthenticated
@@ -8,13 +13,13 @@ import type { Context } from "../graphql/context";
 
 export const refusal = () => createGraphQLError("authentication required: send Authorization: Bearer <token>", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
 
-export function requirePrincipal(): Plugin<Context> {
+export function requirePrincipal(): Plugin<WithPrincipal> {
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      if ((args.contextValue as Context).principal === null) setResultAndStopExecution({ errors: [refusal()] });
+      if ((args.contextValue as WithPrincipal).principal === null) setResultAndStopExecution({ errors: [refusal()] });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      if ((args.contextValue as Context).principal === null) setResultAndStopExecution({ errors: [refusal()] });
+      if ((args.contextValue as WithPrincipal).principal === null) setResultAndStopExecution({ errors: [refusal()] });
     },
   };
 }

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { LifecycleState } from "../generated/prisma/enums";
 import type { EventsAppended, IntentUpdated, RunChanged, Topics } from "../pubsub/topics";
+import { runChanged } from "../runs/changed";
 import type { Logger } from "../util/log";
 import type { ClusterBus, PublishRouter } from "./routed-bus";
 
@@ -11,7 +12,8 @@ import type { ClusterBus, PublishRouter } from "./routed-bus";
 //
 // Topic by topic:
 // - `run`: one message per LifecycleTransition row with seq > last (lifecycleChanged unless it only annotates
-//   the history: cursor reset, Sprite status, control mode), then one lifecycleChanged=false message at the run's current seq if it moved past them.
+//   the history: ANNOTATION_TRIGGERS of src/runs/changed.ts), then one lifecycleChanged=false message at the run's
+//   current seq if it moved past them.
 // - `events`: "lines up to cursorLine are stored" when the run's cursor moved. Local writers' events notices
 //   pass straight through (readers re-read by line, so a repeat is harmless and the fast path stays fast).
 // - `intent`: one message per intent whose stage/updatedAt changed since this replica last saw it.
@@ -56,11 +58,6 @@ interface TransitionRow {
 
 /** How far back intent changes are compared; covers clock skew between replicas (Prisma stamps updatedAt). */
 const INTENT_WINDOW_S = 120;
-/**
- * Triggers of transition rows that annotate the history without changing the run's lifecycle (their writers
- * publish them with lifecycleChanged=false). A writer adding such a row with a new trigger must list it here.
- */
-const NOT_LIFECYCLE = new Set(["cursor_reset", "sprite", "control_mode"]);
 const OPEN_STAGES = ["REQUESTED", "DISPATCHED", "ACCEPTED"];
 
 export interface FanoutStats {
@@ -244,31 +241,14 @@ export class Fanout implements PublishRouter {
       let last = this.published.get(run.id) ?? 0;
       for (const t of byRun.get(run.id) ?? []) {
         if (t.seq <= last) continue;
-        const m: RunChanged = {
-          runId: run.id,
-          spriteId: run.spriteId,
-          seq: t.seq,
-          previousState: t.from,
-          state: t.to,
-          reason: t.reason,
-          lifecycleChanged: !NOT_LIFECYCLE.has(t.trigger),
-          at: t.at,
-        };
+        // The same message the writer of that row published on its replica (src/runs/changed.ts).
+        const m = runChanged({ ...run, seq: t.seq }, t);
         bus.deliver("run", run.id, m);
         this.stats.delivered++;
         last = t.seq;
       }
       if (run.seq > last) {
-        const m: RunChanged = {
-          runId: run.id,
-          spriteId: run.spriteId,
-          seq: run.seq,
-          previousState: run.state,
-          state: run.state,
-          reason: run.stateReason,
-          lifecycleChanged: false,
-          at: new Date(now),
-        };
+        const m = runChanged(run, null, new Date(now));
         bus.deliver("run", run.id, m);
         this.stats.delivered++;
         last = run.seq;

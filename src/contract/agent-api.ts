@@ -54,7 +54,7 @@ export const EventsQuerySchema = z
     includeLines: z.enum(["0", "1", "true", "false"]).optional(),
   })
   .refine((q) => q.lastLineHash === undefined || q.byteOffset !== undefined, {
-    message: "lastLineHash needs byteOffset",
+    error: "lastLineHash needs byteOffset",
     path: ["lastLineHash"],
   });
 export type EventsQuery = z.infer<typeof EventsQuerySchema>;
@@ -155,7 +155,7 @@ export function agentIncompatibility(health: HealthResponse): string | null {
 }
 
 /**
- * The record `superloop-ops-agent supervise` keeps next to a loop's artifacts (adapters/supervise.ts writes it
+ * The record `superloop-ops-agent supervise` keeps next to a loop's artifacts (agent/supervise.ts writes it
  * without zod, so it can ship as one small file; everything that reads it parses it with this schema).
  */
 export const SupervisorRecordSchema = z.looseObject({

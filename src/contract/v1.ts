@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-// The v1 wire contract between the runtime side (adapters / sprite agent) and the manager.
+// The v1 wire contract between the runtime side (the in-Sprite agent, agent/) and the manager.
 // Mirrors `ops-manager.contract.schema.json` (draft 2020-12): closed objects where the JSON Schema says
 // `additionalProperties: false`, with one deliberate relaxation: `gates` keeps extra keys
 // (`lifecycle` exists in real run summaries).

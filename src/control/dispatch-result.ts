@@ -1,4 +1,4 @@
-import type { ControlResult } from "../../adapters";
+import type { ControlResult } from "../contract";
 import type { RuntimeFacts } from "../lifecycle/types";
 import type { DispatchResult, IntentKind, Observation, PollFacts, PolledEvent } from "./stages";
 
@@ -25,7 +25,7 @@ export function observeControlResult(kind: IntentKind, result: ControlResult, at
   const dispatch: DispatchResult = {
     exitCode: result.exitCode,
     pid: result.pid ?? null,
-    // adapters/control.ts reports ok only after kill(-pgid) returned without error
+    // agent/control.ts reports ok only after kill(-pgid) returned without error
     signalDelivered: signal ? result.ok : null,
     stdout: result.stdout ? result.stdout.slice(0, 2000) : null,
     stderr: result.stderr ? result.stderr.slice(0, 2000) : null,

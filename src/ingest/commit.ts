@@ -1,7 +1,12 @@
-import type { StageStamp } from "../control/stages";
 import type pg from "pg";
+import type { IntentStageChange } from "../control/stage-write";
+import type { LifecycleState } from "../generated/prisma/enums";
+import { insertEvents as copyEvents, isDuplicateLine } from "../events/insert";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
+import { RunConflict, RunWriter, type RunBody, type TransitionRow } from "../runs/writer";
 import type { EventRow } from "./rows";
+
+export type { TransitionRow };
 
 // The one write path for events, cursors and run projections (invariant 2 of docs/architecture.md): everything a poll
 // learned is committed in one transaction or not at all, guarded by the cursor the poll started from.
@@ -13,7 +18,7 @@ export interface CursorState {
 }
 
 export interface ProjectionColumns {
-  state: string;
+  state: LifecycleState;
   stateReason: string;
   runtimeRunId: string | null;
   iteration: number | null;
@@ -31,29 +36,8 @@ export interface ProjectionColumns {
   needsIntervention: boolean;
 }
 
-export interface TransitionRow {
-  from: string | null;
-  to: string;
-  reason: string;
-  trigger: string;
-  actor: string | null;
-  evidence: unknown;
-}
-
-export interface IntentUpdate {
-  id: string;
-  /** The stage the poll saw: the update applies only if the intent is still there (no lost writes). */
-  expectedStage: string;
-  stage: string;
-  /** Last event line offered to the intent as evidence (see ControlIntent.observedLine). */
-  observedLine: number | null;
-  /** stage timestamp column to set: dispatchedAt | acceptedAt | confirmedAt | endedAt */
-  stamps: StageStamp[];
-  evidence: unknown;
-  error: string | null;
-  /** the stage machine asks for a follow-up action after commit (approve with resumeAfterApprove → start) */
-  followUp?: "START" | null;
-}
+/** An intent stage change the poll's evidence caused (built by ./intents.ts). */
+export type IntentUpdate = IntentStageChange;
 
 export interface CommitInput {
   runId: string;
@@ -73,117 +57,89 @@ export interface CommitInput {
   fence?: { owner: string; token: number } | null;
 }
 
-export class CursorConflict extends Error {}
+/** The stored cursor or seq moved since the poll read the run, or the lease moved: nothing of the poll is stored. */
+export { RunConflict as CursorConflict };
 
 export interface CommitResult {
   seq: number;
   inserted: number;
 }
 
-const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","packed")
-SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
-ON CONFLICT ("runId","line") DO NOTHING`;
-
-/** Rows per INSERT statement within one commit. */
-const INSERT_SLICE = 1000;
-
-export async function commitPoll(pool: pg.Pool, input: CommitInput): Promise<CommitResult> {
-  const client = await pool.connect();
+/**
+ * Stores a poll's new event rows inside the commit's transaction (one COPY: src/events/insert.ts); returns how
+ * many. A line already stored means another writer got there first: RunConflict, so the whole commit rolls back.
+ */
+export async function insertEvents(client: pg.PoolClient, runId: string, events: readonly EventRow[]): Promise<number> {
+  let inserted: number;
   try {
-    await client.query("BEGIN");
-    if (input.fence) {
-      const lease = await client.query(`SELECT 1 FROM "RunLease" WHERE "runId" = $1 AND owner = $2 AND token = $3 AND "expiresAt" > now()`, [input.runId, input.fence.owner, input.fence.token]);
-      if (lease.rowCount !== 1) throw new CursorConflict(`lease for run ${input.runId} is no longer held by ${input.fence.owner}`);
-    }
-    const current = await client.query<{ cursorLine: number; seq: number }>(`SELECT "cursorLine", seq FROM "Run" WHERE id = $1 FOR UPDATE`, [input.runId]);
-    const row = current.rows[0];
-    if (!row) throw new CursorConflict(`run ${input.runId} no longer exists`);
-    if (row.seq !== input.expectedSeq) {
-      throw new CursorConflict(`run ${input.runId}: changed since this poll read it (seq ${row.seq}, poll saw ${input.expectedSeq})`);
-    }
-    if (row.cursorLine !== input.expectedLine) {
-      throw new CursorConflict(`run ${input.runId}: stored cursor is at line ${row.cursorLine}, this poll started at ${input.expectedLine}`);
-    }
-    let inserted = 0;
-    // In slices: the driver serializes a statement's parameters in one synchronous step, and a 5,000-row page
-    // of large events in one statement held the event loop for hundreds of ms (a replay after a cursor reset
-    // is 40 such pages for 200,000 events). Same transaction, so still all or nothing.
-    for (let from = 0; from < input.events.length; from += INSERT_SLICE) {
-      const e = input.events.slice(from, from + INSERT_SLICE);
-      const res = await client.query(INSERT_EVENTS, [
-        input.runId,
-        e.map((r) => r.line),
-        e.map((r) => r.timestamp.toISOString()),
-        e.map((r) => r.name),
-        e.map((r) => r.role),
-        e.map((r) => r.status),
-        e.map((r) => r.message),
-        e.map((r) => r.runtimeRunId),
-        e.map((r) => r.iteration),
-        e.map((r) => r.packed),
-      ]);
-      const added = res.rowCount ?? 0;
-      inserted += added;
-      if (added !== e.length) {
-        throw new CursorConflict(`run ${input.runId}: ${e.length - added} of lines ${e[0].line}-${e[e.length - 1].line} were already stored`);
-      }
-    }
-    const seq = row.seq + 1;
-    const p = input.projection;
-    await client.query(
-      `UPDATE "Run" SET "cursorLine"=$2, "cursorByteOffset"=$3, "cursorLineHash"=$4, state=$5::"LifecycleState", "stateReason"=$6,
-        "stateSince"=CASE WHEN $7 THEN now() ELSE "stateSince" END, "runtimeRunId"=$8, iteration=$9, divergence=$10::jsonb,
-        health=$11::"HealthStatus", "healthReasons"=$12::jsonb, approval=$13::jsonb, gates=$14::jsonb, stuck=$15::jsonb,
-        "lastEventName"=$16, "lastEventAt"=$17, facts=$18::jsonb, "ingestStatus"=$19::"IngestStatus", "ingestError"=$20,
-        "lastPolledAt"=now(), seq=$21, "needsIntervention"=$22, "updatedAt"=now() WHERE id=$1`,
-      [
-        input.runId,
-        input.cursor.line,
-        input.cursor.byteOffset,
-        input.cursor.lastLineHash,
-        p.state,
-        p.stateReason,
-        input.stateChanged,
-        p.runtimeRunId,
-        p.iteration,
-        JSON.stringify(p.divergence),
-        p.health,
-        JSON.stringify(p.healthReasons),
-        p.approval === null ? null : JSON.stringify(p.approval),
-        p.gates === null ? null : JSON.stringify(p.gates),
-        p.stuck === null ? null : JSON.stringify(p.stuck),
-        p.lastEventName,
-        p.lastEventAt,
-        JSON.stringify(p.facts),
-        p.ingestStatus,
-        p.ingestError,
-        seq,
-        p.needsIntervention,
-      ],
-    );
-    if (input.transition) {
-      const t = input.transition;
-      await client.query(
-        `INSERT INTO "LifecycleTransition" ("runId", seq, "from", "to", reason, trigger, actor, evidence) VALUES ($1,$2,$3::"LifecycleState",$4::"LifecycleState",$5,$6,$7,$8::jsonb)`,
-        [input.runId, seq, t.from, t.to, t.reason, t.trigger, t.actor, JSON.stringify(t.evidence)],
-      );
-    }
-    for (const u of input.intents) {
-      const stamps = u.stamps.map((s) => `, "${s}" = COALESCE("${s}", now())`).join("");
-      await client.query(
-        `UPDATE "ControlIntent" SET stage=$2::"IntentStage", evidence=$3::jsonb, error=COALESCE($4, error), "observedLine"=COALESCE($5, "observedLine"), "updatedAt"=now()${stamps}
-         WHERE id=$1 AND stage=$6::"IntentStage"`,
-        [u.id, u.stage, JSON.stringify(u.evidence), u.error, u.observedLine, u.expectedStage],
-      );
-    }
-    await client.query("COMMIT");
-    ingestBatches.inc();
-    ingestEvents.inc(inserted);
-    return { seq, inserted };
+    inserted = await copyEvents(client, runId, events);
   } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
+    if (isDuplicateLine(e)) throw new RunConflict(`run ${runId}: some of lines ${events[0].line}-${events[events.length - 1].line} were already stored`);
     throw e;
-  } finally {
-    client.release();
   }
+  if (inserted !== events.length) throw new Error(`run ${runId}: stored ${inserted} of ${events.length} events`);
+  return inserted;
+}
+
+/** The run columns a poll's projection writes (placeholders from $3: the writer's $1 is the id, $2 the seq). */
+const PROJECTION_SET = `"cursorLine"=$3, "cursorByteOffset"=$4, "cursorLineHash"=$5, state=$6::"LifecycleState", "stateReason"=$7,
+  "stateSince"=CASE WHEN $8 THEN now() ELSE "stateSince" END, "runtimeRunId"=$9, iteration=$10, divergence=$11::jsonb,
+  health=$12::"HealthStatus", "healthReasons"=$13::jsonb, approval=$14::jsonb, gates=$15::jsonb, stuck=$16::jsonb,
+  "lastEventName"=$17, "lastEventAt"=$18, facts=$19::jsonb, "ingestStatus"=$20::"IngestStatus", "ingestError"=$21,
+  "lastPolledAt"=now(), "needsIntervention"=$22, "updatedAt"=now()`;
+
+function projectionValues(input: CommitInput): unknown[] {
+  const p = input.projection;
+  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+  return [
+    input.cursor.line,
+    input.cursor.byteOffset,
+    input.cursor.lastLineHash,
+    p.state,
+    p.stateReason,
+    input.stateChanged,
+    p.runtimeRunId,
+    p.iteration,
+    JSON.stringify(p.divergence),
+    p.health,
+    JSON.stringify(p.healthReasons),
+    json(p.approval),
+    json(p.gates),
+    json(p.stuck),
+    p.lastEventName,
+    p.lastEventAt,
+    JSON.stringify(p.facts),
+    p.ingestStatus,
+    p.ingestError,
+    p.needsIntervention,
+  ];
+}
+
+/** A poll's commit as a change for the run writer: guarded by the seq and cursor the poll started from. */
+export function pollChange(input: CommitInput): RunBody<CommitResult> {
+  return async (client, run, seq) => {
+    if (run.seq !== input.expectedSeq) {
+      throw new RunConflict(`run ${input.runId}: changed since this poll read it (seq ${run.seq}, poll saw ${input.expectedSeq})`);
+    }
+    if (run.cursorLine !== input.expectedLine) {
+      throw new RunConflict(`run ${input.runId}: stored cursor is at line ${run.cursorLine}, this poll started at ${input.expectedLine}`);
+    }
+    const inserted = await insertEvents(client, input.runId, input.events);
+    const events = input.events.length ? { fromLine: input.events[0].line, toLine: input.events[input.events.length - 1].line } : null;
+    const columns = { set: PROJECTION_SET, values: projectionValues(input) };
+    return { columns, transition: input.transition, intents: input.intents, events, announce: true, result: { seq, inserted } };
+  };
+}
+
+/**
+ * Commits one poll through the run writer (which publishes it), or, given the pool, without publishing (a test
+ * committing by hand). Throws RunConflict when the run moved since the poll read it.
+ */
+export async function commitPoll(runs: RunWriter | pg.Pool, input: CommitInput): Promise<CommitResult> {
+  const writer = runs instanceof RunWriter ? runs : new RunWriter({ pool: runs, bus: null });
+  const written = await writer.write(input.runId, pollChange(input), { fence: input.fence ?? null });
+  if (!written) throw new RunConflict(`run ${input.runId} no longer exists`);
+  ingestBatches.inc();
+  ingestEvents.inc(written.result.inserted);
+  return written.result;
 }

@@ -1,11 +1,11 @@
 import type pg from "pg";
-import { AdapterError, type EventCursor, type EventsPage } from "../../adapters";
+import { AdapterError, type EventCursor, type EventsPage } from "../contract";
 import type { Config } from "../config/config";
 import { isTerminalStage } from "../control/stages";
 import type { Db } from "../db/client";
 import type { Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
-import type { OpsBus, RunChanged } from "../pubsub/topics";
+import type { RunWriter } from "../runs/writer";
 import { pollErrors } from "../observability/metrics";
 import { withTrace } from "../observability/trace";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
@@ -29,15 +29,14 @@ export interface IngestorOptions {
   db: Db;
   /** Raw driver pool: the commit's multi-row inserts. */
   pool: pg.Pool;
-  bus: OpsBus;
   log: Logger;
   config: Pick<Config, "OPS_POLL_INTERVAL_MS" | "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
   batchSize?: number;
   transportFor: (sprite: Sprite) => Transport;
   /** Only poll runs this replica holds a lease for (scale-out); default: every run. */
   fenceFor?: (runId: string) => { owner: string; token: number } | null;
-  /** After a commit: an approve accepted with resumeAfterApprove asks for its follow-up START (src/control). */
-  onFollowUp?: (runId: string, intentId: string) => Promise<unknown>;
+  /** Every commit goes through the run writer, which also publishes it (src/runs/writer.ts). */
+  runs: RunWriter;
   /** Runs an operator watches (a runEvents subscription): their Sprites are kept awake like a live run's. */
   watched?: WatchedRuns;
 }
@@ -82,6 +81,7 @@ function oneLine(e: unknown): string {
       .split("\n")
       .map((l) => l.trim())
       .find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
+  // eslint-disable-next-line no-control-regex -- a database error shown to operators: control characters become spaces
   return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
 }
 
@@ -241,7 +241,7 @@ export class Ingestor {
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
     await this.seenSprites.stop().catch(() => {});
-    await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.()));
+    await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.() ?? Promise.resolve()));
     this.entries.clear();
   }
 
@@ -594,9 +594,8 @@ export class Ingestor {
       intents: evaluation.intents,
       fence,
     };
-    let result;
     try {
-      result = await commitPoll(this.opts.pool, input);
+      await commitPoll(this.opts.runs, input);
     } catch (e) {
       if (e instanceof CursorConflict) {
         // Another writer (a reset, an intent, a lease change) moved the run since this poll read it: nothing of
@@ -609,39 +608,19 @@ export class Ingestor {
       throw e;
     }
     if (spriteChange === entry.spriteChange) entry.spriteChange = null;
-    this.publish(run, entry, result.seq, evaluation, rows);
+    this.logIntents(run, evaluation);
     const after = await this.loadRun(run.id);
     return after ? { run: after, stored: nextStored } : null;
   }
 
-  private publish(run: RunWithIntents, entry: Entry, seq: number, evaluation: Evaluation, rows: EventRow[]): void {
-    const bus = this.opts.bus;
-    if (rows.length) bus.publish("events", run.id, { runId: run.id, seq, fromLine: rows[0].line, toLine: rows[rows.length - 1].line });
-    const change: RunChanged = {
-      runId: run.id,
-      spriteId: entry.sprite.id,
-      seq,
-      previousState: run.state,
-      state: evaluation.columns.state as RunChanged["state"],
-      reason: evaluation.columns.stateReason,
-      lifecycleChanged: evaluation.transition !== null,
-      at: new Date(),
-    };
-    bus.publish("run", run.id, change);
+  /** An intent's later stages are part of the traced work that created it: logged under its trace id. */
+  private logIntents(run: RunWithIntents, evaluation: Evaluation): void {
     for (const i of evaluation.intents) {
-      bus.publish("intent", run.id, { intentId: i.id, runId: run.id, seq });
-      // An intent's later stages are part of the traced work that created it: logged under its trace id.
       const before = run.intents.find((x) => x.id === i.id);
       if (before && before.stage !== i.stage) {
         withTrace(before.traceId, () =>
           this.opts.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }),
         );
-      }
-    }
-    // After the commit: an approve accepted with resumeAfterApprove asks for a start (dispatched once, see src/control).
-    for (const i of evaluation.intents) {
-      if (i.followUp === "START") {
-        void this.opts.onFollowUp?.(run.id, i.id).catch((e: unknown) => this.opts.log.warn("follow-up failed", { runId: run.id, intentId: i.id, error: (e as Error).message }));
       }
     }
   }

@@ -1,4 +1,4 @@
-import type { RuntimeFacts as AdapterRuntimeFacts } from "../../adapters";
+import type { RuntimeFacts as AdapterRuntimeFacts } from "../contract";
 import { emptyEventFacts } from "../lifecycle/event-facts";
 import type { EventFacts, RuntimeFacts } from "../lifecycle/types";
 
@@ -25,7 +25,7 @@ export const EMPTY_RUNTIME: RuntimeFacts = {
   heartbeat: null,
 };
 
-/** The adapters' reading, reduced to what the projection reads (the raw files stay in the snapshot). */
+/** The agent's reading, reduced to what the projection reads (the raw files stay in the snapshot). */
 export function toRuntimeFacts(f: AdapterRuntimeFacts): RuntimeFacts {
   return {
     loopDirExists: f.loopDirExists,

@@ -47,7 +47,7 @@ export interface HeartbeatFacts {
   stage?: string | null;
 }
 
-/** The supervisor's record of a supervised START (adapters/supervise.ts) and the Sprite's boot id now. */
+/** The supervisor's record of a supervised START (agent/supervise.ts) and the Sprite's boot id now. */
 export interface SupervisorLifecycleFacts {
   status: string;
   pid: number | null;

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 
 const storage = new AsyncLocalStorage<{ traceId: string }>();
 
-/** Printable, header-safe, bounded: what the agent accepts too (adapters' TRACE_ID_PATTERN is 1-256 printable). */
+/** Printable, header-safe, bounded: what the agent accepts too (the agent's TRACE_ID_PATTERN is 1-256 printable). */
 const TRACE_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 

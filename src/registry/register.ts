@@ -6,6 +6,8 @@ import { Prisma } from "../generated/prisma/client";
 import { DuplicateNameError, InvalidInputError, NotFoundError } from "../errors";
 import { isHealthProfile } from "../lifecycle/thresholds";
 import { transportConfigProblem, transportPolicy, type TransportPolicy } from "../security/transport-policy";
+import { runChanged } from "../runs/changed";
+import { insertTransition } from "../runs/writer";
 import { PolicyViolationError } from "./errors";
 import { parseTransportConfig, validateThresholds, type HealthOverrides, type TransportConfig } from "../transports/config";
 
@@ -59,7 +61,7 @@ export function buildTransportConfig(transport: TransportKind, name: string, cur
   const config: TransportConfig = base.ok ? { ...base.config } : {};
   const set = <K extends keyof TransportConfig>(key: K, value: TransportConfig[K] | null | undefined) => {
     if (value === undefined) return;
-    if (value === null) delete config[key];
+    if (value === null) Reflect.deleteProperty(config, key);
     else config[key] = value;
   };
   set("agentUrl", s.agentUrl);
@@ -125,17 +127,16 @@ export async function checkLoop(transport: TransportKind, repoPath: string, loop
   return `loop "${loopId}" not found in ${root}/loops or config.json (${known.length ? `existing loops: ${known.join(", ")}` : "no loops there yet"}); registered anyway, its health says loop_not_found until the loop appears`;
 }
 
-function publishRun(app: App, run: Run, sprite: Sprite, previousState: Run["state"] | null, lifecycleChanged: boolean): void {
-  app.bus.publish("run", run.id, {
-    runId: run.id,
-    spriteId: sprite.id,
-    seq: run.seq,
-    previousState,
-    state: run.state,
-    reason: run.stateReason,
-    lifecycleChanged,
-    at: new Date(),
-  });
+/** A new run's first transition, written with the run (seq 1) through the run writer's one INSERT. */
+const FIRST = { from: null, to: "IDLE", reason: "not_started", trigger: "register", evidence: {} } as const;
+function recordFirst(tx: Prisma.TransactionClient, runId: string, actor: string): Promise<unknown> {
+  return insertTransition((sql, values) => tx.$executeRawUnsafe(sql, ...values), runId, 1, { ...FIRST, actor });
+}
+
+/** A run registered (its first transition, or a revived run seen again) or removed, announced like any change. */
+function publishRun(app: App, run: Run, sprite: Sprite, registered: boolean): void {
+  const t = registered ? { from: null, to: run.state, reason: run.stateReason, trigger: FIRST.trigger } : null;
+  app.bus.publish("run", run.id, runChanged({ ...run, spriteId: sprite.id }, t));
 }
 
 /** Creates a Sprite and its first Run (IDLE/not_started until the poller sees otherwise); revives a removed one. */
@@ -169,7 +170,7 @@ export async function registerSprite(app: App, input: RegisterSpriteInput, actor
         ? await tx.run.update({ where: { id: old.id }, data: { removedAt: null, repoPath: input.repoPath } })
         : await tx.run.create({ data: { spriteId: sprite.id, loopId: input.loopId, repoPath: input.repoPath, state: "IDLE", stateReason: "not_started", seq: 1 } });
       if (!old) {
-        await tx.lifecycleTransition.create({ data: { runId: run.id, seq: 1, from: null, to: "IDLE", reason: "not_started", trigger: "register", actor } });
+        await recordFirst(tx, run.id, actor);
       }
       return { sprite, run };
     });
@@ -177,7 +178,7 @@ export async function registerSprite(app: App, input: RegisterSpriteInput, actor
     if (isUniqueViolation(e)) throw new DuplicateNameError("name", input.name);
     throw e;
   }
-  publishRun(app, created.run, created.sprite, null, true);
+  publishRun(app, created.run, created.sprite, true);
   await app.runRegistered(created.run.id);
   if (loopWarning) app.log.warn("registered a loop that does not exist (yet)", { sprite: input.name, warning: loopWarning });
   return { ...created, warnings: loopWarning ? [loopWarning] : [] };
@@ -205,14 +206,14 @@ export async function addRun(app: App, input: AddRunInput, actor: string): Promi
       const old = await tx.run.findUnique({ where: { spriteId_loopId: { spriteId: sprite.id, loopId: input.loopId } } });
       if (old) return tx.run.update({ where: { id: old.id }, data: { removedAt: null, repoPath: input.repoPath } });
       const run = await tx.run.create({ data: { spriteId: sprite.id, loopId: input.loopId, repoPath: input.repoPath, state: "IDLE", stateReason: "not_started", seq: 1 } });
-      await tx.lifecycleTransition.create({ data: { runId: run.id, seq: 1, from: null, to: "IDLE", reason: "not_started", trigger: "register", actor } });
+      await recordFirst(tx, run.id, actor);
       return run;
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw new DuplicateNameError("loopId", input.loopId);
     throw e;
   }
-  publishRun(app, created, sprite, null, true);
+  publishRun(app, created, sprite, true);
   await app.runRegistered(created.id);
   return { sprite, run: created, warnings: loopWarning ? [loopWarning] : [] };
 }
@@ -275,7 +276,7 @@ export async function removeSprite(app: App, name: string, purge: boolean): Prom
     ]);
   }
   // Subscribers (interventionsChanged) re-read the run and see it gone.
-  for (const run of active) publishRun(app, run, sprite, run.state, false);
+  for (const run of active) publishRun(app, run, sprite, false);
   return { name, purged: purge, removedRuns: active.length };
 }
 
@@ -285,6 +286,6 @@ export async function removeRun(app: App, runId: string): Promise<Run> {
   if (!run || run.removedAt) throw new NotFoundError("Run", runId);
   app.ingestor.remove(run.id);
   const updated = await app.db.run.update({ where: { id: run.id }, data: { removedAt: new Date() } });
-  publishRun(app, updated, run.sprite, run.state, false);
+  publishRun(app, updated, run.sprite, false);
   return updated;
 }

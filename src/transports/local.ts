@@ -1,9 +1,9 @@
 import { statSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { executeControl, readEventsAfter, readRuntimeFacts, type EventCursor } from "../../adapters";
+import { executeControl, readEventsAfter, readRuntimeFacts, type EventCursor } from "../../agent";
 import type { ControlRequest, RunTarget, SpriteObservation, Transport } from "./transport";
 
-// The run's files are on this machine: the adapters library runs in-process, and fs.watch on the loop
+// The run's files are on this machine: the agent's readers (agent/) run in-process, and fs.watch on the loop
 // directory and .superloop/ wakes the poller as soon as the runtime writes.
 
 const ARTIFACTS = (t: RunTarget) => {

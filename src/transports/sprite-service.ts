@@ -1,25 +1,25 @@
 import { createHash } from "node:crypto";
 import {
   AdapterError,
-  adapterErrorFromResponse,
-  eventsPageFromResponse,
-  eventsRequestPath,
-  runtimeFactsFromResponse,
+  agentIncompatibility,
+  ControlResponseSchema,
+  ErrorResponseSchema,
+  HealthResponseSchema,
   type ControlResult,
   type EventCursor,
   type EventsPage,
   type RuntimeFacts,
-} from "../../adapters";
-import { agentIncompatibility, ControlResponseSchema, ErrorResponseSchema, HealthResponseSchema } from "../contract";
+} from "../contract";
+import { adapterErrorFromResponse, eventsPageFromResponse, eventsRequestPath, runtimeFactsFromResponse } from "./agent-client";
 import { tokenFromEnv } from "./config";
 import { peerText } from "../util/peer-text";
 import { AwakeMeter } from "./awake-meter";
 import { backoffMs, DEFAULT_RETRY, describeHttpError, parseJsonBody, retryableStatus, sendWithRetry, sleep, type HttpResponse, type RetryPolicy } from "./http";
 import { TransportError, type ControlRequest, type RunTarget, type SpriteObservation, type Transport, type WatchOptions } from "./transport";
 
-// SPRITE_SERVICE: the agent (adapters/agent-server.ts) runs inside the Sprite next to the runtime and serves
-// the adapters library over HTTP. This side turns its answers back into exactly what the local transport gets
-// in-process, through the adapters' own client-side protocol helpers, and fails closed on anything else.
+// SPRITE_SERVICE: the agent (agent/agent-server.ts) runs inside the Sprite next to the runtime and serves
+// its readers over HTTP. This side turns its answers back into exactly what the local transport gets
+// in-process, through the client-side protocol helpers (agent-client.ts), and fails closed on anything else.
 
 export interface SpriteServiceOptions {
   agentUrl: string;
@@ -54,7 +54,7 @@ function safeDetails(details: Record<string, unknown>): Record<string, unknown> 
 }
 
 /**
- * The agent's error with its text withheld: the code (one of the adapters' fixed codes) and the message's
+ * The agent's error with its text withheld: the code (one of the agent's fixed codes) and the message's
  * length. The agent is whatever an admin's agentUrl points at; its words must not reach viewer-readable fields.
  */
 function withheld(e: AdapterError): AdapterError {

@@ -2,14 +2,14 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-// The supervisor (adapters/supervise.ts) as one self-contained ESM file, for a Sprite where nothing of ours is
+// The supervisor (agent/supervise.ts) as one self-contained ESM file, for a Sprite where nothing of ours is
 // installed: the SPRITES_API transport writes it with the fs API and runs it with the Sprite's `node`.
 // Why a file and not a Sprites Service: a service is restarted whenever it exits and started afresh on every
 // cold boot (it would re-run a finished loop, or start one after the Sprite slept under it), and services do not
 // keep a quiet Sprite awake; a file run through exec under setsid lives exactly as long as the loop, and the
 // Task it holds is what keeps the Sprite running.
 
-const entry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../adapters/supervise-main.ts");
+const entry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../agent/supervise-main.ts");
 let built: Promise<{ text: string; sha256: string }> | null = null;
 
 /** Bundled once per process with esbuild (builtins only: a few KB). */

@@ -1,4 +1,4 @@
-import type { ControlResult, EventCursor, EventsPage, RuntimeFacts } from "../../adapters";
+import type { ControlResult, EventCursor, EventsPage, RuntimeFacts } from "../contract";
 import type { SpriteStatus, TransportKind } from "../generated/prisma/enums";
 
 // One interface for the three ways a run is observed (invariant 6 of docs/architecture.md): the same files must give

@@ -2,13 +2,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseWaitFor } from "../../src/cli/commands/stream";
-import { DEFAULT_SERVER, resolveConnection } from "../../src/cli/config-file";
-import { parseDuration } from "../../src/cli/context";
-import { CliError, combineExits, EXIT, exitForStage, exitForTypename } from "../../src/cli/exit-codes";
-import { jsonpath } from "../../src/cli/jsonpath";
-import { age, parseFormat, table, type Printer } from "../../src/cli/output";
-import { labelsOf, matchesLabels, parseSelector, rawId, stripKind } from "../../src/cli/selection";
+import { parseWaitFor } from "../../cli/commands/stream";
+import { DEFAULT_SERVER, resolveConnection } from "../../cli/config-file";
+import { parseDuration } from "../../cli/context";
+import { CliError, combineExits, EXIT, exitForStage, exitForTypename } from "../../cli/exit-codes";
+import { jsonpath } from "../../cli/jsonpath";
+import { age, parseFormat, table, type Printer } from "../../cli/output";
+import { labelsOf, matchesLabels, parseSelector, rawId, stripKind } from "../../cli/selection";
 
 // opsctl's pure parts as tables: what each input maps to. The process-level behaviour is in
 // test/control/opsctl*.test.ts.

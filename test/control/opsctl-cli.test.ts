@@ -434,7 +434,7 @@ describe("installed as a bin", () => {
     const packed = await run("npm", ["pack", "--json", "--pack-destination", dest], ROOT);
     expect(packed.code, packed.stderr).toBe(0);
     const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as { filename: string; files: { path: string }[] }[];
-    expect(files.map((f) => f.path)).toEqual(expect.arrayContaining(["bin/opsctl.mjs", "dist/opsctl/opsctl.mjs", "dist/opsctl/inputs.json", "src/cli/opsctl.ts"]));
+    expect(files.map((f) => f.path)).toEqual(expect.arrayContaining(["bin/opsctl.mjs", "dist/opsctl/opsctl.mjs", "dist/opsctl/inputs.json", "cli/opsctl.ts"]));
     expect(files.map((f) => f.path).filter((f) => f.startsWith("node_modules/") || f.startsWith("src/generated/"))).toEqual([]);
     expect((await run("tar", ["xzf", path.join(dest, filename)], dest)).code).toBe(0);
     const installed = path.join(dest, "package");
@@ -646,6 +646,7 @@ describe("admin, the other intents, watch and wait", () => {
       });
     const coloured = await onTty("");
     expect(coloured.code, coloured.out).toBe(0);
+    // eslint-disable-next-line no-control-regex -- an ANSI colour code is what is asserted
     expect(coloured.out).toMatch(/\u001b\[3[123]m(AWAITING_APPROVAL|COMPLETE|HEALTHY)/);
     const plain = await onTty("NO_COLOR=1");
     expect(plain.code).toBe(0);

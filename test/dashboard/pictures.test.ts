@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_FLEET } from "../../src/demo/fleet";
+import { DEMO_FLEET } from "../../demo/fleet";
 import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
 import { waitFor } from "../support/runs";
@@ -126,9 +126,9 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     await page
       .locator(".status-line .badge.state-COMPLETE")
       .waitFor({ timeout: 40_000 })
-      .catch(async (e: Error) => {
+      .catch(async (e: unknown) => {
         const q = await api(`query($id: ID!) { run(id: $id) { ... on Run { state stateReason intents(first: 5) { edges { node { kind stage error stages { stage observation } } } } } } }`, { id });
-        throw new Error(`${e.message}\nrun: ${JSON.stringify(q.data)}`);
+        throw new Error(`${(e as Error).message}\nrun: ${JSON.stringify(q.data)}`);
       });
     await expect.poll(() => page.locator("table.attempts tbody tr").count(), { timeout: 20_000 }).toBe(2);
     const rows = page.locator("table.attempts tbody tr");

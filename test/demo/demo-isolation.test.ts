@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server";
-import { writeRecordingStub } from "../adapters/agent-client";
+import { writeRecordingStub } from "../agent/agent-client";
 import { emptyRepo, killSims, startSim } from "../control/helpers";
 import { gql } from "../support/clients";
 import { register, waitFor } from "../support/runs";

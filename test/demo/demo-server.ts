@@ -1,7 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { DemoOptions } from "../../src/demo/driver";
+import type { DemoOptions } from "../../demo/driver";
 import type { RunningServer } from "../../src/server";
 import { createTestDatabase } from "../support/db";
 import { gql } from "../support/clients";

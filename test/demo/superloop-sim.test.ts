@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { executeControl } from "../../adapters/control";
-import { DEMO_SUPERLOOP_BIN } from "../../src/demo/driver";
+import { executeControl } from "../../agent/control";
+import { DEMO_SUPERLOOP_BIN } from "../../demo/driver";
 
 // The simulator against the artifact contract the recordings show: what each command writes, and what it
 // must not write (cancel: no event; approve: no completion until another run).
@@ -141,7 +141,7 @@ describe("superloop-sim", () => {
     const count = names(r).length;
     const refused = await sim("run", "--repo", r, "--loop", "demo-loop").then(
       () => null,
-      (e: { code: number; stderr: string }) => e,
+      (e: unknown) => e as { code: number; stderr: string },
     );
     expect(refused).toMatchObject({ code: 1 });
     expect(refused!.stderr).toMatch(/^Error: loop 'demo-loop' is already running \(reentrant run blocked\)/);

@@ -1,13 +1,13 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { createAgentServer } from "../../adapters/agent-server";
-import { AdapterError } from "../../adapters/errors";
+import { createAgentServer } from "../../agent/agent-server";
+import { AdapterError } from "../../src/contract";
 import { repoFromRecording } from "../support/fixtures";
 
 // Issue 13 item 12: the agent, like the manager, serves open (no token) only on loopback.
 
-const CLI = path.resolve(import.meta.dirname, "../../adapters/cli.ts");
+const CLI = path.resolve(import.meta.dirname, "../../agent/cli.ts");
 
 describe("the agent refuses a non-loopback bind without a token", () => {
   it("createAgentServer throws for 0.0.0.0 and :: without a token; loopback or a token is fine", async () => {

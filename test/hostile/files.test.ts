@@ -3,10 +3,10 @@ import { appendFileSync, chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileS
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentServer, readEventsAfter } from "../../adapters";
-import { MAX_PAGE_BYTES } from "../../adapters/limits";
+import { createAgentServer, readEventsAfter } from "../../agent";
+import { MAX_PAGE_BYTES } from "../../agent/limits";
 import type { RunningServer } from "../../src/server";
-import { call } from "../adapters/agent-client";
+import { call } from "../agent/agent-client";
 import { gql } from "../support/clients";
 import { eventsPath, repoFromRecording } from "../support/fixtures";
 import { getRun, register, waitFor } from "../support/runs";

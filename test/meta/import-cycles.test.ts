@@ -2,8 +2,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-// The import graph of src/ and adapters/ (type imports included) has no cycle: services get their
-// dependencies from src/server.ts as narrow interfaces, never by importing each other back.
+// The import graph of the server (src/), the in-Sprite agent (agent/), the CLI (cli/), the demo fleet (demo/) and
+// the runtime simulator (sim/), type imports included, has no cycle: services get their dependencies from
+// src/server.ts as narrow interfaces, never by importing each other back. The agent runs alone in a Sprite: of the
+// server it imports only the shared protocol (src/contract/), which imports nothing of ours outside itself.
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -23,10 +25,12 @@ function resolveImport(from: string, spec: string): string | null {
   return null;
 }
 
+const FOLDERS = ["src", "agent", "cli", "demo", "sim"];
+
 const IMPORT = /(?:import|export)\s[^;]*?from\s+["'](\.{1,2}\/[^"']+)["']|import\s+["'](\.{1,2}\/[^"']+)["']|import\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g;
 
 function importGraph(): Map<string, string[]> {
-  const files = [...sourceFiles(path.join(ROOT, "src")), ...sourceFiles(path.join(ROOT, "adapters"))];
+  const files = FOLDERS.filter((d) => existsSync(path.join(ROOT, d))).flatMap((d) => sourceFiles(path.join(ROOT, d)));
   const graph = new Map<string, string[]>();
   for (const f of files) {
     const deps = new Set<string>();
@@ -74,10 +78,23 @@ function cycles(graph: Map<string, string[]>): string[][] {
 }
 
 describe("import graph", () => {
-  it("src/ and adapters/ have no import cycle", () => {
+  it("src/, agent/, cli/, demo/ and sim/ have no import cycle", () => {
     const graph = importGraph();
     expect(graph.size).toBeGreaterThan(100);
     expect(cycles(graph)).toEqual([]);
+  });
+
+  it("agent/ imports of the server only src/contract/, and src/contract/ nothing of ours outside itself", () => {
+    const graph = importGraph();
+    const under = (f: string, dir: string) => path.relative(ROOT, f).startsWith(`${dir}/`);
+    const wrong: string[] = [];
+    for (const [file, deps] of graph) {
+      for (const dep of deps) {
+        if (under(file, "agent") && !under(dep, "agent") && !under(dep, "src/contract")) wrong.push(`${path.relative(ROOT, file)} -> ${path.relative(ROOT, dep)}`);
+        if (under(file, "src/contract") && !under(dep, "src/contract")) wrong.push(`${path.relative(ROOT, file)} -> ${path.relative(ROOT, dep)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 
   it("the check finds a cycle when there is one", () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { otelTraceId } from "../../src/observability/otel";
 import type { RunningServer } from "../../src/server";
-import { writeRecordingStub } from "../adapters/agent-client";
+import { writeRecordingStub } from "../agent/agent-client";
 import { startReceiver, type Receiver } from "../support/alert-receiver";
 import { repoFromRecording } from "../support/fixtures";
 import { register, sync } from "../support/runs";

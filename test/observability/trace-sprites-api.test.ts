@@ -6,7 +6,7 @@ import { withTrace } from "../../src/observability/trace";
 import type { RunningServer } from "../../src/server";
 import { SpritesApiTransport } from "../../src/transports/sprites-api";
 import { createLogger } from "../../src/util/log";
-import { writeRecordingStub } from "../adapters/agent-client";
+import { writeRecordingStub } from "../agent/agent-client";
 import { startReceiver, type Receiver } from "../support/alert-receiver";
 import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprites-api";
 import { repoFromRecording } from "../support/fixtures";

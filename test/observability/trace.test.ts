@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentServer, type AgentServer } from "../../adapters";
+import { createAgentServer, type AgentServer } from "../../agent";
 import { incomingTraceId } from "../../src/observability/trace";
 import type { RunningServer } from "../../src/server";
 import { createLogger } from "../../src/util/log";

@@ -26,7 +26,7 @@ let foreign: http.Server;
 beforeAll(async () => {
   server = await startTestServer({ OPS_POLL_INTERVAL_MS: "100", OPS_TOKENS });
   // A real agent process (the same entry point a Sprite runs), on loopback without a token.
-  agent = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "adapters/cli.ts"), "serve", "--repo", repoFromRecording("complete"), "--port", "0"], {
+  agent = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "agent/cli.ts"), "serve", "--repo", repoFromRecording("complete"), "--port", "0"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
     stdio: ["ignore", "pipe", "pipe"],

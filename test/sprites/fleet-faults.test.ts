@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentServer, type AgentServer } from "../../adapters";
+import { createAgentServer, type AgentServer } from "../../agent";
 import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
 import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprites-api";

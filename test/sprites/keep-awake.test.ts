@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentServer, type AgentServer } from "../../adapters";
+import { createAgentServer, type AgentServer } from "../../agent";
 import type { RunningServer } from "../../src/server";
 import { collect, gql, wsClient } from "../support/clients";
 import { spawnFakeRun } from "../support/fake-run";

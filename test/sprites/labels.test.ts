@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Api } from "../../src/cli/api";
-import { parseSelector, selectRuns } from "../../src/cli/selection";
+import { Api } from "../../cli/api";
+import { parseSelector, selectRuns } from "../../cli/selection";
 import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
 import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprites-api";

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentServer } from "../../adapters";
-import { supervise, supervisorRecordPath } from "../../adapters/supervise";
+import { createAgentServer } from "../../agent";
+import { supervise, supervisorRecordPath } from "../../agent/supervise";
 import { SupervisorRecordSchema } from "../../src/contract";
 import { SpritesApiTransport } from "../../src/transports/sprites-api";
 import { SpriteServiceTransport } from "../../src/transports/sprite-service";
@@ -16,7 +16,7 @@ import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprite
 // run and freezes it. The test never calls the API while it waits (that would be activity): it reads the
 // Sprite's files from disk.
 
-const SIM = path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs");
+const SIM = path.resolve(import.meta.dirname, "../../bin/superloop-sim.mjs");
 const IDLE_MS = 1200;
 const FAST = { connectTimeoutMs: 2000, requestTimeoutMs: 10_000, retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 100 } };
 const START: ControlRequest = { intent: "start", by: "test", idempotencyKey: "k", traceId: "t" };
@@ -119,7 +119,7 @@ describe("START over SPRITE_SERVICE", () => {
         process.execPath,
         "--import",
         pathToFileURL(path.resolve(import.meta.dirname, "../../node_modules/tsx/dist/loader.mjs")).href,
-        path.resolve(import.meta.dirname, "../../adapters/cli.ts"),
+        path.resolve(import.meta.dirname, "../../agent/cli.ts"),
         "supervise",
       ],
     });

@@ -1,0 +1,98 @@
+import { createGraphQLError } from "graphql-yoga";
+import { resolveCursorConnection, type ResolveCursorConnectionArgs } from "@pothos/plugin-relay";
+import type { Prisma } from "../../generated/prisma/client";
+import { builder } from "../builder";
+import { NotFoundError } from "../../errors";
+import { localId } from "../ids";
+import { LifecycleStateEnum } from "../enums";
+import { EventRef } from "./events";
+import { divergenceOf, DivergenceRef, healthOf, HealthRef, ingestOf, IngestInfoRef } from "./status";
+import { isLineCursor, MAX_LINE } from "../validation";
+
+export const RunRef = builder.prismaNode("Run", {
+  id: { field: "id" },
+  description: "A managed loop run: one Superloop loop in one repo on one Sprite, with its projected lifecycle",
+  fields: (t) => ({
+    loopId: t.exposeString("loopId"),
+    repoPath: t.exposeString("repoPath"),
+    state: t.expose("state", { type: LifecycleStateEnum }),
+    stateReason: t.exposeString("stateReason", { description: "Machine-readable reason for the state (docs/lifecycle.md)" }),
+    stateSince: t.expose("stateSince", { type: "DateTime" }),
+    runtimeRunId: t.exposeString("runtimeRunId", { nullable: true, description: "Superloop's run id of the latest loop_start" }),
+    iteration: t.exposeInt("iteration", { nullable: true }),
+    lastEventName: t.exposeString("lastEventName", { nullable: true }),
+    lastEventAt: t.expose("lastEventAt", { type: "DateTime", nullable: true }),
+    seq: t.exposeInt("seq", { description: "Monotonic change counter of this run" }),
+    sprite: t.relation("sprite"),
+    health: t.field({ type: HealthRef, resolve: healthOf }),
+    divergence: t.field({ type: DivergenceRef, resolve: divergenceOf }),
+    ingest: t.field({ type: IngestInfoRef, resolve: ingestOf }),
+    approval: t.expose("approval", { type: "JSON", nullable: true, description: "approval.json as last seen (status, run_id, iteration, requested_at)" }),
+    gates: t.expose("gates", { type: "JSON", nullable: true, description: "Gates of the last run-summary entry" }),
+    stuck: t.expose("stuck", { type: "JSON", nullable: true, description: "{streak, threshold} of the last run-summary entry" }),
+    transitions: t.relatedConnection("transitions", { cursor: "id", query: { orderBy: { seq: "asc" } }, description: "Lifecycle history, oldest first" }),
+    events: t.connection(
+      {
+        type: EventRef,
+        description: 'Stored events ordered by line; cursors are line numbers, so `after: "120"` starts at line 121',
+        resolve: (run, args, ctx) =>
+          resolveCursorConnection({ args, toCursor: (e) => String(e.line), defaultSize: 50, maxSize: 500 }, ({ before, after, limit, inverted }: ResolveCursorConnectionArgs) => {
+            const line: Prisma.IntFilter = {};
+            if (after) line.gt = parseLineCursor(after);
+            if (before) line.lt = parseLineCursor(before);
+            return ctx.app.db.event.findMany({
+              where: { runId: run.id, line },
+              orderBy: { line: inverted ? "desc" : "asc" },
+              take: limit,
+            });
+          }),
+      },
+      { name: "RunEventsConnection" },
+      { name: "RunEventsEdge" },
+    ),
+  }),
+});
+
+function parseLineCursor(cursor: string): number {
+  // A GraphQLError is shown to the client as is; a plain Error would be masked as "Unexpected error".
+  if (!isLineCursor(cursor)) {
+    throw createGraphQLError(`invalid event cursor "${cursor.slice(0, 40)}": expected a line number (at most ${MAX_LINE})`, { extensions: { code: "BAD_USER_INPUT" } });
+  }
+  return Number(cursor);
+}
+
+const RunFilter = builder.inputType("RunFilter", {
+  fields: (t) => ({
+    state: t.field({ type: [LifecycleStateEnum], required: false, description: "Any of these states" }),
+    sprite: t.string({ required: false, description: "Sprite name" }),
+    needsIntervention: t.boolean({ required: false }),
+  }),
+});
+
+export function runWhere(filter: { state?: readonly string[] | null; sprite?: string | null; needsIntervention?: boolean | null } | null | undefined): Prisma.RunWhereInput {
+  const where: Prisma.RunWhereInput = { removedAt: null };
+  if (filter?.state?.length) where.state = { in: filter.state as Prisma.EnumLifecycleStateFilter["in"] };
+  if (filter?.sprite) where.sprite = { name: filter.sprite };
+  if (filter?.needsIntervention != null) where.needsIntervention = filter.needsIntervention;
+  return where;
+}
+
+builder.queryFields((t) => ({
+  runs: t.prismaConnection({
+    type: "Run",
+    cursor: "id",
+    args: { filter: t.arg({ type: RunFilter, required: false }) },
+    resolve: (query, _root, { filter }, ctx) => ctx.app.db.run.findMany({ ...query, where: runWhere(filter), orderBy: { createdAt: "asc" } }),
+  }),
+  run: t.prismaField({
+    type: "Run",
+    errors: { types: [NotFoundError] },
+    args: { id: t.arg.id({ required: true, description: "Relay id or raw run id" }) },
+    resolve: async (query, _root, { id }, ctx) => {
+      const raw = localId(String(id), "Run");
+      const run = raw ? await ctx.app.db.run.findUnique({ ...query, where: { id: raw } }) : null;
+      if (!run) throw new NotFoundError("Run", String(id));
+      return run;
+    },
+  }),
+}));
