@@ -1,3 +1,5 @@
+// Over 350 lines: the commander tree of every opsctl command and option in one place (it reads as the CLI's
+// manual); what each command does is in commands/.
 import { readFileSync } from "node:fs";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { IDEMPOTENCY_KEY } from "../src/control/keys";
