@@ -2,7 +2,7 @@ import { ZodError } from "zod";
 import type { ControlIntent } from "../generated/prisma/client";
 import { IDEMPOTENCY_KEY, type ControlOutcome } from "../control/service";
 import type { IntentKind } from "../control/stages";
-import type { StageRecord } from "../ingest/intents";
+import { stageRecords, type StageRecord } from "../control/stage-write";
 import { subscriptionOverflows } from "../observability/metrics";
 import { hold } from "../pubsub/subscription-scope";
 import { hasRole } from "../auth/principal";
@@ -32,9 +32,7 @@ const StageRecordRef = builder.objectRef<StageRecord>("IntentStageRecord").imple
   }),
 });
 
-export function stageRecords(i: Pick<ControlIntent, "evidence">): StageRecord[] {
-  return (Array.isArray(i.evidence) ? i.evidence : []) as unknown as StageRecord[];
-}
+export { stageRecords };
 
 export const ControlIntentRef = builder.prismaNode("ControlIntent", {
   id: { field: "id" },
