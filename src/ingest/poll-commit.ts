@@ -1,4 +1,5 @@
 import type { Config } from "../config/config";
+import { awaitsEvidence } from "../control/stages";
 import type { Db } from "../db/client";
 import { originalLine, payloadOf } from "../events/stored-event";
 import { foldEventFacts } from "../lifecycle/event-facts";
@@ -48,7 +49,7 @@ export class PollCommitter {
 
   /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */
   private async intentBacklog(run: RunWithIntents): Promise<EventRow[]> {
-    const marks = run.intents.filter((i) => (i.stage === "DISPATCHED" || i.stage === "ACCEPTED") && i.observedLine !== null && i.observedLine < run.cursorLine).map((i) => i.observedLine!);
+    const marks = run.intents.filter((i) => awaitsEvidence(i.stage) && i.observedLine !== null && i.observedLine < run.cursorLine).map((i) => i.observedLine!);
     if (!marks.length) return [];
     const rows = await this.deps.db.event.findMany({
       where: { runId: run.id, line: { gt: Math.min(...marks), lte: run.cursorLine } },
