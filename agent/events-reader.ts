@@ -156,7 +156,6 @@ interface GoodLine {
   text: string;
   raw: RawEvent;
   endOffset: number;
-  hash: string;
 }
 
 export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPage> {
@@ -194,6 +193,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
     let piecesLength = 0;
     let reachedEof = false;
     let pageBytes = 0;
+    let lastLineBytes: Buffer | null = null;
 
     reading: while (true) {
       if (position >= size) {
@@ -236,7 +236,9 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
           pageError = { code: parsed.code, message: parsed.message, line: thisLine };
           break reading;
         }
-        good.push({ line: thisLine, text: parsed.text, raw: parsed.raw, endOffset: lineEnd, hash: sha256Hex(lineBytes) });
+        good.push({ line: thisLine, text: parsed.text, raw: parsed.raw, endOffset: lineEnd });
+        // Only the page's last line is hashed (the cursor's lastLineHash): one digest per page, not per line.
+        lastLineBytes = lineBytes;
         pageBytes += lineBytes.length;
         lineNo = thisLine;
         lineStart = lineEnd;
@@ -248,7 +250,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
     const last = good.length > 0 ? good[good.length - 1] : undefined;
     const cursorLine = last?.line ?? start.line;
     const cursorOffset = last?.endOffset ?? start.byteOffset;
-    const cursorHash = last?.hash ?? start.lastLineHash;
+    const cursorHash = lastLineBytes !== null ? sha256Hex(lastLineBytes) : start.lastLineHash;
 
     // eventLineCount: lines up to the page end, plus the complete lines after it (bounded count).
     let eventLineCount = cursorLine;

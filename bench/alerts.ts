@@ -7,7 +7,8 @@
 //      webhook receiver running in another process,
 //   3. ingest LINES more without alerts again (the machine is shared: the baseline is the mean of 1 and 3),
 // then waits until every alert is delivered. Reports p99 enqueue (the change's commit) → first attempt and the
-// ingest throughput with alerts vs the mean of the two baselines. Last line: one JSON object.
+// ingest throughput with alerts vs the mean of the two baselines, and the CPU seconds each process spent (the
+// alert path's cost per alert). Last line: one JSON object.
 import { spawn } from "node:child_process";
 import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +17,7 @@ import { alertsConfigSchema } from "../src/alerts/config";
 import { writeAlertsConfig } from "../src/alerts/store";
 import { registerSprite } from "../src/registry/register";
 import type { RunningServer } from "../src/server";
+import { cpuDelta, cpuSnapshot } from "./cpu-account";
 import { benchServer, percentile, realisticLine, round } from "./support";
 
 const LINES = Number(process.env.LINES ?? 100_000);
@@ -37,7 +39,7 @@ function repoWithLines(n: number): string {
 }
 
 /** A webhook receiver in its own process (a real sink is not in the manager's process either). */
-async function startReceiver(): Promise<{ url: string; count: () => Promise<number>; stop: () => void }> {
+async function startReceiver(): Promise<{ url: string; pid: number; count: () => Promise<number>; stop: () => void }> {
   const child = spawn(
     process.execPath,
     [
@@ -51,7 +53,7 @@ async function startReceiver(): Promise<{ url: string; count: () => Promise<numb
   process.once("exit", () => child.kill());
   const port = await new Promise<number>((resolve) => child.stdout.once("data", (d) => resolve(Number(String(d).trim()))));
   const url = `http://127.0.0.1:${port}`;
-  return { url: `${url}/hook`, count: async () => Number(await (await fetch(`${url}/count`)).text()), stop: () => child.kill() };
+  return { url: `${url}/hook`, pid: child.pid!, count: async () => Number(await (await fetch(`${url}/count`)).text()), stop: () => child.kill() };
 }
 
 async function ingest(server: RunningServer, name: string, repo: string): Promise<number> {
@@ -93,7 +95,10 @@ const ids = (
 const backlog = async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlertSignal"`)).rows[0].n;
 while ((await backlog()) > 0) await new Promise((r) => setTimeout(r, 50));
 
+const labels = new Map([[receiver.pid, "receiver"]]);
+const cpu0 = cpuSnapshot(labels);
 const baselineA = await ingest(server, "bench-a", repos[0]);
+const cpuA = cpuSnapshot(labels);
 
 // Conditions at a steady rate, in small transactions, while the second ingest runs.
 const produced = (async () => {
@@ -109,6 +114,7 @@ const produced = (async () => {
 })();
 const withAlerts = await ingest(server, "bench-b", repos[1]);
 const produceMs = await produced;
+const cpuB = cpuSnapshot(labels);
 
 const drain0 = performance.now();
 const delivered = async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlertDelivery" WHERE status = 'DELIVERED'`)).rows[0].n;
@@ -116,7 +122,9 @@ while ((await delivered()) < CONDITIONS) {
   if (performance.now() - drain0 > 120_000) throw new Error(`only ${await delivered()} of ${CONDITIONS} delivered after 120 s`);
   await new Promise((r) => setTimeout(r, 50));
 }
+const cpuDrained = cpuSnapshot(labels);
 const baselineC = await ingest(server, "bench-c", repos[2]);
+const cpuC = cpuSnapshot(labels);
 
 const lat = (await pool.query<{ ms: number }>(`SELECT extract(epoch FROM "firstAttemptAt" - "createdAt")::float8 * 1000 AS ms FROM "AlertDelivery" WHERE event = 'trigger'`)).rows
   .map((r) => r.ms)
@@ -139,6 +147,15 @@ console.log(`enqueue → first attempt: p50 ${round(p50, 0)} ms, p99 ${round(p99
 console.log(
   `ingest: ${baselineA} and ${baselineC} events/s without alert traffic, ${withAlerts} events/s while alerts were raised and sent: ${round(ratio * 100, 1)}% (target ≥ 90%: ${ratio >= 0.9 ? "met" : "NOT met"})`,
 );
+// What the alert path costs the machine: CPU of every process (manager threads, PostgreSQL, the receiver) while
+// alerts were raised and drained, minus the mean of the two baselines (each ingests the same lines without alerts).
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+const cpuWithAlerts = sum(cpuDelta(cpuA, cpuDrained));
+const cpuBaseline = (sum(cpuDelta(cpu0, cpuA)) + sum(cpuDelta(cpuDrained, cpuC))) / 2;
+const alertCpuMsPerAlert = ((cpuWithAlerts - cpuBaseline) * 1000) / CONDITIONS;
+console.log(
+  `CPU seconds by process/thread: without alerts ${JSON.stringify(cpuDelta(cpu0, cpuA))} and ${JSON.stringify(cpuDelta(cpuDrained, cpuC))}; with alerts ${JSON.stringify(cpuDelta(cpuA, cpuB))}, then draining ${JSON.stringify(cpuDelta(cpuB, cpuDrained))}`,
+);
 console.log(
   JSON.stringify({
     bench: "alerts",
@@ -155,6 +172,9 @@ console.log(
     ingestEventsPerSecBaselineRuns: [baselineA, baselineC],
     ingestEventsPerSecWithAlerts: withAlerts,
     ingestRatio: round(ratio, 3),
+    cpuSecondsWithAlerts: round(cpuWithAlerts, 2),
+    cpuSecondsBaseline: round(cpuBaseline, 2),
+    alertCpuMsPerAlert: round(alertCpuMsPerAlert, 3),
     p99Met: p99 < 1000,
     ingestMet: ratio >= 0.9,
   }),

@@ -23,6 +23,9 @@ export const runSnapshotSchema = z.object({
   recoveries: z.array(z.string()).optional(),
   /** the writing transaction: signals of one transaction happened together */
   tx: z.string().optional(),
+  /** Since migration 20261202140000: the trace id of the control intent in flight (or written in the same
+   * transaction) when the run changed: the request that caused it; null when no request did. */
+  traceId: z.string().nullable().optional(),
 });
 export type RunSnapshot = z.infer<typeof runSnapshotSchema>;
 

@@ -5,6 +5,7 @@ import { alertDispatcherLeader, alertsRaised } from "../observability/metrics";
 import { EMPTY_ALERTS_CONFIG, type AlertsConfig, type SecretNamePolicy } from "./config";
 import { delivery, newTraceId, planIntake, type EpisodeRow } from "./intake";
 import { SingletonLease } from "./lease";
+import { WorkerPoster } from "./poster";
 import { route } from "./routing";
 import { sendDelivery, sinkTimeoutMs } from "./send";
 import { labelsOf, SignalListener, Waker } from "./waker";
@@ -72,12 +73,15 @@ export class AlertDispatcher {
   private results: AttemptResult[] = [];
   /** LISTEN ops_alert_signal: the outbox triggers NOTIFY, so intake starts at once instead of at the next poll */
   private readonly listener: SignalListener;
+  /** the HTTP requests run on a thread of their own, off the event loop ingest uses */
+  private readonly poster: WorkerPoster;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.lease = new SingletonLease(opts.pool, "alert-dispatcher", opts.owner, opts.leaseTtlMs, opts.takeover ?? false);
     this.env = opts.env ?? process.env;
     this.tickMs = opts.tickMs ?? 250;
     this.listener = new SignalListener(opts.pool, "ops_alert_signal", () => this.intakeWaker.wake(), opts.log);
+    this.poster = new WorkerPoster(opts.log);
   }
 
   get isLeader(): boolean {
@@ -113,6 +117,7 @@ export class AlertDispatcher {
     // Sends in flight finish (each is bounded by its timeout) and are recorded; anything else is retried later.
     await Promise.allSettled([...this.inFlight]);
     await this.flush().catch(() => {});
+    await this.poster.close().catch(() => {});
     await this.lease.release().catch(() => {});
     await this.listener.stop();
     alertDispatcherLeader.set(0);
@@ -213,20 +218,21 @@ export class AlertDispatcher {
       );
       const raisedAt = new Map(plan.episodes.map((e) => [e.id, e.openedAt]));
       // Fresh triggers due now are claimed in this same transaction and queued for sending right after the
-      // commit (no claim round trip): only the first of a dedup key and sink in the batch, and only when nothing
-      // older for them is pending (order per key and sink).
-      let room = 2 * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
+      // commit (no claim round trip, no second row version per alert): only the first of a dedup key and sink in
+      // the batch, and only when nothing older for them is pending (order per key and sink). Their claim window
+      // covers the wait behind everything already queued.
       const seen = new Set<string>();
       const nowMs = Date.now();
+      let preclaims = 0;
       const rows = plan.deliveries.map((d) => {
         const k = `${d.dedupKey}\n${d.sink}`;
         const first = !seen.has(k);
         seen.add(k);
-        const preclaim = first && room > 0 && d.event === "trigger" && d.nextAttemptAt.getTime() <= nowMs;
-        if (preclaim) room--;
+        const preclaim = first && d.event === "trigger" && d.nextAttemptAt.getTime() <= nowMs;
+        if (preclaim) preclaims++;
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
-      const claimed = await insertDeliveries(client, rows, this.claimMs());
+      const claimed = await insertDeliveries(client, rows, this.claimMs(preclaims));
       await consumeSignalsAndCommit(
         client,
         batch.signals.map((s) => s.id),
@@ -252,18 +258,21 @@ export class AlertDispatcher {
   }
 
   /**
-   * How long a claimed delivery is invisible to other claims: its wait in the send queue (at most two rounds
-   * of sends), its own send, and slack. A process that dies holding claims delays those by this much.
+   * How long a claimed delivery is invisible to other claims: its wait in the send queue (one round of sends
+   * per `concurrency` ahead of it, each bounded by the longest timeout), its own send, and slack. A process that
+   * dies holding claims delays those by this much.
    */
-  private claimMs(): number {
-    return 3 * this.maxTimeoutMs() + 2000;
+  private claimMs(adding = 0): number {
+    const ahead = this.inFlight.size + this.queue.length + adding;
+    const rounds = Math.max(2, Math.ceil(ahead / Math.max(1, this.config.delivery.concurrency)) + 1);
+    return rounds * this.maxTimeoutMs() + 2000;
   }
 
   /** Fills the send queue (twice the concurrency) with due deliveries. */
   private async claim(): Promise<number> {
     const capacity = 2 * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
     if (capacity <= 0) return 0;
-    const rows = await claimDue(this.opts.pool, capacity, this.claimMs());
+    const rows = await claimDue(this.opts.pool, capacity, this.claimMs(capacity));
     this.queue.push(...rows);
     this.pump();
     return rows.length;
@@ -289,7 +298,13 @@ export class AlertDispatcher {
   }
 
   private send(row: ClaimedDelivery): Promise<AttemptResult> {
-    return sendDelivery(row, { config: this.config, env: this.env, log: this.opts.log, ...(this.opts.secretPolicy ? { secretPolicy: this.opts.secretPolicy } : {}) });
+    return sendDelivery(row, {
+      config: this.config,
+      env: this.env,
+      log: this.opts.log,
+      post: this.poster.post,
+      ...(this.opts.secretPolicy ? { secretPolicy: this.opts.secretPolicy } : {}),
+    });
   }
 
   private async flush(): Promise<number> {
@@ -312,7 +327,7 @@ export class AlertDispatcher {
     const minMs = Math.min(...intervals) * 60_000;
     const eps = await this.opts.pool.query<EpisodeRow & { lastNotifiedAt: Date; labels: unknown }>(
       `SELECT e.id, e.key, e.condition, e.severity, e."runId", e."spriteId", e.subject, e.sinks, e."traceId", e."openedAt", e."resolvedAt", e."lastNotifiedAt",
-              to_jsonb(s) -> 'labels' AS labels
+              to_jsonb(s.labels) AS labels
          FROM "AlertEpisode" e LEFT JOIN "Sprite" s ON s.id = e."spriteId"
         WHERE e."resolvedAt" IS NULL AND e."lastNotifiedAt" <= now() - make_interval(secs => $1::double precision / 1000) LIMIT 1000`,
       [minMs],

@@ -195,6 +195,7 @@ export function planIntake(
         // Purged (or gone by now): nothing is wrong with it any more; its open episodes resolve.
         if (run) {
           const snap = runSnapshotSchema.parse(s.snapshot);
+          traceId = snap.traceId ?? null;
           active = runConditions(run.id, `${run.spriteName}/${run.loopId}`, snap, now, recovery);
           if (runIsHealthy(snap)) resolveIntentsOf(run.id, at, snap.tx ?? null);
         } else {

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { IntentStageChange } from "../control/stage-write";
 import type { LifecycleState } from "../generated/prisma/enums";
+import { insertEvents as copyEvents, isDuplicateLine } from "../events/insert";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
 import { RunConflict, RunWriter, type RunBody, type TransitionRow } from "../runs/writer";
 import type { EventRow } from "./rows";
@@ -64,42 +65,19 @@ export interface CommitResult {
   inserted: number;
 }
 
-const INSERT_EVENTS = `INSERT INTO "Event" ("runId","line","timestamp","name","role","status","message","runtimeRunId","iteration","packed")
-SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
-ON CONFLICT ("runId","line") DO NOTHING`;
-
-/** Rows per INSERT statement within one commit. */
-const INSERT_SLICE = 1000;
-
 /**
- * Stores a poll's new event rows inside the commit's transaction; returns how many. A line already stored means
- * another writer got there first: RunConflict, so the whole commit rolls back.
+ * Stores a poll's new event rows inside the commit's transaction (one COPY: src/events/insert.ts); returns how
+ * many. A line already stored means another writer got there first: RunConflict, so the whole commit rolls back.
  */
 export async function insertEvents(client: pg.PoolClient, runId: string, events: readonly EventRow[]): Promise<number> {
-  let inserted = 0;
-  // In slices: the driver serializes a statement's parameters in one synchronous step, and a 5,000-row page
-  // of large events in one statement held the event loop for hundreds of ms (a replay after a cursor reset
-  // is 40 such pages for 200,000 events). Same transaction, so still all or nothing.
-  for (let from = 0; from < events.length; from += INSERT_SLICE) {
-    const e = events.slice(from, from + INSERT_SLICE);
-    const res = await client.query(INSERT_EVENTS, [
-      runId,
-      e.map((r) => r.line),
-      e.map((r) => r.timestamp.toISOString()),
-      e.map((r) => r.name),
-      e.map((r) => r.role),
-      e.map((r) => r.status),
-      e.map((r) => r.message),
-      e.map((r) => r.runtimeRunId),
-      e.map((r) => r.iteration),
-      e.map((r) => r.packed),
-    ]);
-    const added = res.rowCount ?? 0;
-    inserted += added;
-    if (added !== e.length) {
-      throw new RunConflict(`run ${runId}: ${e.length - added} of lines ${e[0].line}-${e[e.length - 1].line} were already stored`);
-    }
+  let inserted: number;
+  try {
+    inserted = await copyEvents(client, runId, events);
+  } catch (e) {
+    if (isDuplicateLine(e)) throw new RunConflict(`run ${runId}: some of lines ${events[0].line}-${events[events.length - 1].line} were already stored`);
+    throw e;
   }
+  if (inserted !== events.length) throw new Error(`run ${runId}: stored ${inserted} of ${events.length} events`);
   return inserted;
 }
 

@@ -41,5 +41,6 @@ export function oneLine(e: unknown): string {
       .split("\n")
       .map((l) => l.trim())
       .find((l) => l && !/^Invalid `.*` invocation/.test(l)) ?? text;
+  // eslint-disable-next-line no-control-regex -- a database error shown to operators: control characters become spaces
   return first.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 300);
 }

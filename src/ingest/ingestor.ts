@@ -174,7 +174,7 @@ export class Ingestor {
     this.unwatchWatchers?.();
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
-    await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.()));
+    await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.() ?? Promise.resolve()));
     this.entries.clear();
   }
 

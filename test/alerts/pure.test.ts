@@ -271,6 +271,19 @@ describe("intake plan", () => {
     expect(gone.deliveries.map((d) => [d.sink, d.event])).toEqual([["hook", "resolve"]]);
     expect(gone.invalid).toEqual([]);
   });
+  it("a run change caused by a request carries the request's trace id; one no request caused gets a generated id", () => {
+    const caused = planIntake(config, [{ ...sig("1", "FAILED"), snapshot: { ...base, state: "FAILED", traceId: "trace-cancel" } }], [], runs, new Map(), now);
+    expect(caused.deliveries.map((d) => [d.condition, d.traceId, d.payload.traceId])).toEqual([["run_failed", "trace-cancel", "trace-cancel"]]);
+    expect(caused.episodes[0].traceId).toBe("trace-cancel");
+    for (const snapshot of [
+      { ...base, state: "FAILED", traceId: null },
+      { ...base, state: "FAILED" },
+    ]) {
+      const own = planIntake(config, [{ ...sig("2", "FAILED"), snapshot }], [], runs, new Map(), now);
+      expect(own.deliveries.map((d) => d.condition)).toEqual(["run_failed"]);
+      expect(own.deliveries[0].traceId).toMatch(/^[0-9a-f]{32}$/);
+    }
+  });
   it("an intent that ends AMBIGUOUS raises an alert carrying the intent's trace id (open until it clears)", () => {
     const p = planIntake(
       config,
