@@ -146,6 +146,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Only runs this replica holds a lease for are polled (cluster); the cluster adds and removes them as leases move.
   const ingestor = new Ingestor({
     db,
+    pool,
     log,
     config,
     transportFor: transports.transportFor,

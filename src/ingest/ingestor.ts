@@ -1,7 +1,8 @@
+import type pg from "pg";
 import type { EventCursor } from "../contract";
 import type { Config } from "../config/config";
 import type { Db } from "../db/client";
-import type { Sprite } from "../generated/prisma/client";
+import type { Run, Sprite } from "../generated/prisma/client";
 import type { RunWriter } from "../runs/writer";
 import { pollErrors } from "../observability/metrics";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
@@ -9,8 +10,9 @@ import { sendNothing, statusOnly, type PollSituation } from "./cost-aware";
 import { oneLine, type Entry, type Fence } from "./entry";
 import { POLL_FAILED } from "./evaluate";
 import { PollCommitter } from "./poll-commit";
-import { pollChanged, type ReadContext } from "./poll-read";
+import { fileEnd, pollChanged, type ReadContext } from "./poll-read";
 import { Scheduler } from "./scheduler";
+import { SeenSprites } from "./seen-sprites";
 import type { WatchedRuns } from "./watchers";
 import type { Logger } from "../util/log";
 
@@ -22,6 +24,8 @@ export { CHECKPOINT_RESTORED } from "./poll-read";
 
 export interface IngestorOptions {
   db: Db;
+  /** Raw driver pool: the batched Sprite.lastSeenAt refreshes (src/ingest/seen-sprites.ts). */
+  pool: pg.Pool;
   log: Logger;
   config: Pick<Config, "OPS_POLL_INTERVAL_MS" | "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
   batchSize?: number;
@@ -40,6 +44,9 @@ export const FAILED_POLLS_BEFORE_ERROR = 3;
 /** Polls in flight at once (bench:fleet at 10,000 runs: more only queue on the connection pool and time out). */
 const MAX_CONCURRENT_POLLS = 32;
 
+/** Runs loaded per query when polling starts (see addMany). */
+const ADD_BATCH = 500;
+
 export class Ingestor {
   readonly scheduler: Scheduler;
   private entries = new Map<string, Entry>();
@@ -48,8 +55,11 @@ export class Ingestor {
   private readonly commits: PollCommitter;
   private readonly reads: ReadContext;
 
+  private readonly seenSprites: SeenSprites;
+
   constructor(private readonly opts: IngestorOptions) {
     this.batchSize = opts.batchSize ?? 5000;
+    this.seenSprites = new SeenSprites(opts.pool, (e) => opts.log.warn("could not record when Sprites were last seen", { error: (e as Error).message }));
     this.commits = new PollCommitter({ ...opts, retry: (runId) => void this.scheduler.trigger(runId) });
     this.reads = { commits: this.commits, batchSize: this.batchSize, log: opts.log };
     this.scheduler = new Scheduler({
@@ -79,13 +89,27 @@ export class Ingestor {
 
   async start(): Promise<void> {
     const runs = await this.opts.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
-    for (const r of runs) await this.add(r.id);
+    await this.addMany(runs.map((r) => r.id));
   }
 
   async add(runId: string): Promise<void> {
-    if (this.entries.has(runId)) return;
-    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
-    if (!run || run.removedAt) return;
+    await this.addMany([runId]);
+  }
+
+  /**
+   * Starts polling runs, loaded ADD_BATCH at a time: a replica that takes 10,000 leases at once would otherwise
+   * queue 10,000 single-row reads on its connection pool, and its lease renewal would time out behind them.
+   */
+  async addMany(runIds: readonly string[]): Promise<void> {
+    const fresh = [...new Set(runIds)].filter((id) => !this.entries.has(id));
+    for (let i = 0; i < fresh.length; i += ADD_BATCH) {
+      const runs = await this.opts.db.run.findMany({ where: { id: { in: fresh.slice(i, i + ADD_BATCH) }, removedAt: null }, include: { sprite: true } });
+      for (const run of runs) if (!this.entries.has(run.id)) this.register(run);
+    }
+  }
+
+  private register(run: Run & { sprite: Sprite }): void {
+    const runId = run.id;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
     const entry: Entry = {
@@ -142,13 +166,7 @@ export class Ingestor {
   async currentEnd(runId: string): Promise<EventCursor> {
     const entry = this.entries.get(runId) ?? (this.opts.fenceFor ? await this.reader(runId) : undefined);
     if (!entry) throw new Error(`run ${runId} is not being observed`);
-    let cursor: EventCursor = { line: 0, byteOffset: 0, lastLineHash: null };
-    for (;;) {
-      const page = await entry.transport.readEvents(entry.target, cursor, this.batchSize);
-      if (page.envelopes.length === 0) return cursor;
-      cursor = { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash };
-      if (!page.hasMore || page.error) return cursor;
-    }
+    return fileEnd(entry, this.batchSize);
   }
 
   /** Scale-out: another replica polls the run, but reading its files needs no lease. */
@@ -174,6 +192,7 @@ export class Ingestor {
     this.unwatchWatchers?.();
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
+    await this.seenSprites.stop().catch(() => {});
     await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.() ?? Promise.resolve()));
     this.entries.clear();
   }
@@ -306,6 +325,13 @@ export class Ingestor {
     const lastSeen = entry.sprite.lastSeenAt?.getTime() ?? 0;
     const labelsChanged = labels !== undefined && JSON.stringify(labels) !== JSON.stringify(entry.sprite.labels);
     if (status === entry.sprite.status && !labelsChanged && (!seen || Date.now() - lastSeen < 60_000)) return;
+    if (status === entry.sprite.status && !labelsChanged) {
+      // Only "still seen": written in batches (src/ingest/seen-sprites.ts), not one UPDATE per Sprite per minute.
+      const at = new Date();
+      entry.sprite = { ...entry.sprite, lastSeenAt: at };
+      this.seenSprites.mark(entry.sprite.id, at);
+      return;
+    }
     const from = entry.sprite.status;
     entry.sprite = await this.opts.db.sprite.update({
       where: { id: entry.sprite.id },

@@ -134,3 +134,14 @@ async function readSettledFacts(entry: Entry, stored: RuntimeFacts | null): Prom
   if (stored?.activeRunAlive === false && stored.activeRun?.pid === first.activeRun.pid) return first;
   return toRuntimeFacts(await entry.transport.readFacts(entry.target));
 }
+
+/** Where events.jsonl ends now (complete lines), read page by page without storing anything (a cursor reset). */
+export async function fileEnd(entry: Pick<Entry, "transport" | "target">, batchSize: number): Promise<EventCursor> {
+  let cursor: EventCursor = { line: 0, byteOffset: 0, lastLineHash: null };
+  for (;;) {
+    const page = await entry.transport.readEvents(entry.target, cursor, batchSize);
+    if (page.envelopes.length === 0) return cursor;
+    cursor = { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash };
+    if (!page.hasMore || page.error) return cursor;
+  }
+}
