@@ -26,6 +26,11 @@ const nodeGlobals = Object.fromEntries(
   ].map((g) => [g, "readonly"]),
 );
 
+// `any` and its spread: off only where the reason below says why (never in src/, adapters/, web/, bench/, scripts/).
+const UNSAFE_ANY_OFF = Object.fromEntries(
+  ["no-unsafe-member-access", "no-unsafe-assignment", "no-unsafe-return", "no-unsafe-call", "no-unsafe-argument", "no-explicit-any"].map((r) => [`@typescript-eslint/${r}`, "off"]),
+);
+
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", "data/", "src/generated/", "test/fixtures/", "test/artifacts/"] },
   js.configs.recommended,
@@ -39,53 +44,41 @@ export default tseslint.config(
       // Template strings format ids, counts, errors and unknown values into log lines and messages on purpose: 535.
       "@typescript-eslint/restrict-template-expressions": "off",
       "@typescript-eslint/restrict-plus-operands": "off",
-      "@typescript-eslint/no-base-to-string": "off",
       // Defensive checks on data typed as trusted after a cast from jsonb, JSON or the wire (and on optional
       // members other processes may clear): 247 places, each a guard rather than dead code.
       "@typescript-eslint/no-unnecessary-condition": "off",
       // `() => void call()` and arrow shorthands returning a void call are the house style for callbacks: 229.
       "@typescript-eslint/no-confusing-void-expression": "off",
-      "@typescript-eslint/no-meaningless-void-operator": "off",
-      // Values parsed from JSON, jsonb columns and GraphQL responses are `any` until a zod schema (src) or the
-      // test's assertion (test/) checks them: 636 places, 585 of them in tests.
-      "@typescript-eslint/no-unsafe-member-access": "off",
-      "@typescript-eslint/no-unsafe-assignment": "off",
-      "@typescript-eslint/no-unsafe-return": "off",
-      "@typescript-eslint/no-unsafe-call": "off",
-      "@typescript-eslint/no-unsafe-argument": "off",
-      "@typescript-eslint/no-explicit-any": "off",
       // async functions kept async because they implement a promise-returning interface or callback: 47.
       "@typescript-eslint/require-await": "off",
       // Explicit conversions (String(x), Number(x)) kept where a value crosses a boundary, for the reader: 31.
       "@typescript-eslint/no-unnecessary-type-conversion": "off",
-      // Promise-returning handlers given to node's event emitters and timers, whose rejections they catch: 14.
-      "@typescript-eslint/no-misused-promises": "off",
-      // Regexes that strip or reject control characters on purpose (hostile input): 10.
-      "no-control-regex": "off",
-      // Smaller groups not yet cleaned up (each under a dozen places; see the count in the report of issue 20):
-      // dead stores kept for a reader, deprecated node APIs, dynamic deletes of map-like records, bound methods
-      // passed as callbacks, rejections with non-Error values from libraries, generic helpers with one use.
-      "no-useless-assignment": "off",
-      "no-useless-escape": "off",
-      "preserve-caught-error": "off",
-      "@typescript-eslint/no-deprecated": "off",
-      "@typescript-eslint/no-dynamic-delete": "off",
-      "@typescript-eslint/unbound-method": "off",
-      "@typescript-eslint/prefer-promise-reject-errors": "off",
-      "@typescript-eslint/only-throw-error": "off",
-      "@typescript-eslint/use-unknown-in-catch-callback-variable": "off",
+      // A request helper's type parameter names the shape the caller's query selects (`request<T>(query)`): the
+      // cast would only move to every caller. 3 places, all in the CLI's GraphQL client.
       "@typescript-eslint/no-unnecessary-type-parameters": "off",
-      "@typescript-eslint/no-redundant-type-constituents": "off",
-      "@typescript-eslint/no-unsafe-enum-comparison": "off",
-      "@typescript-eslint/no-this-alias": "off",
-      "@typescript-eslint/await-thenable": "off",
+      // Not yet cleaned up: dead initial values kept for a reader (11 places).
+      "no-useless-assignment": "off",
+      // An async iterator's throw()/next() re-raise what the wrapped iterator or the producer failed with, as is.
+      "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingAny: true, allowThrowingUnknown: true }],
+      // Regexes that strip or reject control characters on purpose (hostile input) say so on their line.
+      "no-control-regex": "error",
       // A leading underscore names a parameter or binding that is there for its position only.
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
-      "@typescript-eslint/no-unused-expressions": "off",
     },
   },
   {
-    // Plain JavaScript entry points (bin/, the simulator, this file): no type information to check against.
+    // The suite reads GraphQL responses as `any` (test/support/clients.ts) and its assertions check their shape:
+    // 620 places would each need a cast that says less than the assertion after it.
+    files: ["test/**"],
+    rules: UNSAFE_ANY_OFF,
+  },
+  {
+    // Patches pg.Client.prototype.query (overloaded, callback or promise) for the Prisma CLI: untyped by nature.
+    files: ["prisma.config.ts"],
+    rules: UNSAFE_ANY_OFF,
+  },
+  {
+    // Plain JavaScript entry points (bin/, this file): no type information to check against.
     files: ["**/*.mjs", "**/*.js"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: nodeGlobals },

@@ -14,7 +14,8 @@ export type { ControlIntent, ControlResult };
 export interface ExecuteControlOptions {
   repoPath: string;
   loopId: string;
-  intent: ControlIntent | string;
+  /** A ControlIntent name; anything else is refused (parseIntent). */
+  intent: string;
   by?: string;
   note?: string;
   /** Default: env SUPERLOOP_BIN, else "superloop.sh" looked up on PATH. */
@@ -62,6 +63,7 @@ export function parseIntent(intent: unknown): ControlIntent {
 
 function assertArgText(name: string, value: string, allowLeadingDash: boolean): void {
   // NUL would make spawn throw; other control characters have no business in a name or note.
+  // eslint-disable-next-line no-control-regex -- rejects control characters in a name or note
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value) || (name === "by" && /[\n\t]/.test(value))) {
     throw new AdapterError("invalid_request", `${name} contains control characters`, { field: name });
   }

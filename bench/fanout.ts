@@ -39,7 +39,7 @@ async function clientMain(): Promise<void> {
       ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: {} })));
       ws.on("message", (raw) => {
         const t = now();
-        const text = raw.toString();
+        const text = Buffer.isBuffer(raw) ? raw.toString("utf8") : Buffer.from(raw as ArrayBuffer).toString("utf8");
         // The hot path: a `next` frame; pick the seq out without parsing the whole message.
         const next = /^\{"id":"1","type":"next","payload":\{"data":\{"runLifecycleChanged":\{"seq":(\d+)/.exec(text);
         if (next) {
@@ -64,25 +64,32 @@ async function clientMain(): Promise<void> {
       });
       sockets.push(ws);
     });
-  process.on("message", async (m: ToClient) => {
-    if (m.cmd === "connect") {
-      let ok = 0;
-      let failed = 0;
-      // In waves: thousands of simultaneous handshakes only measure the accept queue.
-      for (let i = 0; i < m.n; i += 100) {
-        const got = await Promise.all(Array.from({ length: Math.min(100, m.n - i) }, () => open(m.url, m.runId)));
-        for (const g of got) g ? ok++ : failed++;
-      }
-      send({ connected: ok, failed });
-    } else if (m.cmd === "collect") {
-      send({ times });
-      times = {};
-    } else if (m.cmd === "close") {
-      for (const s of sockets) s.terminate();
-      sockets.length = 0;
-      send({ closed: true });
-    }
-  });
+  process.on(
+    "message",
+    (m: ToClient) =>
+      void (async () => {
+        if (m.cmd === "connect") {
+          let ok = 0;
+          let failed = 0;
+          // In waves: thousands of simultaneous handshakes only measure the accept queue.
+          for (let i = 0; i < m.n; i += 100) {
+            const got = await Promise.all(Array.from({ length: Math.min(100, m.n - i) }, () => open(m.url, m.runId)));
+            for (const g of got) {
+              if (g) ok++;
+              else failed++;
+            }
+          }
+          send({ connected: ok, failed });
+        } else if (m.cmd === "collect") {
+          send({ times });
+          times = {};
+        } else if (m.cmd === "close") {
+          for (const s of sockets) s.terminate();
+          sockets.length = 0;
+          send({ closed: true });
+        }
+      })(),
+  );
   process.on("disconnect", () => process.exit(0));
 }
 

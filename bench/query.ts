@@ -141,7 +141,7 @@ for (const c of cases) {
 }
 clearInterval(writer);
 const liveRow = await app.db.run.findUniqueOrThrow({ where: { id: live.id } });
-const eventsStored = Number((await owner.query(`SELECT count(*) n FROM "Event"`)).rows[0].n);
+const eventsStored = Number((await owner.query<{ n: string }>(`SELECT count(*) n FROM "Event"`)).rows[0].n);
 await owner.end();
 await server.close();
 

@@ -54,8 +54,8 @@ export function evaluate(steps: readonly Step[], root: unknown): unknown[] {
           if (at >= 0 && at < v.length) next.push(v[at]);
         }
       } else if (step.kind === "all") {
-        if (Array.isArray(v)) next.push(...v);
-        else if (v && typeof v === "object") next.push(...Object.values(v));
+        if (Array.isArray(v)) next.push(...(v as unknown[]));
+        else if (v && typeof v === "object") next.push(...Object.values(v as Record<string, unknown>));
       } else {
         collectDeep(v, step.name, next);
       }
@@ -120,7 +120,8 @@ function closingBrace(s: string, open: number): number {
 
 function scalar(v: unknown): string {
   if (v === null || v === undefined) return "";
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+  // values come from JSON: a number or boolean prints the same through JSON.stringify as through String
+  return typeof v === "string" ? v : JSON.stringify(v);
 }
 
 function render(parts: readonly Part[], root: unknown): string {

@@ -357,7 +357,6 @@ function build(io: Io, state: { code: number; printer: Printer | null }, jsonUsa
     .argument("<name>")
     .action(
       act(async (_ctx, name: string, _opts: unknown, cmd: Command) => {
-        void _opts;
         // --server/--token-file are the program's options: here they are this context's settings
         const g = cmd.optsWithGlobals<{ server?: string; tokenFile?: string }>();
         if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new CliError("context names: letters, digits, . _ - (at most 64)", EXIT.usage);

@@ -83,7 +83,7 @@ export function labelsOf(labels: unknown): Record<string, string> {
         continue;
       }
       const k = l.key ?? l.name;
-      if (k) out[k] = String(l.value ?? "");
+      if (k) out[k] = typeof l.value === "string" ? l.value : l.value == null ? "" : JSON.stringify(l.value);
     }
     return out;
   }

@@ -86,7 +86,7 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (e) => {
+  (e: unknown) => {
     process.stderr.write(`superloop-ops: fatal: ${(e as Error).stack ?? String(e)}\n`);
     process.exit(1);
   },

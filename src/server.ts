@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionResult } from "graphql";
+import { getOperationAST, GraphQLError, Kind, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLSchema } from "graphql";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import pg from "pg";
@@ -68,7 +68,7 @@ type SubscriptionResult = ExecutionResult | AsyncIterable<ExecutionResult>;
 /** The single root field of the operation that will run, or null (several fields, fragments at the root). */
 function rootFieldOf(document: DocumentNode, operationName: string | null | undefined): string | null {
   const op = getOperationAST(document, operationName ?? undefined);
-  if (!op || op.operation !== "subscription" || op.selectionSet.selections.length !== 1) return null;
+  if (!op || op.operation !== OperationTypeNode.SUBSCRIPTION || op.selectionSet.selections.length !== 1) return null;
   const only = op.selectionSet.selections[0];
   return only.kind === Kind.FIELD && !only.alias ? only.name.value : null;
 }
@@ -296,7 +296,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const refuse = (res: ServerResponse, r: Refusal) =>
     res.writeHead(r.status, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ message: r.message, extensions: { code: r.code } }] }));
   const metrics = createMetricsHandler({ app, subscriptions: () => bus.size - shared.executions + shared.subscribers, token: config.OPS_METRICS_TOKEN ?? null });
-  const http = createServer(async (req, res) => {
+  // A failure in the handler itself (a readiness probe, the metrics scrape) is logged and answered 500: never an
+  // unhandled rejection, which would end the process.
+  const http = createServer((req, res) => {
+    handleHttp(req, res).catch((e: unknown) => {
+      log.warn("request failed", { error: (e as Error).message });
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0];
     const t0 = performance.now();
     // Bounded route labels: the API paths by name, everything else (dashboard assets, unknown) as one.
@@ -338,12 +346,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       return Array.isArray(v) ? v[0] : v;
     });
     void withTrace(traceId, () =>
-      inSpan(`${req.method ?? "GET"} /graphql`, { "http.request.method": req.method ?? "GET", "url.path": "/graphql" }, async () => void (await yoga(req, res, { req })), {
-        kind: SpanKind.SERVER,
-        remoteParentSpanId: parentSpanId,
-      }),
+      inSpan(
+        `${req.method ?? "GET"} /graphql`,
+        { "http.request.method": req.method ?? "GET", "url.path": "/graphql" },
+        async () => {
+          await yoga(req, res, { req });
+        },
+        {
+          kind: SpanKind.SERVER,
+          remoteParentSpanId: parentSpanId,
+        },
+      ),
     ).catch((e: unknown) => log.warn("request failed", { error: (e as Error).message }));
-  });
+  }
 
   const wss = new WebSocketServer({
     server: http,
@@ -367,21 +382,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         return true;
       },
       onSubscribe: async (ctx, _id, params) => {
-        const {
-          schema: s,
-          execute,
-          subscribe,
-          parse,
-          validate,
-        } = yoga.getEnveloped({
+        const enveloped = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
         });
+        const { execute, subscribe, parse, validate } = enveloped;
+        const s = enveloped.schema as GraphQLSchema; // envelop types schema, parse and validate loosely (any)
         let document: DocumentNode;
         try {
-          document = parse(params.query);
+          document = parse(params.query) as DocumentNode;
         } catch (e) {
           // a syntax error or a refused limit (named): an error message to this subscription, not a closed socket
           if (e instanceof GraphQLError) return [e];
@@ -399,7 +410,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           contextValue: { app, principal, outboundBytes: () => ctx.extra.socket.bufferedAmount } satisfies Context,
           rootValue: { execute, subscribe, shareKey },
         };
-        const errors = validate(args.schema, args.document);
+        const errors = validate(args.schema, args.document) as readonly GraphQLError[];
         if (errors.length) return errors;
         return args;
       },

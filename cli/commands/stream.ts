@@ -74,7 +74,7 @@ export async function events(ctx: Ctx, ref: string, o: EventsOptions): Promise<n
     } else emit(all);
     return EXIT.ok;
   }
-  const end = await follow<{ runEvents: { __typename: "RunEventsBatch"; events: EventView[]; cursor: string } | SubscriptionEnd }>(api, {
+  await follow<{ runEvents: { __typename: "RunEventsBatch"; events: EventView[]; cursor: string } | SubscriptionEnd }>(api, {
     query: `subscription($id: ID!, $after: String) { runEvents(runId: $id, after: $after) { __typename
       ... on RunEventsBatch { cursor events { ${EVENT_FIELDS} } } ... on NotFound { message } } }`,
     variables: () => ({ id: run.id, after: String(last) }),
@@ -85,7 +85,6 @@ export async function events(ctx: Ctx, ref: string, o: EventsOptions): Promise<n
     interrupted: ctx.io.interrupted,
     reconnectForMs: o.reconnectMs,
   });
-  void end;
   return EXIT.ok;
 }
 

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 
 // The conformance harness: the runtime edges of docs/runtime.md as small scripts of CLI calls, run against
-// a Superloop binary (the real `superloop.sh`, or src/sim/superloop-sim.mjs) in a fresh temp repo each. What the
+// a Superloop binary (the real `superloop.sh`, or the simulator bin/superloop-sim.mjs) in a fresh temp repo each. What the
 // binary does is recorded the same way for both: every CLI call (exit code, key output lines) and checkpoints
 // of the files the manager reads (which exist, state.json, the event names in order, whether the run's
 // process is alive). `npm run conformance` records the real runtime under test/fixtures/runtime/; the test
@@ -106,10 +106,13 @@ export class Harness {
   normalise(text: string): string {
     let out = text.split(this.repo).join("<repo>");
     for (const part of this.binary.argv) if (part.length > 3) out = out.split(path.dirname(part)).join("<bin>");
-    return out
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, "<ts>")
-      .replace(/\b(pid|PID|pgid|process group)\s+\d+/g, "$1 <pid>")
-      .replace(/\x1b\[[0-9;]*m/g, "");
+    return (
+      out
+        .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, "<ts>")
+        .replace(/\b(pid|PID|pgid|process group)\s+\d+/g, "$1 <pid>")
+        // eslint-disable-next-line no-control-regex -- strips ANSI colour codes
+        .replace(/\x1b\[[0-9;]*m/g, "")
+    );
   }
 
   private keyLines(stdout: string, stderr: string): string[] {

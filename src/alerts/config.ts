@@ -51,7 +51,7 @@ const webhookSink = z
     timeoutSeconds,
     headers,
   })
-  .refine((s) => (s.url === undefined) !== (s.urlEnv === undefined), { message: "give url or urlEnv (exactly one)", path: ["url"] });
+  .refine((s) => (s.url === undefined) !== (s.urlEnv === undefined), { error: "give url or urlEnv (exactly one)", path: ["url"] });
 
 const slackSink = z
   .strictObject({
@@ -65,7 +65,7 @@ const slackSink = z
     timeoutSeconds,
   })
   .refine((s) => (s.webhookUrl === undefined) !== (s.webhookUrlEnv === undefined), {
-    message: "give webhookUrl or webhookUrlEnv (exactly one)",
+    error: "give webhookUrl or webhookUrlEnv (exactly one)",
     path: ["webhookUrlEnv"],
   });
 

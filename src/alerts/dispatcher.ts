@@ -5,6 +5,7 @@ import { alertDispatcherLeader, alertsRaised } from "../observability/metrics";
 import { EMPTY_ALERTS_CONFIG, type AlertsConfig, type SecretNamePolicy } from "./config";
 import { delivery, newTraceId, planIntake, type EpisodeRow } from "./intake";
 import { SingletonLease } from "./lease";
+import { WorkerPoster } from "./poster";
 import { route } from "./routing";
 import { sendDelivery, sinkTimeoutMs } from "./send";
 import { labelsOf, SignalListener, Waker } from "./waker";
@@ -72,12 +73,15 @@ export class AlertDispatcher {
   private results: AttemptResult[] = [];
   /** LISTEN ops_alert_signal: the outbox triggers NOTIFY, so intake starts at once instead of at the next poll */
   private readonly listener: SignalListener;
+  /** the HTTP requests run on a thread of their own, off the event loop ingest uses */
+  private readonly poster: WorkerPoster;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.lease = new SingletonLease(opts.pool, "alert-dispatcher", opts.owner, opts.leaseTtlMs, opts.takeover ?? false);
     this.env = opts.env ?? process.env;
     this.tickMs = opts.tickMs ?? 250;
     this.listener = new SignalListener(opts.pool, "ops_alert_signal", () => this.intakeWaker.wake(), opts.log);
+    this.poster = new WorkerPoster(opts.log);
   }
 
   get isLeader(): boolean {
@@ -113,6 +117,7 @@ export class AlertDispatcher {
     // Sends in flight finish (each is bounded by its timeout) and are recorded; anything else is retried later.
     await Promise.allSettled([...this.inFlight]);
     await this.flush().catch(() => {});
+    await this.poster.close().catch(() => {});
     await this.lease.release().catch(() => {});
     await this.listener.stop();
     alertDispatcherLeader.set(0);
@@ -293,7 +298,13 @@ export class AlertDispatcher {
   }
 
   private send(row: ClaimedDelivery): Promise<AttemptResult> {
-    return sendDelivery(row, { config: this.config, env: this.env, log: this.opts.log, ...(this.opts.secretPolicy ? { secretPolicy: this.opts.secretPolicy } : {}) });
+    return sendDelivery(row, {
+      config: this.config,
+      env: this.env,
+      log: this.opts.log,
+      post: this.poster.post,
+      ...(this.opts.secretPolicy ? { secretPolicy: this.opts.secretPolicy } : {}),
+    });
   }
 
   private async flush(): Promise<number> {

@@ -1,8 +1,9 @@
 import type { Logger } from "../util/log";
 import { alertAttemptSeconds, alertDeliveries, alertQueueSeconds, alertRetries } from "../observability/metrics";
 import { secretVars, type AlertsConfig, type SecretNamePolicy, type SinkConfig } from "./config";
-import { post, PostTimeout } from "./http-post";
+import { post as postInProcess, PostTimeout } from "./http-post";
 import { buildRequest, MissingSecretError, type AlertMessage } from "./messages";
+import type { PostFn } from "./poster";
 import { backoffMs, classify } from "./retry";
 import type { AttemptResult, ClaimedDelivery } from "./store";
 
@@ -15,6 +16,8 @@ export interface SendContext {
   log: Logger;
   /** which env var names may be sent out (OPS_SECRET_ENV_PREFIXES): checked again at send time */
   secretPolicy?: SecretNamePolicy;
+  /** how the POST is made (the dispatcher's sender thread); in-process by default */
+  post?: PostFn;
 }
 
 export const sinkTimeoutMs = (config: AlertsConfig, sink: SinkConfig | undefined): number => Math.round((sink?.timeoutSeconds ?? config.delivery.defaultTimeoutSeconds) * 1000);
@@ -58,7 +61,7 @@ export async function sendDelivery(row: ClaimedDelivery, ctx: SendContext): Prom
     throw e;
   }
   try {
-    const res = await post(req.url, req.headers, req.body, sinkTimeoutMs(config, sink));
+    const res = await (ctx.post ?? postInProcess)(req.url, req.headers, req.body, sinkTimeoutMs(config, sink));
     const c = classify(res.status, res.retryAfter);
     if (c.kind === "delivered") return finish("delivered", res.status, null);
     if (c.kind === "retry") return finish("retry", res.status, `HTTP ${res.status}`, c.retryAfterMs);

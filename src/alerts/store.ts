@@ -56,7 +56,7 @@ export async function updateEpisodes(db: Q, rows: readonly EpisodeRow[]): Promis
  */
 export async function insertDeliveries(db: Q, rows: readonly (DeliveryRow & { raisedAt?: Date; preclaim?: boolean })[], claimMs = 0): Promise<ClaimedDelivery[]> {
   if (!rows.length) return [];
-  const res = await db.query<ClaimedDelivery>(
+  const res = await db.query<{ id: string; attempts: number; createdAt: Date }>(
     `WITH x AS (
        SELECT e.n, x.*, (x.preclaim AND NOT EXISTS (SELECT 1 FROM "AlertDelivery" o WHERE o.status = 'PENDING' AND o."dedupKey" = x."dedupKey" AND o.sink = x.sink)) AS claim
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n),
@@ -69,10 +69,17 @@ export async function insertDeliveries(db: Q, rows: readonly (DeliveryRow & { ra
             CASE WHEN x.claim THEN 1 ELSE 0 END,
             CASE WHEN x.claim THEN clock_timestamp() END
        FROM x ORDER BY x.n
-     RETURNING id, sink, event, payload, attempts, "createdAt", attempts = 1 AS "firstAttempt"`,
+     RETURNING id, attempts, "createdAt"`,
     [JSON.stringify(rows.map((r) => ({ ...r, preclaim: r.preclaim ?? false, raisedAt: r.raisedAt?.toISOString() ?? null, nextAttemptAt: r.nextAttemptAt.toISOString() }))), claimMs],
   );
-  return res.rows.filter((r) => r.attempts === 1);
+  // The payloads are at hand: only what the database decided comes back (not every payload, parsed again).
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return res.rows
+    .filter((r) => r.attempts === 1)
+    .map((r) => {
+      const row = byId.get(r.id)!;
+      return { id: r.id, sink: row.sink, event: row.event, payload: row.payload, attempts: 1, createdAt: r.createdAt, firstAttempt: true };
+    });
 }
 
 export interface ClaimedDelivery {
@@ -143,7 +150,9 @@ export interface IntakeBatch {
 /**
  * BEGIN and everything intake reads, in one round trip (a multi-statement simple query): the next signals (locked,
  * SKIP LOCKED so a second dispatcher never takes the same ones), their runs and Sprites with labels, and the
- * episodes open for them. Round trips are what delay intake while ingest keeps the event loop busy.
+ * episodes open for them. Round trips are what delay intake while ingest keeps the event loop busy. Runs and
+ * episodes are looked up per id of the batch (LATERAL ... OFFSET 0 keeps the planner from hashing every open
+ * episode or run instead): a batch costs what it holds, not what the tables hold.
  */
 export async function beginIntakeBatch(db: Q, limit: number): Promise<IntakeBatch> {
   const n = Math.max(1, Math.floor(limit));
@@ -154,14 +163,16 @@ export async function beginIntakeBatch(db: Q, limit: number): Promise<IntakeBatc
     SELECT
       (SELECT COALESCE(json_agg(json_build_object('id', id::text, 'subject', subject, 'runId', "runId", 'spriteId', "spriteId", 'snapshot', snapshot, 'at', at) ORDER BY id), '[]') FROM sig) AS signals,
       (SELECT COALESCE(json_agg(json_build_object('id', r.id, 'loopId', r."loopId", 'repoPath', r."repoPath", 'spriteId', s.id, 'spriteName', s.name, 'labels', to_jsonb(s.labels))), '[]')
-         FROM rid JOIN "Run" r ON r.id = rid.id JOIN "Sprite" s ON s.id = r."spriteId") AS runs,
+         FROM rid CROSS JOIN LATERAL (SELECT * FROM "Run" WHERE id = rid.id OFFSET 0) r JOIN "Sprite" s ON s.id = r."spriteId") AS runs,
       (SELECT COALESCE(json_agg(json_build_object('id', s.id, 'name', s.name, 'labels', to_jsonb(s.labels))), '[]') FROM sid JOIN "Sprite" s ON s.id = sid.id) AS sprites,
       (SELECT COALESCE(json_agg(to_jsonb(e)), '[]') FROM (
-         SELECT x.id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM rid JOIN "AlertEpisode" x ON x."runId" = rid.id
-          WHERE x."resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%')
+         SELECT x.* FROM rid CROSS JOIN LATERAL (
+           SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
+            WHERE "runId" = rid.id AND "resolvedAt" IS NULL AND (key LIKE 'run:%' OR key LIKE 'intent:%') OFFSET 0) x
          UNION ALL
-         SELECT x.id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM sid JOIN "AlertEpisode" x ON x."spriteId" = sid.id
-          WHERE x."resolvedAt" IS NULL AND key LIKE 'sprite:%') e) AS open`)) as unknown as pg.QueryResult[];
+         SELECT x.* FROM sid CROSS JOIN LATERAL (
+           SELECT id, key, condition, severity, "runId", "spriteId", subject, sinks, "traceId", "openedAt", "resolvedAt" FROM "AlertEpisode"
+            WHERE "spriteId" = sid.id AND "resolvedAt" IS NULL AND key LIKE 'sprite:%' OFFSET 0) x) e) AS open`)) as unknown as pg.QueryResult[];
   const row = results[1].rows[0] as {
     signals: (Omit<Signal, "at"> & { at: string })[];
     runs: IntakeBatch["runs"];

@@ -51,7 +51,7 @@ export function shouldDispatchLocally(deps: IntentDispatchDeps, runId: string): 
 /** Runs `dispatch` for an intent that is still REQUESTED, at most once across every replica. */
 export function dispatchOnce(deps: IntentDispatchDeps, intentId: string, dispatch: () => Promise<void>): Promise<DispatchOutcome> {
   let mine = inflight.get(deps);
-  if (!mine) inflight.set(deps, (mine = new Map()));
+  if (!mine) inflight.set(deps, (mine = new Map<string, Promise<DispatchOutcome>>()));
   const running = mine.get(intentId);
   if (running) return running.then(() => "already" as const);
   const p = claimAndRun(deps, intentId, dispatch).finally(() => mine.delete(intentId));

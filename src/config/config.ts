@@ -54,7 +54,7 @@ export const settings = {
   OPS_ALLOWED_HOSTS: {
     schema: z
       .string()
-      .regex(/^[A-Za-z0-9.\[\]:-]+(,[A-Za-z0-9.\[\]:-]+)*$/, "expected host names separated by commas")
+      .regex(/^[A-Za-z0-9.[\]:-]+(,[A-Za-z0-9.[\]:-]+)*$/, "expected host names separated by commas")
       .optional(),
     help: "On a loopback bind, Host header names accepted besides localhost, 127.0.0.1 and [::1] (DNS-rebinding guard)",
   },
@@ -95,7 +95,7 @@ export const settings = {
   OPS_FLEET_FILE: { schema: z.string().optional(), help: "JSON fleet file loaded at start-up and on SIGHUP" },
   OPS_DEMO: { schema: bool.default(false), help: "Register the demo fleet driven by the built-in runtime simulator (same as --demo)" },
   SUPERLOOP_BIN: { schema: z.string().min(1).default("superloop.sh"), help: "The Superloop CLI used by the local transport for control intents" },
-  SPRITES_API_URL: { schema: z.string().url().default("https://api.sprites.dev"), help: "Base URL of the Fly.io Sprites API" },
+  SPRITES_API_URL: { schema: z.url().default("https://api.sprites.dev"), help: "Base URL of the Fly.io Sprites API" },
   OPS_CLUSTER: {
     schema: z.enum(["on", "off"]).optional(),
     help: "on = leases (one replica polls each run) and LISTEN/NOTIFY fan-out, so several replicas can share DATABASE_URL; off = one process, in-process fan-out only. Default: on with DATABASE_URL, off with the embedded database (no other replica can reach it)",

@@ -54,7 +54,7 @@ export const EventsQuerySchema = z
     includeLines: z.enum(["0", "1", "true", "false"]).optional(),
   })
   .refine((q) => q.lastLineHash === undefined || q.byteOffset !== undefined, {
-    message: "lastLineHash needs byteOffset",
+    error: "lastLineHash needs byteOffset",
     path: ["lastLineHash"],
   });
 export type EventsQuery = z.infer<typeof EventsQuerySchema>;

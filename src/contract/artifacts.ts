@@ -128,7 +128,7 @@ export const RawEventSchema = z
     data: z.unknown().optional(),
   })
   .refine((value) => value.event !== undefined || value.type !== undefined, {
-    message: "event name missing: expected `event` (or `type` in older files)",
+    error: "event name missing: expected `event` (or `type` in older files)",
     path: ["event"],
   });
 export type RawEvent = z.infer<typeof RawEventSchema>;

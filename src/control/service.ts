@@ -195,9 +195,13 @@ export class ControlService {
     if (intent.stage === "REJECTED") {
       const records = stageRecords(intent);
       const rejected = records.find((r) => r.stage === "REJECTED");
-      const state = String(rejected?.evidence["state"] ?? "UNKNOWN") as LifecycleState;
+      const evidenceText = (key: string, fallback: string) => {
+        const v = rejected?.evidence[key];
+        return typeof v === "string" ? v : fallback;
+      };
+      const state = evidenceText("state", "UNKNOWN") as LifecycleState;
       const error = (["PreconditionFailed", "ControlFrozen", "ControlDisabled"].includes(intent.error ?? "") ? intent.error : "PreconditionFailed") as PreconditionError;
-      return { kind: "refused", error, message: rejected?.observation ?? "refused", intent, state, stateReason: String(rejected?.evidence["stateReason"] ?? "unknown") };
+      return { kind: "refused", error, message: rejected?.observation ?? "refused", intent, state, stateReason: evidenceText("stateReason", "unknown") };
     }
     return { kind: "intent", intent, replayed: true };
   }

@@ -34,7 +34,7 @@ export interface IntentStageChange {
 
 /** The intent's evidence log as stored (a JSON array; anything else reads as empty). */
 export function stageRecords(i: { evidence: unknown }): StageRecord[] {
-  return Array.isArray(i.evidence) ? [...i.evidence] : [];
+  return Array.isArray(i.evidence) ? [...(i.evidence as StageRecord[])] : [];
 }
 
 /** The intent as the stage machine (./stages.ts) sees it. */

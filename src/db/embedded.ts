@@ -206,7 +206,8 @@ function spawnPostmaster(b: PgBinaries, pgdata: string, port: number, user: Serv
 }
 
 async function waitReady(pgdata: string, child: ChildProcess, dataDir: string, timeoutMs = 60_000): Promise<void> {
-  let spawnError: Error | null = null;
+  // set by the listener below: typed wider than its initial null, which is all the compiler sees at the check
+  let spawnError = null as Error | null;
   child.once("error", (e) => (spawnError = e));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

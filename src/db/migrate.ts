@@ -70,7 +70,7 @@ export async function applyMigrations(client: pg.ClientBase, opts: ApplyOptions)
       if (own) await client.query("COMMIT");
     } catch (e) {
       if (own) await client.query("ROLLBACK").catch(() => {});
-      throw new Error(`migration ${name} failed: ${(e as Error).message}`);
+      throw new Error(`migration ${name} failed: ${(e as Error).message}`, { cause: e });
     }
     applied.push(name);
   }
@@ -79,7 +79,7 @@ export async function applyMigrations(client: pg.ClientBase, opts: ApplyOptions)
 
 /** Names of migrations in the folder that the database has not applied (empty = up to date). */
 export async function pendingMigrations(client: pg.ClientBase, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const exists = await client.query(`SELECT to_regclass('"_prisma_migrations"') AS t`);
+  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('"_prisma_migrations"') AS t`);
   const all = await listMigrations(dir);
   if (!exists.rows[0]?.t) return all;
   const done = await appliedMigrations(client);

@@ -16,7 +16,7 @@ const perRequest = new WeakMap<Context, Map<string, Batch<unknown>>>();
 
 export function batched<T>(ctx: Context, name: string, key: string, load: Loader<T>): Promise<T | undefined> {
   let batches = perRequest.get(ctx);
-  if (!batches) perRequest.set(ctx, (batches = new Map()));
+  if (!batches) perRequest.set(ctx, (batches = new Map<string, Batch<unknown>>()));
   let b = batches.get(name) as Batch<T> | undefined;
   if (!b) batches.set(name, (b = { pending: new Map(), done: new Map(), scheduled: false }));
   const batch = b;

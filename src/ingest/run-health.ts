@@ -27,8 +27,8 @@ export function spriteThresholds(sprite: Sprite, defaultProfile: HealthProfile):
   return resolveThresholds(profile, cfg.healthOverrides ?? {});
 }
 
-/** A run waiting on a usage limit is silent until its wait is over (the same limit as its staleness). */
-function quietUntil(facts: RunFacts, projection: Projection): string | "never" | null {
+/** A run waiting on a usage limit is silent until its wait is over (the same limit as its staleness): an ISO time, "never" (no limit) or null. */
+function quietUntil(facts: RunFacts, projection: Projection): string | null {
   if (projection.reason !== "waiting_usage_limit") return null;
   const limit = staleAfterMs(facts, projection.reason);
   const since = facts.events.last?.timestamp;

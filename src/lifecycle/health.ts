@@ -52,7 +52,7 @@ export interface HealthInput {
    * A RUNNING run that is silent by design (waiting on a usage limit, docs/runtime.md): no lag reason before this
    * time; `"never"` when the runtime waits without limit.
    */
-  quietUntil?: string | "never" | null;
+  quietUntil?: string | null;
   /** the Sprite's agent speaks a protocol this manager refuses: the message says which it accepts */
   agentIncompatible?: string | null;
   /** the reasons from the previous evaluation, so an unchanged reason keeps its original `since` */

@@ -1,4 +1,4 @@
-import { getOperationAST } from "graphql";
+import { getOperationAST, type DocumentNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { graphqlOperationSeconds } from "./metrics";
 
@@ -10,7 +10,7 @@ export function graphqlMetrics(): Plugin {
   return {
     onExecute({ args }) {
       const t0 = performance.now();
-      const op = getOperationAST(args.document, args.operationName ?? undefined);
+      const op = getOperationAST(args.document as DocumentNode, (args.operationName as string | null | undefined) ?? undefined);
       const name = op?.name?.value;
       const labels = { type: op?.operation ?? "unknown", operation: name && NAME.test(name) ? name : "anonymous" };
       return {

@@ -76,7 +76,7 @@ export async function loadRunViews(db: Q): Promise<RunView[]> {
     stateReason: x.stateReason,
     stateSince: x.stateSince,
     lastEventAt: x.lastEventAt,
-    healthCodes: Array.isArray(x.healthReasons) ? x.healthReasons.map((h: { code?: unknown }) => String(h?.code ?? "")) : [],
+    healthCodes: Array.isArray(x.healthReasons) ? x.healthReasons.map((h: { code?: unknown }) => (typeof h?.code === "string" ? h.code : "")) : [],
     lastIntent: x.iId ? { id: x.iId, kind: x.iKind!, stage: x.iStage!, endedAt: x.iEndedAt } : null,
   }));
 }

@@ -72,14 +72,13 @@ class Waker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(t);
-        self.wakeUp = null;
-        self.pending = false;
+        this.wakeUp = null;
+        this.pending = false;
         resolve();
-      }
+      };
+      const t = setTimeout(done, ms);
       this.wakeUp = done;
     });
   }

@@ -71,7 +71,8 @@ function member<R>(hub: Hub<R>): Member<R> {
   const queue: R[] = [];
   let waiting: { resolve: (r: IteratorResult<R, undefined>) => void; reject: (e: unknown) => void } | null = null;
   let done = false;
-  let failure: unknown = null;
+  // boxed: what the producer failed with is passed on as is, whatever its type
+  let failure: { error: unknown } | null = null;
   const finished = (): IteratorResult<R, undefined> => ({ value: undefined, done: true });
   const m: Member<R> = {
     push(r) {
@@ -91,17 +92,17 @@ function member<R>(hub: Hub<R>): Member<R> {
     end(error) {
       if (done) return;
       done = true;
-      failure = error ?? null;
+      failure = error ? { error } : null;
       if (waiting) {
         const w = waiting;
         waiting = null;
-        if (failure) w.reject(failure);
+        if (failure) w.reject(failure.error);
         else w.resolve(finished());
       }
     },
     next() {
       if (queue.length) return Promise.resolve({ value: queue.shift()!, done: false });
-      if (done) return failure ? Promise.reject(failure) : Promise.resolve(finished());
+      if (done) return failure ? Promise.reject(failure.error) : Promise.resolve(finished());
       return new Promise((resolve, reject) => (waiting = { resolve, reject }));
     },
     return() {

@@ -61,7 +61,7 @@ export function buildTransportConfig(transport: TransportKind, name: string, cur
   const config: TransportConfig = base.ok ? { ...base.config } : {};
   const set = <K extends keyof TransportConfig>(key: K, value: TransportConfig[K] | null | undefined) => {
     if (value === undefined) return;
-    if (value === null) delete config[key];
+    if (value === null) Reflect.deleteProperty(config, key);
     else config[key] = value;
   };
   set("agentUrl", s.agentUrl);

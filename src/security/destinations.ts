@@ -11,9 +11,9 @@ export const DEFAULT_DENIED_HOSTS = ["metadata", "metadata.google.internal", "in
 
 export interface DestinationPolicy {
   /** a URL's host (name or literal address): null = allowed */
-  refuseHost(host: string): string | null;
+  refuseHost: (host: string) => string | null;
   /** an address the URL's host name resolved to: null = allowed */
-  refuseAddress(address: string, host: string): string | null;
+  refuseAddress: (address: string, host: string) => string | null;
 }
 
 function blockList(entries: readonly string[]): { list: BlockList; names: Set<string> } {

@@ -1,3 +1,4 @@
+import type { Source } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { refusal as unauthenticated } from "../auth/require-principal";
 import type { TokenTable } from "../auth/tokens";
@@ -21,7 +22,7 @@ export function authenticateFirst(tokens: TokenTable): Plugin<Context> {
 export function queryLimits(limits: QueryLimits): Plugin<Context> {
   return {
     onParse({ setParseFn }) {
-      setParseFn((source) => {
+      setParseFn((source: string | Source) => {
         const document = parseWithinLimits(typeof source === "string" ? source : source.body, limits);
         const problem = checkDocument(document, limits);
         if (problem) throw problem;

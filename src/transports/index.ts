@@ -45,7 +45,7 @@ export interface TransportFactoryOptions {
  * Picks the transport for a Sprite. LOCAL is shared (no per-sprite state); each remote Sprite gets its own
  * instance, rebuilt when its transport settings change, so per-run caches never outlive a reconfiguration.
  */
-export function createTransportFactory(app: Pick<App, "config">, opts: TransportFactoryOptions = {}): { transportFor(sprite: Sprite): Transport; close(): Promise<void> } {
+export function createTransportFactory(app: Pick<App, "config">, opts: TransportFactoryOptions = {}): { transportFor: (sprite: Sprite) => Transport; close: () => Promise<void> } {
   const logDir = path.resolve(app.config.OPS_DATA_DIR, "logs");
   const local = new LocalTransport({ superloopBin: app.config.SUPERLOOP_BIN, logDir });
   // The runtime binary is per Sprite: only demo Sprites run the simulator, whatever mode the manager started in.
@@ -79,7 +79,7 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
     });
   };
   return {
-    transportFor(sprite) {
+    transportFor: (sprite) => {
       if (sprite.transport === "LOCAL") return sprite.demo ? demoLocal : local;
       const key = JSON.stringify([sprite.transport, sprite.transportConfig]);
       const cached = remote.get(sprite.id);
@@ -89,8 +89,8 @@ export function createTransportFactory(app: Pick<App, "config">, opts: Transport
       remote.set(sprite.id, { key, transport });
       return transport;
     },
-    async close() {
-      await Promise.all([...remote.values()].map((r) => r.transport.close?.()));
+    close: async () => {
+      await Promise.all([...remote.values()].map((r) => r.transport.close?.() ?? Promise.resolve()));
       remote.clear();
     },
   };

@@ -4,6 +4,7 @@
 // the field nor forge lines or hide text in it.
 
 /** Characters shown as \uXXXX: C0/C1 controls, DEL, line/paragraph separators, bidi embeddings and isolates. */
+// eslint-disable-next-line no-control-regex -- the characters to escape are control characters
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 export const PEER_TEXT_MAX = 64;

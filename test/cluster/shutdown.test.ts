@@ -39,7 +39,7 @@ it("a replica stopped with SIGTERM closes subscriptions with 1001 and hands its 
     await new Promise<void>((resolve) => {
       ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: {} })));
       ws.on("message", (m) => {
-        if ((JSON.parse(String(m)) as { type: string }).type !== "connection_ack") return;
+        if ((JSON.parse((m as Buffer).toString()) as { type: string }).type !== "connection_ack") return;
         ws.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: "subscription { runLifecycleChanged { __typename } }" } }));
         resolve();
       });

@@ -7,7 +7,7 @@ import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
 import { startTestServer } from "../support/server";
 
-export const SIM = path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs");
+export const SIM = path.resolve(import.meta.dirname, "../../bin/superloop-sim.mjs");
 export const TOKENS = { admin: "admin-token-1", op: "operator-token-1", viewer: "viewer-token-1" };
 export const OPS_TOKENS = `root:admin:${TOKENS.admin},alice:operator:${TOKENS.op},val:viewer:${TOKENS.viewer}`;
 
@@ -82,7 +82,7 @@ export function wsCloseCode(server: RunningServer, params: Record<string, unknow
     const t = setTimeout(() => reject(new Error("socket was not closed")), 5000);
     ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: params })));
     ws.on("message", (m) => {
-      const msg = JSON.parse(String(m)) as { type: string };
+      const msg = JSON.parse((m as Buffer).toString()) as { type: string };
       if (msg.type === "connection_ack") {
         clearTimeout(t);
         ws.close();

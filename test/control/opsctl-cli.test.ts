@@ -646,6 +646,7 @@ describe("admin, the other intents, watch and wait", () => {
       });
     const coloured = await onTty("");
     expect(coloured.code, coloured.out).toBe(0);
+    // eslint-disable-next-line no-control-regex -- an ANSI colour code is what is asserted
     expect(coloured.out).toMatch(/\u001b\[3[123]m(AWAITING_APPROVAL|COMPLETE|HEALTHY)/);
     const plain = await onTty("NO_COLOR=1");
     expect(plain.code).toBe(0);

@@ -125,7 +125,7 @@ describe.skipIf(skip)("dashboard in a browser", () => {
     await page
       .locator(".status-line .badge.state-COMPLETE")
       .waitFor({ timeout: 40_000 })
-      .catch(async (e: Error) => {
+      .catch(async (e: unknown) => {
         // say where the control flow stopped, not just that the badge never came
         const r = await gql(
           server.url,
@@ -133,7 +133,7 @@ describe.skipIf(skip)("dashboard in a browser", () => {
           { id: runId },
           TOKEN,
         );
-        throw new Error(`${e.message}\nrun: ${JSON.stringify(r.data)}`);
+        throw new Error(`${(e as Error).message}\nrun: ${JSON.stringify(r.data)}`);
       });
     // the approve, and the start the manager issued to resume the loop after it
     await page.locator('.intent[data-kind="APPROVE"][data-stage="CONFIRMED"]').waitFor({ timeout: 40_000 });

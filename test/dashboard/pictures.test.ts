@@ -126,9 +126,9 @@ describe.skipIf(skip)("dashboard pictures and queue", () => {
     await page
       .locator(".status-line .badge.state-COMPLETE")
       .waitFor({ timeout: 40_000 })
-      .catch(async (e: Error) => {
+      .catch(async (e: unknown) => {
         const q = await api(`query($id: ID!) { run(id: $id) { ... on Run { state stateReason intents(first: 5) { edges { node { kind stage error stages { stage observation } } } } } } }`, { id });
-        throw new Error(`${e.message}\nrun: ${JSON.stringify(q.data)}`);
+        throw new Error(`${(e as Error).message}\nrun: ${JSON.stringify(q.data)}`);
       });
     await expect.poll(() => page.locator("table.attempts tbody tr").count(), { timeout: 20_000 }).toBe(2);
     const rows = page.locator("table.attempts tbody tr");

@@ -60,7 +60,9 @@ describe("database outages", () => {
     writeFileSync(eventsPath(repo), [1, 2, 3].map(line).join(""));
     const run = await register(server, "resilient", repo);
     const client = wsClient(server.url);
-    cleanups.push(async () => void (await client.dispose()));
+    cleanups.push(async () => {
+      await client.dispose();
+    });
     const events = collect<{ runEvents: { events?: { line: number }[] } }>(client, `subscription($id: ID!) { runEvents(runId: $id) { ... on RunEventsBatch { events { line } } } }`, { id: run.id });
     const lines = () => events.items.flatMap((i) => i.data?.runEvents.events?.map((e) => e.line) ?? []);
     await until("lines 1-3 delivered", () => lines().includes(3));

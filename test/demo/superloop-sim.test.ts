@@ -141,7 +141,7 @@ describe("superloop-sim", () => {
     const count = names(r).length;
     const refused = await sim("run", "--repo", r, "--loop", "demo-loop").then(
       () => null,
-      (e: { code: number; stderr: string }) => e,
+      (e: unknown) => e as { code: number; stderr: string },
     );
     expect(refused).toMatchObject({ code: 1 });
     expect(refused!.stderr).toMatch(/^Error: loop 'demo-loop' is already running \(reentrant run blocked\)/);

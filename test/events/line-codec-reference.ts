@@ -53,8 +53,10 @@ const RUN_ID = 5;
 const ITERATION = 6;
 const STATIC_CODES = [7, 8, 0x0b, 0x0c, ...Array.from({ length: 0x1e - 0x0e + 1 }, (_, i) => 0x0e + i)];
 if (STATIC_TOKENS.length > STATIC_CODES.length) throw new Error("line-codec: more static tokens than marker characters");
+// eslint-disable-next-line no-control-regex -- the marker characters are control characters by design
 const MARKER_PATTERN = /[\u0001-\u0008\u000b\u000c\u000e-\u001e]/g;
 /** Any character a marker could be confused with: a line holding one (never valid JSON) is stored verbatim. */
+// eslint-disable-next-line no-control-regex -- the control characters CONTROL names are the point
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
 /** What each marker stands for, static part (the row's values are filled in per row by tableOf). */

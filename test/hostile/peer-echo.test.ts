@@ -53,6 +53,7 @@ describe("rowsFromEnvelopes never repeats a peer's text as is", () => {
     const e = error as EnvelopeRejected;
     expect(e.code).toBe(code);
     expect(e.message.length).toBeLessThan(300);
+    // eslint-disable-next-line no-control-regex -- asserts no control character got through
     expect(e.message).not.toMatch(/[\n\u001b\u202e]/);
     expect(e.message).not.toContain("\nline 2");
   });
@@ -101,6 +102,7 @@ describe("end to end: a hostile agent's loop id in a viewer-readable field", () 
     const error = run.ingest.lastError as string;
     expect(error).toMatch(/^wrong_loop_id: line 1: envelope is for loop "evil\\u000aline 2: all good\\u001b\[31m\\u202ex+"… \(10\d{3} characters\), expected "demo-loop"$/);
     expect(error.length).toBeLessThan(300);
+    // eslint-disable-next-line no-control-regex -- asserts no control character got through
     for (const r of run.health.reasons as { message: string }[]) expect(r.message).not.toMatch(/[\n\u001b\u202e]/);
   });
 
@@ -114,6 +116,7 @@ describe("end to end: a hostile agent's loop id in a viewer-readable field", () 
     );
     const error = run.ingest.lastError as string;
     expect(error).toContain('answered for loop "evil\\u000aline 2');
+    // eslint-disable-next-line no-control-regex -- asserts no control character got through
     expect(error).not.toMatch(/[\n\u001b\u202e]/);
     expect(error.length).toBeLessThan(400);
   });

@@ -2,23 +2,27 @@
 // (event messages, notes, reasons) comes from runtimes and operators and must not become markup.
 
 export type Child = Node | string | number | null | undefined | false | readonly Child[];
-type AttrValue = string | number | boolean | null | undefined | ((e: Event) => void);
+/** An event handler may be async (a button that calls the API): its promise is not awaited. */
+type AttrValue = string | number | boolean | null | undefined | ((e: Event) => void | Promise<void>);
 
 export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, AttrValue> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
-    if (typeof value === "function") el.addEventListener(name.replace(/^on/, ""), value);
+    if (typeof value === "function") el.addEventListener(name.replace(/^on/, ""), (e) => void value(e));
     else el.setAttribute(name, value === true ? "" : String(value));
   }
   append(el, children);
   return el;
 }
 
+/** Array.isArray does not narrow a readonly array type: this does. */
+const isList = (c: Child): c is readonly Child[] => Array.isArray(c);
+
 export function append(el: Node, children: readonly Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    if (Array.isArray(c)) append(el, c);
+    if (isList(c)) append(el, c);
     else el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
   }
 }
@@ -112,4 +116,9 @@ export function healthWord(severityOrStatus: string): string {
 
 export function healthBadge(severityOrStatus: string): HTMLElement {
   return badge("health", healthWord(severityOrStatus));
+}
+
+/** An async listener for addEventListener: its promise is not awaited (the DOM ignores a listener's result). */
+export function detached<E extends Event>(fn: (e: E) => Promise<void>): (e: E) => void {
+  return (e) => void fn(e);
 }

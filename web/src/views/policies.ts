@@ -1,6 +1,6 @@
 import type { Api } from "../api";
 import { confirmAction } from "../confirm";
-import { badge, h, replace, time } from "../dom";
+import { badge, detached, h, replace, time } from "../dom";
 import {
   EXECUTE_CANDIDATE,
   POLICY_CANDIDATES_CHANGED,
@@ -73,11 +73,14 @@ function candidateRow(api: Api, c: PolicyCandidateRow, say: (t: string) => void,
   );
   const note = h("input", { type: "text", name: "note", required: true, placeholder: "why", "aria-label": `Why suppress ${c.rule}`, maxlength: 500 });
   const suppress = h("form", { class: "inline", "data-action": "suppress" }, note, h("button", { type: "submit", disabled: c.status !== "open" }, "Suppress"));
-  suppress.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    say(answerText(`Suppress ${c.rule}`, await api.request<Answer>(SUPPRESS_CANDIDATE, { id: c.id, note: note.value.trim() })));
-    reload();
-  });
+  suppress.addEventListener(
+    "submit",
+    detached(async (e) => {
+      e.preventDefault();
+      say(answerText(`Suppress ${c.rule}`, await api.request<Answer>(SUPPRESS_CANDIDATE, { id: c.id, note: note.value.trim() })));
+      reload();
+    }),
+  );
   return h(
     "tr",
     { "data-candidate": c.id, "data-rule": c.rule, "data-status": c.status },

@@ -1,6 +1,6 @@
 import type { Api } from "../api";
 import { confirmAction } from "../confirm";
-import { badge, h, replace } from "../dom";
+import { badge, detached, h, replace } from "../dom";
 import { REGISTER_SPRITE, REMOVE_SPRITE, SPRITES, UPDATE_SPRITE } from "../queries";
 import type { SpriteRow } from "../types";
 import type { View } from "./view";
@@ -47,7 +47,7 @@ const select = (name: string, options: readonly (readonly [string, string])[], v
 function values(form: HTMLFormElement, numeric: string[]): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   for (const [k, v] of new FormData(form).entries()) {
-    const s = String(v).trim();
+    const s = typeof v === "string" ? v.trim() : "";
     if (!s) continue;
     out[k] = numeric.includes(k) ? Number(s) : s;
   }
@@ -91,26 +91,29 @@ function registerForm(api: Api, onDone: () => void): HTMLElement {
     status,
   );
   transportSwitch(form, transport);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const input = transportInput(form);
-    status.textContent = "Registering…";
-    const r = await api.request<MutationAnswer>(REGISTER_SPRITE, { input });
-    const a = answerText(`Register ${String(input["name"] ?? "")}`, r);
-    status.textContent = a.text;
-    if (a.ok) {
-      form.reset();
-      transport.dispatchEvent(new Event("change"));
-      onDone();
-    }
-  });
+  form.addEventListener(
+    "submit",
+    detached(async (e) => {
+      e.preventDefault();
+      const input = transportInput(form);
+      status.textContent = "Registering…";
+      const r = await api.request<MutationAnswer>(REGISTER_SPRITE, { input });
+      const a = answerText(`Register ${String(input["name"] ?? "")}`, r);
+      status.textContent = a.text;
+      if (a.ok) {
+        form.reset();
+        transport.dispatchEvent(new Event("change"));
+        onDone();
+      }
+    }),
+  );
   return form;
 }
 
 /** The form's values, without the fields of the transports not chosen (they may hold stale text). */
 function transportInput(form: HTMLFormElement): Record<string, string | number> {
   const input = values(form, ["pollIntervalMs"]);
-  for (const el of Array.from(form.querySelectorAll<HTMLElement>("[data-for]"))) if (el.hidden) for (const i of Array.from(el.querySelectorAll("input"))) delete input[i.name];
+  for (const el of Array.from(form.querySelectorAll<HTMLElement>("[data-for]"))) if (el.hidden) for (const i of Array.from(el.querySelectorAll("input"))) Reflect.deleteProperty(input, i.name);
   return input;
 }
 
@@ -157,14 +160,17 @@ function updateForm(api: Api, s: SpriteRow, onDone: () => void): HTMLElement {
     status,
   );
   transportSwitch(form, transport);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const input = transportInput(form);
-    status.textContent = "Saving…";
-    const a = answerText(`Update ${s.name}`, await api.request<MutationAnswer>(UPDATE_SPRITE, { name: s.name, input }));
-    status.textContent = a.text;
-    if (a.ok) onDone();
-  });
+  form.addEventListener(
+    "submit",
+    detached(async (e) => {
+      e.preventDefault();
+      const input = transportInput(form);
+      status.textContent = "Saving…";
+      const a = answerText(`Update ${s.name}`, await api.request<MutationAnswer>(UPDATE_SPRITE, { name: s.name, input }));
+      status.textContent = a.text;
+      if (a.ok) onDone();
+    }),
+  );
   return form;
 }
 

@@ -10,13 +10,14 @@ export interface View {
 export type ViewFactory = (api: Api) => View;
 
 /** Coalesces bursts of change notifications into one re-read. */
-export function debounce(fn: () => void, ms: number): { (): void; cancel(): void } {
+/** `fn` may be async: its promise is not awaited (a failed refresh is retried by the next change). */
+export function debounce(fn: () => void | Promise<void>, ms: number): { (): void; cancel(): void } {
   let t: ReturnType<typeof setTimeout> | null = null;
   const run = () => {
     if (t !== null) clearTimeout(t);
     t = setTimeout(() => {
       t = null;
-      fn();
+      void fn();
     }, ms);
   };
   run.cancel = () => {
