@@ -78,7 +78,7 @@ export default tseslint.config(
     rules: UNSAFE_ANY_OFF,
   },
   {
-    // Plain JavaScript entry points (bin/, the simulator, this file): no type information to check against.
+    // Plain JavaScript entry points (bin/, this file): no type information to check against.
     files: ["**/*.mjs", "**/*.js"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: nodeGlobals },

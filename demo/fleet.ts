@@ -1,7 +1,7 @@
 import type { HealthOverrides } from "../src/transports/config";
 
 // The demo fleet: one Sprite per thing an operator should recognise at a glance. Each Sprite's loop is
-// scripted through the simulator's per-loop config (see src/sim/superloop-sim.mjs): the outcome of its 1st, 2nd, ...
+// scripted through the simulator's per-loop config (see sim/cli.ts): the outcome of its 1st, 2nd, ...
 // `run`, how fast roles go, whether approval is required.
 
 export type DemoBehaviour = "pass" | "maxiter" | "crash" | "stuck";

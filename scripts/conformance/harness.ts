@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 
 // The conformance harness: the runtime edges of docs/runtime.md as small scripts of CLI calls, run against
-// a Superloop binary (the real `superloop.sh`, or src/sim/superloop-sim.mjs) in a fresh temp repo each. What the
+// a Superloop binary (the real `superloop.sh`, or the simulator bin/superloop-sim.mjs) in a fresh temp repo each. What the
 // binary does is recorded the same way for both: every CLI call (exit code, key output lines) and checkpoints
 // of the files the manager reads (which exist, state.json, the event names in order, whether the run's
 // process is alive). `npm run conformance` records the real runtime under test/fixtures/runtime/; the test

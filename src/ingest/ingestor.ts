@@ -3,7 +3,7 @@ import { AdapterError, type EventCursor, type EventsPage } from "../contract";
 import type { Config } from "../config/config";
 import { isTerminalStage } from "../control/stages";
 import type { Db } from "../db/client";
-import type { Sprite } from "../generated/prisma/client";
+import type { Run, Sprite } from "../generated/prisma/client";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import type { RunWriter } from "../runs/writer";
 import { pollErrors } from "../observability/metrics";
@@ -15,6 +15,7 @@ import { originalLine, payloadOf } from "../events/stored-event";
 import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
 import { Scheduler } from "./scheduler";
+import { SeenSprites } from "./seen-sprites";
 import { sendNothing, statusOnly, type PollSituation } from "./cost-aware";
 import type { WatchedRuns } from "./watchers";
 import { parseStoredFacts, toRuntimeFacts, type StoredFacts } from "./stored-facts";
@@ -87,6 +88,9 @@ function oneLine(e: unknown): string {
 /** Polls in flight at once (bench:fleet at 10,000 runs: more only queue on the connection pool and time out). */
 const MAX_CONCURRENT_POLLS = 32;
 
+/** Runs loaded per query when polling starts (see addMany). */
+const ADD_BATCH = 500;
+
 /** A page read after a cursor and its rows, or why not (a prefetch never rejects: see pollChanged). */
 type PreparedPage = { page: EventsPage; rows: EventRow[] } | { error: unknown };
 
@@ -95,9 +99,11 @@ export class Ingestor {
   private entries = new Map<string, Entry>();
   private readonly batchSize: number;
   private readonly unwatchWatchers: (() => void) | null;
+  private readonly seenSprites: SeenSprites;
 
   constructor(private readonly opts: IngestorOptions) {
     this.batchSize = opts.batchSize ?? 5000;
+    this.seenSprites = new SeenSprites(opts.pool, (e) => opts.log.warn("could not record when Sprites were last seen", { error: (e as Error).message }));
     this.scheduler = new Scheduler({
       intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? opts.config.OPS_POLL_INTERVAL_MS,
       maxConcurrent: MAX_CONCURRENT_POLLS,
@@ -125,13 +131,27 @@ export class Ingestor {
 
   async start(): Promise<void> {
     const runs = await this.opts.db.run.findMany({ where: { removedAt: null }, select: { id: true } });
-    for (const r of runs) await this.add(r.id);
+    await this.addMany(runs.map((r) => r.id));
   }
 
   async add(runId: string): Promise<void> {
-    if (this.entries.has(runId)) return;
-    const run = await this.opts.db.run.findUnique({ where: { id: runId }, include: { sprite: true } });
-    if (!run || run.removedAt) return;
+    await this.addMany([runId]);
+  }
+
+  /**
+   * Starts polling runs, loaded ADD_BATCH at a time: a replica that takes 10,000 leases at once would otherwise
+   * queue 10,000 single-row reads on its connection pool, and its lease renewal would time out behind them.
+   */
+  async addMany(runIds: readonly string[]): Promise<void> {
+    const fresh = [...new Set(runIds)].filter((id) => !this.entries.has(id));
+    for (let i = 0; i < fresh.length; i += ADD_BATCH) {
+      const runs = await this.opts.db.run.findMany({ where: { id: { in: fresh.slice(i, i + ADD_BATCH) }, removedAt: null }, include: { sprite: true } });
+      for (const run of runs) if (!this.entries.has(run.id)) this.register(run);
+    }
+  }
+
+  private register(run: Run & { sprite: Sprite }): void {
+    const runId = run.id;
     const transport = this.opts.transportFor(run.sprite);
     const target: RunTarget = { runId, spriteName: run.sprite.name, repoPath: run.repoPath, loopId: run.loopId };
     const entry: Entry = {
@@ -220,6 +240,7 @@ export class Ingestor {
     this.unwatchWatchers?.();
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
+    await this.seenSprites.stop().catch(() => {});
     await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.() ?? Promise.resolve()));
     this.entries.clear();
   }
@@ -488,6 +509,13 @@ export class Ingestor {
     const lastSeen = entry.sprite.lastSeenAt?.getTime() ?? 0;
     const labelsChanged = labels !== undefined && JSON.stringify(labels) !== JSON.stringify(entry.sprite.labels);
     if (status === entry.sprite.status && !labelsChanged && (!seen || Date.now() - lastSeen < 60_000)) return;
+    if (status === entry.sprite.status && !labelsChanged) {
+      // Only "still seen": written in batches (src/ingest/seen-sprites.ts), not one UPDATE per Sprite per minute.
+      const at = new Date();
+      entry.sprite = { ...entry.sprite, lastSeenAt: at };
+      this.seenSprites.mark(entry.sprite.id, at);
+      return;
+    }
     const from = entry.sprite.status;
     entry.sprite = await this.opts.db.sprite.update({
       where: { id: entry.sprite.id },

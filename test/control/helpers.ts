@@ -7,7 +7,7 @@ import type { RunningServer } from "../../src/server";
 import { gql } from "../support/clients";
 import { startTestServer } from "../support/server";
 
-export const SIM = path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs");
+export const SIM = path.resolve(import.meta.dirname, "../../bin/superloop-sim.mjs");
 export const TOKENS = { admin: "admin-token-1", op: "operator-token-1", viewer: "viewer-token-1" };
 export const OPS_TOKENS = `root:admin:${TOKENS.admin},alice:operator:${TOKENS.op},val:viewer:${TOKENS.viewer}`;
 

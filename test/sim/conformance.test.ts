@@ -5,13 +5,13 @@ import { runScenario, type Binary, type Checkpoint, type Recording } from "../..
 import { SCENARIOS } from "../../scripts/conformance/scenarios";
 
 // The simulator against the recordings of the real runtime (`npm run conformance`, test/fixtures/runtime/): the
-// same scenario scripts run through src/sim/superloop-sim.mjs, and what it did must match what the real
+// same scenario scripts run through the simulator (bin/superloop-sim.mjs), and what it did must match what the real
 // superloop.sh did, after normalising timestamps, run ids, pids and paths: the same files, the same event names
 // (with status, role and stop reason) in the same order, the same refusals, output verdicts and exit codes.
 
 const RECORDINGS = path.resolve(import.meta.dirname, "../fixtures/runtime");
 const SIM: Binary = {
-  argv: [process.execPath, path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs")],
+  argv: [process.execPath, path.resolve(import.meta.dirname, "../../bin/superloop-sim.mjs")],
   // written into config.json like the harness does for the real runtime; the simulator only reads its mode
   mockRunner: "/opt/superloop/tests/helpers/mock-runner.sh",
   // faster roles; a startup window long enough for the 0.3 s cancel of cancel-startup to land inside it

@@ -12,7 +12,7 @@ import { startTestServer } from "../support/server";
 // ends FAILED with a named cause (sprite_limit_exceeded) and the limit's code and numbers in words, not a
 // generic http_error after retries; the fake refuses exactly when waking the Sprite would exceed a limit.
 
-const SIM = path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs");
+const SIM = path.resolve(import.meta.dirname, "../../bin/superloop-sim.mjs");
 
 const answer = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
   status,

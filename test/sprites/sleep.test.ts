@@ -14,7 +14,7 @@ import { startTestServer } from "../support/server";
 // FAILED/sprite_slept within 40 s without the manager waking the Sprite to find out. A run that completes lets
 // its Sprite go warm: after it ended the fake sees nothing from the manager but status reads.
 
-const SIM = path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs");
+const SIM = path.resolve(import.meta.dirname, "../../bin/superloop-sim.mjs");
 const IDLE_MS = 1500;
 
 function simRepo(iterations: number): string {

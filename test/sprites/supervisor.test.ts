@@ -16,7 +16,7 @@ import { startFakeSpritesApi, type FakeSpritesApi } from "../support/fake-sprite
 // run and freezes it. The test never calls the API while it waits (that would be activity): it reads the
 // Sprite's files from disk.
 
-const SIM = path.resolve(import.meta.dirname, "../../src/sim/superloop-sim.mjs");
+const SIM = path.resolve(import.meta.dirname, "../../bin/superloop-sim.mjs");
 const IDLE_MS = 1200;
 const FAST = { connectTimeoutMs: 2000, requestTimeoutMs: 10_000, retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 100 } };
 const START: ControlRequest = { intent: "start", by: "test", idempotencyKey: "k", traceId: "t" };
