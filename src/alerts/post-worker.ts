@@ -1,3 +1,4 @@
+import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { post, PostTimeout } from "./http-post";
 import type { PostJob, PostOutcome } from "./poster";
@@ -5,6 +6,16 @@ import type { PostJob, PostOutcome } from "./poster";
 // The alert sender's thread (src/alerts/poster.ts): runs the HTTP POSTs of alert deliveries so their sockets,
 // parsing and timers never take turns on the event loop that ingests events. Jobs and answers travel in
 // batches (one message per event-loop turn each way, not one per alert).
+
+// On Linux a thread has a nice value of its own (setpriority on the calling thread): the sender gives way to
+// the ingest's event loop when both want a core. Alerts wait a little longer under a full CPU; events are never
+// held up by webhooks.
+export const SENDER_NICE = 5;
+try {
+  setPriority(Math.min(19, getPriority() + SENDER_NICE));
+} catch {
+  // not permitted here: same priority as the manager
+}
 
 const port = parentPort;
 if (!port) throw new Error("post-worker runs as a worker thread");
@@ -27,7 +38,10 @@ port.on("message", (jobs: PostJob[]) => {
   for (const j of jobs) {
     post(j.url, j.headers, j.body, j.timeoutMs).then(
       (r) => answer({ id: j.id, ok: true, status: r.status, retryAfter: r.retryAfter }),
-      (e: Error & { code?: string }) => answer({ id: j.id, ok: false, timeout: e instanceof PostTimeout, code: e.code ?? null, name: e.name, message: e.message }),
+      (e: unknown) => {
+        const err = e as Error & { code?: string };
+        answer({ id: j.id, ok: false, timeout: err instanceof PostTimeout, code: err.code ?? null, name: err.name, message: err.message });
+      },
     );
   }
 });
