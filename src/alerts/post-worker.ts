@@ -1,4 +1,3 @@
-import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { post, PostTimeout } from "./http-post";
 import type { PostJob, PostOutcome } from "./poster";
@@ -6,16 +5,6 @@ import type { PostJob, PostOutcome } from "./poster";
 // The alert sender's thread (src/alerts/poster.ts): runs the HTTP POSTs of alert deliveries so their sockets,
 // parsing and timers never take turns on the event loop that ingests events. Jobs and answers travel in
 // batches (one message per event-loop turn each way, not one per alert).
-
-// On Linux a thread has a nice value of its own (setpriority on the calling thread): the sender gives way to
-// the ingest's event loop when both want a core. Alerts wait a little longer under a full CPU; events are never
-// held up by webhooks.
-export const SENDER_NICE = 5;
-try {
-  setPriority(Math.min(19, getPriority() + SENDER_NICE));
-} catch {
-  // not permitted here: same priority as the manager
-}
 
 const port = parentPort;
 if (!port) throw new Error("post-worker runs as a worker thread");
