@@ -1,8 +1,9 @@
 // npm run bench:fleet — CPU and memory of one manager polling 1,000 (RUNS) idle LOCAL runs at a 2 s interval.
 // Idle = finished loops whose files do not change: the cost measured is the poller's idle path (sprite status,
 // fingerprint, skip). Targets: 1,000 runs under 10% of one core and 250 MB RSS; 10,000 under 100% and 1 GB.
-// Env: RUNS, SECONDS, WARMUP_SECONDS, PROFILE (a .cpuprofile of the measured window).
-import { cpSync, mkdtempSync } from "node:fs";
+// Env: RUNS, SECONDS, WARMUP_SECONDS, PROFILE (a .cpuprofile of the measured window), HEAP_SNAPSHOT (a
+// .heapsnapshot after it).
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { benchServer, round, rssSampler, startProfile } from "./support";
@@ -31,7 +32,7 @@ await app.pool.query(
   `INSERT INTO "Run" (id, "spriteId", "loopId", "repoPath", "updatedAt") SELECT 'fr-' || (g - 1), 'fs-' || (g - 1), 'demo-loop', r, now() FROM unnest($1::text[]) WITH ORDINALITY AS t(r, g)`,
   [repos],
 );
-for (let i = 0; i < RUNS; i++) await app.ingestor.add(`fr-${i}`);
+await app.ingestor.addMany(Array.from({ length: RUNS }, (_, i) => `fr-${i}`));
 // Every run ingested once (its whole history) before anything is measured.
 for (;;) {
   const pending = await app.db.run.count({ where: { state: { not: "COMPLETE" } } });
@@ -56,6 +57,7 @@ const cpu = process.cpuUsage(cpu0);
 const wallMs = performance.now() - t0;
 const peakRss = rss.stop();
 if (profiler) await profiler.stop(process.env.PROFILE!);
+if (process.env.HEAP_SNAPSHOT) (await import("node:v8")).writeHeapSnapshot(process.env.HEAP_SNAPSHOT);
 const memory = process.memoryUsage();
 const rssNow = memory.rss;
 
@@ -78,4 +80,5 @@ process.stdout.write(
 );
 process.stdout.write(JSON.stringify({ bench: "fleet", runs: RUNS, intervalMs: INTERVAL_MS, cpuPercentOfOneCore, rssMB, pollsPerSecond, seconds: round(wallMs / 1000, 1) }) + "\n");
 await server.close();
+rmSync(root, { recursive: true, force: true });
 process.exit(0);

@@ -127,12 +127,19 @@ export async function resetCursor(ctx: Ctx, ref: string, mode: string, note: str
 export async function archive(ctx: Ctx, ref: string): Promise<number> {
   const api = ctx.api();
   const run = await resolveRun(api, ref);
-  const r = await api.request<{ r: Typed & { file?: string; lines?: number; bytes?: number; sha256?: string } }>(
-    `mutation($id: ID!) { r: archiveRun(runId: $id) { __typename ... on RunArchive { file lines bytes sha256 at by } ${ERRORS} } }`,
+  const r = await api.request<{ r: Typed & { file?: string; fromLine?: number; lines?: number; bytes?: number; sha256?: string } }>(
+    `mutation($id: ID!) { r: archiveRun(runId: $id) { __typename ... on RunArchive { file fromLine lines bytes sha256 at by } ${ERRORS} } }`,
     { id: run.id },
   );
   if (r.r.__typename !== "RunArchive") fail(r.r, "RunArchive", `archive ${ref}`);
-  printOne(ctx.p, r.r, () => [`run/${rawId(run.id)} archived: ${r.r.lines} lines (${r.r.bytes} bytes, sha256 ${r.r.sha256}) to ${r.r.file}`], `run/${rawId(run.id)}`);
+  printOne(
+    ctx.p,
+    r.r,
+    () => [
+      `run/${rawId(run.id)} archived: lines ${r.r.fromLine}-${r.r.lines}${r.r.fromLine !== 1 ? ` (lines before ${r.r.fromLine} were pruned earlier)` : ""} (${r.r.bytes} bytes, sha256 ${r.r.sha256}) to ${r.r.file}`,
+    ],
+    `run/${rawId(run.id)}`,
+  );
   return EXIT.ok;
 }
 

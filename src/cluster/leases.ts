@@ -14,6 +14,12 @@ export interface LeaseOptions {
   ttlMs: number;
   renewMs: number;
   slack: number;
+  /**
+   * Leases taken per round at most (default ACQUIRE_BATCH); the next round follows at once while more are
+   * free. Every run taken starts polling at once (its first poll reads its whole history), so one replica
+   * starting among 30,000 free runs takes them in steps instead of flooding its connection pool with all.
+   */
+  acquireBatch?: number;
   log: Logger;
   /** Runs this replica now holds (start polling them). */
   onAcquired: (runIds: string[]) => void;
@@ -33,6 +39,11 @@ export interface LeaseStatus {
   lastError: string | null;
 }
 
+/** See LeaseOptions.acquireBatch. */
+export const ACQUIRE_BATCH = 1000;
+/** Between acquisition rounds: the runs just taken load and queue their first polls meanwhile. */
+const ACQUIRE_PAUSE_MS = 200;
+
 interface Held {
   token: number;
   /** performance.now() until which we trust the lease without asking the database (a margin before expiry) */
@@ -41,6 +52,8 @@ interface Held {
   since: number;
 }
 
+// Candidates are picked at random (replicas acquiring at once rarely want the same runs) but locked in id order:
+// two replicas inserting overlapping sets in different orders would deadlock on each other's rows.
 const ACQUIRE = `WITH candidates AS (
   SELECT r.id FROM "Run" r LEFT JOIN "RunLease" l ON l."runId" = r.id
    WHERE r."removedAt" IS NULL AND (l."runId" IS NULL OR l."expiresAt" <= now())
@@ -48,7 +61,7 @@ const ACQUIRE = `WITH candidates AS (
    ORDER BY random() LIMIT $2
 )
 INSERT INTO "RunLease" ("runId", owner, token, "expiresAt")
-SELECT id, $1, 1, now() + make_interval(secs => $4::double precision / 1000) FROM candidates
+SELECT id, $1, 1, now() + make_interval(secs => $4::double precision / 1000) FROM candidates ORDER BY id
 ON CONFLICT ("runId") DO UPDATE SET owner = EXCLUDED.owner, token = "RunLease".token + 1, "expiresAt" = EXCLUDED."expiresAt"
  WHERE "RunLease"."expiresAt" <= now()
 RETURNING "runId", token`;
@@ -235,8 +248,12 @@ export class LeaseManager {
       await this.opts.announceReleased().catch(() => {});
     } else if (this.held.size < target) {
       const t1 = performance.now();
-      const got = await pool.query<{ runId: string; token: number }>(ACQUIRE, [replicaId, target - this.held.size, null, ttlMs]);
+      const batch = this.opts.acquireBatch ?? ACQUIRE_BATCH;
+      const want = Math.min(target - this.held.size, batch);
+      const got = await pool.query<{ runId: string; token: number }>(ACQUIRE, [replicaId, want, null, ttlMs]);
       this.take(got.rows, t1);
+      // A full batch: more may be free; take them in the next round rather than waiting renewMs.
+      if (got.rows.length === want && this.held.size < target) this.requestRound(ACQUIRE_PAUSE_MS);
     }
     this.lastRoundAt = new Date();
   }

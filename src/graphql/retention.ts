@@ -1,5 +1,5 @@
 import type { Run } from "../generated/prisma/client";
-import { archiveRun, type RunArchive } from "../retention/archive";
+import { archiveOf, archiveRun, type RunArchive } from "../retention/archive";
 import { retentionPolicySchema, type RetentionPolicy } from "../retention/policy";
 import { parsePolicy, readFleetRetention, writeFleetRetention } from "../retention/store";
 import { builder } from "./builder";
@@ -37,10 +37,12 @@ const FleetRetentionRef = builder.objectRef<{ policy: RetentionPolicy | null; so
 });
 
 export const RunArchiveRef = builder.objectRef<RunArchive>("RunArchive").implement({
-  description: "The run's events written out as the original events.jsonl (gzip), checked before any line was pruned",
+  description:
+    "The run's events written out as the original events.jsonl (gzip), checked before any line was pruned. A run whose first lines retention had already pruned is archived from its first retained line (fromLine > 1, file name <loop>-<run>.from-<fromLine>.jsonl.gz)",
   fields: (t) => ({
     file: t.exposeString("file", { description: "Path of the .jsonl.gz on the manager's machine" }),
-    lines: t.exposeInt("lines", { description: "Lines 1..lines are in the file" }),
+    fromLine: t.exposeInt("fromLine", { description: "The first line in the file: 1 for the whole history, else the run's eventsRetainedFrom when archived (earlier lines were pruned before)" }),
+    lines: t.exposeInt("lines", { description: "The last line in the file: lines fromLine..lines are in it" }),
     bytes: t.exposeInt("bytes", { description: "Uncompressed size" }),
     sha256: t.exposeString("sha256", { description: "sha256 of the uncompressed file" }),
     at: t.exposeString("at"),
@@ -48,16 +50,11 @@ export const RunArchiveRef = builder.objectRef<RunArchive>("RunArchive").impleme
   }),
 });
 
-function archiveOf(run: Run): RunArchive | null {
-  const a = run.archive as Partial<RunArchive> | null;
-  return a && typeof a.file === "string" && typeof a.lines === "number" ? (a as RunArchive) : null;
-}
-
 builder.prismaObjectFields("Run", (t) => ({
   eventsRetainedFrom: t.exposeInt("eventsRetainedFrom", {
     description: "The first event line still stored: history starts here (1 = all of it). Earlier lines were pruned by retention or after archiving; `events` pages start here",
   }),
-  archive: t.field({ type: RunArchiveRef, nullable: true, select: { archive: true }, resolve: (run) => archiveOf(run as Run) }),
+  archive: t.field({ type: RunArchiveRef, nullable: true, select: { archive: true }, resolve: (run) => archiveOf((run as Run).archive) }),
 }));
 
 builder.prismaObjectFields("Sprite", (t) => ({

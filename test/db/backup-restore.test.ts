@@ -26,8 +26,8 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const work = mkdtempSync(path.join(tmpdir(), "ops-backup-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function npmRun(script: "db:backup" | "db:restore", file: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", script === "db:backup" ? "db-backup.ts" : "db-restore.ts"), file], {
+function npmRun(script: "db:backup" | "db:restore", file: string, env: Record<string, string>, extra: string[] = []): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", script === "db:backup" ? "db-backup.ts" : "db-restore.ts"), file, ...extra], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -36,6 +36,10 @@ function npmRun(script: "db:backup" | "db:restore", file: string, env: Record<st
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
   return new Promise((resolve) => child.on("exit", (code) => resolve({ code, out })));
+}
+
+function npmRunForce(file: string, url: string) {
+  return npmRun("db:restore", file, { DATABASE_URL: url }, ["--force"]);
 }
 
 async function connect(url: string): Promise<pg.Client> {
@@ -148,12 +152,29 @@ describe("db:backup / db:restore", () => {
     const want = await allRows(src);
     expect(Object.values(want).reduce((n, rows) => n + rows.length, 0)).toBeGreaterThan(lines.length + appended);
     expect(await allRows(again)).toEqual(want);
-    // A restore never lands on a database that has data: it refuses and changes nothing.
-    const refused = await npmRun("db:restore", quiet, { DATABASE_URL: second });
+    // A restore never lands on a database that has data: it refuses, says why and what to do, and changes nothing.
+    const refused = await npmRun("db:restore", live, { DATABASE_URL: second });
     expect(refused.code).toBe(1);
-    expect(refused.out).toMatch(/not empty|restore into an empty database/);
+    expect(refused.out).toMatch(/the target database is not empty \(tables .*Event.* hold rows\): restore into an empty database, or pass --force/);
+    expect(await allRows(again)).toEqual(want);
+    // --force replaces it, but never under a session still connected to it (here: `again`, as a manager would be).
+    const busy = await npmRunForce(live, second);
+    expect(busy.code).toBe(1);
+    expect(busy.out).toMatch(/--force: 1 other session\(s\) are connected/);
     expect(await allRows(again)).toEqual(want);
     await again.end();
+    const forced = await npmRunForce(live, second);
+    expect(forced.code, forced.out).toBe(0);
+    expect(JSON.parse(forced.out.trim().split("\n").pop()!)).toMatchObject({ restored: live, replaced: true });
+    // Now it holds exactly the live backup's rows, as the fresh database it was first restored into does.
+    const replaced = await connect(second);
+    const first = await connect(restored);
+    await first.query(`DELETE FROM "OpsReplica" WHERE id = 'x'`); // the probe row inserted above
+    expect(await allRows(replaced)).toEqual(await allRows(first));
+    const migrations = await replaced.query<{ n: string }>(`SELECT migration_name AS n FROM "_prisma_migrations" ORDER BY 1`);
+    expect(migrations.rows.map((x) => x.n)).toEqual(await listMigrations());
+    await replaced.end();
+    await first.end();
     await src.end();
   });
 

@@ -22,8 +22,8 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-const ARCHIVE = `mutation($id: ID!) { archiveRun(runId: $id) { __typename ... on RunArchive { file lines bytes sha256 by } ... on Error { message } } }`;
-type Archive = { __typename: string; file: string; lines: number; bytes: number; sha256: string; message?: string };
+const ARCHIVE = `mutation($id: ID!) { archiveRun(runId: $id) { __typename ... on RunArchive { file fromLine lines bytes sha256 by } ... on Error { message } } }`;
+type Archive = { __typename: string; file: string; fromLine: number; lines: number; bytes: number; sha256: string; message?: string };
 const lines = async (raw: string) => (await server.app.db.event.findMany({ where: { runId: raw }, select: { line: true }, orderBy: { line: "asc" } })).map((e) => e.line);
 
 describe("archiveRun", () => {
@@ -37,16 +37,42 @@ describe("archiveRun", () => {
     const original = readFileSync(eventsPath(repo));
     const archived = gunzipSync(readFileSync(a.file));
     expect(archived.equals(original)).toBe(true);
-    expect(a).toMatchObject({ lines: 30, bytes: original.length, sha256: createHash("sha256").update(original).digest("hex") });
-    expect(path.dirname(a.file)).toBe(path.join(archiveDir, "arch-1"));
+    expect(a).toMatchObject({ fromLine: 1, lines: 30, bytes: original.length, sha256: createHash("sha256").update(original).digest("hex") });
+    expect(a.file).toBe(path.join(archiveDir, "arch-1", `${done.loopId}-${run.raw}.jsonl.gz`));
 
     await server.app.retention.tick();
     expect(await lines(run.raw)).toEqual([30]);
     const q = await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { eventsRetainedFrom archive { lines sha256 } } } }`, { id: run.id });
     expect(q.data).toMatchObject({ run: { eventsRetainedFrom: 30, archive: { lines: 30, sha256: a.sha256 } } });
-    // Archived again: refused, the file would not be the whole history any more.
+    // Archived again with nothing new: a typed refusal that names the archive holding it.
     const again = ((await gql(server.url, ARCHIVE, { id: run.id })).data as { archiveRun: Archive }).archiveRun;
-    expect(again.message).toMatch(/already pruned/);
+    expect(again.__typename).toBe("InvalidInput");
+    expect(again.message).toMatch(/already archived through line 30 in .*\.jsonl\.gz/);
+  });
+
+  it("a run whose first lines retention pruned is archived from its first retained line, which the file name and the answer carry", async () => {
+    const repo = repoFromRecording("approved-complete");
+    const run = await register(server, "arch-4", repo);
+    const done = await sync(server, run.id);
+    expect(done).toMatchObject({ state: "COMPLETE", ingest: { cursorLine: 30 } });
+    const policy = await gql(server.url, `mutation { setRetention(sprite: "arch-4", policy: { maxEventsPerRun: 12 }) { __typename } }`);
+    expect(policy.errors).toBeUndefined();
+    while ((await server.app.retention.tick()).pruned);
+    expect(await lines(run.raw)).toEqual(Array.from({ length: 12 }, (_, i) => 19 + i));
+
+    const a = ((await gql(server.url, ARCHIVE, { id: run.id })).data as { archiveRun: Archive }).archiveRun;
+    expect(a.__typename, a.message).toBe("RunArchive");
+    expect(a.file).toBe(path.join(archiveDir, "arch-4", `${done.loopId}-${run.raw}.from-19.jsonl.gz`));
+    // Lines 19..30 of the original file, byte for byte.
+    const original = readFileSync(eventsPath(repo), "utf8").split("\n").slice(18, 30).join("\n") + "\n";
+    const archived = gunzipSync(readFileSync(a.file));
+    expect(archived.toString("utf8")).toBe(original);
+    expect(a).toMatchObject({ fromLine: 19, lines: 30, bytes: Buffer.byteLength(original), sha256: createHash("sha256").update(original).digest("hex") });
+    const q = await gql(server.url, `query($id: ID!) { run(id: $id) { ... on Run { eventsRetainedFrom archive { fromLine lines file } } } }`, { id: run.id });
+    expect(q.data).toMatchObject({ run: { eventsRetainedFrom: 19, archive: { fromLine: 19, lines: 30, file: a.file } } });
+    // The archive lets retention prune down to the cursor's line, as for a whole history.
+    while ((await server.app.retention.tick()).pruned);
+    expect(await lines(run.raw)).toEqual([30]);
   });
 
   it("a run that is not finished is refused; opsctl archive archives a finished one", async () => {
