@@ -1,12 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import type { z } from "zod";
 import { AGENT_PROTOCOL, AGENT_VERSION, ControlRequestSchema, EventsQuerySchema, FactsQuerySchema, SCHEMA_VERSION, SnapshotQuerySchema, type ControlResult } from "../src/contract";
 import { responseCursor } from "./events-response";
 import { executeControl, parseIntent } from "./control";
-import { AdapterError, errorMessage, httpStatusFor, httpStatusForCode, isAdapterError, type AdapterErrorCode } from "../src/contract";
+import { AdapterError, errorMessage, httpStatusFor, httpStatusForCode, isAdapterError } from "../src/contract";
 import { isoNow } from "./event-envelope";
 import { readEventsAfter, statEvents, type EventCursor, type EventsPage, type LineOnlyCursor } from "./events-reader";
 import { readRuntimeFacts } from "./runtime-facts";
@@ -14,6 +12,9 @@ import { IdempotencyStore } from "./idempotency-store";
 import { loopPaths } from "./paths";
 import { readSnapshot } from "./snapshot";
 import { waitForFileChange } from "./wait-for-change";
+import { errorBody, headerValue, HttpError, parseWith, presentedToken, queryObject, readBody, sendJson, tokenMatches } from "./http-io";
+
+export { tokenMatches };
 
 export interface AgentServerOptions {
   repoPath: string;
@@ -43,87 +44,8 @@ export interface AgentServer {
 export const DEFAULT_MAX_EVENTS = 1_000;
 export const MAX_EVENTS_CAP = 10_000;
 export const DEFAULT_MAX_WAIT_MS = 30_000;
-const MAX_BODY_BYTES = 64 * 1024;
 const TRACE_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
 const UNAUTHORIZED_BODY = { ok: false, error: { code: "unauthorized", message: "missing or invalid token" } } as const;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
-}
-
-/** Constant-time comparison: hashing first makes the lengths equal, so timingSafeEqual never throws or leaks length. */
-export function tokenMatches(expected: string, presented: string | undefined): boolean {
-  if (presented === undefined || presented.length === 0) return false;
-  return timingSafeEqual(digest(expected), digest(presented));
-}
-
-function headerValue(req: http.IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  if (Array.isArray(value)) return value[0];
-  return value;
-}
-
-function presentedToken(req: http.IncomingMessage): string | undefined {
-  const auth = headerValue(req, "authorization");
-  if (auth !== undefined && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim();
-  const header = headerValue(req, "x-ops-token");
-  return header?.trim();
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return;
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(payload),
-    "cache-control": "no-store",
-  });
-  res.end(payload);
-}
-
-function errorBody(code: string, message: string, extra: Record<string, unknown> = {}, traceId: string | null = null): Record<string, unknown> {
-  const body: Record<string, unknown> = { ok: false, error: { code, message, ...extra } };
-  if (traceId !== null) body["traceId"] = traceId;
-  return body;
-}
-
-function queryObject(url: URL): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) if (!(key in out)) out[key] = value;
-  return out;
-}
-
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const field = issue?.path.map(String).join(".") ?? "";
-  const code: AdapterErrorCode = field === "loopId" && typeof value === "object" && value !== null && "loopId" in value ? "invalid_loop_id" : "invalid_request";
-  throw new HttpError(400, code, `invalid ${what}: ${field.length > 0 ? `${field}: ` : ""}${issue?.message ?? "bad input"}`);
-}
-
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    total += buffer.length;
-    if (total > MAX_BODY_BYTES) throw new HttpError(413, "payload_too_large", `request body above ${MAX_BODY_BYTES} bytes`);
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
 
 /** The sprite agent: `/healthz` and `/ops/*`, wire-compatible with the earlier Python sprite service. */
 /** Addresses only this machine can reach. */

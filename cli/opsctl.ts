@@ -1,3 +1,5 @@
+// Over 350 lines: the commander tree of every opsctl command and option in one place (it reads as the CLI's
+// manual); what each command does is in commands/.
 import { readFileSync } from "node:fs";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { IDEMPOTENCY_KEY } from "../src/control/keys";
@@ -6,7 +8,8 @@ import { control, INTENT_COMMANDS } from "./commands/control";
 import { archive, removeRun, removeSprite, register, reloadFleet, resetCursor, update, type SpriteSettings } from "./commands/admin";
 import { describeIntent, describeRun, describeSprite } from "./commands/describe";
 import { getAudit, getIntents, getInterventions, getRuns, getSprites } from "./commands/get";
-import { events, parseWaitFor, waitFor, watch } from "./commands/stream";
+import { events, watch } from "./commands/stream";
+import { parseWaitFor, waitFor } from "./commands/wait";
 import { bashCompletion, fishCompletion, zshCompletion } from "./completion";
 import { configPath, parseContext, readConfig, resolveConnection, writeConfig } from "./config-file";
 import { parseDuration, type Ctx, type Io } from "./context";

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: the composition root, where every service is built and wired in the one order that
+// start-up and shutdown both follow; split, that order would be spread over several files.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getOperationAST, GraphQLError, Kind, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLSchema } from "graphql";

@@ -1,3 +1,5 @@
+// Over 350 lines: one Harness class, the recorder of every scenario step (call, checkpoint, wait), shared by
+// `npm run conformance` (the real runtime) and test/sim/conformance.test.ts (the simulator).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";

@@ -44,6 +44,8 @@ export interface DispatcherOptions {
 }
 
 const BATCH = 2000;
+/** Fresh triggers claimed at insert: up to this many rounds of `concurrency` sends queued. */
+const PRECLAIM_ROUNDS = 4;
 
 export interface TestResult {
   deliveryId: string;
@@ -220,16 +222,21 @@ export class AlertDispatcher {
       // Fresh triggers due now are claimed in this same transaction and queued for sending right after the
       // commit (no claim round trip, no second row version per alert): only the first of a dedup key and sink in
       // the batch, and only when nothing older for them is pending (order per key and sink). Their claim window
-      // covers the wait behind everything already queued.
+      // covers the wait behind everything already queued; the queue is bounded (a few rounds of sends) so a
+      // process that dies holding claims delays them by a few timeouts at most. Beyond it, claimDue takes them.
       const seen = new Set<string>();
       const nowMs = Date.now();
+      let room = PRECLAIM_ROUNDS * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
       let preclaims = 0;
       const rows = plan.deliveries.map((d) => {
         const k = `${d.dedupKey}\n${d.sink}`;
         const first = !seen.has(k);
         seen.add(k);
-        const preclaim = first && d.event === "trigger" && d.nextAttemptAt.getTime() <= nowMs;
-        if (preclaim) preclaims++;
+        const preclaim = first && room > 0 && d.event === "trigger" && d.nextAttemptAt.getTime() <= nowMs;
+        if (preclaim) {
+          room--;
+          preclaims++;
+        }
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
       const claimed = await insertDeliveries(client, rows, this.claimMs(preclaims));

@@ -27,9 +27,9 @@ port.on("message", (jobs: PostJob[]) => {
   for (const j of jobs) {
     post(j.url, j.headers, j.body, j.timeoutMs).then(
       (r) => answer({ id: j.id, ok: true, status: r.status, retryAfter: r.retryAfter }),
-      (error: unknown) => {
-        const e = error as Error & { code?: string };
-        answer({ id: j.id, ok: false, timeout: e instanceof PostTimeout, code: e.code ?? null, name: e.name, message: e.message });
+      (e: unknown) => {
+        const err = e as Error & { code?: string };
+        answer({ id: j.id, ok: false, timeout: err instanceof PostTimeout, code: err.code ?? null, name: err.name, message: err.message });
       },
     );
   }

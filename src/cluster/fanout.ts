@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { LifecycleState } from "../generated/prisma/enums";
 import type { EventsAppended, IntentUpdated, RunChanged, Topics } from "../pubsub/topics";
+import { OPEN_STAGES } from "../control/stages";
 import { runChanged } from "../runs/changed";
 import type { Logger } from "../util/log";
 import type { ClusterBus, PublishRouter } from "./routed-bus";
@@ -58,7 +59,6 @@ interface TransitionRow {
 
 /** How far back intent changes are compared; covers clock skew between replicas (Prisma stamps updatedAt). */
 const INTENT_WINDOW_S = 120;
-const OPEN_STAGES = ["REQUESTED", "DISPATCHED", "ACCEPTED"];
 
 export interface FanoutStats {
   runsTracked: number;

@@ -45,21 +45,29 @@ export function positionOf(e: AuditEntry): AuditPosition {
 
 export async function queryAudit(app: App, q: AuditQuery): Promise<AuditEntry[]> {
   const params: unknown[] = [q.runId ?? null, q.since ?? null, q.until ?? null];
-  let keyset = "";
+  let intentAfter = "";
+  let transitionAfter = "";
   if (q.after) {
     params.push(q.after.at, q.after.source, q.after.id);
-    keyset = `WHERE (at, source, id) < ($4::timestamptz, $5::text, $6::text)`;
+    // The keyset (at, source, id) < position, in each branch (at <= position first: what the index can use).
+    intentAfter = `AND "requestedAt" <= $4 AND ("requestedAt", 'intent'::text, id) < ($4::timestamptz, $5::text, $6::text)`;
+    transitionAfter = `AND at <= $4 AND (at, 'transition'::text, id::text) < ($4::timestamptz, $5::text, $6::text)`;
   }
   params.push(q.limit);
+  const limit = `$${params.length}`;
+  // Each branch is read newest first along its time index and cut at the page size before the merge, so a page
+  // costs the same whether the window holds a hundred entries or a week's worth (bench:query).
   const rows = await app.pool.query<{ source: "intent" | "transition"; id: string; at: Date }>(
     `SELECT source, id, at FROM (
-       SELECT 'intent'::text AS source, id, "requestedAt" AS at FROM "ControlIntent"
-        WHERE ($1::text IS NULL OR "runId" = $1) AND ($2::timestamptz IS NULL OR "requestedAt" >= $2) AND ($3::timestamptz IS NULL OR "requestedAt" < $3)
+       (SELECT 'intent'::text AS source, id, "requestedAt" AS at FROM "ControlIntent"
+         WHERE ($1::text IS NULL OR "runId" = $1) AND ($2::timestamptz IS NULL OR "requestedAt" >= $2) AND ($3::timestamptz IS NULL OR "requestedAt" < $3) ${intentAfter}
+         ORDER BY "requestedAt" DESC, id DESC LIMIT ${limit})
        UNION ALL
-       SELECT 'transition'::text, id::text, at FROM "LifecycleTransition"
-        WHERE actor IS NOT NULL AND ($1::text IS NULL OR "runId" = $1) AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
-     ) entries ${keyset}
-     ORDER BY at DESC, source DESC, id DESC LIMIT $${params.length}`,
+       (SELECT 'transition'::text, id::text, at FROM "LifecycleTransition"
+         WHERE actor IS NOT NULL AND ($1::text IS NULL OR "runId" = $1) AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3) ${transitionAfter}
+         ORDER BY at DESC, id::text DESC LIMIT ${limit})
+     ) entries
+     ORDER BY at DESC, source DESC, id DESC LIMIT ${limit}`,
     params,
   );
   const intentIds = rows.rows.filter((r) => r.source === "intent").map((r) => r.id);

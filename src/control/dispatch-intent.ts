@@ -9,7 +9,7 @@ import type { RuntimeFacts as AdapterRuntimeFacts } from "../contract";
 import { writeStageStep } from "./advance";
 import { catchUpFacts, dispatchDetails, observeControlResult, transportIntent } from "./dispatch-result";
 import { viewOf } from "./stage-write";
-import { advanceIntent, type Observation } from "./stages";
+import { advanceIntent, awaitsEvidence, type Observation } from "./stages";
 
 // One dispatch of one REQUESTED intent through its run's transport, and the stages its outcome proves. Called at
 // most once per intent (src/cluster/dispatch-once.ts claims it); a transport error is FAILED with its reason,
@@ -62,7 +62,7 @@ export async function dispatchThroughTransport(deps: DispatchDeps, intent: Inten
     const first = advanceIntent(view, observation) ?? [];
     if (first[0]) first[0] = { ...first[0], evidence: { ...first[0].evidence, dispatch: details } };
     const stage = first.length ? first[first.length - 1].to : view.stage;
-    if (stage !== "DISPATCHED" && stage !== "ACCEPTED") return { transitions: first };
+    if (!awaitsEvidence(stage)) return { transitions: first };
     // Evidence the poller ingested while this intent was REQUESTED (it skips those): offer it now.
     const events = await c.query<StoredEventLine & { status: string | null; line: number }>(
       `SELECT status, line, ${LINE_SQL_COLUMNS} FROM "Event" WHERE "runId" = $1 AND line > $2 ORDER BY line LIMIT 5000`,

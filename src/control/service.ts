@@ -13,7 +13,7 @@ import type { Transport } from "../transports/transport";
 import type { LockedRun, RunWriter } from "../runs/writer";
 import { dispatchThroughTransport, liveRunDescription } from "./dispatch-intent";
 import { stageRecords, type StageRecord } from "./stage-write";
-import { advanceIntent, checkPrecondition, computeDeadline, intentDeadlineMs, isTerminalStage, type IntentKind, type PreconditionError, type PreconditionRun } from "./stages";
+import { advanceIntent, checkPrecondition, computeDeadline, intentDeadlineMs, isTerminalStage, OPEN_STAGES, type IntentKind, type PreconditionError, type PreconditionRun } from "./stages";
 
 // The control service (invariant 4 of docs/architecture.md): a request becomes a ControlIntent row (REQUESTED, or REJECTED
 // when a precondition refuses it — refusals are audited too), is dispatched once through the run's transport,
@@ -81,6 +81,12 @@ async function preconditionRow(c: pg.PoolClient, run: LockedRun): Promise<RunRow
 
 type Created = { id: string | null; fresh: boolean } | null;
 
+/** The id of the run's intent with this idempotency key, if there is one. */
+async function intentByKey(c: pg.PoolClient, runId: string, key: string): Promise<string | null> {
+  const r = await c.query<{ id: string }>(`SELECT id FROM "ControlIntent" WHERE "runId" = $1 AND "idempotencyKey" = $2`, [runId, key]);
+  return r.rows[0]?.id ?? null;
+}
+
 export class ControlService {
   constructor(private readonly opts: ControlServiceOptions) {}
 
@@ -100,8 +106,8 @@ export class ControlService {
     const written = app.runs.write<Created>(input.runId, async (c, locked) => {
       if (locked.removedAt) return { unchanged: true, result: null };
       // Identical concurrent requests queue on the row lock; all but the first find the row here.
-      const again = await c.query<{ id: string }>(`SELECT id FROM "ControlIntent" WHERE "runId" = $1 AND "idempotencyKey" = $2`, [locked.id, key]);
-      if (again.rows[0]) return { unchanged: true, result: { id: again.rows[0].id, fresh: false } };
+      const again = await intentByKey(c, locked.id, key);
+      if (again) return { unchanged: true, result: { id: again, fresh: false } };
       const run = await preconditionRow(c, locked);
 
       const refusal = liveRun ? { error: "PreconditionFailed" as const, message: `restart refused: ${liveRun}` } : await this.refusal(c, input.kind, run, via.followUpOf !== undefined);
@@ -145,8 +151,7 @@ export class ControlService {
         ],
       );
       if (inserted.rowCount !== 1) {
-        const existing = await c.query<{ id: string }>(`SELECT id FROM "ControlIntent" WHERE "runId" = $1 AND "idempotencyKey" = $2`, [run.id, key]);
-        return { unchanged: true, result: { id: existing.rows[0].id, fresh: false } };
+        return { unchanged: true, result: { id: await intentByKey(c, run.id, key), fresh: false } };
       }
       if (via.followUpOf) await this.linkFollowUp(c, via.followUpOf.id, id);
       // The new intent (and the approve it follows up, whose record now names it) are announced after the commit.
@@ -224,8 +229,8 @@ export class ControlService {
     if (!check.ok) return { error: check.error, message: check.message };
     const busy = await c.query<{ id: string; stage: string }>(
       `SELECT id, stage::text AS stage FROM "ControlIntent"
-        WHERE "runId" = $1 AND kind = $2::"IntentKind" AND stage NOT IN ('CONFIRMED','FAILED','AMBIGUOUS','REJECTED') LIMIT 1`,
-      [run.id, kind],
+        WHERE "runId" = $1 AND kind = $2::"IntentKind" AND stage::text = ANY($3::text[]) LIMIT 1`,
+      [run.id, kind, OPEN_STAGES],
     );
     const open = busy.rows[0];
     if (open) return { error: "PreconditionFailed", message: `${IN_FLIGHT} (${open.id}, ${open.stage})` };

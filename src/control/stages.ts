@@ -28,6 +28,14 @@ export function isTerminalStage(stage: IntentStage): boolean {
   return TERMINAL_STAGES.has(stage);
 }
 
+/** The stages an intent can still leave (the complement of TERMINAL_STAGES). */
+export const OPEN_STAGES: readonly IntentStage[] = ["REQUESTED", "DISPATCHED", "ACCEPTED"];
+
+/** Dispatched and not ended: the stages in which events and runtime facts can move an intent on. */
+export function awaitsEvidence(stage: IntentStage): boolean {
+  return stage === "DISPATCHED" || stage === "ACCEPTED";
+}
+
 export type StageStamp = "dispatchedAt" | "acceptedAt" | "confirmedAt" | "endedAt";
 
 /** The one table of stage timestamps: the column a stage stamps when first entered; a terminal stage also ends. */

@@ -1,3 +1,5 @@
+// Over 350 lines: the embedded PostgreSQL's whole lifecycle (data dir, initdb, spawn, readiness, stop), each
+// step a small function used once by startEmbeddedDatabase, read top to bottom in that order.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import {

@@ -1,19 +1,11 @@
-import type { HealthStatus, LifecycleState, SpriteStatus, TransportKind } from "../generated/prisma/enums";
+import { fleetCounts, type FleetCounts } from "../runs/fleet-counts";
 import { builder } from "./builder";
 import { HealthStatusEnum, LifecycleStateEnum, SpriteStatusEnum, TransportKindEnum } from "./enums";
 
 // "How is the fleet doing?" in one query: counts of observed (not removed) runs and Sprites, by lifecycle
-// state, health, transport and Sprite status, computed with grouped counts in the database.
+// state, health, transport and Sprite status, computed with grouped counts in the database (src/runs/fleet-counts.ts).
 
-interface Fleet {
-  sprites: number;
-  runs: number;
-  needsIntervention: number;
-  byState: { state: LifecycleState; count: number }[];
-  byHealth: { status: HealthStatus; count: number }[];
-  byTransport: { transport: TransportKind; sprites: number; runs: number }[];
-  bySpriteStatus: { status: SpriteStatus; count: number }[];
-}
+type Fleet = FleetCounts;
 
 const StateCount = builder.simpleObject("FleetStateCount", { fields: (t) => ({ state: t.field({ type: LifecycleStateEnum }), count: t.int() }) });
 const HealthCount = builder.simpleObject("FleetHealthCount", { fields: (t) => ({ status: t.field({ type: HealthStatusEnum }), count: t.int() }) });
@@ -38,34 +30,6 @@ builder.queryFields((t) => ({
   fleet: t.field({
     type: FleetRef,
     description: "Counts of the observed fleet by lifecycle state, health, transport and Sprite status",
-    resolve: async (_root, _args, ctx) => {
-      const db = ctx.app.db;
-      const live = { removedAt: null };
-      const [byState, byHealth, spritesByTransport, runsBySprite, bySpriteStatus, needsIntervention] = await Promise.all([
-        db.run.groupBy({ by: ["state"], where: live, _count: { _all: true } }),
-        db.run.groupBy({ by: ["health"], where: live, _count: { _all: true } }),
-        db.sprite.groupBy({ by: ["transport"], where: live, _count: { _all: true } }),
-        db.run.groupBy({ by: ["spriteId"], where: live, _count: { _all: true } }),
-        db.sprite.groupBy({ by: ["status"], where: live, _count: { _all: true } }),
-        db.run.count({ where: { ...live, needsIntervention: true } }),
-      ]);
-      const transportOf = new Map((await db.sprite.findMany({ where: live, select: { id: true, transport: true } })).map((s) => [s.id, s.transport]));
-      const runsPerTransport = new Map<TransportKind, number>();
-      for (const r of runsBySprite) {
-        const transport = transportOf.get(r.spriteId);
-        if (transport) runsPerTransport.set(transport, (runsPerTransport.get(transport) ?? 0) + r._count._all);
-      }
-      return {
-        sprites: spritesByTransport.reduce((n, s) => n + s._count._all, 0),
-        runs: byState.reduce((n, s) => n + s._count._all, 0),
-        needsIntervention,
-        byState: byState.map((s) => ({ state: s.state, count: s._count._all })).sort((a, b) => (a.state < b.state ? -1 : 1)),
-        byHealth: byHealth.map((s) => ({ status: s.health, count: s._count._all })).sort((a, b) => (a.status < b.status ? -1 : 1)),
-        byTransport: spritesByTransport
-          .map((s) => ({ transport: s.transport, sprites: s._count._all, runs: runsPerTransport.get(s.transport) ?? 0 }))
-          .sort((a, b) => (a.transport < b.transport ? -1 : 1)),
-        bySpriteStatus: bySpriteStatus.map((s) => ({ status: s.status, count: s._count._all })).sort((a, b) => (a.status < b.status ? -1 : 1)),
-      };
-    },
+    resolve: (_root, _args, ctx) => fleetCounts(ctx.app.pool),
   }),
 }));

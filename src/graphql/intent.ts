@@ -1,8 +1,8 @@
 import { ZodError } from "zod";
 import type { ControlIntent } from "../generated/prisma/client";
 import { IDEMPOTENCY_KEY, type ControlOutcome } from "../control/service";
-import type { IntentKind } from "../control/stages";
-import type { StageRecord } from "../ingest/intents";
+import { isTerminalStage, type IntentKind } from "../control/stages";
+import { stageRecords, type StageRecord } from "../control/stage-write";
 import { subscriptionOverflows } from "../observability/metrics";
 import { hold } from "../pubsub/subscription-scope";
 import { hasRole } from "../auth/principal";
@@ -32,9 +32,7 @@ const StageRecordRef = builder.objectRef<StageRecord>("IntentStageRecord").imple
   }),
 });
 
-export function stageRecords(i: Pick<ControlIntent, "evidence">): StageRecord[] {
-  return (Array.isArray(i.evidence) ? i.evidence : []) as unknown as StageRecord[];
-}
+export { stageRecords };
 
 export const ControlIntentRef = builder.prismaNode("ControlIntent", {
   id: { field: "id" },
@@ -42,7 +40,7 @@ export const ControlIntentRef = builder.prismaNode("ControlIntent", {
   fields: (t) => ({
     kind: t.expose("kind", { type: IntentKindEnum }),
     stage: t.expose("stage", { type: IntentStageEnum }),
-    terminal: t.boolean({ resolve: (i) => ["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"].includes(i.stage), description: "true once the stage can no longer change" }),
+    terminal: t.boolean({ resolve: (i) => isTerminalStage(i.stage), description: "true once the stage can no longer change" }),
     idempotencyKey: t.exposeString("idempotencyKey"),
     requestedBy: t.exposeString("requestedBy", { description: "The token's name; never taken from the client" }),
     note: t.exposeString("note", { nullable: true }),
@@ -143,7 +141,7 @@ builder.subscriptionFields((t) => ({
           const now = await db.controlIntent.findUniqueOrThrow({ where: { id: first.id } });
           fresh(now);
           yield now;
-          if (["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"].includes(now.stage)) return;
+          if (isTerminalStage(now.stage)) return;
         }
         for await (const d of sub) {
           if (d.kind === "overflow") {
@@ -158,7 +156,7 @@ builder.subscriptionFields((t) => ({
           lastSeq = m.seq;
           yield intent;
           // one intent: the stream ends with its terminal stage
-          if (oneId && ["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"].includes(intent.stage)) return;
+          if (oneId && isTerminalStage(intent.stage)) return;
         }
       } finally {
         sub.close();

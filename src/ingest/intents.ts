@@ -1,5 +1,5 @@
 import { recordStages, viewOf } from "../control/stage-write";
-import { advanceIntent, isTerminalStage } from "../control/stages";
+import { advanceIntent, awaitsEvidence } from "../control/stages";
 import type { ControlIntent } from "../generated/prisma/client";
 import type { RunFacts } from "../lifecycle/types";
 import type { IntentUpdate } from "./commit";
@@ -36,7 +36,7 @@ export function advanceIntents(
   };
   const all = [...backlog, ...newRows];
   for (const intent of intents) {
-    if (isTerminalStage(intent.stage) || intent.stage === "REQUESTED") continue;
+    if (!awaitsEvidence(intent.stage)) continue;
     const from = intent.observedLine;
     const offered = from === null ? newRows : all.filter((r) => r.line > from);
     const newEvents = offered.map((r) => ({ name: r.name, status: r.status, line: r.line, timestamp: r.timestamp.toISOString(), data: r.payload }));

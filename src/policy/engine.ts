@@ -1,3 +1,5 @@
+// Over 350 lines: one class, the policy engine's cycle under its lease (catch up, claim a candidate, guard,
+// perform, record), whose steps share the lease and the evaluation state.
 import type pg from "pg";
 import { SingletonLease } from "../alerts/lease";
 import type { ControlOutcome, ControlService } from "../control/service";

@@ -5,6 +5,7 @@ import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { createGunzip, createGzip } from "node:zlib";
 import type { App } from "../app";
+import { OPEN_STAGES } from "../control/stages";
 import type { Event } from "../generated/prisma/client";
 import { InvalidInputError, NotFoundError } from "../errors";
 import { originalLine } from "../events/stored-event";
@@ -61,7 +62,7 @@ async function gunzipSha256(file: string): Promise<{ sha256: string; bytes: numb
 }
 
 export async function archiveRun(app: App, runId: string, by: string): Promise<RunArchive> {
-  const run = await app.db.run.findUnique({ where: { id: runId }, include: { sprite: true, intents: { where: { stage: { in: ["REQUESTED", "DISPATCHED", "ACCEPTED"] } } } } });
+  const run = await app.db.run.findUnique({ where: { id: runId }, include: { sprite: true, intents: { where: { stage: { in: [...OPEN_STAGES] } } } } });
   if (!run) throw new NotFoundError("Run", runId);
   if (!FINISHED.has(run.state)) throw new InvalidInputError("runId", `run ${runId} is ${run.state}: only a finished run (COMPLETE, STOPPED, FAILED) is archived`);
   if (run.ingestStatus !== "OK") throw new InvalidInputError("runId", `run ${runId} has ingest ${run.ingestStatus}: resolve it (resetRunCursor) before archiving`);

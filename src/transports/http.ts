@@ -1,3 +1,5 @@
+// Over 350 lines: one HTTP/1.1 client for the remote transports (connect with DNS pinning, TLS, framing, chunked
+// bodies, timeouts, URL redaction) and the retry loop over it; the retry half is the seam for a later split.
 import dns from "node:dns";
 import net from "node:net";
 import tls from "node:tls";

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseWaitFor } from "../../cli/commands/stream";
+import { parseWaitFor } from "../../cli/commands/wait";
 import { DEFAULT_SERVER, resolveConnection } from "../../cli/config-file";
 import { parseDuration } from "../../cli/context";
 import { CliError, combineExits, EXIT, exitForStage, exitForTypename } from "../../cli/exit-codes";

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { InterventionAck } from "../../generated/prisma/client";
 import { ackHolds, ackCodes } from "../../interventions/ack";
 import { builder } from "../builder";
@@ -42,19 +43,25 @@ export const InterventionAckRef = builder.prismaObject("InterventionAck", {
   }),
 });
 
-/** Holds an acknowledgement: bumps the run's seq so every subscriber (any replica) re-reads the queue entry. */
+/** Holds an acknowledgement: a change of the run (src/runs/writer.ts), so every subscriber (any replica) re-reads the queue entry. */
 async function recordAck(ctx: Context, runId: string, data: { kind: string; by: string; note: string | null; until: Date | null; reasonCodes: string[] } | null): Promise<InterventionAck | null> {
-  const { db, bus } = ctx.app;
-  const out = await db.$transaction(async (tx) => {
-    const run = await tx.run.update({ where: { id: runId }, data: { seq: { increment: 1 } } });
-    let ack: InterventionAck | null = null;
-    if (data) ack = await tx.interventionAck.create({ data: { runId, ...data } });
-    else await tx.interventionAck.updateMany({ where: { runId, clearedAt: null }, data: { clearedAt: new Date() } });
-    return { run, ack };
+  const written = await ctx.app.runs.write(runId, async (c) => {
+    if (!data) {
+      await c.query(`UPDATE "InterventionAck" SET "clearedAt" = $2 WHERE "runId" = $1 AND "clearedAt" IS NULL`, [runId, new Date()]);
+      return { announce: true, result: null };
+    }
+    const ack = await c.query<InterventionAck>(`INSERT INTO "InterventionAck" (id, "runId", kind, "by", note, until, "reasonCodes") VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING *`, [
+      randomUUID(),
+      runId,
+      data.kind,
+      data.by,
+      data.note,
+      data.until,
+      JSON.stringify(data.reasonCodes),
+    ]);
+    return { announce: true, result: ack.rows[0] };
   });
-  const r = out.run;
-  bus.publish("run", r.id, { runId: r.id, spriteId: r.spriteId, seq: r.seq, previousState: r.state, state: r.state, reason: r.stateReason, lifecycleChanged: false, at: new Date() });
-  return out.ack;
+  return written?.result ?? null;
 }
 
 async function findRun(ctx: Context, id: string) {

@@ -4,6 +4,7 @@ import type { Health } from "../../lifecycle/health";
 import { parseStoredFacts } from "../../ingest/stored-facts";
 import { needsIntervention, type Intervention } from "../../lifecycle/interventions";
 import type { Divergence } from "../../lifecycle/types";
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder";
 import { RunRef } from "../run/run";
 import { isResync, ResyncRequiredRef, tooSlow } from "../subscription-end";
@@ -103,8 +104,11 @@ builder.queryFields((t) => ({
     type: [InterventionRef],
     description: "Runs that need an operator, critical first, then oldest first; acknowledged/snoozed ones only when asked for",
     args: { includeAcknowledged: t.arg.boolean({ required: false, defaultValue: false }) },
-    resolve: async (_root, { includeAcknowledged }, ctx) => {
-      const runs = await ctx.app.db.run.findMany({ where: { removedAt: null, needsIntervention: true } });
+    resolve: async (_root, { includeAcknowledged }, ctx, info) => {
+      // The runs loaded with what the request selects under `run` (its Sprite, ...), recorded for the Run
+      // fields: otherwise each entry's run was loaded again, one Prisma query per run (bench:query).
+      const query = queryFromInfo({ context: ctx, info, typeName: "Run", path: ["run"] });
+      const runs = await ctx.app.db.run.findMany({ ...query, where: { removedAt: null, needsIntervention: true } });
       const acks = await openAcks(
         ctx.app.db,
         runs.map((r) => r.id),

@@ -1,6 +1,7 @@
 import { createGraphQLError } from "graphql-yoga";
 import { subscriptionOverflows } from "../../observability/metrics";
 import type { RunChanged } from "../../pubsub/topics";
+import { ANNOTATION_TRIGGERS } from "../../runs/changed";
 import { hold } from "../../pubsub/subscription-scope";
 import { builder } from "../builder";
 import { NotFoundRef } from "../errors";
@@ -58,7 +59,7 @@ const RunLifecycleFilter = builder.inputType("RunLifecycleFilter", {
 });
 
 /** Transition triggers that annotate the history without changing the lifecycle (never delivered here). */
-const NOT_LIFECYCLE = ["cursor_reset", "sprite", "control_mode"];
+const NOT_LIFECYCLE = [...ANNOTATION_TRIGGERS];
 
 builder.subscriptionFields((t) => ({
   runLifecycleChanged: t.field({

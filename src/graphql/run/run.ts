@@ -6,6 +6,7 @@ import { NotFoundError } from "../../errors";
 import { localId } from "../ids";
 import { LifecycleStateEnum } from "../enums";
 import { EventRef } from "./events";
+import { readEventPage } from "../../events/page";
 import { divergenceOf, DivergenceRef, healthOf, HealthRef, ingestOf, IngestInfoRef } from "./status";
 import { isLineCursor, MAX_LINE } from "../validation";
 
@@ -36,16 +37,15 @@ export const RunRef = builder.prismaNode("Run", {
         type: EventRef,
         description: 'Stored events ordered by line; cursors are line numbers, so `after: "120"` starts at line 121',
         resolve: (run, args, ctx) =>
-          resolveCursorConnection({ args, toCursor: (e) => String(e.line), defaultSize: 50, maxSize: 500 }, ({ before, after, limit, inverted }: ResolveCursorConnectionArgs) => {
-            const line: Prisma.IntFilter = {};
-            if (after) line.gt = parseLineCursor(after);
-            if (before) line.lt = parseLineCursor(before);
-            return ctx.app.db.event.findMany({
-              where: { runId: run.id, line },
-              orderBy: { line: inverted ? "desc" : "asc" },
-              take: limit,
-            });
-          }),
+          resolveCursorConnection({ args, toCursor: (e) => String(e.line), defaultSize: 50, maxSize: 500 }, ({ before, after, limit, inverted }: ResolveCursorConnectionArgs) =>
+            readEventPage(ctx.app.pool, {
+              runId: run.id,
+              after: after ? parseLineCursor(after) : null,
+              before: before ? parseLineCursor(before) : null,
+              limit,
+              descending: inverted,
+            }),
+          ),
       },
       { name: "RunEventsConnection" },
       { name: "RunEventsEdge" },

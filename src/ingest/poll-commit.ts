@@ -1,0 +1,168 @@
+import type { Config } from "../config/config";
+import { awaitsEvidence } from "../control/stages";
+import type { Db } from "../db/client";
+import { originalLine, payloadOf } from "../events/stored-event";
+import { foldEventFacts } from "../lifecycle/event-facts";
+import { withTrace } from "../observability/trace";
+import type { RunWriter } from "../runs/writer";
+import type { Logger } from "../util/log";
+import { commitPoll, CursorConflict, type CommitInput } from "./commit";
+import type { Entry, Fence } from "./entry";
+import { yieldToLoop } from "./entry";
+import { evaluateRun, type Evaluation } from "./evaluate";
+import type { EventRow } from "./rows";
+import type { RunWithIntents } from "./run-row";
+import { parseStoredFacts, type toRuntimeFacts, type StoredFacts } from "./stored-facts";
+
+// The end of every poll: what it saw is evaluated against the stored run (src/ingest/evaluate.ts) and, if
+// anything changed, committed through the run writer (src/runs/writer.ts), which publishes it.
+
+export interface PollCommitDeps {
+  db: Db;
+  runs: RunWriter;
+  log: Logger;
+  config: Pick<Config, "OPS_POLL_INTERVAL_MS" | "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
+  /** The commit lost a race: poll the run again at once. */
+  retry: (runId: string) => void;
+}
+
+/** What went wrong with this poll, or that it succeeded (clears an earlier failure). */
+export interface PollProblem {
+  fork?: string;
+  forkDetails?: Record<string, unknown>;
+  ingestError?: string;
+  transportError?: string;
+  pollSucceeded?: boolean;
+  agentIncompatible?: string;
+}
+
+export class PollCommitter {
+  constructor(private readonly deps: PollCommitDeps) {}
+
+  /** The run as a poll reads it: with its Sprite and its latest intents. */
+  async loadRun(runId: string): Promise<RunWithIntents | null> {
+    return this.deps.db.run.findUnique({
+      where: { id: runId },
+      include: { sprite: true, intents: { orderBy: { requestedAt: "desc" }, take: 20 } },
+    });
+  }
+
+  /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */
+  private async intentBacklog(run: RunWithIntents): Promise<EventRow[]> {
+    const marks = run.intents.filter((i) => awaitsEvidence(i.stage) && i.observedLine !== null && i.observedLine < run.cursorLine).map((i) => i.observedLine!);
+    if (!marks.length) return [];
+    const rows = await this.deps.db.event.findMany({
+      where: { runId: run.id, line: { gt: Math.min(...marks), lte: run.cursorLine } },
+      orderBy: { line: "asc" },
+      take: 5000,
+    });
+    return rows.map((e) => ({
+      line: e.line,
+      timestamp: e.timestamp,
+      name: e.name,
+      role: e.role,
+      status: e.status,
+      message: e.message,
+      runtimeRunId: e.runtimeRunId,
+      iteration: e.iteration,
+      payload: payloadOf(e),
+      text: originalLine(e),
+      packed: e.packed,
+    }));
+  }
+
+  /**
+   * Evaluates the run against what this poll saw and commits it if anything changed. Returns the committed
+   * run (for the next batch) or null when the commit lost a race (the next poll starts over from the database).
+   */
+  async evaluateAndCommit(
+    entry: Entry,
+    runtime: ReturnType<typeof toRuntimeFacts> | null,
+    rows: EventRow[],
+    cursor: { line: number; byteOffset: number; lastLineHash: string | null } | null,
+    problem: PollProblem,
+    fence: Fence,
+    loaded?: RunWithIntents,
+    storedIn?: StoredFacts,
+  ): Promise<{ run: RunWithIntents; stored: StoredFacts } | null> {
+    const run = loaded ?? (await this.loadRun(entry.runId));
+    if (!run) return null;
+    const stored = storedIn ?? parseStoredFacts(run.facts);
+    const events = rows.length
+      ? foldEventFacts(
+          stored.events,
+          rows.map((r) => ({ name: r.name, status: r.status, timestamp: r.timestamp.toISOString(), runId: r.runtimeRunId, iteration: r.iteration, data: r.payload })),
+        )
+      : stored.events;
+    const nextStored: StoredFacts = { events, runtime: runtime ?? stored.runtime };
+    const evaluation: Evaluation = evaluateRun({
+      run,
+      sprite: entry.sprite,
+      stored: nextStored,
+      newRows: rows,
+      backlog: await this.intentBacklog(run),
+      throughLine: cursor?.line ?? run.cursorLine,
+      problem,
+      transportFailures: entry.transportFailures,
+      now: new Date(),
+      config: this.deps.config,
+    });
+    const spriteChange = entry.spriteChange ?? null;
+    if (!evaluation.changed && rows.length === 0 && !cursor && !spriteChange) return { run, stored: nextStored };
+    if (rows.length > 0) await yieldToLoop(); // a page: the fold and the evaluation above, the commit's serialization next
+    const transition =
+      evaluation.transition ??
+      (spriteChange
+        ? {
+            from: run.state,
+            to: evaluation.columns.state,
+            reason: `sprite_${spriteChange.to.toLowerCase()}`,
+            trigger: "sprite",
+            actor: null,
+            evidence: { sprite: spriteChange },
+          }
+        : null);
+
+    const input: CommitInput = {
+      runId: run.id,
+      expectedLine: run.cursorLine,
+      expectedSeq: run.seq,
+      events: rows,
+      cursor: cursor ?? { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash },
+      projection: evaluation.columns,
+      stateChanged: evaluation.transition !== null,
+      transition,
+      intents: evaluation.intents,
+      fence,
+    };
+    try {
+      await commitPoll(this.deps.runs, input);
+    } catch (e) {
+      if (e instanceof CursorConflict) {
+        // Another writer (a reset, an intent, a lease change) moved the run since this poll read it: nothing of
+        // this poll is stored; poll again at once from what is committed.
+        this.deps.log.debug("ingest commit lost a race; re-reading", { runId: run.id, error: e.message });
+        entry.dirty = true;
+        this.deps.retry(run.id);
+        return null;
+      }
+      throw e;
+    }
+    if (spriteChange === entry.spriteChange) entry.spriteChange = null;
+    this.logIntents(run, evaluation);
+    const after = await this.loadRun(run.id);
+    return after ? { run: after, stored: nextStored } : null;
+  }
+
+  /** An intent's later stages are part of the traced work that created it: logged under its trace id. */
+  private logIntents(run: RunWithIntents, evaluation: Evaluation): void {
+    for (const i of evaluation.intents) {
+      const before = run.intents.find((x) => x.id === i.id);
+      if (before && before.stage !== i.stage) {
+        withTrace(before.traceId, () =>
+          this.deps.log.info("control intent advanced", { intentId: i.id, runId: run.id, kind: before.kind, from: before.stage, to: i.stage, ...(i.error ? { error: i.error } : {}) }),
+        );
+      }
+    }
+  }
+}

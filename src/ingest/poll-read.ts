@@ -1,0 +1,146 @@
+import { AdapterError, type EventCursor, type EventsPage } from "../contract";
+import { isTerminalStage } from "../control/stages";
+import type { Sprite } from "../generated/prisma/client";
+import type { RuntimeFacts } from "../lifecycle/types";
+import type { Logger } from "../util/log";
+import { oneLine, yieldToLoop, type Entry, type Fence } from "./entry";
+import { POLL_FAILED } from "./evaluate";
+import type { PollCommitter } from "./poll-commit";
+import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
+import type { RunWithIntents } from "./run-row";
+import { parseStoredFacts, toRuntimeFacts } from "./stored-facts";
+
+// Reading what changed on a run's Sprite: its runtime facts (settled against an exit in progress) and its new
+// event lines, page by page, each page committed before the next one is used (src/ingest/poll-commit.ts).
+
+export interface ReadContext {
+  commits: PollCommitter;
+  batchSize: number;
+  log: Logger;
+}
+
+/** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
+export const CHECKPOINT_RESTORED = "checkpoint_restored";
+
+/** A page read after a cursor and its rows, or why not (a prefetch never rejects: see pollChanged). */
+type PreparedPage = { page: EventsPage; rows: EventRow[] } | { error: unknown };
+
+/**
+ * A poll of a run whose files may have changed: reads its runtime facts and every new page of events after the
+ * stored cursor, committing page by page. Leaves the entry's fingerprint, time sensitivity and liveness as
+ * committed.
+ */
+export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: string | null, spriteObservation: { status: Sprite["status"] }, fence: Fence): Promise<void> {
+  const run = await ctx.commits.loadRun(entry.runId);
+  if (!run) return;
+
+  const facts = spriteObservation.status === "MISSING" ? null : await readSettledFacts(entry, parseStoredFacts(run.facts).runtime);
+  // Reads work again: the failure streak ends here, and this poll's commit clears the health reason.
+  entry.transportFailures = 0;
+  entry.lastTransportError = null;
+  entry.dirty = false;
+  const cursor: EventCursor = { line: run.cursorLine, byteOffset: Number(run.cursorByteOffset), lastLineHash: run.cursorLineHash };
+  let stored = parseStoredFacts(run.facts);
+  let current: RunWithIntents = run;
+
+  const failingPolls = run.ingestStatus === "ERROR" && !!run.ingestError?.startsWith(POLL_FAILED);
+  if ((run.ingestStatus === "OK" || failingPolls) && facts) {
+    // Each page is read and turned into rows while the previous one commits, so the file read, the parsing and
+    // the packing overlap the database's insert instead of adding to it (bench:ingest). A prefetched page is
+    // only used if the commit before it succeeded, from the cursor that commit stored.
+    const prepare = (from: EventCursor): Promise<PreparedPage> =>
+      entry.transport.readEvents(entry.target, from, ctx.batchSize).then(
+        async (page) => {
+          // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
+          // cursor reset) must leave the event loop to requests between them.
+          await yieldToLoop();
+          try {
+            return { page, rows: rowsFromEnvelopes(page.envelopes, page.lines, entry.target.loopId, from.line) };
+          } catch (error) {
+            return { error };
+          }
+        },
+        (error: unknown) => ({ error }),
+      );
+    let next = prepare(cursor);
+    for (;;) {
+      const prepared = await next;
+      if ("error" in prepared) {
+        const e = prepared.error;
+        if (e instanceof AdapterError && e.code === "cursor_fork") {
+          // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
+          const restore = await restoreBehind(ctx, entry, current);
+          const fork = restore
+            ? {
+                fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`,
+                forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore },
+              }
+            : { fork: e.message, forkDetails: e.details };
+          await ctx.commits.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
+          return;
+        }
+        if (e instanceof AdapterError || e instanceof EnvelopeRejected) {
+          await ctx.commits.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
+          return;
+        }
+        throw e;
+      }
+      const { page, rows } = prepared;
+      const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
+      const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
+      const more = page.hasMore && !pageError && nextCursor !== null;
+      if (more) next = prepare(nextCursor);
+      const committed = await ctx.commits.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored);
+      if (!committed) return;
+      current = committed.run;
+      stored = committed.stored;
+      if (!more) break;
+    }
+  } else {
+    const committed = await ctx.commits.evaluateAndCommit(entry, facts, [], null, { pollSucceeded: true }, fence, current, stored);
+    if (!committed) return;
+    current = committed.run;
+  }
+  entry.lastFingerprint = fingerprint;
+  // `current` is the run as committed by this poll (or as read, when nothing changed): no need to re-read it.
+  const openIntent = current.intents.some((i) => !isTerminalStage(i.stage));
+  entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
+  entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
+}
+
+/** The checkpoint restore behind a fork, when the transport can tell and it happened since the last good poll. */
+async function restoreBehind(ctx: ReadContext, entry: Entry, run: RunWithIntents): Promise<{ checkpointId: string; restoredAt: string } | null> {
+  if (!entry.transport.restoredSince) return null;
+  try {
+    return await entry.transport.restoredSince(entry.target, run.lastPolledAt ?? run.createdAt);
+  } catch (e) {
+    ctx.log.warn("cannot ask the Sprites API about checkpoint restores", { runId: run.id, error: oneLine(e) });
+    return null;
+  }
+}
+
+/**
+ * A run that ends normally removes active-run.json in its exit trap before its process dies, so a read that
+ * saw the file and then found the pid dead may only have raced that exit: read again, once. Only a file still
+ * naming the same dead pid after the pid was seen dead is a killed run; otherwise the second read (state.json
+ * written by the exit, the file gone) is the truth. Without this a poll landing in that window reported
+ * FAILED/killed for a completed run, and cost-aware polling then never read the Sprite again to correct it.
+ */
+async function readSettledFacts(entry: Entry, stored: RuntimeFacts | null): Promise<RuntimeFacts> {
+  const first = toRuntimeFacts(await entry.transport.readFacts(entry.target));
+  if (first.activeRun === null || first.activeRunAlive !== false) return first;
+  // Already settled by an earlier poll (stored facts are a settled read): no second read on every poll after.
+  if (stored?.activeRunAlive === false && stored.activeRun?.pid === first.activeRun.pid) return first;
+  return toRuntimeFacts(await entry.transport.readFacts(entry.target));
+}
+
+/** Where events.jsonl ends now (complete lines), read page by page without storing anything (a cursor reset). */
+export async function fileEnd(entry: Pick<Entry, "transport" | "target">, batchSize: number): Promise<EventCursor> {
+  let cursor: EventCursor = { line: 0, byteOffset: 0, lastLineHash: null };
+  for (;;) {
+    const page = await entry.transport.readEvents(entry.target, cursor, batchSize);
+    if (page.envelopes.length === 0) return cursor;
+    cursor = { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash };
+    if (!page.hasMore || page.error) return cursor;
+  }
+}
