@@ -1,40 +1,14 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { MARKER_PATTERN, packLine, unpackLine, type LineColumns } from "../../src/events/line-codec";
+import { MARKER_PATTERN, packLine, unpackLine } from "../../src/events/line-codec";
 import { MAX_EVENT_DEPTH, storable, unstorable } from "../../src/ingest/rows";
 import { realisticLine } from "../../bench/support";
 import { mulberry32 } from "../support/random";
 import { referencePackLine, referenceUnpackLine } from "./line-codec-reference";
+import { columnsOf, recordedLines } from "./line-fixtures";
 
 // The ingest's fast paths must decide exactly what the plain versions decide: the packer (one pass over the
 // line for the static tokens) packs every line to the same text as the reference packer, and the allocation-
 // free storability check accepts exactly the values the path-naming check accepts. Seeded: a failure replays.
-
-function columnsOf(line: string): LineColumns {
-  const o = JSON.parse(line) as Record<string, unknown>;
-  const str = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : null);
-  return {
-    timestamp: new Date(String(o["timestamp"])),
-    name: String(o["event"] ?? o["type"]),
-    role: str(o["role"]),
-    runtimeRunId: str(o["run_id"]),
-    iteration: typeof o["iteration"] === "number" && Number.isInteger(o["iteration"]) ? o["iteration"] : null,
-  };
-}
-
-function recordedLines(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = path.join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name === "events.jsonl") out.push(...readFileSync(p, "utf8").split("\n").filter(Boolean));
-    }
-  };
-  walk(path.resolve(__dirname, "../fixtures/runtime"));
-  return out;
-}
 
 /** Pieces that make tokens overlap, repeat, nest in values or almost match. */
 const PIECES = [

@@ -1,37 +1,10 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { MAX_PACKED_LENGTH, packLine, unpackLine, VERBATIM, type LineColumns } from "../../src/events/line-codec";
+import { columnsOf, recordedLines } from "./line-fixtures";
+import { MAX_PACKED_LENGTH, packLine, unpackLine, VERBATIM } from "../../src/events/line-codec";
 import { originalJsonl, payloadOf, rawObject } from "../../src/events/stored-event";
 
 // The stored form of a line must give the exact bytes back (forensics, fork checks, the JSONL export), and be
 // smaller than the line for what Superloop writes.
-
-/** The columns ingest derives from a line (src/ingest/rows.ts via the v1 envelope). */
-function columnsOf(line: string): LineColumns {
-  const o = JSON.parse(line) as Record<string, unknown>;
-  const str = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : null);
-  return {
-    timestamp: new Date(String(o["timestamp"])),
-    name: String(o["event"] ?? o["type"]),
-    role: str(o["role"]),
-    runtimeRunId: str(o["run_id"]),
-    iteration: typeof o["iteration"] === "number" && Number.isInteger(o["iteration"]) ? o["iteration"] : null,
-  };
-}
-
-function recordedLines(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = path.join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name === "events.jsonl") out.push(...readFileSync(p, "utf8").split("\n").filter(Boolean));
-    }
-  };
-  walk(path.resolve(__dirname, "../fixtures/runtime"));
-  return out;
-}
 
 describe("packLine / unpackLine", () => {
   const cases: [string, string][] = [
