@@ -2,6 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inTransaction } from "../../src/db/transaction";
 import { copyText, insertEvents, isDuplicateLine } from "../../src/events/insert";
 import { packLine } from "../../src/events/line-codec";
 import { originalLine } from "../../src/events/stored-event";
@@ -61,21 +62,6 @@ async function storedRows(runId: string) {
   return res.rows;
 }
 
-async function inTransaction<T>(fn: (client: import("pg").PoolClient) => Promise<T>): Promise<T> {
-  const client = await server.app.pool.connect();
-  try {
-    await client.query("BEGIN");
-    const out = await fn(client);
-    await client.query("COMMIT");
-    return out;
-  } catch (e) {
-    await client.query("ROLLBACK");
-    throw e;
-  } finally {
-    client.release();
-  }
-}
-
 describe("copyText", () => {
   it.each([
     ["plain", "plain"],
@@ -96,7 +82,7 @@ describe("insertEvents (COPY into the Event table)", () => {
       row(4, '{ "timestamp" : "2026-11-24T00:00:04.250Z",\t"event":"spaced" }'),
       row(5, line(5, { data: { blob: "z".repeat(5000) } })),
     ];
-    expect(await inTransaction((c) => insertEvents(c, runId, rows))).toBe(rows.length);
+    expect(await inTransaction(server.app.pool, (c) => insertEvents(c, runId, rows))).toBe(rows.length);
     const stored = await storedRows(runId);
     expect(stored.map((s) => ({ ...s, timestamp: s.timestamp.getTime() }))).toEqual(
       rows.map((r) => ({
@@ -117,7 +103,7 @@ describe("insertEvents (COPY into the Event table)", () => {
   it("a page of thousands of rows (many COPY messages) is stored in order", async () => {
     const runId = await newRun("insert-many");
     const rows = Array.from({ length: 3000 }, (_, i) => row(i + 1, line(i + 1, { data: { n: i } })));
-    expect(await inTransaction((c) => insertEvents(c, runId, rows))).toBe(3000);
+    expect(await inTransaction(server.app.pool, (c) => insertEvents(c, runId, rows))).toBe(3000);
     const stored = await storedRows(runId);
     expect(stored.map((s) => s.line)).toEqual(rows.map((r) => r.line));
     expect(stored.map((s) => originalLine(s))).toEqual(rows.map((r) => r.text));
@@ -125,7 +111,7 @@ describe("insertEvents (COPY into the Event table)", () => {
 
   it("a line already stored fails the whole COPY (isDuplicateLine), nothing of it is stored, the connection serves on", async () => {
     const runId = await newRun("insert-dup");
-    await inTransaction((c) => insertEvents(c, runId, [row(2, line(2))]));
+    await inTransaction(server.app.pool, (c) => insertEvents(c, runId, [row(2, line(2))]));
     // The duplicate comes first and thousands of rows follow it, so the server refuses the COPY while data is
     // still on its way: what follows the error must not break the connection.
     const rows = Array.from({ length: 6000 }, (_, i) => row(i + 1, line(i + 1, { data: { pad: "p".repeat(200) } })));
@@ -149,13 +135,13 @@ describe("insertEvents (COPY into the Event table)", () => {
   it("a row that cannot be written as COPY text fails the COPY with the reason; nothing is stored", async () => {
     const runId = await newRun("insert-bad");
     const rows = [row(1, line(1)), { ...row(2, line(2)), timestamp: new Date(NaN) }];
-    await expect(inTransaction((c) => insertEvents(c, runId, rows))).rejects.toThrow(/cannot write the rows/);
+    await expect(inTransaction(server.app.pool, (c) => insertEvents(c, runId, rows))).rejects.toThrow(/cannot write the rows/);
     expect(await storedRows(runId)).toEqual([]);
     expect((await server.app.pool.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
   });
 
   it("no rows: no statement", async () => {
     const runId = await newRun("insert-none");
-    expect(await inTransaction((c) => insertEvents(c, runId, []))).toBe(0);
+    expect(await inTransaction(server.app.pool, (c) => insertEvents(c, runId, []))).toBe(0);
   });
 });
