@@ -67,6 +67,15 @@ const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 const SHAREABLE = new Set(["runLifecycleChanged"]);
 type SubscriptionResult = ExecutionResult | AsyncIterable<ExecutionResult>;
 
+/** The first result of a subscription (then closed), or a single result as is. */
+async function firstResult(r: SubscriptionResult): Promise<ExecutionResult | null> {
+  if (!(Symbol.asyncIterator in r)) return r;
+  const it = r[Symbol.asyncIterator]();
+  const first = await it.next();
+  await it.return?.();
+  return first.done ? null : first.value;
+}
+
 /** The single root field of the operation that will run, or null (several fields, fragments at the root). */
 function rootFieldOf(document: DocumentNode, operationName: string | null | undefined): string | null {
   const op = getOperationAST(document, operationName ?? undefined);
@@ -420,7 +429,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       subscribe: (args) => {
         const root = args.rootValue as { subscribe: (a: typeof args) => Promise<SubscriptionResult> | SubscriptionResult; shareKey: string | null };
         if (!root.shareKey) return root.subscribe(args) as never;
-        return shared.join(root.shareKey, () => root.subscribe(args)) as never;
+        // a member that falls behind gets this operation's ResyncRequired, like an unshared subscriber
+        const resync = async () => firstResult(await root.subscribe({ ...args, contextValue: { ...(args.contextValue as Context), resyncNow: true } }));
+        return shared.join(root.shareKey, () => root.subscribe(args), resync) as never;
       },
     },
     wss,

@@ -1,3 +1,5 @@
+// Over 350 lines: one class whose three loops (intake, claim and send, flush of attempts) share its queue, lease,
+// config and wakers; split across files they would hand that state back and forth.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { Logger } from "../util/log";

@@ -12,6 +12,8 @@ export interface Context {
   traceId?: string;
   /** Subscriptions: what the resolver holds, closed as soon as the client is gone (src/pubsub/subscription-scope.ts). */
   scope?: SubscriptionScope;
+  /** A shared subscription's member fell behind (src/pubsub/shared-results.ts): the operation ends at once with ResyncRequired. */
+  resyncNow?: boolean;
 }
 
 /** Past this many unsent bytes a subscriber is too slow: it gets resyncRequired instead of unbounded buffering. */

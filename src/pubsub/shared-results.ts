@@ -5,7 +5,9 @@
 // subscribers keeps 5,000 executions in flight at once, which mostly costs garbage collection.
 //
 // Only operations whose results cannot depend on the individual socket may share (the caller decides; see
-// src/server.ts): no replay from a per-subscriber cursor, no per-socket backpressure checks.
+// src/server.ts): no replay from a per-subscriber cursor, no per-socket backpressure checks. A member that stops
+// reading is ended the way every subscription says "you fell behind": its buffer is dropped and it gets one last
+// result, the caller's `resync` (the operation's ResyncRequired), then completes.
 
 const MAX_QUEUE = 1000;
 
@@ -67,24 +69,47 @@ class Hub<R> {
   }
 }
 
-function member<R>(hub: Hub<R>): Member<R> {
+/** The last result a member that fell behind gets before it completes; null: it just completes. */
+type Resync<R> = () => Promise<R | null>;
+
+function member<R>(hub: Hub<R>, resync: Resync<R> | null): Member<R> {
   const queue: R[] = [];
   let waiting: { resolve: (r: IteratorResult<R, undefined>) => void; reject: (e: unknown) => void } | null = null;
   let done = false;
+  // fell behind: no more results are taken while its last one (resync) is being made
+  let closing = false;
   // boxed: what the producer failed with is passed on as is, whatever its type
   let failure: { error: unknown } | null = null;
   const finished = (): IteratorResult<R, undefined> => ({ value: undefined, done: true });
+  const deliverLast = (r: R) => {
+    if (waiting) {
+      const w = waiting;
+      waiting = null;
+      w.resolve({ value: r, done: false });
+    } else queue.push(r);
+  };
   const m: Member<R> = {
     push(r) {
-      if (done) return;
+      if (done || closing) return;
       if (waiting) {
         const w = waiting;
         waiting = null;
         w.resolve({ value: r, done: false });
       } else if (queue.length >= MAX_QUEUE) {
-        // This subscriber stopped reading: end it (the client sees `complete`) rather than buffer without bound.
-        m.end();
+        // This subscriber stopped reading: end it rather than buffer without bound, telling it to resync.
+        queue.length = 0;
         hub.leave(m);
+        if (!resync) {
+          m.end();
+          return;
+        }
+        closing = true;
+        void resync()
+          .catch(() => null)
+          .then((last) => {
+            if (last !== null && !done) deliverLast(last);
+            m.end();
+          });
       } else {
         queue.push(r);
       }
@@ -143,13 +168,13 @@ export class SharedResults<R> {
    * Joins the execution for `key`, starting it with `start` if none runs. `start` returning a single result
    * (validation or authorisation errors) is not shared: that caller gets it, the next one starts afresh.
    */
-  async join(key: string, start: () => Promise<AsyncIterable<R> | R> | AsyncIterable<R> | R): Promise<AsyncGenerator<R, undefined, unknown> | R> {
+  async join(key: string, start: () => Promise<AsyncIterable<R> | R> | AsyncIterable<R> | R, resync: Resync<R> | null = null): Promise<AsyncGenerator<R, undefined, unknown> | R> {
     for (;;) {
       const pending = this.hubs.get(key);
       if (!pending) break;
       const hub = await pending;
       if (hub && !hub.closed) {
-        const m = member(hub);
+        const m = member(hub, resync);
         hub.add(m);
         return m;
       }
@@ -175,7 +200,7 @@ export class SharedResults<R> {
       if (this.hubs.get(key) === pending) this.hubs.delete(key);
     });
     hub.counter = this.counter;
-    const m = member(hub);
+    const m = member(hub, resync);
     hub.add(m);
     settle(hub);
     void hub.pump();

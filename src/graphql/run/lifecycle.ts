@@ -73,6 +73,10 @@ builder.subscriptionFields((t) => ({
       }),
     },
     subscribe: async function* (_root, { filter, afterSeq }, ctx) {
+      if (ctx.resyncNow) {
+        yield tooSlow();
+        return;
+      }
       const runId = filter?.run ? localId(String(filter.run), "Run") : null;
       if (afterSeq != null && !filter?.run) throw createGraphQLError("afterSeq needs filter.run: seq is a per-run position");
       if (filter?.run && !runId) {
