@@ -1,3 +1,5 @@
+// Over 350 lines: every opsctl command end to end against one real server and database (one setup shared by
+// all, which is most of the cost), in the order the README documents them.
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,3 +1,5 @@
+// Over 350 lines: the lifecycle rule table tested row by row (one case per rule and edge), kept in one file so
+// it reads beside src/lifecycle/rules.ts.
 import { describe, expect, it } from "vitest";
 import { isStale, projectLifecycle } from "../../src/lifecycle/project";
 import { LIFECYCLE_RULES } from "../../src/lifecycle/rules";

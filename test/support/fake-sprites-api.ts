@@ -1,3 +1,5 @@
+// Over 350 lines: one fake of the documented Sprites API (docs/sprites.md): sprites, exec, fs, processes,
+// checkpoints, limits and sleep share one in-memory Sprite model.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
