@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { TERMINAL_STAGES } from "../control/stages";
 import { severityRank, stricterMode, type Mode, type PolicyDoc, type Rule, type Severity } from "./schema";
 
 // Whether a candidate may be executed automatically, pure: every reason it may not, with the bash manager's
@@ -101,7 +102,8 @@ export function retryGuarded(runIntents: readonly { auto: boolean; stage: string
   return newest !== undefined && newest.auto && newest.stage === "AMBIGUOUS";
 }
 
-const TERMINAL = new Set(["CONFIRMED", "FAILED", "AMBIGUOUS", "REJECTED"]);
+// intent stages arrive here as plain strings (candidate rows); the terminal ones are the control stage machine's
+const TERMINAL: ReadonlySet<string> = TERMINAL_STAGES;
 const BAD = new Set(["AMBIGUOUS", "FAILED"]);
 
 /**
