@@ -10,7 +10,8 @@ import { SingletonLease } from "./lease";
 import { WorkerPoster } from "./poster";
 import { route } from "./routing";
 import { sendDelivery, sinkTimeoutMs } from "./send";
-import { labelsOf, SignalListener, Waker } from "./waker";
+import { Waker } from "../util/waker";
+import { labelsOf, SignalListener } from "./waker";
 import {
   beginIntakeBatch,
   claimDue,

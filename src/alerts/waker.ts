@@ -1,35 +1,7 @@
 import pg from "pg";
 import type { Logger } from "../util/log";
 
-// Small helpers of the dispatcher (src/alerts/dispatcher.ts): its loops' wake-ups and Sprite labels.
-
-/** A sleep that can be cut short; a wake with nobody asleep ends the next sleep at once. */
-export class Waker {
-  private wakeUp: (() => void) | null = null;
-  private pending = false;
-
-  sleep(ms: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeUp = null;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      t.unref();
-      this.wakeUp = done;
-    });
-  }
-
-  wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.pending = true;
-  }
-}
+// Small helpers of the dispatcher (src/alerts/dispatcher.ts): the NOTIFY listener that wakes it and Sprite labels.
 
 /** Sprite labels, if the Sprite row carries any (an object, or ["k=v", ...]). */
 export function labelsOf(raw: unknown): Record<string, string> {

@@ -4,6 +4,7 @@ import type pg from "pg";
 import { SingletonLease } from "../alerts/lease";
 import type { ControlOutcome, ControlService } from "../control/service";
 import type { Logger } from "../util/log";
+import { Waker } from "../util/waker";
 import type { IntentKind } from "../control/stages";
 import { raisePolicyActionAlert } from "../alerts/policy-action";
 import {
@@ -60,31 +61,6 @@ const CATCH_UP_MARGIN_MS = 5000;
 const STALE_EXECUTING_MS = 120_000;
 
 const viewFingerprint = (r: RunView): string => `${r.state}|${r.stateReason}|${r.stateSince.getTime()}|${r.lastEventAt?.getTime() ?? ""}|${r.lastIntent?.id ?? ""}|${r.lastIntent?.stage ?? ""}`;
-
-class Waker {
-  private wakeUp: (() => void) | null = null;
-  private pending = false;
-  wake(): void {
-    this.pending = true;
-    this.wakeUp?.();
-  }
-  wait(ms: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeUp = null;
-        this.pending = false;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.wakeUp = done;
-    });
-  }
-}
 
 /** What the engine uses (composed in src/server.ts): the pool, the log, the alert outbox's wake-up, control requests. */
 export interface PolicyEngineDeps {
@@ -149,7 +125,7 @@ export class PolicyEngine {
       } catch (e) {
         this.app.log.warn("policy evaluation failed", { error: (e as Error).message });
       }
-      await this.waker.wait(this.opts.tickMs);
+      await this.waker.sleep(this.opts.tickMs);
     }
   }
 
