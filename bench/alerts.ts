@@ -10,33 +10,16 @@
 // ingest throughput with alerts vs the mean of the two baselines, and the CPU seconds each process spent (the
 // alert path's cost per alert). Last line: one JSON object.
 import { spawn } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { alertsConfigSchema } from "../src/alerts/config";
 import { writeAlertsConfig } from "../src/alerts/store";
 import { registerSprite } from "../src/registry/register";
 import type { RunningServer } from "../src/server";
 import { cpuDelta, cpuSnapshot } from "./cpu-account";
-import { benchServer, percentile, realisticLine, round } from "./support";
+import { benchServer, percentile, round, repoWithLines } from "./support";
 
 const LINES = Number(process.env.LINES ?? 100_000);
 const CONDITIONS = Number(process.env.CONDITIONS ?? 10_000);
 const RATE = Number(process.env.RATE ?? 2000); // conditions per second
-
-function repoWithLines(n: number): string {
-  const repo = mkdtempSync(path.join(tmpdir(), "ops-bench-alerts-repo-"));
-  const dir = path.join(repo, ".superloop", "loops", "demo-loop");
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, "events.jsonl");
-  writeFileSync(file, "");
-  for (let from = 1; from <= n; from += 10_000) {
-    const chunk: string[] = [];
-    for (let i = from; i < from + 10_000 && i <= n; i++) chunk.push(realisticLine(i, "2026-11-24T00:00:00Z"));
-    appendFileSync(file, chunk.join("\n") + "\n");
-  }
-  return repo;
-}
 
 /** A webhook receiver in its own process (a real sink is not in the manager's process either). */
 async function startReceiver(): Promise<{ url: string; pid: number; count: () => Promise<number>; stop: () => void }> {
@@ -68,7 +51,7 @@ async function ingest(server: RunningServer, name: string, repo: string): Promis
   return Math.round(LINES / ((performance.now() - t0) / 1000));
 }
 
-const repos = [repoWithLines(LINES), repoWithLines(LINES), repoWithLines(LINES)];
+const repos = [repoWithLines("ops-bench-alerts-repo-", LINES).repo, repoWithLines("ops-bench-alerts-repo-", LINES).repo, repoWithLines("ops-bench-alerts-repo-", LINES).repo];
 const receiver = await startReceiver();
 const server = await benchServer({ OPS_POLL_INTERVAL_MS: "3600000" });
 const { pool } = server.app;

@@ -2,26 +2,17 @@
 // embedded database, against the same file parsed with plain JSON.parse line by line, and against the same
 // stored rows inserted straight into the same table (the database's floor), in the same run. Also bytes per
 // stored event (table + indexes), now and in the layout before the packed line (bench/storage.ts).
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { registerSprite } from "../src/registry/register";
 import { bytesPerRow, previousLayoutBytes, rawInsert, readStoredRows } from "./storage";
-import { benchServer, realisticLine, round, rssSampler } from "./support";
+import { benchServer, round, rssSampler, repoWithLines } from "./support";
 
 const LINES = Number(process.env.LINES ?? 200_000);
-const repo = mkdtempSync(path.join(tmpdir(), "ops-bench-repo-"));
-const dir = path.join(repo, ".superloop", "loops", "demo-loop");
-mkdirSync(dir, { recursive: true });
-const file = path.join(dir, "events.jsonl");
 // Written in chunks and parsed inside a function, so the bench's own copies are garbage before the peak-RSS
 // sampling of the ingest starts.
-writeFileSync(file, "");
-for (let from = 1; from <= LINES; from += 10_000) {
-  const chunk: string[] = [];
-  for (let i = from; i < from + 10_000 && i <= LINES; i++) chunk.push(realisticLine(i, "2026-11-24T00:00:00Z"));
-  appendFileSync(file, chunk.join("\n") + "\n");
-}
+const { repo, file } = repoWithLines("ops-bench-repo-", LINES);
 const sizeMB = statSync(file).size / 1024 / 1024;
 
 function baseline(): { parsed: number; ms: number } {

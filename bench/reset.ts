@@ -3,24 +3,12 @@
 // then ADOPT_CURRENT (read the file's end through the transport, keep the events). For each: how long the
 // mutation took, how long until ingestion caught up again, the event loop's worst delay meanwhile
 // (perf_hooks.monitorEventLoopDelay) and the worst /health answer time. Last line: one JSON object.
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { registerSprite } from "../src/registry/register";
-import { benchServer, realisticLine, round } from "./support";
+import { benchServer, round, repoWithLines } from "./support";
 
 const LINES = Number(process.env.LINES ?? 200_000);
-const repo = mkdtempSync(path.join(tmpdir(), "ops-bench-reset-"));
-const dir = path.join(repo, ".superloop", "loops", "demo-loop");
-mkdirSync(dir, { recursive: true });
-const file = path.join(dir, "events.jsonl");
-writeFileSync(file, "");
-for (let from = 1; from <= LINES; from += 10_000) {
-  const chunk: string[] = [];
-  for (let i = from; i < from + 10_000 && i <= LINES; i++) chunk.push(realisticLine(i, "2026-11-24T00:00:00Z"));
-  appendFileSync(file, chunk.join("\n") + "\n");
-}
+const { repo } = repoWithLines("ops-bench-reset-", LINES);
 
 const server = await benchServer({ OPS_POLL_INTERVAL_MS: "3600000" });
 const { run } = await registerSprite(server.app, { name: "bench-reset", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" }, "bench");

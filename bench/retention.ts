@@ -3,29 +3,12 @@
 // (passes back to back, DELETEs of 1,000 in their own transactions), and idle again (the two idle runs bracket the
 // busy one, so warm-up does not favour either side). Prints ingest events/s idle (mean) and while pruning, their
 // ratio, and the pruning rate.
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { registerSprite } from "../src/registry/register";
 import type { RunningServer } from "../src/server";
-import { benchServer, realisticLine, round } from "./support";
+import { benchServer, round, repoWithLines } from "./support";
 
 const LINES = Number(process.env.LINES ?? 100_000);
 const STORED = Number(process.env.STORED ?? 200_000);
-
-function repoWith(lines: number): string {
-  const repo = mkdtempSync(path.join(tmpdir(), "ops-bench-ret-"));
-  const dir = path.join(repo, ".superloop", "loops", "demo-loop");
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, "events.jsonl");
-  writeFileSync(file, "");
-  for (let from = 1; from <= lines; from += 10_000) {
-    const chunk: string[] = [];
-    for (let i = from; i < from + 10_000 && i <= lines; i++) chunk.push(realisticLine(i, "2026-11-24T00:00:00Z"));
-    appendFileSync(file, chunk.join("\n") + "\n");
-  }
-  return repo;
-}
 
 async function ingest(server: RunningServer, name: string, repo: string, lines: number): Promise<number> {
   const t0 = performance.now();
@@ -40,7 +23,12 @@ async function ingest(server: RunningServer, name: string, repo: string, lines: 
 }
 
 const server = await benchServer({ OPS_POLL_INTERVAL_MS: "3600000", OPS_RETENTION_INTERVAL_MS: "3600000", OPS_RETENTION_BATCH: "10000" });
-const [big, quiet, busy, after] = [repoWith(STORED), repoWith(LINES), repoWith(LINES), repoWith(LINES)];
+const [big, quiet, busy, after] = [
+  repoWithLines("ops-bench-ret-", STORED).repo,
+  repoWithLines("ops-bench-ret-", LINES).repo,
+  repoWithLines("ops-bench-ret-", LINES).repo,
+  repoWithLines("ops-bench-ret-", LINES).repo,
+];
 await ingest(server, "bench-big", big, STORED);
 
 const quietMs = await ingest(server, "bench-quiet", quiet, LINES);

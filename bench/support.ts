@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -51,6 +51,21 @@ export function realisticLine(i: number, runId: string): string {
     ...(role ? { role } : {}),
     data,
   });
+}
+
+/** A repo in a temp dir (`prefix`) whose demo-loop events.jsonl holds `lines` realistic lines, written in chunks. */
+export function repoWithLines(prefix: string, lines: number): { repo: string; file: string } {
+  const repo = mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = path.join(repo, ".superloop", "loops", "demo-loop");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, "events.jsonl");
+  writeFileSync(file, "");
+  for (let from = 1; from <= lines; from += 10_000) {
+    const chunk: string[] = [];
+    for (let i = from; i < from + 10_000 && i <= lines; i++) chunk.push(realisticLine(i, "2026-11-24T00:00:00Z"));
+    appendFileSync(file, chunk.join("\n") + "\n");
+  }
+  return { repo, file };
 }
 
 /** A CPU profile of this process from now until stop(file) (PROFILE=file of a bench): only the measured window. */
