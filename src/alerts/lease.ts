@@ -45,6 +45,8 @@ export class SingletonLease {
   async release(): Promise<void> {
     if (this.token === null) return;
     this.token = null;
-    await this.pool.query(`UPDATE "OpsLease" SET "expiresAt" = now() WHERE name = $1 AND owner = $2`, [this.name, this.owner]);
+    // A second in the past, not now(): the column keeps milliseconds and rounds, so now() stored here can round up
+    // past the now() of a peer's refresh a fraction of a millisecond later, which would then find it unexpired.
+    await this.pool.query(`UPDATE "OpsLease" SET "expiresAt" = now() - interval '1 second' WHERE name = $1 AND owner = $2`, [this.name, this.owner]);
   }
 }
