@@ -2,14 +2,15 @@
 // runs and 2,000,000 events (one run with 1,000,000), loaded with INSERT … SELECT generate_series (no client
 // round trip per row), while one more run ingests 1,000 events/s from its events.jsonl. p50/p99 of: runs(filter)
 // first page, run.events(first: 100, after: N) at the start/middle/end of the big run, fleet, interventions,
-// audit(since). Targets p99 < 20 ms, events pages < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES.
+// audit(since). Targets p99 < 20 ms, events pages < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES, PROFILE (a
+// .cpuprofile of the measured window), ONLY (a substring: measure only the cases whose name contains it).
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { urlFor } from "../src/db/pg-credentials";
 import { registerSprite } from "../src/registry/register";
-import { benchServer, percentile, realisticLine, round } from "./support";
+import { benchServer, percentile, realisticLine, round, startProfile } from "./support";
 
 const RUNS = Number(process.env.RUNS ?? 1000);
 const EVENTS_BIG = Number(process.env.EVENTS_BIG ?? 1_000_000);
@@ -128,7 +129,8 @@ const cases: { name: string; target: number; run: () => Promise<unknown> }[] = [
 ];
 
 const results: Record<string, { p50: number; p99: number; target: number }> = {};
-for (const c of cases) {
+const profiler = process.env.PROFILE ? await startProfile() : null;
+for (const c of cases.filter((c) => !process.env.ONLY || c.name.includes(process.env.ONLY))) {
   for (let i = 0; i < 10; i++) await c.run(); // warm-up: plans cached, connections open
   const times: number[] = [];
   for (let i = 0; i < SAMPLES; i++) {
@@ -139,6 +141,7 @@ for (const c of cases) {
   times.sort((a, b) => a - b);
   results[c.name] = { p50: round(percentile(times, 50), 2), p99: round(percentile(times, 99), 2), target: c.target };
 }
+if (profiler) await profiler.stop(process.env.PROFILE!);
 clearInterval(writer);
 const liveRow = await app.db.run.findUniqueOrThrow({ where: { id: live.id } });
 const eventsStored = Number((await owner.query<{ n: string }>(`SELECT count(*) n FROM "Event"`)).rows[0].n);
