@@ -24,9 +24,7 @@ export function selectsSprite(query: unknown): boolean {
 }
 
 function selectRuns(withSprite: boolean): string {
-  return withSprite
-    ? `SELECT ${RUN.select("r")}, ${SPRITE.select("s", "sprite.")} FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId"`
-    : `SELECT ${RUN.select("r")} FROM "Run" r`;
+  return withSprite ? `SELECT ${RUN.select("r")}, ${SPRITE.select("s", "sprite.")} FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId"` : `SELECT ${RUN.select("r")} FROM "Run" r`;
 }
 
 function readRow(row: Record<string, unknown>, withSprite: boolean): RunRow {
@@ -47,7 +45,9 @@ export interface RunPageQuery {
 
 /**
  * A page of observed runs oldest first (createdAt, then id), with Prisma's cursor semantics so the Relay
- * connection Pothos builds around it (cursors, hasNextPage) is the one it built around `findMany`.
+ * connection Pothos builds around it (cursors, hasNextPage) is the one it built around `findMany`. One difference:
+ * the cursor's position is compared, not its row skipped, so a cursor whose run has since left the list (its state
+ * changed, it was removed) pages on from where it was; Prisma's `skip: 1` skipped a run of the page instead.
  */
 export async function readRunPage(pool: pg.Pool, q: RunPageQuery): Promise<RunRow[]> {
   const params: unknown[] = [];
@@ -75,10 +75,7 @@ export async function readRunPage(pool: pg.Pool, q: RunPageQuery): Promise<RunRo
   }
   params.push(Math.abs(q.take));
   const dir = backward ? "DESC" : "ASC";
-  const res = await pool.query<Record<string, unknown>>(
-    `${selectRuns(q.withSprite)} WHERE ${where.join(" AND ")} ORDER BY r."createdAt" ${dir}, r.id ${dir} LIMIT $${params.length}`,
-    params,
-  );
+  const res = await pool.query<Record<string, unknown>>(`${selectRuns(q.withSprite)} WHERE ${where.join(" AND ")} ORDER BY r."createdAt" ${dir}, r.id ${dir} LIMIT $${params.length}`, params);
   const rows = res.rows.map((r) => readRow(r, q.withSprite));
   return backward ? rows.reverse() : rows;
 }

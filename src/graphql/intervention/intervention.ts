@@ -31,10 +31,9 @@ const ACK = modelColumns<InterventionAck>("InterventionAck");
 export async function openAcks(pool: pg.Pool, runIds: string[]): Promise<Map<string, InterventionAck[]>> {
   const out = new Map<string, InterventionAck[]>();
   if (!runIds.length) return out;
-  const res = await pool.query<Record<string, unknown>>(
-    `SELECT ${ACK.select("a")} FROM "InterventionAck" a WHERE a."runId" = ANY($1::text[]) AND a."clearedAt" IS NULL ORDER BY a."createdAt" DESC`,
-    [runIds],
-  );
+  const res = await pool.query<Record<string, unknown>>(`SELECT ${ACK.select("a")} FROM "InterventionAck" a WHERE a."runId" = ANY($1::text[]) AND a."clearedAt" IS NULL ORDER BY a."createdAt" DESC`, [
+    runIds,
+  ]);
   for (const r of res.rows.map((row) => ACK.read(row))) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
   return out;
 }

@@ -75,8 +75,7 @@ builder.queryFields((t) => ({
     cursor: "id",
     args: { filter: t.arg({ type: RunFilter, required: false }) },
     // Plain SQL with Prisma's cursor semantics (src/runs/run-reads.ts): Pothos still builds the page around it.
-    resolve: (query, _root, { filter }, ctx) =>
-      readRunPage(ctx.app.pool, { filter, take: query.take, skip: query.skip, cursorId: query.cursor?.id ?? null, withSprite: selectsSprite(query) }),
+    resolve: (query, _root, { filter }, ctx) => readRunPage(ctx.app.pool, { filter, take: query.take, skip: query.skip, cursorId: query.cursor?.id ?? null, withSprite: selectsSprite(query) }),
   }),
   run: t.prismaField({
     type: "Run",
