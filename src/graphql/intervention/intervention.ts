@@ -6,7 +6,7 @@ import { needsIntervention, type Intervention } from "../../lifecycle/interventi
 import type { Divergence } from "../../lifecycle/types";
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import type pg from "pg";
-import { modelColumns } from "../../db/model-rows";
+import { modelColumns, rowQuery } from "../../db/model-rows";
 import { readRunsNeedingIntervention, selectsSprite } from "../../runs/run-reads";
 import { builder } from "../builder";
 import { RunRef } from "../run/run";
@@ -31,10 +31,8 @@ const ACK = modelColumns<InterventionAck>("InterventionAck");
 export async function openAcks(pool: pg.Pool, runIds: string[]): Promise<Map<string, InterventionAck[]>> {
   const out = new Map<string, InterventionAck[]>();
   if (!runIds.length) return out;
-  const res = await pool.query<Record<string, unknown>>(`SELECT ${ACK.select("a")} FROM "InterventionAck" a WHERE a."runId" = ANY($1::text[]) AND a."clearedAt" IS NULL ORDER BY a."createdAt" DESC`, [
-    runIds,
-  ]);
-  for (const r of res.rows.map((row) => ACK.read(row))) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
+  const res = await rowQuery(pool, `SELECT ${ACK.select("a")} FROM "InterventionAck" a WHERE a."runId" = ANY($1::text[]) AND a."clearedAt" IS NULL ORDER BY a."createdAt" DESC`, [runIds]);
+  for (const r of res.map((row) => ACK.read(row))) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
   return out;
 }
 
