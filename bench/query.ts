@@ -2,14 +2,16 @@
 // runs and 2,000,000 events (one run with 1,000,000), loaded with INSERT … SELECT generate_series (no client
 // round trip per row), while one more run ingests 1,000 events/s from its events.jsonl. p50/p99 of: runs(filter)
 // first page, run.events(first: 100, after: N) at the start/middle/end of the big run, fleet, interventions,
-// audit(since). Targets p99 < 20 ms, events pages < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES.
+// audit(since). Targets p99 < 20 ms, events pages < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES, PROFILE (a
+// .cpuprofile of the measured window), ONLY (a substring: measure only the cases whose name contains it).
+import http from "node:http";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { urlFor } from "../src/db/pg-credentials";
 import { registerSprite } from "../src/registry/register";
-import { benchServer, percentile, realisticLine, round } from "./support";
+import { benchServer, percentile, realisticLine, round, startProfile } from "./support";
 
 const RUNS = Number(process.env.RUNS ?? 1000);
 const EVENTS_BIG = Number(process.env.EVENTS_BIG ?? 1_000_000);
@@ -90,9 +92,28 @@ const { run: live } = await registerSprite(app, { name: "live", transport: "LOCA
 await new Promise((r) => setTimeout(r, 3000));
 
 // ---------------------------------------------------------------------------------------------- the queries
+// The client shares this process (and its 2 cores) with the server: node:http on one keep-alive connection costs
+// a fraction of what fetch (undici's streams, AbortSignals, a Request per call) spent per call, which the
+// server's figures paid for (a CPU profile of the measured window: ~16% of it was fetch).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const endpoint = new URL(server.url);
+function post(body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: endpoint.hostname, port: endpoint.port, path: endpoint.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 async function gql(query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
-  const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
-  const body = (await res.json()) as { data?: unknown; errors?: { message: string }[] };
+  const body = JSON.parse(await post(JSON.stringify({ query, variables }))) as { data?: unknown; errors?: { message: string }[] };
   if (body.errors?.length) throw new Error(`${query.slice(0, 60)}: ${body.errors[0].message}`);
   return body.data;
 }
@@ -128,7 +149,8 @@ const cases: { name: string; target: number; run: () => Promise<unknown> }[] = [
 ];
 
 const results: Record<string, { p50: number; p99: number; target: number }> = {};
-for (const c of cases) {
+const profiler = process.env.PROFILE ? await startProfile() : null;
+for (const c of cases.filter((c) => !process.env.ONLY || c.name.includes(process.env.ONLY))) {
   for (let i = 0; i < 10; i++) await c.run(); // warm-up: plans cached, connections open
   const times: number[] = [];
   for (let i = 0; i < SAMPLES; i++) {
@@ -139,6 +161,7 @@ for (const c of cases) {
   times.sort((a, b) => a - b);
   results[c.name] = { p50: round(percentile(times, 50), 2), p99: round(percentile(times, 99), 2), target: c.target };
 }
+if (profiler) await profiler.stop(process.env.PROFILE!);
 clearInterval(writer);
 const liveRow = await app.db.run.findUniqueOrThrow({ where: { id: live.id } });
 const eventsStored = Number((await owner.query<{ n: string }>(`SELECT count(*) n FROM "Event"`)).rows[0].n);
