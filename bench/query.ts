@@ -3,7 +3,7 @@
 // round trip per row), while one more run ingests 1,000 events/s from its events.jsonl. p50/p99 of: runs(filter)
 // first page, run.events(first: 100, after: N) at the start/middle/end of the big run, fleet, interventions,
 // audit(since). Targets p99 < 20 ms, events pages < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES, PROFILE (a
-// .cpuprofile of the measured window), ONLY (a substring: measure only the cases whose name contains it).
+// .cpuprofile of the measured window), ONLY (a substring: measure only the cases whose name contains it), EXPLAIN.
 import http from "node:http";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -149,6 +149,25 @@ const cases: { name: string; target: number; run: () => Promise<unknown> }[] = [
 ];
 
 const results: Record<string, { p50: number; p99: number; target: number; cpuMs: number }> = {};
+// EXPLAIN=1: the plan and database time of every SELECT each case sends on the app's pool (its statements are
+// captured from one call, then run again under EXPLAIN ANALYZE as the owner), before the measured calls.
+if (process.env.EXPLAIN) {
+  const captured: { text: string; values: unknown[] }[] = [];
+  const query = app.pool.query.bind(app.pool) as (q: unknown, v?: unknown) => unknown;
+  (app.pool as unknown as { query: typeof query }).query = (q, v) => {
+    const c = typeof q === "string" ? { text: q, values: v } : (q as { text: string; values?: unknown });
+    captured.push({ text: c.text, values: (c.values as unknown[] | undefined) ?? [] });
+    return query(q, v);
+  };
+  for (const c of cases) {
+    await c.run();
+    for (const q of captured.splice(0).filter((q) => /^\s*(WITH|SELECT)/i.test(q.text))) {
+      const plan = (await owner.query<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, BUFFERS) ${q.text}`, q.values)).rows.map((r) => r["QUERY PLAN"]);
+      console.log(`== ${c.name}: ${q.text.replace(/\s+/g, " ").slice(0, 100)}…\n${plan.join("\n")}`);
+    }
+  }
+  (app.pool as unknown as { query: typeof query }).query = query;
+}
 const profiler = process.env.PROFILE ? await startProfile() : null;
 for (const c of cases.filter((c) => !process.env.ONLY || c.name.includes(process.env.ONLY))) {
   for (let i = 0; i < 10; i++) await c.run(); // warm-up: plans cached, connections open
