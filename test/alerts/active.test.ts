@@ -45,8 +45,7 @@ async function signalsOfAChange(): Promise<{ run: number; sprite: number }> {
   }
 }
 
-const config = (enabled: boolean) =>
-  alertsConfigSchema.parse({ sinks: { hook: { type: "webhook", url: "http://127.0.0.1:9/hook", enabled } }, routing: { defaultSinks: ["hook"] } });
+const config = (enabled: boolean) => alertsConfigSchema.parse({ sinks: { hook: { type: "webhook", url: "http://127.0.0.1:9/hook", enabled } }, routing: { defaultSinks: ["hook"] } });
 
 describe("alert signals only while a sink is enabled", () => {
   it("writes none with no alert config, none with only a disabled sink, one per change with an enabled sink", async () => {
