@@ -1,23 +1,25 @@
 // npm run bench:alerts — alert delivery under load, next to ingest. In one manager (embedded database), four
 // phases of CONDITIONS / RATE seconds, each ingesting one events file into a fresh run for that long:
 //   1. quiet: nothing else happens (bench:ingest's measurement),
-//   2. without alerts: meanwhile CONDITIONS runs enter FAILED at a steady RATE, with no alert sink configured
-//      (what the same fleet costs when nobody is alerted: the state changes, the policy engine's look at them),
-//   3. with alerts: the same kind of traffic, CONDITIONS other runs entering FAILED at RATE, each an alert
-//      condition raised by the outbox trigger in the changing transaction and sent to a webhook receiver running
-//      in another process; then every alert is drained,
+//   2. without alerts: meanwhile CONDITIONS runs enter FAILED at a steady RATE with no enabled alert sink: what
+//      the manager does for that traffic when nobody configured alerting (the state changes; the outbox trigger
+//      and the dispatcher's intake still track each condition as an episode, which /metrics reports as
+//      superloop_ops_alerts_open; nothing is sent),
+//   3. with alerts: the same traffic (CONDITIONS other runs entering FAILED at RATE) with a webhook sink enabled:
+//      every condition also becomes a delivery, sent to a receiver running in another process, its attempt
+//      recorded; then every alert is drained,
 //   4. without alerts again (the machine is shared: the baseline is the mean of 2 and 4).
-// The target compares 3 with the baseline: the same workload with and without alerting, so it measures what
-// alerting costs ingest, not what 2,000 runs failing per second cost it (phase 1 vs 2 shows that). Reports p99
-// enqueue (the change's commit) → first attempt, the ratios, and the CPU seconds each process spent (the alert
-// path's cost per alert). Last line: one JSON object.
+// ingestRatio compares 3 with that baseline (same traffic, alerting off vs on); ingestRatioToQuiet compares 3
+// with phase 1 (what the traffic and its alerts together cost ingest). Reports p99 enqueue (the change's commit)
+// → first attempt, both ratios, and the CPU seconds each process spent (alerting's extra cost per alert).
+// Last line: one JSON object.
 import { spawn } from "node:child_process";
 import { alertsConfigSchema } from "../src/alerts/config";
 import { writeAlertsConfig } from "../src/alerts/store";
 import { registerSprite } from "../src/registry/register";
 import type { RunningServer } from "../src/server";
 import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./cpu-account";
-import { benchServer, percentile, round, repoWithLines } from "./support";
+import { benchServer, percentile, round, repoWithLines, startProfile } from "./support";
 
 const LINES = Number(process.env.LINES ?? 1_500_000);
 const CONDITIONS = Number(process.env.CONDITIONS ?? 10_000);
@@ -67,7 +69,7 @@ const repo = repoWithLines("ops-bench-alerts-repo-", LINES).repo;
 const receiver = await startReceiver();
 const server = await benchServer({ OPS_POLL_INTERVAL_MS: "3600000" });
 const { pool } = server.app;
-/** The webhook sink on (phase 3) or disabled (phases 2 and 4: "no sink", what an install without alerting runs). */
+/** The webhook sink enabled (phase 3) or disabled (phases 2 and 4: no enabled sink, an install without alerting). */
 async function alerting(enabled: boolean): Promise<void> {
   await writeAlertsConfig(
     pool,
@@ -122,6 +124,7 @@ const delivered = async () => (await pool.query<{ n: number }>(`SELECT count(*):
 const quiet = await phase("bench-quiet", null);
 const without1 = await phase("bench-without-1", batches[0]);
 await alerting(true);
+const prof = process.env.PROFILE ? await startProfile() : null;
 const c3 = cpuSnapshot(labels);
 const withAlerts = await phase("bench-with", batches[1]);
 const drain0 = performance.now();
@@ -130,6 +133,7 @@ while ((await delivered()) < CONDITIONS) {
   await new Promise((r) => setTimeout(r, 50));
 }
 const drainMs = performance.now() - drain0;
+await prof?.stop(process.env.PROFILE!);
 const withCpu = cpuDelta(c3, cpuSnapshot(labels));
 await alerting(false);
 const without2 = await phase("bench-without-2", batches[2]);
@@ -142,6 +146,14 @@ const stats = (
     `SELECT count(*) FILTER (WHERE status = 'DEAD')::int AS dead, sum(attempts)::int AS attempts, max(attempts)::int AS "maxAttempts" FROM "AlertDelivery"`,
   )
 ).rows[0];
+if (process.env.BUCKETS)
+  console.table(
+    (
+      await pool.query(
+        `SELECT date_trunc('second', "createdAt") s, count(*)::int n, round(max(extract(epoch FROM "firstAttemptAt" - "createdAt"))::numeric * 1000) maxms, round(avg(extract(epoch FROM "firstAttemptAt" - "createdAt"))::numeric * 1000) avgms FROM "AlertDelivery" GROUP BY 1 ORDER BY 1`,
+      )
+    ).rows,
+  );
 const received = await receiver.count();
 await server.close();
 receiver.stop();

@@ -18,12 +18,11 @@ export async function readAlertsConfig(db: Q): Promise<{ config: AlertsConfig; s
   return { config: parsed.success ? parsed.data : EMPTY_ALERTS_CONFIG, source: row.source, updatedAt: row.updatedAt };
 }
 
-/** `active` (an enabled sink exists) is what the outbox triggers look at before writing a signal. */
 export async function writeAlertsConfig(db: Q, config: AlertsConfig, source: string): Promise<void> {
   await db.query(
-    `INSERT INTO "AlertConfig" (id, config, source, "updatedAt", active) VALUES ($1, $2::jsonb, $3, now(), $4)
-     ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, source = EXCLUDED.source, "updatedAt" = now(), active = EXCLUDED.active`,
-    [CONFIG_ID, JSON.stringify(config), source, Object.values(config.sinks).some((s) => s.enabled)],
+    `INSERT INTO "AlertConfig" (id, config, source, "updatedAt") VALUES ($1, $2::jsonb, $3, now())
+     ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, source = EXCLUDED.source, "updatedAt" = now()`,
+    [CONFIG_ID, JSON.stringify(config), source],
   );
 }
 
