@@ -10,6 +10,7 @@ import path from "node:path";
 import pg from "pg";
 import { startEmbeddedDatabase } from "../src/db/embedded";
 import { runMigrations } from "../src/db/migrate";
+import { startNodeFlags } from "./node-flags";
 import { round } from "./support";
 
 const RUNS = Number(process.env.RUNS ?? 30_000);
@@ -46,8 +47,8 @@ interface Replica {
   output: string;
 }
 function startReplica(id: string): Replica {
-  // As `npm start` runs it (package.json: a 2 MB young generation keeps an idle manager's RSS down).
-  const child = spawn(process.execPath, ["--max-semi-space-size=2", "--import", "tsx", path.join(ROOT, "src/main.ts")], {
+  // As `npm start` runs it, with its heap flags (bench/node-flags.ts).
+  const child = spawn(process.execPath, [...startNodeFlags(), "--import", "tsx", path.join(ROOT, "src/main.ts")], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? "",

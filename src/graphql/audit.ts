@@ -1,5 +1,7 @@
 import { createGraphQLError } from "graphql-yoga";
 import { decodeAuditCursor, encodeAuditCursor, positionOf, queryAudit, type AuditEntry } from "../control/audit";
+import { readRunsById } from "../runs/run-reads";
+import { batched } from "./batch";
 import { builder } from "./builder";
 import { localId } from "./ids";
 import { ControlIntentRef, stageRecords } from "./intent";
@@ -40,7 +42,11 @@ const AuditEntryRef = builder.objectRef<AuditEntry>("AuditEntry").implement({
     run: t.field({
       type: RunRef,
       nullable: true,
-      resolve: (e, _a, ctx) => ctx.app.db.run.findUnique({ where: { id: e.source === "intent" ? e.intent.runId : e.transition.runId } }),
+      // One query for the runs of the whole page, not one per entry.
+      resolve: async (e, _a, ctx) => {
+        const id = e.source === "intent" ? e.intent.runId : e.transition.runId;
+        return (await batched(ctx, "auditRun", id, (ids) => readRunsById(ctx.app.pool, ids, false))) ?? null;
+      },
     }),
     intent: t.field({ type: ControlIntentRef, nullable: true, resolve: (e) => (e.source === "intent" ? e.intent : null) }),
     transition: t.field({ type: LifecycleTransitionRef, nullable: true, resolve: (e) => (e.source === "transition" ? e.transition : null) }),

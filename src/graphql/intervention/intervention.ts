@@ -5,6 +5,9 @@ import { parseStoredFacts } from "../../ingest/stored-facts";
 import { needsIntervention, type Intervention } from "../../lifecycle/interventions";
 import type { Divergence } from "../../lifecycle/types";
 import { queryFromInfo } from "@pothos/plugin-prisma";
+import type pg from "pg";
+import { modelColumns, rowQuery } from "../../db/model-rows";
+import { readRunsNeedingIntervention, selectsSprite } from "../../runs/run-reads";
 import { builder } from "../builder";
 import { RunRef } from "../run/run";
 import { isResync, ResyncRequiredRef, tooSlow } from "../subscription-end";
@@ -22,12 +25,15 @@ export interface InterventionView extends Intervention {
   acknowledgement?: InterventionAck | null;
 }
 
-/** Open (not cleared) acknowledgements of these runs, by run id. */
-export async function openAcks(db: { interventionAck: { findMany(a: object): Promise<InterventionAck[]> } }, runIds: string[]): Promise<Map<string, InterventionAck[]>> {
+const ACK = modelColumns<InterventionAck>("InterventionAck");
+
+/** Open (not cleared) acknowledgements, newest first, by run id: of these runs, or of every run in the queue. */
+export async function openAcks(pool: pg.Pool, runs: string[] | "queued"): Promise<Map<string, InterventionAck[]>> {
   const out = new Map<string, InterventionAck[]>();
-  if (!runIds.length) return out;
-  const rows = await db.interventionAck.findMany({ where: { runId: { in: runIds }, clearedAt: null }, orderBy: { createdAt: "desc" } });
-  for (const r of rows) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
+  if (runs !== "queued" && !runs.length) return out;
+  const which = runs === "queued" ? `a."runId" IN (SELECT id FROM "Run" WHERE "needsIntervention" AND "removedAt" IS NULL)` : `a."runId" = ANY($1::text[])`;
+  const res = await rowQuery(pool, `SELECT ${ACK.select("a")} FROM "InterventionAck" a WHERE ${which} AND a."clearedAt" IS NULL ORDER BY a."createdAt" DESC`, runs === "queued" ? [] : [runs]);
+  for (const r of res.map((row) => ACK.read(row))) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
   return out;
 }
 
@@ -105,14 +111,13 @@ builder.queryFields((t) => ({
     description: "Runs that need an operator, critical first, then oldest first; acknowledged/snoozed ones only when asked for",
     args: { includeAcknowledged: t.arg.boolean({ required: false, defaultValue: false }) },
     resolve: async (_root, { includeAcknowledged }, ctx, info) => {
-      // The runs loaded with what the request selects under `run` (its Sprite, ...), recorded for the Run
-      // fields: otherwise each entry's run was loaded again, one Prisma query per run (bench:query).
+      // The runs with their Sprite joined when the request selects it under `run`, recorded for the Run fields:
+      // otherwise each entry's run was loaded again, one Prisma query per run (bench:query). Plain SQL
+      // (src/runs/run-reads.ts): Prisma's query compiler cost more than the query.
       const query = queryFromInfo({ context: ctx, info, typeName: "Run", path: ["run"] });
-      const runs = await ctx.app.db.run.findMany({ ...query, where: { removedAt: null, needsIntervention: true } });
-      const acks = await openAcks(
-        ctx.app.db,
-        runs.map((r) => r.id),
-      );
+      // The queue's acknowledgements are read beside it (two connections, one wait): an acknowledgement of a run
+      // that left the queue in between is ignored, one of a run that just entered it is read on the next call.
+      const [runs, acks] = await Promise.all([readRunsNeedingIntervention(ctx.app.pool, selectsSprite(query)), openAcks(ctx.app.pool, "queued")]);
       return runs
         .map(interventionOf)
         .filter((i): i is InterventionView => i !== null)
@@ -154,7 +159,7 @@ builder.subscriptionFields((t) => ({
       const keyOf = (v: InterventionView | null) => (v ? JSON.stringify([v.reasons.map((r) => r.code), v.suggestedActions, v.severity]) : "none");
       const queued = await ctx.app.db.run.findMany({ where: { removedAt: null, needsIntervention: true } });
       const acks = await openAcks(
-        ctx.app.db,
+        ctx.app.pool,
         queued.map((r) => r.id),
       );
       for (const run of queued) {
@@ -172,7 +177,7 @@ builder.subscriptionFields((t) => ({
           if (!run) continue;
           const found = run.removedAt ? null : interventionOf(run);
           // An acknowledged or snoozed run is out of the queue for this subscriber too.
-          const view = found && !withAck(found, (await openAcks(ctx.app.db, [run.id])).get(run.id) ?? []).acknowledgement ? found : null;
+          const view = found && !withAck(found, (await openAcks(ctx.app.pool, [run.id])).get(run.id) ?? []).acknowledgement ? found : null;
           const key = keyOf(view);
           if ((last.get(run.id) ?? "unknown") === key) continue;
           const wasTracked = last.has(run.id);

@@ -1,6 +1,5 @@
 import { createGraphQLError } from "graphql-yoga";
 import { resolveCursorConnection, type ResolveCursorConnectionArgs } from "@pothos/plugin-relay";
-import type { Prisma } from "../../generated/prisma/client";
 import { builder } from "../builder";
 import { NotFoundError } from "../../errors";
 import { localId } from "../ids";
@@ -9,6 +8,7 @@ import { EventRef } from "./events";
 import { readEventPage } from "../../events/page";
 import { divergenceOf, DivergenceRef, healthOf, HealthRef, ingestOf, IngestInfoRef } from "./status";
 import { isLineCursor, MAX_LINE } from "../validation";
+import { readRunPage, readRunsById, selectsSprite } from "../../runs/run-reads";
 
 export const RunRef = builder.prismaNode("Run", {
   id: { field: "id" },
@@ -69,20 +69,13 @@ const RunFilter = builder.inputType("RunFilter", {
   }),
 });
 
-export function runWhere(filter: { state?: readonly string[] | null; sprite?: string | null; needsIntervention?: boolean | null } | null | undefined): Prisma.RunWhereInput {
-  const where: Prisma.RunWhereInput = { removedAt: null };
-  if (filter?.state?.length) where.state = { in: filter.state as Prisma.EnumLifecycleStateFilter["in"] };
-  if (filter?.sprite) where.sprite = { name: filter.sprite };
-  if (filter?.needsIntervention != null) where.needsIntervention = filter.needsIntervention;
-  return where;
-}
-
 builder.queryFields((t) => ({
   runs: t.prismaConnection({
     type: "Run",
     cursor: "id",
     args: { filter: t.arg({ type: RunFilter, required: false }) },
-    resolve: (query, _root, { filter }, ctx) => ctx.app.db.run.findMany({ ...query, where: runWhere(filter), orderBy: { createdAt: "asc" } }),
+    // Plain SQL with Prisma's cursor semantics (src/runs/run-reads.ts): Pothos still builds the page around it.
+    resolve: (query, _root, { filter }, ctx) => readRunPage(ctx.app.pool, { filter, take: query.take, skip: query.skip, cursorId: query.cursor?.id ?? null, withSprite: selectsSprite(query) }),
   }),
   run: t.prismaField({
     type: "Run",
@@ -90,7 +83,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true, description: "Relay id or raw run id" }) },
     resolve: async (query, _root, { id }, ctx) => {
       const raw = localId(String(id), "Run");
-      const run = raw ? await ctx.app.db.run.findUnique({ ...query, where: { id: raw } }) : null;
+      const run = raw ? (await readRunsById(ctx.app.pool, [raw], selectsSprite(query))).get(raw) : null;
       if (!run) throw new NotFoundError("Run", String(id));
       return run;
     },

@@ -1,0 +1,33 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+// The node flags `npm start` runs the manager with (package.json), read from there so the fleet benches measure
+// the manager as it runs, not a copy of its flags that could drift. They bound the idle manager's memory:
+// --max-semi-space-size=2 keeps the young generation small (the garbage of hundreds of idle polls a second),
+// --heap-growing-percent=50 lets the old generation grow to 1.5x the live heap after a full GC instead of V8's
+// default of up to 4x on a machine with a large heap limit (README, Benchmarks: bench:fleet).
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+
+/** The flags given to node before the script in an npm script `[exec] node FLAGS... --import tsx FILE`. */
+export function nodeFlagsOf(script: string): string[] {
+  const words = script.trim().split(/\s+/);
+  const node = words.indexOf("node");
+  if (node < 0) throw new Error(`not a node command: ${script}`);
+  const flags: string[] = [];
+  for (const w of words.slice(node + 1)) {
+    if (w === "--import" || !w.startsWith("--")) break;
+    flags.push(w);
+  }
+  return flags;
+}
+
+/** The npm scripts of this package. */
+export function npmScripts(): Record<string, string> {
+  return (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+}
+
+/** The node flags of `npm start`. */
+export function startNodeFlags(): string[] {
+  return nodeFlagsOf(npmScripts().start);
+}
