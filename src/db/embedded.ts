@@ -192,7 +192,7 @@ function spawnPostmaster(b: PgBinaries, pgdata: string, port: number, user: Serv
   const child = spawn(
     b.postgres,
     // Loopback TCP only, password (SCRAM) auth; no unix socket in a shared /tmp.
-    ["-D", pgdata, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200", ...(process.env.PGSS ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"] : [])],
+    ["-D", pgdata, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
     {
       // setsid(): its own session and process group. The terminal's SIGINT/SIGHUP go to the manager's group only;
       // the manager stops PostgreSQL itself once its own connections are closed.
