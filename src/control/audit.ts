@@ -1,6 +1,6 @@
 import type { App } from "../app";
 import type { ControlIntent, LifecycleTransition } from "../generated/prisma/client";
-import { modelColumns } from "../db/model-rows";
+import { modelColumns, rowQuery } from "../db/model-rows";
 
 // The audit trail: every control intent (including refused ones) and every operator transition (cursor resets,
 // control-mode switches: transitions that carry an actor), merged by time, newest first. Keyset pagination on
@@ -62,7 +62,8 @@ export async function queryAudit(app: App, q: AuditQuery): Promise<AuditEntry[]>
   // Each branch is read newest first along its time index and cut at the page size before the merge, so a page
   // costs the same whether the window holds a hundred entries or a week's worth (bench:query). The page's full
   // rows are joined in the same statement: one round trip, no Prisma query per source (bench:query).
-  const rows = await app.pool.query<Record<string, unknown> & { source: "intent" | "transition"; at: Date }>(
+  const rows = await rowQuery(
+    app.pool,
     `WITH page AS (
        SELECT source, id, iid, tid, at FROM (
          (SELECT 'intent'::text AS source, id, id AS iid, NULL::bigint AS tid, "requestedAt" AS at FROM "ControlIntent"
@@ -75,15 +76,16 @@ export async function queryAudit(app: App, q: AuditQuery): Promise<AuditEntry[]>
        ) entries
        ORDER BY at DESC, source DESC, id DESC LIMIT ${limit}
      )
-     SELECT page.source, page.at, ${INTENT.select("i", "i.")}, ${TRANSITION.select("t", "t.")}
+     SELECT page.source, page.at, ${INTENT.select("i")}, ${TRANSITION.select("t")}
        FROM page LEFT JOIN "ControlIntent" i ON i.id = page.iid LEFT JOIN "LifecycleTransition" t ON t.id = page.tid
       ORDER BY page.at DESC, page.source DESC, page.id DESC`,
     params,
   );
   const out: AuditEntry[] = [];
-  for (const r of rows.rows) {
-    if (r.source === "intent") out.push({ source: "intent", at: r.at, intent: INTENT.read(r, "i.") });
-    else out.push({ source: "transition", at: r.at, transition: TRANSITION.read(r, "t.") });
+  for (const r of rows) {
+    const at = r[1] as Date;
+    if (r[0] === "intent") out.push({ source: "intent", at, intent: INTENT.read(r, 2) });
+    else out.push({ source: "transition", at, transition: TRANSITION.read(r, 2 + INTENT.count) });
   }
   return out;
 }

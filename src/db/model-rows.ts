@@ -1,36 +1,72 @@
+import pg from "pg";
 import { getDatamodel } from "../generated/prisma/pothos-types";
 
 // Rows of a Prisma model read with plain SQL on the driver's pool, in the shape Prisma's client returns them
 // (the API's hot reads: a Prisma query costs 1–3 ms of query compilation per call, more than the database takes,
 // see bench:query). The column list comes from the generated datamodel, so a column added to the schema is read
-// here too. node-postgres already returns what Prisma does for every type this schema uses (Date for timestamptz,
-// parsed jsonb, arrays, enums as their text) except int8, which it returns as a string: Prisma's BigInt.
+// here too. node-postgres already returns what Prisma does for every type this schema uses (parsed jsonb, arrays,
+// enums as their text) except int8, which it returns as a string (Prisma: BigInt), and it parses timestamptz
+// with a general-purpose parser that showed in bench:query's CPU profiles: `rowQuery` parses the one format
+// PostgreSQL sends for them on a fast path. Rows come as arrays (no key per column per row to build).
 
 const models = getDatamodel().datamodel.models;
 
-export type ModelName = "Run" | "Sprite" | "ControlIntent" | "LifecycleTransition" | "InterventionAck";
+export type ModelName = "Run" | "Sprite" | "Event" | "ControlIntent" | "LifecycleTransition" | "InterventionAck";
 
 export interface ModelColumns<T> {
-  /** The select list: `alias."col"`, each named `prefix + col` when a prefix is given (a joined model's columns). */
-  select(alias: string, prefix?: string): string;
-  /** The row (or the joined model's part of it, by prefix) as Prisma returns it. */
-  read(row: Record<string, unknown>, prefix?: string): T;
+  /** How many columns `select` lists: the next model's columns in the same row start this far on. */
+  readonly count: number;
+  /** The select list, `alias."col", …`, in a fixed order. */
+  select(alias: string): string;
+  /** The model's columns of an array-mode row, from `offset`, as Prisma returns them. */
+  read(values: readonly unknown[], offset?: number): T;
 }
 
 export function modelColumns<T>(model: ModelName): ModelColumns<T> {
   const scalars = models[model].fields.filter((f) => f.kind !== "object");
   const names = scalars.map((f) => f.name);
-  const bigints = new Set(scalars.filter((f) => f.type === "BigInt").map((f) => f.name));
+  const bigint = scalars.map((f) => f.type === "BigInt");
   const quote = (s: string) => `"${s.replaceAll('"', '""')}"`;
   return {
-    select: (alias, prefix = "") => names.map((n) => (prefix ? `${alias}.${quote(n)} AS ${quote(prefix + n)}` : `${alias}.${quote(n)}`)).join(", "),
-    read: (row, prefix = "") => {
+    count: names.length,
+    select: (alias) => names.map((n) => `${alias}.${quote(n)}`).join(", "),
+    read: (values, offset = 0) => {
       const out: Record<string, unknown> = {};
-      for (const n of names) {
-        const v = row[prefix + n];
-        out[n] = bigints.has(n) && v != null ? BigInt(v as string) : v;
+      for (let i = 0; i < names.length; i++) {
+        const v = values[offset + i];
+        out[names[i]] = bigint[i] && v != null ? BigInt(v as string) : v;
       }
       return out as T;
     },
   };
+}
+
+const TIMESTAMPTZ = pg.types.builtins.TIMESTAMPTZ;
+type Parser = (text: string) => unknown;
+type TypeId = Parameters<typeof pg.types.getTypeParser>[0];
+// What PostgreSQL sends for a timestamptz in the ISO DateStyle: "2026-11-30 09:42:31.123+00" (fraction and the
+// offset's minutes optional). Anything else (BC, infinity, an offset with seconds, years before 1000) goes to
+// node-postgres's own parser.
+const ISO_TZ = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?([+-])(\d\d)(?::(\d\d))?$/;
+const generalTimestamptz = pg.types.getTypeParser(TIMESTAMPTZ, "text") as Parser;
+
+/** A timestamptz as node-postgres parses it, to the millisecond (the fraction's digits are cut, never rounded). */
+export function parseTimestamptz(text: string): Date | number | null {
+  const m = ISO_TZ.exec(text);
+  if (!m || m[1] < "1000") return generalTimestamptz(text) as Date | number | null;
+  const ms = m[7] ? Number((m[7] + "00").slice(0, 3)) : 0;
+  const offsetMinutes = (Number(m[9]) * 60 + (m[10] ? Number(m[10]) : 0)) * (m[8] === "-" ? -1 : 1);
+  const utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  return new Date(utc - offsetMinutes * 60_000);
+}
+
+const types = {
+  getTypeParser: ((oid: TypeId, format?: "text" | "binary"): Parser =>
+    oid === TIMESTAMPTZ && format !== "binary" ? parseTimestamptz : (pg.types.getTypeParser(oid, format ?? "text") as Parser)) as pg.CustomTypesConfig["getTypeParser"],
+};
+
+/** A query whose rows come as arrays (read them with `ModelColumns.read`), timestamptz parsed on the fast path. */
+export async function rowQuery(pool: pg.Pool, text: string, values: unknown[] = []): Promise<unknown[][]> {
+  const res = await pool.query<unknown[]>({ text, values, rowMode: "array", types });
+  return res.rows;
 }

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Event } from "../generated/prisma/client";
+import { modelColumns, rowQuery } from "../db/model-rows";
 
 // A page of a run's stored events by line number (Run.events): keyset on the (runId, line) unique index, so the
 // first page and a page after line 999,900 of a million-line run cost the same, and no page counts the run's
@@ -17,15 +18,16 @@ export interface EventPageQuery {
   descending: boolean;
 }
 
-const COLUMNS = `id, "runId", line, "timestamp", name, role, status, message, "runtimeRunId", iteration, packed, "ingestedAt"`;
+const EVENT = modelColumns<Event>("Event");
 
-/** The events of one page, as the Event rows Prisma would return (id as bigint). */
+/** The events of one page, as the Event rows Prisma would return (src/db/model-rows.ts). */
 export async function readEventPage(pool: pg.Pool, q: EventPageQuery): Promise<Event[]> {
-  const res = await pool.query<Omit<Event, "id"> & { id: string }>(
-    `SELECT ${COLUMNS} FROM "Event"
-      WHERE "runId" = $1 AND ($2::int IS NULL OR line > $2) AND ($3::int IS NULL OR line < $3)
-      ORDER BY line ${q.descending ? "DESC" : "ASC"} LIMIT $4`,
+  const rows = await rowQuery(
+    pool,
+    `SELECT ${EVENT.select("e")} FROM "Event" e
+      WHERE e."runId" = $1 AND ($2::int IS NULL OR e.line > $2) AND ($3::int IS NULL OR e.line < $3)
+      ORDER BY e.line ${q.descending ? "DESC" : "ASC"} LIMIT $4`,
     [q.runId, q.after, q.before, q.limit],
   );
-  return res.rows.map((r) => ({ ...r, id: BigInt(r.id) }));
+  return rows.map((r) => EVENT.read(r));
 }

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Run, Sprite } from "../generated/prisma/client";
-import { modelColumns } from "../db/model-rows";
+import { modelColumns, rowQuery } from "../db/model-rows";
 
 // The API's reads of runs (runs(filter) pages, run(id), the interventions queue, the runs an audit page names) in
 // plain SQL on the driver's pool, each one round trip with the run's Sprite joined when the request selects it.
@@ -24,12 +24,12 @@ export function selectsSprite(query: unknown): boolean {
 }
 
 function selectRuns(withSprite: boolean): string {
-  return withSprite ? `SELECT ${RUN.select("r")}, ${SPRITE.select("s", "sprite.")} FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId"` : `SELECT ${RUN.select("r")} FROM "Run" r`;
+  return withSprite ? `SELECT ${RUN.select("r")}, ${SPRITE.select("s")} FROM "Run" r JOIN "Sprite" s ON s.id = r."spriteId"` : `SELECT ${RUN.select("r")} FROM "Run" r`;
 }
 
-function readRow(row: Record<string, unknown>, withSprite: boolean): RunRow {
+function readRow(row: readonly unknown[], withSprite: boolean): RunRow {
   const run: RunRow = RUN.read(row);
-  if (withSprite) run.sprite = SPRITE.read(row, "sprite.");
+  if (withSprite) run.sprite = SPRITE.read(row, RUN.count);
   return run;
 }
 
@@ -75,20 +75,20 @@ export async function readRunPage(pool: pg.Pool, q: RunPageQuery): Promise<RunRo
   }
   params.push(Math.abs(q.take));
   const dir = backward ? "DESC" : "ASC";
-  const res = await pool.query<Record<string, unknown>>(`${selectRuns(q.withSprite)} WHERE ${where.join(" AND ")} ORDER BY r."createdAt" ${dir}, r.id ${dir} LIMIT $${params.length}`, params);
-  const rows = res.rows.map((r) => readRow(r, q.withSprite));
+  const res = await rowQuery(pool, `${selectRuns(q.withSprite)} WHERE ${where.join(" AND ")} ORDER BY r."createdAt" ${dir}, r.id ${dir} LIMIT $${params.length}`, params);
+  const rows = res.map((r) => readRow(r, q.withSprite));
   return backward ? rows.reverse() : rows;
 }
 
 /** Runs by id (removed ones too, as `findUnique` finds them), in no particular order. */
 export async function readRunsById(pool: pg.Pool, ids: readonly string[], withSprite: boolean): Promise<Map<string, RunRow>> {
   if (!ids.length) return new Map();
-  const res = await pool.query<Record<string, unknown>>(`${selectRuns(withSprite)} WHERE r.id = ANY($1::text[])`, [ids]);
-  return new Map(res.rows.map((r) => [r["id"] as string, readRow(r, withSprite)]));
+  const res = await rowQuery(pool, `${selectRuns(withSprite)} WHERE r.id = ANY($1::text[])`, [ids]);
+  return new Map(res.map((r) => readRow(r, withSprite)).map((r) => [r.id, r]));
 }
 
 /** The observed runs flagged for an operator (the interventions queue before its rules and acknowledgements). */
 export async function readRunsNeedingIntervention(pool: pg.Pool, withSprite: boolean): Promise<RunRow[]> {
-  const res = await pool.query<Record<string, unknown>>(`${selectRuns(withSprite)} WHERE r."removedAt" IS NULL AND r."needsIntervention"`);
-  return res.rows.map((r) => readRow(r, withSprite));
+  const res = await rowQuery(pool, `${selectRuns(withSprite)} WHERE r."removedAt" IS NULL AND r."needsIntervention"`);
+  return res.map((r) => readRow(r, withSprite));
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { runMigrations } from "../../src/db/migrate";
+import { readEventPage } from "../../src/events/page";
 import { PrismaClient, type Prisma } from "../../src/generated/prisma/client";
 import { readRunPage, readRunsById, readRunsNeedingIntervention, type RunFilter } from "../../src/runs/run-reads";
 import type { RunningServer } from "../../src/server";
@@ -117,6 +118,31 @@ describe("run reads in SQL give what Prisma gave", () => {
     expect(before3.map((r) => r.id)).toEqual(["rr-02", "rr-10"]);
     const after1 = await readRunPage(pool, { filter: { needsIntervention: true }, take: 2, skip: 1, cursorId: "rr-01", withSprite: false });
     expect(after1.map((r) => r.id)).toEqual(["rr-02", "rr-10"]);
+  });
+
+  it("event pages (run.events) give Prisma's Event rows", async () => {
+    await pool.query(
+      `INSERT INTO "Event" ("runId", line, "timestamp", name, role, iteration, packed, "ingestedAt")
+       SELECT 'rr-01', g, timestamp '2026-11-20' + g * interval '250 ms', 'role_end', CASE WHEN g % 2 = 0 THEN 'planner' END, g / 4, '{"x":' || g || '}',
+              timestamp '2026-11-21 00:00:00.5' + g * interval '1 ms'
+         FROM generate_series(1, 30) g`,
+    );
+    const cases = [
+      { after: null, before: null, limit: 10, descending: false },
+      { after: 12, before: null, limit: 5, descending: false },
+      { after: null, before: 20, limit: 5, descending: true },
+      { after: 25, before: null, limit: 50, descending: false },
+    ];
+    for (const c of cases) {
+      const got = await readEventPage(pool, { runId: "rr-01", ...c });
+      const want = await db.event.findMany({
+        where: { runId: "rr-01", line: { ...(c.after !== null ? { gt: c.after } : {}), ...(c.before !== null ? { lt: c.before } : {}) } },
+        orderBy: { line: c.descending ? "desc" : "asc" },
+        take: c.limit,
+      });
+      expect(want.length).toBeGreaterThan(0);
+      expect(got, JSON.stringify(c)).toStrictEqual(want);
+    }
   });
 
   it("the interventions queue reads the flagged observed runs", async () => {

@@ -6,7 +6,7 @@ import { needsIntervention, type Intervention } from "../../lifecycle/interventi
 import type { Divergence } from "../../lifecycle/types";
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import type pg from "pg";
-import { modelColumns } from "../../db/model-rows";
+import { modelColumns, rowQuery } from "../../db/model-rows";
 import { readRunsNeedingIntervention, selectsSprite } from "../../runs/run-reads";
 import { builder } from "../builder";
 import { RunRef } from "../run/run";
@@ -27,14 +27,13 @@ export interface InterventionView extends Intervention {
 
 const ACK = modelColumns<InterventionAck>("InterventionAck");
 
-/** Open (not cleared) acknowledgements of these runs, newest first, by run id (plain SQL: src/db/model-rows.ts). */
-export async function openAcks(pool: pg.Pool, runIds: string[]): Promise<Map<string, InterventionAck[]>> {
+/** Open (not cleared) acknowledgements, newest first, by run id: of these runs, or of every run in the queue. */
+export async function openAcks(pool: pg.Pool, runs: string[] | "queued"): Promise<Map<string, InterventionAck[]>> {
   const out = new Map<string, InterventionAck[]>();
-  if (!runIds.length) return out;
-  const res = await pool.query<Record<string, unknown>>(`SELECT ${ACK.select("a")} FROM "InterventionAck" a WHERE a."runId" = ANY($1::text[]) AND a."clearedAt" IS NULL ORDER BY a."createdAt" DESC`, [
-    runIds,
-  ]);
-  for (const r of res.rows.map((row) => ACK.read(row))) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
+  if (runs !== "queued" && !runs.length) return out;
+  const which = runs === "queued" ? `a."runId" IN (SELECT id FROM "Run" WHERE "needsIntervention" AND "removedAt" IS NULL)` : `a."runId" = ANY($1::text[])`;
+  const res = await rowQuery(pool, `SELECT ${ACK.select("a")} FROM "InterventionAck" a WHERE ${which} AND a."clearedAt" IS NULL ORDER BY a."createdAt" DESC`, runs === "queued" ? [] : [runs]);
+  for (const r of res.map((row) => ACK.read(row))) out.set(r.runId, [...(out.get(r.runId) ?? []), r]);
   return out;
 }
 
@@ -116,11 +115,9 @@ builder.queryFields((t) => ({
       // otherwise each entry's run was loaded again, one Prisma query per run (bench:query). Plain SQL
       // (src/runs/run-reads.ts): Prisma's query compiler cost more than the query.
       const query = queryFromInfo({ context: ctx, info, typeName: "Run", path: ["run"] });
-      const runs = await readRunsNeedingIntervention(ctx.app.pool, selectsSprite(query));
-      const acks = await openAcks(
-        ctx.app.pool,
-        runs.map((r) => r.id),
-      );
+      // The queue's acknowledgements are read beside it (two connections, one wait): an acknowledgement of a run
+      // that left the queue in between is ignored, one of a run that just entered it is read on the next call.
+      const [runs, acks] = await Promise.all([readRunsNeedingIntervention(ctx.app.pool, selectsSprite(query)), openAcks(ctx.app.pool, "queued")]);
       return runs
         .map(interventionOf)
         .filter((i): i is InterventionView => i !== null)
