@@ -75,6 +75,12 @@ export class AlertDispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   /** claimed, waiting for a free send slot */
   private queue: ClaimedDelivery[] = [];
+  /**
+   * Due deliveries may be waiting unclaimed (intake could not claim all it wrote, or the last claim was full):
+   * a freed send slot claims at once. Otherwise the claim loop's tick finds retries and expired claims, and
+   * a send completing does not cost a claim query that finds nothing.
+   */
+  private moreDue = true;
   private results: AttemptResult[] = [];
   /** LISTEN ops_alert_signal: the outbox triggers NOTIFY, so intake starts at once instead of at the next poll */
   private readonly listener: SignalListener;
@@ -186,7 +192,7 @@ export class AlertDispatcher {
       this.configReadAt = now;
     }
     const taken = await this.intake();
-    if (taken) this.claimWaker.wake();
+    if (taken && this.moreDue) this.claimWaker.wake();
     if (now - this.remindersAt > 1000) {
       this.remindersAt = now;
       await this.reminders();
@@ -243,6 +249,7 @@ export class AlertDispatcher {
         return { ...d, preclaim, raisedAt: d.event === "trigger" && d.episodeId ? raisedAt.get(d.episodeId) : undefined };
       });
       const claimed = await insertDeliveries(client, rows, this.claimMs(preclaims));
+      if (rows.some((r) => !r.preclaim && r.nextAttemptAt.getTime() <= nowMs) || claimed.length < preclaims) this.moreDue = true;
       await consumeSignalsAndCommit(
         client,
         batch.signals.map((s) => s.id),
@@ -283,6 +290,7 @@ export class AlertDispatcher {
     const capacity = 2 * this.config.delivery.concurrency - this.inFlight.size - this.queue.length;
     if (capacity <= 0) return 0;
     const rows = await claimDue(this.opts.pool, capacity, this.claimMs(capacity));
+    this.moreDue = rows.length === capacity;
     this.queue.push(...rows);
     this.pump();
     return rows.length;
@@ -301,7 +309,7 @@ export class AlertDispatcher {
       .finally(() => {
         this.inFlight.delete(p);
         this.pump();
-        if (this.queue.length < this.config.delivery.concurrency) this.claimWaker.wake();
+        if (this.moreDue && this.queue.length < this.config.delivery.concurrency) this.claimWaker.wake();
       });
     this.inFlight.add(p);
     return p;

@@ -161,7 +161,9 @@ export class LeaseManager {
   async releaseAll(): Promise<number> {
     const ids = [...this.held.keys()];
     this.held.clear();
-    const res = await this.opts.pool.query(`UPDATE "RunLease" SET "expiresAt" = now() WHERE owner = $1 AND "expiresAt" > now()`, [this.opts.replicaId]);
+    // A second in the past, not now(): expiresAt keeps milliseconds and rounds, so a stored now() can round up past
+    // a peer's now() a fraction of a millisecond later, which would then find the lease still held.
+    const res = await this.opts.pool.query(`UPDATE "RunLease" SET "expiresAt" = now() - interval '1 second' WHERE owner = $1 AND "expiresAt" > now()`, [this.opts.replicaId]);
     await this.opts.pool.query(`DELETE FROM "OpsReplica" WHERE id = $1`, [this.opts.replicaId]);
     if (ids.length || res.rowCount) await this.opts.announceReleased().catch(() => {});
     return res.rowCount ?? 0;
@@ -243,7 +245,7 @@ export class LeaseManager {
       const shed = [...this.held.keys()].sort(() => Math.random() - 0.5).slice(0, this.held.size - target);
       for (const id of shed) this.held.delete(id);
       this.opts.onLost(shed);
-      await pool.query(`UPDATE "RunLease" SET "expiresAt" = now() WHERE owner = $1 AND "runId" = ANY($2::text[])`, [replicaId, shed]);
+      await pool.query(`UPDATE "RunLease" SET "expiresAt" = now() - interval '1 second' WHERE owner = $1 AND "runId" = ANY($2::text[])`, [replicaId, shed]);
       this.opts.log.info("leases handed back for balance", { runs: shed.length, target });
       await this.opts.announceReleased().catch(() => {});
     } else if (this.held.size < target) {

@@ -152,7 +152,9 @@ export class PolicyEngine {
       this.app.log.warn("policy candidate left executing by an interrupted executor: performing it again", { candidateId: stale.id, replica: stale.executedReplica });
       await this.perform(stale, stale.executedBy ?? `policy:${stale.ruleId}`, stale.executedAuto, "resumed after an interrupted execution");
     }
-    const runs = policy.doc.mode === "off" ? [] : await this.withHistories(await loadRunViews(pool), policy.doc.rules);
+    // No rule that can propose (the default: no rules): no run can match, so none is loaded, and none is replayed.
+    const watching = policy.doc.mode !== "off" && policy.doc.rules.some((r) => r.mode !== "off");
+    const runs = watching ? await this.withHistories(await loadRunViews(pool), policy.doc.rules) : [];
     const proposals = runs.flatMap((run) => proposalsFor(policy.doc.rules, run, now).map((p) => ({ ...p, run })));
     const auto = await loadAutoExecutions(pool);
     const recent: AutoExecution[] = auto.map(({ stage: _s, ...e }) => e);
@@ -193,8 +195,8 @@ export class PolicyEngine {
       pool,
       rows.map((r) => r.id),
     );
-    // with the policy off nothing is watched: the next evaluation starts afresh
-    const caughtUp = policy.doc.mode === "off" ? ((this.lastEvaluation = null), 0) : await this.catchUp(runs, policy.doc.rules, policy.version, now);
+    // with nothing watched the next evaluation starts afresh
+    const caughtUp = watching ? await this.catchUp(runs, policy.doc.rules, policy.version, now) : ((this.lastEvaluation = null), 0);
 
     // Guarded execution, oldest episode first; each execution counts against the caps of the next.
     const executed: string[] = [];

@@ -54,6 +54,10 @@ it("takes its share in batches of acquireBatch, round after round, without waiti
   expect(new Set(batches.flat()).size).toBe(60);
   await m.stop();
   await m.releaseAll();
+  // Released a second in the past: a stored now() (a millisecond column, rounded) could round up past the now()
+  // of a peer's round a fraction of a millisecond later, which would then find the run still leased.
+  const recent = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "RunLease" WHERE owner = 'solo' AND "expiresAt" > now() - interval '500 milliseconds'`);
+  expect(recent.rows[0].n).toBe(0);
 });
 
 it("two replicas acquiring at once split the runs without a deadlock or a run held twice", async () => {

@@ -31,7 +31,7 @@ describe("the manager's heap flags (package.json start)", () => {
   it("bound the young generation and the old generation's growth; bench:fleet runs with the same flags", () => {
     const flags = startNodeFlags();
     expect(flags).toContain("--max-semi-space-size=2");
-    expect(flags).toContain("--heap-growing-percent=50");
+    expect(flags).toContain("--heap-growing-percent=75");
     expect(nodeFlagsOf(npmScripts()["bench:fleet"])).toEqual(flags);
   });
 
