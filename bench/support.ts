@@ -4,6 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig } from "../src/config/config";
 import { startServer, type RunningServer } from "../src/server";
+import { realisticLine } from "./lines";
+
+export { realisticLine };
 
 /** A manager on the embedded database in a throwaway data directory, as `npm start` runs it. */
 export async function benchServer(env: Record<string, string> = {}): Promise<RunningServer> {
@@ -27,30 +30,6 @@ export function rssSampler(everyMs = 25) {
   let peak = process.memoryUsage().rss;
   const t = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), everyMs);
   return { stop: () => (clearInterval(t), peak) };
-}
-
-/** A realistic Superloop event line (shapes from the recordings). */
-export function realisticLine(i: number, runId: string): string {
-  const roles = ["planner", "implementer", "tester", "reviewer"];
-  const names = ["role_start", "role_end", "tests_start", "tests_end", "gates_evaluated", "iteration_start", "iteration_end", "promise_checked"];
-  const name = i === 1 ? "loop_start" : names[i % names.length];
-  const iteration = 1 + Math.floor(i / 40);
-  const role = name.startsWith("role_") ? roles[Math.floor(i / 2) % 4] : undefined;
-  const data =
-    name === "role_start"
-      ? { prompt_file: `/home/sprite/repo/.superloop/loops/demo-loop/prompts/${role}.md`, log_file: `/home/sprite/repo/.superloop/loops/demo-loop/logs/iter-${iteration}/${role}.log` }
-      : name === "gates_evaluated"
-        ? { promise: true, tests: "ok", checklist: "ok", evidence: "skipped", approval: "none" }
-        : { duration_ms: 1000 + (i % 977) };
-  return JSON.stringify({
-    timestamp: new Date(Date.UTC(2026, 10, 24) + i * 250).toISOString().replace(".000", ""),
-    event: name,
-    loop_id: "demo-loop",
-    run_id: runId,
-    iteration,
-    ...(role ? { role } : {}),
-    data,
-  });
 }
 
 /** A repo in a temp dir (`prefix`) whose demo-loop events.jsonl holds `lines` realistic lines, written in chunks. */
