@@ -4,16 +4,15 @@
 // first page, run.events(first: 100, after: N) at the start/middle/end of the big run, fleet, interventions,
 // audit(since). Targets p99 < 20 ms, events pages < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES, PROFILE (a
 // .cpuprofile of the measured window), ONLY (a substring: measure only the cases whose name contains it), EXPLAIN.
-import http from "node:http";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { Worker } from "node:worker_threads";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { urlFor } from "../src/db/pg-credentials";
 import { registerSprite } from "../src/registry/register";
-import { benchServer, percentile, round, startProfile } from "./support";
+import type { ClientAnswer, ClientCall } from "./query-client";
+import { benchServer, percentile, round, startProfile, tsWorker } from "./support";
 
 const RUNS = Number(process.env.RUNS ?? 1000);
 const EVENTS_BIG = Number(process.env.EVENTS_BIG ?? 1_000_000);
@@ -86,68 +85,55 @@ mkdirSync(path.dirname(file), { recursive: true });
 writeFileSync(file, "");
 // The runtime writes from a worker thread (bench/live-writer.ts): in this process, its appends held the event loop
 // the queries are measured on (~4% of the measured window's CPU).
-const writerUrl = new URL("./live-writer.ts", import.meta.url).href;
-const writer = new Worker(`import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(writerUrl)}); });`, {
-  eval: true,
-  workerData: { file, rate: LIVE_RATE },
-});
+const writer = tsWorker(new URL("./live-writer.ts", import.meta.url), { file, rate: LIVE_RATE });
 const { run: live } = await registerSprite(app, { name: "live", transport: "LOCAL", repoPath: repo, loopId: "demo-loop" }, "bench");
 await new Promise((r) => setTimeout(r, 3000));
 
 // ---------------------------------------------------------------------------------------------- the queries
-// The client shares this process (and its 2 cores) with the server: node:http on one keep-alive connection costs
-// a fraction of what fetch (undici's streams, AbortSignals, a Request per call) spent per call, which the
-// server's figures paid for (a CPU profile of the measured window: ~16% of it was fetch).
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-const endpoint = new URL(server.url);
-function post(body: string): Promise<string> {
+const client = tsWorker(new URL("./query-client.ts", import.meta.url), { url: server.url });
+let nextCall = 0;
+/** One case's calls by the client thread: `warmup` untimed, then the times (ms) of `samples` more. */
+function calls(c: Case, warmup: number, samples: number): Promise<number[]> {
+  const id = ++nextCall;
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: endpoint.hostname, port: endpoint.port, path: endpoint.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
+    const onAnswer = (a: ClientAnswer) => {
+      if (a.id !== id) return;
+      client.off("message", onAnswer);
+      if ("error" in a) reject(new Error(a.error));
+      else resolve(a.times);
+    };
+    client.on("message", onAnswer);
+    client.postMessage({ id, query: c.query, variables: c.variables ?? {}, warmup, samples } satisfies ClientCall);
   });
-}
-async function gql(query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
-  const body = JSON.parse(await post(JSON.stringify({ query, variables }))) as { data?: unknown; errors?: { message: string }[] };
-  if (body.errors?.length) throw new Error(`${query.slice(0, 60)}: ${body.errors[0].message}`);
-  return body.data;
 }
 const bigRun = Buffer.from("Run:br-00001").toString("base64");
 const EVENTS = `query($id: ID!, $after: String) { run(id: $id) { ... on Run { events(first: 100, after: $after) { edges { node { line timestamp name role iteration payload rawLine } } pageInfo { hasNextPage endCursor } } } } }`;
-const cases: { name: string; target: number; run: () => Promise<unknown> }[] = [
+interface Case {
+  name: string;
+  target: number;
+  query: string;
+  variables?: Record<string, unknown>;
+}
+const cases: Case[] = [
   {
     name: "runs(filter) first page",
     target: 20,
-    run: () =>
-      gql(
-        `{ runs(first: 50, filter: { state: [RUNNING, AWAITING_APPROVAL, FAILED] }) { edges { node { id loopId state stateReason stateSince lastEventAt health { status reasons { code severity } } sprite { name status } } } pageInfo { hasNextPage endCursor } } }`,
-      ),
+    query: `{ runs(first: 50, filter: { state: [RUNNING, AWAITING_APPROVAL, FAILED] }) { edges { node { id loopId state stateReason stateSince lastEventAt health { status reasons { code severity } } sprite { name status } } } pageInfo { hasNextPage endCursor } } }`,
   },
-  { name: "run.events start", target: 10, run: () => gql(EVENTS, { id: bigRun, after: "0" }) },
-  { name: "run.events middle", target: 10, run: () => gql(EVENTS, { id: bigRun, after: String(Math.floor(EVENTS_BIG / 2)) }) },
-  { name: "run.events end", target: 10, run: () => gql(EVENTS, { id: bigRun, after: String(EVENTS_BIG - 100) }) },
+  { name: "run.events start", target: 10, query: EVENTS, variables: { id: bigRun, after: "0" } },
+  { name: "run.events middle", target: 10, query: EVENTS, variables: { id: bigRun, after: String(Math.floor(EVENTS_BIG / 2)) } },
+  { name: "run.events end", target: 10, query: EVENTS, variables: { id: bigRun, after: String(EVENTS_BIG - 100) } },
   {
     name: "fleet",
     target: 20,
-    run: () => gql(`{ fleet { sprites runs needsIntervention byState { state count } byHealth { status count } byTransport { transport sprites runs } bySpriteStatus { status count } } }`),
+    query: `{ fleet { sprites runs needsIntervention byState { state count } byHealth { status count } byTransport { transport sprites runs } bySpriteStatus { status count } } }`,
   },
-  { name: "interventions", target: 20, run: () => gql(`{ interventions { severity since reasons { code severity message } suggestedActions run { id loopId state sprite { name } } } }`) },
+  { name: "interventions", target: 20, query: `{ interventions { severity since reasons { code severity message } suggestedActions run { id loopId state sprite { name } } } }` },
   {
     name: "audit(since)",
     target: 20,
-    run: () =>
-      gql(
-        `query($since: DateTime) { audit(since: $since, first: 50) { edges { cursor node { at source run { id loopId } intent { kind stage requestedBy } transition { from to reason actor } } } pageInfo { hasNextPage } } }`,
-        { since: new Date(Date.now() - 24 * 3600_000).toISOString() },
-      ),
+    query: `query($since: DateTime) { audit(since: $since, first: 50) { edges { cursor node { at source run { id loopId } intent { kind stage requestedBy } transition { from to reason actor } } } pageInfo { hasNextPage } } }`,
+    variables: { since: new Date(Date.now() - 24 * 3600_000).toISOString() },
   },
 ];
 
@@ -163,7 +149,7 @@ if (process.env.EXPLAIN) {
     return query(q, v);
   };
   for (const c of cases) {
-    await c.run();
+    await calls(c, 1, 0);
     for (const q of captured.splice(0).filter((q) => /^\s*(WITH|SELECT)/i.test(q.text))) {
       const plan = (await owner.query<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, BUFFERS) ${q.text}`, q.values)).rows.map((r) => r["QUERY PLAN"]);
       console.log(`== ${c.name}: ${q.text.replace(/\s+/g, " ").slice(0, 100)}…\n${plan.join("\n")}`);
@@ -173,27 +159,23 @@ if (process.env.EXPLAIN) {
 }
 const profiler = process.env.PROFILE ? await startProfile() : null;
 for (const c of cases.filter((c) => !process.env.ONLY || c.name.includes(process.env.ONLY))) {
-  for (let i = 0; i < 10; i++) await c.run(); // warm-up: plans cached, connections open
-  const times: number[] = [];
+  await calls(c, 10, 0); // warm-up: plans cached, connections open
   const cpu0 = process.cpuUsage();
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
-  for (let i = 0; i < SAMPLES; i++) {
-    const s = performance.now();
-    await c.run();
-    times.push(performance.now() - s);
-  }
-  times.sort((a, b) => a - b);
+  const times = (await calls(c, 0, SAMPLES)).sort((a, b) => a - b);
   const cpu = process.cpuUsage(cpu0);
   loop.disable();
   // The longest the event loop was held by one task while the case ran (a query waits that long behind it).
   const loopMaxMs = round(loop.max / 1e6, 1);
-  // This process's CPU per query (server, client and the live run's ingest together): less at the mercy of other
-  // processes on a shared machine than the latencies, so it shows what a change saved.
+  // This process's CPU per query (all its threads: the server with the live run's ingest, the client, the runtime's
+  // writer): less at the mercy of other processes on a shared machine than the latencies, so it shows what a
+  // change saved.
   const cpuMs = round((cpu.user + cpu.system) / 1000 / SAMPLES, 2);
   results[c.name] = { p50: round(percentile(times, 50), 2), p99: round(percentile(times, 99), 2), target: c.target, cpuMs, loopMaxMs };
 }
 if (profiler) await profiler.stop(process.env.PROFILE!);
+client.postMessage("stop");
 const written = await new Promise<number>((resolve) => {
   writer.once("message", (n: number) => resolve(n));
   writer.postMessage("stop");

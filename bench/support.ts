@@ -1,5 +1,6 @@
 import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { Worker } from "node:worker_threads";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig } from "../src/config/config";
@@ -60,4 +61,9 @@ export async function startProfile(): Promise<{ stop: (file: string) => Promise<
       session.disconnect();
     },
   };
+}
+
+/** A worker thread running a TypeScript module of the benches (tsx registered in it first). */
+export function tsWorker(file: URL, workerData: unknown): Worker {
+  return new Worker(`import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); });`, { eval: true, workerData });
 }
