@@ -1,9 +1,10 @@
 // npm run bench:query — the API's read paths over a large history, through the real GraphQL HTTP endpoint: 1,000
 // runs and 2,000,000 events (one run with 1,000,000), loaded with INSERT … SELECT generate_series (no client
 // round trip per row), while one more run ingests 1,000 events/s from its events.jsonl (appended by a worker thread).
-// p50/p99, from a client in another worker thread, of: runs(filter) first page, run.events(first: 100, after: N) at the start/middle/end of the big run, fleet, interventions,
-// audit(since). Targets p99 < 20 ms, events pages < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES, PROFILE (a
-// .cpuprofile of the measured window), ONLY (a substring: measure only the cases whose name contains it), EXPLAIN.
+// p50/p99, from a client in another worker thread, of: runs(filter) first page, run.events(first: 100, after: N) at
+// the start/middle/end of the big run, fleet, interventions, audit(since). Targets p99 < 20 ms, events pages
+// < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES, PROFILE (a .cpuprofile of the measured window), ONLY (a
+// substring: measure only the cases whose name contains it), EXPLAIN (print each case's query plans first).
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
