@@ -97,16 +97,19 @@ export interface ClaimedDelivery {
  * timeout). A process killed mid-send leaves the row PENDING, so it is sent again once the window passes.
  */
 export async function claimDue(db: Q, limit: number, claimMs: number, ids: string[] | null = null): Promise<ClaimedDelivery[]> {
+  // Due ones: the bound is the statement's time, not clock_timestamp(): a volatile bound cannot limit the index
+  // scan, so every pending delivery (those claimed and in flight too) was read on every claim, even an empty one.
+  const which = ids ? `x.id = ANY($3::text[])` : `x."nextAttemptAt" <= statement_timestamp()`;
   const res = await db.query<ClaimedDelivery>(
     `UPDATE "AlertDelivery" d SET attempts = d.attempts + 1, "nextAttemptAt" = clock_timestamp() + make_interval(secs => $2::double precision / 1000),
             "firstAttemptAt" = COALESCE(d."firstAttemptAt", clock_timestamp())
       WHERE d.id IN (
         SELECT x.id FROM "AlertDelivery" x
-         WHERE x.status = 'PENDING' AND ($3::text[] IS NOT NULL OR x."nextAttemptAt" <= clock_timestamp()) AND ($3::text[] IS NULL OR x.id = ANY($3::text[]))
+         WHERE x.status = 'PENDING' AND ${which}
            AND NOT EXISTS (SELECT 1 FROM "AlertDelivery" o WHERE o.status = 'PENDING' AND o."dedupKey" = x."dedupKey" AND o.sink = x.sink AND o.seq < x.seq)
          ORDER BY x."nextAttemptAt" LIMIT $1 FOR UPDATE SKIP LOCKED)
       RETURNING d.id, d.sink, d.event, d.payload, d.attempts, d."createdAt", d.attempts = 1 AS "firstAttempt"`,
-    [limit, claimMs, ids],
+    ids ? [limit, claimMs, ids] : [limit, claimMs],
   );
   return res.rows;
 }
