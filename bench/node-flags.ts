@@ -5,8 +5,8 @@ import path from "node:path";
 // the manager as it runs, not a copy of its flags that could drift. They bound the idle manager's memory:
 // --max-semi-space-size=2 keeps the young generation small (the garbage of hundreds of idle polls a second),
 // --heap-growing-percent=75 lets the old generation grow to 1.75x the live heap before the next full GC instead of
-// V8's up to 4x on a machine with a large heap limit. 75 rather than less: 50 saved 5 MB more in bench:fleet but
-// cost a bulk ingest ~11% more CPU (twice as many full GCs) against ~8% for 75 (README, Benchmarks: bench:fleet).
+// V8's up to 4x on a machine with a large heap limit. 75 rather than less: 50 saved ~5 MB more in bench:fleet but
+// made a bulk ingest run 40 full GCs instead of 27-30 (README, Benchmarks, below the table).
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 

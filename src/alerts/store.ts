@@ -130,15 +130,19 @@ export async function recordAttempts(db: Q, results: readonly AttemptResult[]): 
   if (!results.length) return;
   const json = JSON.stringify(results.map((r) => ({ ...r, startedAt: r.startedAt.toISOString(), nextAttemptAt: r.nextAttemptAt?.toISOString() ?? null })));
   await db.query(
-    `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, n int, "startedAt" timestamptz, "latencyMs" int, "httpStatus" int, error text, outcome text, "nextAttemptAt" timestamptz)),
-     a AS (INSERT INTO "AlertAttempt" ("deliveryId", n, "startedAt", "latencyMs", "httpStatus", error, outcome)
-           SELECT x.id, x.n, x."startedAt", x."latencyMs", x."httpStatus", x.error, x.outcome FROM x JOIN "AlertDelivery" d ON d.id = x.id)
-     UPDATE "AlertDelivery" d SET
-        status = (CASE x.outcome WHEN 'delivered' THEN 'DELIVERED' WHEN 'dead' THEN 'DEAD' ELSE 'PENDING' END)::"AlertDeliveryStatus",
-        "deliveredAt" = CASE WHEN x.outcome = 'delivered' THEN clock_timestamp() ELSE d."deliveredAt" END,
-        "nextAttemptAt" = COALESCE(x."nextAttemptAt", d."nextAttemptAt"),
-        "lastStatus" = x."httpStatus", "lastError" = x.error
-       FROM x WHERE d.id = x.id AND d.status = 'PENDING'`,
+    // The attempt is always logged; only a delivery still PENDING takes its outcome (a late answer to a claim that
+    // had expired, for a delivery another attempt settled meanwhile, changes nothing else).
+    `UPDATE "AlertDelivery" d SET
+        status = CASE WHEN d.status = 'PENDING'
+                      THEN (CASE x.outcome WHEN 'delivered' THEN 'DELIVERED' WHEN 'dead' THEN 'DEAD' ELSE 'PENDING' END)::"AlertDeliveryStatus" ELSE d.status END,
+        "deliveredAt" = CASE WHEN d.status = 'PENDING' AND x.outcome = 'delivered' THEN clock_timestamp() ELSE d."deliveredAt" END,
+        "nextAttemptAt" = CASE WHEN d.status = 'PENDING' THEN COALESCE(x."nextAttemptAt", d."nextAttemptAt") ELSE d."nextAttemptAt" END,
+        "lastStatus" = CASE WHEN d.status = 'PENDING' THEN x."httpStatus" ELSE d."lastStatus" END,
+        "lastError" = CASE WHEN d.status = 'PENDING' THEN x.error ELSE d."lastError" END,
+        "attemptLog" = d."attemptLog" || jsonb_build_array(jsonb_build_object('n', x.n, 'startedAt', x."startedAt", 'latencyMs', x."latencyMs",
+                                                                              'httpStatus', x."httpStatus", 'error', x.error, 'outcome', x.outcome))
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, n int, "startedAt" timestamptz, "latencyMs" int, "httpStatus" int, error text, outcome text, "nextAttemptAt" timestamptz)
+      WHERE d.id = x.id`,
     [json],
   );
 }

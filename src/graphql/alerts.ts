@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { alertSecretPolicy, alertsConfigSchema, missingSecrets, routingSchema, sinkSchema, type AlertsConfig } from "../alerts/config";
 import { readAlertsConfig, writeAlertsConfig } from "../alerts/store";
 import type { App } from "../app";
@@ -26,6 +27,7 @@ interface DeliveryRow {
   deliveredAt: Date | null;
   lastStatus: number | null;
   lastError: string | null;
+  attemptLog: unknown;
 }
 interface AttemptRow {
   n: number;
@@ -43,6 +45,18 @@ const DeliveryStatusEnum = builder.enumType("AlertDeliveryStatus", {
     DEAD: { description: "Dead letter: gave up (too old, a final 4xx, or the sink's secret is unset)" },
   },
 });
+
+/** AlertDelivery.attemptLog as src/alerts/store.ts recordAttempts appends it. */
+const attemptLogSchema = z.array(
+  z.object({
+    n: z.number().int(),
+    startedAt: z.coerce.date(),
+    latencyMs: z.number().int(),
+    httpStatus: z.number().int().nullable(),
+    error: z.string().nullable(),
+    outcome: z.string(),
+  }),
+);
 
 const AttemptRef = builder.objectRef<AttemptRow>("AlertAttempt").implement({
   fields: (t) => ({
@@ -73,11 +87,7 @@ const DeliveryRef = builder.objectRef<DeliveryRow>("AlertDelivery").implement({
     deliveredAt: t.expose("deliveredAt", { type: "DateTime", nullable: true }),
     lastStatus: t.exposeInt("lastStatus", { nullable: true }),
     lastError: t.exposeString("lastError", { nullable: true }),
-    attemptLog: t.field({
-      type: [AttemptRef],
-      resolve: async (d, _a, ctx) =>
-        (await ctx.app.pool.query<AttemptRow>(`SELECT n, "startedAt", "latencyMs", "httpStatus", error, outcome FROM "AlertAttempt" WHERE "deliveryId" = $1 ORDER BY id`, [d.id])).rows,
-    }),
+    attemptLog: t.field({ type: [AttemptRef], resolve: (d) => attemptLogSchema.parse(d.attemptLog) }),
   }),
 });
 
@@ -117,7 +127,7 @@ const TestRef = builder.objectRef<TestView>("AlertSinkTest").implement({
   }),
 });
 
-const DELIVERY_COLUMNS = `id, "episodeId", sink, event, condition, severity, "dedupKey", "traceId", payload, status, attempts, "createdAt", "nextAttemptAt", "firstAttemptAt", "deliveredAt", "lastStatus", "lastError"`;
+const DELIVERY_COLUMNS = `id, "episodeId", sink, event, condition, severity, "dedupKey", "traceId", payload, status, attempts, "createdAt", "nextAttemptAt", "firstAttemptAt", "deliveredAt", "lastStatus", "lastError", "attemptLog"`;
 
 builder.queryFields((t) => ({
   alertConfig: t.field({
