@@ -2,17 +2,18 @@ import { readdirSync, readFileSync } from "node:fs";
 
 // CPU seconds spent so far by this process's threads and its descendant processes (Linux /proc), grouped by
 // name: what each stage of a bench costs the machine, not only this process (the database and the sinks run in
-// other processes). Exited processes' time is not counted (their parent's cutime is, for direct children).
+// other processes). A descendant counts with the time of its children that have exited (cutime, cstime): the
+// database's backends and autovacuum workers come and go, and their time must not vanish from the sum.
 
 const TICK = 100; // USER_HZ on Linux
 
-function statOf(file: string): { ppid: number; comm: string; cpu: number } | null {
+function statOf(file: string): { ppid: number; comm: string; cpu: number; exitedChildrenCpu: number } | null {
   try {
     const s = readFileSync(file, "utf8");
     const close = s.lastIndexOf(")");
     const comm = s.slice(s.indexOf("(") + 1, close);
     const f = s.slice(close + 2).split(" ");
-    return { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12])) / TICK };
+    return { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12])) / TICK, exitedChildrenCpu: (Number(f[13]) + Number(f[14])) / TICK };
   } catch {
     return null;
   }
@@ -29,7 +30,7 @@ export function cpuSnapshot(labels: ReadonlyMap<number, string> = new Map()): Cp
     if (st) add(Number(tid) === process.pid ? "node:main" : `node:${st.comm}`, st.cpu);
   }
   const children = new Map<number, number[]>();
-  const stats = new Map<number, { comm: string; cpu: number }>();
+  const stats = new Map<number, { comm: string; cpu: number; exitedChildrenCpu: number }>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     const st = statOf(`/proc/${d}/stat`);
@@ -43,7 +44,7 @@ export function cpuSnapshot(labels: ReadonlyMap<number, string> = new Map()): Cp
     for (const c of children.get(pid) ?? []) {
       const st = stats.get(c)!;
       const l = labels.get(c) ?? label ?? (st.comm.startsWith("postgres") ? "postgres" : st.comm);
-      add(l, st.cpu);
+      add(l, st.cpu + st.exitedChildrenCpu);
       walk(c, l);
     }
   };
