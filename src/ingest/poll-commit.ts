@@ -1,6 +1,10 @@
+import type pg from "pg";
 import type { Config } from "../config/config";
 import { awaitsEvidence } from "../control/stages";
 import type { Db } from "../db/client";
+import { modelColumns, rowQuery } from "../db/model-rows";
+import type { ControlIntent } from "../generated/prisma/client";
+import { readRunsById } from "../runs/run-reads";
 import { originalLine, payloadOf } from "../events/stored-event";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import { withTrace } from "../observability/trace";
@@ -19,6 +23,9 @@ import { parseStoredFacts, type toRuntimeFacts, type StoredFacts } from "./store
 
 export interface PollCommitDeps {
   db: Db;
+  /** Raw driver pool: the run reads of every poll and commit (plain SQL: Prisma's per-query compilation was a
+   * tenth of a bulk ingest's CPU). */
+  pool: pg.Pool;
   runs: RunWriter;
   log: Logger;
   config: Pick<Config, "OPS_POLL_INTERVAL_MS" | "OPS_STALE_AFTER_MS" | "OPS_HEALTH_PROFILE">;
@@ -36,15 +43,17 @@ export interface PollProblem {
   agentIncompatible?: string;
 }
 
+const INTENT = modelColumns<ControlIntent>("ControlIntent");
+
 export class PollCommitter {
   constructor(private readonly deps: PollCommitDeps) {}
 
   /** The run as a poll reads it: with its Sprite and its latest intents. */
   async loadRun(runId: string): Promise<RunWithIntents | null> {
-    return this.deps.db.run.findUnique({
-      where: { id: runId },
-      include: { sprite: true, intents: { orderBy: { requestedAt: "desc" }, take: 20 } },
-    });
+    const run = (await readRunsById(this.deps.pool, [runId], true)).get(runId);
+    if (!run?.sprite) return null;
+    const intents = await rowQuery(this.deps.pool, `SELECT ${INTENT.select("i")} FROM "ControlIntent" i WHERE i."runId" = $1 ORDER BY i."requestedAt" DESC LIMIT 20`, [runId]);
+    return { ...run, sprite: run.sprite, intents: intents.map((r) => INTENT.read(r)) };
   }
 
   /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */

@@ -3,6 +3,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { runMigrations } from "../../src/db/migrate";
 import { readEventPage } from "../../src/events/page";
+import { PollCommitter } from "../../src/ingest/poll-commit";
 import { PrismaClient, type Prisma } from "../../src/generated/prisma/client";
 import { readRunPage, readRunsById, readRunsNeedingIntervention, type RunFilter } from "../../src/runs/run-reads";
 import type { RunningServer } from "../../src/server";
@@ -118,6 +119,23 @@ describe("run reads in SQL give what Prisma gave", () => {
     expect(before3.map((r) => r.id)).toEqual(["rr-02", "rr-10"]);
     const after1 = await readRunPage(pool, { filter: { needsIntervention: true }, take: 2, skip: 1, cursorId: "rr-01", withSprite: false });
     expect(after1.map((r) => r.id)).toEqual(["rr-02", "rr-10"]);
+  });
+
+  it("a poll's read of its run (src/ingest/poll-commit.ts loadRun) gives Prisma's run with its Sprite and latest 20 intents", async () => {
+    await pool.query(
+      `INSERT INTO "ControlIntent" (id, "runId", kind, stage, "idempotencyKey", "requestedBy", note, "traceId", evidence, "observedLine", error, "deadlineAt", "requestedAt", "dispatchedAt", "updatedAt")
+       SELECT 'ri-' || lpad(g::text, 2, '0'), 'rr-02', (ARRAY['CANCEL','APPROVE','START'])[1 + g % 3]::"IntentKind", (ARRAY['REQUESTED','CONFIRMED','FAILED'])[1 + g % 3]::"IntentStage",
+              'k' || g, 'tester', CASE WHEN g % 2 = 0 THEN 'n' END, 't' || g, '[{"line": 3}]'::jsonb, CASE WHEN g % 2 = 1 THEN g END, NULL,
+              timestamp '2026-11-21' + g * interval '1 s', timestamp '2026-11-20 12:00:00.001' + g * interval '1 s', CASE WHEN g % 3 = 0 THEN now() END, now()
+         FROM generate_series(1, 25) g`,
+    );
+    const loader = new PollCommitter({ db, pool, runs: null as never, log: null as never, config: null as never, retry: () => {} });
+    for (const id of ["rr-02", "rr-03", "rr-04"]) {
+      const want = await db.run.findUnique({ where: { id }, include: { sprite: true, intents: { orderBy: { requestedAt: "desc" }, take: 20 } } });
+      expect(await loader.loadRun(id)).toStrictEqual(want);
+    }
+    expect((await loader.loadRun("rr-02"))?.intents.map((i) => i.id)).toEqual(Array.from({ length: 20 }, (_, k) => `ri-${String(25 - k).padStart(2, "0")}`));
+    expect(await loader.loadRun("rr-none")).toBeNull();
   });
 
   it("event pages (run.events) give Prisma's Event rows", async () => {
