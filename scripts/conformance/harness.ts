@@ -208,8 +208,17 @@ export class Harness {
     return handle;
   }
 
-  call(label: string, command: string, extra: string[] = []): Promise<CallRecord> {
-    return this.spawnCall(label, command, extra).exit;
+  /**
+   * One CLI call to its end: its exit, then (up to 10 s) the exit of the rest of its process group. The CLI
+   * returns before every member of its group has gone; a checkpoint taken at once recorded that race on a loaded
+   * machine (approval-wait's runAlive). What is still alive after 10 s is recorded as alive.
+   */
+  async call(label: string, command: string, extra: string[] = []): Promise<CallRecord> {
+    const handle = this.spawnCall(label, command, extra);
+    const record = await handle.exit;
+    const deadline = Date.now() + 10_000;
+    while (this.groupAlive(handle.pid) && Date.now() < deadline) await sleep(20);
+    return record;
   }
 
   file(rel: string): string {
