@@ -1,10 +1,10 @@
 import type pg from "pg";
 import type { Config } from "../config/config";
 import { awaitsEvidence } from "../control/stages";
-import type { Db } from "../db/client";
 import { modelColumns, rowQuery } from "../db/model-rows";
 import type { ControlIntent } from "../generated/prisma/client";
 import { readRunsById } from "../runs/run-reads";
+import { readEventPage } from "../events/page";
 import { originalLine, payloadOf } from "../events/stored-event";
 import { foldEventFacts } from "../lifecycle/event-facts";
 import { withTrace } from "../observability/trace";
@@ -22,7 +22,6 @@ import { parseStoredFacts, type toRuntimeFacts, type StoredFacts } from "./store
 // anything changed, committed through the run writer (src/runs/writer.ts), which publishes it.
 
 export interface PollCommitDeps {
-  db: Db;
   /** Raw driver pool: the run reads of every poll and commit (plain SQL: Prisma's per-query compilation was a
    * tenth of a bulk ingest's CPU). */
   pool: pg.Pool;
@@ -60,11 +59,7 @@ export class PollCommitter {
   private async intentBacklog(run: RunWithIntents): Promise<EventRow[]> {
     const marks = run.intents.filter((i) => awaitsEvidence(i.stage) && i.observedLine !== null && i.observedLine < run.cursorLine).map((i) => i.observedLine!);
     if (!marks.length) return [];
-    const rows = await this.deps.db.event.findMany({
-      where: { runId: run.id, line: { gt: Math.min(...marks), lte: run.cursorLine } },
-      orderBy: { line: "asc" },
-      take: 5000,
-    });
+    const rows = await readEventPage(this.deps.pool, { runId: run.id, after: Math.min(...marks), before: run.cursorLine + 1, limit: 5000, descending: false });
     return rows.map((e) => ({
       line: e.line,
       timestamp: e.timestamp,

@@ -129,7 +129,7 @@ describe("run reads in SQL give what Prisma gave", () => {
               timestamp '2026-11-21' + g * interval '1 s', timestamp '2026-11-20 12:00:00.001' + g * interval '1 s', CASE WHEN g % 3 = 0 THEN now() END, now()
          FROM generate_series(1, 25) g`,
     );
-    const loader = new PollCommitter({ db, pool, runs: null as never, log: null as never, config: null as never, retry: () => {} });
+    const loader = new PollCommitter({ pool, runs: null as never, log: null as never, config: null as never, retry: () => {} });
     for (const id of ["rr-02", "rr-03", "rr-04"]) {
       const want = await db.run.findUnique({ where: { id }, include: { sprite: true, intents: { orderBy: { requestedAt: "desc" }, take: 20 } } });
       expect(await loader.loadRun(id)).toStrictEqual(want);
