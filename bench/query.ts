@@ -6,14 +6,12 @@
 // < 10 ms. Env: EVENTS_BIG, EVENTS_REST, RUNS, SAMPLES, PROFILE (a .cpuprofile of the measured window), ONLY (a
 // substring: measure only the cases whose name contains it), EXPLAIN (print each case's query plans first).
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pg from "pg";
-import { urlFor } from "../src/db/pg-credentials";
 import { registerSprite } from "../src/registry/register";
 import type { ClientAnswer, ClientCall } from "./query-client";
-import { benchServer, percentile, round, startProfile, tsWorker } from "./support";
+import { benchServer, ownerClient, percentile, round, startProfile, tsWorker } from "./support";
 
 const RUNS = Number(process.env.RUNS ?? 1000);
 const EVENTS_BIG = Number(process.env.EVENTS_BIG ?? 1_000_000);
@@ -23,11 +21,8 @@ const LIVE_RATE = 1000;
 
 const server = await benchServer({ OPS_POLL_INTERVAL_MS: "1000", LOG_LEVEL: "error" });
 const app = server.app;
-// The manager's role has no DDL rights; VACUUM and ANALYZE after the load need the owner (the embedded server's credentials).
-const creds = JSON.parse(readFileSync(path.join(app.config.OPS_DATA_DIR, "pg-credentials.json"), "utf8")) as { owner: { user: string; password: string } };
-const dbUrl = new URL(app.databaseUrl);
-const owner = new pg.Client({ connectionString: urlFor(creds.owner, Number(dbUrl.port), dbUrl.pathname.slice(1)) });
-await owner.connect();
+// The load, VACUUM and ANALYZE as the database's owner.
+const owner = await ownerClient(server);
 
 // ---------------------------------------------------------------------------------------------- the history
 const t0 = performance.now();

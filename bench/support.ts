@@ -1,9 +1,11 @@
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { Worker } from "node:worker_threads";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { loadConfig } from "../src/config/config";
+import { urlFor } from "../src/db/pg-credentials";
 import { startServer, type RunningServer } from "../src/server";
 import { realisticLine } from "./lines";
 
@@ -16,6 +18,18 @@ export async function benchServer(env: Record<string, string> = {}): Promise<Run
   // OPS_CLUSTER from the shell lets a bench compare the single-process path with the cluster path.
   const cluster = process.env.OPS_CLUSTER ? { OPS_CLUSTER: process.env.OPS_CLUSTER } : {};
   return startServer(loadConfig({ PORT: "0", OPS_DATA_DIR: dataDir, LOG_LEVEL: "warn", ...cluster, ...env }));
+}
+
+/**
+ * A connection to a bench server's embedded database as its owner: the manager's role has no DDL rights, and a
+ * bench's set-up (bulk loads, VACUUM, TRUNCATE) needs them.
+ */
+export async function ownerClient(server: RunningServer): Promise<pg.Client> {
+  const creds = JSON.parse(readFileSync(path.join(server.app.config.OPS_DATA_DIR, "pg-credentials.json"), "utf8")) as { owner: { user: string; password: string } };
+  const dbUrl = new URL(server.app.databaseUrl);
+  const owner = new pg.Client({ connectionString: urlFor(creds.owner, Number(dbUrl.port), dbUrl.pathname.slice(1)) });
+  await owner.connect();
+  return owner;
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -1,7 +1,6 @@
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Logger } from "../util/log";
+import { startTsWorker } from "../util/ts-worker";
 import { post, PostTimeout } from "./http-post";
 
 // Where alert POSTs run: a worker thread of their own (src/alerts/post-worker.ts), so thousands of webhook
@@ -62,13 +61,7 @@ export class WorkerPoster {
   private ensure(): Worker | null {
     if (this.worker || this.failed) return this.worker;
     try {
-      // The thread loads TypeScript with tsx's require hook, registered in the thread first: a worker does not
-      // inherit the parent's loader, and on Node 20 loader hooks registered inside a worker do not apply to it.
-      const tsx = createRequire(import.meta.url).resolve("tsx/cjs/api");
-      const entry = fileURLToPath(new URL("./post-worker.ts", import.meta.url));
-      const boot = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(entry)});`;
-      const w = new Worker(boot, { eval: true });
-      w.unref();
+      const w = startTsWorker(new URL("./post-worker.ts", import.meta.url));
       w.on("message", (batch: PostOutcome[]) => {
         for (const o of batch) {
           const p = this.pending.get(o.id);

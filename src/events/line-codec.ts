@@ -120,69 +120,97 @@ STATIC_TOKENS.forEach((t, i) => {
   PREFIX_TOKENS[PREFIX_GROUP[key]].push(i);
 });
 
-/** Where tokens were found in the line being packed (parallel arrays, reused: packing is synchronous). */
-const found = { starts: [] as number[], ends: [] as number[], codes: [] as number[] };
-/** Occurrences of static tokens in the line being packed, in position order (reused likewise). */
-const occurrences = { tokens: [] as number[], positions: [] as number[] };
-
-/** Takes the token at [at, end) unless it overlaps one taken before. */
-function takeAt(at: number, end: number, code: number): void {
-  const { starts, ends, codes } = found;
-  for (let i = 0; i < starts.length; i++) if (at < ends[i] && starts[i] < end) return;
-  starts.push(at);
-  ends.push(end);
-  codes.push(code);
+/**
+ * Token occurrences in the line being packed: start, end and marker code in parallel typed arrays with a count,
+ * reused (packing is synchronous; resetting a count costs nothing, truncating an array is a runtime call).
+ */
+class Spans {
+  count = 0;
+  starts = new Int32Array(64);
+  ends = new Int32Array(64);
+  codes = new Uint8Array(64);
+  push(start: number, end: number, code: number): void {
+    if (this.count === this.starts.length) {
+      const grow = <T extends Int32Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
+      this.starts = grow(this.starts, new Int32Array(this.count * 2));
+      this.ends = grow(this.ends, new Int32Array(this.count * 2));
+      this.codes = grow(this.codes, new Uint8Array(this.count * 2));
+    }
+    this.starts[this.count] = start;
+    this.ends[this.count] = end;
+    this.codes[this.count++] = code;
+  }
+  overlaps(start: number, end: number, upTo = this.count): boolean {
+    for (let i = 0; i < upTo; i++) if (start < this.ends[i] && this.starts[i] < end) return true;
+    return false;
+  }
 }
+/** The tokens the packed line replaces. */
+const found = new Spans();
+/** Every occurrence of a static token (code = its index in STATIC_TOKENS), overlapping ones included. */
+const occurrences = new Spans();
+/** `found`'s indexes in position order, for assembling the packed line (reused likewise). */
+let order = new Int32Array(64);
 
 /** Records every occurrence of `text` in `line` that overlaps no token taken before. */
 function take(line: string, code: number, text: string): void {
   if (text.length < 2) return;
-  for (let at = line.indexOf(text); at !== -1; at = line.indexOf(text, at + 1)) takeAt(at, at + text.length, code);
+  for (let at = line.indexOf(text); at !== -1; at = line.indexOf(text, at + 1)) if (!found.overlaps(at, at + text.length)) found.push(at, at + text.length, code);
 }
 
-/** Every occurrence of every static token in `line` (overlapping ones included), each token's in line order. */
-function findStatic(line: string): void {
-  const { tokens, positions } = occurrences;
-  tokens.length = positions.length = 0;
+const QUOTE = 0x22;
+const ITERATION_KEY = STATIC_TOKENS.indexOf(',"iteration":');
+/** A character → its index in STATIC_FIRST_CHARS, or -1. */
+const FIRST_GROUP = new Int8Array(128).fill(-1);
+STATIC_FIRST_CHARS.forEach((c, f) => (FIRST_GROUP[c.charCodeAt(0)] = f));
+/** The second character of each row value of the line being packed (-1: none, or shorter than two). */
+const valueSecond = new Int32Array(ITERATION + 1);
+
+/** Whether `token` occurs in `line` at `at`, its first two characters being known to match. */
+function restMatches(line: string, at: number, token: string): boolean {
+  if (at + token.length > line.length) return false;
+  for (let j = 2; j < token.length; j++) if (line.charCodeAt(at + j) !== token.charCodeAt(j)) return false;
+  return true;
+}
+
+/**
+ * One walk over the line: every occurrence of every static token (into `occurrences`, each token's in line
+ * order) and of every row value of at least two characters (into `found`). The row's values all start with `"`
+ * but the iteration, which starts with the static `,"iteration":`, so the walk sees each of their occurrences
+ * too. Characters compared one by one: V8 inlines charCodeAt, not indexOf or startsWith at a position.
+ */
+function scan(line: string, dynamic: readonly string[]): void {
+  found.count = 0;
+  occurrences.count = 0;
+  for (let code = NAME; code < ITERATION; code++) valueSecond[code] = dynamic[code].length >= 2 ? dynamic[code].charCodeAt(1) : -1;
   const last = line.length - 1;
-  for (let f = 0; f < STATIC_FIRST_CHARS.length; f++) {
-    for (let i = line.indexOf(STATIC_FIRST_CHARS[f]); i !== -1 && i < last; i = line.indexOf(STATIC_FIRST_CHARS[f], i + 1)) {
-      const c = line.charCodeAt(i + 1);
-      const group = c < 128 ? PREFIX_GROUP[f * 128 + c] : -1;
-      if (group === -1) continue;
-      const list = PREFIX_TOKENS[group];
-      for (let k = 0; k < list.length; k++) {
-        if (line.startsWith(STATIC_TOKENS[list[k]], i)) {
-          tokens.push(list[k]);
-          positions.push(i);
-        }
+  for (let i = 0; i < last; i++) {
+    const a = line.charCodeAt(i);
+    const f = a < 128 ? FIRST_GROUP[a] : -1;
+    if (f === -1) continue;
+    const c = line.charCodeAt(i + 1);
+    if (a === QUOTE) {
+      for (let code = NAME; code < ITERATION; code++) {
+        if (valueSecond[code] === c && restMatches(line, i, dynamic[code])) found.push(i, i + dynamic[code].length, code);
       }
+    }
+    const group = c < 128 ? PREFIX_GROUP[f * 128 + c] : -1;
+    if (group === -1) continue;
+    const list = PREFIX_TOKENS[group];
+    for (let k = 0; k < list.length; k++) {
+      const token = STATIC_TOKENS[list[k]];
+      if (!restMatches(line, i, token)) continue;
+      occurrences.push(i, i + token.length, list[k]);
+      if (list[k] === ITERATION_KEY && dynamic[ITERATION] !== "" && line.startsWith(dynamic[ITERATION], i)) found.push(i, i + dynamic[ITERATION].length, ITERATION);
     }
   }
 }
 
-/** The stored form of `line` (the line's text without its newline). `unpackLine(packLine(l, c), c) === l`. */
-export function packLine(line: string, columns: LineColumns): string {
-  // A long line gains little from a few dozen bytes (PostgreSQL compresses values over ~2 KB itself), and
-  // scanning it for every token would cost milliseconds per line.
-  if (line.length > MAX_PACKED_LENGTH || CONTROL.test(line)) return VERBATIM + line;
-  // Every occurrence of every token, the row's own values first (a value may contain a static token, not the
-  // other way round), then the static tokens in table order, each occurrence in line order, skipping any that
-  // overlaps one already taken; then the line is assembled once.
-  const { starts, ends, codes } = found;
-  starts.length = ends.length = codes.length = 0;
-  const dynamic = dynamicTokens(columns);
-  for (let code = NAME; code <= ITERATION; code++) take(line, code, dynamic[code]);
-  findStatic(line);
-  const { tokens, positions } = occurrences;
-  for (let t = 0; t < STATIC_TOKENS.length; t++) {
-    for (let k = 0; k < tokens.length; k++) if (tokens[k] === t) takeAt(positions[k], positions[k] + STATIC_TOKENS[t].length, STATIC_CODES[t]);
-  }
-  const n = starts.length;
-  if (n === 0) return line;
-  // Insertion sort by start: a line has a few dozen tokens at most.
-  const order: number[] = [0];
-  for (let i = 1; i < n; i++) {
+/** Sorts `order` (the first n indexes of `found`) by start: a line has a few dozen tokens at most. */
+function sortByStart(n: number): void {
+  const { starts } = found;
+  if (order.length < n) order = new Int32Array(n * 2);
+  for (let i = 0; i < n; i++) {
     let j = i;
     while (j > 0 && starts[order[j - 1]] > starts[i]) {
       order[j] = order[j - 1];
@@ -190,6 +218,57 @@ export function packLine(line: string, columns: LineColumns): string {
     }
     order[j] = i;
   }
+}
+
+/**
+ * The usual line: the scan's static occurrences, less those overlapping a row value, join the values in `found`.
+ * True when nothing left overlaps: then every order of taking them takes them all, so `found` (sorted by
+ * `order`) is exactly what resolveOverlaps would take. False when values overlap each other or static tokens
+ * overlap each other: the rule must decide.
+ */
+function noOverlaps(): boolean {
+  const values = found.count;
+  for (let k = 0; k < occurrences.count; k++) {
+    const at = occurrences.starts[k];
+    const end = occurrences.ends[k];
+    if (!found.overlaps(at, end, values)) found.push(at, end, STATIC_CODES[occurrences.codes[k]]);
+  }
+  const n = found.count;
+  sortByStart(n);
+  for (let k = 1; k < n; k++) if (found.starts[order[k]] < found.ends[order[k - 1]]) return false;
+  return true;
+}
+
+/**
+ * The rule when tokens overlap: the row's own values first (a value may contain a static token, not the other
+ * way round), each in code order and each occurrence in line order, then the static tokens in table order,
+ * skipping any occurrence that overlaps one already taken. Leaves `found` and `order` as taken.
+ */
+function resolveOverlaps(line: string, dynamic: readonly string[]): void {
+  found.count = 0;
+  for (let code = NAME; code <= ITERATION; code++) take(line, code, dynamic[code]);
+  for (let t = 0; t < STATIC_TOKENS.length; t++) {
+    for (let k = 0; k < occurrences.count; k++) {
+      if (occurrences.codes[k] !== t) continue;
+      const at = occurrences.starts[k];
+      const end = occurrences.ends[k];
+      if (!found.overlaps(at, end)) found.push(at, end, STATIC_CODES[t]);
+    }
+  }
+  sortByStart(found.count);
+}
+
+/** The stored form of `line` (the line's text without its newline). `unpackLine(packLine(l, c), c) === l`. */
+export function packLine(line: string, columns: LineColumns): string {
+  // A long line gains little from a few dozen bytes (PostgreSQL compresses values over ~2 KB itself), and
+  // scanning it for every token would cost milliseconds per line.
+  if (line.length > MAX_PACKED_LENGTH || CONTROL.test(line)) return VERBATIM + line;
+  const dynamic = dynamicTokens(columns);
+  scan(line, dynamic);
+  if (!noOverlaps()) resolveOverlaps(line, dynamic);
+  const n = found.count;
+  if (n === 0) return line;
+  const { starts, ends, codes } = found;
   let packed = "";
   let pos = 0;
   for (let k = 0; k < n; k++) {

@@ -8,6 +8,7 @@ import { pollErrors } from "../observability/metrics";
 import { TransportError, type RunTarget, type Transport } from "../transports/transport";
 import { sendNothing, statusOnly, type PollSituation } from "./cost-aware";
 import { oneLine, type Entry, type Fence } from "./entry";
+import { LinePacker } from "../events/line-packer";
 import { POLL_FAILED } from "./evaluate";
 import { PollCommitter } from "./poll-commit";
 import { fileEnd, pollChanged, type ReadContext } from "./poll-read";
@@ -54,6 +55,8 @@ export class Ingestor {
   private readonly unwatchWatchers: (() => void) | null;
   private readonly commits: PollCommitter;
   private readonly reads: ReadContext;
+  /** Packs the stored form of each new line, a large page on a thread of its own. */
+  readonly packer: LinePacker;
 
   private readonly seenSprites: SeenSprites;
 
@@ -61,7 +64,8 @@ export class Ingestor {
     this.batchSize = opts.batchSize ?? 5000;
     this.seenSprites = new SeenSprites(opts.pool, (e) => opts.log.warn("could not record when Sprites were last seen", { error: (e as Error).message }));
     this.commits = new PollCommitter({ ...opts, retry: (runId) => void this.scheduler.trigger(runId) });
-    this.reads = { commits: this.commits, batchSize: this.batchSize, log: opts.log };
+    this.packer = new LinePacker(opts.log);
+    this.reads = { commits: this.commits, packer: this.packer, batchSize: this.batchSize, log: opts.log };
     this.scheduler = new Scheduler({
       intervalMs: (runId) => this.entries.get(runId)?.sprite.pollIntervalMs ?? opts.config.OPS_POLL_INTERVAL_MS,
       maxConcurrent: MAX_CONCURRENT_POLLS,
@@ -193,6 +197,7 @@ export class Ingestor {
     for (const e of this.entries.values()) e.unwatch?.();
     await this.scheduler.stop();
     await this.seenSprites.stop().catch(() => {});
+    await this.packer.close();
     await Promise.all([...new Set([...this.entries.values()].map((e) => e.transport))].map((t) => t.close?.() ?? Promise.resolve()));
     this.entries.clear();
   }

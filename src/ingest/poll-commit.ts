@@ -95,7 +95,7 @@ export class PollCommitter {
     const events = rows.length
       ? foldEventFacts(
           stored.events,
-          rows.map((r) => ({ name: r.name, status: r.status, timestamp: r.timestamp.toISOString(), runId: r.runtimeRunId, iteration: r.iteration, data: r.payload })),
+          rows.map((r) => ({ name: r.name, status: r.status, timestamp: r.timestamp, runId: r.runtimeRunId, iteration: r.iteration, data: r.payload })),
         )
       : stored.events;
     const nextStored: StoredFacts = { events, runtime: runtime ?? stored.runtime };

@@ -1,5 +1,6 @@
 import { AdapterError, type EventCursor, type EventsPage } from "../contract";
 import { isTerminalStage } from "../control/stages";
+import type { LinePacker } from "../events/line-packer";
 import type { Sprite } from "../generated/prisma/client";
 import type { RuntimeFacts } from "../lifecycle/types";
 import type { Logger } from "../util/log";
@@ -15,15 +16,23 @@ import { parseStoredFacts, toRuntimeFacts } from "./stored-facts";
 
 export interface ReadContext {
   commits: PollCommitter;
+  packer: LinePacker;
   batchSize: number;
   log: Logger;
 }
 
+/** Rows made from a page's envelopes between two turns of the event loop. */
+const ROWS_PER_SLICE = 500;
+
 /** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
 export const CHECKPOINT_RESTORED = "checkpoint_restored";
 
-/** A page read after a cursor and its rows, or why not (a prefetch never rejects: see pollChanged). */
-type PreparedPage = { page: EventsPage; rows: EventRow[] } | { error: unknown };
+/**
+ * A page read after a cursor, as its rows and what the commit needs of the rest, or why not (a prefetch never
+ * rejects: see pollChanged). The envelopes are not kept: a catch-up page's thousands of them would outlive
+ * several young-generation collections while the page before commits, for nothing.
+ */
+type PreparedPage = { page: Pick<EventsPage, "cursor" | "hasMore" | "error">; rows: EventRow[] } | { error: unknown };
 
 /**
  * A poll of a run whose files may have changed: reads its runtime facts and every new page of events after the
@@ -46,7 +55,8 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
   const failingPolls = run.ingestStatus === "ERROR" && !!run.ingestError?.startsWith(POLL_FAILED);
   if ((run.ingestStatus === "OK" || failingPolls) && facts) {
     // Each page is read and turned into rows while the previous one commits, so the file read, the parsing and
-    // the packing overlap the database's insert instead of adding to it (bench:ingest). A prefetched page is
+    // the packing (on a thread of its own for a large page) overlap the database's insert instead of adding to
+    // it (bench:ingest). A prefetched page is
     // only used if the commit before it succeeded, from the cursor that commit stored.
     const prepare = (from: EventCursor): Promise<PreparedPage> =>
       entry.transport.readEvents(entry.target, from, ctx.batchSize).then(
@@ -54,11 +64,20 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
           // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
           // cursor reset) must leave the event loop to requests between them.
           await yieldToLoop();
+          const rows: EventRow[] = [];
           try {
-            return { page, rows: rowsFromEnvelopes(page.envelopes, page.lines, entry.target.loopId, from.line) };
+            // In slices, the event loop turning between them: the commit of the page before waits on this thread
+            // for each of its statements, and the database idles while a whole page's rows are made (bench:ingest).
+            for (let i = 0; i < page.envelopes.length; i += ROWS_PER_SLICE) {
+              if (i > 0) await yieldToLoop();
+              const end = Math.min(page.envelopes.length, i + ROWS_PER_SLICE);
+              rows.push(...rowsFromEnvelopes(page.envelopes.slice(i, end), page.lines.slice(i, end), entry.target.loopId, from.line + i));
+            }
           } catch (error) {
             return { error };
           }
+          await ctx.packer.pack(rows);
+          return { page: { cursor: page.cursor, hasMore: page.hasMore, error: page.error }, rows };
         },
         (error: unknown) => ({ error }),
       );

@@ -1,5 +1,4 @@
 import type { LoopRunEvent } from "../contract";
-import { packLine } from "../events/line-codec";
 import { peerText } from "../util/peer-text";
 
 // An envelope becomes a stored row only if it is exactly what this run expects next: v1, this loop,
@@ -18,7 +17,10 @@ export interface EventRow {
   payload: Record<string, unknown> | null;
   /** The original line, byte-exact, without the newline. */
   text: string;
-  /** What is stored of it: `text` packed against this row's columns (src/events/line-codec.ts). */
+  /**
+   * What is stored of it: `text` packed against this row's columns (src/events/line-codec.ts), filled in by the
+   * line packer (src/events/line-packer.ts); "" until then, which no line packs to.
+   */
   packed: string;
 }
 
@@ -83,7 +85,7 @@ export function storable(v: unknown, depth: number): boolean {
   return true;
 }
 
-/** `lines[i]` is the exact text envelopes[i] was read from (EventsPage.lines). */
+/** `lines[i]` is the exact text envelopes[i] was read from (EventsPage.lines). The rows are not packed yet. */
 export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: readonly string[], loopId: string, afterLine: number): EventRow[] {
   if (lines.length !== envelopes.length) {
     throw new EnvelopeRejected("invalid_event", `the page has ${lines.length} line texts for ${envelopes.length} events`, afterLine + 1);
@@ -131,7 +133,6 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: rea
       text: lines[index++],
       packed: "",
     };
-    row.packed = packLine(row.text, row);
     rows.push(row);
     expected++;
   }

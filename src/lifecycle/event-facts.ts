@@ -4,7 +4,8 @@ import type { EventFacts } from "./types";
 export interface EventRecord {
   name: string;
   status: string | null;
-  timestamp: string;
+  /** ISO-8601; a Date is rendered with toISOString, only for the events whose time the facts keep. */
+  timestamp: string | Date;
   runId: string | null;
   iteration: number | null;
   data?: Record<string, unknown> | null;
@@ -47,23 +48,19 @@ function stringField(data: Record<string, unknown> | null | undefined, key: stri
  * incrementally instead of rescanning the whole log on every poll.
  */
 export function foldEventFacts(previous: EventFacts, events: readonly EventRecord[]): EventFacts {
+  if (events.length === 0) return previous;
   // A log with a loop_start keeps that run's id whatever comes after: after an approval the completing
   // events carry the original run id while loop_start carries the new one (docs/runtime.md).
-  let facts = { ...previous };
-  // Whether the previous latestRunId came from a loop_start; a later non-loop_start event must not override it.
+  // One copy for the whole page, and times rendered only for the events whose time is kept: a catch-up folds
+  // thousands of events at once (bench:ingest).
+  const facts = { ...previous };
+  let loopStart: EventRecord | null = null;
+  let activePhase: EventRecord | null = null;
   for (const event of events) {
-    const last = {
-      name: event.name,
-      status: event.status,
-      timestamp: event.timestamp,
-      runId: event.runId,
-      iteration: event.iteration,
-    };
-    facts = { ...facts, count: facts.count + 1, last };
     if (event.name === "loop_start") {
       facts.latestRunId = event.runId;
-      facts.latestLoopStartAt = event.timestamp;
-    } else if (facts.latestLoopStartAt === null && event.runId !== null) {
+      loopStart = event;
+    } else if (facts.latestLoopStartAt === null && loopStart === null && event.runId !== null) {
       facts.latestRunId = event.runId;
     }
     if (event.name === "iteration_start" && event.iteration !== null) {
@@ -71,10 +68,19 @@ export function foldEventFacts(previous: EventFacts, events: readonly EventRecor
     } else if (facts.latestIteration === null && event.iteration !== null) {
       facts.latestIteration = event.iteration;
     }
-    if (isActivePhaseEvent(event.name)) facts.lastActivePhaseEventAt = event.timestamp;
+    if (isActivePhaseEvent(event.name)) activePhase = event;
     if (event.name === "loop_stop") facts.stopReason = stringField(event.data, "reason");
   }
+  if (loopStart) facts.latestLoopStartAt = isoOf(loopStart.timestamp);
+  if (activePhase) facts.lastActivePhaseEventAt = isoOf(activePhase.timestamp);
+  const last = events[events.length - 1];
+  facts.count = previous.count + events.length;
+  facts.last = { name: last.name, status: last.status, timestamp: isoOf(last.timestamp), runId: last.runId, iteration: last.iteration };
   return facts;
+}
+
+function isoOf(t: string | Date): string {
+  return typeof t === "string" ? t : t.toISOString();
 }
 
 export function summarizeEvents(events: readonly EventRecord[]): EventFacts {

@@ -100,7 +100,7 @@ export function recordingFacts(name: string, patch: FactsPatch = {}): RunFacts {
   const lastEvent = events.at(-1);
   const base = makeFacts({
     // a minute after the recording ended: fresh enough not to be stale
-    now: lastEvent ? new Date(Date.parse(lastEvent.timestamp) + 60_000) : NOW,
+    now: lastEvent ? new Date(new Date(lastEvent.timestamp).getTime() + 60_000) : NOW,
     runtime: {
       loopDirExists: existsSync(loopDir),
       eventsFileExists: existsSync(path.join(loopDir, "events.jsonl")),

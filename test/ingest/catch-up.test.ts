@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoWithLines } from "../../bench/support";
+import { MIN_THREADED } from "../../src/events/line-packer";
+import { readEventPage } from "../../src/events/page";
+import { originalLine } from "../../src/events/stored-event";
+import type { RunningServer } from "../../src/server";
+import { columnsOf } from "../events/line-fixtures";
+import { fileLines } from "../support/fixtures";
+import { register, sync, waitFor } from "../support/runs";
+import { startTestServer } from "../support/server";
+
+// A long history caught up from cold: pages of 5,000 lines, the later ones packed on the packing thread
+// (src/events/line-packer.ts) while the page before commits. Every stored line must still be the file's own.
+
+let server: RunningServer;
+beforeAll(async () => {
+  server = await startTestServer({ OPS_POLL_INTERVAL_MS: "3600000" });
+});
+afterAll(() => server?.close());
+
+describe("catching up a long history", () => {
+  it("stores every line byte-exact, pages packed on the thread included", async () => {
+    const LINES = 60_000;
+    const { repo } = repoWithLines("ops-catch-up-", LINES);
+    // The thread starts on a first large page and packs the pages after it once ready: started here, so that a
+    // slow start on a loaded machine cannot leave every page of this history packed in place.
+    const packer = server.app.ingestor.packer;
+    const warm = fileLines(repo)
+      .slice(0, MIN_THREADED)
+      .map((text, i) => ({ ...columnsOf(text), line: i + 1, status: null, message: null, payload: null, text, packed: "" }));
+    await packer.pack(warm);
+    await waitFor(
+      async () => packer.threaded,
+      (t) => t,
+      30_000,
+      "the packing thread ready",
+    );
+    const run = await register(server, "catch-up", repo);
+    await waitFor(
+      async () => (await sync(server, run.id)).ingest,
+      (i) => i.cursorLine === LINES || i.status !== "OK",
+      60_000,
+      "the whole file ingested",
+    );
+    expect(packer.pages.threaded).toBeGreaterThanOrEqual(LINES / 5000 - 1);
+    const want = fileLines(repo);
+    for (let after = 0; after < LINES; after += 5000) {
+      const page = await readEventPage(server.app.pool, { runId: run.raw, after, before: LINES + 1, limit: 5000, descending: false });
+      expect(page.map((e) => originalLine(e))).toEqual(want.slice(after, after + 5000));
+    }
+  });
+});
