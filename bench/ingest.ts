@@ -1,6 +1,6 @@
 // npm run bench:ingest — a 200,000-line events.jsonl ingested from cold (a fresh run) through the local transport
 // into the embedded database, against the same file parsed with plain JSON.parse line by line, and against the
-// same stored rows inserted straight into the same table (the database's floor), in the same run, ROUNDS times. Also bytes per
+// same stored rows inserted straight into the same table (the database's floor), in the same run, ROUNDS (5) times. Also bytes per
 // stored event (table + indexes), now and in the layout before the packed line (bench/storage.ts).
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { bytesPerRow, previousLayoutBytes, rawInsert, readStoredRows, type Store
 import { benchServer, ownerClient, round, rssSampler, repoWithLines } from "./support";
 
 const LINES = Number(process.env.LINES ?? 200_000);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 // Written in chunks and parsed inside a function, so the bench's own copies are garbage before the peak-RSS
 // sampling of the ingest starts.
 const { repo, file } = repoWithLines("ops-bench-repo-", LINES);
