@@ -1,7 +1,8 @@
 // npm run bench:ingest — a 200,000-line events.jsonl ingested from cold (a fresh run) through the local transport
 // into the embedded database, against the same file parsed with plain JSON.parse line by line, and against the
-// same stored rows inserted straight into the same table (the database's floor), in the same run, ROUNDS (5) times. Also bytes per
-// stored event (table + indexes), now and in the layout before the packed line (bench/storage.ts).
+// same stored rows inserted straight into the same table (the database's floor), in the same run, ROUNDS (5)
+// times. Also bytes per stored event (table + indexes), now and in the layout before the packed line
+// (bench/storage.ts).
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
