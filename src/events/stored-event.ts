@@ -9,9 +9,15 @@ export interface StoredEventLine extends LineColumns {
   packed: string;
 }
 
+/** Lines already unpacked, by row (rows read from the database are never changed): an events page asking for
+ * `rawLine` and `payload` unpacks each line once. */
+const unpacked = new WeakMap<StoredEventLine, string>();
+
 /** The event's original events.jsonl line, byte-exact, without the newline. */
 export function originalLine(row: StoredEventLine): string {
-  return unpackLine(row.packed, row);
+  let line = unpacked.get(row);
+  if (line === undefined) unpacked.set(row, (line = unpackLine(row.packed, row)));
+  return line;
 }
 
 /** The original lines as the file held them: each followed by "\n" (what an export writes). */

@@ -5,7 +5,7 @@ import { nodeFlagsOf, npmScripts, startNodeFlags } from "../../bench/node-flags"
 // An idle manager's memory (bench:fleet: 1,000 runs under 250 MB RSS) rests on two node flags of `npm start`.
 // Without --heap-growing-percent, V8 lets the old generation grow to about 4x the live heap after each full GC
 // on a machine with a large heap limit: the first ingest of 1,000 histories (~1.8 GB allocated, ~250 MB of it
-// outliving the 2 MB young generation) left ~180 MB of old generation around a ~45 MB live heap, and the idle
+// outliving a 2 MB young generation) left ~180 MB of old generation around a ~45 MB live heap, and the idle
 // polls afterwards allocate too steadily for V8's memory reducer to give it back for minutes.
 // This guard is not timed: it measures how far the old generation grows around a known live set, with the
 // flags read from package.json, so a flag dropped or renamed (node refuses an unknown V8 flag) fails here.
@@ -28,11 +28,12 @@ console.log(JSON.stringify({ peakOldMB: peak / 1048576, liveMB: oldSpace().space
 `;
 
 describe("the manager's heap flags (package.json start)", () => {
-  it("bound the young generation and the old generation's growth; bench:fleet runs with the same flags", () => {
+  it("bound the young generation and the old generation's growth; bench:fleet and bench:query run with the same flags", () => {
     const flags = startNodeFlags();
-    expect(flags).toContain("--max-semi-space-size=2");
+    expect(flags).toContain("--max-semi-space-size=4");
     expect(flags).toContain("--heap-growing-percent=75");
     expect(nodeFlagsOf(npmScripts()["bench:fleet"])).toEqual(flags);
+    expect(nodeFlagsOf(npmScripts()["bench:query"])).toEqual(flags);
   });
 
   it("keep the old generation under 3x the live heap while promoted garbage churns through it (V8's default: ~4x)", () => {
