@@ -61,7 +61,7 @@ export class WorkerPoster {
   private ensure(): Worker | null {
     if (this.worker || this.failed) return this.worker;
     try {
-      const w = startTsWorker(new URL("./post-worker.ts", import.meta.url));
+      const w = startTsWorker(new URL("./post-worker.ts", import.meta.url), (w, e) => this.down(w, e));
       w.on("message", (batch: PostOutcome[]) => {
         for (const o of batch) {
           const p = this.pending.get(o.id);
@@ -76,18 +76,6 @@ export class WorkerPoster {
           }
         }
       });
-      const down = (e: unknown) => {
-        if (this.worker !== w) return;
-        this.worker = null;
-        this.failed = true;
-        this.log.warn("alert sender thread stopped; sending in-process", { error: e instanceof Error ? e.message : String(e) });
-        // Whatever it held is sent here instead (at least once: a POST it already made may be made again).
-        const held = [...this.pending.values()];
-        this.pending.clear();
-        for (const p of held) post(p.job.url, p.job.headers, p.job.body, p.job.timeoutMs).then(p.resolve, p.reject);
-      };
-      w.on("error", down);
-      w.on("exit", (code) => down(new Error(`exited with code ${code}`)));
       this.worker = w;
       return w;
     } catch (e) {
@@ -95,6 +83,18 @@ export class WorkerPoster {
       this.log.warn("alert sender thread unavailable; sending in-process", { error: (e as Error).message });
       return null;
     }
+  }
+
+  /** The thread failed or exited: unless it was closed here, send in-process from now on. */
+  private down(w: Worker, e: Error): void {
+    if (this.worker !== w) return;
+    this.worker = null;
+    this.failed = true;
+    this.log.warn("alert sender thread stopped; sending in-process", { error: e.message });
+    // Whatever it held is sent here instead (at least once: a POST it already made may be made again).
+    const held = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of held) post(p.job.url, p.job.headers, p.job.body, p.job.timeoutMs).then(p.resolve, p.reject);
   }
 
   async close(): Promise<void> {

@@ -141,7 +141,7 @@ export class LinePacker {
   private ensure(): Worker | null {
     if (this.worker || this.failed) return this.worker;
     try {
-      const w = startTsWorker(new URL("./pack-worker.ts", import.meta.url));
+      const w = startTsWorker(new URL("./pack-worker.ts", import.meta.url), (w, e) => this.down(w, e));
       w.on("message", (m: PackerMessage) => {
         if ("ready" in m) {
           this.ready = true;
@@ -156,16 +156,6 @@ export class LinePacker {
         p.done();
         if (this.pending.size === 0) this.idle = setTimeout(() => void this.stopThread(), this.limits.idleMs).unref();
       });
-      const down = (e: unknown) => {
-        if (this.worker !== w) return;
-        this.worker = null;
-        this.ready = false;
-        this.failed = true;
-        this.log.warn("line packing thread stopped; packing in-process", { error: e instanceof Error ? e.message : String(e) });
-        this.drainInPlace();
-      };
-      w.on("error", down);
-      w.on("exit", (code) => down(new Error(`exited with code ${code}`)));
       this.worker = w;
       return w;
     } catch (e) {
@@ -173,6 +163,16 @@ export class LinePacker {
       this.log.warn("line packing thread unavailable; packing in-process", { error: (e as Error).message });
       return null;
     }
+  }
+
+  /** The thread failed or exited: unless it was stopped here, pack in place from now on. */
+  private down(w: Worker, e: Error): void {
+    if (this.worker !== w) return;
+    this.worker = null;
+    this.ready = false;
+    this.failed = true;
+    this.log.warn("line packing thread stopped; packing in-process", { error: e.message });
+    this.drainInPlace();
   }
 
   /** Pages the thread held, packed here instead. */
