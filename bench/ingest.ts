@@ -9,7 +9,7 @@ import path from "node:path";
 import { registerSprite } from "../src/registry/register";
 import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./cpu-account";
 import { bytesPerRow, previousLayoutBytes, rawInsert, readStoredRows, type StoredRows } from "./storage";
-import { benchServer, ownerClient, round, rssSampler, repoWithLines } from "./support";
+import { benchServer, ownerClient, percentile, round, rssSampler, repoWithLines } from "./support";
 
 const LINES = Number(process.env.LINES ?? 200_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -85,7 +85,11 @@ const previousBytesPerEvent = await previousLayoutBytes(server.app.pool, rows, B
 await owner.end();
 await server.close();
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((x, y) => x - y),
+    50,
+  );
 const perSec = (ms: number) => Math.round(LINES / (ms / 1000));
 const ratios = ingests.map((x, i) => round(raws[i].ms / x.ms, 2));
 const ingestMs = median(ingests.map((x) => x.ms));

@@ -185,7 +185,7 @@ export class LinePacker {
     }
   }
 
-  /** Stops the thread (it starts again on the next large page); whatever it held is packed here. */
+  /** Stops the idle thread (it starts again on the next large page); one given a page meanwhile is kept. */
   private async stopThread(): Promise<void> {
     const w = this.worker;
     if (!w || this.pending.size > 0) return;

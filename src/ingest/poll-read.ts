@@ -56,8 +56,8 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
   if ((run.ingestStatus === "OK" || failingPolls) && facts) {
     // Each page is read and turned into rows while the previous one commits, so the file read, the parsing and
     // the packing (on a thread of its own for a large page) overlap the database's insert instead of adding to
-    // it (bench:ingest). A prefetched page is
-    // only used if the commit before it succeeded, from the cursor that commit stored.
+    // it (bench:ingest). A prefetched page is only used if the commit before it succeeded, from the cursor that
+    // commit stored.
     const prepare = (from: EventCursor): Promise<PreparedPage> =>
       entry.transport.readEvents(entry.target, from, ctx.batchSize).then(
         async (page) => {
