@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { EventRow } from "../ingest/rows";
+import { isoTime } from "../util/iso-time";
 
 // How a page of event rows reaches the "Event" table: one COPY FROM STDIN on the caller's connection, inside
 // the caller's transaction. COPY streams: each slice of rows is handed to the socket as soon as its text is
@@ -40,7 +41,7 @@ export function copyLines(runIdField: string, rows: readonly EventRow[], from: n
       "\t" +
       r.line +
       "\t" +
-      r.timestamp.toISOString() +
+      isoTime(r.timestamp.getTime()) +
       "\t" +
       copyText(r.name) +
       "\t" +

@@ -8,6 +8,8 @@
 // The tables below are a stored format: rows written with them are read back with them. Never edit a token or a
 // marker; a new format gets its own leading flag, like VERBATIM (the freeze test fails on any change).
 
+import { isoTime } from "../util/iso-time";
+
 /** The row columns a packed line refers to; unpacking needs exactly the values packing saw. */
 export interface LineColumns {
   timestamp: Date;
@@ -95,7 +97,7 @@ function dynamicTokens(c: LineColumns): string[] {
   const out = ["", quoted(c.name), "", "", "", "", ""];
   const ms = c.timestamp.getTime();
   if (!Number.isNaN(ms)) {
-    const iso = c.timestamp.toISOString();
+    const iso = isoTime(ms);
     if (ms % 1000 === 0) out[TIME_SHORT] = `"${iso.slice(0, 19)}Z"`;
     out[TIME_MS] = `"${iso}"`;
   }
