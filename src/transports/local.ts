@@ -63,7 +63,8 @@ export class LocalTransport implements Transport {
   }
 
   readEvents(target: RunTarget, cursor: EventCursor, limit: number) {
-    return readEventsAfter({ repoPath: target.repoPath, loopId: target.loopId, cursor, limit });
+    // The manager keeps no eventLineCount (rows are made of the lines): nothing is counted past the page.
+    return readEventsAfter({ repoPath: target.repoPath, loopId: target.loopId, cursor, limit, countLinesAhead: false });
   }
 
   control(target: RunTarget, request: ControlRequest) {

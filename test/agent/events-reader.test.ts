@@ -3,6 +3,7 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AdapterError, MAX_LINE_BYTES, readEventsAfter, statEvents, type EventCursor, type EventsPage } from "../../agent";
+import { LocalTransport } from "../../src/transports/local";
 import { LOOP, cleanupTempDirs, copyRecording, eventLine, eventsPath, expectValidEnvelope, makeTempDir, readLines } from "./helpers";
 
 afterAll(cleanupTempDirs);
@@ -174,6 +175,22 @@ describe("readEventsAfter: a live, growing file", () => {
     expect(page.hasMore).toBe(true);
     expect(page.cursor.pendingBytes).toBe(9);
     expect(page.eventLineCount).toBe(26);
+  });
+
+  it("countLinesAhead: false (the manager's local transport) counts nothing past the page; the same lines and cursor", async () => {
+    const repo = await copyRecording("complete");
+    const counted = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: START, limit: 3 });
+    const page = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: START, limit: 3, countLinesAhead: false });
+    expect(counted).toMatchObject({ eventLineCount: 26, eventLineCountExact: true });
+    expect(page).toMatchObject({ eventLineCount: 3, eventLineCountExact: false, hasMore: true });
+    expect(page.envelopes.map((e) => e.cursor)).toEqual([1, 2, 3].map((n) => ({ eventLineOffset: n, eventLineCount: 3 })));
+    expect({ lines: page.lines, cursor: page.cursor }).toEqual({ lines: counted.lines, cursor: counted.cursor });
+    const rest = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: next(page), limit: 100, countLinesAhead: false });
+    expect(rest).toMatchObject({ eventLineCount: 26, eventLineCountExact: true, hasMore: false });
+    // The transport the manager reads local Sprites with asks for no count.
+    const transport = new LocalTransport({ superloopBin: "superloop", logDir: await makeTempDir() });
+    const viaTransport = await transport.readEvents({ runId: "r", spriteName: "s", repoPath: repo, loopId: LOOP }, START, 3);
+    expect(viaTransport).toMatchObject({ eventLineCount: 3, eventLineCountExact: false });
   });
 
   it("CRLF and multi-byte UTF-8 lines: hash covers the exact bytes", async () => {
