@@ -6,14 +6,16 @@ import { packLine } from "./line-codec";
 
 // Packing a line (src/events/line-codec.ts) costs a few microseconds, about a quarter of what ingesting an event
 // costs the manager's thread: a catch-up of a long history was bound by that thread while a core sat idle. So a
-// page of at least MIN_THREADED rows is packed on a thread of its own (src/events/pack-worker.ts), while the
-// ingest's thread reads and parses the next page and the database inserts the one before. Small pages (a live
-// run's few new lines) are packed in place: a round trip would cost more. The thread starts on the first large
-// page (that page and any before it is ready are packed in place), stops after IDLE_MS without work, and if it
-// fails, everything it held and everything after is packed in place: slower, never lost.
+// batch of at least MIN_THREADED rows is packed on a thread of its own (src/events/pack-worker.ts), while the
+// ingest's thread makes the page's next rows, and the database inserts the page before. The ingest hands over a
+// catch-up page in slices of MIN_THREADED rows as it makes them (src/ingest/poll-read.ts), so the page is packed
+// about when its last slice is made. Small batches (a live run's few new lines) are packed in place: a round
+// trip would cost more. The thread starts on the first large batch (that batch and any before it is ready are
+// packed in place), stops after IDLE_MS without work, and if it fails, everything it held and everything after
+// is packed in place: slower, never lost.
 
-/** Rows per page packed on the thread. */
-export const MIN_THREADED = 1000;
+/** Rows a batch needs to be packed on the thread; also the size of the slices a catch-up page is made in. */
+export const MIN_THREADED = 500;
 /** The thread stops after this long without a page (a fleet of idle runs keeps no thread). */
 export const IDLE_MS = 30_000;
 
@@ -106,7 +108,7 @@ export class LinePacker {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private idle: NodeJS.Timeout | null = null;
-  /** Pages packed so far, on the thread and in place (tests, and what a profile of a catch-up should show). */
+  /** Batches packed so far, on the thread and in place (tests, and what a profile of a catch-up should show). */
   readonly pages = { threaded: 0, inPlace: 0 };
 
   constructor(

@@ -1,6 +1,6 @@
 import { AdapterError, type EventCursor, type EventsPage } from "../contract";
 import { isTerminalStage } from "../control/stages";
-import type { LinePacker } from "../events/line-packer";
+import { MIN_THREADED, type LinePacker } from "../events/line-packer";
 import type { Sprite } from "../generated/prisma/client";
 import type { RuntimeFacts } from "../lifecycle/types";
 import type { Logger } from "../util/log";
@@ -21,8 +21,8 @@ export interface ReadContext {
   log: Logger;
 }
 
-/** Rows made from a page's envelopes between two turns of the event loop. */
-const ROWS_PER_SLICE = 500;
+/** Rows made from a page's envelopes between two turns of the event loop, and packed together (LinePacker). */
+const ROWS_PER_SLICE = MIN_THREADED;
 
 /** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
 export const CHECKPOINT_RESTORED = "checkpoint_restored";
@@ -65,18 +65,24 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
           // cursor reset) must leave the event loop to requests between them.
           await yieldToLoop();
           const rows: EventRow[] = [];
+          const packed: Promise<void>[] = [];
           try {
             // In slices, the event loop turning between them: the commit of the page before waits on this thread
             // for each of its statements, and the database idles while a whole page's rows are made (bench:ingest).
+            // Each slice goes to the line packer as soon as it is made, so the packing thread packs a page while
+            // this thread makes the page's later slices, instead of starting once the whole page is made.
             for (let i = 0; i < page.envelopes.length; i += ROWS_PER_SLICE) {
               if (i > 0) await yieldToLoop();
               const end = Math.min(page.envelopes.length, i + ROWS_PER_SLICE);
-              rows.push(...rowsFromEnvelopes(page.envelopes.slice(i, end), page.lines.slice(i, end), entry.target.loopId, from.line + i));
+              const slice = rowsFromEnvelopes(page.envelopes.slice(i, end), page.lines.slice(i, end), entry.target.loopId, from.line + i);
+              rows.push(...slice);
+              packed.push(ctx.packer.pack(slice));
             }
           } catch (error) {
+            await Promise.all(packed);
             return { error };
           }
-          await ctx.packer.pack(rows);
+          await Promise.all(packed);
           return { page: { cursor: page.cursor, hasMore: page.hasMore, error: page.error }, rows };
         },
         (error: unknown) => ({ error }),
