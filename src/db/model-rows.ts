@@ -91,7 +91,7 @@ const types = {
 };
 
 /** A query whose rows come as arrays (read them with `ModelColumns.read`), timestamptz parsed on the fast path. */
-export async function rowQuery(pool: pg.Pool, text: string, values: unknown[] = []): Promise<unknown[][]> {
-  const res = await pool.query<unknown[]>({ text, values, rowMode: "array", types });
+export async function rowQuery(db: pg.Pool | pg.PoolClient, text: string, values: unknown[] = []): Promise<unknown[][]> {
+  const res = await db.query<unknown[]>({ text, values, rowMode: "array", types });
   return res.rows;
 }

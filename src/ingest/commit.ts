@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { IntentStageChange } from "../control/stage-write";
+import type { Run } from "../generated/prisma/client";
 import type { LifecycleState } from "../generated/prisma/enums";
 import { insertEvents as copyEvents, isDuplicateLine } from "../events/insert";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
@@ -63,6 +64,8 @@ export { RunConflict as CursorConflict };
 export interface CommitResult {
   seq: number;
   inserted: number;
+  /** The run's row as committed. */
+  run: Run;
 }
 
 /**
@@ -116,7 +119,7 @@ function projectionValues(input: CommitInput): unknown[] {
 }
 
 /** A poll's commit as a change for the run writer: guarded by the seq and cursor the poll started from. */
-export function pollChange(input: CommitInput): RunBody<CommitResult> {
+export function pollChange(input: CommitInput): RunBody<Omit<CommitResult, "run">> {
   return async (client, run, seq) => {
     if (run.seq !== input.expectedSeq) {
       throw new RunConflict(`run ${input.runId}: changed since this poll read it (seq ${run.seq}, poll saw ${input.expectedSeq})`);
@@ -138,8 +141,8 @@ export function pollChange(input: CommitInput): RunBody<CommitResult> {
 export async function commitPoll(runs: RunWriter | pg.Pool, input: CommitInput): Promise<CommitResult> {
   const writer = runs instanceof RunWriter ? runs : new RunWriter({ pool: runs, bus: null });
   const written = await writer.write(input.runId, pollChange(input), { fence: input.fence ?? null });
-  if (!written) throw new RunConflict(`run ${input.runId} no longer exists`);
+  if (!written?.after) throw new RunConflict(`run ${input.runId} no longer exists`);
   ingestBatches.inc();
   ingestEvents.inc(written.result.inserted);
-  return written.result;
+  return { ...written.result, run: written.after };
 }

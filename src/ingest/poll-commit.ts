@@ -1,8 +1,8 @@
 import type pg from "pg";
 import type { Config } from "../config/config";
-import { awaitsEvidence } from "../control/stages";
+import { awaitsEvidence, isTerminalStage } from "../control/stages";
 import { modelColumns, rowQuery } from "../db/model-rows";
-import type { ControlIntent } from "../generated/prisma/client";
+import type { ControlIntent, Run } from "../generated/prisma/client";
 import { readRunsById } from "../runs/run-reads";
 import { readEventPage } from "../events/page";
 import { originalLine, payloadOf } from "../events/stored-event";
@@ -51,8 +51,12 @@ export class PollCommitter {
   async loadRun(runId: string): Promise<RunWithIntents | null> {
     const run = (await readRunsById(this.deps.pool, [runId], true)).get(runId);
     if (!run?.sprite) return null;
+    return { ...run, sprite: run.sprite, intents: await this.loadIntents(runId) };
+  }
+
+  private async loadIntents(runId: string): Promise<ControlIntent[]> {
     const intents = await rowQuery(this.deps.pool, `SELECT ${INTENT.select("i")} FROM "ControlIntent" i WHERE i."runId" = $1 ORDER BY i."requestedAt" DESC LIMIT 20`, [runId]);
-    return { ...run, sprite: run.sprite, intents: intents.map((r) => INTENT.read(r)) };
+    return intents.map((r) => INTENT.read(r));
   }
 
   /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */
@@ -139,8 +143,9 @@ export class PollCommitter {
       intents: evaluation.intents,
       fence,
     };
+    let committed: Run;
     try {
-      await commitPoll(this.deps.runs, input);
+      committed = (await commitPoll(this.deps.runs, input)).run;
     } catch (e) {
       if (e instanceof CursorConflict) {
         // Another writer (a reset, an intent, a lease change) moved the run since this poll read it: nothing of
@@ -154,8 +159,12 @@ export class PollCommitter {
     }
     if (spriteChange === entry.spriteChange) entry.spriteChange = null;
     this.logIntents(run, evaluation);
-    const after = await this.loadRun(run.id);
-    return after ? { run: after, stored: nextStored } : null;
+    // The run goes on as committed (a catch-up's next page starts from it) without reading it again: its row came
+    // back with the commit, and its intents are read again only when they may have changed. An intent created
+    // meanwhile moved the run's seq, so the next commit from this run is refused and the poll starts over.
+    const intentsMoved = evaluation.intents.length > 0 || run.intents.some((i) => !isTerminalStage(i.stage));
+    const intents = intentsMoved ? await this.loadIntents(run.id) : run.intents;
+    return { run: { ...committed, sprite: run.sprite, intents }, stored: nextStored };
   }
 
   /** An intent's later stages are part of the traced work that created it: logged under its trace id. */

@@ -1,6 +1,8 @@
 import type pg from "pg";
 import type { IntentStageChange } from "../control/stage-write";
+import { modelColumns, rowQuery } from "../db/model-rows";
 import { inTransaction } from "../db/transaction";
+import type { Run } from "../generated/prisma/client";
 import type { LifecycleState } from "../generated/prisma/enums";
 import type { OpsBus } from "../pubsub/topics";
 import type { Logger } from "../util/log";
@@ -50,6 +52,8 @@ export interface RunChange<T> {
 export interface RunWritten<T> {
   before: LockedRun;
   seq: number | null;
+  /** The run's row as this change committed it (null when `unchanged`). */
+  after: Run | null;
   change: RunChange<T>;
   result: T;
 }
@@ -64,6 +68,8 @@ export interface WriteOptions {
   /** Lease fencing (scale-out): the write fails with RunConflict unless this replica still holds the run's lease. */
   fence?: { owner: string; token: number } | null;
 }
+
+const RUN = modelColumns<Run>("Run");
 
 const LOCK = `SELECT id, "spriteId", seq, state::text AS state, "stateReason", "cursorLine", "removedAt" FROM "Run" WHERE id = $1 FOR UPDATE`;
 
@@ -95,12 +101,17 @@ export async function writeRun<T>(pool: pg.Pool, runId: string, body: RunBody<T>
     if (!before) return null;
     const seq = before.seq + 1;
     const change = await body(c, before, seq);
-    if (change.unchanged) return { before, seq: null, change, result: change.result };
+    if (change.unchanged) return { before, seq: null, after: null, change, result: change.result };
     const columns = change.columns;
-    await c.query(`UPDATE "Run" SET seq = $2${columns ? `, ${columns.set}` : ""} WHERE id = $1`, [runId, seq, ...(columns?.values ?? [])]);
+    // The row comes back with the update: a poll catching up page by page goes on from it without reading it again.
+    const [row] = await rowQuery(c, `UPDATE "Run" r SET seq = $2${columns ? `, ${columns.set}` : ""} WHERE r.id = $1 RETURNING ${RUN.select("r")}`, [
+      runId,
+      seq,
+      ...(columns?.values ?? []),
+    ]);
     if (change.transition) await insertTransition((sql, values) => c.query(sql, values), runId, seq, change.transition);
     for (const u of change.intents ?? []) await writeIntentStage(c, u);
-    return { before, seq, change, result: change.result };
+    return { before, seq, after: RUN.read(row), change, result: change.result };
   });
 }
 

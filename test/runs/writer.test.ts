@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunChanged } from "../../src/pubsub/topics";
+import { readRunsById } from "../../src/runs/run-reads";
 import { RunConflict, type RunChange } from "../../src/runs/writer";
 import type { RunningServer } from "../../src/server";
 import { repoFromRecording } from "../support/fixtures";
@@ -54,6 +55,18 @@ describe("RunWriter", () => {
     await Promise.all(Array.from({ length: 8 }, change));
     expect(seen).toEqual(Array.from({ length: 8 }, (_, i) => start + 1 + i));
     expect(await seqOf()).toBe(start + 8);
+  });
+
+  it("a change comes back with the run's row as it committed it: the row a read gives after the commit", async () => {
+    const written = await server.app.runs.write(runId, async () => ({
+      columns: { set: `"stateSince" = now() - interval '1 hour', "lastEventName" = $3`, values: ["written"] },
+      result: null,
+    }));
+    expect(written?.after).not.toBeNull();
+    expect(written?.after).toMatchObject({ seq: written?.seq, lastEventName: "written" });
+    const { sprite: _sprite, ...read } = (await readRunsById(server.app.pool, [runId], false)).get(runId)!;
+    expect(written?.after).toEqual(read);
+    expect((await server.app.runs.write(runId, async () => ({ unchanged: true, result: null })))?.after).toBeNull();
   });
 
   it("an unchanged change writes nothing and publishes nothing", async () => {
