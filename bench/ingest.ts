@@ -2,7 +2,8 @@
 // into the embedded database, against the same file parsed with plain JSON.parse line by line, and against the
 // same stored rows inserted straight into the same table (the database's floor), in the same run, ROUNDS (5)
 // times. Also bytes per stored event (table + indexes), now and in the layout before the packed line
-// (bench/storage.ts).
+// (bench/storage.ts). Runs node with `npm start`'s flags (package.json): the manager as it runs, whose 4 MB young
+// generation makes a bulk ingest collect more often than node's default would.
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 // The node flags `npm start` runs the manager with (package.json), read from there so the fleet benches measure
-// the manager as it runs, not a copy of its flags that could drift (bench:fleet and bench:query name them in
-// package.json; test/server/heap-flags.test.ts checks they match). They bound the idle manager's memory:
+// the manager as it runs, not a copy of its flags that could drift (bench:fleet, bench:query and bench:ingest name
+// them in package.json; test/server/heap-flags.test.ts checks they match). They bound the idle manager's memory:
 // --max-semi-space-size=4 keeps the young generation small (the garbage of hundreds of idle polls a second; 2 MB
 // held bench:fleet's 1,000 runs ~15 MB lower but promoted enough of each query's garbage that the old generation's
 // full GCs pushed bench:query's events-page p99 past 10 ms),

@@ -28,12 +28,14 @@ console.log(JSON.stringify({ peakOldMB: peak / 1048576, liveMB: oldSpace().space
 `;
 
 describe("the manager's heap flags (package.json start)", () => {
-  it("bound the young generation and the old generation's growth; bench:fleet and bench:query run with the same flags", () => {
+  it("bound the young generation and the old generation's growth; bench:fleet, bench:query and bench:ingest run with the same flags", () => {
     const flags = startNodeFlags();
     expect(flags).toContain("--max-semi-space-size=4");
     expect(flags).toContain("--heap-growing-percent=75");
     expect(nodeFlagsOf(npmScripts()["bench:fleet"])).toEqual(flags);
     expect(nodeFlagsOf(npmScripts()["bench:query"])).toEqual(flags);
+    // bench:ingest also calls gc() once, before it samples the ingest's peak RSS.
+    expect(nodeFlagsOf(npmScripts()["bench:ingest"])).toEqual([...flags, "--expose-gc"]);
   });
 
   it("keep the old generation under 3x the live heap while promoted garbage churns through it (V8's default: ~4x)", () => {
