@@ -81,6 +81,9 @@ describe("insertEvents (COPY into the Event table)", () => {
       row(3, line(3, { event: "ünïcode ✓ 😀", role: undefined, run_id: undefined, iteration: undefined, message: "carriage\rreturn" })),
       row(4, '{ "timestamp" : "2026-11-24T00:00:04.250Z",\t"event":"spaced" }'),
       row(5, line(5, { data: { blob: "z".repeat(5000) } })),
+      // Escapes before a non-ASCII character (the value is written again from its start), iterations at both ends.
+      row(6, line(6, { role: "esc\\aped\tthen ü", message: "ü first\nthen escapes\\", iteration: 0 })),
+      row(7, line(7, { event: "\t\r\n\\", iteration: 2147483647 })),
     ];
     expect(await inTransaction(server.app.pool, (c) => insertEvents(c, runId, rows))).toBe(rows.length);
     const stored = await storedRows(runId);
