@@ -104,11 +104,7 @@ export async function writeRun<T>(pool: pg.Pool, runId: string, body: RunBody<T>
     if (change.unchanged) return { before, seq: null, after: null, change, result: change.result };
     const columns = change.columns;
     // The row comes back with the update: a poll catching up page by page goes on from it without reading it again.
-    const [row] = await rowQuery(c, `UPDATE "Run" r SET seq = $2${columns ? `, ${columns.set}` : ""} WHERE r.id = $1 RETURNING ${RUN.select("r")}`, [
-      runId,
-      seq,
-      ...(columns?.values ?? []),
-    ]);
+    const [row] = await rowQuery(c, `UPDATE "Run" r SET seq = $2${columns ? `, ${columns.set}` : ""} WHERE r.id = $1 RETURNING ${RUN.select("r")}`, [runId, seq, ...(columns?.values ?? [])]);
     if (change.transition) await insertTransition((sql, values) => c.query(sql, values), runId, seq, change.transition);
     for (const u of change.intents ?? []) await writeIntentStage(c, u);
     return { before, seq, after: RUN.read(row), change, result: change.result };
