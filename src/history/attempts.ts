@@ -117,7 +117,11 @@ export function deriveAttempts(input: AttemptInput): Attempt[] {
     const inLines = (line: number) => line > start.line && (next === null || line < next.line);
     const windowStart = start.ingestedAt.getTime();
     const windowEnd = next ? next.ingestedAt.getTime() : Infinity;
-    const terminal = transitions.filter((x) => x.at.getTime() > consumedUntil && x.at.getTime() < windowEnd && !OPEN_STATES.has(x.to) && x.to !== "IDLE");
+    const closing = transitions.filter((x) => x.at.getTime() > consumedUntil && x.at.getTime() < windowEnd && !OPEN_STATES.has(x.to) && x.to !== "IDLE");
+    // UNKNOWN is a poll that could not tell (it read the files between two of the runtime's writes: events.jsonl
+    // had the loop_start, state.json did not say active yet), not an end: a definite end after it in the same
+    // window is how the attempt ended. Only an attempt nothing else ends ends UNKNOWN.
+    const terminal = closing.filter((x, i) => x.to !== "UNKNOWN" || !closing.slice(i + 1).some((y) => y.to !== "UNKNOWN"));
 
     let outcome: string | null;
     let stopReason: string | null;

@@ -136,6 +136,36 @@ describe("attempts", () => {
     ]);
   });
 
+  it("a poll that could not tell (UNKNOWN) before the runtime's death does not end the attempt: FAILED does", () => {
+    line = 0;
+    const a = deriveAttempts({
+      // the poll read events.jsonl's loop_start before state.json said active (UNKNOWN), the next one the death
+      events: [ev("loop_start", 0, { ingestedAt: T(1) }), ev("loop_start", 100), ev("loop_complete", 101)],
+      transitions: [
+        { to: "UNKNOWN", reason: "unknown", trigger: "ingest", actor: null, at: T(1) },
+        { to: "FAILED", reason: "runtime_died", trigger: "ingest", actor: null, at: T(2) },
+        { to: "RUNNING", reason: "starting", trigger: "control", actor: "alice", at: T(99) },
+        { to: "COMPLETE", reason: "completed", trigger: "ingest", actor: null, at: T(101) },
+      ],
+      intents: [{ id: "i1", kind: "RESTART", stage: "CONFIRMED", requestedBy: "alice", note: null, requestedAt: T(90) }],
+      current: { state: "COMPLETE", reason: "completed" },
+    });
+    expect(a.map((x) => [x.outcome, x.stopReason, x.startedBy, x.restart])).toEqual([
+      ["FAILED", "runtime_died", "runtime", false],
+      ["COMPLETE", "loop_complete", "alice", true],
+    ]);
+    expect(a[0].endedAt).toEqual(T(2));
+    // With nothing after it, UNKNOWN is all there is to say.
+    line = 0;
+    const open = deriveAttempts({
+      events: [ev("loop_start", 0)],
+      transitions: [{ to: "UNKNOWN", reason: "unknown", trigger: "ingest", actor: null, at: T(1) }],
+      intents: [],
+      current: { state: "UNKNOWN", reason: "unknown" },
+    });
+    expect(open.map((x) => [x.outcome, x.stopReason])).toEqual([["UNKNOWN", "unknown"]]);
+  });
+
   it("no loop_start: no attempts", () => {
     expect(deriveAttempts({ events: [], transitions: [], intents: [], current: { state: "IDLE", reason: "not_started" } })).toEqual([]);
   });
