@@ -38,11 +38,12 @@ describe("the manager's heap flags (package.json start)", () => {
     expect(nodeFlagsOf(npmScripts()["bench:ingest"])).toEqual([...flags, "--expose-gc"]);
   });
 
-  it("keep the old generation under 3x the live heap while promoted garbage churns through it (V8's default: ~4x)", () => {
+  // Idle, the flags give 2.2-2.6x and V8's default 4.3-5.6x; one CI run, its test files in parallel, reached 3.1x.
+  it("keep the old generation under 3.5x the live heap while promoted garbage churns through it (V8's default: 4.3x and more)", () => {
     const r = spawnSync(process.execPath, [...startNodeFlags(), "--expose-gc", "-e", CHURN], { encoding: "utf8", timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const { peakOldMB, liveMB } = JSON.parse(r.stdout) as { peakOldMB: number; liveMB: number };
     expect(liveMB).toBeGreaterThan(40);
-    expect(peakOldMB / liveMB).toBeLessThan(3);
+    expect(peakOldMB / liveMB).toBeLessThan(3.5);
   });
 });
