@@ -16,11 +16,11 @@ import { packLine } from "./line-codec";
 
 /** Rows a batch needs to be packed on the thread; also the size of the slices a catch-up page is made in. */
 export const MIN_THREADED = 500;
-/** The thread stops after this long without a page (a fleet of idle runs keeps no thread). */
+/** The thread stops after this long without a batch (a fleet of idle runs keeps no thread). */
 export const IDLE_MS = 30_000;
 
 /**
- * One page's lines and the columns packing refers to, in few and cheap-to-copy pieces (a message is copied
+ * One batch's lines and the columns packing refers to, in few and cheap-to-copy pieces (a message is copied
  * string by string): the lines joined by newlines (a line has none), times as epoch ms, iterations (NaN for
  * none), and names, roles and runtime run ids as indexes into a table of their distinct values (-1 for none).
  */
@@ -36,10 +36,10 @@ export interface PackJob {
   runIds: Int32Array;
 }
 
-/** The thread's answers: ready to pack, or a page's packed lines joined by newlines (none holds one), or null. */
+/** The thread's answers: ready to pack, or a batch's packed lines joined by newlines (none holds one), or null. */
 export type PackerMessage = { ready: true } | { id: number; packed: string | null };
 
-/** A page's rows as a PackJob. */
+/** A batch of rows as a PackJob. */
 export function packJob(id: number, rows: readonly EventRow[]): PackJob {
   const strings: string[] = [];
   const seen = new Map<string, number>();
@@ -109,14 +109,14 @@ export class LinePacker {
   private readonly pending = new Map<number, Pending>();
   private idle: NodeJS.Timeout | null = null;
   /** Batches packed so far, on the thread and in place (tests, and what a profile of a catch-up should show). */
-  readonly pages = { threaded: 0, inPlace: 0 };
+  readonly batches = { threaded: 0, inPlace: 0 };
 
   constructor(
     private readonly log: Logger,
     private readonly limits: { minThreaded: number; idleMs: number } = { minThreaded: MIN_THREADED, idleMs: IDLE_MS },
   ) {}
 
-  /** Whether the next large page is packed on the thread. */
+  /** Whether the next large batch is packed on the thread. */
   get threaded(): boolean {
     return this.worker !== null && this.ready;
   }
@@ -125,11 +125,11 @@ export class LinePacker {
   pack(rows: readonly EventRow[]): Promise<void> {
     const w = rows.length < this.limits.minThreaded ? null : this.ensure();
     if (!w || !this.ready) {
-      this.pages.inPlace++;
+      this.batches.inPlace++;
       packInPlace(rows);
       return Promise.resolve();
     }
-    this.pages.threaded++;
+    this.batches.threaded++;
     if (this.idle) clearTimeout(this.idle);
     this.idle = null;
     const id = this.nextId++;
@@ -177,7 +177,7 @@ export class LinePacker {
     this.drainInPlace();
   }
 
-  /** Pages the thread held, packed here instead. */
+  /** Batches the thread held, packed here instead. */
   private drainInPlace(): void {
     const held = [...this.pending.values()];
     this.pending.clear();
@@ -187,7 +187,7 @@ export class LinePacker {
     }
   }
 
-  /** Stops the idle thread (it starts again on the next large page); one given a page meanwhile is kept. */
+  /** Stops the idle thread (it starts again on the next large batch); one given a batch meanwhile is kept. */
   private async stopThread(): Promise<void> {
     const w = this.worker;
     if (!w || this.pending.size > 0) return;
@@ -196,7 +196,7 @@ export class LinePacker {
     await w.terminate();
   }
 
-  /** Stops the thread now; a later large page starts it again. */
+  /** Stops the thread now; a later large batch starts it again. */
   async close(): Promise<void> {
     if (this.idle) clearTimeout(this.idle);
     this.idle = null;

@@ -1,8 +1,8 @@
 import { parentPort } from "node:worker_threads";
 import { packJobLines, type PackJob, type PackerMessage } from "./line-packer";
 
-// The line packer's thread (src/events/line-packer.ts): packs a catch-up page's lines while the ingest's thread
-// reads and parses the next page and the database inserts the one before.
+// The line packer's thread (src/events/line-packer.ts): packs a catch-up page's lines, slice by slice, while the
+// ingest's thread makes the page's next rows and the database inserts the page before.
 
 const port = parentPort;
 if (!port) throw new Error("pack-worker runs as a worker thread");

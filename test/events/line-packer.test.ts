@@ -43,7 +43,7 @@ async function readyPacker(limits = { minThreaded: 100, idleMs: 60_000 }): Promi
   const first = rows(100);
   await p.pack(first);
   expectPacked(first);
-  expect(p.pages).toEqual({ threaded: 0, inPlace: 1 });
+  expect(p.batches).toEqual({ threaded: 0, inPlace: 1 });
   await waitFor(
     async () => p.threaded,
     (t) => t,
@@ -58,7 +58,7 @@ describe("LinePacker", () => {
     packer = await readyPacker();
     const page = rows(3000);
     await packer.pack(page);
-    expect(packer.pages.threaded).toBe(1);
+    expect(packer.batches.threaded).toBe(1);
     expectPacked(page);
   });
 
@@ -66,7 +66,7 @@ describe("LinePacker", () => {
     packer = new LinePacker(log, { minThreaded: 100, idleMs: 60_000 });
     const page = rows(99);
     await packer.pack(page);
-    expect(packer.pages).toEqual({ threaded: 0, inPlace: 1 });
+    expect(packer.batches).toEqual({ threaded: 0, inPlace: 1 });
     expect(packer.threaded).toBe(false);
     expectPacked(page);
   });
@@ -75,7 +75,7 @@ describe("LinePacker", () => {
     packer = await readyPacker();
     const pages = [rows(500), rows(1500).slice(700), rows(300)];
     await Promise.all(pages.map((p) => packer!.pack(p)));
-    expect(packer.pages.threaded).toBe(3);
+    expect(packer.batches.threaded).toBe(3);
     pages.forEach(expectPacked);
   });
 
@@ -89,7 +89,7 @@ describe("LinePacker", () => {
     expect(packer.threaded).toBe(false);
     const after = rows(2000);
     await packer.pack(after);
-    expect(packer.pages.inPlace).toBe(2);
+    expect(packer.batches.inPlace).toBe(2);
     expectPacked(after);
   });
 
@@ -104,7 +104,7 @@ describe("LinePacker", () => {
     );
     const again = rows(200);
     await packer.pack(again);
-    expect(packer.pages).toEqual({ threaded: 1, inPlace: 2 });
+    expect(packer.batches).toEqual({ threaded: 1, inPlace: 2 });
     expectPacked(again);
     await waitFor(
       async () => packer!.threaded,

@@ -61,7 +61,7 @@ describe("catching up a long history", () => {
     expect(intentReads).toBeGreaterThan(0);
     expect(intentReads).toBeLessThanOrEqual(polls);
     // Every page handed over in slices of MIN_THREADED rows, each packed on the (warm) thread.
-    expect(packer.pages.threaded).toBeGreaterThanOrEqual(LINES / MIN_THREADED);
+    expect(packer.batches.threaded).toBeGreaterThanOrEqual(LINES / MIN_THREADED);
     const want = fileLines(repo);
     for (let after = 0; after < LINES; after += 5000) {
       const page = await readEventPage(server.app.pool, { runId: run.raw, after, before: LINES + 1, limit: 5000, descending: false });
