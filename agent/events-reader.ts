@@ -1,12 +1,12 @@
 import type { FileHandle } from "node:fs/promises";
-import type { RawEvent } from "../src/contract";
-import { AdapterError, SHA256_HEX_PATTERN, type EventCursor, type EventsPage, type EventsPageError, type LineOnlyCursor } from "../src/contract";
+import type { LoopRunEvent, RawEvent, Source } from "../src/contract";
+import { AdapterError, SHA256_HEX_PATTERN, type EventCursor, type EventsPage, type EventsPageError, type LineOnlyCursor, type MappedEventsPage } from "../src/contract";
 import { envelopeFromLine, isoNow, parseEventLine } from "./event-envelope";
 import { NEWLINE, byteOffsetOfLine, countNewlines, openArtifact, readAt, readLineEndingAt, sha256Hex, statOrNull } from "./file-io";
 import { MAX_LINE_BYTES, MAX_PAGE_BYTES, READ_CHUNK_BYTES } from "./limits";
 import { loopPaths } from "./paths";
 
-export type { EventCursor, EventsPage, EventsPageError, LineOnlyCursor, PageCursor } from "../src/contract";
+export type { EventCursor, EventsPage, EventsPageError, LineOnlyCursor, MappedEventsPage, PageCursor } from "../src/contract";
 
 export interface ReadEventsOptions {
   repoPath: string;
@@ -78,10 +78,12 @@ export function cursorForkError(message: string, details: Record<string, unknown
  * vanished after lines were read from it is a fork.
  */
 export function pageWithoutEventsFile(cursor: EventCursor | LineOnlyCursor): EventsPage {
+  return { ...frameWithoutEventsFile(cursor), envelopes: [], lines: [] };
+}
+
+function frameWithoutEventsFile(cursor: EventCursor | LineOnlyCursor): Omit<EventsPage, "envelopes" | "lines"> {
   if (cursor.line === 0) {
     return {
-      envelopes: [],
-      lines: [],
       cursor: { line: 0, byteOffset: 0, lastLineHash: null, pendingBytes: 0, fileSize: 0, mtimeMs: 0 },
       eventLineCount: 0,
       eventLineCountExact: true,
@@ -158,18 +160,14 @@ async function trailingFragmentBytes(fh: FileHandle, size: number, floor: number
   return size - lowest;
 }
 
-interface GoodLine {
-  line: number;
-  text: string;
-  raw: RawEvent;
-  endOffset: number;
-}
-
-export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPage> {
+/**
+ * The page after the cursor, each good line handed to `take` as soon as it is read and validated: what `take`
+ * returns is all the page keeps of the line. An error `take` throws ends the read (the file is closed) and is
+ * the caller's.
+ */
+async function readPage<T>(opts: ReadEventsOptions, take: (raw: RawEvent, text: string, line: number) => T): Promise<MappedEventsPage<T>> {
   const paths = loopPaths(opts.repoPath, opts.loopId);
   assertCursorShape(opts.cursor, opts.limit);
-  const source = { repoPath: paths.repoPath, loopId: paths.loopId };
-  const emittedAt = isoNow(opts.now);
 
   const repoStat = await statOrNull(paths.repoPath);
   if (repoStat === null || !repoStat.isDirectory()) {
@@ -179,7 +177,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
   }
 
   const fh = await openArtifact(paths.events, paths.repoPath);
-  if (fh === null) return pageWithoutEventsFile(opts.cursor);
+  if (fh === null) return { ...frameWithoutEventsFile(opts.cursor), items: [] };
 
   try {
     const stat = await fh.stat();
@@ -190,7 +188,8 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
     const size = stat.size;
     const start = isFullCursor(opts.cursor) ? await verifyFullCursor(fh, size, opts.cursor) : await resolveLineOnlyCursor(fh, size, opts.cursor.line);
 
-    const good: GoodLine[] = [];
+    const items: T[] = [];
+    let lastEnd = start.byteOffset;
     let pageError: EventsPageError | undefined;
     let hasMore = false;
     let lineNo = start.line;
@@ -234,7 +233,7 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
         piecesLength = 0;
         const lineEnd = position + nl + 1;
         const thisLine = lineNo + 1;
-        if (good.length >= opts.limit || (good.length > 0 && pageBytes + lineBytes.length > MAX_PAGE_BYTES)) {
+        if (items.length >= opts.limit || (items.length > 0 && pageBytes + lineBytes.length > MAX_PAGE_BYTES)) {
           hasMore = true;
           break reading;
         }
@@ -243,7 +242,8 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
           pageError = { code: parsed.code, message: parsed.message, line: thisLine };
           break reading;
         }
-        good.push({ line: thisLine, text: parsed.text, raw: parsed.raw, endOffset: lineEnd });
+        items.push(take(parsed.raw, parsed.text, thisLine));
+        lastEnd = lineEnd;
         // Only the page's last line is hashed (the cursor's lastLineHash): one digest per page, not per line.
         lastLineBytes = lineBytes;
         pageBytes += lineBytes.length;
@@ -254,9 +254,8 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
       position += chunk.length;
     }
 
-    const last = good.length > 0 ? good[good.length - 1] : undefined;
-    const cursorLine = last?.line ?? start.line;
-    const cursorOffset = last?.endOffset ?? start.byteOffset;
+    const cursorLine = start.line + items.length;
+    const cursorOffset = lastEnd;
     const cursorHash = lastLineBytes !== null ? sha256Hex(lastLineBytes) : start.lastLineHash;
 
     // eventLineCount: lines up to the page end, plus the complete lines after it (bounded count).
@@ -269,20 +268,8 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
     }
     const pendingBytes = reachedEof && pageError === undefined ? size - lineStart : await trailingFragmentBytes(fh, size, cursorOffset);
 
-    const envelopes = good.map((entry) =>
-      envelopeFromLine({
-        raw: entry.raw,
-        line: entry.line,
-        lineCount: eventLineCount,
-        source,
-        traceId: opts.traceId ?? null,
-        emittedAt,
-      }),
-    );
-
-    const page: EventsPage = {
-      envelopes,
-      lines: good.map((entry) => entry.text),
+    const page: MappedEventsPage<T> = {
+      items,
       cursor: {
         line: cursorLine,
         byteOffset: cursorOffset,
@@ -301,4 +288,30 @@ export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPa
   } finally {
     await fh.close();
   }
+}
+
+/** The envelopes' source: the run's paths as the reader resolves them. */
+function sourceOf(opts: ReadEventsOptions): Source {
+  const paths = loopPaths(opts.repoPath, opts.loopId);
+  return { repoPath: paths.repoPath, loopId: paths.loopId };
+}
+
+export async function readEventsAfter(opts: ReadEventsOptions): Promise<EventsPage> {
+  const source = sourceOf(opts);
+  const emittedAt = isoNow(opts.now);
+  const { items, ...page } = await readPage(opts, (raw, text, line) => ({ raw, text, line }));
+  const envelopes = items.map((entry) => envelopeFromLine({ raw: entry.raw, line: entry.line, lineCount: page.eventLineCount, source, traceId: opts.traceId ?? null, emittedAt }));
+  return { envelopes, lines: items.map((entry) => entry.text), ...page };
+}
+
+/**
+ * The page after the cursor with each line's envelope handed to `map` as the line is read, the page keeping
+ * only what `map` returns: a reader in the caller's process (the manager's local transport) turns a catch-up
+ * page into rows without holding a page of envelopes first. Each envelope's `cursor.eventLineCount` is its own
+ * line (the count past it is not known yet); everything else is what readEventsAfter gives.
+ */
+export async function readEventsMapped<T>(opts: ReadEventsOptions, map: (envelope: LoopRunEvent, text: string) => T): Promise<MappedEventsPage<T>> {
+  const source = sourceOf(opts);
+  const emittedAt = isoNow(opts.now);
+  return readPage(opts, (raw, text, line) => map(envelopeFromLine({ raw, line, lineCount: line, source, traceId: opts.traceId ?? null, emittedAt }), text));
 }

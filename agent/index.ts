@@ -10,6 +10,8 @@ export { readJsonArtifact, readLoopArtifacts, lastSummaryEntry, type JsonArtifac
 export { envelopeFromLine, parseEventLine, eventName, iterationOf, type EnvelopeFromLineOptions, type ParsedLine } from "./event-envelope";
 export {
   readEventsAfter,
+  readEventsMapped,
+  type MappedEventsPage,
   statEvents,
   cursorForkError,
   pageWithoutEventsFile,

@@ -52,6 +52,9 @@ export interface EventsPage {
   error?: EventsPageError;
 }
 
+/** A page of events as what its reader's caller made of each line (see readEventsMapped), and where it ends. */
+export type MappedEventsPage<T> = Omit<EventsPage, "envelopes" | "lines"> & { items: T[] };
+
 export interface RuntimeFacts {
   state: SuperloopState | null;
   activeRun: ActiveRun | null;

@@ -39,7 +39,16 @@ export function advanceIntents(
     if (!awaitsEvidence(intent.stage)) continue;
     const from = intent.observedLine;
     const offered = from === null ? newRows : all.filter((r) => r.line > from);
-    const newEvents = offered.map((r) => ({ name: r.name, status: r.status, line: r.line, timestamp: r.timestamp.toISOString(), data: r.payload }));
+    const newEvents = offered.map((r) => ({
+      name: r.name,
+      status: r.status,
+      line: r.line,
+      timestamp: r.timestamp.toISOString(),
+      // Parsed only for the events evidence reads it of (src/ingest/rows.ts).
+      get data() {
+        return r.payload;
+      },
+    }));
     const view = viewOf(intent);
     const transitions = [...(advanceIntent(view, { type: "poll", now, facts: { ...poll, newEvents } }) ?? [])];
     const after = transitions.length ? { ...view, stage: transitions[transitions.length - 1].to } : view;

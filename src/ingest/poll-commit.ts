@@ -99,7 +99,17 @@ export class PollCommitter {
     const events = rows.length
       ? foldEventFacts(
           stored.events,
-          rows.map((r) => ({ name: r.name, status: r.status, timestamp: r.timestamp, runId: r.runtimeRunId, iteration: r.iteration, data: r.payload })),
+          // The payload only for the fold's few readers of it: a row parses it when asked (src/ingest/rows.ts).
+          rows.map((r) => ({
+            name: r.name,
+            status: r.status,
+            timestamp: r.timestamp,
+            runId: r.runtimeRunId,
+            iteration: r.iteration,
+            get data() {
+              return r.payload;
+            },
+          })),
         )
       : stored.events;
     const nextStored: StoredFacts = { events, runtime: runtime ?? stored.runtime };

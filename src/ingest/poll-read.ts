@@ -7,7 +7,7 @@ import type { Logger } from "../util/log";
 import { oneLine, yieldToLoop, type Entry, type Fence } from "./entry";
 import { POLL_FAILED } from "./evaluate";
 import type { PollCommitter } from "./poll-commit";
-import { EnvelopeRejected, rowsFromEnvelopes, type EventRow } from "./rows";
+import { EnvelopeRejected, rowFromEnvelope, rowsFromEnvelopes, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
 import { parseStoredFacts, toRuntimeFacts } from "./stored-facts";
 
@@ -24,6 +24,37 @@ export interface ReadContext {
 /** Rows made from a page's envelopes between two turns of the event loop, and packed together (LinePacker). */
 const ROWS_PER_SLICE = MIN_THREADED;
 
+/** A page's rows handed to the line packer ROWS_PER_SLICE at a time, as they are made. */
+class PackingSlices {
+  private slice: EventRow[] = [];
+  private readonly packing: Promise<void>[] = [];
+
+  constructor(private readonly packer: LinePacker) {}
+
+  add(row: EventRow): EventRow {
+    this.slice.push(row);
+    if (this.slice.length === ROWS_PER_SLICE) this.flush();
+    return row;
+  }
+
+  /** Every row added is packed. */
+  async done(): Promise<void> {
+    if (this.slice.length) this.flush();
+    await Promise.all(this.packing);
+  }
+
+  /** The page is not used: the rows not handed over yet are not packed; those handed over are waited for. */
+  async abandon(): Promise<void> {
+    this.slice = [];
+    await Promise.all(this.packing);
+  }
+
+  private flush(): void {
+    this.packing.push(this.packer.pack(this.slice));
+    this.slice = [];
+  }
+}
+
 /** The fork reason when a checkpoint restore rewound the Sprite's files (see src/transports/sprite-checkpoints.ts). */
 export const CHECKPOINT_RESTORED = "checkpoint_restored";
 
@@ -32,7 +63,8 @@ export const CHECKPOINT_RESTORED = "checkpoint_restored";
  * rejects: see pollChanged). The envelopes are not kept: a catch-up page's thousands of them would outlive
  * several young-generation collections while the page before commits, for nothing.
  */
-type PreparedPage = { page: Pick<EventsPage, "cursor" | "hasMore" | "error">; rows: EventRow[] } | { error: unknown };
+type PreparedPage = { page: PageEnd; rows: EventRow[] } | { error: unknown };
+type PageEnd = Pick<EventsPage, "cursor" | "hasMore" | "error">;
 
 /**
  * A poll of a run whose files may have changed: reads its runtime facts and every new page of events after the
@@ -58,35 +90,42 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
     // the packing (on a thread of its own for a large page) overlap the database's insert instead of adding to
     // it (bench:ingest). A prefetched page is only used if the commit before it succeeded, from the cursor that
     // commit stored.
-    const prepare = (from: EventCursor): Promise<PreparedPage> =>
-      entry.transport.readEvents(entry.target, from, ctx.batchSize).then(
-        async (page) => {
-          // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
-          // cursor reset) must leave the event loop to requests between them.
-          await yieldToLoop();
-          const rows: EventRow[] = [];
-          const packed: Promise<void>[] = [];
-          try {
-            // In slices, the event loop turning between them: the commit of the page before waits on this thread
-            // for each of its statements, and the database idles while a whole page's rows are made (bench:ingest).
-            // Each slice goes to the line packer as soon as it is made, so the packing thread packs a page while
-            // this thread makes the page's later slices, instead of starting once the whole page is made.
+    const loopId = entry.target.loopId;
+    const prepare = (from: EventCursor): Promise<PreparedPage> => {
+      // Each row goes to the line packer in slices as soon as it is made, so the packing thread packs a page
+      // while this thread makes the page's later rows, instead of starting once the whole page is made.
+      const slices = new PackingSlices(ctx.packer);
+      let made = 0;
+      const read: Promise<PageEnd & { items: EventRow[] }> = entry.transport.readEventsMapped
+        ? // A reader in this process: each line becomes its row as it is read, and the page holds only its rows.
+          // A page of envelopes held until the last line was read outlived several young-generation collections
+          // and cost the catch-up more than making the rows (bench:ingest).
+          entry.transport.readEventsMapped(entry.target, from, ctx.batchSize, (envelope, text) => slices.add(rowFromEnvelope(envelope, text, loopId, from.line + 1 + made++)))
+        : entry.transport.readEvents(entry.target, from, ctx.batchSize).then(async (page) => {
+            // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
+            // cursor reset) must leave the event loop to requests between them. The rows are made in slices, the
+            // event loop turning between them: the commit of the page before waits on this thread for each of
+            // its statements, and the database idles while a whole page's rows are made (bench:ingest).
+            await yieldToLoop();
+            const items: EventRow[] = [];
             for (let i = 0; i < page.envelopes.length; i += ROWS_PER_SLICE) {
               if (i > 0) await yieldToLoop();
               const end = Math.min(page.envelopes.length, i + ROWS_PER_SLICE);
-              const slice = rowsFromEnvelopes(page.envelopes.slice(i, end), page.lines.slice(i, end), entry.target.loopId, from.line + i);
-              rows.push(...slice);
-              packed.push(ctx.packer.pack(slice));
+              for (const row of rowsFromEnvelopes(page.envelopes.slice(i, end), page.lines.slice(i, end), loopId, from.line + i)) items.push(slices.add(row));
             }
-          } catch (error) {
-            await Promise.all(packed);
-            return { error };
-          }
-          await Promise.all(packed);
-          return { page: { cursor: page.cursor, hasMore: page.hasMore, error: page.error }, rows };
+            return { items, cursor: page.cursor, hasMore: page.hasMore, error: page.error };
+          });
+      return read.then(
+        async (page) => {
+          await slices.done();
+          return { page: { cursor: page.cursor, hasMore: page.hasMore, error: page.error }, rows: page.items };
         },
-        (error: unknown) => ({ error }),
+        async (error: unknown) => {
+          await slices.abandon();
+          return { error };
+        },
       );
+    };
     let next = prepare(cursor);
     for (;;) {
       const prepared = await next;

@@ -1,4 +1,5 @@
 import type { LoopRunEvent } from "../contract";
+import { unpackLine } from "../events/line-codec";
 import { peerText } from "../util/peer-text";
 
 // An envelope becomes a stored row only if it is exactly what this run expects next: v1, this loop,
@@ -13,7 +14,7 @@ export interface EventRow {
   message: string | null;
   runtimeRunId: string | null;
   iteration: number | null;
-  /** The line's `data` (v1 event.payload), for the projection; not stored: it is parsed from `text` on read. */
+  /** The line's `data` (v1 event.payload), for the projection and intent evidence; not stored (parsed from the line on read). */
   payload: Record<string, unknown> | null;
   /** The original line, byte-exact, without the newline. */
   text: string;
@@ -91,50 +92,82 @@ export function rowsFromEnvelopes(envelopes: readonly LoopRunEvent[], lines: rea
     throw new EnvelopeRejected("invalid_event", `the page has ${lines.length} line texts for ${envelopes.length} events`, afterLine + 1);
   }
   const rows: EventRow[] = [];
-  let index = 0;
-  let expected = afterLine + 1;
-  for (const env of envelopes) {
-    const line = env.sequence?.value;
-    if (env.schemaVersion !== "v1" || env.envelopeType !== "loop_run_event") {
-      throw new EnvelopeRejected("unsupported_schema_version", `line ${line}: envelope ${peerText(env.schemaVersion)}/${peerText(env.envelopeType)} is not v1 loop_run_event`, line);
-    }
-    if (env.source?.loopId !== loopId) {
-      throw new EnvelopeRejected("wrong_loop_id", `line ${line}: envelope is for loop ${peerText(env.source?.loopId)}, expected ${peerText(loopId, 128)}`, line);
-    }
-    if (line !== expected) {
-      throw new EnvelopeRejected("sequence_gap", `expected line ${expected}, got ${line}: refusing to skip or repeat lines`, line);
-    }
-    const ts = new Date(env.event.timestamp);
-    if (Number.isNaN(ts.getTime())) {
-      throw new EnvelopeRejected("invalid_event", `line ${line}: timestamp ${peerText(env.event.timestamp)} is not a date`, line);
-    }
-    if (ts.getTime() < MIN_TIME || ts.getTime() > MAX_TIME) {
-      throw new EnvelopeRejected("timestamp_out_of_range", `line ${line}: timestamp ${peerText(env.event.timestamp, 40)} is outside years 1-9999`, line);
-    }
-    const raw = env.event.raw;
-    const { name, role, status, message } = env.event;
-    const fine = storable(raw, 0) && storable(name, 1) && storable(role, 1) && storable(status, 1) && storable(message, 1);
-    const bad = fine ? null : (unstorable(raw) ?? unstorable([name, role, status, message]));
-    if (bad) {
-      const why = bad.code === "nul_character" ? "a NUL character (\\u0000), which PostgreSQL cannot store" : `nesting deeper than ${MAX_EVENT_DEPTH} levels`;
-      throw new EnvelopeRejected(bad.code, `line ${line}: the event has ${why} at ${peerText(bad.where, 120)}`, line);
-    }
-    // One object literal per row (an object spread cost more than the rest of the row together: bench:ingest).
-    const row: EventRow = {
-      line,
-      timestamp: ts,
-      name,
-      role,
-      status,
-      message,
-      runtimeRunId: typeof raw.run_id === "string" ? raw.run_id : (env.run?.runId ?? null),
-      iteration: typeof raw.iteration === "number" && Number.isInteger(raw.iteration) ? raw.iteration : null,
-      payload: env.event.payload,
-      text: lines[index++],
-      packed: "",
-    };
-    rows.push(row);
-    expected++;
-  }
+  for (let i = 0; i < envelopes.length; i++) rows.push(rowFromEnvelope(envelopes[i], lines[i], loopId, afterLine + 1 + i));
   return rows;
+}
+
+/** The row of an envelope read from `text`, which must be line `expected` of this loop. Not packed yet. */
+export function rowFromEnvelope(env: LoopRunEvent, text: string, loopId: string, expected: number): EventRow {
+  const line = env.sequence?.value;
+  if (env.schemaVersion !== "v1" || env.envelopeType !== "loop_run_event") {
+    throw new EnvelopeRejected("unsupported_schema_version", `line ${line}: envelope ${peerText(env.schemaVersion)}/${peerText(env.envelopeType)} is not v1 loop_run_event`, line);
+  }
+  if (env.source?.loopId !== loopId) {
+    throw new EnvelopeRejected("wrong_loop_id", `line ${line}: envelope is for loop ${peerText(env.source?.loopId)}, expected ${peerText(loopId, 128)}`, line);
+  }
+  if (line !== expected) {
+    throw new EnvelopeRejected("sequence_gap", `expected line ${expected}, got ${line}: refusing to skip or repeat lines`, line);
+  }
+  const ts = new Date(env.event.timestamp);
+  if (Number.isNaN(ts.getTime())) {
+    throw new EnvelopeRejected("invalid_event", `line ${line}: timestamp ${peerText(env.event.timestamp)} is not a date`, line);
+  }
+  if (ts.getTime() < MIN_TIME || ts.getTime() > MAX_TIME) {
+    throw new EnvelopeRejected("timestamp_out_of_range", `line ${line}: timestamp ${peerText(env.event.timestamp, 40)} is outside years 1-9999`, line);
+  }
+  const raw = env.event.raw;
+  const { name, role, status, message } = env.event;
+  const fine = storable(raw, 0) && storable(name, 1) && storable(role, 1) && storable(status, 1) && storable(message, 1);
+  const bad = fine ? null : (unstorable(raw) ?? unstorable([name, role, status, message]));
+  if (bad) {
+    const why = bad.code === "nul_character" ? "a NUL character (\\u0000), which PostgreSQL cannot store" : `nesting deeper than ${MAX_EVENT_DEPTH} levels`;
+    throw new EnvelopeRejected(bad.code, `line ${line}: the event has ${why} at ${peerText(bad.where, 120)}`, line);
+  }
+  const runtimeRunId = typeof raw.run_id === "string" ? raw.run_id : (env.run?.runId ?? null);
+  const iteration = typeof raw.iteration === "number" && Number.isInteger(raw.iteration) ? raw.iteration : null;
+  return new ReadRow(line, ts, name, role, status, message, runtimeRunId, iteration, text);
+}
+
+/**
+ * A row made from a line just read. It holds the line's text only until the line is packed, and not its
+ * payload: a catch-up page's rows live until the page commits (the next page being made meanwhile), and each
+ * line's text and parsed `data` held that long were most of what the young-generation collections had to copy
+ * (bench:ingest). The text is given back by unpacking, the payload by parsing it, for the rare reader of either
+ * (a loop_stop's reason, an approval decision's status).
+ */
+class ReadRow implements EventRow {
+  private original: string | null;
+  private stored = "";
+
+  constructor(
+    readonly line: number,
+    readonly timestamp: Date,
+    readonly name: string,
+    readonly role: string | null,
+    readonly status: string | null,
+    readonly message: string | null,
+    readonly runtimeRunId: string | null,
+    readonly iteration: number | null,
+    text: string,
+  ) {
+    this.original = text;
+  }
+
+  get text(): string {
+    return this.original ?? unpackLine(this.stored, this);
+  }
+
+  get packed(): string {
+    return this.stored;
+  }
+
+  set packed(packed: string) {
+    this.stored = packed;
+    if (packed !== "") this.original = null;
+  }
+
+  get payload(): Record<string, unknown> | null {
+    const data = (JSON.parse(this.text) as { data?: unknown }).data;
+    return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
+  }
 }

@@ -1,6 +1,7 @@
 import { statSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { executeControl, readEventsAfter, readRuntimeFacts, type EventCursor } from "../../agent";
+import { executeControl, readEventsAfter, readEventsMapped, readRuntimeFacts, type EventCursor } from "../../agent";
+import type { LoopRunEvent } from "../contract";
 import type { ControlRequest, RunTarget, SpriteObservation, Transport } from "./transport";
 
 // The run's files are on this machine: the agent's readers (agent/) run in-process, and fs.watch on the loop
@@ -65,6 +66,10 @@ export class LocalTransport implements Transport {
   readEvents(target: RunTarget, cursor: EventCursor, limit: number) {
     // The manager keeps no eventLineCount (rows are made of the lines): nothing is counted past the page.
     return readEventsAfter({ repoPath: target.repoPath, loopId: target.loopId, cursor, limit, countLinesAhead: false });
+  }
+
+  readEventsMapped<T>(target: RunTarget, cursor: EventCursor, limit: number, map: (envelope: LoopRunEvent, text: string) => T) {
+    return readEventsMapped({ repoPath: target.repoPath, loopId: target.loopId, cursor, limit, countLinesAhead: false }, map);
   }
 
   control(target: RunTarget, request: ControlRequest) {

@@ -1,4 +1,4 @@
-import type { ControlResult, EventCursor, EventsPage, RuntimeFacts } from "../contract";
+import type { ControlResult, EventCursor, EventsPage, LoopRunEvent, MappedEventsPage, RuntimeFacts } from "../contract";
 import type { SpriteStatus, TransportKind } from "../generated/prisma/enums";
 
 // One interface for the three ways a run is observed (invariant 6 of docs/architecture.md): the same files must give
@@ -45,6 +45,12 @@ export interface Transport {
   readFacts(target: RunTarget): Promise<RuntimeFacts>;
   /** Complete lines after the cursor; `waitMs` lets a remote agent hold the request until a line lands. */
   readEvents(target: RunTarget, cursor: EventCursor, limit: number, waitMs?: number): Promise<EventsPage>;
+  /**
+   * The same page, each line's envelope handed to `map` as the line is read, the page keeping only what `map`
+   * returns: only a transport that reads the files in this process has it (a page of envelopes would cost it
+   * more than the rows made of them). What `map` throws ends the read and is the caller's.
+   */
+  readEventsMapped?<T>(target: RunTarget, cursor: EventCursor, limit: number, map: (envelope: LoopRunEvent, text: string) => T): Promise<MappedEventsPage<T>>;
   control(target: RunTarget, request: ControlRequest): Promise<ControlResult>;
   /**
    * Calls `onChange` soon after the run's files change; returns an unsubscribe. `active` says whether the

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { AdapterError, MAX_LINE_BYTES, readEventsAfter, statEvents, type EventCursor, type EventsPage } from "../../agent";
+import { AdapterError, MAX_LINE_BYTES, readEventsAfter, readEventsMapped, statEvents, type EventCursor, type EventsPage } from "../../agent";
+import type { LoopRunEvent } from "../../src/contract";
 import { LocalTransport } from "../../src/transports/local";
 import { LOOP, cleanupTempDirs, copyRecording, eventLine, eventsPath, expectValidEnvelope, makeTempDir, readLines } from "./helpers";
 
@@ -352,5 +353,51 @@ describe("readEventsAfter: bad lines stop the page at that line", () => {
     expect(page.envelopes).toHaveLength(1);
     const again = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor: next(page), limit: 10 });
     expect(again.envelopes).toHaveLength(0);
+  });
+});
+
+describe("readEventsMapped: each line handed over as it is read", () => {
+  const mapAll = (envelope: LoopRunEvent, text: string) => ({ envelope, text });
+
+  it("gives what readEventsAfter gives, page by page, bad line and missing file included", async () => {
+    const repo = await copyRecording("complete");
+    await fsp.appendFile(eventsPath(repo), "{not json\n");
+    for (const [cursor, limit] of [
+      [START, 10],
+      [START, 100],
+      [{ line: 10 }, 7],
+    ] as const) {
+      const page = await readEventsAfter({ repoPath: repo, loopId: LOOP, cursor, limit, countLinesAhead: false, now: new Date(0) });
+      const { items, ...frame } = await readEventsMapped({ repoPath: repo, loopId: LOOP, cursor, limit, countLinesAhead: false, now: new Date(0) }, mapAll);
+      const { envelopes, lines, ...pageFrame } = page;
+      expect(frame).toEqual(pageFrame);
+      expect(items.map((i) => i.text)).toEqual(lines);
+      // Each envelope counts the lines as far as read (the page's count is known only at its end).
+      expect(items.map((i) => i.envelope)).toEqual(envelopes.map((e) => ({ ...e, cursor: { ...e.cursor, eventLineCount: e.sequence.value } })));
+    }
+    const bad = await readEventsMapped({ repoPath: repo, loopId: LOOP, cursor: START, limit: 100 }, mapAll);
+    expect(bad).toMatchObject({ error: { code: "invalid_json", line: 27 }, cursor: { line: 26 } });
+    const none = await readEventsMapped({ repoPath: await makeTempDir(), loopId: LOOP, cursor: START, limit: 10 }, mapAll);
+    expect(none).toMatchObject({ items: [], eventsFileExists: false, cursor: { line: 0 } });
+  });
+
+  it("keeps only what the map returns, and an error the map throws ends the read and is the caller's", async () => {
+    const repo = await copyRecording("complete");
+    const page = await readEventsMapped({ repoPath: repo, loopId: LOOP, cursor: START, limit: 100 }, (e) => e.sequence.value);
+    expect(page.items).toEqual(Array.from({ length: 26 }, (_, i) => i + 1));
+    const seen: number[] = [];
+    const refused = readEventsMapped({ repoPath: repo, loopId: LOOP, cursor: START, limit: 100 }, (e) => {
+      seen.push(e.sequence.value);
+      if (e.sequence.value === 5) throw new Error("line 5 refused");
+      return e;
+    });
+    await expect(refused).rejects.toThrow("line 5 refused");
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    // Nothing of the refused read is left in the way of the next one.
+    expect((await readEventsMapped({ repoPath: repo, loopId: LOOP, cursor: START, limit: 3 }, (e) => e.sequence.value)).items).toEqual([1, 2, 3]);
+    // The manager's local transport has it; it asks for no count past the page either.
+    const transport = new LocalTransport({ superloopBin: "superloop", logDir: await makeTempDir() });
+    const viaTransport = await transport.readEventsMapped({ runId: "r", spriteName: "s", repoPath: repo, loopId: LOOP }, START, 3, (e) => e.sequence.value);
+    expect(viaTransport).toMatchObject({ items: [1, 2, 3], eventLineCount: 3, eventLineCountExact: false });
   });
 });
