@@ -3,6 +3,7 @@ import type { EventRow } from "../ingest/rows";
 import type { Logger } from "../util/log";
 import { startTsWorker } from "../util/ts-worker";
 import { packLine } from "./line-codec";
+import { pageRows, type PageEnd, type PageRequest, type PageResult } from "./page-rows";
 
 // Packing a line (src/events/line-codec.ts) costs a few microseconds, about a quarter of what ingesting an event
 // costs the manager's thread: a catch-up of a long history was bound by that thread while a core sat idle. So a
@@ -36,8 +37,19 @@ export interface PackJob {
   runIds: Int32Array;
 }
 
-/** The thread's answers: ready to pack, or a batch's packed lines joined by newlines (none holds one), or null. */
-export type PackerMessage = { ready: true } | { id: number; packed: string | null };
+/** A page of a local run to read on the thread (src/events/page-rows.ts). */
+export interface ReadJob {
+  id: number;
+  read: PageRequest;
+}
+
+export type ThreadJob = PackJob | ReadJob;
+
+/**
+ * The thread's answers: ready to pack, or a batch's packed lines joined by newlines (none holds one), or null;
+ * or a page read.
+ */
+export type PackerMessage = { ready: true } | { id: number; packed: string | null } | { id: number; page: PageResult };
 
 /** A batch of rows as a PackJob. */
 export function packJob(id: number, rows: readonly EventRow[]): PackJob {
@@ -96,10 +108,10 @@ export function packInPlace(rows: readonly EventRow[]): void {
   for (const r of rows) r.packed = packLine(r.text, r);
 }
 
-interface Pending {
-  rows: readonly EventRow[];
-  done: () => void;
-}
+type Pending =
+  | { rows: readonly EventRow[]; done: () => void }
+  /** A page read on the thread: null when the thread went down first (the caller reads it in place). */
+  | { read: (page: PageResult | null) => void };
 
 export class LinePacker {
   private worker: Worker | null = null;
@@ -110,6 +122,8 @@ export class LinePacker {
   private idle: NodeJS.Timeout | null = null;
   /** Batches packed so far, on the thread and in place (tests, and what a profile of a catch-up should show). */
   readonly batches = { threaded: 0, inPlace: 0 };
+  /** Pages read on the thread (src/events/page-rows.ts). */
+  pagesRead = 0;
 
   constructor(
     private readonly log: Logger,
@@ -130,14 +144,36 @@ export class LinePacker {
       return Promise.resolve();
     }
     this.batches.threaded++;
-    if (this.idle) clearTimeout(this.idle);
-    this.idle = null;
+    this.busy();
     const id = this.nextId++;
     const job = packJob(id, rows);
     return new Promise((done) => {
       this.pending.set(id, { rows, done });
       w.postMessage(job);
     });
+  }
+
+  /**
+   * A local run's page read, made into rows and packed on the thread (src/events/page-rows.ts); null when the
+   * thread is not ready (starting it), and the page resolves to null if the thread goes down before answering:
+   * either way the caller reads the page in place. A failure to read it rejects with the error reading it in
+   * place would have thrown.
+   */
+  readPage(req: PageRequest): Promise<{ end: PageEnd; rows: EventRow[] } | null> | null {
+    const w = this.ensure();
+    if (!w || !this.ready) return null;
+    this.pagesRead++;
+    this.busy();
+    const id = this.nextId++;
+    return new Promise<PageResult | null>((read) => {
+      this.pending.set(id, { read });
+      w.postMessage({ id, read: req } satisfies ReadJob);
+    }).then((page) => (page ? pageRows(page) : null));
+  }
+
+  private busy(): void {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
   }
 
   private ensure(): Worker | null {
@@ -152,10 +188,13 @@ export class LinePacker {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
-        const packed = m.packed?.split("\n");
-        if (packed?.length === p.rows.length) p.rows.forEach((r, i) => (r.packed = packed[i]));
-        else packInPlace(p.rows);
-        p.done();
+        if ("read" in p) p.read("page" in m ? m.page : null);
+        else {
+          const packed = "packed" in m ? m.packed?.split("\n") : undefined;
+          if (packed?.length === p.rows.length) p.rows.forEach((r, i) => (r.packed = packed[i]));
+          else packInPlace(p.rows);
+          p.done();
+        }
         if (this.pending.size === 0) this.idle = setTimeout(() => void this.stopThread(), this.limits.idleMs).unref();
       });
       this.worker = w;
@@ -177,11 +216,15 @@ export class LinePacker {
     this.drainInPlace();
   }
 
-  /** Batches the thread held, packed here instead. */
+  /** Batches the thread held, packed here instead; pages it held, left to their callers to read in place. */
   private drainInPlace(): void {
     const held = [...this.pending.values()];
     this.pending.clear();
     for (const p of held) {
+      if ("read" in p) {
+        p.read(null);
+        continue;
+      }
       packInPlace(p.rows);
       p.done();
     }

@@ -1,6 +1,7 @@
-import { AdapterError, type EventCursor, type EventsPage } from "../contract";
+import { AdapterError, type EventCursor } from "../contract";
 import { isTerminalStage } from "../control/stages";
 import { MIN_THREADED, type LinePacker } from "../events/line-packer";
+import type { PageEnd } from "../events/page-rows";
 import type { Sprite } from "../generated/prisma/client";
 import type { RuntimeFacts } from "../lifecycle/types";
 import type { Logger } from "../util/log";
@@ -64,7 +65,6 @@ export const CHECKPOINT_RESTORED = "checkpoint_restored";
  * several young-generation collections while the page before commits, for nothing.
  */
 type PreparedPage = { page: PageEnd; rows: EventRow[] } | { error: unknown };
-type PageEnd = Pick<EventsPage, "cursor" | "hasMore" | "error">;
 
 /**
  * A poll of a run whose files may have changed: reads its runtime facts and every new page of events after the
@@ -90,43 +90,19 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
     // the packing (on a thread of its own for a large page) overlap the database's insert instead of adding to
     // it (bench:ingest). A prefetched page is only used if the commit before it succeeded, from the cursor that
     // commit stored.
-    const loopId = entry.target.loopId;
-    const prepare = (from: EventCursor): Promise<PreparedPage> => {
-      // Each row goes to the line packer in slices as soon as it is made, so the packing thread packs a page
-      // while this thread makes the page's later rows, instead of starting once the whole page is made.
-      const slices = new PackingSlices(ctx.packer);
-      let made = 0;
-      const read: Promise<PageEnd & { items: EventRow[] }> = entry.transport.readEventsMapped
-        ? // A reader in this process: each line becomes its row as it is read, and the page holds only its rows.
-          // A page of envelopes held until the last line was read outlived several young-generation collections
-          // and cost the catch-up more than making the rows (bench:ingest).
-          entry.transport.readEventsMapped(entry.target, from, ctx.batchSize, (envelope, text) => slices.add(rowFromEnvelope(envelope, text, loopId, from.line + 1 + made++)))
-        : entry.transport.readEvents(entry.target, from, ctx.batchSize).then(async (page) => {
-            // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
-            // cursor reset) must leave the event loop to requests between them. The rows are made in slices, the
-            // event loop turning between them: the commit of the page before waits on this thread for each of
-            // its statements, and the database idles while a whole page's rows are made (bench:ingest).
-            await yieldToLoop();
-            const items: EventRow[] = [];
-            for (let i = 0; i < page.envelopes.length; i += ROWS_PER_SLICE) {
-              if (i > 0) await yieldToLoop();
-              const end = Math.min(page.envelopes.length, i + ROWS_PER_SLICE);
-              for (const row of rowsFromEnvelopes(page.envelopes.slice(i, end), page.lines.slice(i, end), loopId, from.line + i)) items.push(slices.add(row));
-            }
-            return { items, cursor: page.cursor, hasMore: page.hasMore, error: page.error };
-          });
+    const prepare = (from: EventCursor, catchingUp: boolean): Promise<PreparedPage> => {
+      // A catch-up (the page before was full) of a run whose files are on this machine: the page is read, made
+      // into rows and packed on the packing thread, off this thread's heap (src/events/page-rows.ts). The
+      // first page of a poll is read here: most polls read a few new lines, which a round trip would slow.
+      const onThread =
+        catchingUp && entry.transport.readEventsMapped ? ctx.packer.readPage({ repoPath: entry.target.repoPath, loopId: entry.target.loopId, cursor: from, limit: ctx.batchSize }) : null;
+      const read = onThread ? onThread.then((page) => page ?? readInPlace(ctx, entry, from)) : readInPlace(ctx, entry, from);
       return read.then(
-        async (page) => {
-          await slices.done();
-          return { page: { cursor: page.cursor, hasMore: page.hasMore, error: page.error }, rows: page.items };
-        },
-        async (error: unknown) => {
-          await slices.abandon();
-          return { error };
-        },
+        (page) => ({ page: page.end, rows: page.rows }),
+        (error: unknown) => ({ error }),
       );
     };
-    let next = prepare(cursor);
+    let next = prepare(cursor, false);
     for (;;) {
       const prepared = await next;
       if ("error" in prepared) {
@@ -153,7 +129,7 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
       const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
       const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
       const more = page.hasMore && !pageError && nextCursor !== null;
-      if (more) next = prepare(nextCursor);
+      if (more) next = prepare(nextCursor, true);
       const committed = await ctx.commits.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored);
       if (!committed) return;
       current = committed.run;
@@ -170,6 +146,41 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
   const openIntent = current.intents.some((i) => !isTerminalStage(i.stage));
   entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
   entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
+}
+
+/** The page after `from` read and made into rows on this thread, packed (on the packing thread in slices). */
+async function readInPlace(ctx: ReadContext, entry: Entry, from: EventCursor): Promise<{ end: PageEnd; rows: EventRow[] }> {
+  const loopId = entry.target.loopId;
+  // Each row goes to the line packer in slices as soon as it is made, so the packing thread packs a page while
+  // this thread makes the page's later rows, instead of starting once the whole page is made.
+  const slices = new PackingSlices(ctx.packer);
+  let made = 0;
+  try {
+    const page = entry.transport.readEventsMapped
+      ? // A reader in this process: each line becomes its row as it is read, and the page holds only its rows.
+        // A page of envelopes held until the last line was read outlived several young-generation collections and
+        // cost the catch-up more than making the rows (bench:ingest).
+        await entry.transport.readEventsMapped(entry.target, from, ctx.batchSize, (envelope, text) => slices.add(rowFromEnvelope(envelope, text, loopId, from.line + 1 + made++)))
+      : await entry.transport.readEvents(entry.target, from, ctx.batchSize).then(async (page) => {
+          // Between the synchronous steps of a page (read, rows, evaluation): a long catch-up (a replay after a
+          // cursor reset) must leave the event loop to requests between them. The rows are made in slices, the
+          // event loop turning between them: the commit of the page before waits on this thread for each of its
+          // statements, and the database idles while a whole page's rows are made (bench:ingest).
+          await yieldToLoop();
+          const items: EventRow[] = [];
+          for (let i = 0; i < page.envelopes.length; i += ROWS_PER_SLICE) {
+            if (i > 0) await yieldToLoop();
+            const end = Math.min(page.envelopes.length, i + ROWS_PER_SLICE);
+            for (const row of rowsFromEnvelopes(page.envelopes.slice(i, end), page.lines.slice(i, end), loopId, from.line + i)) items.push(slices.add(row));
+          }
+          return { items, cursor: page.cursor, hasMore: page.hasMore, error: page.error };
+        });
+    await slices.done();
+    return { end: { cursor: page.cursor, hasMore: page.hasMore, error: page.error }, rows: page.items };
+  } catch (e) {
+    await slices.abandon();
+    throw e;
+  }
 }
 
 /** The checkpoint restore behind a fork, when the transport can tell and it happened since the last good poll. */

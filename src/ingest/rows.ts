@@ -135,7 +135,7 @@ export function rowFromEnvelope(env: LoopRunEvent, text: string, loopId: string,
  * (bench:ingest). The text is given back by unpacking, the payload by parsing it, for the rare reader of either
  * (a loop_stop's reason, an approval decision's status).
  */
-class ReadRow implements EventRow {
+export class ReadRow implements EventRow {
   private original: string | null;
   private stored = "";
 
@@ -148,7 +148,8 @@ class ReadRow implements EventRow {
     readonly message: string | null,
     readonly runtimeRunId: string | null,
     readonly iteration: number | null,
-    text: string,
+    /** The line; null for a row whose packed line is set at once (made of a page read on the packing thread). */
+    text: string | null,
   ) {
     this.original = text;
   }
