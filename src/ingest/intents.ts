@@ -3,7 +3,27 @@ import { advanceIntent, awaitsEvidence } from "../control/stages";
 import type { ControlIntent } from "../generated/prisma/client";
 import type { RunFacts } from "../lifecycle/types";
 import type { IntentUpdate } from "./commit";
+import type { PolledEvent } from "../control/evidence";
 import type { EventRow } from "./rows";
+
+/** A row as intent evidence reads it: its payload parsed only for the events evidence reads it of (src/ingest/rows.ts). */
+class RowEvidence implements PolledEvent {
+  readonly name: string;
+  readonly status: string | null;
+  readonly line: number;
+  readonly timestamp: string;
+
+  constructor(private readonly row: EventRow) {
+    this.name = row.name;
+    this.status = row.status;
+    this.line = row.line;
+    this.timestamp = row.timestamp.toISOString();
+  }
+
+  get data(): Record<string, unknown> | null {
+    return this.row.payload;
+  }
+}
 
 // Intents are confirmed by what the poller observes (invariant 4 of docs/architecture.md), never by waiting in the
 // mutation: every poll offers its observations to each open intent, and a tick checks the deadline. The change
@@ -39,16 +59,7 @@ export function advanceIntents(
     if (!awaitsEvidence(intent.stage)) continue;
     const from = intent.observedLine;
     const offered = from === null ? newRows : all.filter((r) => r.line > from);
-    const newEvents = offered.map((r) => ({
-      name: r.name,
-      status: r.status,
-      line: r.line,
-      timestamp: r.timestamp.toISOString(),
-      // Parsed only for the events evidence reads it of (src/ingest/rows.ts).
-      get data() {
-        return r.payload;
-      },
-    }));
+    const newEvents = offered.map((r) => new RowEvidence(r));
     const view = viewOf(intent);
     const transitions = [...(advanceIntent(view, { type: "poll", now, facts: { ...poll, newEvents } }) ?? [])];
     const after = transitions.length ? { ...view, stage: transitions[transitions.length - 1].to } : view;
