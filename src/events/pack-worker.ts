@@ -1,6 +1,7 @@
 import { parentPort } from "node:worker_threads";
 import { packJobLines, type PackerMessage, type ThreadJob } from "./line-packer";
 import { readPageColumns } from "./page-rows";
+import { lowerThreadPriority } from "../util/thread-priority";
 
 // The line packer's thread (src/events/line-packer.ts): packs a catch-up page's lines, slice by slice, while the
 // ingest's thread makes the page's next rows and the database inserts the page before; or, for a run whose files
@@ -8,6 +9,8 @@ import { readPageColumns } from "./page-rows";
 
 const port = parentPort;
 if (!port) throw new Error("pack-worker runs as a worker thread");
+// A catch-up's bulk work: the database inserting the page before, and the manager's requests, go first.
+lowerThreadPriority();
 
 port.on("message", (job: ThreadJob) => {
   if ("read" in job) {

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Worker } from "node:worker_threads";
 import { realisticLine } from "../../bench/lines";
@@ -5,6 +6,7 @@ import { packLine, unpackLine } from "../../src/events/line-codec";
 import { LinePacker } from "../../src/events/line-packer";
 import type { EventRow } from "../../src/ingest/rows";
 import { createLogger } from "../../src/util/log";
+import { BULK_THREAD_NICE } from "../../src/util/thread-priority";
 import { waitFor } from "../support/runs";
 import { columnsOf, recordedLines } from "./line-fixtures";
 
@@ -112,6 +114,22 @@ describe("LinePacker", () => {
       20_000,
       "the thread ready again",
     );
+  });
+
+  it.runIf(process.platform === "linux")("the thread runs at the bulk priority; the thread that started it keeps its own", async () => {
+    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    const tasks = () => readdirSync("/proc/self/task").map((tid) => ({ tid, nice: niceOf(readFileSync(`/proc/self/task/${tid}/stat`, "utf8")) }));
+    const mine = () => niceOf(readFileSync("/proc/thread-self/stat", "utf8"));
+    const before = mine();
+    const lower = new Set(
+      tasks()
+        .filter((t) => t.nice === BULK_THREAD_NICE)
+        .map((t) => t.tid),
+    );
+    expect(before).toBeLessThan(BULK_THREAD_NICE);
+    packer = await readyPacker();
+    expect(tasks().filter((t) => t.nice === BULK_THREAD_NICE && !lower.has(t.tid))).toHaveLength(1);
+    expect(mine()).toBe(before);
   });
 
   it("close packs in place what the thread held", async () => {
