@@ -48,7 +48,9 @@ export interface Transport {
   /**
    * The same page, each line's envelope handed to `map` as the line is read, the page keeping only what `map`
    * returns: only a transport that reads the files in this process has it (a page of envelopes would cost it
-   * more than the rows made of them). What `map` throws ends the read and is the caller's.
+   * more than the rows made of them). What `map` throws ends the read and is the caller's. Having it also says
+   * the files are at the target's repoPath on this machine: a catch-up reads its later pages there on the
+   * packing thread, with the same reader (src/events/page-rows.ts).
    */
   readEventsMapped?<T>(target: RunTarget, cursor: EventCursor, limit: number, map: (envelope: LoopRunEvent, text: string) => T): Promise<MappedEventsPage<T>>;
   control(target: RunTarget, request: ControlRequest): Promise<ControlResult>;
