@@ -40,8 +40,8 @@ async function interruptGroup(m: ManagerProcess, dataDir: string, extraPids: num
   await until("every simulator to be gone", () => extraPids.every((p) => !alive(p)), 10_000);
   // A child of the manager (tsx's esbuild service, a thread's one included) sees its pipe close as the manager
   // exits, and on a loaded machine that takes a moment: nothing may be left once it has.
-  await until("the process group to be gone", () => !groupAlive(m.child.pid!), 10_000).catch((e: Error) => {
-    throw new Error(`${e.message}; left: ${groupMembers(m.child.pid!)}`);
+  await until("the process group to be gone", () => !groupAlive(m.child.pid!), 10_000).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; left: ${groupMembers(m.child.pid!)}`);
   });
 }
 
