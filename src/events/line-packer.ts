@@ -4,6 +4,7 @@ import type { Logger } from "../util/log";
 import { startTsWorker } from "../util/ts-worker";
 import { packLine } from "./line-codec";
 import { pageRows, type PageEnd, type PageRequest, type PageResult } from "./page-rows";
+import { stringTable } from "./string-table";
 
 // Packing a line (src/events/line-codec.ts) costs a few microseconds, about a quarter of what ingesting an event
 // costs the manager's thread: a catch-up of a long history was bound by that thread while a core sat idle. So a
@@ -53,14 +54,7 @@ export type PackerMessage = { ready: true } | { id: number; packed: string | nul
 
 /** A batch of rows as a PackJob. */
 export function packJob(id: number, rows: readonly EventRow[]): PackJob {
-  const strings: string[] = [];
-  const seen = new Map<string, number>();
-  const ref = (v: string | null): number => {
-    if (v === null) return -1;
-    let i = seen.get(v);
-    if (i === undefined) seen.set(v, (i = strings.push(v) - 1));
-    return i;
-  };
+  const { strings, ref } = stringTable();
   const n = rows.length;
   const job: PackJob = {
     id,

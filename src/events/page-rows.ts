@@ -2,6 +2,7 @@ import { readEventsMapped } from "../../agent";
 import { AdapterError, type EventCursor, type MappedEventsPage } from "../contract";
 import { EnvelopeRejected, ReadRow, rowFromEnvelope, type EventRow } from "../ingest/rows";
 import { packLine } from "./line-codec";
+import { stringTable } from "./string-table";
 
 // A local run's catch-up page read, made into rows and packed on the line packer's thread
 // (src/events/line-packer.ts), and handed back as its rows' columns. The manager's thread then only makes
@@ -51,14 +52,7 @@ export type PageResult = { end: PageEnd; columns: PageColumns } | { failure: Pag
 /** On the thread: reads, validates and packs the page. Never throws: a failure is the result. */
 export async function readPageColumns(req: PageRequest): Promise<PageResult> {
   const packed: string[] = [];
-  const strings: string[] = [];
-  const seen = new Map<string, number>();
-  const ref = (v: string | null): number => {
-    if (v === null) return -1;
-    let i = seen.get(v);
-    if (i === undefined) seen.set(v, (i = strings.push(v) - 1));
-    return i;
-  };
+  const { strings, ref } = stringTable();
   const times: number[] = [];
   const iterations: number[] = [];
   const refs = { names: [] as number[], roles: [] as number[], statuses: [] as number[], messages: [] as number[], runIds: [] as number[] };
