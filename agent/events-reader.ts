@@ -189,7 +189,6 @@ async function readPage<T>(opts: ReadEventsOptions, take: (raw: RawEvent, text: 
     const start = isFullCursor(opts.cursor) ? await verifyFullCursor(fh, size, opts.cursor) : await resolveLineOnlyCursor(fh, size, opts.cursor.line);
 
     const items: T[] = [];
-    let lastEnd = start.byteOffset;
     let pageError: EventsPageError | undefined;
     let hasMore = false;
     let lineNo = start.line;
@@ -243,7 +242,6 @@ async function readPage<T>(opts: ReadEventsOptions, take: (raw: RawEvent, text: 
           break reading;
         }
         items.push(take(parsed.raw, parsed.text, thisLine));
-        lastEnd = lineEnd;
         // Only the page's last line is hashed (the cursor's lastLineHash): one digest per page, not per line.
         lastLineBytes = lineBytes;
         pageBytes += lineBytes.length;
@@ -254,8 +252,8 @@ async function readPage<T>(opts: ReadEventsOptions, take: (raw: RawEvent, text: 
       position += chunk.length;
     }
 
-    const cursorLine = start.line + items.length;
-    const cursorOffset = lastEnd;
+    const cursorLine = lineNo;
+    const cursorOffset = lineStart;
     const cursorHash = lastLineBytes !== null ? sha256Hex(lastLineBytes) : start.lastLineHash;
 
     // eventLineCount: lines up to the page end, plus the complete lines after it (bounded count).

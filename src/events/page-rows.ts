@@ -1,6 +1,6 @@
 import { readEventsMapped } from "../../agent";
 import { AdapterError, type EventCursor, type MappedEventsPage } from "../contract";
-import { EnvelopeRejected, ReadRow, rowFromEnvelope, type EventRow } from "../ingest/rows";
+import { EnvelopeRejected, packedRow, rowFromEnvelope, type EventRow } from "../ingest/rows";
 import { packLine } from "./line-codec";
 import { stringTable } from "./string-table";
 
@@ -107,18 +107,19 @@ export function pageRows(result: PageResult): { end: PageEnd; rows: EventRow[] }
   const rows: EventRow[] = new Array<EventRow>(c.count);
   for (let i = 0; i < c.count; i++) {
     const iteration = c.iterations[i];
-    rows[i] = new ReadRow(
-      c.firstLine + i,
-      new Date(c.times[i]),
-      c.strings[c.names[i]],
-      at(c.roles[i]),
-      at(c.statuses[i]),
-      at(c.messages[i]),
-      at(c.runIds[i]),
-      Number.isNaN(iteration) ? null : iteration,
-      null,
+    rows[i] = packedRow(
+      {
+        line: c.firstLine + i,
+        timestamp: new Date(c.times[i]),
+        name: c.strings[c.names[i]],
+        role: at(c.roles[i]),
+        status: at(c.statuses[i]),
+        message: at(c.messages[i]),
+        runtimeRunId: at(c.runIds[i]),
+        iteration: Number.isNaN(iteration) ? null : iteration,
+      },
+      packed[i],
     );
-    rows[i].packed = packed[i];
   }
   return { end: result.end, rows };
 }

@@ -31,14 +31,23 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 /** The line parsed (keys in the line's own order). Lines are validated JSON objects before they are stored. */
 export function rawObject(row: StoredEventLine): Record<string, unknown> {
-  const value: unknown = JSON.parse(originalLine(row));
-  return isRecord(value) ? value : {};
+  return parsedLine(originalLine(row));
 }
 
 /** The line's `data` object, as the v1 envelope's `event.payload`: null when absent or not an object. */
 export function payloadOf(row: StoredEventLine): Record<string, unknown> | null {
-  const data = rawObject(row)["data"];
+  return payloadOfLine(originalLine(row));
+}
+
+/** payloadOf of a line at hand (a row made from a line just read, not packed yet). */
+export function payloadOfLine(line: string): Record<string, unknown> | null {
+  const data = parsedLine(line)["data"];
   return isRecord(data) ? data : null;
+}
+
+function parsedLine(line: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(line);
+  return isRecord(value) ? value : {};
 }
 
 /** Prisma `select` of the columns originalLine needs. */

@@ -5,7 +5,6 @@ import { modelColumns, rowQuery } from "../db/model-rows";
 import type { ControlIntent, Run } from "../generated/prisma/client";
 import { readRunsById } from "../runs/run-reads";
 import { readEventPage } from "../events/page";
-import { originalLine, payloadOf } from "../events/stored-event";
 import { foldEventFacts, type EventRecord } from "../lifecycle/event-facts";
 import { withTrace } from "../observability/trace";
 import type { RunWriter } from "../runs/writer";
@@ -14,7 +13,7 @@ import { commitPoll, CursorConflict, type CommitInput } from "./commit";
 import type { Entry, Fence } from "./entry";
 import { yieldToLoop } from "./entry";
 import { evaluateRun, type Evaluation } from "./evaluate";
-import type { EventRow } from "./rows";
+import { packedRow, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
 import { parseStoredFacts, type toRuntimeFacts, type StoredFacts } from "./stored-facts";
 
@@ -89,19 +88,8 @@ export class PollCommitter {
     const marks = run.intents.filter((i) => awaitsEvidence(i.stage) && i.observedLine !== null && i.observedLine < run.cursorLine).map((i) => i.observedLine!);
     if (!marks.length) return [];
     const rows = await readEventPage(this.deps.pool, { runId: run.id, after: Math.min(...marks), before: run.cursorLine + 1, limit: 5000, descending: false });
-    return rows.map((e) => ({
-      line: e.line,
-      timestamp: e.timestamp,
-      name: e.name,
-      role: e.role,
-      status: e.status,
-      message: e.message,
-      runtimeRunId: e.runtimeRunId,
-      iteration: e.iteration,
-      payload: payloadOf(e),
-      text: originalLine(e),
-      packed: e.packed,
-    }));
+    // Each line unpacked and its payload parsed only if an intent's evidence reads them (src/ingest/rows.ts).
+    return rows.map((e) => packedRow(e, e.packed));
   }
 
   /**

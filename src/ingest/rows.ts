@@ -1,5 +1,6 @@
 import type { LoopRunEvent } from "../contract";
 import { unpackLine } from "../events/line-codec";
+import { payloadOfLine } from "../events/stored-event";
 import { peerText } from "../util/peer-text";
 
 // An envelope becomes a stored row only if it is exactly what this run expects next: v1, this loop,
@@ -135,7 +136,7 @@ export function rowFromEnvelope(env: LoopRunEvent, text: string, loopId: string,
  * (bench:ingest). The text is given back by unpacking, the payload by parsing it, for the rare reader of either
  * (a loop_stop's reason, an approval decision's status).
  */
-export class ReadRow implements EventRow {
+class ReadRow implements EventRow {
   private original: string | null;
   private stored = "";
 
@@ -148,7 +149,7 @@ export class ReadRow implements EventRow {
     readonly message: string | null,
     readonly runtimeRunId: string | null,
     readonly iteration: number | null,
-    /** The line; null for a row whose packed line is set at once (made of a page read on the packing thread). */
+    /** The line; null for a row whose packed line is set at once (packedRow). */
     text: string | null,
   ) {
     this.original = text;
@@ -168,7 +169,13 @@ export class ReadRow implements EventRow {
   }
 
   get payload(): Record<string, unknown> | null {
-    const data = (JSON.parse(this.text) as { data?: unknown }).data;
-    return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
+    return payloadOfLine(this.text);
   }
+}
+
+/** A stored event's columns (or a row packed elsewhere) as a row: its text and payload come from `packed` when asked. */
+export function packedRow(c: Omit<EventRow, "payload" | "text" | "packed">, packed: string): EventRow {
+  const row = new ReadRow(c.line, c.timestamp, c.name, c.role, c.status, c.message, c.runtimeRunId, c.iteration, null);
+  row.packed = packed;
+  return row;
 }
