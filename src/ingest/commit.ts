@@ -6,6 +6,7 @@ import { insertEvents as copyEvents, isDuplicateLine } from "../events/insert";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
 import { RunConflict, RunWriter, type RunBody, type TransitionRow } from "../runs/writer";
 import type { EventRow } from "./rows";
+import type { StagedPage } from "./staged-page";
 
 export type { TransitionRow };
 
@@ -56,6 +57,8 @@ export interface CommitInput {
   intents: readonly IntentUpdate[];
   /** Lease fencing (scale-out): the commit fails unless this replica still holds the run's lease. */
   fence?: { owner: string; token: number } | null;
+  /** `events` already COPYed in a transaction of their own (a catch-up page): the commit goes on in it. */
+  staged?: StagedPage | null;
 }
 
 /** The stored cursor or seq moved since the poll read the run, or the lease moved: nothing of the poll is stored. */
@@ -127,7 +130,8 @@ export function pollChange(input: CommitInput): RunBody<Omit<CommitResult, "run"
     if (run.cursorLine !== input.expectedLine) {
       throw new RunConflict(`run ${input.runId}: stored cursor is at line ${run.cursorLine}, this poll started at ${input.expectedLine}`);
     }
-    const inserted = await insertEvents(client, input.runId, input.events);
+    if (input.staged && input.staged.rows !== input.events) throw new Error(`run ${input.runId}: the staged rows are not this commit's`);
+    const inserted = input.staged ? input.events.length : await insertEvents(client, input.runId, input.events);
     const events = input.events.length ? { fromLine: input.events[0].line, toLine: input.events[input.events.length - 1].line } : null;
     const columns = { set: PROJECTION_SET, values: projectionValues(input) };
     return { columns, transition: input.transition, intents: input.intents, events, announce: true, result: { seq, inserted } };
@@ -140,7 +144,8 @@ export function pollChange(input: CommitInput): RunBody<Omit<CommitResult, "run"
  */
 export async function commitPoll(runs: RunWriter | pg.Pool, input: CommitInput): Promise<CommitResult> {
   const writer = runs instanceof RunWriter ? runs : new RunWriter({ pool: runs, bus: null });
-  const written = await writer.write(input.runId, pollChange(input), { fence: input.fence ?? null });
+  const staged = input.staged;
+  const written = await writer.write(input.runId, pollChange(input), { fence: input.fence ?? null, begun: staged ? () => staged.take() : undefined });
   if (!written?.after) throw new RunConflict(`run ${input.runId} no longer exists`);
   ingestBatches.inc();
   ingestEvents.inc(written.result.inserted);

@@ -15,6 +15,7 @@ import { yieldToLoop } from "./entry";
 import { evaluateRun, type Evaluation } from "./evaluate";
 import { packedRow, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
+import { StagedPage } from "./staged-page";
 import { parseStoredFacts, type toRuntimeFacts, type StoredFacts } from "./stored-facts";
 
 // The end of every poll: what it saw is evaluated against the stored run (src/ingest/evaluate.ts) and, if
@@ -83,6 +84,11 @@ export class PollCommitter {
     return intents.map((r) => INTENT.read(r));
   }
 
+  /** A catch-up page's rows COPYed ahead of its commit (src/ingest/staged-page.ts), or null: no connection to spare. */
+  stage(runId: string, rows: readonly EventRow[]): StagedPage | null {
+    return StagedPage.start(this.deps.pool, runId, rows);
+  }
+
   /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */
   private async intentBacklog(run: RunWithIntents): Promise<EventRow[]> {
     const marks = run.intents.filter((i) => awaitsEvidence(i.stage) && i.observedLine !== null && i.observedLine < run.cursorLine).map((i) => i.observedLine!);
@@ -95,6 +101,8 @@ export class PollCommitter {
   /**
    * Evaluates the run against what this poll saw and commits it if anything changed. Returns the committed
    * run (for the next batch) or null when the commit lost a race (the next poll starts over from the database).
+   * `staged`: `rows` already COPYed (this.stage); the commit goes on in their transaction. The caller aborts it
+   * once this returns or throws (a no-op when the commit took it).
    */
   async evaluateAndCommit(
     entry: Entry,
@@ -105,6 +113,7 @@ export class PollCommitter {
     fence: Fence,
     loaded?: RunWithIntents,
     storedIn?: StoredFacts,
+    staged?: StagedPage | null,
   ): Promise<{ run: RunWithIntents; stored: StoredFacts } | null> {
     const run = loaded ?? (await this.loadRun(entry.runId));
     if (!run) return null;
@@ -155,6 +164,7 @@ export class PollCommitter {
       transition,
       intents: evaluation.intents,
       fence,
+      staged,
     };
     let committed: Run;
     try {

@@ -10,6 +10,7 @@ import { POLL_FAILED } from "./evaluate";
 import type { PollCommitter } from "./poll-commit";
 import { EnvelopeRejected, rowFromEnvelope, rowsFromEnvelopes, type EventRow } from "./rows";
 import type { RunWithIntents } from "./run-row";
+import type { StagedPage } from "./staged-page";
 import { parseStoredFacts, toRuntimeFacts } from "./stored-facts";
 
 // Reading what changed on a run's Sprite: its runtime facts (settled against an exit in progress) and its new
@@ -64,7 +65,7 @@ export const CHECKPOINT_RESTORED = "checkpoint_restored";
  * rejects: see pollChanged). The envelopes are not kept: a catch-up page's thousands of them would outlive
  * several young-generation collections while the page before commits, for nothing.
  */
-type PreparedPage = { page: PageEnd; rows: EventRow[] } | { error: unknown };
+type PreparedPage = { page: PageEnd; rows: EventRow[]; staged: StagedPage | null } | { error: unknown };
 
 /**
  * A poll of a run whose files may have changed: reads its runtime facts and every new page of events after the
@@ -98,43 +99,52 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
         catchingUp && entry.transport.readEventsMapped ? ctx.packer.readPage({ repoPath: entry.target.repoPath, loopId: entry.target.loopId, cursor: from, limit: ctx.batchSize }) : null;
       const read = onThread ? onThread.then((page) => page ?? readInPlace(ctx, entry, from)) : readInPlace(ctx, entry, from);
       return read.then(
-        (page) => ({ page: page.end, rows: page.rows }),
+        // A catch-up page's rows go into the database as soon as they are read, while the page before commits
+        // (src/ingest/staged-page.ts); its commit goes on in their transaction.
+        (page) => ({ page: page.end, rows: page.rows, staged: catchingUp ? ctx.commits.stage(entry.runId, page.rows) : null }),
         (error: unknown) => ({ error }),
       );
     };
     let next = prepare(cursor, false);
-    for (;;) {
-      const prepared = await next;
-      if ("error" in prepared) {
-        const e = prepared.error;
-        if (e instanceof AdapterError && e.code === "cursor_fork") {
-          // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
-          const restore = await restoreBehind(ctx, entry, current);
-          const fork = restore
-            ? {
-                fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`,
-                forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore },
-              }
-            : { fork: e.message, forkDetails: e.details };
-          await ctx.commits.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
-          return;
+    try {
+      for (;;) {
+        const prepared = await next;
+        if ("error" in prepared) {
+          const e = prepared.error;
+          if (e instanceof AdapterError && e.code === "cursor_fork") {
+            // Still fail-closed; a checkpoint restore the Sprites API knows of becomes the fork's reason.
+            const restore = await restoreBehind(ctx, entry, current);
+            const fork = restore
+              ? {
+                  fork: `${CHECKPOINT_RESTORED}: the Sprite was restored to checkpoint ${restore.checkpointId} at ${restore.restoredAt}; ${e.message}`,
+                  forkDetails: { ...e.details, reason: CHECKPOINT_RESTORED, checkpoint: restore },
+                }
+              : { fork: e.message, forkDetails: e.details };
+            await ctx.commits.evaluateAndCommit(entry, facts, [], null, fork, fence, current);
+            return;
+          }
+          if (e instanceof AdapterError || e instanceof EnvelopeRejected) {
+            await ctx.commits.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
+            return;
+          }
+          throw e;
         }
-        if (e instanceof AdapterError || e instanceof EnvelopeRejected) {
-          await ctx.commits.evaluateAndCommit(entry, facts, [], null, { ingestError: `${e.code}: ${e.message}` }, fence, current);
-          return;
-        }
-        throw e;
+        const { page, rows, staged } = prepared;
+        const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
+        const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
+        const more = page.hasMore && !pageError && nextCursor !== null;
+        if (more) next = prepare(nextCursor, true);
+        const committed = await ctx.commits
+          .evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored, staged)
+          .finally(() => void staged?.abort());
+        if (!committed) return;
+        current = committed.run;
+        stored = committed.stored;
+        if (!more) break;
       }
-      const { page, rows } = prepared;
-      const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
-      const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
-      const more = page.hasMore && !pageError && nextCursor !== null;
-      if (more) next = prepare(nextCursor, true);
-      const committed = await ctx.commits.evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored);
-      if (!committed) return;
-      current = committed.run;
-      stored = committed.stored;
-      if (!more) break;
+    } finally {
+      // However the loop ends, a page read ahead and not committed is rolled back.
+      void next.then((p) => ("staged" in p ? p.staged?.abort() : undefined));
     }
   } else {
     const committed = await ctx.commits.evaluateAndCommit(entry, facts, [], null, { pollSucceeded: true }, fence, current, stored);

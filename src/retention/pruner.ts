@@ -52,7 +52,7 @@ export async function pruneChunk(pool: pg.Pool, c: Candidate, now: Date, max: nu
   try {
     await client.query("BEGIN");
     const run = await client.query<{ cursorLine: number; eventsRetainedFrom: number; ingestStatus: string }>(
-      `SELECT "cursorLine", "eventsRetainedFrom", "ingestStatus" FROM "Run" WHERE id = $1 FOR UPDATE`,
+      `SELECT "cursorLine", "eventsRetainedFrom", "ingestStatus" FROM "Run" WHERE id = $1 FOR NO KEY UPDATE`,
       [c.id],
     );
     const row = run.rows[0];

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { IntentStageChange } from "../control/stage-write";
 import { modelColumns, rowQuery } from "../db/model-rows";
-import { inTransaction } from "../db/transaction";
+import { inOpenTransaction, inTransaction } from "../db/transaction";
 import type { Run } from "../generated/prisma/client";
 import type { LifecycleState } from "../generated/prisma/enums";
 import type { OpsBus } from "../pubsub/topics";
@@ -67,11 +67,18 @@ export class RunConflict extends Error {}
 export interface WriteOptions {
   /** Lease fencing (scale-out): the write fails with RunConflict unless this replica still holds the run's lease. */
   fence?: { owner: string; token: number } | null;
+  /**
+   * A transaction already begun, holding work of the caller's done before the lock (a catch-up page's rows:
+   * src/ingest/staged-page.ts): the change goes on in it and commits it, or rolls it back. Default: a new one.
+   */
+  begun?: () => Promise<pg.PoolClient>;
 }
 
 const RUN = modelColumns<Run>("Run");
 
-const LOCK = `SELECT id, "spriteId", seq, state::text AS state, "stateReason", "cursorLine", "removedAt" FROM "Run" WHERE id = $1 FOR UPDATE`;
+// FOR NO KEY UPDATE: writers still exclude each other, but rows that only reference the run (a catch-up page's
+// events inserted ahead of its lock: src/ingest/staged-page.ts) do not wait for the lock, nor it for them.
+const LOCK = `SELECT id, "spriteId", seq, state::text AS state, "stateReason", "cursorLine", "removedAt" FROM "Run" WHERE id = $1 FOR NO KEY UPDATE`;
 
 const INSERT_TRANSITION = `INSERT INTO "LifecycleTransition" ("runId", seq, "from", "to", reason, trigger, actor, evidence)
   VALUES ($1, $2, $3::"LifecycleState", $4::"LifecycleState", $5, $6, $7, $8::jsonb)`;
@@ -92,7 +99,7 @@ async function writeIntentStage(c: pg.PoolClient, u: IntentStageChange): Promise
 
 /** The transaction alone (no message): lock, the caller's change, seq, transition, intent stages, commit. Null: no such run. */
 export async function writeRun<T>(pool: pg.Pool, runId: string, body: RunBody<T>, opts: WriteOptions = {}): Promise<RunWritten<T> | null> {
-  return inTransaction(pool, async (c) => {
+  const write = async (c: pg.PoolClient): Promise<RunWritten<T> | null> => {
     if (opts.fence) {
       const lease = await c.query(`SELECT 1 FROM "RunLease" WHERE "runId" = $1 AND owner = $2 AND token = $3 AND "expiresAt" > now()`, [runId, opts.fence.owner, opts.fence.token]);
       if (lease.rowCount !== 1) throw new RunConflict(`lease for run ${runId} is no longer held by ${opts.fence.owner}`);
@@ -101,6 +108,8 @@ export async function writeRun<T>(pool: pg.Pool, runId: string, body: RunBody<T>
     if (!before) return null;
     const seq = before.seq + 1;
     const change = await body(c, before, seq);
+    // The caller's work before the lock is only ever committed with a change (a staged page with its cursor).
+    if (change.unchanged && opts.begun) throw new Error(`run ${runId}: a change begun before the lock wrote nothing`);
     if (change.unchanged) return { before, seq: null, after: null, change, result: change.result };
     const columns = change.columns;
     // The row comes back with the update: a poll catching up page by page goes on from it without reading it again.
@@ -108,7 +117,15 @@ export async function writeRun<T>(pool: pg.Pool, runId: string, body: RunBody<T>
     if (change.transition) await insertTransition((sql, values) => c.query(sql, values), runId, seq, change.transition);
     for (const u of change.intents ?? []) await writeIntentStage(c, u);
     return { before, seq, after: RUN.read(row), change, result: change.result };
-  });
+  };
+  try {
+    return await (opts.begun ? inOpenTransaction(await opts.begun(), write) : inTransaction(pool, write));
+  } catch (e) {
+    // Two writers that each wait for the other (a staged page's rows and a writer of the same lines holding the
+    // run's lock): PostgreSQL ends one of them, which lost a race like any other.
+    if ((e as { code?: unknown }).code === "40P01") throw new RunConflict(`run ${runId}: ${(e as Error).message}`);
+    throw e;
+  }
 }
 
 export interface RunWriterDeps {

@@ -1,0 +1,85 @@
+import type pg from "pg";
+import { insertEvents } from "./commit";
+import type { EventRow } from "./rows";
+
+// A catch-up page's rows COPYed into a transaction of their own on a second connection while the page before
+// is still committing on the first. The rest of the page's commit (the run's lock, the seq, cursor and lease
+// checks, the projection) then happens in that same transaction once the page before has committed
+// (src/runs/writer.ts): the page's events, cursor and projection still commit together or not at all, and a
+// page whose checks fail rolls its rows back with everything else. What this buys: the database inserts the
+// next page during the previous page's lock, update, commit and evaluation instead of after them
+// (bench:ingest). Inserting before the run's lock is safe because rows of another page do not conflict with
+// them (the run writers lock the run FOR NO KEY UPDATE, which the rows' foreign key check does not wait for),
+// and two writers of the same lines meet at the unique index, where the later one waits for the first and
+// then fails as a cursor conflict.
+
+type Stage = "staged" | "taken" | "aborted";
+
+export class StagedPage {
+  private stage: Stage = "staged";
+  private readonly client: Promise<pg.PoolClient>;
+  private readonly copied: Promise<number>;
+
+  private constructor(
+    pool: pg.Pool,
+    runId: string,
+    /** The rows in the transaction: the commit that takes it must be committing exactly these. */
+    readonly rows: readonly EventRow[],
+  ) {
+    this.client = pool.connect();
+    this.copied = this.client.then(async (c) => {
+      await c.query("BEGIN");
+      return insertEvents(c, runId, rows);
+    });
+    // Observed by take or abort; never an unhandled rejection meanwhile.
+    this.copied.catch(() => {});
+    this.client.catch(() => {});
+  }
+
+  /**
+   * Starts COPYing `rows` for run `runId`, or null when the pool has no connection to spare: a staged page
+   * must never make a request wait for a connection, so the page then commits as usual.
+   */
+  static start(pool: pg.Pool, runId: string, rows: readonly EventRow[]): StagedPage | null {
+    if (rows.length === 0 || pool.waitingCount > 0) return null;
+    if (pool.idleCount === 0 && pool.totalCount >= (pool.options.max ?? 10)) return null;
+    return new StagedPage(pool, runId, rows);
+  }
+
+  /**
+   * The connection, its transaction holding the page's rows, for the commit to go on in (and end: commit or
+   * roll back, then release). Throws what the COPY failed with, the transaction rolled back.
+   */
+  async take(): Promise<pg.PoolClient> {
+    if (this.stage !== "staged") throw new Error(`staged page already ${this.stage}`);
+    this.stage = "taken";
+    const client = await this.client;
+    try {
+      await this.copied;
+      return client;
+    } catch (e) {
+      await endUnused(client);
+      throw e;
+    }
+  }
+
+  /** The page is not committed from this transaction (its commit did not happen, or took another way): rolled back. */
+  async abort(): Promise<void> {
+    if (this.stage !== "staged") return;
+    this.stage = "aborted";
+    const client = await this.client.catch(() => null);
+    if (!client) return;
+    await this.copied.catch(() => {});
+    await endUnused(client);
+  }
+}
+
+async function endUnused(client: pg.PoolClient): Promise<void> {
+  try {
+    await client.query("ROLLBACK");
+    client.release();
+  } catch (e) {
+    // A connection that cannot roll back is not handed to anyone else.
+    client.release(e instanceof Error ? e : new Error(String(e)));
+  }
+}
