@@ -18,7 +18,8 @@ type Stage = "staged" | "taken" | "aborted";
 export class StagedPage {
   private stage: Stage = "staged";
   private readonly client: Promise<pg.PoolClient>;
-  private readonly copied: Promise<number>;
+  /** How many rows the transaction holds once they are in it, or why they are not (the COPY's error). */
+  readonly copied: Promise<number>;
 
   private constructor(
     pool: pg.Pool,

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { repoWithLines } from "../../bench/support";
 import { MIN_THREADED } from "../../src/events/line-packer";
 import { readEventPage } from "../../src/events/page";
 import { originalLine } from "../../src/events/stored-event";
+import { PollCommitter } from "../../src/ingest/poll-commit";
 import type { RunningServer } from "../../src/server";
 import { columnsOf } from "../events/line-fixtures";
 import { fileLines } from "../support/fixtures";
@@ -48,6 +49,8 @@ describe("catching up a long history", () => {
       if (text?.includes(`FROM "ControlIntent" i WHERE i."runId" = $1 ORDER BY`) && Array.isArray(params)) intentReads++;
       return query(config as never, values as never);
     }) as typeof pool.query;
+    // A catch-up page's rows go into the database while the page before commits (src/ingest/staged-page.ts).
+    const stage = vi.spyOn(PollCommitter.prototype, "stage");
     const run = await register(server, "catch-up", repo);
     try {
       await waitFor(
@@ -59,6 +62,15 @@ describe("catching up a long history", () => {
     } finally {
       pool.query = query;
     }
+    // Every page but each poll's first is staged (the pool has connections to spare: this server has no other run).
+    const staged = stage.mock.results.filter((r) => r.type === "return" && r.value !== null).length;
+    expect(staged).toBe(stage.mock.calls.length);
+    expect(staged).toBeGreaterThanOrEqual(LINES / 5000 - (polls + 1));
+    stage.mockRestore();
+    const open = await pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`,
+    );
+    expect(Number(open.rows[0].n)).toBe(0);
     expect(intentReads).toBeGreaterThan(0);
     // One read per poll: the syncs here, and the poll registering the run started.
     expect(intentReads).toBeLessThanOrEqual(polls + 1);
