@@ -211,6 +211,7 @@ describe("a catch-up", () => {
     const LINES = 15_000; // three pages
     const { repo } = repoWithLines("ops-staged-race-", LINES);
     const stage = vi.spyOn(PollCommitter.prototype, "stage");
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the instance as `this`
     const commit = PollCommitter.prototype.evaluateAndCommit;
     let pages = 0;
     let raced = false;
