@@ -6,6 +6,7 @@ import { commitPoll, CursorConflict, type CommitInput } from "../../src/ingest/c
 import { packedRow, type EventRow } from "../../src/ingest/rows";
 import { StagedPage } from "../../src/ingest/staged-page";
 import { pruneChunk } from "../../src/retention/pruner";
+import { removeSprite } from "../../src/registry/register";
 import { VERBATIM } from "../../src/events/line-codec";
 import type { Run } from "../../src/generated/prisma/client";
 import type { RunningServer } from "../../src/server";
@@ -140,6 +141,26 @@ describe("a staged page", () => {
     expect(pruned).toBe(run.cursorLine - 5);
     await commitPoll(server.app.runs, input(run, page, staged));
     expect(await lines(run.id)).toEqual(Array.from({ length: 7 }, (_, i) => run.cursorLine - 4 + i));
+    expect(await openTransactions()).toBe(0);
+  });
+
+  it("does not make a purge of its Sprite fail: the purge waits for it, then deletes the run", async () => {
+    const run = await freshRun("staged-purge");
+    const page = rows(run.cursorLine + 1, run.cursorLine + 2);
+    const staged = stage(run.id, page);
+    await staged.copied;
+    // The purge's DELETE waits for the staged rows' transaction; the staged commit then waits for the DELETE's
+    // lock on the run: PostgreSQL ends one of them after deadlock_timeout (1 s).
+    const purge = removeSprite(server.app, "staged-purge", true);
+    await new Promise((r) => setTimeout(r, 200));
+    const committed = await commitPoll(server.app.runs, input(run, page, staged)).then(
+      () => "committed",
+      (e: unknown) => (e instanceof CursorConflict ? "lost the race" : e),
+    );
+    expect(["committed", "lost the race"]).toContain(committed);
+    await expect(purge).resolves.toMatchObject({ purged: true });
+    expect(await server.app.db.run.findUnique({ where: { id: run.id } })).toBeNull();
+    expect(await lines(run.id)).toEqual([]);
     expect(await openTransactions()).toBe(0);
   });
 
