@@ -17,8 +17,19 @@ import type { EventRow } from "./rows";
 
 type Stage = "staged" | "taken" | "aborted";
 
+/**
+ * Pages being staged (started, not yet taken by their commit or aborted) per pool. At most a quarter of the
+ * pool's connections: a staged page waits for the commit before it, which may itself wait for a connection of
+ * the pool (a poll's first page, a page that was not staged, the intents read after a commit), so the pool must
+ * keep connections for them and for every other user. A pool of fewer than 4 stages nothing.
+ */
+const staging = new WeakMap<pg.Pool, number>();
+const STAGING_SHARE = 4;
+
 export class StagedPage {
   private stage: Stage = "staged";
+  /** Counts this page out of the pool's staging pages. */
+  private readonly settle: () => void;
   private readonly client: Promise<pg.PoolClient>;
   /** How many rows the transaction holds once they are in it, or why they are not (the COPY's error). */
   readonly copied: Promise<number>;
@@ -29,6 +40,8 @@ export class StagedPage {
     /** The rows in the transaction: the commit that takes it must be committing exactly these. */
     readonly rows: readonly EventRow[],
   ) {
+    staging.set(pool, (staging.get(pool) ?? 0) + 1);
+    this.settle = () => staging.set(pool, (staging.get(pool) ?? 1) - 1);
     this.client = pool.connect();
     this.copied = this.client.then(async (c) => {
       await c.query("BEGIN");
@@ -40,12 +53,14 @@ export class StagedPage {
   }
 
   /**
-   * Starts COPYing `rows` for run `runId`, or null when the pool has no connection to spare: a staged page
-   * must never make a request wait for a connection, so the page then commits as usual.
+   * Starts COPYing `rows` for run `runId`, or null when the pool has no connection to spare (or its share for
+   * staging is taken): a staged page never waits for a connection, nor makes anything else wait for one; the page
+   * then commits as usual.
    */
   static start(pool: pg.Pool, runId: string, rows: readonly EventRow[]): StagedPage | null {
-    if (rows.length === 0 || pool.waitingCount > 0) return null;
-    if (pool.idleCount === 0 && pool.totalCount >= (pool.options.max ?? 10)) return null;
+    const max = pool.options.max ?? 10;
+    if (rows.length === 0 || pool.waitingCount > 0 || (staging.get(pool) ?? 0) >= Math.floor(max / STAGING_SHARE)) return null;
+    if (pool.idleCount === 0 && pool.totalCount >= max) return null;
     return new StagedPage(pool, runId, rows);
   }
 
@@ -56,6 +71,7 @@ export class StagedPage {
   async take(): Promise<pg.PoolClient> {
     if (this.stage !== "staged") throw new Error(`staged page already ${this.stage}`);
     this.stage = "taken";
+    this.settle();
     const client = await this.client;
     try {
       await this.copied;
@@ -70,6 +86,7 @@ export class StagedPage {
   async abort(): Promise<void> {
     if (this.stage !== "staged") return;
     this.stage = "aborted";
+    this.settle();
     const client = await this.client.catch(() => null);
     if (!client) return;
     await this.copied.catch(() => {});

@@ -67,7 +67,7 @@ describe("catching up a long history", () => {
     expect(staged).toBe(stage.mock.calls.length);
     expect(staged).toBeGreaterThanOrEqual(LINES / 5000 - (polls + 1));
     stage.mockRestore();
-    const open = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`);
+    const open = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND query LIKE 'COPY "Event"%'`);
     expect(Number(open.rows[0].n)).toBe(0);
     expect(intentReads).toBeGreaterThan(0);
     // One read per poll: the syncs here, and the poll registering the run started.

@@ -76,12 +76,18 @@ function input(run: Run, events: EventRow[], staged: StagedPage | null): CommitI
 
 const lines = async (runId: string) => (await server.app.db.event.findMany({ where: { runId }, select: { line: true }, orderBy: { line: "asc" } })).map((e) => e.line);
 
-/** Sessions of this database left inside a transaction: a staged page must never leave one behind. */
+/**
+ * Sessions of this database left inside a transaction after COPYing events: a staged page must never leave one
+ * behind. Waited for a little: an abort ends its transaction in the background.
+ */
 async function openTransactions(): Promise<number> {
-  const res = await server.app.pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`,
-  );
-  return Number(res.rows[0].n);
+  const count = async () => {
+    const res = await server.app.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND query LIKE 'COPY "Event"%'`,
+    );
+    return Number(res.rows[0].n);
+  };
+  return waitFor(count, (n) => n === 0, 2000, "no transaction left open after a COPY").catch(() => count());
 }
 
 function stage(runId: string, page: EventRow[]): StagedPage {
@@ -189,17 +195,35 @@ describe("a staged page", () => {
     expect((await lines(run.id)).length).toBe(run.cursorLine + 4);
   });
 
-  it("is not started when the pool has no connection to spare", async () => {
+  it("is not started when the pool has no connection to spare, nor beyond a quarter of the pool at once", async () => {
     const run = await freshRun("staged-no-spare");
-    const pool = new pg.Pool({ connectionString: server.app.databaseUrl, max: 1 });
+    let line = run.cursorLine;
+    const one = () => rows(++line, line); // lines of their own: no COPY waits for another's
+    const pool = new pg.Pool({ connectionString: server.app.databaseUrl, max: 8 });
     try {
-      const only = await pool.connect();
-      expect(StagedPage.start(pool, run.id, rows(run.cursorLine + 1, run.cursorLine + 1))).toBeNull();
-      only.release();
-      const staged = StagedPage.start(pool, run.id, rows(run.cursorLine + 1, run.cursorLine + 1));
-      expect(staged).not.toBeNull();
-      await staged!.abort();
+      // A quarter of 8: two pages staged at once, not a third.
+      const first = StagedPage.start(pool, run.id, one());
+      const second = StagedPage.start(pool, run.id, one());
+      expect(first).not.toBeNull();
+      expect(second).not.toBeNull();
+      expect(StagedPage.start(pool, run.id, one())).toBeNull();
+      await first!.abort();
+      const third = StagedPage.start(pool, run.id, one());
+      expect(third).not.toBeNull();
+      await second!.abort();
+      await third!.abort();
+      // Every connection of the pool in use: none to spare.
+      const held = await Promise.all(Array.from({ length: 8 }, () => pool.connect()));
+      expect(StagedPage.start(pool, run.id, one())).toBeNull();
+      held.forEach((c) => c.release());
+      const fourth = StagedPage.start(pool, run.id, one());
+      expect(fourth).not.toBeNull();
+      await fourth!.abort();
       expect(StagedPage.start(pool, run.id, [])).toBeNull();
+      // A pool of fewer than four connections stages nothing.
+      const small = new pg.Pool({ connectionString: server.app.databaseUrl, max: 3 });
+      expect(StagedPage.start(small, run.id, one())).toBeNull();
+      await small.end();
     } finally {
       await pool.end();
     }
