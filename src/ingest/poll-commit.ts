@@ -84,9 +84,12 @@ export class PollCommitter {
     return intents.map((r) => INTENT.read(r));
   }
 
-  /** A catch-up page's rows COPYed ahead of its commit (src/ingest/staged-page.ts), or null: no connection to spare. */
-  stage(runId: string, rows: readonly EventRow[]): StagedPage | null {
-    return StagedPage.start(this.deps.pool, runId, rows);
+  /**
+   * A catch-up page's rows COPYed ahead of its commit, after the page before's COPY (src/ingest/staged-page.ts),
+   * or null: no connection to spare.
+   */
+  stage(runId: string, rows: readonly EventRow[], after?: Promise<unknown>): StagedPage | null {
+    return StagedPage.start(this.deps.pool, runId, rows, after);
   }
 
   /** Stored events an open intent has not been offered yet (dispatch still in flight when they were ingested). */

@@ -87,11 +87,12 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
 
   const failingPolls = run.ingestStatus === "ERROR" && !!run.ingestError?.startsWith(POLL_FAILED);
   if ((run.ingestStatus === "OK" || failingPolls) && facts) {
-    // Each page is read and turned into rows while the previous one commits, so the file read, the parsing and
-    // the packing (on a thread of its own for a large page) overlap the database's insert instead of adding to
-    // it (bench:ingest). A prefetched page is only used if the commit before it succeeded, from the cursor that
-    // commit stored.
-    const prepare = (from: EventCursor, catchingUp: boolean): Promise<PreparedPage> => {
+    // A catch-up keeps two pages ahead of the one committing: the next one's rows going into the database
+    // (staged), the one after it being read, made into rows and packed (on a thread of its own for a large
+    // page). So the file read, the parsing, the packing and the inserts overlap instead of adding up
+    // (bench:ingest). A page read ahead is only used if the commits before it succeeded, from the cursor they
+    // stored; otherwise it is dropped, its rows rolled back.
+    const prepare = (from: EventCursor, catchingUp: boolean, previous?: Promise<unknown>): Promise<PreparedPage> => {
       // A catch-up (the page before was full) of a run whose files are on this machine: the page is read, made
       // into rows and packed on the packing thread, off this thread's heap (src/events/page-rows.ts). The
       // first page of a poll is read here: most polls read a few new lines, which a round trip would slow.
@@ -99,16 +100,22 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
         catchingUp && entry.transport.readEventsMapped ? ctx.packer.readPage({ repoPath: entry.target.repoPath, loopId: entry.target.loopId, cursor: from, limit: ctx.batchSize }) : null;
       const read = onThread ? onThread.then((page) => page ?? readInPlace(ctx, entry, from)) : readInPlace(ctx, entry, from);
       return read.then(
-        // A catch-up page's rows go into the database as soon as they are read, while the page before commits
-        // (src/ingest/staged-page.ts); its commit goes on in their transaction.
-        (page) => ({ page: page.end, rows: page.rows, staged: catchingUp ? ctx.commits.stage(entry.runId, page.rows) : null }),
+        // A catch-up page's rows go into the database once they are read and the page before's are in (`previous`),
+        // while that page commits (src/ingest/staged-page.ts); its own commit goes on in their transaction.
+        (page) => ({ page: page.end, rows: page.rows, staged: catchingUp ? ctx.commits.stage(entry.runId, page.rows, previous) : null }),
         (error: unknown) => ({ error }),
       );
     };
-    let next = prepare(cursor, false);
+    let ended = false;
+    /** The page after `p`'s, once `p`'s is read and more follows it (null: none, or the loop has ended). */
+    const following = (p: Promise<PreparedPage | null>): Promise<PreparedPage | null> =>
+      p.then((prepared) => (ended || !prepared || !continues(prepared) ? null : prepare(prepared.page.cursor, true, prepared.staged?.copied)));
+    let next: Promise<PreparedPage | null> = prepare(cursor, false);
+    let after = following(next);
     try {
       for (;;) {
         const prepared = await next;
+        if (!prepared) break;
         if ("error" in prepared) {
           const e = prepared.error;
           if (e instanceof AdapterError && e.code === "cursor_fork") {
@@ -132,8 +139,11 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
         const { page, rows, staged } = prepared;
         const nextCursor = rows.length ? { line: page.cursor.line, byteOffset: page.cursor.byteOffset, lastLineHash: page.cursor.lastLineHash } : null;
         const pageError = page.error ? `${page.error.code} at line ${page.error.line}: ${page.error.message}` : null;
-        const more = page.hasMore && !pageError && nextCursor !== null;
-        if (more) next = prepare(nextCursor, true);
+        const more = continues(prepared);
+        if (more) {
+          next = after;
+          after = following(next);
+        }
         const committed = await ctx.commits
           .evaluateAndCommit(entry, facts, rows, nextCursor, pageError ? { ingestError: pageError } : { pollSucceeded: true }, fence, current, stored, staged)
           .finally(() => void staged?.abort());
@@ -143,8 +153,9 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
         if (!more) break;
       }
     } finally {
-      // However the loop ends, a page read ahead and not committed is rolled back.
-      void next.then((p) => ("staged" in p ? p.staged?.abort() : undefined));
+      // However the loop ends, the pages read ahead and not committed are rolled back, and none is read after.
+      ended = true;
+      for (const p of [next, after]) void p.then((ahead) => (ahead && "staged" in ahead ? ahead.staged?.abort() : undefined));
     }
   } else {
     const committed = await ctx.commits.evaluateAndCommit(entry, facts, [], null, { pollSucceeded: true }, fence, current, stored);
@@ -156,6 +167,11 @@ export async function pollChanged(ctx: ReadContext, entry: Entry, fingerprint: s
   const openIntent = current.intents.some((i) => !isTerminalStage(i.stage));
   entry.timeSensitive = current.state === "RUNNING" || current.health !== "HEALTHY" || openIntent;
   entry.live = current.state === "RUNNING" || current.state === "PAUSED" || openIntent;
+}
+
+/** Whether a page read has a page after it to read: it was full, and read to its end without a bad line. */
+function continues(prepared: PreparedPage): prepared is Extract<PreparedPage, { page: PageEnd }> {
+  return "page" in prepared && prepared.rows.length > 0 && prepared.page.hasMore && !prepared.page.error;
 }
 
 /** The page after `from` read and made into rows on this thread, packed (on the packing thread in slices). */

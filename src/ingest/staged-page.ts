@@ -39,10 +39,13 @@ export class StagedPage {
     runId: string,
     /** The rows in the transaction: the commit that takes it must be committing exactly these. */
     readonly rows: readonly EventRow[],
+    /** The page before's COPY: one COPY of a run at a time (two at once slowed each other and the rest). */
+    after: Promise<unknown>,
   ) {
     staging.set(pool, (staging.get(pool) ?? 0) + 1);
     this.settle = () => staging.set(pool, (staging.get(pool) ?? 1) - 1);
-    this.client = pool.connect();
+    const connect = () => pool.connect();
+    this.client = after.then(connect, connect);
     this.copied = this.client.then(async (c) => {
       await c.query("BEGIN");
       return insertEvents(c, runId, rows);
@@ -53,15 +56,14 @@ export class StagedPage {
   }
 
   /**
-   * Starts COPYing `rows` for run `runId`, or null when the pool has no connection to spare (or its share for
-   * staging is taken): a staged page never waits for a connection, nor makes anything else wait for one; the page
-   * then commits as usual.
+   * Stages `rows` for run `runId`: COPYed once `after` (the page before's COPY) has settled. Null when the pool
+   * has no connection to spare or its share for staging is taken: the page then commits as usual.
    */
-  static start(pool: pg.Pool, runId: string, rows: readonly EventRow[]): StagedPage | null {
+  static start(pool: pg.Pool, runId: string, rows: readonly EventRow[], after: Promise<unknown> = Promise.resolve()): StagedPage | null {
     const max = pool.options.max ?? 10;
     if (rows.length === 0 || pool.waitingCount > 0 || (staging.get(pool) ?? 0) >= Math.floor(max / STAGING_SHARE)) return null;
     if (pool.idleCount === 0 && pool.totalCount >= max) return null;
-    return new StagedPage(pool, runId, rows);
+    return new StagedPage(pool, runId, rows, after);
   }
 
   /**

@@ -51,6 +51,22 @@ describe("catching up a long history", () => {
     }) as typeof pool.query;
     // A catch-up page's rows go into the database while the page before commits (src/ingest/staged-page.ts).
     const stage = vi.spyOn(PollCommitter.prototype, "stage");
+    // And the poll reads two pages ahead of the one committing, never more: how far ahead of the last committed
+    // line each page read on the thread starts.
+    let committedThrough = 0;
+    const ahead: number[] = [];
+    const readPage = packer.readPage.bind(packer);
+    const pageRead = vi.spyOn(packer, "readPage").mockImplementation((req) => {
+      ahead.push((req.cursor.line - committedThrough) / 5000);
+      return readPage(req);
+    });
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the instance as `this`
+    const evaluateAndCommit = PollCommitter.prototype.evaluateAndCommit;
+    const commit = vi.spyOn(PollCommitter.prototype, "evaluateAndCommit").mockImplementation(async function (this: PollCommitter, ...args) {
+      const committed = await evaluateAndCommit.apply(this, args);
+      if (committed) committedThrough = committed.run.cursorLine;
+      return committed;
+    });
     const run = await register(server, "catch-up", repo);
     try {
       await waitFor(
@@ -67,6 +83,11 @@ describe("catching up a long history", () => {
     expect(staged).toBe(stage.mock.calls.length);
     expect(staged).toBeGreaterThanOrEqual(LINES / 5000 - (polls + 1));
     stage.mockRestore();
+    pageRead.mockRestore();
+    commit.mockRestore();
+    // A page read from the cursor after the last commit is 0 ahead, the one after it 1 (being read while that
+    // page commits), the one after that 2: read while the page before it is staged and the one before that commits.
+    expect(Math.max(...ahead)).toBe(2);
     const open = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND query LIKE 'COPY "Event"%'`);
     expect(Number(open.rows[0].n)).toBe(0);
     expect(intentReads).toBeGreaterThan(0);

@@ -113,6 +113,25 @@ describe("a staged page", () => {
     expect((await lines(run.id)).length).toBe(run.cursorLine + 3);
   });
 
+  it("is COPYed once the page before's COPY has settled, not before (one COPY of a run at a time)", async () => {
+    const run = await freshRun("staged-after");
+    let settle!: () => void;
+    const before = new Promise<void>((resolve) => (settle = resolve));
+    const staged = StagedPage.start(server.app.pool, run.id, rows(run.cursorLine + 1, run.cursorLine + 2), before)!;
+    let copied = false;
+    void staged.copied.then(() => (copied = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(copied).toBe(false);
+    settle();
+    expect(await staged.copied).toBe(2);
+    await staged.abort();
+    // A page before that failed does not keep this one from its COPY (its commit then decides: here, aborted).
+    const next = StagedPage.start(server.app.pool, run.id, rows(run.cursorLine + 1, run.cursorLine + 2), Promise.reject(new Error("failed")))!;
+    expect(await next.copied).toBe(2);
+    await next.abort();
+    expect(await openTransactions()).toBe(0);
+  });
+
   it("is COPYed while another writer holds the run's lock (the lock does not wait for rows that only reference the run)", async () => {
     const run = await freshRun("staged-under-lock");
     let release!: () => void;
