@@ -43,6 +43,26 @@ export type DispatchOutcome =
 const LOCK_SPACE = 7_202_011; // arbitrary, constant: "superloop-ops intent dispatch"
 const inflight = new WeakMap<IntentDispatchDeps, Map<string, Promise<DispatchOutcome>>>();
 
+/**
+ * Intents whose request is still being made in this process (from its insert until the requester's own dispatch
+ * call): a pickup here (the fan-out reading the new row, often before the requester's next step) leaves them to
+ * it, so the dispatch runs in the request's context (its trace span) rather than a background one.
+ */
+const requesting = new WeakMap<IntentDispatchDeps, Set<string>>();
+
+/** Marks an intent as being requested here; returns the release (idempotent), to call once its dispatch was asked. */
+export function holdForRequester(deps: IntentDispatchDeps, intentId: string): () => void {
+  let held = requesting.get(deps);
+  if (!held) requesting.set(deps, (held = new Set<string>()));
+  held.add(intentId);
+  return () => void held.delete(intentId);
+}
+
+/** Whether the intent's request is still being made in this process (its requester dispatches it). */
+export function heldForRequester(deps: IntentDispatchDeps, intentId: string): boolean {
+  return requesting.get(deps)?.has(intentId) ?? false;
+}
+
 /** Whether this replica dispatches control for the run now. Single process (OPS_CLUSTER=off): always. */
 export function shouldDispatchLocally(deps: IntentDispatchDeps, runId: string): boolean {
   return !deps.cluster || deps.cluster.isLeaseHolder(runId);

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { z } from "zod";
 import type { Logger } from "../util/log";
-import { dispatchOnce, type IntentDispatchDeps, type RunOwner } from "./dispatch-once";
+import { dispatchOnce, heldForRequester, type IntentDispatchDeps, type RunOwner } from "./dispatch-once";
 import type { ClusterBus } from "./routed-bus";
 import { Fanout, type FanoutStats, type IntentRow, type Query } from "./fanout";
 import { LeaseManager, type LeaseStatus } from "./leases";
@@ -312,7 +312,7 @@ export class Cluster implements RunOwner {
 
   private dispatch(intentId: string, runId: string): void {
     const work = this.work;
-    if (!work || this.stopped || !this.isLeaseHolder(runId)) return;
+    if (!work || this.stopped || !this.isLeaseHolder(runId) || heldForRequester(work.dispatch, intentId)) return;
     dispatchOnce(work.dispatch, intentId, () => work.dispatchIntent(intentId)).catch((e: unknown) =>
       this.opts.log.warn("dispatch of a forwarded intent failed", { intentId, runId, error: (e as Error).message }),
     );

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { inSpan } from "../observability/otel";
 import { currentTraceId, newTraceId, withTrace } from "../observability/trace";
 import type pg from "pg";
-import { dispatchOrForward, type IntentDispatchDeps } from "../cluster/dispatch-once";
+import { dispatchOrForward, holdForRequester, type IntentDispatchDeps } from "../cluster/dispatch-once";
 import type { Config } from "../config/config";
 import type { Db } from "../db/client";
 import type { ControlIntent, Sprite } from "../generated/prisma/client";
@@ -103,6 +103,18 @@ export class ControlService {
 
     // RESTART must never act over a live run: the stored state may be a poll old, so ask the runtime side now.
     const liveRun = input.kind === "RESTART" ? await this.liveRunOf(input.runId) : null;
+    // Released once this request has asked for the intent's dispatch (or failed before it).
+    const releases: (() => void)[] = [];
+    try {
+      return await this.create(input, principal, via, key, liveRun, releases);
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
+  /** The rest of `request`: the intent created under the run's lock, dispatched or forwarded, answered. */
+  private async create(input: ControlRequestInput, principal: Principal, via: { followUpOf?: ControlIntent }, key: string, liveRun: string | null, releases: (() => void)[]): Promise<ControlOutcome> {
+    const app = this.opts;
     const written = app.runs.write<Created>(input.runId, async (c, locked) => {
       if (locked.removedAt) return { unchanged: true, result: null };
       // Identical concurrent requests queue on the row lock; all but the first find the row here.
@@ -153,6 +165,8 @@ export class ControlService {
       if (inserted.rowCount !== 1) {
         return { unchanged: true, result: { id: await intentByKey(c, run.id, key), fresh: false } };
       }
+      // From before the commit: the fan-out may read the new row before this request's next step.
+      releases.push(holdForRequester(app.dispatch, id));
       if (via.followUpOf) await this.linkFollowUp(c, via.followUpOf.id, id);
       // The new intent (and the approve it follows up, whose record now names it) are announced after the commit.
       return { touchedIntents: [id, ...(via.followUpOf ? [via.followUpOf.id] : [])], result: { id, fresh: true } };

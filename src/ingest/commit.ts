@@ -6,7 +6,6 @@ import { insertEvents as copyEvents, isDuplicateLine } from "../events/insert";
 import { ingestBatches, ingestEvents } from "../observability/metrics";
 import { RunConflict, RunWriter, type RunBody, type TransitionRow } from "../runs/writer";
 import type { EventRow } from "./rows";
-import type { StagedPage } from "./staged-page";
 
 export type { TransitionRow };
 
@@ -58,7 +57,14 @@ export interface CommitInput {
   /** Lease fencing (scale-out): the commit fails unless this replica still holds the run's lease. */
   fence?: { owner: string; token: number } | null;
   /** `events` already COPYed in a transaction of their own (a catch-up page): the commit goes on in it. */
-  staged?: StagedPage | null;
+  staged?: StagedRows | null;
+}
+
+/** Rows COPYed ahead of their commit, in a transaction the commit takes over (src/ingest/staged-page.ts). */
+export interface StagedRows {
+  readonly rows: readonly EventRow[];
+  /** The transaction's connection, the rows in it; throws what their COPY failed with. */
+  take(): Promise<pg.PoolClient>;
 }
 
 /** The stored cursor or seq moved since the poll read the run, or the lease moved: nothing of the poll is stored. */

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { insertEvents } from "./commit";
+import { insertEvents, type StagedRows } from "./commit";
 import type { EventRow } from "./rows";
 
 // A catch-up page's rows COPYed into a transaction of their own on a second connection while the page before
@@ -26,7 +26,7 @@ type Stage = "staged" | "taken" | "aborted";
 const staging = new WeakMap<pg.Pool, number>();
 const STAGING_SHARE = 4;
 
-export class StagedPage {
+export class StagedPage implements StagedRows {
   private stage: Stage = "staged";
   /** Counts this page out of the pool's staging pages. */
   private readonly settle: () => void;
