@@ -110,7 +110,10 @@ export const settings = {
   OPS_LEASE_TTL_MS: { schema: z.coerce.number().int().min(500).default(10_000), help: "A run lease not renewed for this long expires; a dead replica's runs move within about this time" },
   OPS_LEASE_RENEW_MS: { schema: z.coerce.number().int().min(100).default(3000), help: "How often a replica renews its leases, heartbeats and rebalances (at most half of OPS_LEASE_TTL_MS)" },
   OPS_LEASE_SLACK: { schema: z.coerce.number().int().min(0).max(1000).default(1), help: "Runs a replica may hold above its fair share ceil(runs / live replicas)" },
-  OPS_PG_POOL_MAX: { schema: z.coerce.number().int().min(2).max(500).default(10), help: "Connections in the ingest/lease pool (per replica; Prisma keeps 10 more, LISTEN 1)" },
+  OPS_PG_POOL_MAX: {
+    schema: z.coerce.number().int().min(2).max(500).default(10),
+    help: "Connections in the ingest/lease pool (per replica; up to a quarter for catch-up pages COPYed ahead of their commit; Prisma keeps 10 more, LISTEN 1)",
+  },
   OPS_POLICY_TICK_MS: { schema: positiveMs.default(5000), help: "How often the policy engine evaluates its rules (one replica at a time, under a lease)" },
   OPS_POLICY_KILL_SWITCH: { schema: bool.default(false), help: "1 = no policy acts automatically (candidates are still proposed), whatever the policy or the kill-switch mutation says" },
   OPS_RETENTION_INTERVAL_MS: { schema: z.coerce.number().int().min(100).default(60_000), help: "How often the retention worker prunes events its policies allow (see Retention)" },
