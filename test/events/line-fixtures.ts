@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { LineColumns } from "../../src/events/line-codec";
+import type { LinePacker } from "../../src/events/line-packer";
+import { waitFor } from "../support/runs";
 
 /** The columns ingest derives from a line (src/ingest/rows.ts via the v1 envelope). */
 export function columnsOf(line: string): LineColumns {
@@ -27,4 +29,14 @@ export function recordedLines(): string[] {
   };
   walk(path.resolve(__dirname, "../fixtures/runtime"));
   return out;
+}
+
+/** Waits until the packer's thread has started and is ready to take work. */
+export async function packingThreadReady(packer: LinePacker, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => packer.threaded,
+    (t) => t,
+    timeoutMs,
+    "the packing thread ready",
+  );
 }

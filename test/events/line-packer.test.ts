@@ -8,7 +8,7 @@ import type { EventRow } from "../../src/ingest/rows";
 import { createLogger } from "../../src/util/log";
 import { BULK_THREAD_NICE } from "../../src/util/thread-priority";
 import { waitFor } from "../support/runs";
-import { columnsOf, recordedLines } from "./line-fixtures";
+import { columnsOf, packingThreadReady, recordedLines } from "./line-fixtures";
 
 // A large page's lines are packed on a thread of their own (src/events/line-packer.ts): what comes back must be
 // exactly what packing in place gives, whatever the thread does (start late, stop idle, die).
@@ -46,12 +46,7 @@ async function readyPacker(limits = { minThreaded: 100, idleMs: 60_000 }): Promi
   await p.pack(first);
   expectPacked(first);
   expect(p.batches).toEqual({ threaded: 0, inPlace: 1 });
-  await waitFor(
-    async () => p.threaded,
-    (t) => t,
-    20_000,
-    "the packing thread ready",
-  );
+  await packingThreadReady(p);
   return p;
 }
 

@@ -11,8 +11,7 @@ import { EnvelopeRejected, rowFromEnvelope, type EventRow } from "../../src/inge
 import { packInPlace } from "../../src/events/line-packer";
 import { createLogger } from "../../src/util/log";
 import { cleanupTempDirs, makeTempDir } from "../agent/helpers";
-import { waitFor } from "../support/runs";
-import { recordedLines } from "./line-fixtures";
+import { packingThreadReady, recordedLines } from "./line-fixtures";
 
 // A local catch-up's page read, made into rows and packed on the packing thread (src/events/page-rows.ts) must be
 // exactly the page read in place: the same rows, the same packed lines, the same end, the same errors.
@@ -120,12 +119,7 @@ describe("LinePacker.readPage", () => {
     const repo = await repoOf(mixed());
     // Not ready yet: the caller reads in place (and the thread starts).
     expect(p.readPage({ repoPath: repo, loopId: LOOP, cursor: START, limit: 10 })).toBeNull();
-    await waitFor(
-      async () => p.threaded,
-      (t) => t,
-      20_000,
-      "the packing thread ready",
-    );
+    await packingThreadReady(p);
     return p;
   }
 

@@ -5,7 +5,8 @@ import { readEventPage } from "../../src/events/page";
 import { originalLine } from "../../src/events/stored-event";
 import { PollCommitter } from "../../src/ingest/poll-commit";
 import type { RunningServer } from "../../src/server";
-import { columnsOf } from "../events/line-fixtures";
+import { columnsOf, packingThreadReady } from "../events/line-fixtures";
+import { copyTransactionsOpen } from "../support/db";
 import { fileLines } from "../support/fixtures";
 import { register, sync, waitFor } from "../support/runs";
 import { startTestServer } from "../support/server";
@@ -30,12 +31,7 @@ describe("catching up a long history", () => {
       .slice(0, MIN_THREADED)
       .map((text, i) => ({ ...columnsOf(text), line: i + 1, status: null, message: null, payload: null, text, packed: "" }));
     await packer.pack(warm);
-    await waitFor(
-      async () => packer.threaded,
-      (t) => t,
-      30_000,
-      "the packing thread ready",
-    );
+    await packingThreadReady(packer, 30_000);
     // The poll goes on from each page's commit without reading the run again (src/ingest/poll-commit.ts): its
     // intents are read once per poll, not once per page. Counted from before the run exists: its first poll may
     // start (and catch up) before register returns. This server has no other run.
@@ -88,8 +84,7 @@ describe("catching up a long history", () => {
     // A page read from the cursor after the last commit is 0 ahead, the one after it 1 (being read while that
     // page commits), the one after that 2: read while the page before it is staged and the one before that commits.
     expect(Math.max(...ahead)).toBe(2);
-    const open = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND query LIKE 'COPY "Event"%'`);
-    expect(Number(open.rows[0].n)).toBe(0);
+    expect(await copyTransactionsOpen(pool)).toBe(0);
     expect(intentReads).toBeGreaterThan(0);
     // One read per poll: the syncs here, and the poll registering the run started.
     expect(intentReads).toBeLessThanOrEqual(polls + 1);

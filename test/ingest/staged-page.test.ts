@@ -10,6 +10,7 @@ import { removeSprite } from "../../src/registry/register";
 import { VERBATIM } from "../../src/events/line-codec";
 import type { Run } from "../../src/generated/prisma/client";
 import type { RunningServer } from "../../src/server";
+import { copyTransactionsOpen } from "../support/db";
 import { repoFromRecording } from "../support/fixtures";
 import { register, sync, waitFor } from "../support/runs";
 import { startTestServer } from "../support/server";
@@ -81,13 +82,22 @@ const lines = async (runId: string) => (await server.app.db.event.findMany({ whe
  * behind. Waited for a little: an abort ends its transaction in the background.
  */
 async function openTransactions(): Promise<number> {
-  const count = async () => {
-    const res = await server.app.pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND query LIKE 'COPY "Event"%'`,
-    );
-    return Number(res.rows[0].n);
-  };
+  const count = () => copyTransactionsOpen(server.app.pool);
   return waitFor(count, (n) => n === 0, 2000, "no transaction left open after a COPY").catch(() => count());
+}
+
+/** A fresh run with its next two lines staged, their COPY done. */
+async function stagedRun(name: string): Promise<{ run: Run; page: EventRow[]; staged: StagedPage }> {
+  const run = await freshRun(name);
+  const page = rows(run.cursorLine + 1, run.cursorLine + 2);
+  const staged = stage(run.id, page);
+  await staged.copied;
+  return { run, page, staged };
+}
+
+/** `p`'s value, or "still waiting" after 5 s: for what must not wait for a lock. */
+function unlessWaiting<T>(p: Promise<T>): Promise<T | "still waiting"> {
+  return Promise.race([p, new Promise<"still waiting">((r) => setTimeout(() => r("still waiting"), 5000))]);
 }
 
 function stage(runId: string, page: EventRow[]): StagedPage {
@@ -146,7 +156,7 @@ describe("a staged page", () => {
     await lockTaken;
     const page = rows(run.cursorLine + 1, run.cursorLine + 2);
     const staged = stage(run.id, page);
-    const copied = await Promise.race([staged.copied, new Promise<string>((r) => setTimeout(() => r("still waiting"), 5000))]);
+    const copied = await unlessWaiting(staged.copied);
     release();
     await writer;
     expect(copied).toBe(2);
@@ -157,12 +167,9 @@ describe("a staged page", () => {
   });
 
   it("does not hold up the retention pruner, which locks the run too; both then commit", async () => {
-    const run = await freshRun("staged-prune");
-    const page = rows(run.cursorLine + 1, run.cursorLine + 2);
-    const staged = stage(run.id, page);
-    await staged.copied;
+    const { run, page, staged } = await stagedRun("staged-prune");
     const candidate = { id: run.id, cursorLine: run.cursorLine, eventsRetainedFrom: run.eventsRetainedFrom, policy: { maxEventsPerRun: 5 }, archivedLines: null };
-    const pruned = await Promise.race([pruneChunk(server.app.pool, candidate, new Date(), 1000), new Promise<string>((r) => setTimeout(() => r("still waiting"), 5000))]);
+    const pruned = await unlessWaiting(pruneChunk(server.app.pool, candidate, new Date(), 1000));
     expect(pruned).toBe(run.cursorLine - 5);
     await commitPoll(server.app.runs, input(run, page, staged));
     expect(await lines(run.id)).toEqual(Array.from({ length: 7 }, (_, i) => run.cursorLine - 4 + i));
@@ -170,10 +177,7 @@ describe("a staged page", () => {
   });
 
   it("does not make a purge of its Sprite fail: the purge waits for it, then deletes the run", async () => {
-    const run = await freshRun("staged-purge");
-    const page = rows(run.cursorLine + 1, run.cursorLine + 2);
-    const staged = stage(run.id, page);
-    await staged.copied;
+    const { run, page, staged } = await stagedRun("staged-purge");
     // The purge's DELETE waits for the staged rows' transaction (their foreign key check holds a share lock on
     // the run's row). The staged commit, a holder of that row's lock already, takes its own lock ahead of the
     // waiting DELETE (PostgreSQL does not queue a locker behind a waiter for a row it holds): it commits, then
@@ -249,10 +253,7 @@ describe("a staged page", () => {
   });
 
   it("and a writer of the same lines holding the run's lock: one of them commits, the other loses a race", async () => {
-    const run = await freshRun("staged-deadlock");
-    const page = rows(run.cursorLine + 1, run.cursorLine + 2);
-    const staged = stage(run.id, page);
-    await staged.copied;
+    const { run, page, staged } = await stagedRun("staged-deadlock");
     // The plain commit locks the run, then waits at the unique index for the staged rows; the staged commit then
     // waits for the lock. PostgreSQL ends one of the two (deadlock_timeout, 1 s): a RunConflict, not an error.
     const plain = commitPoll(server.app.runs, input(run, rows(run.cursorLine + 1, run.cursorLine + 2), null));
