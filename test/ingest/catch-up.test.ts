@@ -7,6 +7,7 @@ import { PollCommitter } from "../../src/ingest/poll-commit";
 import type { RunningServer } from "../../src/server";
 import { columnsOf, packingThreadReady } from "../events/line-fixtures";
 import { copyTransactionsOpen } from "../support/db";
+import { until } from "../support/embedded-dirs";
 import { fileLines } from "../support/fixtures";
 import { register, sync, waitFor } from "../support/runs";
 import { startTestServer } from "../support/server";
@@ -48,17 +49,31 @@ describe("catching up a long history", () => {
     // A catch-up page's rows go into the database while the page before commits (src/ingest/staged-page.ts).
     const stage = vi.spyOn(PollCommitter.prototype, "stage");
     // And the poll reads two pages ahead of the one committing, never more: how far ahead of the last committed
-    // line each page read on the thread starts.
+    // line each page read on the thread starts, and which of those reads are done.
     let committedThrough = 0;
     const ahead: number[] = [];
+    const aheadRead: number[] = [];
     const readPage = packer.readPage.bind(packer);
     const pageRead = vi.spyOn(packer, "readPage").mockImplementation((req) => {
-      ahead.push((req.cursor.line - committedThrough) / 5000);
-      return readPage(req);
+      const pages = (req.cursor.line - committedThrough) / 5000;
+      ahead.push(pages);
+      const read = readPage(req);
+      const settled = () => void aheadRead.push(pages);
+      read?.then(settled, settled);
+      return read;
     });
+    // How far the poll reads ahead depends on how fast reads are against commits (a loaded machine's reads may
+    // never get two pages ahead). So the first commit is held until a page two ahead of it has been read, and a
+    // little longer: a poll reading three ahead would start that read meanwhile.
+    let held = false;
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the instance as `this`
     const evaluateAndCommit = PollCommitter.prototype.evaluateAndCommit;
     const commit = vi.spyOn(PollCommitter.prototype, "evaluateAndCommit").mockImplementation(async function (this: PollCommitter, ...args) {
+      if (!held) {
+        held = true;
+        await until("a page read two ahead of the first commit", () => aheadRead.includes(2), 30_000);
+        await new Promise((r) => setTimeout(r, 200));
+      }
       const committed = await evaluateAndCommit.apply(this, args);
       if (committed) committedThrough = committed.run.cursorLine;
       return committed;
@@ -83,6 +98,7 @@ describe("catching up a long history", () => {
     commit.mockRestore();
     // A page read from the cursor after the last commit is 0 ahead, the one after it 1 (being read while that
     // page commits), the one after that 2: read while the page before it is staged and the one before that commits.
+    // Never 3, even while the first commit was held.
     expect(Math.max(...ahead)).toBe(2);
     expect(await copyTransactionsOpen(pool)).toBe(0);
     expect(intentReads).toBeGreaterThan(0);
@@ -97,5 +113,5 @@ describe("catching up a long history", () => {
       const page = await readEventPage(server.app.pool, { runId: run.raw, after, before: LINES + 1, limit: 5000, descending: false });
       expect(page.map((e) => originalLine(e))).toEqual(want.slice(after, after + 5000));
     }
-  });
+  }, 120_000);
 });
