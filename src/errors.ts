@@ -64,3 +64,16 @@ export class CandidateNotOpenError extends DomainError {
     super(`candidate ${candidateId} is ${status}, not open: it was executed, suppressed or has ended`);
   }
 }
+
+/**
+ * syncRun could not poll the run in time: no replica took its lease (each at its share), or its holder did not
+ * poll it. The run as stored would be stale, so it is not returned as if it were fresh.
+ */
+export class RunNotPolledError extends DomainError {
+  constructor(
+    readonly waitedMs: number,
+    reason: string,
+  ) {
+    super(`the run was not polled within ${waitedMs} ms: ${reason}; try again`);
+  }
+}

@@ -8,6 +8,7 @@ import type { ClusterBus } from "./routed-bus";
 import { Fanout, type FanoutStats, type IntentRow, type Query } from "./fanout";
 import { LeaseManager, type LeaseStatus } from "./leases";
 import { PgListener, type ListenerHealth } from "./listener";
+import { RunNotPolledError } from "../errors";
 
 // Scale-out: several manager replicas on one PostgreSQL. Composes the LISTEN session (listener.ts), the
 // cursor-based fan-out to this replica's subscribers (fanout.ts), run leases (leases.ts) and intent dispatch
@@ -17,13 +18,17 @@ import { PgListener, type ListenerHealth } from "./listener";
 export const RUN_CHANGED_CHANNEL = "ops_run_changed";
 /** Replica-to-replica coordination: lease hand-backs, forwarded syncs, intent nudges. */
 export const CLUSTER_CHANNEL = "ops_cluster";
+/** How soon a forwarded sync that found nobody polling the run asks again. */
+const SYNC_RETRY_MS = 100;
 
 const RunChangedPayload = z.object({ runId: z.string().min(1), seq: z.number().int() });
 const ClusterMessage = z.discriminatedUnion("t", [
   z.object({ t: z.literal("joined"), from: z.string() }),
   z.object({ t: z.literal("released"), from: z.string() }),
-  z.object({ t: z.literal("sync"), from: z.string(), runId: z.string(), req: z.string() }),
-  z.object({ t: z.literal("synced"), req: z.string() }),
+  // `to`: the replica the requester found holding the run's lease; it answers whether it polled the run. Without
+  // it (a requester of an earlier version) whichever replica holds the lease answers, as before.
+  z.object({ t: z.literal("sync"), from: z.string(), runId: z.string(), req: z.string(), to: z.string().optional() }),
+  z.object({ t: z.literal("synced"), req: z.string(), polled: z.boolean().default(true) }),
   z.object({ t: z.literal("intent"), runId: z.string() }),
   z.object({ t: z.literal("sprite"), from: z.string(), spriteId: z.string() }),
 ]);
@@ -77,7 +82,7 @@ export class Cluster implements RunOwner {
   readonly fanout: Fanout;
   readonly listener: PgListener;
   private work: ClusterWork | null = null;
-  private readonly syncWaiters = new Map<string, () => void>();
+  private readonly syncWaiters = new Map<string, (polled: boolean) => void>();
   private pickupTimer: NodeJS.Timeout | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
   private readonly applicationName: string;
@@ -164,40 +169,56 @@ export class Cluster implements RunOwner {
     if (await this.leases.tryAcquire(runId)) await this.work?.poller.add(runId);
   }
 
-  /** syncRun for a run another replica polls: ask the holder and wait (bounded) for its answer. */
+  /**
+   * syncRun for a run this replica does not poll: poll it where its lease is held, or here when nobody holds it and
+   * our share allows, within timeoutMs. A lease is taken in rounds and its holder adds the run to its poller a
+   * moment after taking it, so until one replica has polled the run the sync asks again. Resolving without a poll
+   * would hand the caller the run as stored before, as if it were fresh: RunNotPolledError instead.
+   */
   async forwardSync(runId: string, timeoutMs = 5000): Promise<void> {
-    if (this.stopped) return;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const notPolled = this.stopped ? "this replica is stopping" : await this.syncWhereHeld(runId, deadline);
+      if (notPolled === null) return;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.stopped) throw new RunNotPolledError(timeoutMs, this.stopped ? "this replica is stopping" : notPolled);
+      await new Promise((r) => setTimeout(r, Math.min(SYNC_RETRY_MS, left)));
+    }
+  }
+
+  /** One attempt of forwardSync: null once the run was polled, or why it was not. */
+  private async syncWhereHeld(runId: string, deadline: number): Promise<string | null> {
     const holder = await this.opts.pool.query<{ owner: string }>(`SELECT owner FROM "RunLease" WHERE "runId" = $1 AND "expiresAt" > now()`, [runId]);
-    if (holder.rows[0]?.owner === this.opts.replicaId) {
-      // Ours, but polling has not started yet (the lease was just taken): start it and poll here.
-      if (!this.isLeaseHolder(runId)) return;
+    const owner = holder.rows[0]?.owner;
+    if (!owner) this.leases.requestRound();
+    // Ours (just taken: polling has not started), or nobody's (every replica at its share, or its holder just
+    // died) and ours now: poll it here.
+    if (owner === this.opts.replicaId || (!owner && (await this.leases.tryAcquire(runId)))) {
+      if (!this.isLeaseHolder(runId)) return "this replica is taking its lease";
       await this.work?.poller.add(runId);
       await this.work?.poller.syncRun(runId);
-      return;
+      return null;
     }
-    if (!holder.rows.length) {
-      // Nobody polls it (all replicas at their share, or its holder just died): take it and poll here.
-      this.leases.requestRound();
-      if (await this.leases.tryAcquire(runId)) {
-        await this.work?.poller.add(runId);
-        await this.work?.poller.syncRun(runId);
-      }
-      return;
-    }
+    if (!owner) return "no replica holds its lease, and this one is at its share";
     const req = randomUUID();
-    const answered = new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.syncWaiters.delete(req);
-        resolve();
-      }, timeoutMs);
-      this.syncWaiters.set(req, () => {
+    const answered = new Promise<boolean | null>((resolve) => {
+      const t = setTimeout(
+        () => {
+          this.syncWaiters.delete(req);
+          resolve(null);
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      this.syncWaiters.set(req, (polled) => {
         clearTimeout(t);
         this.syncWaiters.delete(req);
-        resolve();
+        resolve(polled);
       });
     });
-    await this.send({ t: "sync", from: this.opts.replicaId, runId, req });
-    await answered;
+    await this.send({ t: "sync", from: this.opts.replicaId, runId, req, to: owner });
+    const polled = await answered;
+    if (polled) return null;
+    return polled === null ? `its lease holder ${owner} did not answer` : `its lease holder ${owner} is not polling it yet`;
   }
 
   /** A sprite's settings changed here: replicas polling its runs must re-read it. */
@@ -239,7 +260,7 @@ export class Cluster implements RunOwner {
     this.opts.bus.setRouter(null);
     await this.listener.stop();
     await this.leasePool.end().catch(() => {});
-    for (const w of [...this.syncWaiters.values()]) w();
+    for (const w of [...this.syncWaiters.values()]) w(false);
     return released;
   }
 
@@ -269,17 +290,29 @@ export class Cluster implements RunOwner {
       case "released":
         if (m.from !== this.opts.replicaId) this.leases.requestRound(m.t === "joined" ? 20 : 5);
         return;
-      case "sync":
-        if (this.isLeaseHolder(m.runId) && this.work) {
-          void this.work.poller
-            .syncRun(m.runId)
-            .catch(() => {})
-            .then(() => this.send({ t: "synced", req: m.req }))
-            .catch(() => {});
+      case "sync": {
+        const work = this.work;
+        if (m.to !== undefined && m.to !== this.opts.replicaId) return;
+        if (!work || !this.isLeaseHolder(m.runId)) {
+          // Addressed here, but the lease is not (or not yet) ours: say so, and the requester looks again.
+          if (m.to !== undefined) void this.send({ t: "synced", req: m.req, polled: false }).catch(() => {});
+          return;
         }
+        // The lease is taken a moment before the poller has the run (ingestor.add is async): a trigger before
+        // that would poll nothing.
+        void work.poller
+          .add(m.runId)
+          .then(() => work.poller.syncRun(m.runId))
+          .then(
+            () => true,
+            () => false,
+          )
+          .then((polled) => this.send({ t: "synced", req: m.req, polled }))
+          .catch(() => {});
         return;
+      }
       case "synced":
-        this.syncWaiters.get(m.req)?.();
+        this.syncWaiters.get(m.req)?.(m.polled);
         return;
       case "intent":
         if (this.isLeaseHolder(m.runId)) void this.pickUpRequested([m.runId]).catch(() => {});

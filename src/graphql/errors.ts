@@ -1,5 +1,5 @@
 import { ZodError } from "zod";
-import { DomainError, DuplicateNameError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors";
+import { DomainError, DuplicateNameError, InvalidInputError, NotFoundError, RunNotPolledError, UnauthorizedError } from "../errors";
 import { builder } from "./builder";
 
 // Domain failures are data: each class (src/errors.ts) thrown by a resolver or a service is caught by the errors
@@ -37,6 +37,13 @@ builder.objectType(UnauthorizedError, {
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof UnauthorizedError,
   fields: (t) => ({ requiredRole: t.exposeString("requiredRole") }),
+});
+
+builder.objectType(RunNotPolledError, {
+  name: "RunNotPolled",
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof RunNotPolledError,
+  fields: (t) => ({ waitedMs: t.exposeInt("waitedMs") }),
 });
 
 interface FieldIssue {

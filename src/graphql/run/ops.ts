@@ -3,7 +3,7 @@ import type { Run } from "../../generated/prisma/client";
 import { resetRunCursor, type ResetResult } from "../../ingest/reset";
 import { builder } from "../builder";
 import { hasRole } from "../../auth/principal";
-import { NotFoundError, UnauthorizedError } from "../../errors";
+import { NotFoundError, RunNotPolledError, UnauthorizedError } from "../../errors";
 import { localId } from "../ids";
 import { RunRef } from "./run";
 import { noteValidation } from "../validation";
@@ -35,8 +35,8 @@ const CursorResetRef = builder.objectRef<ResetResult & { run: Run }>("CursorRese
 builder.mutationFields((t) => ({
   syncRun: t.field({
     type: RunRef,
-    description: "Poll the run now and return it as stored after that poll (operator)",
-    errors: { types: [UnauthorizedError, NotFoundError] },
+    description: "Poll the run now (on the replica that holds its lease) and return it as stored after that poll (operator); RunNotPolled when no replica polled it within 5 s",
+    errors: { types: [UnauthorizedError, NotFoundError, RunNotPolledError] },
     args: { runId: t.arg.id({ required: true }) },
     resolve: async (_root, { runId }, ctx) => {
       if (!hasRole(ctx.principal, "operator")) throw new UnauthorizedError("operator");
