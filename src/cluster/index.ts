@@ -178,11 +178,12 @@ export class Cluster implements RunOwner {
   async forwardSync(runId: string, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const notPolled = this.stopped ? "this replica is stopping" : await this.syncWhereHeld(runId, deadline);
+      if (this.stopped) throw new RunNotPolledError(timeoutMs, "this replica is stopping");
+      const notPolled = await this.syncWhereHeld(runId, deadline);
       if (notPolled === null) return;
       const left = deadline - Date.now();
-      if (left <= 0 || this.stopped) throw new RunNotPolledError(timeoutMs, this.stopped ? "this replica is stopping" : notPolled);
-      await new Promise((r) => setTimeout(r, Math.min(SYNC_RETRY_MS, left)));
+      if (left <= 0) throw new RunNotPolledError(timeoutMs, notPolled);
+      if (!this.stopped) await new Promise((r) => setTimeout(r, Math.min(SYNC_RETRY_MS, left)));
     }
   }
 
@@ -195,8 +196,7 @@ export class Cluster implements RunOwner {
     // died) and ours now: poll it here.
     if (owner === this.opts.replicaId || (!owner && (await this.leases.tryAcquire(runId)))) {
       if (!this.isLeaseHolder(runId)) return "this replica is taking its lease";
-      await this.work?.poller.add(runId);
-      await this.work?.poller.syncRun(runId);
+      await this.pollHere(runId);
       return null;
     }
     if (!owner) return "no replica holds its lease, and this one is at its share";
@@ -219,6 +219,15 @@ export class Cluster implements RunOwner {
     const polled = await answered;
     if (polled) return null;
     return polled === null ? `its lease holder ${owner} did not answer` : `its lease holder ${owner} is not polling it yet`;
+  }
+
+  /**
+   * Poll a run whose lease this replica holds, now. The lease is taken a moment before the poller has the run
+   * (ingestor.add is async), and a trigger of a run the poller does not have polls nothing: added first.
+   */
+  private async pollHere(runId: string): Promise<void> {
+    await this.work?.poller.add(runId);
+    await this.work?.poller.syncRun(runId);
   }
 
   /** A sprite's settings changed here: replicas polling its runs must re-read it. */
@@ -291,18 +300,13 @@ export class Cluster implements RunOwner {
         if (m.from !== this.opts.replicaId) this.leases.requestRound(m.t === "joined" ? 20 : 5);
         return;
       case "sync": {
-        const work = this.work;
         if (m.to !== undefined && m.to !== this.opts.replicaId) return;
-        if (!work || !this.isLeaseHolder(m.runId)) {
+        if (!this.work || !this.isLeaseHolder(m.runId)) {
           // Addressed here, but the lease is not (or not yet) ours: say so, and the requester looks again.
           if (m.to !== undefined) void this.send({ t: "synced", req: m.req, polled: false }).catch(() => {});
           return;
         }
-        // The lease is taken a moment before the poller has the run (ingestor.add is async): a trigger before
-        // that would poll nothing.
-        void work.poller
-          .add(m.runId)
-          .then(() => work.poller.syncRun(m.runId))
+        void this.pollHere(m.runId)
           .then(
             () => true,
             () => false,
